@@ -1,0 +1,121 @@
+"""Value types shared by the workers and the ports. Frozen dataclasses: no behaviour, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @classmethod
+    def parse(cls, uri: str) -> ObjectRef:
+        """`s3://bucket/key` -> ObjectRef. Raises ValueError naming the bad URI."""
+        if not uri.startswith("s3://") or "/" not in uri[5:]:
+            raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+        bucket, key = uri[5:].split("/", 1)
+        if not bucket or not key:
+            raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+        return cls(bucket, key)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    ref: ObjectRef
+    size: int
+    last_modified: datetime | None = None
+
+
+class ObjectNotFound(LookupError):
+    def __init__(self, ref: ObjectRef) -> None:
+        super().__init__(f"no object at {ref.uri}")
+        self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One record for a Kinesis-like stream: already encoded."""
+
+    partition_key: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    partition_key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    """What a producer did with the records it was given: in = sent + rejected + stranded.
+
+    `rejected` records can never be sent (too large, empty key); `stranded` ones were still
+    failing when the retry budget ran out. Neither is ever dropped silently.
+    """
+
+    sent: int = 0
+    rejected: tuple[RejectedRecord, ...] = ()
+    stranded: int = 0
+    calls: int = 0
+    retries: int = 0
+
+    @property
+    def received(self) -> int:
+        return self.sent + len(self.rejected) + self.stranded
+
+
+@dataclass(frozen=True, slots=True)
+class BandTier:
+    """A quality tier: raw scores in [low, high) map here (high inclusive for the top tier)."""
+
+    name: str
+    low: float
+    high: float
+
+
+DEFAULT_BAND_TIERS: tuple[BandTier, ...] = (
+    BandTier("high", 0.95, 1.0),
+    BandTier("mid", 0.80, 0.95),
+    BandTier("low", 0.22, 0.80),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    campaign_id: str
+    name: str = ""
+    allow_intl_phones: bool = False
+    home_region: str = "US"
+    band_tiers: tuple[BandTier, ...] = DEFAULT_BAND_TIERS
+    band_salt: bytes = b""
+    slack_channel: str | None = None
+    category_ids: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class LookupFailure:
+    """A directory could not answer: `kind` is 'not_found', 'invalid' or 'unavailable'."""
+
+    what: str
+    kind: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    title: str
+    lines: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+    channel: str | None = None
+    ok: bool = True

@@ -1,0 +1,1 @@
+"""Lambda handlers, KCL process mains, the CLI, settings and the composition root."""

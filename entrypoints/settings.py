@@ -1,0 +1,77 @@
+"""Settings from environment variables: the one place names, endpoints and secrets come in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+
+def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+    # AWS_ENDPOINT_URL points every service at one endpoint (the emulator, LocalStack);
+    # AWS_ENDPOINT_URL_<SERVICE> (boto3's own convention) overrides it per service.
+    endpoint_url: str | None = None
+    service_endpoints: Mapping[str, str] = field(default_factory=dict)
+    scoring_bucket: str = "vf-scoring"
+    campaign_data_bucket: str = "campaign-data"
+    input_stream: str = "vf1-input-stream"
+    save_selection_stream: str = "save-selection-stream"
+    scored_output_stream: str = "save-selection-stream"
+    blacklist_key: str = "blacklist/emails.txt"
+    campaign_config_prefix: str = "campaigns/"
+    campaign_service_url: str | None = None
+    entry_service_url: str | None = None
+    user_service_url: str | None = None
+    service_token: str | None = None
+    slack_webhook_url: str | None = None
+    band_secret: str = ""
+    dead_letter_queue: str = "campaign-workers-dlq"
+    verdict_queue: str = "verdict-reporter-queue"
+    demand_table: str = "demand-table"
+    log_level: str = "INFO"
+
+    def endpoint_for(self, service: str) -> str | None:
+        return self.service_endpoints.get(service) or self.endpoint_url
+
+    def with_endpoint(self, endpoint_url: str) -> Settings:
+        return replace(self, endpoint_url=endpoint_url, service_endpoints={})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        d = cls()
+        services = ("s3", "kinesis", "sqs", "dynamodb", "sns", "athena", "stepfunctions")
+        return cls(
+            region=_get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION") or d.region,
+            endpoint_url=_get(env, "AWS_ENDPOINT_URL") or None,
+            service_endpoints={
+                s: v for s in services if (v := _get(env, f"AWS_ENDPOINT_URL_{s.upper()}"))
+            },
+            scoring_bucket=_get(env, "SCORING_BUCKET", d.scoring_bucket),
+            campaign_data_bucket=_get(env, "CAMPAIGN_DATA_BUCKET", d.campaign_data_bucket),
+            input_stream=_get(env, "INPUT_STREAM", d.input_stream),
+            save_selection_stream=_get(env, "SAVE_SELECTION_STREAM", d.save_selection_stream),
+            scored_output_stream=_get(
+                env,
+                "SCORED_OUTPUT_STREAM",
+                _get(env, "SAVE_SELECTION_STREAM", d.scored_output_stream),
+            ),
+            blacklist_key=_get(env, "BLACKLIST_KEY", d.blacklist_key),
+            campaign_config_prefix=_get(env, "CAMPAIGN_CONFIG_PREFIX", d.campaign_config_prefix),
+            campaign_service_url=_get(env, "CAMPAIGN_SERVICE_URL") or None,
+            entry_service_url=_get(env, "ENTRY_SERVICE_URL") or None,
+            user_service_url=_get(env, "USER_SERVICE_URL") or None,
+            service_token=_get(env, "SERVICE_TOKEN") or None,
+            slack_webhook_url=_get(env, "SLACK_WEBHOOK_URL") or None,
+            band_secret=_get(env, "BAND_SECRET"),
+            dead_letter_queue=_get(env, "DEAD_LETTER_QUEUE", d.dead_letter_queue),
+            verdict_queue=_get(env, "VERDICT_QUEUE", d.verdict_queue),
+            demand_table=_get(env, "DEMAND_TABLE", d.demand_table),
+            log_level=_get(env, "LOG_LEVEL", d.log_level),
+        )
