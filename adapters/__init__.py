@@ -1,1 +1,1 @@
-"""Implementations of the domain ports: aws/ (boto3), http/ (service contracts), memory (fakes), avro."""
+"""Implementations of the domain ports: aws/ (boto3), http/ (services), memory (fakes), avro."""

@@ -95,3 +95,14 @@ class Notifier(Protocol):
     """Posts a human-readable summary (Slack). Failing to notify never fails the work."""
 
     def notify(self, notification: Notification) -> Result[None, str]: ...
+
+
+# --- Stream consumers (issue 3): code assignment look-ups and selection -----------------------
+
+
+class UserDirectory(Protocol):
+    def user_ids_for(
+        self, global_user_ids: Sequence[str]
+    ) -> Result[Mapping[str, str], LookupFailure]:
+        """globalUserId -> userId for the ids that are known; unknown ids are left out."""
+        ...

@@ -1,1 +1,1 @@
-"""Stream machinery: Kinesis batching, the KCL record-processor runtime, Lambda batches, a local poller."""
+"""Stream machinery: Kinesis batching, the KCL processor runtime, Lambda batches, a poller."""
