@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KCL_STAMP := $(VENV)/.kcl-installed
 
-.PHONY: install demo test unit integration lint format bench clean
+.PHONY: install kcl demo test unit integration lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +14,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# amazon-kclpy with the KCL MultiLangDaemon's jars (java 17 runs them; Maven is the fallback
+# when amazon-kclpy's own jar download fails, see .ci/install_kclpy.py).
+kcl: $(KCL_STAMP)
+
+$(KCL_STAMP): $(STAMP) .ci/install_kclpy.py
+	$(BIN)/python .ci/install_kclpy.py
+	touch $(KCL_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/campaign-workers demo $(DEMO_ARGS)
@@ -30,10 +39,10 @@ format: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/property
 
-integration: $(STAMP)
+integration: $(STAMP) $(KCL_STAMP)
 	$(BIN)/pytest -q tests/integration
 
-test: lint
+test: lint $(KCL_STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

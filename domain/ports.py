@@ -22,6 +22,7 @@ from domain.models import (
     PutOutcome,
     StreamRecord,
 )
+from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
 
 
 class Clock(Protocol):
@@ -105,4 +106,55 @@ class UserDirectory(Protocol):
         self, global_user_ids: Sequence[str]
     ) -> Result[Mapping[str, str], LookupFailure]:
         """globalUserId -> userId for the ids that are known; unknown ids are left out."""
+        ...
+
+
+# --- Stream workers (issue 3): lake archive, schemas, entries, selection, verdicts ---------------
+# Value types live in domain.records; transient failures raise domain.streaming's
+# DependencyUnavailable (the runtime replays the batch), expected ones come back as values.
+
+
+class SchemaCheck(Protocol):
+    def conform(
+        self, record_type: str, record: Mapping[str, Any], received_at: datetime | None = None
+    ) -> Result[Mapping[str, Any], str]:
+        """The record in the shape its type's schema archives, or the reason it does not fit
+        (naming the field, never echoing its value)."""
+        ...
+
+
+class RecordArchive(Protocol):
+    """The data lake: one object per record type per batch, at a deterministic key."""
+
+    def replace_batch(self, batch: LakeBatch) -> tuple[ObjectRef, ...]:
+        """Writes each of the batch's types as one object at its LakeKey, replacing what an
+        earlier attempt of the same batch wrote, and removes that attempt's objects for types
+        this batch no longer holds. Raises DependencyUnavailable when the store fails."""
+        ...
+
+
+class EntryDirectory(Protocol):
+    """Fans' entries: where assigned codes are recorded (entry service, or DynamoDB)."""
+
+    max_assignments_per_call: int
+
+    def assign_codes(
+        self, campaign_id: str, assignments: Sequence[CodeAssignment]
+    ) -> Result[AssignedCodes, LookupFailure]:
+        """Assigns at most `max_assignments_per_call` codes; one already assigned to that fan is
+        counted in `already`, never assigned twice. kind 'unavailable' = transient."""
+        ...
+
+
+class SelectionLedger(Protocol):
+    def record_selections(
+        self, campaign_id: str, assignments: Sequence[CodeAssignment]
+    ) -> Result[int, LookupFailure]:
+        """Marks the fans selected (verdict true, selected events); idempotent."""
+        ...
+
+
+class VerdictQueue(Protocol):
+    def send(self, verdict: Verdict) -> None:
+        """Queues `{campaignId, count}`; raises DependencyUnavailable when it cannot."""
         ...

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 
 def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, default).strip()
 
 
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _get(env, name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Hashable, so warm processes can keep one set of adapters per distinct configuration."""
+
     region: str = "us-east-1"
     # AWS_ENDPOINT_URL points every service at one endpoint (the emulator, LocalStack);
     # AWS_ENDPOINT_URL_<SERVICE> (boto3's own convention) overrides it per service.
     endpoint_url: str | None = None
-    service_endpoints: Mapping[str, str] = field(default_factory=dict)
+    service_endpoints: tuple[tuple[str, str], ...] = ()
     scoring_bucket: str = "vf-scoring"
     campaign_data_bucket: str = "campaign-data"
     input_stream: str = "vf1-input-stream"
@@ -34,13 +46,17 @@ class Settings:
     dead_letter_queue: str = "campaign-workers-dlq"
     verdict_queue: str = "verdict-reporter-queue"
     demand_table: str = "demand-table"
+    users_table: str = "users"
     log_level: str = "INFO"
+    # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
+    # every core elsewhere.
+    transform_processes: int = 0
 
     def endpoint_for(self, service: str) -> str | None:
-        return self.service_endpoints.get(service) or self.endpoint_url
+        return dict(self.service_endpoints).get(service) or self.endpoint_url
 
     def with_endpoint(self, endpoint_url: str) -> Settings:
-        return replace(self, endpoint_url=endpoint_url, service_endpoints={})
+        return replace(self, endpoint_url=endpoint_url, service_endpoints=())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,9 +66,9 @@ class Settings:
         return cls(
             region=_get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION") or d.region,
             endpoint_url=_get(env, "AWS_ENDPOINT_URL") or None,
-            service_endpoints={
-                s: v for s in services if (v := _get(env, f"AWS_ENDPOINT_URL_{s.upper()}"))
-            },
+            service_endpoints=tuple(
+                (s, v) for s in services if (v := _get(env, f"AWS_ENDPOINT_URL_{s.upper()}"))
+            ),
             scoring_bucket=_get(env, "SCORING_BUCKET", d.scoring_bucket),
             campaign_data_bucket=_get(env, "CAMPAIGN_DATA_BUCKET", d.campaign_data_bucket),
             input_stream=_get(env, "INPUT_STREAM", d.input_stream),
@@ -73,5 +89,14 @@ class Settings:
             dead_letter_queue=_get(env, "DEAD_LETTER_QUEUE", d.dead_letter_queue),
             verdict_queue=_get(env, "VERDICT_QUEUE", d.verdict_queue),
             demand_table=_get(env, "DEMAND_TABLE", d.demand_table),
+            users_table=_get(env, "USERS_TABLE", d.users_table),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
+            transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
         )
+
+    def processes_for_transform(self, in_lambda: bool | None = None) -> int:
+        if self.transform_processes > 0:
+            return self.transform_processes
+        if in_lambda is None:
+            in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+        return 1 if in_lambda else max(1, os.cpu_count() or 1)

@@ -1,0 +1,294 @@
+"""The embedded AWS emulator: moto's ThreadedMotoServer on 127.0.0.1, on a free port.
+
+    with EmbeddedEmulator() as emulator:
+        client = boto3.client("s3", endpoint_url=emulator.endpoint_url, ...)
+
+For benchmarks that must not share the CPU/GIL with the emulator, run it in another process:
+`python -m adapters.aws.emulator --port 0` prints its endpoint URL on the first stdout line and
+serves until SIGTERM/SIGINT; `EmulatorProcess` wraps that.
+
+The Kinesis fix. moto 5.2's `Shard.get_max_sequence_number` builds `list(self.records.keys())`
+on every put (to number the new record) and `get_records` scans the shard from its first record
+on every read, so puts and reads are O(shard length) each: 100,000 records take ~50 s instead
+of ~5 s. Sequence numbers in a moto shard are the dict's keys, strictly increasing in insertion
+order, so the ends of the ordered dict answer min/max in O(1), and a read can walk forward key
+by key from the iterator's position. The originals are fingerprinted: if moto changes them the
+fix is NOT applied (stock behaviour, only slow) and `kinesis_fix_status()` says why;
+tests/integration/test_emulator.py fails in that case so the fix is revisited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import moto
+from moto.server import ThreadedMotoServer
+
+log = logging.getLogger(__name__)
+
+PATCHED_MOTO_VERSION = "5.2.5"
+# sha256 of inspect.getsource() of the moto 5.2.5 methods the fix replaces.
+ORIGINAL_FINGERPRINTS: dict[str, str] = {
+    "get_records": "1188a73a6b3db1f9acd79de3488b0c52f9f6efa21a5755fbf9ec1da3c5ebc28a",
+    "get_max_sequence_number": "eff48df162f5a63d31722187966dbf749a73bd39c0aba368169c1a4be19f8491",
+    "get_min_sequence_number": "acae970512147e4e42bd2c489c4585b0e635e0b727545f12af39b7b7ddf3a709",
+}
+
+
+# --- the Kinesis fix ------------------------------------------------------------------------
+
+
+def _min_sequence_number(shard: Any) -> int:
+    records = shard.records
+    return int(next(iter(records))) if records else 0
+
+
+def _max_sequence_number(shard: Any) -> int:
+    records = shard.records
+    return int(next(reversed(records))) if records else 0
+
+
+def _get_records(
+    shard: Any, last_sequence_id: str, limit: int | None
+) -> tuple[list[Any], int, int]:
+    """Same answer as moto's Shard.get_records, in O(records returned) instead of O(shard)."""
+    last = int(last_sequence_id)
+    records = shard.records
+    results: list[Any] = []
+    if records:
+        newest_key = next(reversed(records))
+        key = max(last + 1, next(iter(records)))
+        while key <= newest_key and (limit is None or len(results) < limit):
+            record = records.get(key)
+            if record is not None:  # keys are dense in moto; tolerate gaps anyway
+                results.append(record)
+                last = key
+            key += 1
+    behind = records[newest_key].created_at - results[-1].created_at if results else 0.0
+    return results, last, int(behind * 1000)
+
+
+PATCHES: dict[str, Callable[..., Any]] = {
+    "get_records": _get_records,
+    "get_max_sequence_number": _max_sequence_number,
+    "get_min_sequence_number": _min_sequence_number,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KinesisFixStatus:
+    applied: bool
+    reason: str
+
+
+_fix_lock = threading.Lock()
+_fix_status: KinesisFixStatus | None = None
+ORIGINAL_METHODS: dict[str, Callable[..., Any]] = {}
+
+
+def _fingerprint(function: Callable[..., Any]) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
+
+
+def _check_originals(shard_class: type) -> str | None:
+    """Why the fix cannot apply to this moto, or None when it can."""
+    for name, expected in ORIGINAL_FINGERPRINTS.items():
+        current = shard_class.__dict__.get(name)
+        if current is None:
+            return f"moto {moto.__version__}: Shard.{name} is gone"
+        if current is PATCHES[name]:
+            continue
+        if _fingerprint(current) != expected:
+            return (
+                f"moto {moto.__version__}: Shard.{name} differs from moto "
+                f"{PATCHED_MOTO_VERSION}'s; review the fix in {__name__}"
+            )
+    return None
+
+
+def apply_kinesis_fix() -> KinesisFixStatus:
+    """Patches moto's Kinesis Shard (process-wide, idempotent). Never raises: if moto changed,
+    the emulator still works (slowly) and the status says why."""
+    global _fix_status
+    with _fix_lock:
+        if _fix_status is not None and _fix_status.applied:
+            return _fix_status
+        try:
+            from moto.kinesis.models import Shard
+        except ImportError as error:  # moved in a future moto
+            _fix_status = KinesisFixStatus(False, f"moto.kinesis.models.Shard: {error}")
+        else:
+            problem = _check_originals(Shard)
+            if problem is not None:
+                _fix_status = KinesisFixStatus(False, problem)
+            else:
+                for name, replacement in PATCHES.items():
+                    ORIGINAL_METHODS.setdefault(name, Shard.__dict__[name])
+                    setattr(Shard, name, replacement)
+                _fix_status = KinesisFixStatus(True, f"applied to moto {moto.__version__}")
+        if not _fix_status.applied:
+            log.warning("kinesis emulator fix not applied: %s", _fix_status.reason)
+        return _fix_status
+
+
+def kinesis_fix_status() -> KinesisFixStatus:
+    return _fix_status or KinesisFixStatus(False, "not attempted")
+
+
+# --- the emulator ---------------------------------------------------------------------------
+
+
+class EmbeddedEmulator:
+    """moto's server in this process, on 127.0.0.1. Port 0 picks a free port without a race
+    (the OS assigns it at bind time)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        kinesis_fix: bool = True,
+        log_requests: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.kinesis_fix = kinesis_fix
+        self.log_requests = log_requests
+        self._server: ThreadedMotoServer | None = None
+        self.endpoint_url = ""
+
+    def start(self) -> EmbeddedEmulator:
+        if self._server is not None:
+            return self
+        if self.kinesis_fix:
+            apply_kinesis_fix()
+        if not self.log_requests:
+            # werkzeug logs every request at INFO: millions of lines in a benchmark or demo.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        self._server = server
+        self.port = port
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    @property
+    def server(self) -> ThreadedMotoServer:
+        """The running moto server (e.g. to serve its WSGI app through a second listener)."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return self._server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def reset(self) -> None:
+        """Empties every backend (all buckets, streams, queues) of this process."""
+        # Our own http:// endpoint, never a user-supplied URL.
+        url = f"{self.endpoint_url}/moto-api/reset"
+        request = urllib.request.Request(url, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            answer.read()
+
+    def __enter__(self) -> EmbeddedEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmulatorProcess:
+    """The emulator in a child process (`python -m adapters.aws.emulator`), for benchmarks
+    that measure the client process alone."""
+
+    def __init__(self, *, kinesis_fix: bool = True, startup_timeout: float = 30.0) -> None:
+        self.kinesis_fix = kinesis_fix
+        self.startup_timeout = startup_timeout
+        self._process: subprocess.Popen[str] | None = None
+        self.endpoint_url = ""
+
+    def start(self) -> EmulatorProcess:
+        command = [sys.executable, "-m", __name__, "--port", "0"]
+        if not self.kinesis_fix:
+            command.append("--stock-kinesis")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self._process = process
+        assert process.stdout is not None
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(process.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(self.startup_timeout)
+        if not line or not line[0].startswith("http://"):
+            self.stop()
+            raise RuntimeError(
+                f"emulator process did not report its endpoint within {self.startup_timeout} s"
+            )
+        self.endpoint_url = line[0].strip()
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m adapters.aws.emulator",
+        description="Serve the embedded AWS emulator; prints its endpoint URL first.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--stock-kinesis", action="store_true", help="leave moto's quadratic Kinesis shard as is"
+    )
+    args = parser.parse_args(argv)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stopped.set())
+    with EmbeddedEmulator(args.host, args.port, kinesis_fix=not args.stock_kinesis) as emulator:
+        print(emulator.endpoint_url, flush=True)
+        if not args.stock_kinesis:
+            print(f"kinesis fix: {kinesis_fix_status().reason}", file=sys.stderr, flush=True)
+        stopped.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

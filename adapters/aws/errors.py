@@ -1,0 +1,32 @@
+"""botocore failures -> domain.streaming.DependencyUnavailable, naming what failed and how.
+
+Used by the stream workers' AWS adapters (lake, SQS, DynamoDB). botocore has already retried
+throttling and 5xx (the client's retry mode); what reaches here outlasted those retries, or is
+a configuration fault (no such bucket / queue / table, access denied). Both must stop the
+batch from being checkpointed, so both become DependencyUnavailable: the runtime replays, and
+its retry budget turns a lasting fault into a loud exit instead of a skipped batch.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from domain.streaming import DependencyUnavailable
+
+AWS_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "") or "ClientError")
+    return type(error).__name__
+
+
+def unavailable(dependency: str, error: Exception) -> DependencyUnavailable:
+    if isinstance(error, ClientError):
+        message = str(error.response.get("Error", {}).get("Message", "") or "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        detail = f"{error_code(error)} (HTTP {status}): {message}".strip().rstrip(":")
+    else:
+        detail = f"{type(error).__name__}: {error}"
+    return DependencyUnavailable(dependency, detail)

@@ -1,0 +1,275 @@
+"""ObjectStore on S3: streaming reads, complete-or-nothing multipart writes.
+
+Memory: reads hold one chunk (1 MiB) plus the longest line; writes hold one part (8 MiB).
+A writer that fails part-way ABORTS its multipart upload, so no partial object ever appears
+and no orphaned parts keep costing storage. S3 allows 10,000 parts: at 8 MiB that is ~78 GiB
+per object; pass a larger `part_size` for more.
+
+`copy` uses CopyObject, which S3 limits to 5 GiB sources; larger ones need UploadPartCopy
+(not needed by any worker yet).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+DEFAULT_CHUNK_SIZE = 1 * MIB
+DEFAULT_PART_SIZE = 8 * MIB
+MIN_PART_SIZE = 5 * MIB  # S3's floor for every part but the last
+MAX_PARTS = 10_000
+DEFAULT_MAX_LINE_BYTES = 64 * MIB
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class LineTooLong(ValueError):
+    """A line longer than the reader's bound: almost always a binary or newline-less file."""
+
+    def __init__(self, ref: ObjectRef, line_number: int, limit: int) -> None:
+        super().__init__(
+            f"{ref.uri}: line {line_number} is longer than {limit} bytes "
+            "(not a line-oriented text file?)"
+        )
+        self.ref = ref
+        self.line_number = line_number
+
+
+def _is_missing(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code", "")) in _MISSING_CODES
+
+
+class S3ObjectStore:
+    """domain.ports.ObjectStore over a boto3 S3 client."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        list_page_size: int = 1000,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be >= {MIN_PART_SIZE} bytes (S3), got {part_size}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.client = client
+        self.chunk_size = chunk_size
+        self.part_size = part_size
+        self.max_line_bytes = max_line_bytes
+        self.list_page_size = list_page_size
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def _get(self, ref: ObjectRef) -> Any:
+        try:
+            return self.client.get_object(Bucket=ref.bucket, Key=ref.key)
+        except ClientError as error:
+            if _is_missing(error):
+                raise ObjectNotFound(ref) from error
+            raise
+
+    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
+        body = self._get(ref)["Body"]
+        try:
+            yield from body.iter_chunks(self.chunk_size)
+        finally:
+            # Closing returns the connection to the pool even if the consumer stops early.
+            body.close()
+
+    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes]:
+        """Lines without their LF / CRLF ending. Bytes are as stored: a UTF-8 BOM stays on the
+        first line (decoding and BOM handling are the parser's job). A final line without a
+        newline is yielded; a trailing newline does not make an extra empty line."""
+        partial: list[bytes] = []
+        partial_size = 0
+        line_number = 0
+        for chunk in self.iter_chunks(ref):
+            lines = chunk.split(b"\n")
+            if len(lines) == 1:
+                partial.append(chunk)
+                partial_size += len(chunk)
+                if partial_size > self.max_line_bytes:
+                    raise LineTooLong(ref, line_number + 1, self.max_line_bytes)
+                continue
+            if partial:
+                partial.append(lines[0])
+                lines[0] = b"".join(partial)
+                partial, partial_size = [], 0
+            tail = lines.pop()
+            for line in lines:
+                line_number += 1
+                if len(line) > self.max_line_bytes:
+                    raise LineTooLong(ref, line_number, self.max_line_bytes)
+                yield line[:-1] if line.endswith(b"\r") else line
+            if tail:
+                partial.append(tail)
+                partial_size = len(tail)
+        if partial:
+            line = b"".join(partial)
+            yield line[:-1] if line.endswith(b"\r") else line
+
+    def read_bytes(self, ref: ObjectRef) -> bytes:
+        body = self._get(ref)["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        return data
+
+    def head(self, ref: ObjectRef) -> ObjectInfo | None:
+        try:
+            answer = self.client.head_object(Bucket=ref.bucket, Key=ref.key)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise
+        return ObjectInfo(ref, int(answer["ContentLength"]), answer.get("LastModified"))
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": self.list_page_size}
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield ObjectInfo(
+                    ObjectRef(bucket, item["Key"]), int(item["Size"]), item.get("LastModified")
+                )
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def put_bytes(
+        self, ref: ObjectRef, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE
+    ) -> None:
+        self.client.put_object(Bucket=ref.bucket, Key=ref.key, Body=data, ContentType=content_type)
+
+    @contextmanager
+    def open_writer(
+        self, ref: ObjectRef, content_type: str = DEFAULT_CONTENT_TYPE
+    ) -> Iterator[MultipartWriter]:
+        writer = MultipartWriter(self.client, ref, content_type, self.part_size)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort_quietly()
+            raise
+        writer.finish()
+
+    def copy(self, source: ObjectRef, target: ObjectRef) -> None:
+        try:
+            self.client.copy_object(
+                Bucket=target.bucket,
+                Key=target.key,
+                CopySource={"Bucket": source.bucket, "Key": source.key},
+            )
+        except ClientError as error:
+            if _is_missing(error):
+                raise ObjectNotFound(source) from error
+            raise
+
+    def delete(self, ref: ObjectRef) -> None:
+        """Idempotent: deleting a missing object is not an error (S3 semantics)."""
+        self.client.delete_object(Bucket=ref.bucket, Key=ref.key)
+
+
+class MultipartWriter:
+    """Buffers up to one part; small objects become a single PutObject on finish."""
+
+    def __init__(self, client: Any, ref: ObjectRef, content_type: str, part_size: int) -> None:
+        self.client = client
+        self.ref = ref
+        self.content_type = content_type
+        self.part_size = part_size
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.written = 0
+        self._buffer = bytearray()
+        self._closed = False
+
+    def write(self, data: bytes) -> int:
+        if self._closed:
+            raise ValueError(f"writer for {self.ref.uri} is closed")
+        self._buffer += data
+        self.written += len(data)
+        while len(self._buffer) >= self.part_size:
+            part = bytes(self._buffer[: self.part_size])
+            del self._buffer[: self.part_size]
+            self._upload_part(part)
+        return len(data)
+
+    def _upload_part(self, part: bytes) -> None:
+        if self.upload_id is None:
+            started = self.client.create_multipart_upload(
+                Bucket=self.ref.bucket, Key=self.ref.key, ContentType=self.content_type
+            )
+            self.upload_id = str(started["UploadId"])
+        number = len(self.parts) + 1
+        if number > MAX_PARTS:
+            raise ValueError(
+                f"{self.ref.uri}: more than {MAX_PARTS} parts of {self.part_size} bytes; "
+                "use a larger part_size"
+            )
+        answer = self.client.upload_part(
+            Bucket=self.ref.bucket,
+            Key=self.ref.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=part,
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def finish(self) -> None:
+        """Makes the object appear: one PutObject, or the last part and CompleteMultipartUpload."""
+        self._closed = True
+        if self.upload_id is None:
+            self.client.put_object(
+                Bucket=self.ref.bucket,
+                Key=self.ref.key,
+                Body=bytes(self._buffer),
+                ContentType=self.content_type,
+            )
+            self._buffer.clear()
+            return
+        try:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+                self._buffer.clear()
+            self.client.complete_multipart_upload(
+                Bucket=self.ref.bucket,
+                Key=self.ref.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": self.parts},
+            )
+        except BaseException:
+            self.abort_quietly()
+            raise
+
+    def abort_quietly(self) -> None:
+        """Aborts while another error is in flight: a failing abort must not hide that error.
+        (An upload left behind is invisible as an object; a bucket lifecycle rule reaps it.)"""
+        try:
+            self.abort()
+        except Exception:
+            log.exception("could not abort multipart upload", extra={"uri": self.ref.uri})
+
+    def abort(self) -> None:
+        """Drops everything written; uploaded parts are discarded by S3."""
+        self._closed = True
+        self._buffer.clear()
+        if self.upload_id is not None:
+            upload_id, self.upload_id = self.upload_id, None
+            self.client.abort_multipart_upload(
+                Bucket=self.ref.bucket, Key=self.ref.key, UploadId=upload_id
+            )

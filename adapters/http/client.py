@@ -1,0 +1,306 @@
+"""One small JSON-over-HTTP client for every service contract (campaign, user, entry, Slack).
+
+The house rule at this edge:
+- 2xx with a body of the expected kind -> Success(JsonResponse).
+- 404 -> Failure(ServiceError kind 'not_found'); any other 4xx but 408/429, or a 2xx whose body is
+  not JSON -> Failure(ServiceError kind 'invalid'). Adapters turn a body of the wrong shape into
+  the same 'invalid' failure with `JsonResponse.wrong_shape`.
+- 408, 429, 5xx, timeouts, refused or dropped connections are retried with exponential backoff and
+  jitter (Retry-After honoured); when the budget is spent the client raises
+  domain.streaming.DependencyUnavailable (its __cause__ is the last ServiceError), so a stream
+  runtime replays the batch instead of skipping it.
+
+POSTs are retried too: every contract behind this client is idempotent (look-ups; the entry
+service sets a code per user; a Slack summary posted twice is better than one lost).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from returns.result import Failure, Result, Success
+
+from adapters.logging import current_correlation_id
+from domain.models import LookupFailure
+from domain.streaming import DependencyUnavailable
+
+log = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 200
+_RETRYABLE_STATUS = frozenset({408, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """`attempts` counts every try, the first included. Delays grow base * 2**n up to max_delay,
+    with "equal jitter" (half fixed, half random) so clients that failed together spread out
+    without ever retrying immediately."""
+
+    attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+    # A Retry-After longer than this is cut short: a worker must not sleep past its Lambda timeout.
+    max_retry_after: float = 30.0
+
+    def backoff(self, retry_number: int, rand: float) -> float:
+        """Delay before retry `retry_number` (0-based); `rand` in [0, 1)."""
+        ceiling = min(self.max_delay, self.base_delay * (2.0**retry_number))
+        return ceiling / 2 + rand * ceiling / 2
+
+
+class ServiceError(Exception):
+    """What went wrong talking to a service, in words a person can act on.
+
+    kind: 'not_found' | 'invalid' (the caller's or the service's data is wrong; retrying will not
+    help) | 'unavailable' (transient; retried until the budget ran out)."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        method: str,
+        path: str,
+        kind: str,
+        status: int | None = None,
+        excerpt: str = "",
+        reason: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.service = service
+        self.retry_after = retry_after  # seconds the service asked us to wait (429/503)
+        self.method = method
+        self.path = path
+        self.kind = kind
+        self.status = status
+        self.excerpt = excerpt
+        self.reason = reason
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        text = f"{service}: {method} {path} -> {status_text}"
+        if reason:
+            text += f": {reason}"
+        if excerpt:
+            text += f"; body: {excerpt!r}"
+        super().__init__(text)
+
+    def to_lookup_failure(self, what: str) -> LookupFailure:
+        return LookupFailure(what=what, kind=self.kind, detail=str(self))
+
+
+@dataclass(frozen=True, slots=True)
+class JsonResponse:
+    service: str
+    method: str
+    path: str
+    status: int
+    body: Any  # parsed JSON, or the text when the call did not expect JSON
+    text: str
+
+    def wrong_shape(self, why: str) -> ServiceError:
+        """The body parsed but is not what the contract promises: an 'invalid' failure."""
+        return ServiceError(
+            service=self.service,
+            method=self.method,
+            path=self.path,
+            kind="invalid",
+            status=self.status,
+            excerpt=_excerpt(self.text),
+            reason=f"unexpected response shape: {why}",
+        )
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[:EXCERPT_CHARS] + "…"
+
+
+def parse_retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP-date); None when absent or garbage."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now()).total_seconds())
+
+
+class JsonHttpClient:
+    """A JSON client bound to one service: base URL, bearer token, timeouts, retries.
+
+    `sleep` and `rand` are injectable so tests run retries without waiting and can check delays.
+    `hide_path` keeps the URL path out of errors and logs for services whose URL is the secret
+    (a Slack webhook)."""
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        *,
+        token: str | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        hide_path: bool = False,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.service = service
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rand = rand
+        self._hide_path = hide_path
+        headers = {"Accept": "application/json", "User-Agent": "campaign-workers"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> JsonHttpClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def get(
+        self, path: str, *, params: Mapping[str, str] | None = None
+    ) -> Result[JsonResponse, ServiceError]:
+        return self.request("GET", path, params=params)
+
+    def post(
+        self, path: str, body: Any, *, expect_json: bool = True
+    ) -> Result[JsonResponse, ServiceError]:
+        return self.request("POST", path, body=body, expect_json=expect_json)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        expect_json: bool = True,
+    ) -> Result[JsonResponse, ServiceError]:
+        """One logical call: tried up to `retry.attempts` times. Raises DependencyUnavailable."""
+        shown = "/…" if self._hide_path else path
+        headers = {}
+        if (correlation_id := current_correlation_id()) is not None:
+            headers["X-Correlation-Id"] = correlation_id
+        content = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        last: ServiceError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                delay = self._delay_before_retry(attempt - 1, last)
+                log.warning(
+                    "retrying %s call",
+                    self.service,
+                    extra={"retry": attempt, "delaySeconds": round(delay, 3), "error": str(last)},
+                )
+                self._sleep(delay)
+            try:
+                response = self._http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                last = self._error(method, shown, "unavailable", reason=f"timed out ({exc!r})")
+                continue
+            except httpx.TransportError as exc:
+                last = self._error(method, shown, "unavailable", reason=f"connection: {exc!r}")
+                continue
+            outcome = self._classify(method, shown, response, expect_json)
+            if outcome is not None:
+                return outcome
+            last = self._error(
+                method,
+                shown,
+                "unavailable",
+                status=response.status_code,
+                excerpt=_excerpt(response.text),
+                retry_after=parse_retry_after(
+                    response.headers.get("Retry-After"), lambda: datetime.now(UTC)
+                ),
+            )
+        assert last is not None
+        raise DependencyUnavailable(
+            self.service, f"{last} (after {self.retry.attempts} attempts)"
+        ) from last
+
+    def _classify(
+        self, method: str, shown: str, response: httpx.Response, expect_json: bool
+    ) -> Result[JsonResponse, ServiceError] | None:
+        """A final answer, or None when the status says: try again."""
+        status = response.status_code
+        if status >= 500 or status in _RETRYABLE_STATUS:
+            return None
+        text = response.text
+        if status >= 400:
+            kind = "not_found" if status == 404 else "invalid"
+            return Failure(self._error(method, shown, kind, status=status, excerpt=_excerpt(text)))
+        if not expect_json:
+            return Success(JsonResponse(self.service, method, shown, status, text, text))
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            reason = "response body is empty" if not text.strip() else "response body is not JSON"
+            return Failure(
+                self._error(
+                    method, shown, "invalid", status=status, excerpt=_excerpt(text), reason=reason
+                )
+            )
+        return Success(JsonResponse(self.service, method, shown, status, parsed, text))
+
+    def _delay_before_retry(self, retry_number: int, last: ServiceError | None) -> float:
+        delay = self.retry.backoff(retry_number, self._rand())
+        retry_after = last.retry_after if last is not None else None
+        if retry_after is not None:
+            # The server said when: wait at least that long, within our own ceiling.
+            delay = max(delay, min(retry_after, self.retry.max_retry_after))
+        return delay
+
+    def _error(
+        self,
+        method: str,
+        shown: str,
+        kind: str,
+        *,
+        status: int | None = None,
+        excerpt: str = "",
+        reason: str = "",
+        retry_after: float | None = None,
+    ) -> ServiceError:
+        return ServiceError(
+            service=self.service,
+            method=method,
+            path=shown,
+            kind=kind,
+            status=status,
+            excerpt=excerpt,
+            reason=reason,
+            retry_after=retry_after,
+        )

@@ -1,0 +1,75 @@
+"""An ordered process-pool ChunkMapper: the scored-file transform on several cores.
+
+- The context (campaign, band scale, blacklist set, encoder) is installed once per worker
+  process by the pool's initializer, not pickled with every chunk: a 100,000-entry blacklist
+  would otherwise cross the pipe with every chunk.
+- Results come back in input order; at most `max_in_flight` chunks are submitted and not yet
+  consumed, so memory stays flat however long the input is (a slow consumer, such as the stream,
+  holds the reader back instead of letting results pile up).
+- Processes start with "forkserver" by default: forking a process that runs threads (boto3's
+  pools, the in-process emulator) can deadlock the child; "fork" is accepted for speed where
+  that cannot happen.
+- If the consumer stops early (an exception, a break), pending chunks are cancelled and the pool
+  is shut down when the generator closes.
+- Not for AWS Lambda: its sandbox has no /dev/shm, so multiprocessing's semaphores (and with
+  them ProcessPoolExecutor) fail there; use the domain's SequentialMapper in Lambda.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+T = TypeVar("T")
+R = TypeVar("R")
+
+_installed: tuple[Callable[[Any, Any], Any], Any] | None = None
+
+
+def _install(fn: Callable[[Any, Any], Any], ctx: Any) -> None:
+    global _installed
+    _installed = (fn, ctx)
+
+
+def _run(chunk: Any) -> Any:
+    if _installed is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("chunk worker started without its context")
+    fn, ctx = _installed
+    return fn(ctx, chunk)
+
+
+class ProcessPoolChunkMapper:
+    def __init__(
+        self,
+        processes: int = 2,
+        max_in_flight: int | None = None,
+        start_method: str = "forkserver",
+    ) -> None:
+        if processes < 1:
+            raise ValueError(f"processes must be >= 1, got {processes}")
+        self.processes = processes
+        self.max_in_flight = max_in_flight or 2 * processes
+        self.start_method = start_method
+
+    def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:
+        context = multiprocessing.get_context(self.start_method)
+        pool = ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=context,
+            initializer=_install,
+            initargs=(fn, ctx),
+        )
+        pending: deque[Future[R]] = deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_run, chunk))
+                if len(pending) >= self.max_in_flight:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

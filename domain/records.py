@@ -1,0 +1,308 @@
+"""Records on the input streams: the ten types, decoding raw Kinesis data, trimming, dedupe ids.
+
+Pure functions. A raw record is UTF-8 JSON text holding one object with a string `type`; anything
+else is poison and comes back as a reason (the caller dead-letters it with its raw data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from returns.result import Failure, Result, Success
+
+
+class RecordType(StrEnum):
+    """The ten record types the original's saveCampaignData accepted (its event-source filter)."""
+
+    CAMPAIGN_MAPPING = "campaignMapping"
+    CODE_ASSIGNMENT = "codeAssignment"
+    CODE_BAN = "codeBan"
+    CODE_RESERVE = "codeReserve"
+    EVENT_MAPPING = "eventMapping"
+    REGISTRATION = "registration"
+    SCORING = "scoring"
+    SECONDARY_LISTING = "secondaryListing"
+    ATTENDANCE_SCAN = "attendanceScan"
+    FANLIST_ENTRY = "fanlistEntry"
+
+
+RECORD_TYPES: frozenset[str] = frozenset(t.value for t in RecordType)
+
+DEDUPE_FIELD = "dedupeId"
+META_FIELD = "__meta"
+
+# The dedupe id is a digest, not a secret: blake2b-128 is fast in the stdlib and 32 hex digits
+# make collisions among billions of records practically impossible.
+_DEDUPE_DIGEST_BYTES = 16
+
+
+JsonLoads = Callable[[str], Any]
+# A record's content -> its canonical JSON bytes (the dedupe id's input). An injected encoder
+# (adapters/canonical_json.py: orjson) must give exactly the bytes of `canonical_json`, else
+# the same record would get a different id in a process wired differently.
+CanonicalJson = Callable[[Mapping[str, Any]], bytes]
+
+
+def decode_record(data: bytes, loads: JsonLoads = json.loads) -> Result[dict[str, Any], str]:
+    """Raw stream data -> a JSON object with a string `type`, or the reason it is not one.
+
+    The reasons name the failure without echoing the data (it may hold emails and phones).
+    `loads` may be a faster parser (orjson.loads, injected by bootstrap: the domain does no
+    I/O-library imports); it must raise ValueError on bad JSON.
+    """
+    decoded = decoded_or_reason(data, loads)
+    return Failure(decoded) if isinstance(decoded, str) else Success(decoded)
+
+
+def decoded_or_reason(data: bytes, loads: JsonLoads = json.loads) -> dict[str, Any] | str:
+    """decode_record without the Result wrapper (the worker's hot loop): the object, or the
+    reason as a str."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not UTF-8: invalid byte at offset {error.start}"
+    try:
+        value = loads(text)
+    except ValueError as error:
+        # json.JSONDecodeError carries line/column; a plain ValueError (e.g. lone surrogate)
+        # has no position.
+        where = getattr(error, "pos", None)
+        return "not JSON" + (f": error at character {where}" if where is not None else "")
+    if not isinstance(value, dict):
+        return f"not a JSON object: got {_json_kind(value)}"
+    kind = value.get("type")
+    if not isinstance(kind, str) or not kind.strip():
+        return "no record type: field 'type' missing or not a non-empty string"
+    return value
+
+
+def record_type_of(record: Mapping[str, Any]) -> str:
+    """The record's type, trimmed (decode_record guarantees a string)."""
+    return str(record.get("type", "")).strip()
+
+
+_PLAIN_LEAVES = frozenset({int, float, bool, type(None)})
+
+# What str.strip() removes, as it can sit right inside a JSON string's quotes: ASCII whitespace
+# (\t \n \v \f \r, space, \x1c-\x1f) raw, the first byte (leading) or the last byte
+# (trailing) of the UTF-8 of U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F,
+# U+205F, U+3000, and any escape at all (a backslash: `\n`, `\u00a0`...). Over-matching is
+# only a wasted trim; missing one would archive a padded string, so the sets are generous.
+# bytes.translate marks them and `in` finds a mark next to a quote: both run in C, where a
+# regular expression with the same alternatives cost several µs per record.
+_ASCII_SPACE = b"\t\n\v\f\r \x1c\x1d\x1e\x1f"
+_LEADING = _ASCII_SPACE + b"\xc2\xe1\xe2\xe3"
+_TRAILING = _ASCII_SPACE + bytes(range(0x80, 0x8B)) + b"\x9f\xa0\xa8\xa9\xaf"
+
+
+def _marking(marked: bytes) -> bytes:
+    table = bytearray(b"." * 256)
+    for byte in marked:
+        table[byte] = ord("!")
+    table[ord('"')] = ord('"')
+    return bytes(table)
+
+
+_MARK_LEADING = _marking(_LEADING)
+_MARK_TRAILING = _marking(_TRAILING)
+
+
+def may_hold_padded_strings(data: bytes) -> bool:
+    """False only when no string in this JSON text (UTF-8) can start or end with whitespace,
+    so trimming its decoded value would change nothing.
+
+    Compact JSON (orjson, JSON.stringify: the producers of the input stream) without padded
+    strings gives False; text with spaces between tokens (`": "`) always gives True.
+    """
+    return (
+        b"\\" in data
+        or b'"!' in data.translate(_MARK_LEADING)
+        or b'!"' in data.translate(_MARK_TRAILING)
+    )
+
+
+def trim_strings(value: Any) -> Any:
+    """Every string leaf stripped of surrounding whitespace, in objects and arrays at any depth.
+
+    Keys are left as they are: a field name is part of the contract, not data to clean.
+    Returns new containers; the input is not changed.
+    """
+    # `type(x) is` and the inlined leaf cases: this runs on every field of every record, and a
+    # recursive call per number or null cost more than the stripping itself.
+    kind = type(value)
+    if kind is str:
+        return value.strip()
+    if kind is dict:
+        return _trim_dict(value)
+    if kind is list:
+        return _trim_list(value)
+    # Subclasses (never from a JSON parser, but the rule is the same for them).
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return {key: trim_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [trim_strings(item) for item in value]
+    return value
+
+
+def _trim_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    plain = _PLAIN_LEAVES
+    return {
+        key: item.strip()
+        if type(item) is str
+        else item
+        if type(item) in plain
+        else trim_strings(item)
+        for key, item in value.items()
+    }
+
+
+def _trim_list(value: list[Any]) -> list[Any]:
+    plain = _PLAIN_LEAVES
+    return [
+        item.strip() if type(item) is str else item if type(item) in plain else trim_strings(item)
+        for item in value
+    ]
+
+
+def canonical_json(content: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no spaces, UTF-8, non-JSON values as their str(): the dedupe id's input.
+
+    A lone surrogate (the stdlib JSON parser lets `"\\ud800"` through) is kept as its
+    surrogatepass bytes instead of raising: the record then reaches its schema check and is
+    dead-lettered with a reason, instead of crashing the batch here.
+    """
+    text = json.dumps(
+        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return text.encode("utf-8", "surrogatepass")
+
+
+def dedupe_id(record: Mapping[str, Any], canonical: CanonicalJson = canonical_json) -> str:
+    """A stable hash of the record's content: the same fan data gives the same id on every run.
+
+    `__meta` (correlation id, send time) and any existing `dedupeId` are left out, so a record
+    re-sent by its producer, or replayed by a runtime, keeps its id. Keys are sorted, so field
+    order does not matter; the record should be trimmed first, so padding does not either.
+    `canonical` may be a faster encoder giving the same bytes (see CanonicalJson).
+    """
+    content = {k: v for k, v in record.items() if k != META_FIELD and k != DEDUPE_FIELD}
+    return hashlib.blake2b(canonical(content), digest_size=_DEDUPE_DIGEST_BYTES).hexdigest()
+
+
+def with_dedupe_id(
+    record: dict[str, Any], canonical: CanonicalJson = canonical_json
+) -> dict[str, Any]:
+    """The record with its dedupe id set; a non-empty id set by the producer is kept.
+
+    Keeping the producer's id means one fan's record has one id from the scored file to the
+    lake, even where the producer hashed a slightly different view of it.
+    """
+    existing = record.get(DEDUPE_FIELD)
+    if isinstance(existing, str) and existing:
+        return record
+    record[DEDUPE_FIELD] = dedupe_id(record, canonical)
+    return record
+
+
+def formatted(record: dict[str, Any], canonical: CanonicalJson = canonical_json) -> dict[str, Any]:
+    """The original's formatRecord: trim every string leaf, then set the dedupe id."""
+    trimmed: dict[str, Any] = trim_strings(record)
+    return with_dedupe_id(trimmed, canonical)
+
+
+@dataclass(frozen=True, slots=True)
+class LakeKey:
+    """Where one type's share of one batch lives: `avro/{type}/YYYY/MM/DD/{name}.avro`."""
+
+    record_type: str
+    day: date
+    name: str
+
+    @property
+    def key(self) -> str:
+        return (
+            f"avro/{self.record_type}/{self.day.year:04d}/{self.day.month:02d}/"
+            f"{self.day.day:02d}/{self.name}.avro"
+        )
+
+
+def batch_object_name(
+    shard_id: str, first_sequence_number: str, first_sub_sequence_number: int = 0
+) -> str:
+    """The lake object name of a batch: its shard and its first record's sequence number.
+
+    Only the first sequence number: a runtime replays from its last checkpoint, so a replayed
+    batch starts at the same record but may end elsewhere (more records arrived, a smaller
+    GetRecords page). Naming by the start makes the replay overwrite the first attempt's
+    objects instead of adding a second copy of the records they share.
+    """
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in shard_id)
+    sequence = "".join(ch if ch.isalnum() else "_" for ch in first_sequence_number)
+    # Aggregated (KPL) records share a sequence number; the sub-sequence tells them apart.
+    suffix = f"-{first_sub_sequence_number}" if first_sub_sequence_number else ""
+    return f"{safe}-{sequence}{suffix}"
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class LakeBatch:
+    """One stream batch for the lake: each type's records (already in their archival shape),
+    written as one object per type under `name` on `day`."""
+
+    name: str
+    day: date
+    parts: Mapping[str, tuple[Mapping[str, Any], ...]]
+
+    def lake_keys(self) -> tuple[LakeKey, ...]:
+        return tuple(LakeKey(t, self.day, self.name) for t in sorted(self.parts))
+
+
+@dataclass(frozen=True, slots=True)
+class CodeAssignment:
+    """One code for one fan in one campaign, complete (what save_selection hands on)."""
+
+    campaign_id: str
+    user_id: str
+    global_user_id: str
+    code: str
+    market_id: str | None = None
+    dates: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignedCodes:
+    """What an entry directory did with a call: `assigned` new, `already` there before (replay)."""
+
+    assigned: int = 0
+    already: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The verdict reporter's message `{campaignId, count}`; `dedupe_id` lets a FIFO queue (or
+    the consumer) drop the copy a replayed batch sends again."""
+
+    campaign_id: str
+    count: int
+    dedupe_id: str

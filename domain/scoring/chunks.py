@@ -1,0 +1,50 @@
+"""Cutting the scored file into chunks, and the ChunkMapper port that runs a transform over them.
+
+A ChunkMapper applies `fn(ctx, chunk)` to every chunk and yields the results *in input order*,
+holding only a bounded number of chunks at a time. The domain's default runs them one after the
+other in this process; adapters/parallel.py spreads them over worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
+
+from domain.scoring.transform import Chunk
+
+C = TypeVar("C")
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_CHUNK_ROWS = 5_000
+
+
+class ChunkMapper(Protocol):
+    def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:
+        """fn(ctx, chunk) for each chunk, in order; `fn` must be a module-level function and
+        `ctx` picklable, so that implementations may run them in other processes."""
+        ...
+
+
+class SequentialMapper:
+    """One chunk at a time, in this process."""
+
+    def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:
+        for chunk in chunks:
+            yield fn(ctx, chunk)
+
+
+def chunk_lines(
+    lines: Iterable[bytes], first_row: int, rows_per_chunk: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[Chunk]:
+    """Groups lines (line ends removed) into Chunks of at most `rows_per_chunk` lines."""
+    batch: list[bytes] = []
+    start = first_row
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= rows_per_chunk:
+            yield Chunk(start, b"\n".join(batch))
+            start += len(batch)
+            batch = []
+    if batch:
+        yield Chunk(start, b"\n".join(batch))

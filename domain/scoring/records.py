@@ -1,0 +1,47 @@
+"""The `type: "scoring"` stream record and its dedupe id.
+
+Shape (JSON, one per accepted fan; partition key = globalUserId):
+
+  {"type": "scoring", "campaignId", "globalUserId", "memberId", "email", "phone",
+   "firstName", "lastName", "marketId", "locale", "phoneConfirmed", "score", "band",
+   "band_score", "tags", "verdict": true, "dedupeId", <pass-through columns...>,
+   "__meta": {"source": "s3://bucket/scored/...", "row": <line number>}}
+
+Every string is trimmed. `phone` is E.164 when the number is valid, else the trimmed text as
+written. Optional columns absent from the file are null; `phoneConfirmed` is a boolean.
+`dedupeId` = BLAKE2b-128 (hex) of type, campaignId, globalUserId and the score (as a float's
+shortest repr, so "0.5" and "0.50" give the same id): the same fan with the same score in a
+re-run or a re-sent file gets the same id, and downstream consumers drop the duplicate.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+RECORD_TYPE = "scoring"
+# Unit separator. campaignId (from the key) and the score repr never contain it, so even a
+# globalUserId that does cannot make two different fans hash the same material.
+_SEPARATOR = "\x1f"
+
+
+def dedupe_id(campaign_id: str, global_user_id: str, score: float) -> str:
+    material = _SEPARATOR.join((RECORD_TYPE, campaign_id, global_user_id, repr(score)))
+    return blake2b(material.encode(), digest_size=16).hexdigest()
+
+
+class DedupeIds:
+    """`dedupe_id` for one campaign, with the constant prefix hashed once (same ids, faster)."""
+
+    def __init__(self, campaign_id: str) -> None:
+        prefix = _SEPARATOR.join((RECORD_TYPE, campaign_id, "")).encode()
+        self._prefix = blake2b(prefix, digest_size=16)
+
+    def __call__(self, global_user_id: str, score: float) -> str:
+        hasher = self._prefix.copy()
+        hasher.update(f"{global_user_id}{_SEPARATOR}{score!r}".encode())
+        return hasher.hexdigest()
+
+
+def trim_cells(cells: list[str]) -> list[str]:
+    """Every cell without surrounding whitespace (spaces, NBSP, stray CR alike)."""
+    return [cell.strip() for cell in cells]

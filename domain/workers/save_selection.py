@@ -1,0 +1,230 @@
+"""save_selection (the original's cmp-save-selection): assign the streamed codes to fans' entries.
+
+Reads the save-selection stream. For one batch:
+- a record that does not decode is dead-lettered (this worker is the stream's only reader);
+- records of other types (scored records, if the scored-file pipeline writes to this stream, and
+  selection refreshes) are filtered and counted, and so is the TM placeholder code;
+- a code assignment without campaignId, userId, globalUserId or code is dead-lettered;
+- the same (campaign, fan, code) twice in one batch is handled once;
+- per campaign, in order of first appearance: codes are assigned in calls of at most
+  `entries.max_assignments_per_call` (the entry service takes 1,000), the selection is
+  recorded in the ledger (when one is given: the DynamoDB entry directory records it itself),
+  and `{campaignId, count}` goes to the verdict queue, count = the campaign's assignments in
+  this batch (newly assigned or already there from an earlier attempt).
+
+A campaign the entry directory does not know, or a call it refuses as invalid, dead-letters that
+call's records with the reason. A transient failure of any dependency raises
+DependencyUnavailable: the runtime replays the batch, and the replay assigns nothing twice
+(conditional assignment), records the same selection again (idempotent) and sends the verdict
+with the same dedupe id.
+Memory: the batch and its assignments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from returns.result import Failure
+
+from domain.models import LookupFailure
+from domain.ports import EntryDirectory, SelectionLedger, VerdictQueue
+from domain.records import CodeAssignment, RecordType, Verdict, decode_record, trim_strings
+from domain.streaming import (
+    BatchCounts,
+    DeadLetter,
+    DeadLetters,
+    DependencyUnavailable,
+    IncomingRecord,
+)
+
+WORKER = "save_selection"
+MAX_ASSIGNMENTS_PER_CALL = 1000
+PLACEHOLDER_CODE = "TM"
+_REQUIRED = ("campaignId", "userId", "globalUserId", "code")
+
+
+@dataclass
+class _Tally:
+    letters: list[DeadLetter] = field(default_factory=list)
+    filtered: int = 0
+    handled: int = 0
+    detail: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.detail[key] = self.detail.get(key, 0) + n
+
+    def dead(self, incoming: IncomingRecord, kind: str, reason: str) -> None:
+        self.letters.append(DeadLetter(incoming, reason, WORKER))
+        self.count(kind)
+
+
+@dataclass
+class _Group:
+    assignments: list[CodeAssignment] = field(default_factory=list)
+    sources: list[list[IncomingRecord]] = field(default_factory=list)
+
+
+def save_selection(
+    batch: Sequence[IncomingRecord],
+    *,
+    entries: EntryDirectory,
+    verdicts: VerdictQueue,
+    dead_letters: DeadLetters,
+    ledger: SelectionLedger | None = None,
+) -> BatchCounts:
+    """Assigns one batch's codes; received = handled + filtered + dead_lettered."""
+    tally = _Tally()
+    groups = _group_by_campaign(batch, tally)
+    call_size = max(1, min(entries.max_assignments_per_call, MAX_ASSIGNMENTS_PER_CALL))
+    for campaign_id, group in groups.items():
+        selected = 0
+        for start in range(0, len(group.assignments), call_size):
+            chunk = group.assignments[start : start + call_size]
+            sources = group.sources[start : start + call_size]
+            selected += _assign(campaign_id, chunk, sources, entries, ledger, tally)
+        if selected:
+            verdicts.send(Verdict(campaign_id, selected, _verdict_dedupe_id(batch, campaign_id)))
+            tally.count("verdicts_sent")
+    if tally.letters:
+        dead_letters.send(tally.letters)
+    return BatchCounts(
+        received=len(batch),
+        handled=tally.handled,
+        filtered=tally.filtered,
+        dead_lettered=len(tally.letters),
+        detail=tally.detail,
+    )
+
+
+def _group_by_campaign(batch: Sequence[IncomingRecord], tally: _Tally) -> dict[str, _Group]:
+    groups: dict[str, _Group] = {}
+    # (campaign, fan, code) -> index in its group, so a repeat joins the first one's sources.
+    seen: dict[tuple[str, str, str], int] = {}
+    for incoming in batch:
+        assignment = _assignment(incoming, tally)
+        if assignment is None:
+            continue
+        group = groups.setdefault(assignment.campaign_id, _Group())
+        natural_id = (assignment.campaign_id, assignment.global_user_id, assignment.code)
+        if natural_id in seen:
+            group.sources[seen[natural_id]].append(incoming)
+            tally.count("duplicate_in_batch")
+            continue
+        seen[natural_id] = len(group.assignments)
+        group.assignments.append(assignment)
+        group.sources.append([incoming])
+    return groups
+
+
+def _assignment(incoming: IncomingRecord, tally: _Tally) -> CodeAssignment | None:
+    decoded = decode_record(incoming.data)
+    if isinstance(decoded, Failure):
+        tally.dead(incoming, "dead:undecodable", decoded.failure())
+        return None
+    record: dict[str, Any] = trim_strings(decoded.unwrap())
+    if record.get("type") != RecordType.CODE_ASSIGNMENT:
+        tally.filtered += 1
+        tally.count("filtered:other_type")
+        return None
+    missing = [name for name in _REQUIRED if not _text(record.get(name))]
+    if missing:
+        reason = "incomplete code assignment: missing " + ", ".join(missing)
+        tally.dead(incoming, "dead:incomplete", reason)
+        return None
+    if record["code"] == PLACEHOLDER_CODE:
+        tally.filtered += 1
+        tally.count("filtered:placeholder_code")
+        return None
+    market_id = record.get("marketId")
+    dates = record.get("date")
+    return CodeAssignment(
+        campaign_id=record["campaignId"],
+        user_id=record["userId"],
+        global_user_id=record["globalUserId"],
+        code=record["code"],
+        market_id=str(market_id) if market_id not in (None, "") else None,
+        dates=(
+            {str(k): str(v) for k, v in dates.items() if v is not None}
+            if isinstance(dates, dict)
+            else None
+        ),
+    )
+
+
+def _assign(
+    campaign_id: str,
+    chunk: Sequence[CodeAssignment],
+    sources: Sequence[list[IncomingRecord]],
+    entries: EntryDirectory,
+    ledger: SelectionLedger | None,
+    tally: _Tally,
+) -> int:
+    """Assigns one call's worth; returns how many assignments now stand (new + already)."""
+    assigned = entries.assign_codes(campaign_id, chunk)
+    if isinstance(assigned, Failure):
+        _refused("entry directory", assigned.failure(), sources, tally)
+        return 0
+    outcome = assigned.unwrap()
+    tally.count("assigned", outcome.assigned)
+    tally.count("already_assigned", outcome.already)
+    if ledger is not None:
+        recorded = ledger.record_selections(campaign_id, chunk)
+        if isinstance(recorded, Failure):
+            _refused("selection ledger", recorded.failure(), sources, tally)
+            return 0
+    tally.handled += sum(len(group) for group in sources)
+    return len(chunk)
+
+
+def _refused(
+    what: str,
+    failure: LookupFailure,
+    sources: Sequence[list[IncomingRecord]],
+    tally: _Tally,
+) -> None:
+    if failure.kind == "unavailable":
+        raise DependencyUnavailable(what, str(failure))
+    reason = f"{what} refused the assignment: {failure}"
+    for incoming in _flatten(sources):
+        tally.dead(incoming, f"dead:{failure.kind}", reason)
+
+
+def _verdict_dedupe_id(batch: Sequence[IncomingRecord], campaign_id: str) -> str:
+    """Same batch, same campaign -> same id: a FIFO queue drops the replay's copy."""
+    first, last = batch[0], batch[-1]
+    natural = "|".join((first.shard_id, first.sequence_number, last.sequence_number, campaign_id))
+    return hashlib.blake2b(natural.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _flatten(sources: Sequence[list[IncomingRecord]]) -> Iterator[IncomingRecord]:
+    for group in sources:
+        yield from group
+
+
+@dataclass(frozen=True)
+class SaveSelection:
+    """save_selection bound to its ports: a domain.streaming.StreamWorker. `ledger` None when
+    the entry directory records the selection itself (DynamoEntryDirectory does)."""
+
+    entries: EntryDirectory
+    verdicts: VerdictQueue
+    dead_letters: DeadLetters
+    ledger: SelectionLedger | None = None
+    name: str = WORKER
+
+    def __call__(self, batch: Sequence[IncomingRecord]) -> BatchCounts:
+        return save_selection(
+            batch,
+            entries=self.entries,
+            verdicts=self.verdicts,
+            dead_letters=self.dead_letters,
+            ledger=self.ledger,
+        )

@@ -1,0 +1,87 @@
+"""`campaign-workers`: run the workers from a terminal against AWS, LocalStack or the emulator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from domain.models import ObjectRef
+from entrypoints import reports
+from entrypoints.settings import Settings
+
+
+def _process_scored_files(args: argparse.Namespace) -> int:
+    from entrypoints import bootstrap
+
+    console = Console(stderr=True)
+    try:
+        ref = ObjectRef.parse(args.uri)
+    except ValueError as bad:
+        console.print(f"[red]error:[/] {bad}")
+        return 2
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with reports.row_progress(console, enabled=console.is_terminal and not args.quiet) as tick:
+        outcome = bootstrap.process_scored_file(
+            settings, ref, processes=1 if args.sequential else None, on_progress=tick
+        )
+    return reports.print_scored_outcome(Console(), ref, outcome)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from entrypoints.demo import run_demo
+
+    return run_demo(fans=args.fans, console=Console(), parallel=not args.sequential)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from entrypoints.demo import serve_emulator
+
+    return serve_emulator(port=args.port, console=Console())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="campaign-workers",
+        description="Fan-campaign pipeline workers. AWS endpoints and names come from the "
+        "environment (AWS_ENDPOINT_URL, SCORING_BUCKET, ...; see the README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    scored = commands.add_parser(
+        "process-scored-files", help="score, scrub and stream one scored file"
+    )
+    scored.add_argument("uri", help="s3://bucket/scored/{campaignId}.{timestamp}.txt")
+    scored.add_argument("--sequential", action="store_true", help="one process, no pool")
+    scored.add_argument("--quiet", action="store_true", help="no progress bar")
+    scored.set_defaults(run=_process_scored_files)
+
+    demo = commands.add_parser("demo", help="the scored-file pipeline on the embedded emulator")
+    demo.add_argument("--fans", type=int, default=200_000, help="fans in the generated file")
+    demo.add_argument("--sequential", action="store_true", help="one process, no pool")
+    demo.set_defaults(run=_demo)
+
+    emulator = commands.add_parser("emulator", help="serve the embedded AWS emulator until ^C")
+    emulator.add_argument("--port", type=int, default=4566)
+    emulator.set_defaults(run=_emulator)
+
+    try:
+        from entrypoints import kcl_cli
+    except ImportError:  # the KCL runtime is optional for people who only run Lambdas
+        kcl_cli = None  # type: ignore[assignment]
+    if kcl_cli is not None:
+        kcl_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

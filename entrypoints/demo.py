@@ -1,0 +1,167 @@
+"""`make demo`: the scored-file pipeline end to end on the embedded emulator, then what it did.
+
+Everything goes over HTTP as it would in AWS: the file is uploaded to S3 by multipart, the Lambda
+handler is invoked with a real S3 notification, records are read back from Kinesis with
+GetRecords, and the Slack summary is posted to a local webhook that captures it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from adapters.aws.emulator import EmbeddedEmulator
+from domain.models import ObjectRef
+from entrypoints import bootstrap, reports
+from entrypoints.events import s3_put_event
+from entrypoints.lambda_handlers import process_scored_files_handler
+from entrypoints.sample_data import BLOCKED_DOMAINS, blacklist_lines, scored_file_bytes
+from entrypoints.settings import Settings
+
+CAMPAIGN_ID = "demo-presale"
+DEMO_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "SCORING_BUCKET": "demo-scoring",
+    "SCORED_OUTPUT_STREAM": "demo-save-selection",
+    "BAND_SECRET": "demo-band-secret",
+}
+
+
+class _WebhookSink(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: stderr is for our logs
+        return
+
+
+@contextmanager
+def slack_sink() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebhookSink)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _campaign_config() -> dict[str, Any]:
+    return {
+        "id": CAMPAIGN_ID,
+        "name": "Demo Presale 2026",
+        "options": {"allowIntlPhones": False},
+        "homeRegion": "US",
+    }
+
+
+def _prepare(settings: Settings, fans: int) -> ObjectRef:
+    c = bootstrap.container(settings)
+    s3 = c.aws.client("s3")
+    kinesis = c.aws.client("kinesis")
+    s3.create_bucket(Bucket=settings.scoring_bucket)
+    kinesis.create_stream(StreamName=settings.scored_output_stream, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=settings.scored_output_stream)
+    bucket = settings.scoring_bucket
+    blacklist = "\n".join(blacklist_lines(fans // 50 + 1)) + "\n"
+    c.store.put_bytes(ObjectRef(bucket, settings.blacklist_key), blacklist.encode())
+    config_key = f"{settings.campaign_config_prefix}{CAMPAIGN_ID}.json"
+    c.store.put_bytes(ObjectRef(bucket, config_key), orjson.dumps(_campaign_config()))
+    source = ObjectRef(bucket, f"scored/{CAMPAIGN_ID}.20261128T100000Z.txt")
+    with c.store.open_writer(source, content_type="text/tab-separated-values") as writer:
+        for chunk in scored_file_bytes(fans):
+            writer.write(chunk)
+    return source
+
+
+def read_stream(settings: Settings) -> tuple[int, Counter[str], dict[str, Any] | None]:
+    """Every record on the stream: the count, tags seen, and one sample record."""
+    kinesis = bootstrap.container(settings).aws.client("kinesis")
+    name = settings.scored_output_stream
+    total, tags, sample = 0, Counter[str](), None
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            for record in page["Records"]:
+                body = orjson.loads(record["Data"])
+                total += 1
+                tags.update(body.get("tags", ()))
+                sample = sample or body
+            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+    return total, tags, sample
+
+
+def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
+    os.environ.update(DEMO_ENV)
+    started = time.perf_counter()
+    with EmbeddedEmulator() as emulator, slack_sink() as slack:
+        os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint_url
+        os.environ["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{slack.server_port}/hooks/demo"
+        os.environ["TRANSFORM_PROCESSES"] = "0" if parallel else "1"
+        settings = Settings.from_env()
+        bootstrap.configure_logging(settings)
+        console.print(f"[bold]Embedded AWS emulator[/] at {emulator.endpoint_url}")
+        with console.status(f"generating and uploading a scored file of {fans:,} fans"):
+            source = _prepare(settings, fans)
+        console.print(f"uploaded {source.uri}")
+        with console.status("invoking the processScoredFiles Lambda handler with an S3 event"):
+            handler_started = time.perf_counter()
+            response = process_scored_files_handler(s3_put_event(source), None)
+            handler_seconds = time.perf_counter() - handler_started
+        with console.status("reading the stream back with GetRecords"):
+            streamed, tags, sample = read_stream(settings)
+        files = response["files"]
+        code = reports.print_handler_response(console, response, seconds=handler_seconds)
+        table = Table(title="What the pipeline left behind", show_header=False)
+        table.add_row("records read back from Kinesis", f"{streamed:,}")
+        table.add_row("tags on streamed records", ", ".join(f"{t} {n:,}" for t, n in tags.items()))
+        for file in files:
+            if file.get("scrubbed"):
+                table.add_row("scrubbed CSV", file["scrubbed"])
+        table.add_row("Slack messages received", str(len(slack.received)))  # type: ignore[attr-defined]
+        table.add_row("blocked demo domains", ", ".join(BLOCKED_DOMAINS))
+        table.add_row("wall time (all steps)", f"{time.perf_counter() - started:.1f} s")
+        console.print(table)
+        if sample:
+            console.print("[bold]A streamed record[/] (masked here, as in logs):")
+            console.print_json(data=reports.masked(sample))
+        expected_out = sum(f.get("count", {}).get("out", 0) for f in files)
+        if streamed != expected_out:
+            console.print(f"[red]stream holds {streamed:,} records, worker said {expected_out:,}")
+            return 1
+        return code
+
+
+def serve_emulator(*, port: int, console: Console) -> int:
+    stop = threading.Event()
+    with EmbeddedEmulator(port=port) as emulator:
+        console.print(f"emulator listening at {emulator.endpoint_url} (^C stops it)")
+        with suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0

@@ -1,0 +1,112 @@
+"""Lambda entry points: parse the event, call the worker through bootstrap, shape the response.
+
+One deployment package serves every worker; the function's handler setting picks the function
+(`entrypoints.lambda_handlers.process_scored_files_handler`, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from returns.result import Failure, Success
+
+from adapters.logging import correlation
+from domain.streaming import DependencyUnavailable, StreamWorker
+from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
+from entrypoints import bootstrap
+from entrypoints.events import s3_object_refs
+from entrypoints.settings import Settings
+from streams.lambda_kinesis import kinesis_handler
+
+log = logging.getLogger(__name__)
+
+# Failures a later attempt can cure. Lambda retries an asynchronous S3 invocation when the
+# handler raises, so these raise; a bad file raises nothing (retrying cannot fix it) and is
+# reported in the response, the log and the Slack summary instead.
+RETRYABLE_FAILURES = frozenset({"campaign_unavailable", "blacklist_unavailable", "stranded"})
+
+
+class RetryableFailure(RuntimeError):
+    """Raised so Lambda retries the event; the message lists every file that needs it."""
+
+
+def counts_dict(counts: ScoredFileCounts) -> dict[str, Any]:
+    return {
+        "in": counts.rows_in,
+        "out": counts.rows_out,
+        "rejected": counts.rows_rejected,
+        "tagged": counts.tagged,
+        "stranded": counts.stranded,
+        "rejectedByReason": dict(counts.rejected_by_reason),
+        "byTag": dict(counts.by_tag),
+        "byBand": dict(counts.by_band),
+    }
+
+
+def _file_result(outcome: Success[ScoredFileCounts] | Failure[ScoredFileFailure]) -> dict[str, Any]:
+    match outcome:
+        case Success(counts):
+            return {
+                "source": counts.source.uri,
+                "status": "ok",
+                "scrubbed": counts.scrubbed.uri,
+                "count": counts_dict(counts),
+            }
+        case Failure(failure):
+            result: dict[str, Any] = {
+                "source": failure.source.uri,
+                "status": "failed",
+                "error": {"kind": failure.kind, "message": failure.message},
+                "retryable": failure.kind in RETRYABLE_FAILURES,
+            }
+            if failure.counts is not None:
+                result["scrubbed"] = failure.counts.scrubbed.uri
+                result["count"] = counts_dict(failure.counts)
+            return result
+    raise TypeError(f"not a worker outcome: {outcome!r}")
+
+
+def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """S3 ObjectCreated -> processScoredFiles, for every record in the event."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    request_id = getattr(context, "aws_request_id", None)
+    files = []
+    for ref in s3_object_refs(event):
+        with correlation(request_id):
+            try:
+                outcome = bootstrap.process_scored_file(settings, ref)
+                result = _file_result(outcome)  # type: ignore[arg-type]
+            except DependencyUnavailable as down:
+                # A service stayed down past its own retries: nothing of this file was
+                # streamed before the worker needed it, so a whole retry is safe.
+                result = {
+                    "source": ref.uri,
+                    "status": "failed",
+                    "error": {"kind": "dependency_unavailable", "message": str(down)},
+                    "retryable": True,
+                }
+            level = logging.INFO if result["status"] == "ok" else logging.ERROR
+            log.log(level, "scored file %s", result["status"], extra=result)
+            files.append(result)
+    retry = [f for f in files if f.get("retryable")]
+    if retry:
+        raise RetryableFailure("; ".join(f"{f['source']}: {f['error']['message']}" for f in retry))
+    return {"files": files}
+
+
+def _stream_worker_from_env() -> StreamWorker:
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    name = os.environ.get("WORKER", "").strip()
+    if not name:
+        raise RuntimeError(
+            "set WORKER to the stream worker this function runs, e.g. save_selection"
+        )
+    return bootstrap.build_stream_worker(name, settings)
+
+
+# Kinesis event source (with ReportBatchItemFailures): WORKER names the stream worker.
+stream_worker_handler = kinesis_handler(_stream_worker_from_env)

@@ -1,0 +1,104 @@
+"""Splitting records into PutRecords calls within Kinesis' limits. Pure: no I/O, no clock.
+
+Kinesis limits (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html):
+at most 500 records and 5 MiB per call, each record's data plus partition key (UTF-8) at most
+1 MiB, partition keys 1..256 characters. A record that can never fit is a reject with a reason,
+so one oversized row cannot crash a run of two million (and is still accounted for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from domain.models import RejectedRecord, StreamRecord
+
+MIB = 1024 * 1024
+MAX_RECORDS_PER_CALL = 500
+MAX_BYTES_PER_CALL = 5 * MIB
+MAX_RECORD_BYTES = 1 * MIB
+MAX_PARTITION_KEY_CHARS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    max_records: int = MAX_RECORDS_PER_CALL
+    max_bytes: int = MAX_BYTES_PER_CALL
+    max_record_bytes: int = MAX_RECORD_BYTES
+    max_partition_key_chars: int = MAX_PARTITION_KEY_CHARS
+
+    def __post_init__(self) -> None:
+        if self.max_records < 1:
+            raise ValueError(f"max_records must be >= 1, got {self.max_records}")
+        if not 1 <= self.max_record_bytes <= self.max_bytes:
+            raise ValueError(
+                f"need 1 <= max_record_bytes ({self.max_record_bytes}) "
+                f"<= max_bytes ({self.max_bytes})"
+            )
+
+
+KINESIS_LIMITS = BatchLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One call's worth of records, plus the records rejected while it was being filled."""
+
+    records: tuple[StreamRecord, ...]
+    size_bytes: int
+    rejected: tuple[RejectedRecord, ...] = ()
+
+
+def record_size(record: StreamRecord) -> int:
+    """What Kinesis counts against its limits: data bytes plus the partition key's UTF-8 bytes."""
+    return len(record.data) + len(record.partition_key.encode("utf-8"))
+
+
+def rejection_reason(record: StreamRecord, limits: BatchLimits = KINESIS_LIMITS) -> str | None:
+    """Why the record can never be sent, or None when it can."""
+    if not isinstance(record.data, bytes):
+        # A str here is a bug in the encoder, not bad input: fail loudly.
+        raise TypeError(
+            f"StreamRecord.data must be bytes, got {type(record.data).__name__} "
+            f"(partition key {record.partition_key!r})"
+        )
+    key_chars = len(record.partition_key)
+    if key_chars == 0:
+        return "empty partition key"
+    if key_chars > limits.max_partition_key_chars:
+        return f"partition key of {key_chars} characters exceeds {limits.max_partition_key_chars}"
+    size = record_size(record)
+    if size > limits.max_record_bytes:
+        return f"record of {size} bytes (data + partition key) exceeds {limits.max_record_bytes}"
+    return None
+
+
+def split_batches(
+    records: Iterable[StreamRecord], limits: BatchLimits = KINESIS_LIMITS
+) -> Iterator[Batch]:
+    """Batches in input order, each within `limits`; rejects ride along with the batch they
+    were seen in. Lazy: holds at most one batch, so memory stays flat however long the input.
+    A batch may carry only rejects (no records) when the input is a run of bad records."""
+    pending: list[StreamRecord] = []
+    pending_bytes = 0
+    rejected: list[RejectedRecord] = []
+    for record in records:
+        reason = rejection_reason(record, limits)
+        if reason is not None:
+            rejected.append(RejectedRecord(record.partition_key, reason))
+            if len(rejected) >= limits.max_records:
+                # Bounds memory on a long run of rejects (flushing a short batch early is fine).
+                yield Batch(tuple(pending), pending_bytes, tuple(rejected))
+                pending, pending_bytes, rejected = [], 0, []
+            continue
+        size = record_size(record)
+        if pending and pending_bytes + size > limits.max_bytes:
+            yield Batch(tuple(pending), pending_bytes, tuple(rejected))
+            pending, pending_bytes, rejected = [], 0, []
+        pending.append(record)
+        pending_bytes += size
+        if len(pending) >= limits.max_records:
+            yield Batch(tuple(pending), pending_bytes, tuple(rejected))
+            pending, pending_bytes, rejected = [], 0, []
+    if pending or rejected:
+        yield Batch(tuple(pending), pending_bytes, tuple(rejected))

@@ -1,0 +1,99 @@
+"""Shared fixtures. The embedded emulator is started once per test session, on demand.
+
+Emulator fixtures (integration tests):
+- `emulator`: a started EmbeddedEmulator (moto's server on 127.0.0.1, free port, Kinesis fix).
+- `aws`: a ClientFactory pointed at it (test credentials; no real AWS reachable).
+- `s3_client`, `kinesis_client`: boto3 clients on the emulator.
+- `make_bucket()` / `make_stream(shards=1)`: create a uniquely named bucket / ACTIVE stream.
+- `read_stream(name)`: every record of a stream, per shard in sequence order (GetRecords).
+Tests share one emulator, so they use unique names and never assume an empty backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from adapters.aws.clients import ClientFactory
+    from adapters.aws.emulator import EmbeddedEmulator
+
+
+def unique_name(prefix: str) -> str:
+    """A fresh resource name (lowercase: valid as bucket and stream name)."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmbeddedEmulator]:
+    # Imported here so unit tests never pay for importing moto.
+    from adapters.aws.emulator import EmbeddedEmulator
+
+    with EmbeddedEmulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def aws(emulator: EmbeddedEmulator) -> ClientFactory:
+    from adapters.aws.clients import ClientFactory, ClientOptions
+
+    return ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url, read_timeout=60.0))
+
+
+@pytest.fixture(scope="session")
+def s3_client(aws: ClientFactory) -> Any:
+    return aws.client("s3")
+
+
+@pytest.fixture(scope="session")
+def kinesis_client(aws: ClientFactory) -> Any:
+    # The producer owns Kinesis retries; botocore's would hide what it does.
+    return aws.client("kinesis", max_attempts=1)
+
+
+@pytest.fixture
+def make_bucket(s3_client: Any) -> Callable[[], str]:
+    def make() -> str:
+        name = unique_name("bucket")
+        s3_client.create_bucket(Bucket=name)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def make_stream(kinesis_client: Any) -> Callable[..., str]:
+    def make(shards: int = 1) -> str:
+        name = unique_name("stream")
+        kinesis_client.create_stream(StreamName=name, ShardCount=shards)
+        kinesis_client.get_waiter("stream_exists").wait(
+            StreamName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50}
+        )
+        return name
+
+    return make
+
+
+@pytest.fixture
+def read_stream(kinesis_client: Any) -> Callable[[str], dict[str, list[dict[str, Any]]]]:
+    def read(name: str) -> dict[str, list[dict[str, Any]]]:
+        shards = kinesis_client.list_shards(StreamName=name)["Shards"]
+        by_shard: dict[str, list[dict[str, Any]]] = {}
+        for shard in shards:
+            iterator = kinesis_client.get_shard_iterator(
+                StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records: list[dict[str, Any]] = []
+            while True:
+                answer = kinesis_client.get_records(ShardIterator=iterator, Limit=10_000)
+                records.extend(answer["Records"])
+                if not answer["Records"]:
+                    break
+                iterator = answer["NextShardIterator"]
+            by_shard[shard["ShardId"]] = records
+        return by_shard
+
+    return read

@@ -1,0 +1,320 @@
+"""The real MultiLangDaemon (Java 17, KCL 3) against the embedded emulator.
+
+Kinesis goes through the emulator's h2c listener (the KCL's Kinesis client speaks only HTTP/2),
+DynamoDB (leases) through moto's HTTP/1.1 server. The records are handled by the probe worker
+(tests.support.kcl_probe), which names each stored batch after its first record the way the
+lake does, so the store shows exactly-once delivery directly: every sequence number once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+pytest.importorskip("amazon_kclpy")
+
+from adapters.aws.emulator_h2c import H2cListener, start_h2c_listener
+from domain.records import DEDUPE_FIELD, RecordType, formatted
+from entrypoints.kcl_cli import (
+    DaemonSupervisor,
+    daemon_command,
+    daemon_config,
+    daemon_environment,
+    jar_directory,
+    prime_lease_table,
+    write_properties,
+)
+from entrypoints.settings import Settings
+from tests.support.kcl_lake import dead_lettered_sequence_numbers, lake_dedupe_ids
+from tests.support.kcl_probe import stored_sequence_numbers
+from tests.support.stream_records import raw, sample_record
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("java") is None, reason="the MultiLangDaemon needs java"),
+]
+
+RECORDS = 10_000
+POISON = b"\xff\xfe not json, not utf-8"
+
+
+@pytest.fixture(scope="module")
+def h2c(emulator: Any) -> Iterator[H2cListener]:
+    listener = start_h2c_listener(emulator.server)
+    yield listener
+    listener.stop()
+
+
+def _mixed_payloads(count: int, start: int = 0) -> list[bytes]:
+    types = list(RecordType)
+    payloads = []
+    for n in range(start, start + count):
+        if n % 101 == 50:
+            payloads.append(POISON)  # poison rides along too
+        else:
+            payloads.append(raw(sample_record(types[n % len(types)], n)))
+    return payloads
+
+
+Placed = dict[tuple[str, str], bytes]  # (shard, sequence number) -> data
+
+
+def _put(kinesis: Any, stream: str, payloads: list[bytes], offset: int = 0) -> Placed:
+    placed: Placed = {}
+    for start in range(0, len(payloads), 500):
+        chunk = payloads[start : start + 500]
+        entries = [
+            {"Data": data, "PartitionKey": f"fan-{offset + start + i}"}
+            for i, data in enumerate(chunk)
+        ]
+        answer = kinesis.put_records(StreamName=stream, Records=entries)
+        assert answer["FailedRecordCount"] == 0
+        for data, result in zip(chunk, answer["Records"], strict=True):
+            placed[(result["ShardId"], result["SequenceNumber"])] = data
+    return placed
+
+
+class _ProbeStore:
+    """The probe's store: one object per batch listing its records' sequence numbers."""
+
+    worker = "tests.support.kcl_probe:build"
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3, self.bucket = s3, bucket
+
+    def progress(self) -> int:
+        return len(set(stored_sequence_numbers(self.s3, self.bucket)))
+
+    def assert_exactly_once(self, placed: Placed, *, dead_letters: bool) -> None:
+        copies = Counter(stored_sequence_numbers(self.s3, self.bucket))
+        assert set(copies) == set(placed), "records lost (or foreign ones stored)"
+        assert [item for item, n in copies.items() if n > 1] == [], "records stored twice"
+
+
+class _LakeStore:
+    """save_campaign_data's Avro lake (by dedupe id) and its dead-letter queue."""
+
+    worker = "tests.support.kcl_lake:build"
+
+    def __init__(self, s3: Any, bucket: str, sqs: Any, queue_url: str) -> None:
+        self.s3, self.bucket, self.sqs, self.queue_url = s3, bucket, sqs, queue_url
+
+    def progress(self) -> int:
+        """Distinct records in the lake (poison never gets there)."""
+        return len(lake_dedupe_ids(self.s3, self.bucket))
+
+    def assert_exactly_once(self, placed: Placed, *, dead_letters: bool) -> None:
+        good = {key: data for key, data in placed.items() if data != POISON}
+        expected = Counter(formatted(json.loads(data))[DEDUPE_FIELD] for data in good.values())
+        assert max(expected.values()) == 1, "the test's records must differ from each other"
+        in_lake = lake_dedupe_ids(self.s3, self.bucket)
+        assert set(in_lake) == set(expected), "records lost from (or foreign ones in) the lake"
+        assert [item for item, n in in_lake.items() if n > 1] == [], "records in the lake twice"
+        if not dead_letters:
+            return  # read the queue once, at the end: reading hides messages for a while
+        poison = {key for key, data in placed.items() if data == POISON}
+        # Dead letters are at least once (a replayed batch sends its letters again): none lost.
+        assert dead_lettered_sequence_numbers(self.sqs, self.queue_url) == poison
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    tail = log.read_text(errors="replace").splitlines()[-60:] if log.exists() else []
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n" + "\n".join(tail))
+
+
+def _children(pid: int | None) -> list[int]:
+    """Record-processor processes of the daemon (children of the JVM we started)."""
+    if pid is None:
+        return []
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _initialized_since_last_start(log: Path) -> int:
+    text = log.read_text(errors="replace")
+    latest = text.rsplit("MultiLangDaemonConfig - Using workerId", 1)[-1]
+    return latest.count('"responseFor":"initialize"')
+
+
+class _Daemon:
+    """One supervised daemon run in a background thread, its log in a file."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_file = log.open("ab")
+        self.supervisor = DaemonSupervisor(
+            command,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            max_restarts=5,
+            restart_delay_seconds=0.2,
+        )
+        self.result: list[int] = []
+        self.thread = threading.Thread(
+            target=lambda: self.result.append(self.supervisor.run()), daemon=True
+        )
+        self.thread.start()
+
+    def stop(self) -> int | None:
+        code = self.supervisor.stop(timeout=60)
+        self.thread.join(60)
+        self.log_file.close()
+        return code
+
+
+@pytest.fixture(params=["lake", "probe"])
+def store(
+    request: pytest.FixtureRequest,
+    emulator: Any,
+    s3_client: Any,
+    make_bucket: Callable[[], str],
+) -> _ProbeStore | _LakeStore:
+    bucket = make_bucket()
+    if request.param == "probe":
+        return _ProbeStore(s3_client, bucket)
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    queue_url = sqs.create_queue(QueueName=f"dlq-{bucket}")["QueueUrl"]
+    return _LakeStore(s3_client, bucket, sqs, queue_url)
+
+
+def test_the_real_daemon_delivers_every_record_exactly_once_across_kills_and_a_shutdown(
+    emulator: Any,
+    h2c: H2cListener,
+    kinesis_client: Any,
+    store: _ProbeStore | _LakeStore,
+    make_stream: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    jar_directory()  # fails clearly when amazon-kclpy was installed without its jars
+    stream = make_stream(shards=2)
+    placed = _put(kinesis_client, stream, _mixed_payloads(RECORDS))
+    assert len(placed) == RECORDS
+    assert {shard for shard, _ in placed} == {"shardId-000000000000", "shardId-000000000001"}
+
+    def target(records: Placed) -> int:
+        poison = sum(1 for data in records.values() if data == POISON)
+        return len(records) - (poison if isinstance(store, _LakeStore) else 0)
+
+    marker = tmp_path / "crashed"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "INPUT_STREAM": stream,
+        "CAMPAIGN_DATA_BUCKET": store.bucket,
+        "DEAD_LETTER_QUEUE": getattr(store, "queue_url", "unused"),
+        # The worker dies once after its 3rd batch: after writing it, before checkpointing.
+        "PROBE_CRASH_MARKER": str(marker),
+        "PROBE_CRASH_AFTER": "3",
+        # Slow enough that the test can kill a child mid-stream.
+        "PROBE_BATCH_DELAY": "0.3",
+    }
+    settings = Settings.from_env(env)
+    config = daemon_config(
+        store.worker,
+        settings,
+        kinesis_endpoint=h2c.url,
+        application=f"kcl-test-{stream}",
+        worker_id="kcl-test-worker",
+        shutdown_grace_millis=5_000,
+        extra={"maxRecords": "250"},
+    )
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=emulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    primed = prime_lease_table(
+        dynamodb, kinesis_client, application=config.application, stream=stream
+    )
+    assert primed == 2
+    command = daemon_command(write_properties(config, tmp_path / "kcl"))
+    log = tmp_path / "daemon.log"
+
+    daemon = _Daemon(command, daemon_environment(settings, env), log)
+    try:
+        # 1. A child dies between writing its batch and checkpointing it: the daemon exits 1,
+        #    the supervisor starts a new one with the same workerId.
+        _wait_until(
+            lambda: marker.exists() and daemon.supervisor.starts >= 2, 180, "crash+restart", log
+        )
+        # 2. Kill a record processor (SIGKILL) mid-stream, once the restarted daemon is busy.
+        _wait_until(lambda: len(_children(daemon.supervisor.pid)) == 2, 120, "children", log)
+        _wait_until(lambda: store.progress() > 1000, 120, "progress after restart", log)
+        assert store.progress() < target(placed), "finished before the kill: slow the worker"
+        os.kill(_children(daemon.supervisor.pid)[0], signal.SIGKILL)
+        _wait_until(lambda: daemon.supervisor.starts >= 3, 120, "restart after kill", log)
+        # 3. Everything arrives.
+        _wait_until(lambda: store.progress() >= target(placed), 300, "all records", log)
+        # 4. Graceful shutdown (SIGTERM, shutdownGraceMillis set) checkpoints. The daemon
+        #    that is running now must own both shards first (a daemon whose child died keeps
+        #    working through its grace period, so the last restart may still be starting).
+        _wait_until(lambda: _initialized_since_last_start(log) >= 2, 120, "both shards", log)
+        daemon.log_file.flush()
+        before_stop = log.stat().st_size
+        exit_code = daemon.stop()
+    finally:
+        if daemon.thread.is_alive():
+            daemon.stop()
+
+    store.assert_exactly_once(placed, dead_letters=False)
+    assert daemon.supervisor.exit_codes[:2] == [1, 1]
+    assert exit_code is not None and daemon.result == [exit_code]
+
+    with log.open("rb") as whole:
+        whole.seek(before_stop)
+        shutdown = whole.read().decode(errors="replace")
+    assert shutdown.count("Requesting a checkpoint on shutdown notification") == 2
+    after_request = shutdown.split("Requesting a checkpoint on shutdown notification", 1)[1]
+    assert after_request.count("Writing CheckpointMessage to child process") == 2
+    leases = dynamodb.scan(TableName=config.application)["Items"]
+    last = {
+        shard: max((s for sh, s in placed if sh == shard), key=int)
+        for shard in ("shardId-000000000000", "shardId-000000000001")
+    }
+    assert {item["leaseKey"]["S"]: item["checkpoint"]["S"] for item in leases} == last
+
+    # 5. A new daemon (same workerId) resumes after the checkpoints: new records only, once.
+    placed |= _put(kinesis_client, stream, _mixed_payloads(500, start=RECORDS), offset=RECORDS)
+    env.pop("PROBE_CRASH_MARKER")
+    env["PROBE_BATCH_DELAY"] = "0"
+    again = _Daemon(command, daemon_environment(settings, env), log)
+    try:
+        _wait_until(lambda: store.progress() >= target(placed), 180, "the new records", log)
+        time.sleep(1)  # a replay (there must be none) would land now
+    finally:
+        again.stop()
+    store.assert_exactly_once(placed, dead_letters=True)

@@ -1,0 +1,272 @@
+"""processScoredFiles end to end over HTTP: S3 event in, Kinesis, S3 and Slack out.
+
+The expectation is computed independently: the same worker run on the same bytes with in-memory
+fakes. What went through the emulator must match it record for record, so every adapter on the
+way (S3 streaming reads, the Kinesis producer, multipart CSV writes, the Slack webhook) is shown
+to carry everything and add nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from adapters.campaign_config import derive_band_salt
+from adapters.clock import FixedClock
+from adapters.memory import (
+    InMemoryCampaignDirectory,
+    InMemoryObjectStore,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
+from domain.models import Campaign, ObjectRef
+from domain.workers.process_scored_files import process_scored_files
+from entrypoints import bootstrap
+from entrypoints.events import s3_put_event
+from entrypoints.lambda_handlers import RetryableFailure, process_scored_files_handler
+from entrypoints.sample_data import blacklist_lines, scored_lines
+from tests.support.fake_services import FakeSlackWebhook
+from tests.support.http_server import LocalHttpServer, running_server
+
+pytestmark = pytest.mark.integration
+
+CAMPAIGN = "camp-42"
+SECRET = "integration-band-secret"
+BLACKLIST_KEY = "blacklist/emails.txt"
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackWebhook]:
+    server: LocalHttpServer
+    with running_server() as server:
+        yield FakeSlackWebhook(server)
+
+
+@pytest.fixture
+def pipeline(
+    emulator: Any,
+    make_bucket: Callable[[], str],
+    make_stream: Callable[..., str],
+    s3_client: Any,
+    slack: FakeSlackWebhook,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    bucket, stream = make_bucket(), make_stream(shards=2)
+    for name, value in {
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SCORING_BUCKET": bucket,
+        "SCORED_OUTPUT_STREAM": stream,
+        "BLACKLIST_KEY": BLACKLIST_KEY,
+        "BAND_SECRET": SECRET,
+        "SLACK_WEBHOOK_URL": slack.url,
+        "TRANSFORM_PROCESSES": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config = {"id": CAMPAIGN, "name": "Camp", "options": {"allowIntlPhones": False}}
+    s3_client.put_object(Bucket=bucket, Key=f"campaigns/{CAMPAIGN}.json", Body=orjson.dumps(config))
+    blacklist = "\n".join(blacklist_lines(40)) + "\n"
+    s3_client.put_object(Bucket=bucket, Key=BLACKLIST_KEY, Body=blacklist.encode())
+    return {"bucket": bucket, "stream": stream, "blacklist": blacklist.encode()}
+
+
+def upload(s3_client: Any, bucket: str, key: str, body: bytes) -> ObjectRef:
+    s3_client.put_object(Bucket=bucket, Key=key, Body=body)
+    return ObjectRef(bucket, key)
+
+
+def sample_file(fans: int, seed: int = 11) -> bytes:
+    return ("\n".join(scored_lines(fans, seed=seed)) + "\n").encode()
+
+
+def expected_run(ref: ObjectRef, body: bytes, blacklist: bytes) -> tuple[Any, list[dict], bytes]:
+    """The same worker on the same bytes, with fakes only: the independent expectation."""
+    store = InMemoryObjectStore({ref: body, ObjectRef(ref.bucket, BLACKLIST_KEY): blacklist})
+    stream = InMemoryRecordStream()
+    salt = derive_band_salt(SECRET.encode(), CAMPAIGN)
+    outcome = process_scored_files(
+        ref,
+        store=store,
+        stream=stream,
+        campaigns=InMemoryCampaignDirectory([Campaign(CAMPAIGN, "Camp", band_salt=salt)]),
+        notifier=RecordingNotifier(),
+        clock=FixedClock(datetime(2026, 11, 28, tzinfo=UTC)),
+        encode=orjson.dumps,
+        blacklist=ObjectRef(ref.bucket, BLACKLIST_KEY),
+    )
+    counts = outcome.unwrap()
+    records = [orjson.loads(r.data) for r in stream.records]
+    return counts, records, store.read_bytes(counts.scrubbed)
+
+
+def streamed(read_stream: Callable[[str], dict[str, list[dict]]], name: str) -> list[dict]:
+    return [orjson.loads(r["Data"]) for rs in read_stream(name).values() for r in rs]
+
+
+def by_fan(records: list[dict]) -> dict[str, dict]:
+    return {r["globalUserId"]: r for r in records}
+
+
+def test_an_s3_event_streams_every_accepted_fan_and_writes_the_scrubbed_file(
+    pipeline, s3_client, read_stream, slack
+):
+    body = sample_file(3_000)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.20261128T1000.txt", body)
+
+    response = process_scored_files_handler(s3_put_event(ref), None)
+
+    [result] = response["files"]
+    assert result["status"] == "ok"
+    counts, want_records, want_scrubbed = expected_run(ref, body, pipeline["blacklist"])
+    got = streamed(read_stream, pipeline["stream"])
+    assert len(got) == result["count"]["out"] == counts.rows_out
+    assert by_fan(got) == by_fan(want_records)
+    assert len(by_fan(got)) == len(got), "a fan was streamed twice"
+    scrubbed = s3_client.get_object(Bucket=ref.bucket, Key=f"scrubbed/{CAMPAIGN}.20261128T1000.csv")
+    assert scrubbed["Body"].read() == want_scrubbed
+    assert result["count"]["in"] == 3_000 == result["count"]["out"] + result["count"]["rejected"]
+    assert len(slack.messages) == 1
+    assert "3,000" in str(slack.messages[0]) or "3000" in str(slack.messages[0])
+
+
+def test_every_input_row_appears_once_in_the_scrubbed_csv_with_its_verdict(
+    pipeline, s3_client, read_stream
+):
+    body = sample_file(1_500, seed=5)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.1.txt", body)
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+
+    raw = s3_client.get_object(Bucket=ref.bucket, Key=f"scrubbed/{CAMPAIGN}.1.csv")["Body"].read()
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == 1_500
+    verdicts = Counter(row["verdict"] for row in rows)
+    assert verdicts["true"] == result["count"]["out"]
+    assert sum(verdicts.values()) - verdicts["true"] == result["count"]["rejected"]
+    streamed_fans = set(by_fan(streamed(read_stream, pipeline["stream"])))
+    accepted_fans = {row["globalUserId"] for row in rows if row["verdict"] == "true"}
+    assert streamed_fans == accepted_fans
+
+
+def test_two_processes_produce_exactly_what_one_does(
+    pipeline, s3_client, read_stream, monkeypatch, make_stream
+):
+    body = sample_file(2_500, seed=3)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.seq.txt", body)
+    process_scored_files_handler(s3_put_event(ref), None)
+    one = streamed(read_stream, pipeline["stream"])
+
+    second_stream = make_stream(shards=2)
+    monkeypatch.setenv("SCORED_OUTPUT_STREAM", second_stream)
+    monkeypatch.setenv("TRANSFORM_PROCESSES", "2")
+    process_scored_files_handler(s3_put_event(ref), None)
+    two = streamed(read_stream, second_stream)
+
+    assert by_fan(one) == by_fan(two)
+    assert len(one) == len(two)
+
+
+def test_url_encoded_keys_in_the_notification_find_the_object(pipeline, s3_client, read_stream):
+    key = f"scored/{CAMPAIGN}.2026-11-28 10:00:00.txt"
+    ref = upload(s3_client, pipeline["bucket"], key, sample_file(50))
+    event = s3_put_event(ref)
+    assert "%3A" in event["Records"][0]["s3"]["object"]["key"]
+
+    [result] = process_scored_files_handler(event, None)["files"]
+
+    assert result["status"] == "ok"
+    assert len(streamed(read_stream, pipeline["stream"])) == result["count"]["out"] > 0
+
+
+def test_a_header_without_required_columns_fails_the_file_and_streams_nothing(
+    pipeline, s3_client, read_stream
+):
+    body = b"globalUserId\tscore\tfirstName\ngu1\t0.9\tAna\n"
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.bad.txt", body)
+
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+
+    assert result["status"] == "failed"
+    assert result["error"]["kind"] == "missing_columns"
+    assert "email" in result["error"]["message"] and "phone" in result["error"]["message"]
+    assert result["retryable"] is False
+    assert streamed(read_stream, pipeline["stream"]) == []
+
+
+def test_garbage_rows_are_rejected_with_reasons_and_the_rest_go_through(
+    pipeline, s3_client, read_stream
+):
+    lines = list(scored_lines(20, seed=1))
+    garbage = [
+        "gu-x\tjust\ttwo",
+        "\t\t\t\t\t\t\t\t\t0.5",
+        "gu-y\tm\tA\tB\ta@b.com\t1\ttrue\t1\ten\tNaN?",
+    ]
+    body = ("\n".join(lines[:10] + garbage + lines[10:]) + "\n").encode()
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.garbage.txt", body)
+
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+
+    count = result["count"]
+    assert result["status"] == "ok"
+    assert count["in"] == 23 == count["out"] + count["rejected"]
+    assert count["rejected"] >= 3
+    assert sum(count["rejectedByReason"].values()) == count["rejected"]
+    assert len(streamed(read_stream, pipeline["stream"])) == count["out"]
+
+
+def test_an_empty_file_is_a_clear_failure(pipeline, s3_client):
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.empty.txt", b"")
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+    assert (result["status"], result["error"]["kind"]) == ("failed", "empty_file")
+
+
+def test_a_key_not_named_like_a_scored_file_is_refused_by_name(pipeline, s3_client):
+    ref = upload(s3_client, pipeline["bucket"], "scored/registrants.txt", sample_file(5))
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+    assert result["error"]["kind"] == "bad_key"
+    assert "scored/registrants.txt" in result["error"]["message"]
+
+
+def test_an_unreachable_campaign_makes_lambda_retry_and_streams_nothing(
+    pipeline, s3_client, read_stream, monkeypatch
+):
+    monkeypatch.setenv("CAMPAIGN_SERVICE_URL", "http://127.0.0.1:9")  # nothing listens there
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.down.txt", sample_file(5))
+    with pytest.raises(RetryableFailure, match=r"down\.txt"):
+        process_scored_files_handler(s3_put_event(ref), None)
+    assert streamed(read_stream, pipeline["stream"]) == []
+
+
+def test_the_container_is_reused_across_invocations_with_the_same_settings(pipeline):
+    from entrypoints.settings import Settings
+
+    first = bootstrap.container(Settings.from_env())
+    assert bootstrap.container(Settings.from_env()) is first
+
+
+def test_the_cli_processes_a_file_and_exits_zero(pipeline, s3_client, read_stream, capsys):
+    from entrypoints.cli import main
+
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.cli.txt", sample_file(200))
+
+    assert main(["process-scored-files", ref.uri, "--quiet", "--sequential"]) == 0
+
+    out = capsys.readouterr().out
+    assert "200" in out and "out (streamed)" in out
+    assert len(streamed(read_stream, pipeline["stream"])) > 0
+
+
+def test_the_cli_exits_non_zero_for_a_failed_file_and_two_for_a_bad_uri(pipeline, s3_client):
+    from entrypoints.cli import main
+
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.e.txt", b"")
+    assert main(["process-scored-files", ref.uri, "--quiet"]) == 1
+    assert main(["process-scored-files", "not-a-uri", "--quiet"]) == 2

@@ -1,0 +1,124 @@
+"""Every row of any file, garbage included, is accounted for exactly once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.clock import FixedClock
+from adapters.memory import (
+    InMemoryCampaignDirectory,
+    InMemoryObjectStore,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
+from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
+from domain.scoring.bands import BandScale
+from domain.scoring.columns import parse_header
+from domain.scoring.emails import default_domain_policy
+from domain.scoring.transform import Chunk, TransformContext, transform_chunk
+from domain.workers.process_scored_files import process_scored_files
+
+SOURCE = ObjectRef("b", "scored/c9.1700000000.txt")
+SCRUBBED = ObjectRef("b", "scrubbed/c9.1700000000.csv")
+BLACKLIST = ObjectRef("b", "blacklist.txt")
+HEADER = b"globalUserId\temail\tphone\tscore\tmarketId"
+
+CELL = st.one_of(
+    st.sampled_from(["", " ", "0.5", "1", "0", "-0.1", "nan", "1e-3", "=1+1", '"q"', "a,b", "\r"]),
+    st.sampled_from(["fan@gmail.com", "x@mailinator.com", "banned@x.org", "(212) 555-0123"]),
+    st.sampled_from(["+44 20 7946 0958", "555-1234", "+12125550123", "@SUM(A1)"]),
+    st.text(max_size=12),
+)
+GOOD_ROW = st.tuples(
+    st.text(alphabet="abcdef0123456789", min_size=1, max_size=8),
+    st.sampled_from(["fan@gmail.com", "x@mailinator.com", "BANNED@x.org", "bad email"]),
+    st.sampled_from(["(212) 555-0123", "+44 20 7946 0958", "555-1234", ""]),
+    st.floats(min_value=0, max_value=1).map(repr),
+    st.text(max_size=4),
+).map(lambda cells: "\t".join(cells).encode())
+GARBAGE_ROW = st.one_of(
+    st.lists(CELL, max_size=7).map(lambda cells: "\t".join(cells).encode()),
+    st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
+)
+# A line never holds a line feed: that is what ends it.
+FILES = st.lists(st.one_of(GOOD_ROW, GARBAGE_ROW).map(lambda b: b.replace(b"\n", b"")), max_size=40)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(FILES, st.integers(min_value=1, max_value=9), st.booleans())
+def test_in_equals_out_plus_rejected_and_each_row_appears_once(
+    rows: list[bytes], rows_per_chunk: int, crlf: bool
+) -> None:
+    end = b"\r\n" if crlf else b"\n"
+    data = end.join([HEADER, *rows]) + end
+    store = InMemoryObjectStore({SOURCE: data, BLACKLIST: b"banned@x.org\n"})
+    stream = InMemoryRecordStream(max_record_bytes=600)
+    counts = process_scored_files(
+        SOURCE,
+        store=store,
+        stream=stream,
+        campaigns=InMemoryCampaignDirectory([Campaign("c9", band_salt=b"k")]),
+        notifier=RecordingNotifier(),
+        clock=FixedClock(datetime(2024, 1, 1, tzinfo=UTC)),
+        encode=orjson.dumps,
+        blacklist=BLACKLIST,
+        rows_per_chunk=rows_per_chunk,
+    ).unwrap()
+
+    lines_in_file = len(store.objects[SOURCE].split(end)) - 2  # minus header, minus final ""
+    assert counts.rows_in == lines_in_file
+    assert counts.rows_in == counts.rows_out + counts.rows_rejected
+    assert counts.rows_rejected == sum(counts.rejected_by_reason.values())
+    assert counts.rows_out == len(stream.records)
+
+    scrubbed = list(csv.DictReader(io.StringIO(store.objects[SCRUBBED].decode())))
+    assert [int(r["row"]) for r in scrubbed] == list(range(2, 2 + counts.rows_in))
+    assert sum(r["verdict"] == "true" for r in scrubbed) == counts.rows_out
+    assert all(r["reason"] for r in scrubbed if r["verdict"] == "false")
+    streamed_rows = [json.loads(r.data)["__meta"]["row"] for r in stream.records]
+    assert streamed_rows == [int(r["row"]) for r in scrubbed if r["verdict"] == "true"]
+    for row in scrubbed:
+        for cell in row.values():
+            assert cell[:1] not in ("=", "@") or cell.startswith("'")
+
+
+@given(FILES)
+def test_the_transform_alone_accounts_for_every_line(rows: list[bytes]) -> None:
+    chunk = Chunk(2, b"\n".join(rows))
+    result = transform_chunk(_context(), chunk)
+    assert result.rows == chunk.line_count
+    assert result.rows == result.accepted + sum(result.rejected.values())
+    assert len(result.csv.split(b"\r\n")) >= result.rows
+
+
+def _context() -> TransformContext:
+    return TransformContext(
+        campaign_id="c9",
+        source_uri=SOURCE.uri,
+        layout=parse_header(HEADER).unwrap(),
+        bands=BandScale.build("c9", DEFAULT_BAND_TIERS, b"k").unwrap(),
+        home_region="US",
+        home_country_code=1,
+        allow_intl_phones=False,
+        blacklist=frozenset({"banned@x.org"}),
+        domains=default_domain_policy(),
+        encode=orjson.dumps,
+        max_record_bytes=600,
+    )
+
+
+@settings(max_examples=100)
+@given(FILES)
+def test_the_fast_paths_change_nothing_but_speed(rows: list[bytes]) -> None:
+    chunk = Chunk(2, b"\n".join(rows))
+    fast = transform_chunk(_context(), chunk)
+    slow = transform_chunk(replace(_context(), fast_paths=False), chunk)
+    assert fast == slow

@@ -1,0 +1,36 @@
+import pytest
+
+from entrypoints.settings import Settings
+
+
+def test_one_endpoint_serves_every_service_unless_a_service_has_its_own():
+    settings = Settings.from_env(
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "AWS_ENDPOINT_URL_KINESIS": "http://k:1"}
+    )
+    assert settings.endpoint_for("s3") == "http://127.0.0.1:4566"
+    assert settings.endpoint_for("kinesis") == "http://k:1"
+
+
+def test_without_an_endpoint_clients_go_to_aws():
+    assert Settings.from_env({}).endpoint_for("s3") is None
+
+
+def test_names_come_from_the_environment_and_are_trimmed():
+    settings = Settings.from_env({"SCORING_BUCKET": " my-bucket ", "SCORED_OUTPUT_STREAM": "s"})
+    assert (settings.scoring_bucket, settings.scored_output_stream) == ("my-bucket", "s")
+
+
+def test_scored_output_follows_the_save_selection_stream_when_not_set_itself():
+    assert Settings.from_env({"SAVE_SELECTION_STREAM": "sel"}).scored_output_stream == "sel"
+
+
+def test_transform_runs_in_one_process_inside_lambda_and_on_every_core_elsewhere():
+    auto = Settings.from_env({})
+    assert auto.processes_for_transform(in_lambda=True) == 1
+    assert auto.processes_for_transform(in_lambda=False) >= 1
+    assert Settings.from_env({"TRANSFORM_PROCESSES": "3"}).processes_for_transform(True) == 3
+
+
+def test_a_malformed_number_names_the_variable():
+    with pytest.raises(ValueError, match="TRANSFORM_PROCESSES"):
+        Settings.from_env({"TRANSFORM_PROCESSES": "many"})

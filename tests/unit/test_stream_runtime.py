@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from streams.retry import Backoff, no_wait
+from streams.runtime import run_batch
+from tests.support.stream_fakes import ScriptedWorker
+from tests.support.stream_records import batch_of
+
+
+def test_a_batch_handled_first_time_reports_its_counts() -> None:
+    worker = ScriptedWorker()
+    outcome = run_batch(worker, batch_of([b"{}", b"nope"]), backoff=no_wait())
+    assert outcome.handled and not outcome.exhausted
+    assert outcome.attempts == 1
+    assert outcome.counts is not None
+    assert (outcome.counts.handled, outcome.counts.dead_lettered) == (1, 1)
+
+
+def test_the_whole_batch_is_replayed_after_each_transient_failure() -> None:
+    waits: list[float] = []
+    backoff = Backoff(
+        base_seconds=1.0, cap_seconds=4.0, attempts=5, sleep=waits.append, random=lambda: 0.5
+    )
+    worker = ScriptedWorker(transient_failures=3)
+    batch = batch_of([b"{}", b"{}", b"{}"])
+    outcome = run_batch(worker, batch, backoff=backoff)
+    assert outcome.attempts == 4
+    assert worker.batches == [[r.sequence_number for r in batch]]
+    assert waits == [0.5, 1.0, 2.0]  # full jitter (here half) of 1, 2, 4 s
+
+
+def test_a_spent_budget_is_reported_not_raised() -> None:
+    batch = batch_of([b"{}"])
+    worker = ScriptedWorker(failing=frozenset({batch[0].sequence_number}))
+    outcome = run_batch(worker, batch, backoff=no_wait(attempts=2))
+    assert outcome.exhausted
+    assert outcome.attempts == 3
+    assert worker.calls == 3
+    assert outcome.last_error is not None
+    assert outcome.last_error.dependency == "fake-dependency"
+
+
+def test_a_bug_propagates_instead_of_counting_as_handled() -> None:
+    class Broken(ScriptedWorker):
+        def __call__(self, batch):  # type: ignore[no-untyped-def]
+            raise ZeroDivisionError("bug")
+
+    with pytest.raises(ZeroDivisionError):
+        run_batch(Broken(), batch_of([b"{}"]), backoff=no_wait())
+
+
+def test_an_empty_batch_is_not_sent_to_the_worker() -> None:
+    worker = ScriptedWorker()
+    assert run_batch(worker, [], backoff=no_wait()).handled
+    assert worker.calls == 0
