@@ -35,6 +35,7 @@ from adapters.http.users import HttpUserDirectory
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
 from adapters.parallel import ProcessPoolChunkMapper
+from domain.backoff import Backoff
 from domain.models import ObjectRef
 from domain.ports import (
     CampaignDirectory,
@@ -55,7 +56,6 @@ from domain.workers.save_selection import SaveSelection
 from domain.workers.transform_code_assignments import TransformCodeAssignments
 from entrypoints.settings import Settings
 from streams.batching import split_batches
-from streams.retry import Backoff
 
 
 def configure_logging(settings: Settings) -> None:
@@ -82,7 +82,7 @@ class Container:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return S3ObjectStore(self.aws.client("s3"))
+        return S3ObjectStore(self.aws.client("s3"), max_line_bytes=self.settings.max_line_bytes)
 
     def stream(self, stream_name: str) -> RecordStream:
         # The producer owns the retry budget: botocore's own retries would resend whole

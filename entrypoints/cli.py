@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from domain.models import ObjectRef
-from entrypoints import reports
+from entrypoints import kcl_cli, reports
 from entrypoints.settings import Settings
 
 
@@ -40,7 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from entrypoints.demo import serve_emulator
 
-    return serve_emulator(port=args.port, console=Console())
+    return serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,14 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     emulator = commands.add_parser("emulator", help="serve the embedded AWS emulator until ^C")
     emulator.add_argument("--port", type=int, default=4566)
+    emulator.add_argument("--h2c-port", type=int, default=4567, help="HTTP/2 door for the KCL")
     emulator.set_defaults(run=_emulator)
 
-    try:
-        from entrypoints import kcl_cli
-    except ImportError:  # the KCL runtime is optional for people who only run Lambdas
-        kcl_cli = None  # type: ignore[assignment]
-    if kcl_cli is not None:
-        kcl_cli.register(commands)
+    kcl_cli.register(commands)
     return parser
 
 

@@ -2,32 +2,39 @@
 
 Everything goes over HTTP as it would in AWS: the file is uploaded to S3 by multipart, the Lambda
 handler is invoked with a real S3 notification, records are read back from Kinesis with
-GetRecords, and the Slack summary is posted to a local webhook that captures it.
+GetRecords, the Slack summary is posted to a local webhook that captures it, and the local
+shard poller drives save_campaign_data to archive the stream into the Avro lake.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
+from adapters.avro import iter_container
 from adapters.aws.emulator import EmbeddedEmulator
+from adapters.aws.emulator_h2c import start_h2c_listener
 from domain.models import ObjectRef
 from entrypoints import bootstrap, reports
 from entrypoints.events import s3_put_event
 from entrypoints.lambda_handlers import process_scored_files_handler
 from entrypoints.sample_data import BLOCKED_DOMAINS, blacklist_lines, scored_file_bytes
 from entrypoints.settings import Settings
+from streams.poller import FileCheckpoints, ShardPoller
 
 CAMPAIGN_ID = "demo-presale"
 DEMO_ENV = {
@@ -35,8 +42,11 @@ DEMO_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_REGION": "us-east-1",
     "SCORING_BUCKET": "demo-scoring",
-    "SCORED_OUTPUT_STREAM": "demo-save-selection",
+    "INPUT_STREAM": "demo-input-stream",
+    "CAMPAIGN_DATA_BUCKET": "demo-campaign-data",
+    "DEAD_LETTER_QUEUE": "demo-dead-letters",
     "BAND_SECRET": "demo-band-secret",
+    "LOG_LEVEL": "WARNING",  # the tables below say what happened; JSON logs would bury them
 }
 
 
@@ -81,6 +91,8 @@ def _prepare(settings: Settings, fans: int) -> ObjectRef:
     s3 = c.aws.client("s3")
     kinesis = c.aws.client("kinesis")
     s3.create_bucket(Bucket=settings.scoring_bucket)
+    s3.create_bucket(Bucket=settings.campaign_data_bucket)
+    c.aws.client("sqs").create_queue(QueueName=settings.dead_letter_queue)
     kinesis.create_stream(StreamName=settings.scored_output_stream, ShardCount=2)
     kinesis.get_waiter("stream_exists").wait(StreamName=settings.scored_output_stream)
     bucket = settings.scoring_bucket
@@ -117,6 +129,25 @@ def read_stream(settings: Settings) -> tuple[int, Counter[str], dict[str, Any] |
     return total, tags, sample
 
 
+def archive_to_lake(settings: Settings, checkpoints: Path) -> tuple[Any, dict[str, int]]:
+    """save_campaign_data over the stream with the local poller: scored fans into the Avro lake.
+    Returns the poller's counts and the records found in the lake, by type."""
+    c = bootstrap.container(settings)
+    poller = ShardPoller(
+        c.aws.client("kinesis"),
+        settings.scored_output_stream,
+        bootstrap.build_stream_worker("save_campaign_data", settings),
+        FileCheckpoints(checkpoints),
+        limit=5_000,
+    )
+    polled = poller.run(until_caught_up=True)
+    in_lake: Counter[str] = Counter()
+    for info in c.store.list_objects(settings.campaign_data_bucket, "avro/"):
+        kind = info.ref.key.split("/")[1]
+        in_lake[kind] += sum(1 for _ in iter_container(io.BytesIO(c.store.read_bytes(info.ref))))
+    return polled, dict(in_lake)
+
+
 def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
     os.environ.update(DEMO_ENV)
     started = time.perf_counter()
@@ -136,6 +167,11 @@ def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
             handler_seconds = time.perf_counter() - handler_started
         with console.status("reading the stream back with GetRecords"):
             streamed, tags, sample = read_stream(settings)
+        with (
+            console.status("archiving the stream into the Avro lake (save_campaign_data)"),
+            tempfile.TemporaryDirectory() as scratch,
+        ):
+            polled, in_lake = archive_to_lake(settings, Path(scratch) / "checkpoints.json")
         files = response["files"]
         code = reports.print_handler_response(console, response, seconds=handler_seconds)
         table = Table(title="What the pipeline left behind", show_header=False)
@@ -144,6 +180,11 @@ def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
         for file in files:
             if file.get("scrubbed"):
                 table.add_row("scrubbed CSV", file["scrubbed"])
+        table.add_row(
+            "archived to the Avro lake",
+            ", ".join(f"{kind} {n:,}" for kind, n in in_lake.items()) or "nothing",
+        )
+        table.add_row("dead-lettered on the way", f"{polled.counts.dead_lettered:,}")
         table.add_row("Slack messages received", str(len(slack.received)))  # type: ignore[attr-defined]
         table.add_row("blocked demo domains", ", ".join(BLOCKED_DOMAINS))
         table.add_row("wall time (all steps)", f"{time.perf_counter() - started:.1f} s")
@@ -152,16 +193,25 @@ def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
             console.print("[bold]A streamed record[/] (masked here, as in logs):")
             console.print_json(data=reports.masked(sample))
         expected_out = sum(f.get("count", {}).get("out", 0) for f in files)
-        if streamed != expected_out:
-            console.print(f"[red]stream holds {streamed:,} records, worker said {expected_out:,}")
+        if streamed != expected_out or in_lake.get("scoring", 0) != expected_out:
+            console.print(
+                f"[red]worker said {expected_out:,} out; the stream holds {streamed:,}, "
+                f"the lake {in_lake.get('scoring', 0):,}"
+            )
             return 1
         return code
 
 
-def serve_emulator(*, port: int, console: Console) -> int:
+def serve_emulator(*, port: int, h2c_port: int, console: Console) -> int:
+    """The emulator until ^C, with its h2c door for the KCL's HTTP/2-only Kinesis client."""
     stop = threading.Event()
     with EmbeddedEmulator(port=port) as emulator:
-        console.print(f"emulator listening at {emulator.endpoint_url} (^C stops it)")
-        with suppress(KeyboardInterrupt):
-            stop.wait()
+        h2c = start_h2c_listener(emulator.server, port=h2c_port)
+        try:
+            console.print(f"emulator listening at {emulator.endpoint_url} (^C stops it)")
+            console.print(f"HTTP/2 (h2c) for the KCL at {h2c.url}: kcl run --kinesis-endpoint it")
+            with suppress(KeyboardInterrupt):
+                stop.wait()
+        finally:
+            h2c.stop()
     return 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from returns.result import Failure, Success
 
+from adapters.aws.s3 import LineTooLong
 from adapters.logging import correlation
 from domain.streaming import DependencyUnavailable, StreamWorker
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
@@ -79,6 +80,14 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
             try:
                 outcome = bootstrap.process_scored_file(settings, ref)
                 result = _file_result(outcome)  # type: ignore[arg-type]
+            except LineTooLong as garbage:
+                # Not a TSV line but megabytes of something else: a retry reads the same bytes.
+                result = {
+                    "source": ref.uri,
+                    "status": "failed",
+                    "error": {"kind": "line_too_long", "message": str(garbage)},
+                    "retryable": False,
+                }
             except DependencyUnavailable as down:
                 # A service stayed down past its own retries: nothing of this file was
                 # streamed before the worker needed it, so a whole retry is safe.

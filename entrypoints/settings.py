@@ -34,7 +34,9 @@ class Settings:
     campaign_data_bucket: str = "campaign-data"
     input_stream: str = "vf1-input-stream"
     save_selection_stream: str = "save-selection-stream"
-    scored_output_stream: str = "save-selection-stream"
+    # The original's code puts scored fans on its input stream (the Data Flow doc agrees; the
+    # use-case doc says the save-selection stream): the lake archives them from there.
+    scored_output_stream: str = "vf1-input-stream"
     blacklist_key: str = "blacklist/emails.txt"
     campaign_config_prefix: str = "campaigns/"
     campaign_service_url: str | None = None
@@ -51,6 +53,9 @@ class Settings:
     # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
     # every core elsewhere.
     transform_processes: int = 0
+    # A scored-file line longer than this is not a fan but garbage (a binary upload, a file
+    # without line ends): refusing it keeps memory bounded.
+    max_line_bytes: int = 64 * 1024 * 1024
 
     def endpoint_for(self, service: str) -> str | None:
         return dict(self.service_endpoints).get(service) or self.endpoint_url
@@ -74,9 +79,7 @@ class Settings:
             input_stream=_get(env, "INPUT_STREAM", d.input_stream),
             save_selection_stream=_get(env, "SAVE_SELECTION_STREAM", d.save_selection_stream),
             scored_output_stream=_get(
-                env,
-                "SCORED_OUTPUT_STREAM",
-                _get(env, "SAVE_SELECTION_STREAM", d.scored_output_stream),
+                env, "SCORED_OUTPUT_STREAM", _get(env, "INPUT_STREAM", d.input_stream)
             ),
             blacklist_key=_get(env, "BLACKLIST_KEY", d.blacklist_key),
             campaign_config_prefix=_get(env, "CAMPAIGN_CONFIG_PREFIX", d.campaign_config_prefix),
@@ -92,6 +95,7 @@ class Settings:
             users_table=_get(env, "USERS_TABLE", d.users_table),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
+            max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

@@ -222,6 +222,21 @@ def test_garbage_rows_are_rejected_with_reasons_and_the_rest_go_through(
     assert len(streamed(read_stream, pipeline["stream"])) == count["out"]
 
 
+def test_a_line_too_long_to_be_a_fan_fails_the_file_by_line_without_a_retry(  # header = line 1
+    pipeline, s3_client, monkeypatch
+):
+    monkeypatch.setenv("MAX_LINE_BYTES", "1024")
+    lines = list(scored_lines(5))
+    body = ("\n".join([*lines[:3], "x" * 5000, *lines[3:]]) + "\n").encode()
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.long.txt", body)
+
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+
+    assert result["error"]["kind"] == "line_too_long"
+    assert result["retryable"] is False
+    assert result["error"]["message"].startswith(f"{ref.uri}: line 4 is longer than 1024 bytes")
+
+
 def test_an_empty_file_is_a_clear_failure(pipeline, s3_client):
     ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.empty.txt", b"")
     [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]

@@ -20,8 +20,9 @@ def test_names_come_from_the_environment_and_are_trimmed():
     assert (settings.scoring_bucket, settings.scored_output_stream) == ("my-bucket", "s")
 
 
-def test_scored_output_follows_the_save_selection_stream_when_not_set_itself():
-    assert Settings.from_env({"SAVE_SELECTION_STREAM": "sel"}).scored_output_stream == "sel"
+def test_scored_fans_go_to_the_input_stream_unless_told_otherwise():
+    assert Settings.from_env({"INPUT_STREAM": "in"}).scored_output_stream == "in"
+    assert Settings.from_env({}).scored_output_stream == Settings().input_stream
 
 
 def test_transform_runs_in_one_process_inside_lambda_and_on_every_core_elsewhere():
