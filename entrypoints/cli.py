@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -43,6 +44,37 @@ def _emulator(args: argparse.Namespace) -> int:
     return serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
 
 
+def _poll(args: argparse.Namespace) -> int:
+    from entrypoints import bootstrap
+    from entrypoints.stream_workers import stream_for
+    from streams.poller import BatchAbandoned, FileCheckpoints, ShardPoller
+
+    console = Console(stderr=True)
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    stream = args.stream or stream_for(args.worker, settings)
+    poller = ShardPoller(
+        bootstrap.container(settings).aws.client("kinesis"),
+        stream,
+        bootstrap.build_stream_worker(args.worker, settings),
+        FileCheckpoints(args.checkpoints),
+        limit=args.limit,
+    )
+    try:
+        polled = poller.run(until_caught_up=not args.follow)
+    except BatchAbandoned as abandoned:
+        console.print(f"[red]stopped:[/] {abandoned} (rerun to replay from the checkpoint)")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    c = polled.counts
+    print(
+        f"{stream}: {polled.batches:,} batches, {c.received:,} records: {c.handled:,} handled, "
+        f"{c.filtered:,} filtered, {c.dead_lettered:,} dead-lettered"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="campaign-workers",
@@ -63,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fans", type=int, default=200_000, help="fans in the generated file")
     demo.add_argument("--sequential", action="store_true", help="one process, no pool")
     demo.set_defaults(run=_demo)
+
+    poll = commands.add_parser(
+        "poll", help="run a stream worker over its stream with the local shard poller"
+    )
+    poll.add_argument("worker", help="save_campaign_data | transform_code_assignments | ...")
+    poll.add_argument("--stream", help="the stream to read (default: the worker's own)")
+    poll.add_argument("--checkpoints", type=Path, default=Path(".checkpoints.json"))
+    poll.add_argument("--limit", type=int, default=1000, help="records per GetRecords")
+    poll.add_argument("--follow", action="store_true", help="keep polling after catching up")
+    poll.set_defaults(run=_poll)
 
     emulator = commands.add_parser("emulator", help="serve the embedded AWS emulator until ^C")
     emulator.add_argument("--port", type=int, default=4566)
