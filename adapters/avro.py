@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import fastavro
 from returns.result import Failure, Result, Success
@@ -164,7 +164,7 @@ class AvroSchemas:
             return container(
                 shape.parsed,
                 self.codec,
-                [record.avro for record in records],  # type: ignore[attr-defined]
+                [record.avro for record in cast(Sequence[EncodedRecord], records)],
                 sync=shape.sync,
                 compression_level=self.compression_level,
             )
@@ -327,17 +327,17 @@ def _conform_full(
 
 # receivedAt is the same for many records in a row (a batch's arrival times repeat to the
 # millisecond): its encoding is kept for the last value seen instead of redone per record.
-_last_received: list[Any] = [None, None]
+# One tuple, replaced whole: threads sharing it never see one value with another's bytes.
+_last_received: list[tuple[datetime | None, bytes]] = [(None, b"")]
 
 
 def _received_avro(shape: _Shape, received_at: datetime | None) -> bytes:
     if received_at is None:
         return shape.received_null
-    if _last_received[0] is received_at or _last_received[0] == received_at:
-        millis = _last_received[1]
-    else:
+    seen, millis = _last_received[0]
+    if seen is not received_at and seen != received_at:
         millis = encode_long(timestamp_millis(received_at, None))
-        _last_received[0], _last_received[1] = received_at, millis
+        _last_received[0] = (received_at, millis)
     return shape.received_prefix + millis
 
 

@@ -1,6 +1,13 @@
-"""In-memory fakes of the scored-file ports: ObjectStore, RecordStream, CampaignDirectory,
-Notifier. For unit tests, dry runs and benchmarks. No I/O, no mocks: each fake keeps what it was
-given where a test can read it. Other helpers may append fakes below; keep one class per port.
+"""In-memory fakes of every port, for unit tests, dry runs and benchmarks. No I/O, no mocks.
+
+Scored files: ObjectStore, RecordStream, CampaignDirectory, Notifier. Stream workers:
+RecordArchive (MemoryLake), DeadLetters, UserDirectory, EntryDirectory, SelectionLedger,
+VerdictQueue; they share the RecordStream and CampaignDirectory fakes. One class per port.
+
+Each fake keeps what it was given where a test can read it. The stream workers' fakes (and the
+campaign directory) can be told to fail their next `faults.fail_next` calls transiently (raising
+DependencyUnavailable, or returning a LookupFailure of kind "unavailable" where the port returns
+Results), to exercise replays.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from returns.result import Failure, Result, Success
 
@@ -23,8 +31,30 @@ from domain.models import (
     RejectedRecord,
     StreamRecord,
 )
+from domain.records import (
+    RECORD_TYPES,
+    AssignedCodes,
+    CodeAssignment,
+    LakeBatch,
+    LakeKey,
+    Verdict,
+)
+from domain.streaming import DeadLetter, DependencyUnavailable
 
 MIB = 1024 * 1024
+
+
+@dataclass
+class _Faults:
+    fail_next: int = 0
+    calls: int = 0
+
+    def tripped(self) -> bool:
+        self.calls += 1
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return True
+        return False
 
 
 class _Writer:
@@ -103,6 +133,8 @@ class InMemoryRecordStream:
     - records longer than `max_record_bytes`, or with an empty partition key, are rejected with a
       reason, as the real producer does;
     - `strand(record)` returning True makes that record "still failing after retries";
+    - `strand_next = n` strands the first n accepted records of the next call only;
+    - partition keys in `reject_keys` are rejected for good (as an invalid record would be);
     - `keep=False` only counts (for benchmarks with millions of records);
     - `batch_size` is how many records one simulated PutRecords call takes.
     """
@@ -111,6 +143,8 @@ class InMemoryRecordStream:
     strand: Callable[[StreamRecord], bool] | None = None
     keep: bool = True
     batch_size: int = 500
+    strand_next: int = 0
+    reject_keys: set[str] = field(default_factory=set)
     records: list[StreamRecord] = field(default_factory=list)
     sent: int = 0
     calls: int = 0
@@ -118,10 +152,13 @@ class InMemoryRecordStream:
     def put_records(self, records: Iterable[StreamRecord]) -> PutOutcome:
         sent = stranded = received = 0
         rejected: list[RejectedRecord] = []
+        to_strand, self.strand_next = self.strand_next, 0
         for record in records:
             received += 1
             if not record.partition_key:
                 rejected.append(RejectedRecord(record.partition_key, "empty partition key"))
+            elif record.partition_key in self.reject_keys:
+                rejected.append(RejectedRecord(record.partition_key, "rejected by the test"))
             elif len(record.data) > self.max_record_bytes:
                 rejected.append(
                     RejectedRecord(
@@ -129,6 +166,9 @@ class InMemoryRecordStream:
                         f"{len(record.data)} bytes > {self.max_record_bytes}",
                     )
                 )
+            elif to_strand > 0:
+                to_strand -= 1
+                stranded += 1
             elif self.strand is not None and self.strand(record):
                 stranded += 1
             else:
@@ -142,15 +182,36 @@ class InMemoryRecordStream:
 
 
 class InMemoryCampaignDirectory:
-    """Campaigns by id; `unavailable=True` answers every call with kind 'unavailable'."""
+    """Campaigns by id, and categoryId -> campaignId from each campaign's `category_ids`.
+
+    `unavailable=True` answers every call with kind 'unavailable' (a lasting outage);
+    `faults.fail_next = n` fails only the next n calls (a blip, to exercise replays).
+    `requests` keeps the ids of each category look-up (to check chunking)."""
 
     def __init__(self, campaigns: Iterable[Campaign] = (), unavailable: bool = False) -> None:
         self.campaigns = {c.campaign_id: c for c in campaigns}
         self.unavailable = unavailable
+        self.requests: list[tuple[str, ...]] = []
+        self.faults = _Faults()
+
+    @classmethod
+    def from_categories(cls, categories: Mapping[str, str]) -> InMemoryCampaignDirectory:
+        """Bare campaigns holding the given categoryId -> campaignId pairs."""
+        by_campaign: dict[str, list[str]] = {}
+        for category_id, campaign_id in categories.items():
+            by_campaign.setdefault(campaign_id, []).append(category_id)
+        return cls(
+            Campaign(campaign_id, category_ids=tuple(category_ids))
+            for campaign_id, category_ids in by_campaign.items()
+        )
+
+    def _down(self) -> bool:
+        # Trip the faults first: every call counts, even while `unavailable` is set.
+        return self.faults.tripped() or self.unavailable
 
     def get_campaign(self, campaign_id: str) -> Result[Campaign, LookupFailure]:
-        if self.unavailable:
-            return Failure(LookupFailure(f"campaign {campaign_id}", "unavailable", "fake down"))
+        if self._down():
+            return Failure(LookupFailure(f"campaign {campaign_id}", "unavailable", "told to fail"))
         campaign = self.campaigns.get(campaign_id)
         if campaign is None:
             return Failure(LookupFailure(f"campaign {campaign_id}", "not_found"))
@@ -159,17 +220,15 @@ class InMemoryCampaignDirectory:
     def campaign_ids_for_categories(
         self, category_ids: Sequence[str]
     ) -> Result[Mapping[str, str], LookupFailure]:
-        if self.unavailable:
-            return Failure(LookupFailure("categories", "unavailable", "fake down"))
-        wanted = set(category_ids)
-        return Success(
-            {
-                category: campaign.campaign_id
-                for campaign in self.campaigns.values()
-                for category in campaign.category_ids
-                if category in wanted
-            }
-        )
+        self.requests.append(tuple(category_ids))
+        if self._down():
+            return Failure(LookupFailure("categories", "unavailable", "told to fail"))
+        owner = {
+            category_id: campaign.campaign_id
+            for campaign in self.campaigns.values()
+            for category_id in campaign.category_ids
+        }
+        return Success({c: owner[c] for c in category_ids if c in owner})
 
 
 class RecordingNotifier:
@@ -184,3 +243,129 @@ class RecordingNotifier:
             return Failure(self.fail_with)
         self.notifications.append(notification)
         return Success(None)
+
+
+class MemoryLake:
+    """RecordArchive: objects by key, each the tuple of archival records it holds."""
+
+    def __init__(self, bucket: str = "campaign-data") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, tuple[Mapping[str, Any], ...]] = {}
+        self.puts = 0
+        self.faults = _Faults()
+
+    def replace_batch(self, batch: LakeBatch) -> tuple[ObjectRef, ...]:
+        if self.faults.tripped():
+            raise DependencyUnavailable("memory lake", "told to fail")
+        refs = []
+        for lake_key in batch.lake_keys():
+            self.objects[lake_key.key] = tuple(batch.parts[lake_key.record_type])
+            self.puts += 1
+            refs.append(ObjectRef(self.bucket, lake_key.key))
+        for record_type in RECORD_TYPES - set(batch.parts):
+            self.objects.pop(LakeKey(record_type, batch.day, batch.name).key, None)
+        return tuple(refs)
+
+    def records(self, record_type: str | None = None) -> list[Mapping[str, Any]]:
+        """Every archived record (of one type), in key order."""
+        prefix = f"avro/{record_type}/" if record_type else "avro/"
+        keys = [key for key in sorted(self.objects) if key.startswith(prefix)]
+        return [record for key in keys for record in self.objects[key]]
+
+
+class MemoryDeadLetters:
+    def __init__(self) -> None:
+        self.letters: list[DeadLetter] = []
+        self.faults = _Faults()
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        if self.faults.tripped():
+            raise DependencyUnavailable("memory dead letters", "told to fail")
+        self.letters.extend(letters)
+
+    def reasons(self) -> list[str]:
+        return [letter.reason for letter in self.letters]
+
+
+class MemoryUserDirectory:
+    """UserDirectory: globalUserId -> userId; records each call's ids (to check chunking)."""
+
+    def __init__(self, users: Mapping[str, str] | None = None) -> None:
+        self.users = dict(users or {})
+        self.requests: list[tuple[str, ...]] = []
+        self.faults = _Faults()
+
+    def user_ids_for(
+        self, global_user_ids: Sequence[str]
+    ) -> Result[Mapping[str, str], LookupFailure]:
+        self.requests.append(tuple(global_user_ids))
+        if self.faults.tripped():
+            return Failure(LookupFailure("users", "unavailable", "told to fail"))
+        return Success({g: self.users[g] for g in global_user_ids if g in self.users})
+
+
+@dataclass
+class MemoryEntryDirectory:
+    """EntryDirectory: (campaign, globalUserId) -> codes; at most once per fan and code."""
+
+    max_assignments_per_call: int = 1000
+    known_campaigns: set[str] | None = None  # None: every campaign is known
+    codes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    call_sizes: list[int] = field(default_factory=list)
+    faults: _Faults = field(default_factory=_Faults)
+
+    def assign_codes(
+        self, campaign_id: str, assignments: Sequence[CodeAssignment]
+    ) -> Result[AssignedCodes, LookupFailure]:
+        self.call_sizes.append(len(assignments))
+        if len(assignments) > self.max_assignments_per_call:
+            return Failure(LookupFailure("entries", "invalid", "too many in one call"))
+        if self.faults.tripped():
+            return Failure(LookupFailure("entries", "unavailable", "told to fail"))
+        if self.known_campaigns is not None and campaign_id not in self.known_campaigns:
+            return Failure(LookupFailure(f"campaign {campaign_id}", "not_found"))
+        assigned = already = 0
+        for a in assignments:
+            held = self.codes.setdefault((campaign_id, a.global_user_id), set())
+            if a.code in held:
+                already += 1
+            else:
+                held.add(a.code)
+                assigned += 1
+        return Success(AssignedCodes(assigned=assigned, already=already))
+
+    def total_codes(self) -> int:
+        return sum(len(codes) for codes in self.codes.values())
+
+
+@dataclass
+class MemorySelectionLedger:
+    selected: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    faults: _Faults = field(default_factory=_Faults)
+
+    def record_selections(
+        self, campaign_id: str, assignments: Sequence[CodeAssignment]
+    ) -> Result[int, LookupFailure]:
+        if self.faults.tripped():
+            return Failure(LookupFailure("selections", "unavailable", "told to fail"))
+        for a in assignments:
+            markets = self.selected.setdefault((campaign_id, a.global_user_id), set())
+            if a.market_id:
+                markets.add(a.market_id)
+        return Success(len(assignments))
+
+
+@dataclass
+class MemoryVerdictQueue:
+    """VerdictQueue; `fifo=True` drops a verdict whose dedupe id it has seen (as SQS FIFO)."""
+
+    fifo: bool = False
+    verdicts: list[Verdict] = field(default_factory=list)
+    faults: _Faults = field(default_factory=_Faults)
+
+    def send(self, verdict: Verdict) -> None:
+        if self.faults.tripped():
+            raise DependencyUnavailable("memory verdict queue", "told to fail")
+        if self.fifo and any(v.dedupe_id == verdict.dedupe_id for v in self.verdicts):
+            return
+        self.verdicts.append(verdict)

@@ -52,7 +52,7 @@ class ProcessPoolChunkMapper:
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes}")
         self.processes = processes
-        self.max_in_flight = max_in_flight or 2 * processes
+        self.max_in_flight = max_in_flight or 4 * processes
         self.start_method = start_method
 
     def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.emulator import EmulatorProcess
 from adapters.aws.kinesis import KinesisRecordStream
+from domain.backoff import Backoff
 from domain.models import StreamRecord
 from streams.batching import split_batches
-from streams.retry import Backoff
 
 
 def machine() -> str:

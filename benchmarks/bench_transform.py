@@ -4,16 +4,20 @@
 
 One realistic generated file (benchmarks/scored_data.py), in memory, measured in one run:
 
-  baseline  `transform_chunk` with fast_paths=False: phonenumbers.parse + is_valid_number and
-            email_validator.validate_email for every row, one core, in this process
-  ours-1    `transform_chunk` with the fast paths, one core, in this process
+  baseline  `transform_chunk` with fast_paths=False: the row-by-row transform asking
+            phonenumbers.parse + is_valid_number and email_validator.validate_email for every
+            row, one core, in this process
+  rows-1    the row-by-row transform (`transform_rows`) with the phone and email fast paths:
+            the previous production implementation, one core
+  ours-1    `transform_chunk` with the fast paths: the column-at-a-time transform
+            (domain/scoring/columnar.py), one core, in this process
   ours-N    the same through adapters/parallel.py's ProcessPoolChunkMapper on N processes
             (pool start-up included), results consumed in order as the worker does
   worker-N  the whole worker (process_scored_files) with in-memory fakes and the N-process
             mapper: header, blacklist, chunking, CSV writes, stream puts included
 
-The baseline and ours-1 run on the first --baseline-rows rows (the baseline runs at ~15-25k rows/s
-here; rows/s does not depend on the length); ours-N and worker-N on all rows. Each figure is the
+The baseline, rows-1 and ours-1 run on the first --baseline-rows rows (the baseline is slow;
+rows/s does not depend on the length); ours-N and worker-N on all rows. Each figure is the
 median of --repeats runs. Wall-clock time; other load on the machine slows every variant alike.
 """
 
@@ -45,7 +49,7 @@ from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
 from domain.scoring.emails import default_domain_policy
-from domain.scoring.transform import Chunk, TransformContext, transform_chunk
+from domain.scoring.transform import Chunk, TransformContext, transform_chunk, transform_rows
 from domain.workers.process_scored_files import process_scored_files
 
 SOURCE = ObjectRef("bench", "scored/bench1.20260101T000000.txt")
@@ -68,8 +72,8 @@ def _context(header: bytes, blacklist: frozenset[str]) -> TransformContext:
     )
 
 
-def _chunks(lines: list[bytes]) -> Iterator[Chunk]:
-    return chunk_lines(iter(lines), 2, DEFAULT_CHUNK_ROWS)
+def _chunks(lines: list[bytes], rows_per_chunk: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
+    return chunk_lines(iter(lines), 2, rows_per_chunk)
 
 
 def timed_transform(ctx: TransformContext, chunk: Chunk) -> tuple[Any, float]:
@@ -113,22 +117,26 @@ def _median_rate(
     """Median wall rows/s, and median CPU µs per row over this process and (when the variant
     reports it) its worker processes: CPU time is what other load on the machine distorts least.
     """
-    rates, cpu_per_row = [], []
+    rates, cpu_per_row, own_per_row = [], [], []
     for _ in range(repeats):
         if worker_cpu is not None:
             worker_cpu.seconds = 0.0
         started, cpu_started = time.perf_counter(), time.process_time()
         done = run()
         elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started + (worker_cpu.seconds if worker_cpu else 0.0)
+        own = time.process_time() - cpu_started
+        cpu = own + (worker_cpu.seconds if worker_cpu else 0.0)
         assert done == rows, f"{label}: {done} rows done, {rows} expected"
         rates.append(rows / elapsed)
         cpu_per_row.append(cpu / rows * 1e6)
+        own_per_row.append(own / rows * 1e6)
     return {
         "variant": label,
         "rows": rows,
         "rows_per_s": statistics.median(rates),
         "cpu_us_per_row": statistics.median(cpu_per_row),
+        # This process alone: for ours-N, the parent's share (results, pool, chunking).
+        "own_cpu_us_per_row": statistics.median(own_per_row),
         # What `cores` idle cores would do at this CPU cost per row (the load-free figure).
         "idle_capacity": cores * 1e6 / statistics.median(cpu_per_row),
         "runs": rates,
@@ -136,7 +144,11 @@ def _median_rate(
 
 
 def run(
-    rows: int = 1_000_000, baseline_rows: int = 100_000, repeats: int = 3, processes: int = 2
+    rows: int = 1_000_000,
+    baseline_rows: int = 100_000,
+    repeats: int = 3,
+    processes: int = 2,
+    rows_per_chunk: int = DEFAULT_CHUNK_ROWS,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     generated = generate(rows)
@@ -148,30 +160,32 @@ def run(
     sample = lines[: min(baseline_rows, rows)]
     mapper = ProcessPoolChunkMapper(processes)
     pool_cpu = _Cpu()
+    load_before = os.getloadavg()
+
+    def sequential(fn: Callable[[TransformContext, Chunk], Any], c: TransformContext) -> int:
+        return _consume(SequentialMapper().map(fn, c, _chunks(sample, rows_per_chunk)))
 
     results = [
         _median_rate(
-            "baseline",
-            len(sample),
-            lambda: _consume(SequentialMapper().map(transform_chunk, slow_ctx, _chunks(sample))),
-            repeats,
+            "baseline", len(sample), lambda: sequential(transform_chunk, slow_ctx), repeats
         ),
-        _median_rate(
-            "ours-1",
-            len(sample),
-            lambda: _consume(SequentialMapper().map(transform_chunk, ctx, _chunks(sample))),
-            repeats,
-        ),
+        _median_rate("rows-1", len(sample), lambda: sequential(transform_rows, ctx), repeats),
+        _median_rate("ours-1", len(sample), lambda: sequential(transform_chunk, ctx), repeats),
         _median_rate(
             f"ours-{processes}",
             len(lines),
-            lambda: pool_cpu.consume(mapper.map(timed_transform, ctx, _chunks(lines))),
+            lambda: pool_cpu.consume(
+                mapper.map(timed_transform, ctx, _chunks(lines, rows_per_chunk))
+            ),
             repeats,
             worker_cpu=pool_cpu,
             cores=processes,
         ),
         _median_rate(
-            f"worker-{processes}", len(lines), lambda: _worker(generated, mapper), repeats
+            f"worker-{processes}",
+            len(lines),
+            lambda: _worker(generated, mapper, rows_per_chunk),
+            repeats,
         ),
     ]
     results[-1]["cpu_us_per_row"] = results[-1]["idle_capacity"] = None  # pool CPU not reported
@@ -184,12 +198,14 @@ def run(
         "cpus": os.cpu_count(),
         "cpu_model": _cpu_model(),
         "python": platform.python_version(),
+        "rows_per_chunk": rows_per_chunk,
+        "load_before": load_before,
         "load_average": os.getloadavg(),
         "results": results,
     }
 
 
-def _worker(generated: Any, mapper: ProcessPoolChunkMapper) -> int:
+def _worker(generated: Any, mapper: ProcessPoolChunkMapper, rows_per_chunk: int) -> int:
     store = InMemoryObjectStore(
         {SOURCE: generated.data, BLACKLIST: "\n".join(sorted(generated.blacklist)).encode()}
     )
@@ -203,6 +219,7 @@ def _worker(generated: Any, mapper: ProcessPoolChunkMapper) -> int:
         encode=orjson.dumps,
         blacklist=BLACKLIST,
         mapper=mapper,
+        rows_per_chunk=rows_per_chunk,
     ).unwrap()
     return counts.rows_in
 
@@ -222,11 +239,13 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         f"{report['rows']:,} generated rows ({report['generated_s']:.1f} s to generate); "
         f"{report['cpus']} CPUs ({report['cpu_model']}), Python {report['python']}, "
-        f"load average {', '.join(f'{x:.1f}' for x in report['load_average'])}"
+        f"{report['rows_per_chunk']:,} rows a chunk; load average before "
+        f"{', '.join(f'{x:.1f}' for x in report['load_before'])}, after "
+        f"{', '.join(f'{x:.1f}' for x in report['load_average'])}"
     )
     print(
         f"{'variant':10} {'rows':>10} {'rows/s':>9} {'x base':>7} {'CPU us/row':>11} "
-        f"{'idle cap.':>10}  runs (rows/s)"
+        f"{'parent':>7} {'idle cap.':>10}  runs (rows/s)"
     )
     for r in report["results"]:
         runs = ", ".join(f"{x:,.0f}" for x in r["runs"])
@@ -234,10 +253,12 @@ def print_table(report: dict[str, Any]) -> None:
         capacity = "-" if r["idle_capacity"] is None else f"{r['idle_capacity']:,.0f}"
         print(
             f"{r['variant']:10} {r['rows']:>10,} {r['rows_per_s']:>9,.0f} "
-            f"{r['vs_baseline']:>6.1f}x {cpu:>11} {capacity:>10}  {runs}"
+            f"{r['vs_baseline']:>6.1f}x {cpu:>11} {r['own_cpu_us_per_row']:>7.1f} {capacity:>10}  "
+            f"{runs}"
         )
     print(
-        "CPU us/row: this process plus, for ours-N, the CPU its pool processes report per chunk. "
+        "CPU us/row: this process plus, for ours-N, the CPU its pool processes report per chunk; "
+        "parent: this process alone. "
         "idle cap.: rows/s that CPU cost allows on idle cores (1 core; N for ours-N)."
     )
 
@@ -248,8 +269,11 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--rows-per-chunk", type=int, default=DEFAULT_CHUNK_ROWS)
     args = parser.parse_args()
-    print_table(run(args.rows, args.baseline_rows, args.repeats, args.processes))
+    print_table(
+        run(args.rows, args.baseline_rows, args.repeats, args.processes, args.rows_per_chunk)
+    )
 
 
 if __name__ == "__main__":

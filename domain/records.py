@@ -193,7 +193,9 @@ def dedupe_id(record: Mapping[str, Any], canonical: CanonicalJson = canonical_js
     order does not matter; the record should be trimmed first, so padding does not either.
     `canonical` may be a faster encoder giving the same bytes (see CanonicalJson).
     """
-    content = {k: v for k, v in record.items() if k != META_FIELD and k != DEDUPE_FIELD}
+    content = dict(record)  # a copy in C, then two pops: cheaper than a filtering comprehension
+    content.pop(META_FIELD, None)
+    content.pop(DEDUPE_FIELD, None)
     return hashlib.blake2b(canonical(content), digest_size=_DEDUPE_DIGEST_BYTES).hexdigest()
 
 

@@ -35,8 +35,8 @@ from amazon_kclpy import dispatch, kcl
 from amazon_kclpy.checkpoint_error import CheckpointError
 from amazon_kclpy.v3 import processor as v3
 
+from domain.backoff import Backoff
 from domain.streaming import IncomingRecord, StreamWorker
-from streams.retry import Backoff
 from streams.runtime import DEFAULT_BATCH_BACKOFF, run_batch
 
 _log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ _RETRYABLE_CHECKPOINT_ERRORS = frozenset(
 # The lease is gone: another worker owns the shard, or this one is shutting down.
 _LEASE_GONE_ERRORS = frozenset({"ShutdownException"})
 
-DEFAULT_CHECKPOINT_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=5.0, attempts=8)
+DEFAULT_CHECKPOINT_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=5.0, retries=8)
 
 
 class Checkpointer(Protocol):
@@ -203,7 +203,7 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
         sub_sequence_number: int | None,
     ) -> bool:
         """Checkpoints, retrying throttling. False if the lease is gone; raises past the budget."""
-        for attempt in range(self.checkpoint_backoff.attempts + 1):
+        for attempt in range(self.checkpoint_backoff.tries):
             if attempt:
                 self.checkpoint_backoff.wait(attempt)
             try:
@@ -234,7 +234,7 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
             return True
         raise CheckpointAbandoned(
             f"checkpoint of {self.shard_id} at {sequence_number} still throttled after "
-            f"{self.checkpoint_backoff.attempts + 1} tries"
+            f"{self.checkpoint_backoff.tries} tries"
         )
 
     def _checkpoint_or_exit(

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.backoff import Backoff
 from domain.streaming import BatchCounts, IncomingRecord, StreamWorker
-from streams.retry import Backoff
 from streams.runtime import run_batch
 
 _log = logging.getLogger(__name__)
 
 # Lambda has a deadline: a short budget, and the event source mapping retries the rest.
-DEFAULT_LAMBDA_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, attempts=4)
+DEFAULT_LAMBDA_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, retries=4)
 
 
 class MalformedEvent(ValueError):

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from domain.backoff import Backoff
 from domain.streaming import BatchCounts, IncomingRecord, StreamWorker
-from streams.retry import Backoff
 from streams.runtime import DEFAULT_BATCH_BACKOFF, run_batch
 
 _log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class ShardPoller:
     checkpoints: CheckpointStore
     limit: int = 1000
     backoff: Backoff = DEFAULT_BATCH_BACKOFF
-    throttle_backoff: Backoff = field(default_factory=lambda: Backoff(0.2, 5.0, attempts=20))
+    throttle_backoff: Backoff = field(default_factory=lambda: Backoff(0.2, 5.0, retries=20))
     idle_seconds: float = 1.0
     sleep: Callable[[float], None] = time.sleep
 
@@ -212,13 +212,13 @@ class ShardPoller:
         return str(self._call("get_shard_iterator", **arguments)["ShardIterator"])
 
     def _call(self, operation: str, **arguments: Any) -> Any:
-        for attempt in range(self.throttle_backoff.attempts + 1):
+        for attempt in range(self.throttle_backoff.tries):
             if attempt:
                 self.throttle_backoff.wait(attempt)
             try:
                 return getattr(self.kinesis, operation)(**arguments)
             except ClientError as failure:
-                if _code(failure) not in _THROTTLED or attempt == self.throttle_backoff.attempts:
+                if _code(failure) not in _THROTTLED or attempt == self.throttle_backoff.retries:
                     raise
                 _log.warning("%s throttled on %s (try %d)", operation, self.stream, attempt + 1)
         raise AssertionError("unreachable")

@@ -14,14 +14,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from domain.backoff import Backoff
 from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord, StreamWorker
-from streams.retry import Backoff
 
 _log = logging.getLogger(__name__)
 
 # Waits of up to 0.1, 0.2, ... capped at 10 s, nine retries: a dependency gets about a minute
 # (at most) to come back before the runtime gives up on the batch and lets it be replayed.
-DEFAULT_BATCH_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=10.0, attempts=9)
+DEFAULT_BATCH_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=10.0, retries=9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ def run_batch(
         return BatchOutcome(counts=BatchCounts(), attempts=0)
     last_error: DependencyUnavailable | None = None
     first = batch[0]
-    for attempt in range(backoff.attempts + 1):
+    for attempt in range(backoff.tries):
         if attempt:
             backoff.wait(attempt)
         try:
@@ -69,7 +69,7 @@ def run_batch(
                 first.shard_id,
                 first.sequence_number,
                 attempt + 1,
-                backoff.attempts + 1,
+                backoff.tries,
                 transient,
             )
             continue
@@ -80,7 +80,7 @@ def run_batch(
         len(batch),
         first.shard_id,
         first.sequence_number,
-        backoff.attempts + 1,
+        backoff.tries,
         last_error,
     )
-    return BatchOutcome(counts=None, attempts=backoff.attempts + 1, last_error=last_error)
+    return BatchOutcome(counts=None, attempts=backoff.tries, last_error=last_error)

@@ -13,7 +13,7 @@ directory save_selection needs no separate ledger. DynamoSelectionLedger does on
 marking, for use beside the HTTP entry service. Both are idempotent.
 
 DynamoUserDirectory: a table keyed by `globalUserId` (string) holding `userId`; BatchGetItem
-in calls of 100 keys, UnprocessedKeys retried with backoff.
+in calls of 100 keys, UnprocessedKeys retried with domain.backoff's jittered backoff.
 
 Throttling and 5xx that outlast botocore's retries come back as LookupFailure(kind
 "unavailable"); the worker turns that into DependencyUnavailable (replay).
@@ -21,8 +21,6 @@ Throttling and 5xx that outlast botocore's retries come back as LookupFailure(ki
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from adapters.aws.errors import AWS_ERRORS, error_code
+from domain.backoff import Backoff
 from domain.models import LookupFailure
 from domain.records import AssignedCodes, CodeAssignment
 
@@ -41,6 +40,8 @@ BATCH_GET_LIMIT = 100
 DEFAULT_CONCURRENCY = 8
 
 _INVALID_CODES = frozenset({"ValidationException", "SerializationException"})
+# Six BatchGetItem tries, waits of up to 0.1, 0.2, 0.4, 0.8, 1.6 s for the unprocessed keys.
+DEFAULT_UNPROCESSED_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, retries=5)
 
 
 def fan_key(global_user_id: str, campaign_id: str) -> dict[str, dict[str, str]]:
@@ -195,17 +196,13 @@ class DynamoUserDirectory:
         *,
         key: str = "globalUserId",
         attribute: str = "userId",
-        attempts: int = 6,
-        base_delay: float = 0.05,
-        sleep: Callable[[float], None] = time.sleep,
+        backoff: Backoff = DEFAULT_UNPROCESSED_BACKOFF,
     ) -> None:
         self._db = dynamodb
         self.table = table
         self._key = key
         self._attribute = attribute
-        self._attempts = attempts
-        self._base_delay = base_delay
-        self._sleep = sleep
+        self._backoff = backoff
 
     def user_ids_for(
         self, global_user_ids: Sequence[str]
@@ -227,10 +224,9 @@ class DynamoUserDirectory:
                 "ExpressionAttributeNames": {"#k": self._key, "#a": self._attribute},
             }
         }
-        for attempt in range(self._attempts):
+        for attempt in range(self._backoff.tries):
             if attempt:
-                delay = random.uniform(0.0, min(2.0, self._base_delay * 2**attempt))
-                self._sleep(delay)
+                self._backoff.wait(attempt)
             try:
                 answer = self._db.batch_get_item(RequestItems=request)
             except AWS_ERRORS as error:

@@ -12,10 +12,11 @@ Why each piece exists (the failures it prevents):
   consumed (the caller's side effects, e.g. a scrubbed CSV written as rows are pulled, complete)
   and counted as stranded in the PutOutcome: an explicit failure, never a silent drop.
 
-Layering: adapters may not import streams/ (sibling layers), so the batch splitter and the
-backoff are injected; bootstrap passes `streams.batching.split_batches` and
-`streams.retry.Backoff`. A read timeout is ambiguous (the call may have landed): its retry can
-duplicate entries, which is why every record carries a dedupe id for consumers.
+Layering: adapters may not import streams/ (sibling layers), so the batch splitter is injected;
+bootstrap passes `streams.batching.split_batches`. The backoff is the domain's
+`domain.backoff.Backoff`, given by the caller so tests can pass one that never sleeps.
+A read timeout is ambiguous (the call may have landed): its retry can duplicate entries, which
+is why every record carries a dedupe id for consumers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from domain.backoff import Backoff
 from domain.models import PutOutcome, RejectedRecord, StreamRecord
 
 log = logging.getLogger(__name__)
@@ -64,15 +66,6 @@ class BatchPlan(Protocol):
 
 
 BatchSplitter = Callable[[Iterable[StreamRecord]], Iterator[BatchPlan]]
-
-
-class RetryBudget(Protocol):
-    """What streams.retry.Backoff provides."""
-
-    @property
-    def attempts(self) -> int: ...
-
-    def wait(self, retry: int) -> float: ...
 
 
 class KinesisPutFailed(RuntimeError):
@@ -113,7 +106,7 @@ class KinesisRecordStream:
         stream_name: str,
         *,
         split: BatchSplitter,
-        backoff: RetryBudget,
+        backoff: Backoff,
         max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.client = client
@@ -173,7 +166,7 @@ class KinesisRecordStream:
                     return 0
                 failure = f"{len(pending)} entries failed inside a 200 response"
             stalled = 1 if progressed else stalled + 1
-            if stalled > self.backoff.attempts:
+            if stalled > self.backoff.retries:
                 return len(pending)
             log.warning(
                 "kinesis put_records retrying",

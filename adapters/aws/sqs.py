@@ -9,10 +9,11 @@ keeps its raw bytes in S3 instead, when an overflow bucket is given: "data" is t
 deterministic key: a replay overwrites it). Without an overflow bucket such a record raises
 DependencyUnavailable rather than being dropped.
 Messages go out in SendMessageBatch calls of at most 10 entries and 256 KiB; entries that fail
-inside a 200 answer are resent (only those) with exponential backoff and full jitter; still
-failing after the budget -> DependencyUnavailable. On a FIFO queue (name ends in .fifo) each
-message's deduplication id is a hash of (worker, stream, shard, sequence, sub-sequence), so a
-replayed batch does not queue the same dead letter twice; a standard queue may (at least once).
+inside a 200 answer are resent (only those) with domain.backoff's exponential backoff and full
+jitter; still failing after the budget -> DependencyUnavailable. On a FIFO queue (name ends in
+.fifo) each message's deduplication id is a hash of (worker, stream, shard, sequence,
+sub-sequence), so a replayed batch does not queue the same dead letter twice; a standard queue
+may (at least once).
 
 Verdicts (VerdictQueue port): body exactly `{"campaignId": ..., "count": n}` (what the
 verdict reporter reads); the verdict's dedupe id goes into MessageDeduplicationId on a FIFO
@@ -24,13 +25,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from adapters.aws.errors import AWS_ERRORS, unavailable
+from domain.backoff import Backoff
 from domain.records import Verdict
 from domain.streaming import DeadLetter, DependencyUnavailable
 
@@ -40,15 +39,9 @@ MAX_BATCH_BYTES = 256 * 1024
 OVERFLOW_PREFIX = "dead-letters/"
 
 
-@dataclass(frozen=True, slots=True)
-class RetryBudget:
-    attempts: int = 6
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max, base * 2**attempt)] (AWS's recommendation)."""
-        return random.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))
+# Six tries, waits of up to 0.1, 0.2, 0.4, 0.8, 1.6 s: a throttled queue gets ~3 s to recover
+# before the batch is handed back to the runtime (which replays it with its own, longer budget).
+DEFAULT_SEND_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, retries=5)
 
 
 def queue_url_for(sqs: Any, queue: str) -> str:
@@ -72,13 +65,11 @@ class _BatchSender:
         self,
         sqs: Any,
         queue_url: str,
-        budget: RetryBudget,
-        sleep: Callable[[float], None],
+        backoff: Backoff,
     ) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
-        self._budget = budget
-        self._sleep = sleep
+        self._backoff = backoff
 
     def send_all(self, entries: Sequence[dict[str, Any]]) -> None:
         for batch in _batches(entries):
@@ -87,9 +78,9 @@ class _BatchSender:
     def _send(self, batch: list[dict[str, Any]]) -> None:
         pending = {entry["Id"]: entry for entry in batch}
         last_problem = ""
-        for attempt in range(self._budget.attempts):
+        for attempt in range(self._backoff.tries):
             if attempt:
-                self._sleep(self._budget.delay(attempt))
+                self._backoff.wait(attempt)
             try:
                 answer = self._sqs.send_message_batch(
                     QueueUrl=self.queue_url, Entries=list(pending.values())
@@ -111,7 +102,7 @@ class _BatchSender:
                 )
         raise DependencyUnavailable(
             f"queue {self.queue_url}",
-            f"{len(pending)} messages not accepted after {self._budget.attempts} attempts; "
+            f"{len(pending)} messages not accepted after {self._backoff.tries} attempts; "
             f"last: {last_problem}",
         )
 
@@ -140,10 +131,9 @@ class SqsDeadLetters:
         *,
         overflow_s3: Any | None = None,
         overflow_bucket: str | None = None,
-        budget: RetryBudget | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        backoff: Backoff = DEFAULT_SEND_BACKOFF,
     ) -> None:
-        self._sender = _BatchSender(sqs, queue_url, budget or RetryBudget(), sleep)
+        self._sender = _BatchSender(sqs, queue_url, backoff)
         self._fifo = _is_fifo(queue_url)
         self._overflow_s3 = overflow_s3
         self._overflow_bucket = overflow_bucket

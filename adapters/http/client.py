@@ -5,8 +5,9 @@ The house rule at this edge:
 - 404 -> Failure(ServiceError kind 'not_found'); any other 4xx but 408/429, or a 2xx whose body is
   not JSON -> Failure(ServiceError kind 'invalid'). Adapters turn a body of the wrong shape into
   the same 'invalid' failure with `JsonResponse.wrong_shape`.
-- 408, 429, 5xx, timeouts, refused or dropped connections are retried with exponential backoff and
-  jitter (Retry-After honoured); when the budget is spent the client raises
+- 408, 429, 5xx, timeouts, refused or dropped connections are retried with domain.backoff's
+  exponential backoff and full jitter; a Retry-After (429/503) is a floor under that draw, up to
+  `max_retry_after`. When the budget is spent the client raises
   domain.streaming.DependencyUnavailable (its __cause__ is the last ServiceError), so a stream
   runtime replays the batch instead of skipping it.
 
@@ -19,8 +20,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ import httpx
 from returns.result import Failure, Result, Success
 
 from adapters.logging import current_correlation_id
+from domain.backoff import Backoff
 from domain.models import LookupFailure
 from domain.streaming import DependencyUnavailable
 
@@ -39,22 +39,11 @@ EXCERPT_CHARS = 200
 _RETRYABLE_STATUS = frozenset({408, 429})
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """`attempts` counts every try, the first included. Delays grow base * 2**n up to max_delay,
-    with "equal jitter" (half fixed, half random) so clients that failed together spread out
-    without ever retrying immediately."""
-
-    attempts: int = 4
-    base_delay: float = 0.2
-    max_delay: float = 5.0
-    # A Retry-After longer than this is cut short: a worker must not sleep past its Lambda timeout.
-    max_retry_after: float = 30.0
-
-    def backoff(self, retry_number: int, rand: float) -> float:
-        """Delay before retry `retry_number` (0-based); `rand` in [0, 1)."""
-        ceiling = min(self.max_delay, self.base_delay * (2.0**retry_number))
-        return ceiling / 2 + rand * ceiling / 2
+# Four tries, waits of up to 0.2, 0.4, 0.8 s: a service that blips is retried within a second or
+# two; one that stays down is the runtime's to replay with its longer budget.
+DEFAULT_HTTP_BACKOFF = Backoff(base_seconds=0.2, cap_seconds=5.0, retries=3)
+# A Retry-After longer than this is cut short: a worker must not sleep past its Lambda timeout.
+DEFAULT_MAX_RETRY_AFTER = 30.0
 
 
 class ServiceError(Exception):
@@ -143,7 +132,8 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime]) -> float |
 class JsonHttpClient:
     """A JSON client bound to one service: base URL, bearer token, timeouts, retries.
 
-    `sleep` and `rand` are injectable so tests run retries without waiting and can check delays.
+    `retry` carries the injectable `sleep` and `random`, so tests run retries without waiting
+    and can check delays.
     `hide_path` keeps the URL path out of errors and logs for services whose URL is the secret
     (a Slack webhook)."""
 
@@ -155,16 +145,14 @@ class JsonHttpClient:
         token: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
+        retry: Backoff = DEFAULT_HTTP_BACKOFF,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         hide_path: bool = False,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.service = service
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self._rand = rand
+        self.retry = retry
+        self.max_retry_after = max_retry_after
         self._hide_path = hide_path
         headers = {"Accept": "application/json", "User-Agent": "campaign-workers"}
         if token:
@@ -204,7 +192,7 @@ class JsonHttpClient:
         body: Any = None,
         expect_json: bool = True,
     ) -> Result[JsonResponse, ServiceError]:
-        """One logical call: tried up to `retry.attempts` times. Raises DependencyUnavailable."""
+        """One logical call: tried up to `retry.tries` times. Raises DependencyUnavailable."""
         shown = "/…" if self._hide_path else path
         headers = {}
         if (correlation_id := current_correlation_id()) is not None:
@@ -214,15 +202,15 @@ class JsonHttpClient:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
         last: ServiceError | None = None
-        for attempt in range(self.retry.attempts):
+        for attempt in range(self.retry.tries):
             if attempt:
-                delay = self._delay_before_retry(attempt - 1, last)
+                delay = self._delay_before_retry(attempt, last)
                 log.warning(
                     "retrying %s call",
                     self.service,
                     extra={"retry": attempt, "delaySeconds": round(delay, 3), "error": str(last)},
                 )
-                self._sleep(delay)
+                self.retry.sleep(delay)
             try:
                 response = self._http.request(
                     method, path, params=params, content=content, headers=headers
@@ -248,7 +236,7 @@ class JsonHttpClient:
             )
         assert last is not None
         raise DependencyUnavailable(
-            self.service, f"{last} (after {self.retry.attempts} attempts)"
+            self.service, f"{last} (after {self.retry.tries} attempts)"
         ) from last
 
     def _classify(
@@ -275,12 +263,13 @@ class JsonHttpClient:
             )
         return Success(JsonResponse(self.service, method, shown, status, parsed, text))
 
-    def _delay_before_retry(self, retry_number: int, last: ServiceError | None) -> float:
-        delay = self.retry.backoff(retry_number, self._rand())
+    def _delay_before_retry(self, retry: int, last: ServiceError | None) -> float:
+        delay = self.retry.delay(retry)
         retry_after = last.retry_after if last is not None else None
         if retry_after is not None:
-            # The server said when: wait at least that long, within our own ceiling.
-            delay = max(delay, min(retry_after, self.retry.max_retry_after))
+            # The HTTP contract: the server said when, so wait at least that long (retrying
+            # sooner is refused again and spends the budget), within our own ceiling.
+            delay = max(delay, min(retry_after, self.max_retry_after))
         return delay
 
     def _error(

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from returns.result import Failure, Result, Success
 
-from adapters.http.client import JsonHttpClient, RetryPolicy
+from adapters.http.client import JsonHttpClient
+from domain.backoff import Backoff
 from domain.models import Notification
 from domain.streaming import DependencyUnavailable
 
@@ -22,6 +23,8 @@ _HEADER_CHARS = 150
 _SECTION_CHARS = 3000
 _FIELDS_PER_SECTION = 10
 _MAX_BLOCKS = 50
+# Three tries: a summary is worth a short wait, never a stalled worker (notify never fails it).
+DEFAULT_SLACK_BACKOFF = Backoff(base_seconds=0.2, cap_seconds=5.0, retries=2)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -61,7 +64,7 @@ class SlackWebhookNotifier:
         *,
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
-        retry: RetryPolicy | None = None,
+        retry: Backoff = DEFAULT_SLACK_BACKOFF,
         client: JsonHttpClient | None = None,
     ) -> None:
         parts = urlsplit(webhook_url)
@@ -74,7 +77,7 @@ class SlackWebhookNotifier:
             f"{parts.scheme}://{parts.netloc}",
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retry=retry or RetryPolicy(attempts=3),
+            retry=retry,
             hide_path=True,
         )
 

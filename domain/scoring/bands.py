@@ -17,9 +17,14 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from hashlib import blake2b
-from itertools import pairwise
+from itertools import pairwise, repeat
+from operator import ge, methodcaller
 from typing import NamedTuple
 
 from returns.result import Failure, Result, Success
@@ -29,6 +34,9 @@ from domain.models import BandTier
 NO_BAND = "none"
 _MAX_KEY = 64
 _U_SCALE = 2.0**-53  # 53 random bits -> a float in [0, 1) with no rounding up to 1.0
+_COPY = methodcaller("copy")
+_DIGEST = methodcaller("digest")
+_BIG_ENDIAN = partial(int.from_bytes, byteorder="big")
 
 
 class Band(NamedTuple):  # built per row: a NamedTuple costs a fraction of a frozen dataclass
@@ -103,3 +111,29 @@ class BandScale:
                     value = math.nextafter(tier.high, tier.low)
                 return Band(tier.name, value)
         return Band(NO_BAND, score)
+
+    def bands_for(
+        self, scores: Sequence[float], global_user_ids: Sequence[str]
+    ) -> tuple[list[str], list[float]]:
+        """`band_for` over whole columns (names, band scores): the same floats, bit for bit, with
+        the per-row work done by C-level maps (bisect for the tier, one keyed-hash copy each)."""
+        ascending = self.tiers[::-1]
+        lows = [tier.low for tier in ascending]
+        # Index k = bisect_right(lows, score): 0 is below every tier, k >= 1 is ascending[k - 1].
+        names = [NO_BAND, *(tier.name for tier in ascending)]
+        low = [0.0, *lows]
+        high = [lows[0], *(tier.high for tier in ascending)]  # k = 0: score < lows[0] always
+        width = [0.0, *(tier.high - tier.low for tier in ascending)]
+        tier_of = list(map(bisect_right, repeat(lows), scores))
+        states = list(map(_COPY, repeat(self._keyed, len(scores))))
+        deque(map(blake2b.update, states, map(str.encode, global_user_ids)), maxlen=0)
+        draws = map(_BIG_ENDIAN, map(_DIGEST, states))
+        values = [
+            (low[k] + (draw >> 11) * _U_SCALE * width[k]) if k else score
+            for k, draw, score in zip(tier_of, draws, scores, strict=True)
+        ]
+        if any(map(ge, values, map(high.__getitem__, tier_of))):
+            for row, k in enumerate(tier_of):  # rounding of low + u * width landed on high
+                if k and values[row] >= high[k]:
+                    values[row] = math.nextafter(high[k], low[k])
+        return list(map(names.__getitem__, tier_of)), values

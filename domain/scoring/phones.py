@@ -17,6 +17,7 @@ Decisions:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
@@ -196,12 +197,12 @@ class PhoneReader:
 
     def __init__(self, home_region: str) -> None:
         self.home_region = home_region
-        self._plain_is_nanp = _home_parses_like_us(home_region)
+        self.plain_is_nanp = _home_parses_like_us(home_region)
         first = _nanp_regions()[0]
         # phonenumbers tries the NANP regions in order and US comes first with no leading-digits
         # rule: a number matching US's patterns is US and valid, nothing else to ask.
-        self._first_region = first.region if first.leading_digits is None else ""
-        self._first_valid = first.valid if first.leading_digits is None else None
+        self.first_region = first.region if first.leading_digits is None else ""
+        self.first_valid = first.valid if first.leading_digits is None else None
 
     def read(self, raw: str) -> PhoneCheck:
         if not raw:
@@ -209,11 +210,55 @@ class PhoneReader:
         shape = _NANP_SHAPE.fullmatch(raw)
         if shape is not None:
             prefix, npa_in_parens, npa, nxx, line = shape.groups()
-            if self._plain_is_nanp or (prefix is not None and prefix[0] == "+"):
+            if self.plain_is_nanp or (prefix is not None and prefix[0] == "+"):
                 nsn = (npa_in_parens or npa) + nxx + line
-                first_valid = self._first_valid
+                first_valid = self.first_valid
                 if first_valid is not None and first_valid.match(nsn):
-                    return PhoneCheck("+1" + nsn, NANP_COUNTRY_CODE, self._first_region, True)
+                    return PhoneCheck("+1" + nsn, NANP_COUNTRY_CODE, self.first_region, True)
                 region, valid = nanp_region_and_validity(nsn)
                 return PhoneCheck("+1" + nsn, NANP_COUNTRY_CODE, region, valid)
         return _cached_slow_check(raw, self.home_region)
+
+
+# _NANP_SHAPE for a whole column at once, one cell per line: each line yields the groups
+# (area code in parentheses, area code bare, exchange, line number), all "" when the line is not
+# one of the shapes, so that "".join(groups) is the 10-digit number or "". The prefix group is
+# non-capturing. (A cell holds no tab or newline: lines and cells were split on them.)
+_SHAPE_BODY = r"(?:\(([2-9]\d\d)\)[ .-]?|([2-9]\d\d)[ .-]?)(\d\d\d)[ .-]?(\d{4})"
+_NANP_SHAPE_LINES = re.compile(rf"(?m)^(?:(?:\+1[ .-]?|1[ .-]?)?{_SHAPE_BODY}|.*)$")
+_NANP_PLUS_SHAPE_LINES = re.compile(rf"(?m)^(?:\+1[ .-]?{_SHAPE_BODY}|.*)$")
+
+
+def read_phone_column(
+    reader: PhoneReader, raws: Sequence[str]
+) -> tuple[list[str], dict[int, PhoneCheck]]:
+    """`reader.read` over a whole column, in a few C-level passes: for each cell its E.164 when
+    the number is valid, else "", and the full PhoneCheck of every row that is *not* a valid
+    number of the first NANP region (those are country code 1, region `reader.first_region`).
+    Same answers as `read` (the transform's property test compares the two paths)."""
+    shapes = _NANP_SHAPE_LINES if reader.plain_is_nanp else _NANP_PLUS_SHAPE_LINES
+    found = shapes.findall("\n".join(raws))
+    if len(found) != len(raws):  # pragma: no cover - one match per line, by construction
+        found = [shapes.findall(raw)[0] for raw in raws]
+    nsns = list(map("".join, found))
+    first_valid = reader.first_valid
+    if first_valid is not None:
+        matches = list(map(first_valid.match, nsns))
+        e164s = [
+            "+1" + nsn if hit is not None and nsn else ""
+            for nsn, hit in zip(nsns, matches, strict=True)
+        ]
+    else:  # pragma: no cover - US leads phonenumbers' NANP regions with no leading digits
+        e164s = [""] * len(raws)
+    others: dict[int, PhoneCheck] = {}
+    for row in [row for row, e164 in enumerate(e164s) if not e164]:
+        nsn = nsns[row]
+        if nsn:
+            region, valid = nanp_region_and_validity(nsn)
+            check = PhoneCheck("+1" + nsn, NANP_COUNTRY_CODE, region, valid)
+        else:
+            check = reader.read(raws[row])
+        others[row] = check
+        if check.valid and check.e164 is not None:
+            e164s[row] = check.e164
+    return e164s, others

@@ -16,7 +16,11 @@ re-run or a re-sent file gets the same id, and downstream consumers drop the dup
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Sequence
 from hashlib import blake2b
+from itertools import repeat
+from operator import methodcaller
 
 RECORD_TYPE = "scoring"
 # Unit separator. campaignId (from the key) and the score repr never contain it, so even a
@@ -34,10 +38,10 @@ class DedupeIds:
 
     def __init__(self, campaign_id: str) -> None:
         prefix = _SEPARATOR.join((RECORD_TYPE, campaign_id, "")).encode()
-        self._prefix = blake2b(prefix, digest_size=16)
+        self.prefix_state = blake2b(prefix, digest_size=16)
 
     def __call__(self, global_user_id: str, score: float) -> str:
-        hasher = self._prefix.copy()
+        hasher = self.prefix_state.copy()
         hasher.update(f"{global_user_id}{_SEPARATOR}{score!r}".encode())
         return hasher.hexdigest()
 
@@ -45,3 +49,24 @@ class DedupeIds:
 def trim_cells(cells: list[str]) -> list[str]:
     """Every cell without surrounding whitespace (spaces, NBSP, stray CR alike)."""
     return [cell.strip() for cell in cells]
+
+
+def _hex_ids(states: list[blake2b], materials: Iterable[bytes]) -> list[str]:
+    deque(map(blake2b.update, states, materials), maxlen=0)  # C-level loop, results dropped
+    return list(map(_HEXDIGEST, states))
+
+
+_COPY = methodcaller("copy")
+_HEXDIGEST = methodcaller("hexdigest")
+
+
+def dedupe_ids(
+    ids: DedupeIds, global_user_ids: Sequence[str], scores: Sequence[float]
+) -> list[str]:
+    """`ids(gid, score)` for whole columns, each step a C-level map (same ids, less overhead)."""
+    states = list(map(_COPY, repeat(ids.prefix_state, len(global_user_ids))))
+    materials = map(str.encode, map(_MATERIAL.__mod__, zip(global_user_ids, scores, strict=True)))
+    return _hex_ids(states, materials)
+
+
+_MATERIAL = f"%s{_SEPARATOR}%r"

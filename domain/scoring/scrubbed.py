@@ -147,3 +147,61 @@ class ScrubbedRows:
     def render(self) -> bytes:
         self._flush_fast_lines()
         return self._buffer.getvalue().encode("utf-8")
+
+
+def render_line(fields: Sequence[str]) -> str:
+    """One CSV line (no line end) for `fields`: the same text ScrubbedRows writes for them."""
+    line = ",".join(fields)
+    if _NEEDS_QUOTING.search(line) is None:
+        return line
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=LINE_END).writerow(fields)
+    return buffer.getvalue()[: -len(LINE_END)]
+
+
+def rejected_line(
+    row: int,
+    reason: str,
+    tags: Sequence[str],
+    band: str,
+    band_score: str,
+    phone_e164: str,
+    cells: Sequence[str] | None,
+    raw: str,
+    width: int,
+) -> str:
+    """The CSV line of a rejected row: the same text as `ScrubbedRows.add(row, False, ...)`."""
+    if cells is None:
+        cells = [""] * width
+    else:
+        cells = [neutralise(c) if c[:1] in _FORMULA_STARTS else c for c in cells]
+    return render_line(
+        [
+            str(row),
+            "false",
+            neutralise(reason),
+            TAG_SEPARATOR.join(tags),
+            band,
+            band_score,
+            phone_e164,
+            *cells,
+            neutralise(raw),
+        ]
+    )
+
+
+def neutralise_column(cells: list[str]) -> list[str]:
+    """`neutralise` over one column; most columns hold no formula start and are returned as is
+    after one scan of the joined column."""
+    joined = "\n" + "\n".join(cells)
+    if (
+        "\n=" in joined
+        or "\n+" in joined
+        or "\n-" in joined
+        or "\n@" in joined
+        or "\t" in joined
+        or "\r" in joined
+    ):
+        starts = _FORMULA_STARTS
+        return [neutralise(c) if c[:1] in starts else c for c in cells]
+    return cells

@@ -23,123 +23,68 @@ intl_phone, invalid_email.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from domain.scoring.bands import BandScale
-from domain.scoring.columns import ColumnLayout, is_confirmed
-from domain.scoring.emails import DomainPolicy, email_facts, library_email_facts
+from domain.scoring.chunk_types import (
+    BAD_COLUMN_COUNT,
+    BAD_ENCODING,
+    BAD_SCORE,
+    BLACKLISTED_EMAIL,
+    BLANK_ROW,
+    BLOCKED_DOMAIN,
+    INTL_PHONE_REJECTED,
+    MISSING_GLOBAL_USER_ID,
+    OPTIONAL_RECORD_FIELDS,
+    RECORD_TOO_LARGE,
+    SCORE_OUT_OF_RANGE,
+    TAG_INTL_PHONE,
+    TAG_INVALID_EMAIL,
+    TAG_INVALID_PHONE,
+    TAG_UNCONFIRMED_PHONE,
+    Chunk,
+    ChunkResult,
+    TransformContext,
+    decode_lines,
+    parse_score,
+)
+from domain.scoring.columnar import transform_columns
+from domain.scoring.columns import is_confirmed
+from domain.scoring.emails import email_facts, library_email_facts
 from domain.scoring.phones import PhoneReader, slow_check
 from domain.scoring.records import RECORD_TYPE, DedupeIds
 from domain.scoring.scrubbed import ScrubbedRows
 
-BAD_ENCODING = "bad_encoding"
-BLANK_ROW = "blank_row"
-BAD_COLUMN_COUNT = "bad_column_count"
-MISSING_GLOBAL_USER_ID = "missing_global_user_id"
-BAD_SCORE = "bad_score"
-SCORE_OUT_OF_RANGE = "score_out_of_range"
-BLACKLISTED_EMAIL = "blacklisted_email"
-BLOCKED_DOMAIN = "blocked_domain"
-INTL_PHONE_REJECTED = "intl_phone"
-RECORD_TOO_LARGE = "record_too_large"
-
-TAG_INVALID_PHONE = "invalid_phone"
-TAG_UNCONFIRMED_PHONE = "unconfirmed_phone"
-TAG_INTL_PHONE = "intl_phone"
-TAG_INVALID_EMAIL = "invalid_email"
-
-_OPTIONAL_RECORD_FIELDS = ("memberId", "firstName", "lastName", "marketId", "locale")
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """Consecutive lines of the scored file, line ends removed, joined with b"\\n" (one bytes
-    object pickles far faster than thousands). `first_row` is the first line's number."""
-
-    first_row: int
-    data: bytes
-
-    @property
-    def line_count(self) -> int:
-        return self.data.count(b"\n") + 1
-
-
-@dataclass(frozen=True)
-class TransformContext:
-    """Everything the transform needs besides the lines; built once per file. Large (the
-    blacklist) and so installed once per worker process by a parallel mapper."""
-
-    campaign_id: str
-    source_uri: str
-    layout: ColumnLayout
-    bands: BandScale
-    home_region: str
-    home_country_code: int
-    allow_intl_phones: bool
-    blacklist: frozenset[str]
-    domains: DomainPolicy
-    encode: Callable[[Mapping[str, Any]], bytes]
-    max_record_bytes: int
-    # False: ask phonenumbers and email-validator for every row (same answers, the straightforward
-    # way): the benchmark's baseline, and a switch should a fast path ever be in doubt.
-    fast_paths: bool = True
-
-
-@dataclass(slots=True)
-class ChunkResult:
-    """One chunk's output. rows = accepted + sum(rejected.values()). `tags`, `tagged` and
-    `bands` count accepted rows only (what flows downstream)."""
-
-    rows: int
-    csv: bytes
-    partition_keys: list[str]
-    payloads: list[bytes]
-    rejected: dict[str, int] = field(default_factory=dict)
-    tags: dict[str, int] = field(default_factory=dict)
-    tagged: int = 0
-    bands: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def accepted(self) -> int:
-        return len(self.payloads)
-
-
-def _decode_lines(data: bytes) -> list[str | tuple[bytes, int]]:
-    """Lines as text; an undecodable line stays bytes, with the offset of its first bad byte."""
-    try:
-        return list(data.decode("utf-8").split("\n"))
-    except UnicodeDecodeError:
-        lines: list[str | tuple[bytes, int]] = []
-        for raw in data.split(b"\n"):
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError as error:
-                lines.append((raw, error.start))
-        return lines
-
-
-def _parse_score(text: str) -> float | None:
-    # float() also takes "1_0" (= 10.0); a score with an underscore is a typo, not a number.
-    if not text or "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+__all__ = ["Chunk", "ChunkResult", "TransformContext", "transform_chunk", "transform_rows"]
 
 
 def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
+    """Every line of `chunk` -> one CSV row, and a stream record if accepted (module docstring).
+
+    With `ctx.fast_paths` (production) the column-at-a-time implementation runs
+    (domain/scoring/columnar.py); without, the row-by-row one below, which asks phonenumbers and
+    email-validator for every row: the benchmark's baseline and the reference the property tests
+    compare the fast one with (same ChunkResult, byte for byte).
+    """
+    if ctx.fast_paths:
+        return transform_columns(ctx, chunk)
+    return transform_rows(ctx, chunk)
+
+
+def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
+    """Every line of `chunk` -> one CSV row, row by row (module docstring).
+
+    One flat loop with its look-ups hoisted into locals: it runs once per row of every file, and
+    each helper call or attribute look-up it avoids is measurable (benchmarks/bench_transform.py).
+    """
     layout = ctx.layout
     width = layout.width
     known = layout.known
     i_gid, i_email = known["globalUserId"], known["email"]
     i_phone, i_score = known["phone"], known["score"]
     i_confirmed = known.get("phoneConfirmed")
-    optional = tuple((name, known[name]) for name in _OPTIONAL_RECORD_FIELDS if name in known)
-    absent: dict[str, None] = {n: None for n in _OPTIONAL_RECORD_FIELDS if n not in known}
+    optional = tuple((name, known[name]) for name in OPTIONAL_RECORD_FIELDS if name in known)
+    absent: dict[str, None] = {n: None for n in OPTIONAL_RECORD_FIELDS if n not in known}
     extras = layout.extras
     campaign_id, source_uri = ctx.campaign_id, ctx.source_uri
     bands, blacklist, domains, encode = ctx.bands, ctx.blacklist, ctx.domains, ctx.encode
@@ -160,7 +105,7 @@ def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     tag_counts: dict[str, int] = {}
     band_counts: dict[str, int] = {}
     tagged = 0
-    lines = _decode_lines(chunk.data)
+    lines = decode_lines(chunk.data)
 
     for offset, line in enumerate(lines):
         row = chunk.first_row + offset
@@ -197,7 +142,7 @@ def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
             )
             continue
         score_text = cells[i_score]
-        score = _parse_score(score_text)
+        score = parse_score(score_text)
         if score is None:
             rejected[BAD_SCORE] = rejected.get(BAD_SCORE, 0) + 1
             why = "is empty" if not score_text else f"{score_text!r} is not a number"

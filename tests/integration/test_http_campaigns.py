@@ -10,7 +10,8 @@ import pytest
 from returns.result import Failure
 
 from adapters.http.campaigns import CATEGORY_BATCH, HttpCampaignDirectory
-from adapters.http.client import JsonHttpClient, RetryPolicy
+from adapters.http.client import JsonHttpClient
+from domain.backoff import no_wait
 from domain.models import DEFAULT_BAND_TIERS, BandTier
 from domain.ports import CampaignDirectory
 from domain.streaming import DependencyUnavailable
@@ -40,8 +41,7 @@ def directory(server: LocalHttpServer, *, band_secret: bytes = SECRET) -> Campai
         server.url,
         token=TOKEN,
         read_timeout=0.5,
-        retry=RetryPolicy(attempts=3),
-        sleep=lambda _s: None,
+        retry=no_wait(retries=2),
     )
     return HttpCampaignDirectory(client, band_secret=band_secret)
 

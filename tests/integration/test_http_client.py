@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from returns.result import Failure, Success
 
-from adapters.http.client import JsonHttpClient, RetryPolicy, ServiceError
+from adapters.http.client import JsonHttpClient, ServiceError
 from adapters.logging import correlation
+from domain.backoff import Backoff
 from domain.streaming import DependencyUnavailable
 from tests.support.http_server import Fault, LocalHttpServer, Request, Response, running_server
 
@@ -49,9 +50,9 @@ def make_client(
         token="s3cret",
         connect_timeout=1.0,
         read_timeout=read_timeout,
-        retry=RetryPolicy(attempts=attempts, base_delay=0.1, max_delay=1.0),
-        sleep=sleep,
-        rand=lambda: 0.5,
+        retry=Backoff(
+            base_seconds=0.1, cap_seconds=1.0, retries=attempts - 1, sleep=sleep, random=lambda: 0.5
+        ),
     )
 
 
@@ -104,8 +105,8 @@ def test_503_twice_then_success_backs_off_exponentially(server: LocalHttpServer)
         result = client.get("/things/t1")
     assert result.unwrap().body == {"id": "t1"}
     assert [r.fault for r in server.requests] == ["status 503", "status 503", None]
-    # equal jitter with rand=0.5: 3/4 of base * 2**n
-    assert sleep.delays == pytest.approx([0.075, 0.15])
+    # full jitter with random=0.5: half of base * 2**(n-1)
+    assert sleep.delays == pytest.approx([0.05, 0.1])
 
 
 def test_503_past_the_budget_raises_dependency_unavailable_naming_the_call(
@@ -148,9 +149,8 @@ def test_retry_after_is_capped_by_the_policy(server: LocalHttpServer) -> None:
     client = JsonHttpClient(
         "thing service",
         server.url,
-        retry=RetryPolicy(attempts=2, max_retry_after=4.0),
-        sleep=sleep,
-        rand=lambda: 0.0,
+        retry=Backoff(retries=1, sleep=sleep, random=lambda: 0.0),
+        max_retry_after=4.0,
     )
     with client:
         assert isinstance(client.get("/things/t1"), Success)
@@ -228,8 +228,7 @@ def test_hidden_path_stays_out_of_errors(server: LocalHttpServer) -> None:
     client = JsonHttpClient(
         "secret hook",
         server.url,
-        retry=RetryPolicy(attempts=2),
-        sleep=RecordedSleep(),
+        retry=Backoff(retries=1, sleep=RecordedSleep()),
         hide_path=True,
     )
     with client, pytest.raises(DependencyUnavailable) as raised:

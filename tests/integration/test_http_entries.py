@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.http.client import JsonHttpClient, RetryPolicy
+from adapters.http.client import JsonHttpClient
 from adapters.http.entries import MAX_ITEMS_PER_CALL, HttpEntryDirectory
+from domain.backoff import no_wait
 from domain.ports import EntryDirectory
 from domain.records import AssignedCodes, CodeAssignment
 from domain.streaming import DependencyUnavailable
@@ -36,8 +37,7 @@ def directory(server: LocalHttpServer) -> EntryDirectory:
         server.url,
         token="entry-token",
         read_timeout=0.5,
-        retry=RetryPolicy(attempts=3),
-        sleep=lambda _s: None,
+        retry=no_wait(retries=2),
     )
     return HttpEntryDirectory(client)
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from returns.result import Failure, Success
 
-from adapters.http.client import RetryPolicy
 from adapters.http.slack import SlackWebhookNotifier
+from domain.backoff import Backoff
 from domain.models import Notification
 from domain.ports import Notifier
 from tests.support.fake_services import FakeSlackWebhook
@@ -36,7 +36,8 @@ def hook(server: LocalHttpServer) -> FakeSlackWebhook:
 
 
 def notifier(url: str, attempts: int = 3) -> Notifier:
-    return SlackWebhookNotifier(url, read_timeout=0.3, retry=RetryPolicy(attempts, 0.01, 0.02))
+    backoff = Backoff(base_seconds=0.01, cap_seconds=0.02, retries=attempts - 1)
+    return SlackWebhookNotifier(url, read_timeout=0.3, retry=backoff)
 
 
 def test_posts_text_and_blocks(hook: FakeSlackWebhook) -> None:

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.http.client import JsonHttpClient, RetryPolicy
+from adapters.http.client import JsonHttpClient
 from adapters.http.users import HttpUserDirectory
+from domain.backoff import no_wait
 from domain.ports import UserDirectory
 from domain.streaming import DependencyUnavailable
 from tests.support.fake_services import FakeUserService
@@ -35,8 +36,7 @@ def directory(server: LocalHttpServer, batch_size: int = 3) -> UserDirectory:
         server.url,
         token="user-token",
         read_timeout=0.5,
-        retry=RetryPolicy(attempts=3),
-        sleep=lambda _s: None,
+        retry=no_wait(retries=2),
     )
     return HttpUserDirectory(client, batch_size=batch_size)
 

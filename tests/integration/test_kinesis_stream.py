@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 
 from adapters.aws.kinesis import KinesisPutFailed, KinesisRecordStream
+from domain.backoff import Backoff
 from domain.models import StreamRecord
 from streams.batching import MIB, split_batches
-from streams.retry import Backoff
 
 pytestmark = pytest.mark.integration
 
 
 def producer(kinesis_client: Any, name: str) -> KinesisRecordStream:
     return KinesisRecordStream(
-        kinesis_client, name, split=split_batches, backoff=Backoff(attempts=3)
+        kinesis_client, name, split=split_batches, backoff=Backoff(retries=3)
     )
 
 

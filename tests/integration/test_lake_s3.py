@@ -14,7 +14,7 @@ from adapters.avro import AvroSchemas, read_container
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.lake import S3Lake
 from adapters.clock import FixedClock
-from adapters.memory_streams import MemoryDeadLetters
+from adapters.memory import MemoryDeadLetters
 from domain.records import RECORD_TYPES
 from domain.streaming import DependencyUnavailable
 from domain.workers.save_campaign_data import save_campaign_data

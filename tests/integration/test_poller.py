@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from domain.backoff import no_wait
 from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord
 from streams.poller import BatchAbandoned, DynamoCheckpoints, FileCheckpoints, ShardPoller
-from streams.retry import no_wait
 from tests.support.stream_fakes import ScriptedWorker
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,7 @@ def test_an_abandoned_batch_is_not_checkpointed_and_is_replayed_next_time(
     broken = ScriptedWorker(failing=frozenset({sequences[12]}))
     with pytest.raises(BatchAbandoned, match=sequences[10]):
         ShardPoller(
-            kinesis_client, stream, broken, checkpoints, limit=10, backoff=no_wait(attempts=2)
+            kinesis_client, stream, broken, checkpoints, limit=10, backoff=no_wait(retries=2)
         ).run()
     assert broken.handled == sequences[:10]
     assert checkpoints.get(stream, "shardId-000000000000") == sequences[9]
@@ -102,7 +102,7 @@ def test_checkpoints_can_live_in_dynamodb(
             StopAfterTwoBatches(),
             checkpoints,
             limit=15,
-            backoff=no_wait(attempts=0),
+            backoff=no_wait(retries=0),
         ).run()
     assert checkpoints.get(stream, "shardId-000000000000") == sequences[29]
     rest = ScriptedWorker()

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.sqs import RetryBudget, SqsDeadLetters, SqsVerdictQueue, queue_url_for
+from adapters.aws.sqs import SqsDeadLetters, SqsVerdictQueue, queue_url_for
+from domain.backoff import no_wait
 from domain.records import Verdict
 from domain.streaming import DeadLetter, DependencyUnavailable
 from tests.conftest import unique_name
@@ -18,7 +19,7 @@ from tests.support.http_server import Fault, running_server
 from tests.support.stream_records import batch_of
 
 pytestmark = pytest.mark.integration
-NO_WAIT = RetryBudget(attempts=4, base_delay=0.0, max_delay=0.0)
+NO_WAIT = no_wait(retries=3)  # four tries
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_dead_letters_keep_raw_data_reason_and_origin_in_batches_of_ten(
     recording = RecordingSqs(sqs, fail_first_call_ids={"3", "7"})
     sent = letters(25)
 
-    SqsDeadLetters(recording, queue, budget=NO_WAIT).send(sent)
+    SqsDeadLetters(recording, queue, backoff=NO_WAIT).send(sent)
 
     assert recording.batch_sizes == [10, 2, 10, 5]  # the two failed entries resent alone
     bodies = sorted((json.loads(m["Body"]) for m in drain(sqs, queue)), key=lambda b: b["reason"])
@@ -146,7 +147,7 @@ def test_entries_failing_past_the_budget_raise(sqs: Any, make_queue: Callable[..
 
     failing = AlwaysFailing(sqs)
     with pytest.raises(DependencyUnavailable, match="3 messages not accepted after 4 attempts"):
-        SqsDeadLetters(failing, make_queue(), budget=NO_WAIT).send(letters(3))
+        SqsDeadLetters(failing, make_queue(), backoff=NO_WAIT).send(letters(3))
     assert failing.batch_sizes == [3, 3, 3, 3]
 
 
@@ -187,6 +188,6 @@ def test_sqs_failing_past_its_retries_raises(fault: Fault) -> None:
         ).client("sqs")
         url = f"{server.url}/123456789012/dlq"
         with pytest.raises(DependencyUnavailable, match="not accepted after 4 attempts"):
-            SqsDeadLetters(sqs, url, budget=NO_WAIT).send(letters(2))
+            SqsDeadLetters(sqs, url, backoff=NO_WAIT).send(letters(2))
         with pytest.raises(DependencyUnavailable, match="verdict queue"):
             SqsVerdictQueue(sqs, url).send(Verdict("c", 1, "d"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.backoff import no_wait
 from streams.lambda_kinesis import handle_kinesis_event
-from streams.retry import no_wait
 from tests.support.stream_fakes import ScriptedWorker, json_payloads, kinesis_event
 
 shard_plans = st.lists(
@@ -33,7 +33,7 @@ def test_reported_failures_are_exactly_the_failed_record_and_all_after_it(
 ) -> None:
     event, per_shard, failing = _build(plans)
     worker = ScriptedWorker(failing=frozenset(per_shard[s][p] for s, p in failing.items()))
-    result = handle_kinesis_event(event, worker, chunk_size=1, backoff=no_wait(attempts=1))
+    result = handle_kinesis_event(event, worker, chunk_size=1, backoff=no_wait(retries=1))
     expected = [
         sequence
         for shard_id, sequences in per_shard.items()
@@ -60,7 +60,7 @@ def test_with_chunks_the_report_starts_at_the_failed_chunk(
 ) -> None:
     event, per_shard, failing = _build(plans)
     worker = ScriptedWorker(failing=frozenset(per_shard[s][p] for s, p in failing.items()))
-    result = handle_kinesis_event(event, worker, chunk_size=chunk, backoff=no_wait(attempts=0))
+    result = handle_kinesis_event(event, worker, chunk_size=chunk, backoff=no_wait(retries=0))
     reported = set(result.failed_sequence_numbers)
     for shard_id, sequences in per_shard.items():
         if shard_id not in failing:

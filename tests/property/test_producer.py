@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from adapters.aws.kinesis import KinesisPutFailed, KinesisRecordStream
+from domain.backoff import Backoff
 from domain.models import StreamRecord
 from streams.batching import MIB, rejection_reason, split_batches
-from streams.retry import Backoff
 
 THROTTLED = "ProvisionedThroughputExceededException"
 
@@ -110,9 +110,9 @@ def call_behaviour(data: st.DataObject) -> Any:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(records=inputs(), attempts=st.integers(0, 4), data=st.data())
+@given(records=inputs(), retries=st.integers(0, 4), data=st.data())
 def test_nothing_lost_nothing_duplicated_stranded_counted_exactly(
-    records: list[StreamRecord], attempts: int, data: st.DataObject
+    records: list[StreamRecord], retries: int, data: st.DataObject
 ) -> None:
     fake = FakeKinesis(call_behaviour(data))
     slept: list[float] = []
@@ -120,7 +120,7 @@ def test_nothing_lost_nothing_duplicated_stranded_counted_exactly(
         fake,
         "fans",
         split=split_batches,
-        backoff=Backoff(0.01, 1.0, attempts=attempts, sleep=slept.append, random=lambda: 0.5),
+        backoff=Backoff(0.01, 1.0, retries=retries, sleep=slept.append, random=lambda: 0.5),
     )
     pulled = 0
 
@@ -190,7 +190,7 @@ def test_resends_only_the_entries_that_failed_inside_a_200() -> None:
 def test_budget_exhausted_strands_the_batch_and_everything_after_it() -> None:
     fake = FakeKinesis(lambda entries: throttling_error())
     stream = KinesisRecordStream(
-        fake, "fans", split=split_batches, backoff=Backoff(attempts=2, sleep=lambda s: None)
+        fake, "fans", split=split_batches, backoff=Backoff(retries=2, sleep=lambda s: None)
     )
     records = [StreamRecord(f"r{i}", b"x") for i in range(1_200)] + [StreamRecord("", b"x")]
     outcome = stream.put_records(iter(records))
@@ -220,33 +220,3 @@ def test_a_response_that_does_not_match_the_request_is_refused() -> None:
     stream = KinesisRecordStream(Short(None), "fans", split=split_batches, backoff=Backoff())
     with pytest.raises(KinesisPutFailed, match="0 results for 2 entries"):
         stream.put_records([StreamRecord("a", b"x"), StreamRecord("b", b"y")])
-
-
-# --- backoff ---------------------------------------------------------------------------------
-
-
-@given(
-    base=st.floats(0, 10),
-    cap=st.floats(0, 100),
-    retry=st.integers(1, 10_000),
-    draw=st.floats(0, 1, exclude_max=True),
-)
-def test_backoff_delay_is_full_jitter_under_a_capped_exponential(
-    base: float, cap: float, retry: int, draw: float
-) -> None:
-    slept: list[float] = []
-    backoff = Backoff(base, cap, attempts=3, sleep=slept.append, random=lambda: draw)
-    ceiling = backoff.ceiling(retry)
-    assert ceiling == min(cap, base * 2.0 ** min(retry - 1, 62))
-    assert backoff.ceiling(retry + 1) >= ceiling
-    waited = backoff.wait(retry)
-    assert waited == draw * ceiling
-    assert 0 <= waited <= cap
-    assert slept == ([waited] if waited > 0 else [])
-
-
-def test_backoff_rejects_nonsense() -> None:
-    with pytest.raises(ValueError, match="attempts"):
-        Backoff(attempts=-1)
-    with pytest.raises(ValueError, match="start at 1"):
-        Backoff().delay(0)

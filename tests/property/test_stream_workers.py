@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
-from adapters.memory_streams import (
-    CollectingStream,
-    MemoryCategoryDirectory,
+from adapters.memory import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
     MemoryDeadLetters,
     MemoryEntryDirectory,
     MemoryLake,
@@ -161,8 +161,8 @@ def test_transform_accounts_for_every_record_across_a_transient_failure(
     datas: list[bytes], fail_first: bool
 ) -> None:
     users = MemoryUserDirectory({f"g{i}": f"{i:024d}" for i in range(10)})
-    campaigns = MemoryCategoryDirectory({"cat-1": "camp-1"})
-    output, dead = CollectingStream(), MemoryDeadLetters()
+    campaigns = InMemoryCampaignDirectory.from_categories({"cat-1": "camp-1"})
+    output, dead = InMemoryRecordStream(), MemoryDeadLetters()
     users.faults.fail_next = int(fail_first)
     batch = batch_of(datas)
 

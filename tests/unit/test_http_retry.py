@@ -1,37 +1,10 @@
-"""The client's retry rules: backoff growth and bounds, Retry-After parsing."""
+"""Retry-After parsing (the backoff itself is domain.backoff's: tests/property/test_backoff.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
-from hypothesis import strategies as st
-
-from adapters.http.client import RetryPolicy, parse_retry_after
-
-policies = st.builds(
-    RetryPolicy,
-    attempts=st.integers(1, 10),
-    base_delay=st.floats(0.001, 2.0),
-    max_delay=st.floats(0.001, 60.0),
-)
-
-
-@given(policies, st.integers(0, 30), st.floats(0, 1, exclude_max=True))
-def test_backoff_stays_between_half_and_all_of_its_ceiling(
-    policy: RetryPolicy, retry: int, rand: float
-) -> None:
-    ceiling = min(policy.max_delay, policy.base_delay * 2**retry)
-    delay = policy.backoff(retry, rand)
-    assert ceiling / 2 <= delay <= ceiling
-
-
-@given(policies, st.integers(0, 29), st.floats(0, 1, exclude_max=True))
-def test_backoff_never_shrinks_for_the_same_draw(
-    policy: RetryPolicy, retry: int, rand: float
-) -> None:
-    assert policy.backoff(retry + 1, rand) >= policy.backoff(retry, rand)
-
+from adapters.http.client import parse_retry_after
 
 NOW = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)
 

@@ -14,13 +14,13 @@ import pytest
 
 pytest.importorskip("amazon_kclpy")
 
+from domain.backoff import no_wait
 from streams.kcl import (
     EXIT_BATCH_ABANDONED,
     EXIT_CHECKPOINT_FAILED,
     EXIT_WORKER_FAILED,
     run_processor,
 )
-from streams.retry import no_wait
 from tests.support.fake_daemon import (
     LEASE_LOST,
     SHARD_ENDED,
@@ -36,7 +36,7 @@ SHARD = "shardId-000000000003"
 RECORDS = [("101", b'{"type":"registration"}'), ("102", b"not json"), ("107", b'{"type":"x"}')]
 
 
-def _child(worker: ScriptedWorker, attempts: int = 2) -> InProcessChild:
+def _child(worker: ScriptedWorker, retries: int = 2) -> InProcessChild:
     def target(stdin: TextIO, stdout: TextIO) -> None:
         run_processor(
             worker,
@@ -44,8 +44,8 @@ def _child(worker: ScriptedWorker, attempts: int = 2) -> InProcessChild:
             input_file=stdin,
             output_file=stdout,
             error_file=io.StringIO(),
-            batch_backoff=no_wait(attempts=attempts),
-            checkpoint_backoff=no_wait(attempts=attempts),
+            batch_backoff=no_wait(retries=retries),
+            checkpoint_backoff=no_wait(retries=retries),
         )
 
     return InProcessChild(target)
@@ -86,7 +86,7 @@ def test_records_reach_the_worker_decoded_with_their_shard() -> None:
 
 
 def test_a_throttled_checkpoint_is_retried_until_it_is_accepted() -> None:
-    child = _child(ScriptedWorker(), attempts=3)
+    child = _child(ScriptedWorker(), retries=3)
     daemon = child.start(checkpoint_errors=["ThrottlingException", "ThrottlingException"])
     daemon.send(initialize(SHARD))
     messages = daemon.send(process_records(RECORDS))
@@ -98,7 +98,7 @@ def test_a_throttled_checkpoint_is_retried_until_it_is_accepted() -> None:
 
 def test_a_transient_worker_failure_replays_the_batch_then_checkpoints_once() -> None:
     worker = ScriptedWorker(transient_failures=2)
-    child = _child(worker, attempts=2)
+    child = _child(worker, retries=2)
     daemon = child.start()
     daemon.send(initialize(SHARD))
     daemon.send(process_records(RECORDS))
@@ -109,7 +109,7 @@ def test_a_transient_worker_failure_replays_the_batch_then_checkpoints_once() ->
 
 def test_a_spent_retry_budget_exits_non_zero_without_checkpointing() -> None:
     worker = ScriptedWorker(failing=frozenset({"102"}))
-    child = _child(worker, attempts=2)
+    child = _child(worker, retries=2)
     daemon = child.start()
     daemon.send(initialize(SHARD))
     with pytest.raises(Exception, match="child exited while handling processRecords"):
@@ -134,7 +134,7 @@ def test_a_worker_bug_exits_without_checkpointing_instead_of_skipping_the_batch(
 
 
 def test_a_checkpoint_throttled_past_its_budget_exits_so_the_batch_is_replayed() -> None:
-    child = _child(ScriptedWorker(), attempts=1)
+    child = _child(ScriptedWorker(), retries=1)
     daemon = child.start(checkpoint_errors=["ThrottlingException"] * 2)
     daemon.send(initialize(SHARD))
     with pytest.raises(Exception, match="child exited"):
@@ -153,7 +153,7 @@ def test_after_a_lost_lease_nothing_is_checkpointed() -> None:
 
 
 def test_a_checkpoint_refused_because_the_lease_is_gone_is_not_retried() -> None:
-    child = _child(ScriptedWorker(), attempts=5)
+    child = _child(ScriptedWorker(), retries=5)
     daemon = child.start(checkpoint_errors=["ShutdownException"])
     daemon.send(initialize(SHARD))
     messages = daemon.send(process_records(RECORDS))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.backoff import no_wait
 from streams.lambda_kinesis import (
     MalformedEvent,
     handle_kinesis_event,
@@ -9,7 +10,6 @@ from streams.lambda_kinesis import (
     kinesis_handler,
     stream_of,
 )
-from streams.retry import no_wait
 from tests.support.stream_fakes import ScriptedWorker, json_payloads, kinesis_event
 
 
@@ -38,7 +38,7 @@ def test_poison_records_are_dead_lettered_and_do_not_block_the_shard() -> None:
 def test_a_transient_failure_is_retried_and_the_batch_then_succeeds() -> None:
     event, per_shard = kinesis_event({"shardId-000000000000": json_payloads(3)})
     worker = ScriptedWorker(transient_failures=2)
-    result = handle_kinesis_event(event, worker, backoff=no_wait(attempts=3))
+    result = handle_kinesis_event(event, worker, backoff=no_wait(retries=3))
     assert result.response() == {"batchItemFailures": []}
     assert worker.calls == 3
     assert worker.handled == per_shard["shardId-000000000000"]
@@ -50,7 +50,7 @@ def test_a_failed_chunk_reports_its_first_record_and_everything_after_it_in_that
     )
     first, second = per_shard["shardId-000000000000"], per_shard["shardId-000000000001"]
     worker = ScriptedWorker(failing=frozenset({first[3]}))
-    result = handle_kinesis_event(event, worker, chunk_size=2, backoff=no_wait(attempts=1))
+    result = handle_kinesis_event(event, worker, chunk_size=2, backoff=no_wait(retries=1))
     # Chunks [0,1] [2,3] [4,5]: the second fails, so 2..5 are reported, 4..5 never attempted.
     assert result.failed_sequence_numbers == first[2:]
     assert worker.handled == first[:2] + second
@@ -99,7 +99,7 @@ def test_the_handler_builds_its_worker_once_and_shapes_the_response() -> None:
         built.append(ScriptedWorker(failing=frozenset({f"{2:056d}"})))
         return built[-1]
 
-    handler = kinesis_handler(build, backoff=no_wait(attempts=0), chunk_size=1)
+    handler = kinesis_handler(build, backoff=no_wait(retries=0), chunk_size=1)
     event, per_shard = kinesis_event({"shardId-000000000000": json_payloads(3)})
     assert handler(event, None) == {
         "batchItemFailures": [{"itemIdentifier": s} for s in per_shard["shardId-000000000000"][1:]]

@@ -7,7 +7,7 @@ import pytest
 
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
-from adapters.memory_streams import MemoryDeadLetters, MemoryLake
+from adapters.memory import MemoryDeadLetters, MemoryLake
 from domain.records import RECORD_TYPES, RecordType, dedupe_id
 from domain.streaming import DependencyUnavailable
 from domain.workers.save_campaign_data import SaveCampaignData, save_campaign_data

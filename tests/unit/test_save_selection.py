@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.memory_streams import (
+from adapters.memory import (
     MemoryDeadLetters,
     MemoryEntryDirectory,
     MemorySelectionLedger,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.retry import Backoff, no_wait
+from domain.backoff import Backoff, no_wait
 from streams.runtime import run_batch
 from tests.support.stream_fakes import ScriptedWorker
 from tests.support.stream_records import batch_of
@@ -20,7 +20,7 @@ def test_a_batch_handled_first_time_reports_its_counts() -> None:
 def test_the_whole_batch_is_replayed_after_each_transient_failure() -> None:
     waits: list[float] = []
     backoff = Backoff(
-        base_seconds=1.0, cap_seconds=4.0, attempts=5, sleep=waits.append, random=lambda: 0.5
+        base_seconds=1.0, cap_seconds=4.0, retries=5, sleep=waits.append, random=lambda: 0.5
     )
     worker = ScriptedWorker(transient_failures=3)
     batch = batch_of([b"{}", b"{}", b"{}"])
@@ -33,7 +33,7 @@ def test_the_whole_batch_is_replayed_after_each_transient_failure() -> None:
 def test_a_spent_budget_is_reported_not_raised() -> None:
     batch = batch_of([b"{}"])
     worker = ScriptedWorker(failing=frozenset({batch[0].sequence_number}))
-    outcome = run_batch(worker, batch, backoff=no_wait(attempts=2))
+    outcome = run_batch(worker, batch, backoff=no_wait(retries=2))
     assert outcome.exhausted
     assert outcome.attempts == 3
     assert worker.calls == 3

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from adapters.avro import AvroSchemas
-from adapters.memory_streams import (
-    CollectingStream,
-    MemoryCategoryDirectory,
+from adapters.memory import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
     MemoryDeadLetters,
     MemoryUserDirectory,
 )
@@ -31,8 +31,10 @@ def encode(record: Any) -> bytes:
 class World:
     def __init__(self, n_users: int = 50) -> None:
         self.users = MemoryUserDirectory({f"g{i}": f"{i:024d}" for i in range(n_users)})
-        self.campaigns = MemoryCategoryDirectory({"cat-1": "camp-1", "cat-2": "camp-2"})
-        self.output = CollectingStream()
+        self.campaigns = InMemoryCampaignDirectory.from_categories(
+            {"cat-1": "camp-1", "cat-2": "camp-2"}
+        )
+        self.output = InMemoryRecordStream()
         self.dead = MemoryDeadLetters()
 
     def run(self, batch):  # type: ignore[no-untyped-def]

@@ -1,0 +1,111 @@
+"""What the per-chunk transform takes and gives: the chunk, the per-file context, the result,
+and the reason and tag codes (their meaning: domain/scoring/transform.py's docstring).
+
+Separate from the transform so that its two implementations (row by row, and column by column
+in domain/scoring/columnar.py) share them without importing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.scoring.bands import BandScale
+from domain.scoring.columns import ColumnLayout
+from domain.scoring.emails import DomainPolicy
+
+BAD_ENCODING = "bad_encoding"
+BLANK_ROW = "blank_row"
+BAD_COLUMN_COUNT = "bad_column_count"
+MISSING_GLOBAL_USER_ID = "missing_global_user_id"
+BAD_SCORE = "bad_score"
+SCORE_OUT_OF_RANGE = "score_out_of_range"
+BLACKLISTED_EMAIL = "blacklisted_email"
+BLOCKED_DOMAIN = "blocked_domain"
+INTL_PHONE_REJECTED = "intl_phone"
+RECORD_TOO_LARGE = "record_too_large"
+
+TAG_INVALID_PHONE = "invalid_phone"
+TAG_UNCONFIRMED_PHONE = "unconfirmed_phone"
+TAG_INTL_PHONE = "intl_phone"
+TAG_INVALID_EMAIL = "invalid_email"
+
+OPTIONAL_RECORD_FIELDS = ("memberId", "firstName", "lastName", "marketId", "locale")
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Consecutive lines of the scored file, line ends removed, joined with b"\\n" (one bytes
+    object pickles far faster than thousands). `first_row` is the first line's number."""
+
+    first_row: int
+    data: bytes
+
+    @property
+    def line_count(self) -> int:
+        return self.data.count(b"\n") + 1
+
+
+@dataclass(frozen=True)
+class TransformContext:
+    """Everything the transform needs besides the lines; built once per file. Large (the
+    blacklist) and so installed once per worker process by a parallel mapper."""
+
+    campaign_id: str
+    source_uri: str
+    layout: ColumnLayout
+    bands: BandScale
+    home_region: str
+    home_country_code: int
+    allow_intl_phones: bool
+    blacklist: frozenset[str]
+    domains: DomainPolicy
+    encode: Callable[[Mapping[str, Any]], bytes]
+    max_record_bytes: int
+    # False: ask phonenumbers and email-validator for every row (same answers, the straightforward
+    # way): the benchmark's baseline, and a switch should a fast path ever be in doubt.
+    fast_paths: bool = True
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """One chunk's output. rows = accepted + sum(rejected.values()). `tags`, `tagged` and
+    `bands` count accepted rows only (what flows downstream)."""
+
+    rows: int
+    csv: bytes
+    partition_keys: list[str]
+    payloads: list[bytes]
+    rejected: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, int] = field(default_factory=dict)
+    tagged: int = 0
+    bands: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.payloads)
+
+
+def decode_lines(data: bytes) -> list[str | tuple[bytes, int]]:
+    """Lines as text; an undecodable line stays bytes, with the offset of its first bad byte."""
+    try:
+        return list(data.decode("utf-8").split("\n"))
+    except UnicodeDecodeError:
+        lines: list[str | tuple[bytes, int]] = []
+        for raw in data.split(b"\n"):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                lines.append((raw, error.start))
+        return lines
+
+
+def parse_score(text: str) -> float | None:
+    # float() also takes "1_0" (= 10.0); a score with an underscore is a typo, not a number.
+    if not text or "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
