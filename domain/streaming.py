@@ -46,6 +46,19 @@ class BatchCounts:
     dead_lettered: int = 0
     detail: Mapping[str, int] = field(default_factory=dict)
 
+    def __add__(self, more: BatchCounts) -> BatchCounts:
+        """Totals over several batches (a Lambda event's shards, a poller's run)."""
+        detail = dict(self.detail)
+        for key, value in more.detail.items():
+            detail[key] = detail.get(key, 0) + value
+        return BatchCounts(
+            received=self.received + more.received,
+            handled=self.handled + more.handled,
+            filtered=self.filtered + more.filtered,
+            dead_lettered=self.dead_lettered + more.dead_lettered,
+            detail=detail,
+        )
+
 
 class DependencyUnavailable(Exception):
     """A dependency failed transiently past its own retries: replay the batch, do not skip it."""

@@ -93,19 +93,6 @@ class KinesisBatchResult:
         }
 
 
-def _add(total: BatchCounts, more: BatchCounts) -> BatchCounts:
-    detail = dict(total.detail)
-    for key, value in more.detail.items():
-        detail[key] = detail.get(key, 0) + value
-    return BatchCounts(
-        received=total.received + more.received,
-        handled=total.handled + more.handled,
-        filtered=total.filtered + more.filtered,
-        dead_lettered=total.dead_lettered + more.dead_lettered,
-        detail=detail,
-    )
-
-
 def handle_kinesis_event(
     event: Mapping[str, Any],
     worker: StreamWorker,
@@ -145,7 +132,7 @@ def handle_kinesis_event(
                 )
                 break
             assert outcome.counts is not None
-            result.counts = _add(result.counts, outcome.counts)
+            result.counts += outcome.counts
     return result
 
 

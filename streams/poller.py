@@ -154,19 +154,6 @@ class _ShardState:
     caught_up: bool = False
 
 
-def _add(total: BatchCounts, more: BatchCounts) -> BatchCounts:
-    detail = dict(total.detail)
-    for key, value in more.detail.items():
-        detail[key] = detail.get(key, 0) + value
-    return BatchCounts(
-        received=total.received + more.received,
-        handled=total.handled + more.handled,
-        filtered=total.filtered + more.filtered,
-        dead_lettered=total.dead_lettered + more.dead_lettered,
-        detail=detail,
-    )
-
-
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -264,7 +251,7 @@ class ShardPoller:
             self.checkpoints.put(self.stream, shard.shard_id, batch[-1].sequence_number)
             totals.batches += 1
             totals.records += len(batch)
-            totals.counts = _add(totals.counts, outcome.counts)
+            totals.counts += outcome.counts
         shard.iterator = answer.get("NextShardIterator")
         shard.caught_up = not batch and int(answer.get("MillisBehindLatest", 0) or 0) == 0
         if shard.iterator is None:

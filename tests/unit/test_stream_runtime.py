@@ -54,3 +54,15 @@ def test_an_empty_batch_is_not_sent_to_the_worker() -> None:
     worker = ScriptedWorker()
     assert run_batch(worker, [], backoff=no_wait()).handled
     assert worker.calls == 0
+
+
+def test_batch_counts_add_up_field_by_field_and_detail_by_key():
+    from domain.streaming import BatchCounts
+
+    first = BatchCounts(received=3, handled=2, dead_lettered=1, detail={"a": 1, "b": 2})
+    second = BatchCounts(received=4, handled=1, filtered=3, detail={"b": 5, "c": 1})
+
+    total = first + second
+
+    assert total == BatchCounts(7, 3, 3, 1, {"a": 1, "b": 7, "c": 1})
+    assert first.detail == {"a": 1, "b": 2}, "adding must not change an operand"
