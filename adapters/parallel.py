@@ -11,12 +11,18 @@
   that cannot happen.
 - If the consumer stops early (an exception, a break), pending chunks are cancelled and the pool
   is shut down when the generator closes.
+- Each worker process keeps the memory it frees (glibc's malloc told not to trim its heap nor to
+  serve blocks below 64 MiB with mmap): by default every chunk's few MB of short-lived objects
+  were page-faulted in afresh, measured at about one fault and 3-5 µs of system time per row,
+  a fifth of the transform's cost. The heap then stays at what the in-flight chunks need.
 - Not for AWS Lambda: its sandbox has no /dev/shm, so multiprocessing's semaphores (and with
   them ProcessPoolExecutor) fail there; use the domain's SequentialMapper in Lambda.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,9 +35,30 @@ R = TypeVar("R")
 
 _installed: tuple[Callable[[Any, Any], Any], Any] | None = None
 
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_MIB = 1 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's malloc to keep freed memory in this process (module docstring); False where
+    there is no glibc mallopt (macOS, musl), which then run as they are."""
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    settings = (
+        (_M_MMAP_THRESHOLD, 64 * _MIB),
+        (_M_TRIM_THRESHOLD, 128 * _MIB),
+        (_M_TOP_PAD, 16 * _MIB),
+    )
+    return all([mallopt(param, value) == 1 for param, value in settings])  # set all, then judge
+
 
 def _install(fn: Callable[[Any, Any], Any], ctx: Any) -> None:
     global _installed
+    keep_freed_memory()
     _installed = (fn, ctx)
 
 

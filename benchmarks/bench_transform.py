@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_transform [--rows 1000000] [--baseline-rows 100000] [--repeats 3]
 
-One realistic generated file (benchmarks/scored_data.py), in memory, measured in one run:
+One realistic generated file (entrypoints/sample_data.py, the demo's), in memory, in one run:
 
   baseline  `transform_chunk` with fast_paths=False: the row-by-row transform asking
             phonenumbers.parse + is_valid_number and email_validator.validate_email for every
@@ -43,7 +43,6 @@ from adapters.memory import (
     RecordingNotifier,
 )
 from adapters.parallel import ProcessPoolChunkMapper
-from benchmarks.scored_data import generate
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
@@ -51,6 +50,7 @@ from domain.scoring.columns import parse_header
 from domain.scoring.emails import default_domain_policy
 from domain.scoring.transform import Chunk, TransformContext, transform_chunk, transform_rows
 from domain.workers.process_scored_files import process_scored_files
+from entrypoints.sample_data import generate
 
 SOURCE = ObjectRef("bench", "scored/bench1.20260101T000000.txt")
 BLACKLIST = ObjectRef("bench", "blacklist.txt")
@@ -106,41 +106,60 @@ def _consume(results: Iterator[Any]) -> int:
     return rows
 
 
-def _median_rate(
-    label: str,
-    rows: int,
-    run: Callable[[], int],
-    repeats: int,
-    worker_cpu: _Cpu | None = None,
-    cores: int = 1,
-) -> dict[str, Any]:
-    """Median wall rows/s, and median CPU µs per row over this process and (when the variant
-    reports it) its worker processes: CPU time is what other load on the machine distorts least.
-    """
-    rates, cpu_per_row, own_per_row = [], [], []
-    for _ in range(repeats):
-        if worker_cpu is not None:
-            worker_cpu.seconds = 0.0
+class _Variant:
+    """One variant: how to run it once, and its samples (wall rows/s, CPU µs per row)."""
+
+    def __init__(
+        self,
+        label: str,
+        rows: int,
+        run: Callable[[], int],
+        worker_cpu: _Cpu | None = None,
+        cores: int = 1,
+    ) -> None:
+        self.label, self.rows, self.run = label, rows, run
+        self.worker_cpu, self.cores = worker_cpu, cores
+        self.rates: list[float] = []
+        self.cpu_per_row: list[float] = []
+        self.own_per_row: list[float] = []
+
+    def sample(self) -> None:
+        if self.worker_cpu is not None:
+            self.worker_cpu.seconds = 0.0
         started, cpu_started = time.perf_counter(), time.process_time()
-        done = run()
+        done = self.run()
         elapsed = time.perf_counter() - started
         own = time.process_time() - cpu_started
-        cpu = own + (worker_cpu.seconds if worker_cpu else 0.0)
-        assert done == rows, f"{label}: {done} rows done, {rows} expected"
-        rates.append(rows / elapsed)
-        cpu_per_row.append(cpu / rows * 1e6)
-        own_per_row.append(own / rows * 1e6)
-    return {
-        "variant": label,
-        "rows": rows,
-        "rows_per_s": statistics.median(rates),
-        "cpu_us_per_row": statistics.median(cpu_per_row),
-        # This process alone: for ours-N, the parent's share (results, pool, chunking).
-        "own_cpu_us_per_row": statistics.median(own_per_row),
-        # What `cores` idle cores would do at this CPU cost per row (the load-free figure).
-        "idle_capacity": cores * 1e6 / statistics.median(cpu_per_row),
-        "runs": rates,
-    }
+        cpu = own + (self.worker_cpu.seconds if self.worker_cpu else 0.0)
+        assert done == self.rows, f"{self.label}: {done} rows done, {self.rows} expected"
+        self.rates.append(self.rows / elapsed)
+        self.cpu_per_row.append(cpu / self.rows * 1e6)
+        self.own_per_row.append(own / self.rows * 1e6)
+
+    def summary(self) -> dict[str, Any]:
+        """Median wall rows/s, and median CPU µs per row over this process and (when the variant
+        reports it) its worker processes: CPU time is what other load distorts least."""
+        cpu = statistics.median(self.cpu_per_row)
+        return {
+            "variant": self.label,
+            "rows": self.rows,
+            "rows_per_s": statistics.median(self.rates),
+            "cpu_us_per_row": cpu,
+            # This process alone: for ours-N, the parent's share (results, pool, chunking).
+            "own_cpu_us_per_row": statistics.median(self.own_per_row),
+            # What `cores` idle cores would do at this CPU cost per row (the load-free figure).
+            "idle_capacity": self.cores * 1e6 / cpu,
+            "runs": self.rates,
+        }
+
+
+def _interleaved(variants: list[_Variant], repeats: int) -> list[dict[str, Any]]:
+    """Each round runs every variant once, so that load coming and going on the shared machine
+    hits all of them alike; the figures are medians over the rounds."""
+    for _ in range(repeats):
+        for variant in variants:
+            variant.sample()
+    return [variant.summary() for variant in variants]
 
 
 def run(
@@ -165,29 +184,26 @@ def run(
     def sequential(fn: Callable[[TransformContext, Chunk], Any], c: TransformContext) -> int:
         return _consume(SequentialMapper().map(fn, c, _chunks(sample, rows_per_chunk)))
 
-    results = [
-        _median_rate(
-            "baseline", len(sample), lambda: sequential(transform_chunk, slow_ctx), repeats
-        ),
-        _median_rate("rows-1", len(sample), lambda: sequential(transform_rows, ctx), repeats),
-        _median_rate("ours-1", len(sample), lambda: sequential(transform_chunk, ctx), repeats),
-        _median_rate(
+    one_core = [
+        _Variant("baseline", len(sample), lambda: sequential(transform_chunk, slow_ctx)),
+        _Variant("rows-1", len(sample), lambda: sequential(transform_rows, ctx)),
+        _Variant("ours-1", len(sample), lambda: sequential(transform_chunk, ctx)),
+    ]
+    pooled = [
+        _Variant(
             f"ours-{processes}",
             len(lines),
             lambda: pool_cpu.consume(
                 mapper.map(timed_transform, ctx, _chunks(lines, rows_per_chunk))
             ),
-            repeats,
             worker_cpu=pool_cpu,
             cores=processes,
         ),
-        _median_rate(
-            f"worker-{processes}",
-            len(lines),
-            lambda: _worker(generated, mapper, rows_per_chunk),
-            repeats,
+        _Variant(
+            f"worker-{processes}", len(lines), lambda: _worker(generated, mapper, rows_per_chunk)
         ),
     ]
+    results = _interleaved(one_core, repeats) + _interleaved(pooled, repeats)
     results[-1]["cpu_us_per_row"] = results[-1]["idle_capacity"] = None  # pool CPU not reported
     baseline = results[0]["rows_per_s"]
     for result in results:

@@ -223,3 +223,17 @@ def scored_file_bytes(fans: int, *, seed: int = 7, chunk_lines: int = 10_000) ->
             buffer.clear()
     if buffer:
         yield ("\n".join(buffer) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """A whole sample file in memory (benchmarks), with the blacklist that matches it."""
+
+    data: bytes
+    rows: int
+    blacklist: frozenset[str]
+
+
+def generate(fans: int, *, seed: int = 7) -> GeneratedFile:
+    data = b"".join(scored_file_bytes(fans, seed=seed))
+    return GeneratedFile(data, fans, frozenset(blacklist_lines(fans // 50 + 1)))

@@ -201,15 +201,12 @@ def transform_columns(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         gids = columns[known["globalUserId"]]
         scores = list(compress(scores, keep))
     floats: list[float] = scores  # type: ignore[assignment]  # the None rows were set aside
-    return _transform_usable(
-        ctx, chunk, lines, offsets, raw_columns, columns, floats, out_lines, rejected
-    )
+    return _transform_usable(ctx, chunk, offsets, raw_columns, columns, floats, out_lines, rejected)
 
 
 def _transform_usable(
     ctx: TransformContext,
     chunk: Chunk,
-    lines: list[str | tuple[bytes, int]],
     offsets: list[int],
     raw_columns: Sequence[tuple[str, ...]],
     columns: list[list[str]],
@@ -374,7 +371,6 @@ def _transform_usable(
         for tag in _TAG_LISTS[bits]:
             tag_counts[tag] += n
     band_counts = Counter([band_names[index] for index in accepted_index])
-    del lines
     return _result(
         len(out_lines), out_lines, rejected, keys, payloads, tag_counts, band_counts, accepted_bits
     )

@@ -17,7 +17,7 @@ re-run or a re-sent file gets the same id, and downstream consumers drop the dup
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from hashlib import blake2b
 from itertools import repeat
 from operator import methodcaller
@@ -51,13 +51,9 @@ def trim_cells(cells: list[str]) -> list[str]:
     return [cell.strip() for cell in cells]
 
 
-def _hex_ids(states: list[blake2b], materials: Iterable[bytes]) -> list[str]:
-    deque(map(blake2b.update, states, materials), maxlen=0)  # C-level loop, results dropped
-    return list(map(_HEXDIGEST, states))
-
-
 _COPY = methodcaller("copy")
 _HEXDIGEST = methodcaller("hexdigest")
+_MATERIAL = f"%s{_SEPARATOR}%r"  # what DedupeIds.__call__ hashes after the prefix
 
 
 def dedupe_ids(
@@ -66,7 +62,5 @@ def dedupe_ids(
     """`ids(gid, score)` for whole columns, each step a C-level map (same ids, less overhead)."""
     states = list(map(_COPY, repeat(ids.prefix_state, len(global_user_ids))))
     materials = map(str.encode, map(_MATERIAL.__mod__, zip(global_user_ids, scores, strict=True)))
-    return _hex_ids(states, materials)
-
-
-_MATERIAL = f"%s{_SEPARATOR}%r"
+    deque(map(blake2b.update, states, materials), maxlen=0)  # C-level loop, results dropped
+    return list(map(_HEXDIGEST, states))

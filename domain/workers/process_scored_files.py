@@ -10,7 +10,7 @@ bad header) is a `ScoredFileFailure` and nothing is streamed or written.
 
 Memory bound: O(blacklist + in-flight chunks x rows_per_chunk), independent of the file's length:
 the file is read line by line (ObjectStore.iter_lines), at most `rows_per_chunk` lines
-(default 5,000) are grouped per chunk, the mapper holds a bounded number of chunks (the
+(default 2,000) are grouped per chunk, the mapper holds a bounded number of chunks (the
 sequential one: one), the CSV is written through a streaming writer, and each chunk's records are
 handed to the stream before the next chunk is read. Counters are per reason/tag/band, not per row.
 
