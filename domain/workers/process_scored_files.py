@@ -106,7 +106,8 @@ class ScoredFileCounts:
 class ScoredFileFailure:
     """Why a file was not (completely) processed.
 
-    kind: bad_key, campaign_unavailable, bad_campaign (no salt, bad tiers), blacklist_unavailable,
+    kind: bad_key, campaign_not_found, campaign_unavailable (retry may help), bad_campaign (no salt,
+    bad tiers, malformed config), blacklist_unavailable,
     bad_blacklist, source_missing, empty_file, bad_encoding, missing_columns, bad_header (nothing
     streamed for any of these), or stranded (the file was processed, `counts` says how far).
     """
@@ -264,9 +265,12 @@ def _prepare(
     looked_up = campaigns.get_campaign(key.campaign_id)
     if not isinstance(looked_up, Success):
         problem = looked_up.failure()
-        return ScoredFileFailure(
-            "campaign_unavailable", f"campaign {key.campaign_id}: {problem}", source
+        # Only an unreachable directory is worth a retry; an unknown or malformed campaign
+        # stays so until someone fixes its configuration.
+        kind = {"not_found": "campaign_not_found", "invalid": "bad_campaign"}.get(
+            problem.kind, "campaign_unavailable"
         )
+        return ScoredFileFailure(kind, f"campaign {key.campaign_id}: {problem}", source)
     campaign = looked_up.unwrap()
     scale = BandScale.build(key.campaign_id, campaign.band_tiers, campaign.band_salt)
     if not isinstance(scale, Success):

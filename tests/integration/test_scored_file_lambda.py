@@ -250,6 +250,18 @@ def test_a_key_not_named_like_a_scored_file_is_refused_by_name(pipeline, s3_clie
     assert "scored/registrants.txt" in result["error"]["message"]
 
 
+def test_a_campaign_without_a_config_fails_the_file_without_a_retry(
+    pipeline, s3_client, read_stream
+):
+    ref = upload(s3_client, pipeline["bucket"], "scored/nobody.1.txt", sample_file(5))
+
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+
+    assert (result["error"]["kind"], result["retryable"]) == ("campaign_not_found", False)
+    assert "nobody" in result["error"]["message"]
+    assert streamed(read_stream, pipeline["stream"]) == []
+
+
 def test_an_unreachable_campaign_makes_lambda_retry_and_streams_nothing(
     pipeline, s3_client, read_stream, monkeypatch
 ):

@@ -180,9 +180,17 @@ def test_a_campaign_without_band_salt_fails_the_file() -> None:
     assert run.stream.records == []
 
 
-def test_an_unknown_campaign_fails_the_file() -> None:
+def test_an_unknown_campaign_fails_the_file_as_not_found() -> None:
     run = Run(tsv(GOOD), campaign=replace(CAMPAIGN, campaign_id="other"))
+    assert run().failure().kind == "campaign_not_found"
+    assert run.stream.records == []
+
+
+def test_an_unreachable_campaign_directory_fails_the_file_as_unavailable() -> None:
+    run = Run(tsv(GOOD))
+    run.campaigns = InMemoryCampaignDirectory([CAMPAIGN], unavailable=True)
     assert run().failure().kind == "campaign_unavailable"
+    assert run.stream.records == []
 
 
 def test_a_missing_blacklist_fails_the_file() -> None:
