@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 import uuid
@@ -23,22 +21,10 @@ from collections.abc import Iterator
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.emulator import EmulatorProcess
 from adapters.aws.kinesis import KinesisRecordStream
+from benchmarks.machine import machine
 from domain.backoff import Backoff
 from domain.models import StreamRecord
 from streams.batching import split_batches
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {model}, Python {platform.python_version()}"
 
 
 def records(count: int) -> Iterator[StreamRecord]:

@@ -24,7 +24,7 @@ import orjson
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.emulator import EmulatorProcess
 from adapters.aws.s3 import S3ObjectStore
-from benchmarks.bench_emulator import machine
+from benchmarks.machine import machine
 from domain.models import ObjectRef
 from entrypoints.sample_data import blacklist_lines, scored_file_bytes
 

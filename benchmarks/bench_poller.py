@@ -20,7 +20,7 @@ from typing import Any
 
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.emulator import EmulatorProcess
-from benchmarks.bench_emulator import machine
+from benchmarks.machine import machine
 from benchmarks.stream_records import record_data
 from domain.streaming import BatchCounts, IncomingRecord
 from entrypoints import bootstrap

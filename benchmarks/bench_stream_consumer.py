@@ -23,8 +23,6 @@ import base64
 import gc
 import io
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -42,6 +40,7 @@ from adapters.aws.lake import S3Lake
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import FixedClock
 from benchmarks.baseline_save_campaign_data import BaselineSaveCampaignData
+from benchmarks.machine import machine
 from benchmarks.stream_records import batches, record_data
 from domain.records import JsonLoads, canonical_json
 from domain.streaming import DeadLetter, IncomingRecord
@@ -332,22 +331,6 @@ def memory(total: int, batch_size: int) -> dict[str, int]:
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, load average {load}"
-    )
 
 
 def calibration() -> float:

@@ -43,6 +43,7 @@ from adapters.memory import (
     RecordingNotifier,
 )
 from adapters.parallel import ProcessPoolChunkMapper
+from benchmarks.machine import cpu_model
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
@@ -212,7 +213,7 @@ def run(
         "rows": rows,
         "generated_s": generated_s,
         "cpus": os.cpu_count(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "rows_per_chunk": rows_per_chunk,
         "load_before": load_before,
@@ -238,17 +239,6 @@ def _worker(generated: Any, mapper: ProcessPoolChunkMapper, rows_per_chunk: int)
         rows_per_chunk=rows_per_chunk,
     ).unwrap()
     return counts.rows_in
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def print_table(report: dict[str, Any]) -> None:
