@@ -33,6 +33,8 @@ import fastavro
 import orjson
 from fastavro.write import LOGICAL_WRITERS
 
+from domain.records import json_kind
+
 MISSING: Any = object()
 
 # Raw record bytes per container block before compression. Readers hold one block at a time;
@@ -81,20 +83,6 @@ def json_text(value: Any) -> str:
     except TypeError:
         # orjson refuses integers beyond 64 bits; the stdlib keeps them exactly.
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 EXPECTED = {

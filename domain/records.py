@@ -75,7 +75,7 @@ def decoded_or_reason(data: bytes, loads: JsonLoads = json.loads) -> dict[str, A
         where = getattr(error, "pos", None)
         return "not JSON" + (f": error at character {where}" if where is not None else "")
     if not isinstance(value, dict):
-        return f"not a JSON object: got {_json_kind(value)}"
+        return f"not a JSON object: got {json_kind(value)}"
     kind = value.get("type")
     if not isinstance(kind, str) or not kind.strip():
         return "no record type: field 'type' missing or not a non-empty string"
@@ -253,7 +253,8 @@ def batch_object_name(
     return f"{safe}-{sequence}{suffix}"
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in the words a reason uses ("got an array")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -264,6 +265,8 @@ def _json_kind(value: Any) -> str:
         return "a string"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, dict):
+        return "an object"
     return type(value).__name__
 
 
