@@ -91,13 +91,14 @@ class Container:
         client = self.aws.client("kinesis", max_attempts=1)
         return KinesisRecordStream(client, stream_name, split=split_batches, backoff=Backoff())
 
+    def _service(self, name: str, url: str) -> JsonHttpClient:
+        return JsonHttpClient(name, url, token=self.settings.service_token)
+
     @cached_property
     def campaigns(self) -> CampaignDirectory:
         s = self.settings
         if s.campaign_service_url:
-            client = JsonHttpClient(
-                "campaign service", s.campaign_service_url, token=s.service_token
-            )
+            client = self._service("campaign service", s.campaign_service_url)
             return HttpCampaignDirectory(client, band_secret=s.band_secret)
         return S3CampaignDirectory(
             self.store,
@@ -126,16 +127,14 @@ class Container:
     def users(self) -> UserDirectory:
         s = self.settings
         if s.user_service_url:
-            client = JsonHttpClient("user service", s.user_service_url, token=s.service_token)
-            return HttpUserDirectory(client)
+            return HttpUserDirectory(self._service("user service", s.user_service_url))
         return DynamoUserDirectory(self.aws.client("dynamodb"), s.users_table)
 
     @cached_property
     def entries(self) -> EntryDirectory:
         s = self.settings
         if s.entry_service_url:
-            client = JsonHttpClient("entry service", s.entry_service_url, token=s.service_token)
-            return HttpEntryDirectory(client)
+            return HttpEntryDirectory(self._service("entry service", s.entry_service_url))
         return DynamoEntryDirectory(self.aws.client("dynamodb"), s.demand_table)
 
     @cached_property
