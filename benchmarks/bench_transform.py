@@ -48,7 +48,6 @@ from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
-from domain.scoring.emails import default_domain_policy
 from domain.scoring.transform import Chunk, TransformContext, transform_chunk, transform_rows
 from domain.workers.process_scored_files import process_scored_files
 from entrypoints.sample_data import generate
@@ -58,16 +57,12 @@ BLACKLIST = ObjectRef("bench", "blacklist.txt")
 
 
 def _context(header: bytes, blacklist: frozenset[str]) -> TransformContext:
-    return TransformContext(
-        campaign_id="bench1",
+    return TransformContext.for_campaign(
+        Campaign("bench1"),
         source_uri=SOURCE.uri,
         layout=parse_header(header).unwrap(),
         bands=BandScale.build("bench1", DEFAULT_BAND_TIERS, b"bench-salt").unwrap(),
-        home_region="US",
-        home_country_code=1,
-        allow_intl_phones=False,
         blacklist=blacklist,
-        domains=default_domain_policy(),
         encode=orjson.dumps,
         max_record_bytes=1024 * 1024,
     )

@@ -29,7 +29,7 @@ def _process_scored_files(args: argparse.Namespace) -> int:
         outcome = bootstrap.process_scored_file(
             settings, ref, processes=1 if args.sequential else None, on_progress=tick
         )
-    return reports.print_scored_outcome(Console(), ref, outcome)
+    return reports.print_scored_outcome(Console(), outcome)
 
 
 def _demo(args: argparse.Namespace) -> int:

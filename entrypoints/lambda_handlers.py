@@ -46,7 +46,7 @@ def counts_dict(counts: ScoredFileCounts) -> dict[str, Any]:
     }
 
 
-def _file_result(outcome: Success[ScoredFileCounts] | Failure[ScoredFileFailure]) -> dict[str, Any]:
+def file_result(outcome: Success[ScoredFileCounts] | Failure[ScoredFileFailure]) -> dict[str, Any]:
     match outcome:
         case Success(counts):
             return {
@@ -79,7 +79,7 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
         with correlation(request_id):
             try:
                 outcome = bootstrap.process_scored_file(settings, ref)
-                result = _file_result(outcome)  # type: ignore[arg-type]
+                result = file_result(outcome)  # type: ignore[arg-type]
             except LineTooLong as garbage:
                 # Not a TSV line but megabytes of something else: a retry reads the same bytes.
                 result = {

@@ -6,13 +6,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from returns.result import Failure, Success
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from adapters.logging import mask_value
-from domain.models import ObjectRef
 
 
 @contextmanager
@@ -66,13 +64,11 @@ def print_handler_response(
     return code
 
 
-def print_scored_outcome(console: Console, ref: ObjectRef, outcome: Any) -> int:
-    from entrypoints.lambda_handlers import _file_result
+def print_scored_outcome(console: Console, outcome: Any) -> int:
+    """One file's worker outcome, printed as the Lambda handler would report it."""
+    from entrypoints.lambda_handlers import file_result
 
-    match outcome:
-        case Success(_) | Failure(_):
-            return print_handler_response(console, {"files": [_file_result(outcome)]})
-    raise TypeError(f"not a worker outcome for {ref.uri}: {outcome!r}")
+    return print_handler_response(console, {"files": [file_result(outcome)]})
 
 
 def masked(record: dict[str, Any]) -> Any:

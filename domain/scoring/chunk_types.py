@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.models import Campaign
 from domain.scoring.bands import BandScale
 from domain.scoring.columns import ColumnLayout
-from domain.scoring.emails import DomainPolicy
+from domain.scoring.emails import DomainPolicy, default_domain_policy
+from domain.scoring.phones import country_code_for_region
 
 BAD_ENCODING = "bad_encoding"
 BLANK_ROW = "blank_row"
@@ -66,6 +68,33 @@ class TransformContext:
     # False: ask phonenumbers and email-validator for every row (same answers, the straightforward
     # way): the benchmark's baseline, and a switch should a fast path ever be in doubt.
     fast_paths: bool = True
+
+    @classmethod
+    def for_campaign(
+        cls,
+        campaign: Campaign,
+        *,
+        source_uri: str,
+        layout: ColumnLayout,
+        bands: BandScale,
+        blacklist: frozenset[str],
+        encode: Callable[[Mapping[str, Any]], bytes],
+        max_record_bytes: int,
+    ) -> TransformContext:
+        """The context for one file of `campaign`: region facts derived from its settings."""
+        return cls(
+            campaign_id=campaign.campaign_id,
+            source_uri=source_uri,
+            layout=layout,
+            bands=bands,
+            home_region=campaign.home_region.upper(),
+            home_country_code=country_code_for_region(campaign.home_region),
+            allow_intl_phones=campaign.allow_intl_phones,
+            blacklist=blacklist,
+            domains=default_domain_policy(),
+            encode=encode,
+            max_record_bytes=max_record_bytes,
+        )
 
 
 @dataclass(slots=True)

@@ -53,8 +53,7 @@ from domain.ports import (
 from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, ChunkMapper, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
-from domain.scoring.emails import default_domain_policy, normalise_blacklist_entry
-from domain.scoring.phones import country_code_for_region
+from domain.scoring.emails import normalise_blacklist_entry
 from domain.scoring.scrubbed import render_header
 from domain.scoring.transform import ChunkResult, TransformContext, transform_chunk
 
@@ -287,16 +286,12 @@ def _prepare(
     if not isinstance(layout, Success):
         header_problem = layout.failure()
         return ScoredFileFailure(header_problem.kind, header_problem.message, source)
-    ctx = TransformContext(
-        campaign_id=key.campaign_id,
+    ctx = TransformContext.for_campaign(
+        campaign,
         source_uri=source.uri,
         layout=layout.unwrap(),
         bands=scale.unwrap(),
-        home_region=campaign.home_region.upper(),
-        home_country_code=country_code_for_region(campaign.home_region),
-        allow_intl_phones=campaign.allow_intl_phones,
         blacklist=emails.unwrap(),
-        domains=default_domain_policy(),
         encode=encode,
         max_record_bytes=stream.max_record_bytes,
     )

@@ -22,7 +22,6 @@ from adapters.memory import (
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.columns import parse_header
-from domain.scoring.emails import default_domain_policy
 from domain.scoring.transform import Chunk, TransformContext, transform_chunk
 from domain.workers.process_scored_files import process_scored_files
 
@@ -100,16 +99,12 @@ def test_the_transform_alone_accounts_for_every_line(rows: list[bytes]) -> None:
 
 
 def _context() -> TransformContext:
-    return TransformContext(
-        campaign_id="c9",
+    return TransformContext.for_campaign(
+        Campaign("c9"),
         source_uri=SOURCE.uri,
         layout=parse_header(HEADER).unwrap(),
         bands=BandScale.build("c9", DEFAULT_BAND_TIERS, b"k").unwrap(),
-        home_region="US",
-        home_country_code=1,
-        allow_intl_phones=False,
         blacklist=frozenset({"banned@x.org"}),
-        domains=default_domain_policy(),
         encode=orjson.dumps,
         max_record_bytes=600,
     )
