@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from returns.result import Result
 
+from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.models import (
     Campaign,
     LookupFailure,
@@ -157,4 +158,41 @@ class SelectionLedger(Protocol):
 class VerdictQueue(Protocol):
     def send(self, verdict: Verdict) -> None:
         """Queues `{campaignId, count}`; raises DependencyUnavailable when it cannot."""
+        ...
+
+
+# --- Access codes (issues 9 and 10): issuing, reserving and assigning --------------------------
+# Expected failures come back as LookupFailure values: kind 'unavailable' is transient (the
+# adapter already retried), 'invalid' and 'not_found' are the caller's to report.
+
+
+class CodeIssuer(Protocol):
+    """Issues one fan's code (the original's Pacman)."""
+
+    def issue(self, request: CodeRequest) -> Result[str, LookupFailure]: ...
+
+
+class CodeInventory(Protocol):
+    """Codes per campaign: reserved (expiring after 24 h unless assigned), then assigned.
+
+    A code belongs to at most one campaign; assigning is idempotent (a code already assigned to
+    this campaign is not counted as updated again).
+    """
+
+    def reserve(
+        self, campaign_id: str, count: int, code_type: CodeType, key: str
+    ) -> Result[Reservation, LookupFailure]:
+        """`count` codes held under `key`. Where the store can (DynamoDB), the same key again
+        returns the same reservation; the HTTP code service cannot, so a caller that must reuse
+        a reservation on retry records it (keyed by its natural key) before using its codes."""
+        ...
+
+    def assign(
+        self, campaign_id: str, codes: Sequence[str]
+    ) -> Result[AssignCount, LookupFailure]: ...
+
+    def lookup(
+        self, campaign_id: str, codes: Sequence[str]
+    ) -> Result[Mapping[str, str], LookupFailure]:
+        """code -> status ('available', 'reserved', 'assigned') for the codes that exist."""
         ...

@@ -1,0 +1,51 @@
+"""Access-code value types shared by the code workers (generate, assign, publish) and wave prep.
+
+Frozen dataclasses: no behaviour, no I/O. The ports that use them are in domain/ports.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+# The original's placeholder for TM-managed inventory: never assigned, never streamed as a code.
+TM_PLACEHOLDER_CODE = "TM"
+
+
+class CodeType(StrEnum):
+    TM = "tm"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRequest:
+    """What the issuer (the original's Pacman `generatePasswords`) needs for one fan's code."""
+
+    product_id: str
+    source: str
+    begin: datetime
+    end: datetime
+    global_user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Codes held for a campaign under a caller's key; they expire unless assigned.
+
+    `key` is the caller's natural key (e.g. campaign + date key + market for wave prep), so a
+    retry with the same key gets the same codes back instead of reserving more.
+    """
+
+    key: str
+    reserve_id: str
+    codes: tuple[str, ...]
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignCount:
+    """The code service's `{count: {in, updated}}`: codes sent, and codes newly assigned."""
+
+    received: int
+    updated: int
