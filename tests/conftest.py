@@ -16,6 +16,18 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# No wall-clock deadline anywhere: these machines are shared and noisy, and a timing limit is a
+# flaky test. print_blob lets a rare failure in CI's output be replayed exactly.
+hypothesis_settings.register_profile(
+    "suite",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("suite")
 
 if TYPE_CHECKING:
     from adapters.aws.clients import ClientFactory
