@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Iterator
 
 from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.emulator import EmulatorProcess
 from adapters.aws.kinesis import KinesisRecordStream
 from benchmarks.machine import machine
 from domain.backoff import Backoff
 from domain.models import StreamRecord
+from local.emulator import EmulatorProcess
 from streams.batching import split_batches
 
 

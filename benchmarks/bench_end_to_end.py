@@ -22,11 +22,11 @@ from typing import Any
 import orjson
 
 from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.emulator import EmulatorProcess
 from adapters.aws.s3 import S3ObjectStore
 from benchmarks.machine import machine
 from domain.models import ObjectRef
-from entrypoints.sample_data import blacklist_lines, scored_file_bytes
+from local.emulator import EmulatorProcess
+from local.sample_data import blacklist_lines, scored_file_bytes
 
 CAMPAIGN = "bench-presale"
 ENV = {

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.emulator import EmulatorProcess
 from benchmarks.machine import machine
 from benchmarks.stream_records import record_data
 from domain.streaming import BatchCounts, IncomingRecord
 from entrypoints import bootstrap
 from entrypoints.settings import Settings
+from local.emulator import EmulatorProcess
 from streams.poller import FileCheckpoints, ShardPoller
 
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_transform [--rows 1000000] [--baseline-rows 100000] [--repeats 3]
 
-One realistic generated file (entrypoints/sample_data.py, the demo's), in memory, in one run:
+One realistic generated file (local/sample_data.py, the demo's), in memory, in one run:
 
   baseline  `transform_chunk` with fast_paths=False: the row-by-row transform asking
             phonenumbers.parse + is_valid_number and email_validator.validate_email for every
@@ -50,7 +50,7 @@ from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_li
 from domain.scoring.columns import parse_header
 from domain.scoring.transform import Chunk, TransformContext, transform_chunk, transform_rows
 from domain.workers.process_scored_files import process_scored_files
-from entrypoints.sample_data import generate
+from local.sample_data import generate
 
 SOURCE = ObjectRef("bench", "scored/bench1.20260101T000000.txt")
 BLACKLIST = ObjectRef("bench", "blacklist.txt")

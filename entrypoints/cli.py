@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from rich.console import Console
 
@@ -32,16 +33,34 @@ def _process_scored_files(args: argparse.Namespace) -> int:
     return reports.print_scored_outcome(Console(), outcome)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from entrypoints.demo import run_demo
+def _local_demo() -> ModuleType | None:
+    """The development package, imported only by the commands that need it: a production
+    install (no `local` extra) has neither moto nor hypercorn."""
+    try:
+        from local import demo
+    except ModuleNotFoundError as missing:
+        Console(stderr=True).print(
+            f"[red]error:[/] this command needs the development extra ({missing.name} is not "
+            "installed): pip install 'campaign-workers[local]'"
+        )
+        return None
+    return demo
 
-    return run_demo(fans=args.fans, console=Console(), parallel=not args.sequential)
+
+def _demo(args: argparse.Namespace) -> int:
+    demo = _local_demo()
+    if demo is None:
+        return 2
+    code: int = demo.run_demo(fans=args.fans, console=Console(), parallel=not args.sequential)
+    return code
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from entrypoints.demo import serve_emulator
-
-    return serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
+    demo = _local_demo()
+    if demo is None:
+        return 2
+    code: int = demo.serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
+    return code
 
 
 def _poll(args: argparse.Namespace) -> int:

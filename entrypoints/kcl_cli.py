@@ -2,7 +2,7 @@
 
 Facts this module is built on (KCL 3.1.3 multilang, measured against the embedded emulator):
 - The daemon's Kinesis client speaks HTTP/2 only: against the emulator `kinesisEndpoint` must be
-  its h2c listener (adapters.aws.emulator_h2c); DynamoDB may stay on HTTP/1.1.
+  its h2c listener (local.emulator_h2c); DynamoDB may stay on HTTP/1.1.
 - The Java SDK sends CBOR to Kinesis unless started with -Daws.cborEnabled=false; moto reads JSON.
 - When a child process dies the daemon does not restart it: it exits with code 1. The supervisor
   here waits for that JVM to exit, then starts a new one with the same workerId, which takes its

@@ -31,7 +31,7 @@ hypothesis_settings.load_profile("suite")
 
 if TYPE_CHECKING:
     from adapters.aws.clients import ClientFactory
-    from adapters.aws.emulator import EmbeddedEmulator
+    from local.emulator import EmbeddedEmulator
 
 
 def unique_name(prefix: str) -> str:
@@ -42,7 +42,7 @@ def unique_name(prefix: str) -> str:
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmbeddedEmulator]:
     # Imported here so unit tests never pay for importing moto.
-    from adapters.aws.emulator import EmbeddedEmulator
+    from local.emulator import EmbeddedEmulator
 
     with EmbeddedEmulator() as running:
         yield running

@@ -1,7 +1,7 @@
 """The embedded emulator and its Kinesis fix (moto 5.2's quadratic shard made linear).
 
 If moto is upgraded and the patched methods moved or changed, the fix stops applying and the
-first tests here fail, naming what changed: review adapters/aws/emulator.py, then re-pin.
+first tests here fail, naming what changed: review local/emulator.py, then re-pin.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.kinesis.models import Shard
 
-from adapters.aws import emulator as emu
 from adapters.aws.clients import ClientFactory, ClientOptions
+from local import emulator as emu
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,10 @@ def test_the_patched_originals_are_the_ones_the_fix_was_written_for() -> None:
 
 def test_moto_is_pinned_to_the_version_the_fix_was_written_for() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert f"moto[server]=={emu.PATCHED_MOTO_VERSION}" in project["project"]["dependencies"]
+    assert (
+        f"moto[server]=={emu.PATCHED_MOTO_VERSION}"
+        in project["project"]["optional-dependencies"]["local"]
+    )
     assert moto.__version__ == emu.PATCHED_MOTO_VERSION
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.aws.emulator_h2c import start_h2c_listener
+from local.emulator_h2c import start_h2c_listener
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,6 @@ import pytest
 
 pytest.importorskip("amazon_kclpy")
 
-from adapters.aws.emulator_h2c import H2cListener, start_h2c_listener
 from domain.records import DEDUPE_FIELD, RecordType, formatted
 from entrypoints.kcl_cli import (
     DaemonSupervisor,
@@ -37,6 +36,7 @@ from entrypoints.kcl_cli import (
     write_properties,
 )
 from entrypoints.settings import Settings
+from local.emulator_h2c import H2cListener, start_h2c_listener
 from tests.support.kcl_lake import dead_lettered_sequence_numbers, lake_dedupe_ids
 from tests.support.kcl_probe import stored_sequence_numbers
 from tests.support.stream_records import raw, sample_record

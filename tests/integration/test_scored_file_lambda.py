@@ -31,7 +31,7 @@ from domain.workers.process_scored_files import process_scored_files
 from entrypoints import bootstrap
 from entrypoints.events import s3_put_event
 from entrypoints.lambda_handlers import RetryableFailure, process_scored_files_handler
-from entrypoints.sample_data import blacklist_lines, scored_lines
+from local.sample_data import blacklist_lines, scored_lines
 from tests.support.fake_services import FakeSlackWebhook
 from tests.support.http_server import LocalHttpServer, running_server
 

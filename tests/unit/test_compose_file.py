@@ -20,7 +20,7 @@ def compose() -> dict[str, Any]:
 
 def pinned_moto_version() -> str:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    pins = [d for d in project["project"]["dependencies"] if d.startswith("moto")]
+    pins = [d for d in project["project"]["optional-dependencies"]["local"] if d.startswith("moto")]
     match = re.fullmatch(r"moto(\[[^\]]*\])?==(?P<version>[\w.]+)", pins[0])
     assert match, pins
     return match["version"]

@@ -26,14 +26,14 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.avro import iter_container
-from adapters.aws.emulator import EmbeddedEmulator
-from adapters.aws.emulator_h2c import start_h2c_listener
 from domain.models import ObjectRef
 from entrypoints import bootstrap, reports
 from entrypoints.events import s3_put_event
 from entrypoints.lambda_handlers import process_scored_files_handler
-from entrypoints.sample_data import BLOCKED_DOMAINS, blacklist_lines, scored_file_bytes
 from entrypoints.settings import Settings
+from local.emulator import EmbeddedEmulator
+from local.emulator_h2c import start_h2c_listener
+from local.sample_data import BLOCKED_DOMAINS, blacklist_lines, scored_file_bytes
 from streams.poller import FileCheckpoints, ShardPoller
 
 CAMPAIGN_ID = "demo-presale"

@@ -4,7 +4,7 @@
         client = boto3.client("s3", endpoint_url=emulator.endpoint_url, ...)
 
 For benchmarks that must not share the CPU/GIL with the emulator, run it in another process:
-`python -m adapters.aws.emulator --port 0` prints its endpoint URL on the first stdout line and
+`python -m local.emulator --port 0` prints its endpoint URL on the first stdout line and
 serves until SIGTERM/SIGINT; `EmulatorProcess` wraps that.
 
 The Kinesis fix. moto 5.2's `Shard.get_max_sequence_number` builds `list(self.records.keys())`
@@ -218,7 +218,7 @@ class EmbeddedEmulator:
 
 
 class EmulatorProcess:
-    """The emulator in a child process (`python -m adapters.aws.emulator`), for benchmarks
+    """The emulator in a child process (`python -m local.emulator`), for benchmarks
     that measure the client process alone."""
 
     def __init__(self, *, kinesis_fix: bool = True, startup_timeout: float = 30.0) -> None:
@@ -270,7 +270,7 @@ class EmulatorProcess:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m adapters.aws.emulator",
+        prog="python -m local.emulator",
         description="Serve the embedded AWS emulator; prints its endpoint URL first.",
     )
     parser.add_argument("--host", default="127.0.0.1")
