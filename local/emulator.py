@@ -15,6 +15,9 @@ order, so the ends of the ordered dict answer min/max in O(1), and a read can wa
 by key from the iterator's position. The originals are fingerprinted: if moto changes them the
 fix is NOT applied (stock behaviour, only slow) and `kinesis_fix_status()` says why;
 tests/integration/test_emulator.py fails in that case so the fix is revisited.
+
+Resharding (SplitShard, MergeShards, a closed shard's end, ListShards' ShardFilter) is made to
+behave as Kinesis documents it by local.kinesis_resharding, applied with the same fix.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from typing import Any
 
 import moto
 from moto.server import ThreadedMotoServer
+
+from local.kinesis_resharding import apply_resharding_fix, resharding_fix_status
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +179,7 @@ class EmbeddedEmulator:
             return self
         if self.kinesis_fix:
             apply_kinesis_fix()
+            apply_resharding_fix()
         if not self.log_requests:
             # werkzeug logs every request at INFO: millions of lines in a benchmark or demo.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -286,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print(emulator.endpoint_url, flush=True)
         if not args.stock_kinesis:
             print(f"kinesis fix: {kinesis_fix_status().reason}", file=sys.stderr, flush=True)
+            print(f"resharding: {resharding_fix_status().reason}", file=sys.stderr, flush=True)
         stopped.wait()
     return 0
 
