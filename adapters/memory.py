@@ -12,6 +12,7 @@ Results), to exercise replays.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -362,10 +363,20 @@ class MemoryVerdictQueue:
     fifo: bool = False
     verdicts: list[Verdict] = field(default_factory=list)
     faults: _Faults = field(default_factory=_Faults)
+    _seen: set[str] = field(default_factory=set, repr=False)
 
-    def send(self, verdict: Verdict) -> None:
+    def send(self, verdicts: Sequence[Verdict]) -> None:
         if self.faults.tripped():
             raise DependencyUnavailable("memory verdict queue", "told to fail")
-        if self.fifo and any(v.dedupe_id == verdict.dedupe_id for v in self.verdicts):
-            return
-        self.verdicts.append(verdict)
+        for verdict in verdicts:
+            if self.fifo and verdict.dedupe_id in self._seen:
+                continue
+            self._seen.add(verdict.dedupe_id)
+            self.verdicts.append(verdict)
+
+    def counts(self) -> Counter[str]:
+        """campaignId -> the sum of its verdicts' counts (what the reporter would add up)."""
+        totals: Counter[str] = Counter()
+        for verdict in self.verdicts:
+            totals[verdict.campaign_id] += verdict.count
+        return totals

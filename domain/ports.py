@@ -156,8 +156,9 @@ class SelectionLedger(Protocol):
 
 
 class VerdictQueue(Protocol):
-    def send(self, verdict: Verdict) -> None:
-        """Queues `{campaignId, count}`; raises DependencyUnavailable when it cannot."""
+    def send(self, verdicts: Sequence[Verdict]) -> None:
+        """Queues each `{campaignId, count}` under its dedupe id; raises DependencyUnavailable
+        when it cannot (some may have been queued: a replay sends them again, same ids)."""
         ...
 
 

@@ -311,3 +311,24 @@ class Verdict:
     campaign_id: str
     count: int
     dedupe_id: str
+
+
+def verdict_for(assignment: CodeAssignment) -> Verdict:
+    """One assignment's verdict: count 1, dedupe id = BLAKE2b-128 (hex) of the JSON array
+    `[campaignId, globalUserId, code]` (compact, UTF-8).
+
+    Keyed by the assignment, not by the batch: a replay that starts at the same checkpoint but
+    ends elsewhere sends the ids it shares with the first attempt again (dropped downstream)
+    and new ids only for assignments never counted, so the counts of the distinct ids add up
+    to the distinct assignments whatever the cut or the crash point. A batch-keyed id (first
+    and last sequence number) counted 5 for 3 assignments when a replay ended one record later.
+    The JSON array keeps the parts apart (a `|`-joined id would confuse `a|b`,`c` with
+    `a`,`b|c`). tests/unit/test_contract_values.py pins the bytes.
+    """
+    natural = json.dumps(
+        [assignment.campaign_id, assignment.global_user_id, assignment.code],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    digest = hashlib.blake2b(natural.encode("utf-8", "surrogatepass"), digest_size=16)
+    return Verdict(assignment.campaign_id, 1, digest.hexdigest())

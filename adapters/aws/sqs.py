@@ -9,15 +9,18 @@ keeps its raw bytes in S3 instead, when an overflow bucket is given: "data" is t
 deterministic key: a replay overwrites it). Without an overflow bucket such a record raises
 DependencyUnavailable rather than being dropped.
 Messages go out in SendMessageBatch calls of at most 10 entries and 256 KiB; entries that fail
-inside a 200 answer are resent (only those) with domain.backoff's exponential backoff and full
-jitter; still failing after the budget -> DependencyUnavailable. On a FIFO queue (name ends in
+inside a 200 answer are resent (only those, up to 4 times) with domain.backoff's exponential
+backoff and full jitter; still failing after that, or failing as the sender's fault ->
+DependencyUnavailable. A call that raises is not retried here: botocore's standard mode already
+did (one retry layer per call). On a FIFO queue (name ends in
 .fifo) each message's deduplication id is a hash of (worker, stream, shard, sequence,
 sub-sequence), so a replayed batch does not queue the same dead letter twice; a standard queue
 may (at least once).
 
 Verdicts (VerdictQueue port): body exactly `{"campaignId": ..., "count": n}` (what the
-verdict reporter reads); the verdict's dedupe id goes into MessageDeduplicationId on a FIFO
-queue (group = campaign) and into a `dedupeId` message attribute on a standard queue.
+verdict reporter reads), sent the same way in batches of 10; the verdict's dedupe id goes into
+MessageDeduplicationId on a FIFO queue (group = campaign) and into a `dedupeId` message
+attribute on a standard queue.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from adapters.aws.errors import AWS_ERRORS, unavailable
@@ -39,9 +42,13 @@ MAX_BATCH_BYTES = 256 * 1024
 OVERFLOW_PREFIX = "dead-letters/"
 
 
-# Six tries, waits of up to 0.1, 0.2, 0.4, 0.8, 1.6 s: a throttled queue gets ~3 s to recover
-# before the batch is handed back to the runtime (which replays it with its own, longer budget).
-DEFAULT_SEND_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, retries=5)
+# SendMessageBatch answers 200 with some entries Failed (throttled, internal error): those, and
+# only those, are resent. botocore (standard mode, adapters/aws/clients.py) already retries a
+# whole call that fails, so an exception here is final for this attempt: retrying it again
+# would be a retry loop around botocore's (5 x 6 calls per batch once, hours behind a hung
+# endpoint). Four resends, waits of up to 0.1, 0.2, 0.4, 0.8 s: then the batch goes back to the
+# runtime, whose wall-clock deadline decides.
+DEFAULT_RESEND_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, retries=4)
 
 
 def queue_url_for(sqs: Any, queue: str) -> str:
@@ -59,17 +66,14 @@ def _is_fifo(queue_url: str) -> bool:
 
 
 class _BatchSender:
-    """SendMessageBatch with per-entry retries of the entries that failed."""
+    """SendMessageBatch in calls of <= 10 entries / 256 KiB; resends the entries that failed
+    inside a 200 answer (a bounded budget); a call that raises is final (botocore retried it)."""
 
-    def __init__(
-        self,
-        sqs: Any,
-        queue_url: str,
-        backoff: Backoff,
-    ) -> None:
+    def __init__(self, sqs: Any, queue_url: str, resend: Backoff, what: str) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
-        self._backoff = backoff
+        self._resend = resend
+        self._what = what
 
     def send_all(self, entries: Sequence[dict[str, Any]]) -> None:
         for batch in _batches(entries):
@@ -77,34 +81,37 @@ class _BatchSender:
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
         pending = {entry["Id"]: entry for entry in batch}
-        last_problem = ""
-        for attempt in range(self._backoff.tries):
+        failed: list[dict[str, Any]] = []
+        for attempt in range(self._resend.tries):
             if attempt:
-                self._backoff.wait(attempt)
+                self._resend.wait(attempt)
             try:
                 answer = self._sqs.send_message_batch(
                     QueueUrl=self.queue_url, Entries=list(pending.values())
                 )
             except AWS_ERRORS as error:
-                last_problem = str(unavailable(self.queue_url, error))
-                continue
+                raise unavailable(f"{self._what} {self.queue_url}", error) from error
             for sent in answer.get("Successful") or []:
                 pending.pop(sent["Id"], None)
-            failed = answer.get("Failed") or []
             if not pending:
                 return
-            if failed:
-                first = failed[0]
-                last_problem = (
-                    f"{len(failed)} entries failed, e.g. {first.get('Code')}: "
-                    f"{first.get('Message', '')}"
-                    + (" (sender fault)" if first.get("SenderFault") else "")
-                )
+            failed = answer.get("Failed") or []
+            if any(entry.get("SenderFault") for entry in failed):
+                break  # the request itself is wrong: resending the same entries cannot help
         raise DependencyUnavailable(
-            f"queue {self.queue_url}",
-            f"{len(pending)} messages not accepted after {self._backoff.tries} attempts; "
-            f"last: {last_problem}",
+            f"{self._what} {self.queue_url}",
+            f"{len(pending)} messages not accepted after {attempt + 1} attempts; "
+            f"last: {_failure_text(failed)}",
         )
+
+
+def _failure_text(failed: Sequence[Mapping[str, Any]]) -> str:
+    if not failed:
+        return "no answer for some entries"
+    first = failed[0]
+    return f"{len(failed)} entries failed, e.g. {first.get('Code')}: {first.get('Message', '')}" + (
+        " (sender fault)" if first.get("SenderFault") else ""
+    )
 
 
 def _batches(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -131,9 +138,9 @@ class SqsDeadLetters:
         *,
         overflow_s3: Any | None = None,
         overflow_bucket: str | None = None,
-        backoff: Backoff = DEFAULT_SEND_BACKOFF,
+        resend: Backoff = DEFAULT_RESEND_BACKOFF,
     ) -> None:
-        self._sender = _BatchSender(sqs, queue_url, backoff)
+        self._sender = _BatchSender(sqs, queue_url, resend, "queue")
         self._fifo = _is_fifo(queue_url)
         self._overflow_s3 = overflow_s3
         self._overflow_bucket = overflow_bucket
@@ -204,31 +211,33 @@ def dead_letter_body(letter: DeadLetter) -> dict[str, Any]:
 
 
 class SqsVerdictQueue:
-    """VerdictQueue on SQS: `{campaignId, count}` for the verdict reporter."""
+    """VerdictQueue on SQS: `{campaignId, count}` for the verdict reporter, in SendMessageBatch
+    calls of 10 (one verdict per assignment: see domain.records.verdict_for)."""
 
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self._sqs = sqs
-        self.queue_url = queue_url
+    def __init__(
+        self, sqs: Any, queue_url: str, *, resend: Backoff = DEFAULT_RESEND_BACKOFF
+    ) -> None:
+        self._sender = _BatchSender(sqs, queue_url, resend, "verdict queue")
         self._fifo = _is_fifo(queue_url)
 
-    def send(self, verdict: Verdict) -> None:
+    @property
+    def queue_url(self) -> str:
+        return self._sender.queue_url
+
+    def send(self, verdicts: Sequence[Verdict]) -> None:
+        self._sender.send_all([self._entry(verdict) for verdict in verdicts])
+
+    def _entry(self, verdict: Verdict) -> dict[str, Any]:
         body = json.dumps({"campaignId": verdict.campaign_id, "count": verdict.count})
-        extra: dict[str, Any]
+        entry: dict[str, Any] = {"Id": "", "MessageBody": body}
         if self._fifo:
-            extra = {
-                "MessageGroupId": verdict.campaign_id[:128] or "-",
-                "MessageDeduplicationId": verdict.dedupe_id[:128],
-            }
+            entry["MessageGroupId"] = verdict.campaign_id[:128] or "-"
+            entry["MessageDeduplicationId"] = verdict.dedupe_id[:128]
         else:
-            extra = {
-                "MessageAttributes": {
-                    "dedupeId": {"DataType": "String", "StringValue": verdict.dedupe_id}
-                }
+            entry["MessageAttributes"] = {
+                "dedupeId": {"DataType": "String", "StringValue": verdict.dedupe_id}
             }
-        try:
-            self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, **extra)
-        except AWS_ERRORS as error:
-            raise unavailable(f"verdict queue {self.queue_url}", error) from error
+        return entry
 
 
 def _digest(*parts: str) -> str:

@@ -9,20 +9,23 @@ Reads the save-selection stream. For one batch:
 - per campaign, in order of first appearance: codes are assigned in calls of at most
   `entries.max_assignments_per_call` (the entry service takes 1,000), the selection is
   recorded in the ledger (when one is given: the DynamoDB entry directory records it itself),
-  and `{campaignId, count}` goes to the verdict queue, count = the campaign's assignments in
-  this batch (newly assigned or already there from an earlier attempt).
+  and one verdict `{campaignId, count: 1}` per assignment that stands (newly assigned or already
+  there from an earlier attempt) goes to the verdict queue, its dedupe id a hash of the
+  assignment's natural id (campaign, fan, code): see domain.records.verdict_for.
 
 A campaign the entry directory does not know, or a call it refuses as invalid, dead-letters that
 call's records with the reason. A transient failure of any dependency raises
 DependencyUnavailable: the runtime replays the batch, and the replay assigns nothing twice
-(conditional assignment), records the same selection again (idempotent) and sends the verdict
-with the same dedupe id.
+(conditional assignment), records the same selection again (idempotent) and sends each
+assignment's verdict again under the same dedupe id. Because the id names one assignment, not a
+batch, a replay cut anywhere, after a crash anywhere, re-sends only ids already sent or sends
+new ones for assignments never counted: the distinct ids' counts add up to the number of
+distinct assignments (tests/property/test_stream_workers.py crashes and re-cuts at random).
 Memory: the batch and its assignments.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +34,7 @@ from returns.result import Failure
 
 from domain.models import LookupFailure
 from domain.ports import EntryDirectory, SelectionLedger, VerdictQueue
-from domain.records import CodeAssignment, RecordType, Verdict, decode_record, trim_strings
+from domain.records import CodeAssignment, RecordType, decode_record, trim_strings, verdict_for
 from domain.streaming import (
     BatchCounts,
     DeadLetter,
@@ -81,14 +84,14 @@ def save_selection(
     groups = _group_by_campaign(batch, tally)
     call_size = max(1, min(entries.max_assignments_per_call, MAX_ASSIGNMENTS_PER_CALL))
     for campaign_id, group in groups.items():
-        selected = 0
+        standing: list[CodeAssignment] = []
         for start in range(0, len(group.assignments), call_size):
             chunk = group.assignments[start : start + call_size]
             sources = group.sources[start : start + call_size]
-            selected += _assign(campaign_id, chunk, sources, entries, ledger, tally)
-        if selected:
-            verdicts.send(Verdict(campaign_id, selected, _verdict_dedupe_id(batch, campaign_id)))
-            tally.count("verdicts_sent")
+            standing += _assign(campaign_id, chunk, sources, entries, ledger, tally)
+        if standing:
+            verdicts.send([verdict_for(assignment) for assignment in standing])
+            tally.count("verdicts_sent", len(standing))
     if tally.letters:
         dead_letters.send(tally.letters)
     return BatchCounts(
@@ -162,12 +165,12 @@ def _assign(
     entries: EntryDirectory,
     ledger: SelectionLedger | None,
     tally: _Tally,
-) -> int:
-    """Assigns one call's worth; returns how many assignments now stand (new + already)."""
+) -> Sequence[CodeAssignment]:
+    """Assigns one call's worth; returns the assignments that now stand (new + already)."""
     assigned = entries.assign_codes(campaign_id, chunk)
     if isinstance(assigned, Failure):
         _refused("entry directory", assigned.failure(), sources, tally)
-        return 0
+        return ()
     outcome = assigned.unwrap()
     tally.count("assigned", outcome.assigned)
     tally.count("already_assigned", outcome.already)
@@ -175,9 +178,9 @@ def _assign(
         recorded = ledger.record_selections(campaign_id, chunk)
         if isinstance(recorded, Failure):
             _refused("selection ledger", recorded.failure(), sources, tally)
-            return 0
+            return ()
     tally.handled += sum(len(group) for group in sources)
-    return len(chunk)
+    return chunk
 
 
 def _refused(
@@ -191,13 +194,6 @@ def _refused(
     reason = f"{what} refused the assignment: {failure}"
     for incoming in _flatten(sources):
         tally.dead(incoming, f"dead:{failure.kind}", reason)
-
-
-def _verdict_dedupe_id(batch: Sequence[IncomingRecord], campaign_id: str) -> str:
-    """Same batch, same campaign -> same id: a FIFO queue drops the replay's copy."""
-    first, last = batch[0], batch[-1]
-    natural = "|".join((first.shard_id, first.sequence_number, last.sequence_number, campaign_id))
-    return hashlib.blake2b(natural.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def _text(value: Any) -> bool:

@@ -15,7 +15,7 @@ from domain.backoff import no_wait
 from domain.records import Verdict
 from domain.streaming import DeadLetter, DependencyUnavailable
 from tests.conftest import unique_name
-from tests.support.http_server import Fault, running_server
+from tests.support.http_server import Fault, running_server, silent_listener
 from tests.support.stream_records import batch_of
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ def test_dead_letters_keep_raw_data_reason_and_origin_in_batches_of_ten(
     recording = RecordingSqs(sqs, fail_first_call_ids={"3", "7"})
     sent = letters(25)
 
-    SqsDeadLetters(recording, queue, backoff=NO_WAIT).send(sent)
+    SqsDeadLetters(recording, queue, resend=NO_WAIT).send(sent)
 
     assert recording.batch_sizes == [10, 2, 10, 5]  # the two failed entries resent alone
     bodies = sorted((json.loads(m["Body"]) for m in drain(sqs, queue)), key=lambda b: b["reason"])
@@ -147,7 +147,7 @@ def test_entries_failing_past_the_budget_raise(sqs: Any, make_queue: Callable[..
 
     failing = AlwaysFailing(sqs)
     with pytest.raises(DependencyUnavailable, match="3 messages not accepted after 4 attempts"):
-        SqsDeadLetters(failing, make_queue(), backoff=NO_WAIT).send(letters(3))
+        SqsDeadLetters(failing, make_queue(), resend=NO_WAIT).send(letters(3))
     assert failing.batch_sizes == [3, 3, 3, 3]
 
 
@@ -155,10 +155,23 @@ def test_verdicts_carry_exactly_campaign_and_count(
     sqs: Any, make_queue: Callable[..., str]
 ) -> None:
     queue = make_queue()
-    SqsVerdictQueue(sqs, queue).send(Verdict("camp-1", 42, "d1"))
+    SqsVerdictQueue(sqs, queue).send([Verdict("camp-1", 42, "d1")])
     (message,) = drain(sqs, queue)
     assert json.loads(message["Body"]) == {"campaignId": "camp-1", "count": 42}
     assert message["MessageAttributes"]["dedupeId"]["StringValue"] == "d1"
+
+
+def test_verdicts_go_in_batches_of_ten_and_failed_entries_are_resent_alone(
+    sqs: Any, make_queue: Callable[..., str]
+) -> None:
+    queue = make_queue()
+    recording = RecordingSqs(sqs, fail_first_call_ids={"4"})
+    SqsVerdictQueue(recording, queue, resend=NO_WAIT).send(
+        [Verdict("camp-1", 1, f"d{i}") for i in range(23)]
+    )
+    assert recording.batch_sizes == [10, 1, 10, 3]
+    ids = sorted(m["MessageAttributes"]["dedupeId"]["StringValue"] for m in drain(sqs, queue))
+    assert ids == sorted(f"d{i}" for i in range(23))
 
 
 def test_a_fifo_verdict_queue_drops_the_replayed_verdict(
@@ -166,9 +179,8 @@ def test_a_fifo_verdict_queue_drops_the_replayed_verdict(
 ) -> None:
     queue = make_queue(fifo=True)
     verdicts = SqsVerdictQueue(sqs, queue)
-    verdicts.send(Verdict("camp-1", 5, "same"))
-    verdicts.send(Verdict("camp-1", 5, "same"))
-    verdicts.send(Verdict("camp-1", 7, "other"))
+    verdicts.send([Verdict("camp-1", 5, "same")])
+    verdicts.send([Verdict("camp-1", 5, "same"), Verdict("camp-1", 7, "other")])
     assert [json.loads(m["Body"])["count"] for m in drain(sqs, queue)] == [5, 7]
 
 
@@ -180,14 +192,39 @@ def test_queue_urls_come_from_names(sqs: Any, make_queue: Callable[..., str]) ->
 
 
 @pytest.mark.parametrize("fault", [Fault.status(503), Fault.status(500)])
-def test_sqs_failing_past_its_retries_raises(fault: Fault) -> None:
+def test_sqs_failing_past_botocores_retries_raises_without_retrying_again(fault: Fault) -> None:
     with running_server() as server:
         server.inject(fault, times=1000)
         sqs = ClientFactory(
             ClientOptions(endpoint_url=server.url, max_attempts=2, read_timeout=2.0)
         ).client("sqs")
         url = f"{server.url}/123456789012/dlq"
-        with pytest.raises(DependencyUnavailable, match="not accepted after 4 attempts"):
-            SqsDeadLetters(sqs, url, backoff=NO_WAIT).send(letters(2))
+        with pytest.raises(DependencyUnavailable, match="queue"):
+            SqsDeadLetters(sqs, url, resend=NO_WAIT).send(letters(2))
+        # botocore's two attempts, and no adapter loop around them (one retry layer per call)
+        assert len(server.requests) == 2
         with pytest.raises(DependencyUnavailable, match="verdict queue"):
-            SqsVerdictQueue(sqs, url).send(Verdict("c", 1, "d"))
+            SqsVerdictQueue(sqs, url, resend=NO_WAIT).send([Verdict("c", 1, "d")])
+        assert len(server.requests) == 4
+
+
+def test_an_endpoint_that_accepts_and_never_answers_fails_within_timeout_times_attempts() -> None:
+    """Before: 5 botocore attempts x 6 adapter tries (x the runtime's 10 replays: ~2.5 h per
+    KCL batch). Now the adapter's share is botocore's attempts x the read timeout."""
+    read_timeout, attempts = 0.5, 2
+    with silent_listener() as listener:
+        sqs = ClientFactory(
+            ClientOptions(
+                endpoint_url=listener.url,
+                max_attempts=attempts,
+                read_timeout=read_timeout,
+                connect_timeout=read_timeout,
+            )
+        ).client("sqs")
+        url = f"{listener.url}/123456789012/dlq"
+        with pytest.raises(DependencyUnavailable, match=r"(?i)timeout"):
+            SqsDeadLetters(sqs, url, resend=no_wait(retries=5)).send(letters(1))
+    # One connection per botocore attempt and none more: the call's cost is bounded by
+    # attempts x (timeout + botocore's jittered wait of at most a second), not by a product
+    # of retry layers. (Counted, not timed: tests set no wall-clock limits.)
+    assert listener.connections == attempts

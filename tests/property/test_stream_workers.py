@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,8 +24,8 @@ from adapters.memory import (
     MemoryUserDirectory,
     MemoryVerdictQueue,
 )
-from domain.records import RECORD_TYPES
-from domain.streaming import BatchCounts, DependencyUnavailable
+from domain.records import RECORD_TYPES, CodeAssignment, Verdict
+from domain.streaming import BatchCounts, DeadLetter, DependencyUnavailable
 from domain.workers.save_campaign_data import save_campaign_data
 from domain.workers.save_selection import save_selection
 from domain.workers.transform_code_assignments import transform_code_assignments
@@ -239,4 +241,105 @@ def test_save_selection_assigns_each_code_once_however_often_it_is_replayed(
     held = {(c, g, code) for (c, g), codes in entries.codes.items() for code in codes}
     assert held == wanted
     assert all(size <= per_call for size in entries.call_sizes)
+    assert len({v.dedupe_id for v in verdicts.verdicts}) == len(verdicts.verdicts)
+
+
+@dataclass
+class _CrashPlan:
+    """Crashes the run at dependency call number `at` (0-based, across all ports), after that
+    call's effect: the worst point, where the write happened but the worker never saw it."""
+
+    at: int | None
+    calls: int = 0
+
+    def crash_now(self) -> bool:
+        self.calls += 1
+        return self.at is not None and self.calls - 1 == self.at
+
+
+def _crash() -> NoReturn:
+    raise DependencyUnavailable("crash", "the process died here")
+
+
+@dataclass
+class _CrashingEntries:
+    inner: MemoryEntryDirectory
+    plan: _CrashPlan
+
+    @property
+    def max_assignments_per_call(self) -> int:
+        return self.inner.max_assignments_per_call
+
+    def assign_codes(self, campaign_id: str, assignments: Sequence[CodeAssignment]) -> Any:
+        crash = self.plan.crash_now()
+        outcome = self.inner.assign_codes(campaign_id, assignments)
+        if crash:
+            _crash()
+        return outcome
+
+
+@dataclass
+class _CrashingVerdicts:
+    """Delivers part of the verdicts, then crashes (SendMessageBatch goes out 10 at a time)."""
+
+    inner: MemoryVerdictQueue
+    plan: _CrashPlan
+    delivered_before_crash: int
+
+    def send(self, verdicts: Sequence[Verdict]) -> None:
+        if self.plan.crash_now():
+            self.inner.send(verdicts[: self.delivered_before_crash])
+            _crash()
+        self.inner.send(verdicts)
+
+
+@dataclass
+class _CrashingDeadLetters:
+    inner: MemoryDeadLetters
+    plan: _CrashPlan
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        crash = self.plan.crash_now()
+        self.inner.send(letters)
+        if crash:
+            _crash()
+
+
+@given(selection_batch(), st.integers(min_value=1, max_value=7), st.data())
+@settings(max_examples=200, deadline=None)
+def test_verdict_counts_add_up_to_the_distinct_assignments_across_crashes_and_recuts(
+    datas: list[bytes], per_call: int, data: st.DataObject
+) -> None:
+    """A runtime's life: each attempt starts at the checkpoint, ends wherever (a longer or
+    shorter page), and may crash at any dependency call; only a finished attempt moves the
+    checkpoint. However it goes, the counts the FIFO verdict queue kept add up, per campaign,
+    to the distinct (campaign, fan, code) assignments made."""
+    entries = MemoryEntryDirectory(
+        max_assignments_per_call=per_call, known_campaigns={"camp-1", "camp-2"}
+    )
+    verdicts, dead = MemoryVerdictQueue(fifo=True), MemoryDeadLetters()
+    batch = batch_of(datas, stream="save-selection-stream")
+    start, crashes_left = 0, 6
+    while start < len(batch):
+        end = data.draw(st.integers(min_value=start + 1, max_value=len(batch)), label="end")
+        crash_at = (
+            data.draw(st.none() | st.integers(0, 12), label="crash_at") if crashes_left else None
+        )
+        plan = _CrashPlan(crash_at)
+        try:
+            save_selection(
+                batch[start:end],
+                entries=_CrashingEntries(entries, plan),
+                verdicts=_CrashingVerdicts(verdicts, plan, data.draw(st.integers(0, 12))),
+                dead_letters=_CrashingDeadLetters(dead, plan),
+            )
+        except DependencyUnavailable:
+            crashes_left -= 1
+            continue
+        start = end
+
+    made: Counter[str] = Counter(
+        campaign for (campaign, _fan), codes in entries.codes.items() for _ in codes
+    )
+    assert verdicts.counts() == made
     assert len({v.dedupe_id for v in verdicts.verdicts}) == len(verdicts.verdicts)

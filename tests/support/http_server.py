@@ -271,6 +271,57 @@ def running_server() -> Iterator[LocalHttpServer]:
         server.stop()
 
 
+class SilentListener:
+    """Accepts TCP connections on 127.0.0.1 and never answers (a hung endpoint): each
+    connection is held open, unread, until the listener stops. `connections` counts them."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.1)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    @property
+    def connections(self) -> int:
+        return len(self._held)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(connection)
+
+    def start(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for connection in self._held:
+            connection.close()
+        self._socket.close()
+
+
+@contextmanager
+def silent_listener() -> Iterator[SilentListener]:
+    """A started SilentListener, stopped on exit however the block ends."""
+    listener = SilentListener().start()
+    try:
+        yield listener
+    finally:
+        listener.stop()
+
+
 @pytest.fixture
 def http_server() -> Iterator[LocalHttpServer]:
     with running_server() as server:

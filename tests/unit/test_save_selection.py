@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.memory import (
@@ -8,7 +10,7 @@ from adapters.memory import (
     MemorySelectionLedger,
     MemoryVerdictQueue,
 )
-from domain.records import RecordType, Verdict
+from domain.records import CodeAssignment, RecordType, verdict_for
 from domain.streaming import DependencyUnavailable
 from domain.workers.save_selection import SaveSelection, save_selection
 from tests.support.stream_records import batch_of, enriched_assignment, raw, sample_record
@@ -31,6 +33,12 @@ class World:
         )
 
 
+def _assignments(records: list[dict[str, Any]]) -> list[CodeAssignment]:
+    return [
+        CodeAssignment(r["campaignId"], r["userId"], r["globalUserId"], r["code"]) for r in records
+    ]
+
+
 def test_codes_are_assigned_per_campaign_and_a_verdict_sent_for_each() -> None:
     world = World()
     records = [enriched_assignment(i, campaign=f"camp-{i % 2}") for i in range(6)]
@@ -39,10 +47,10 @@ def test_codes_are_assigned_per_campaign_and_a_verdict_sent_for_each() -> None:
     assert (counts.received, counts.handled, counts.filtered, counts.dead_lettered) == (6, 6, 0, 0)
     assert world.entries.codes[("camp-0", "g0")] == {"CODE00000"}
     assert world.entries.total_codes() == 6
-    assert [(v.campaign_id, v.count) for v in world.verdicts.verdicts] == [
-        ("camp-0", 3),
-        ("camp-1", 3),
-    ]
+    assert world.verdicts.counts() == {"camp-0": 3, "camp-1": 3}
+    assert {v.dedupe_id for v in world.verdicts.verdicts} == {
+        verdict_for(a).dedupe_id for a in _assignments(records)
+    }
     assert world.ledger.selected[("camp-1", "g1")] == {"m1"}
 
 
@@ -52,7 +60,7 @@ def test_calls_hold_at_most_the_directory_limit() -> None:
     counts = world.run(batch_of([raw(r) for r in records]))
     assert world.entries.call_sizes == [1000, 1000, 345]
     assert counts.handled == 2345
-    assert world.verdicts.verdicts[0].count == 2345
+    assert world.verdicts.counts() == {"camp-1": 2345}
 
 
 def test_a_smaller_directory_limit_is_honoured() -> None:
@@ -67,7 +75,7 @@ def test_the_same_assignment_twice_in_a_batch_is_assigned_once_and_both_handled(
     counts = world.run(batch_of([record, record]))
     assert counts.handled == 2 and counts.detail["duplicate_in_batch"] == 1
     assert world.entries.call_sizes == [1]
-    assert world.verdicts.verdicts[0].count == 1
+    assert world.verdicts.counts() == {"camp-1": 1}
 
 
 def test_a_replay_assigns_nothing_twice_and_the_fifo_drops_the_second_verdict() -> None:
@@ -79,7 +87,8 @@ def test_a_replay_assigns_nothing_twice_and_the_fifo_drops_the_second_verdict() 
     assert first.detail["assigned"] == 10 and "already_assigned" not in first.detail
     assert second.detail["already_assigned"] == 10 and "assigned" not in second.detail
     assert world.entries.total_codes() == 10
-    assert world.verdicts.verdicts == [Verdict("camp-1", 10, world.verdicts.verdicts[0].dedupe_id)]
+    assert world.verdicts.counts() == {"camp-1": 10}
+    assert len(world.verdicts.verdicts) == 10
 
 
 def test_other_types_and_the_placeholder_code_are_filtered() -> None:
@@ -137,7 +146,7 @@ def test_a_transient_failure_anywhere_raises_and_the_replay_completes_once(faili
 
     assert (counts.handled, counts.dead_lettered) == (5, 1)
     assert world.entries.total_codes() == 5
-    assert [v.count for v in world.verdicts.verdicts] == [5]
+    assert world.verdicts.counts() == {"camp-1": 5}
     assert len(world.dead.letters) == 1
 
 
@@ -147,3 +156,13 @@ def test_the_bound_worker_works_without_a_ledger() -> None:
     assert worker.name == "save_selection"
     assert worker(batch_of([raw(enriched_assignment(1))])).handled == 1
     assert world.ledger.selected == {}
+
+
+def test_a_replay_that_ends_later_counts_each_assignment_once() -> None:
+    """Issue 6 item 3: a replay from the same checkpoint ending one record later counted
+    2 + 3 = 5 verdicts for 3 assignments under batch-keyed ids."""
+    world = World(fifo=True)
+    batch = batch_of([raw(enriched_assignment(i)) for i in range(3)])
+    world.run(batch[:2])
+    world.run(batch)
+    assert world.verdicts.counts() == {"camp-1": 3}
