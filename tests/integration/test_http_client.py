@@ -12,7 +12,14 @@ from adapters.http.client import JsonHttpClient, ServiceError
 from adapters.logging import correlation
 from domain.backoff import Backoff
 from domain.streaming import DependencyUnavailable
-from tests.support.http_server import Fault, LocalHttpServer, Request, Response, running_server
+from tests.support.http_server import (
+    Fault,
+    LocalHttpServer,
+    Request,
+    Response,
+    running_server,
+    silent_listener,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -241,3 +248,15 @@ def test_base_url_with_a_path_prefix(server: LocalHttpServer) -> None:
     server.route("GET", "/api/v2/things/{thing_id}", _thing)
     with make_client(f"{server.url}/api/v2/", RecordedSleep()) as client:
         assert client.get("/things/t9").unwrap().body == {"id": "t9"}
+
+
+def test_an_endpoint_that_accepts_and_never_answers_fails_after_attempts_timeouts() -> None:
+    """One retry layer: `attempts` connections, each given up after the read timeout (counted,
+    not timed: tests set no wall-clock limits)."""
+    with silent_listener() as listener:
+        sleep = RecordedSleep()
+        client = make_client(listener.url, sleep, attempts=3, read_timeout=0.2)
+        with client, pytest.raises(DependencyUnavailable, match="timed out.*after 3 attempts"):
+            client.get("/things/t1")
+        assert listener.connections == 3
+        assert len(sleep.delays) == 2
