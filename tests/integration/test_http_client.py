@@ -256,7 +256,7 @@ def test_an_endpoint_that_accepts_and_never_answers_fails_after_attempts_timeout
     with silent_listener() as listener:
         sleep = RecordedSleep()
         client = make_client(listener.url, sleep, attempts=3, read_timeout=0.2)
-        with client, pytest.raises(DependencyUnavailable, match="timed out.*after 3 attempts"):
+        with client, pytest.raises(DependencyUnavailable, match=r"timed out.*after 3 attempts"):
             client.get("/things/t1")
         assert listener.connections == 3
         assert len(sleep.delays) == 2
