@@ -24,7 +24,7 @@ from adapters.aws.dynamo_entries import (
 from adapters.aws.kinesis import KinesisRecordStream
 from adapters.aws.lake import S3Lake
 from adapters.aws.s3 import S3ObjectStore
-from adapters.aws.sqs import SqsDeadLetters, SqsVerdictQueue, queue_url_for
+from adapters.aws.sqs import SqsDeadLetters, SqsVerdictQueue
 from adapters.campaign_config import S3CampaignDirectory
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import SystemClock
@@ -117,7 +117,7 @@ class Container:
         sqs = self.aws.client("sqs")
         return SqsDeadLetters(
             sqs,
-            queue_url_for(sqs, self.settings.dead_letter_queue),
+            self.settings.dead_letter_queue,  # a name is resolved on first use
             # Records too big for an SQS message are kept whole in S3 rather than lost.
             overflow_s3=self.aws.client("s3"),
             overflow_bucket=self.settings.campaign_data_bucket,
@@ -214,7 +214,7 @@ def build_stream_worker(name: str, settings: Settings) -> StreamWorker:
         )
         return SaveSelection(
             entries=c.entries,
-            verdicts=SqsVerdictQueue(sqs, queue_url_for(sqs, s.verdict_queue)),
+            verdicts=SqsVerdictQueue(sqs, s.verdict_queue),
             dead_letters=c.dead_letters,
             ledger=ledger,
         )

@@ -67,13 +67,25 @@ def _is_fifo(queue_url: str) -> bool:
 
 class _BatchSender:
     """SendMessageBatch in calls of <= 10 entries / 256 KiB; resends the entries that failed
-    inside a 200 answer (a bounded budget); a call that raises is final (botocore retried it)."""
+    inside a 200 answer (a bounded budget); a call that raises is final (botocore retried it).
 
-    def __init__(self, sqs: Any, queue_url: str, resend: Backoff, what: str) -> None:
+    `queue` is a URL or a name. A name is resolved (GetQueueUrl) on the first send, not when
+    the adapter is built: a consumer that starts while SQS is down must not die at start-up
+    (issue 7: every restarted KCL child died in GetQueueUrl); the first send then fails like
+    any other call, DependencyUnavailable, inside the runtime's batch deadline."""
+
+    def __init__(self, sqs: Any, queue: str, resend: Backoff, what: str) -> None:
         self._sqs = sqs
-        self.queue_url = queue_url
+        self.queue = queue
+        self._resolved = queue if queue.startswith(("http://", "https://")) else None
         self._resend = resend
         self._what = what
+
+    @property
+    def queue_url(self) -> str:
+        if self._resolved is None:
+            self._resolved = queue_url_for(self._sqs, self.queue)
+        return self._resolved
 
     def send_all(self, entries: Sequence[dict[str, Any]]) -> None:
         for batch in _batches(entries):
@@ -90,7 +102,7 @@ class _BatchSender:
                     QueueUrl=self.queue_url, Entries=list(pending.values())
                 )
             except AWS_ERRORS as error:
-                raise unavailable(f"{self._what} {self.queue_url}", error) from error
+                raise unavailable(f"{self._what} {self.queue}", error) from error
             for sent in answer.get("Successful") or []:
                 pending.pop(sent["Id"], None)
             if not pending:
@@ -99,7 +111,7 @@ class _BatchSender:
             if any(entry.get("SenderFault") for entry in failed):
                 break  # the request itself is wrong: resending the same entries cannot help
         raise DependencyUnavailable(
-            f"{self._what} {self.queue_url}",
+            f"{self._what} {self.queue}",
             f"{len(pending)} messages not accepted after {attempt + 1} attempts; "
             f"last: {_failure_text(failed)}",
         )
@@ -134,14 +146,14 @@ class SqsDeadLetters:
     def __init__(
         self,
         sqs: Any,
-        queue_url: str,
+        queue: str,
         *,
         overflow_s3: Any | None = None,
         overflow_bucket: str | None = None,
         resend: Backoff = DEFAULT_RESEND_BACKOFF,
     ) -> None:
-        self._sender = _BatchSender(sqs, queue_url, resend, "queue")
-        self._fifo = _is_fifo(queue_url)
+        self._sender = _BatchSender(sqs, queue, resend, "queue")
+        self._fifo = _is_fifo(queue)  # a FIFO queue's name and URL both end in .fifo
         self._overflow_s3 = overflow_s3
         self._overflow_bucket = overflow_bucket
 
@@ -177,7 +189,7 @@ class SqsDeadLetters:
     def _overflow(self, letter: DeadLetter) -> str:
         if self._overflow_s3 is None or not self._overflow_bucket:
             raise DependencyUnavailable(
-                f"queue {self.queue_url}",
+                f"queue {self._sender.queue}",
                 f"dead letter for {_where(letter)} ({len(letter.record.data)} bytes) is over "
                 f"{MAX_MESSAGE_BYTES} bytes and no overflow bucket is configured",
             )
@@ -214,11 +226,9 @@ class SqsVerdictQueue:
     """VerdictQueue on SQS: `{campaignId, count}` for the verdict reporter, in SendMessageBatch
     calls of 10 (one verdict per assignment: see domain.records.verdict_for)."""
 
-    def __init__(
-        self, sqs: Any, queue_url: str, *, resend: Backoff = DEFAULT_RESEND_BACKOFF
-    ) -> None:
-        self._sender = _BatchSender(sqs, queue_url, resend, "verdict queue")
-        self._fifo = _is_fifo(queue_url)
+    def __init__(self, sqs: Any, queue: str, *, resend: Backoff = DEFAULT_RESEND_BACKOFF) -> None:
+        self._sender = _BatchSender(sqs, queue, resend, "verdict queue")
+        self._fifo = _is_fifo(queue)
 
     @property
     def queue_url(self) -> str:

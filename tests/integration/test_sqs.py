@@ -228,3 +228,28 @@ def test_an_endpoint_that_accepts_and_never_answers_fails_within_timeout_times_a
     # attempts x (timeout + botocore's jittered wait of at most a second), not by a product
     # of retry layers. (Counted, not timed: tests set no wall-clock limits.)
     assert listener.connections == attempts
+
+
+def test_a_queue_given_by_name_is_resolved_at_the_first_send_not_when_built(
+    sqs: Any, make_queue: Callable[..., str]
+) -> None:
+    """A consumer built while SQS is down must start; the first send fails like any call
+    (DependencyUnavailable, replayed by the runtime) and succeeds once SQS is back."""
+    name = unique_name("late-dlq")
+    with silent_listener() as listener:
+        down = ClientFactory(
+            ClientOptions(endpoint_url=listener.url, max_attempts=1, read_timeout=0.3)
+        ).client("sqs")
+        built = SqsDeadLetters(down, name, resend=NO_WAIT)  # no call yet
+        assert listener.connections == 0
+        with pytest.raises(DependencyUnavailable, match=name):
+            built.send(letters(1))
+    dead = SqsDeadLetters(sqs, name, resend=NO_WAIT)
+    verdicts = SqsVerdictQueue(sqs, name, resend=NO_WAIT)
+    with pytest.raises(DependencyUnavailable, match=name):
+        dead.send(letters(1))  # no such queue yet: a dependency fault, replayed
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    dead.send(letters(2))
+    verdicts.send([Verdict("camp-1", 1, "d1")])
+    assert dead.queue_url == url
+    assert len(drain(sqs, url)) == 3

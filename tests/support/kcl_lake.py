@@ -17,7 +17,7 @@ import boto3
 
 from adapters.avro import AvroSchemas, read_container
 from adapters.aws.lake import S3Lake
-from adapters.aws.sqs import SqsDeadLetters, queue_url_for
+from adapters.aws.sqs import SqsDeadLetters
 from adapters.clock import SystemClock
 from domain.records import DEDUPE_FIELD
 from domain.streaming import BatchCounts, IncomingRecord, StreamWorker
@@ -38,7 +38,7 @@ class _LakeWorker:
         sqs = client("sqs")
         self.schemas = AvroSchemas()
         self.archive = S3Lake(client("s3"), settings.campaign_data_bucket, self.schemas)
-        self.dead_letters = SqsDeadLetters(sqs, queue_url_for(sqs, settings.dead_letter_queue))
+        self.dead_letters = SqsDeadLetters(sqs, settings.dead_letter_queue)
         self.clock = SystemClock()
 
     def __call__(self, batch: Sequence[IncomingRecord]) -> BatchCounts:
