@@ -24,6 +24,9 @@ from domain.models import (
     StreamRecord,
 )
 from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
+from domain.wave_prep.fans import EligibilityQuery, EligibleFan
+from domain.wave_prep.markets import CampaignMarket
+from domain.wave_prep.status import WaveStatus
 
 
 class Clock(Protocol):
@@ -196,4 +199,70 @@ class CodeInventory(Protocol):
         self, campaign_id: str, codes: Sequence[str]
     ) -> Result[Mapping[str, str], LookupFailure]:
         """code -> status ('available', 'reserved', 'assigned') for the codes that exist."""
+        ...
+
+
+# --- Wave prep (issue 10): markets, eligible fans, reservations, status, the delivery zip ------
+
+
+class CampaignMarkets(Protocol):
+    """The campaign's markets (campaign service `GET /campaigns/:id/markets`, or `markets` in
+    the campaign's JSON config). The campaign directories implement it beside CampaignDirectory;
+    it is its own port so directories that never serve a wave need not."""
+
+    def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]: ...
+
+
+class EligibleFans(Protocol):
+    """The campaign's scoring entries that may compete in a wave, streamed.
+
+    The source applies the query where it can (the domain checks every rule again). A record
+    that does not parse comes as Failure(reason naming the field, never its value). Raises
+    DependencyUnavailable when the source stays down past the adapter's retries, and
+    wave_prep.fans.BrokenSource when it answers with what no retry can fix (pages that never
+    end, a body that is not the contract's)."""
+
+    def eligible_fans(
+        self, campaign_id: str, query: EligibilityQuery
+    ) -> Iterator[Result[EligibleFan, str]]: ...
+
+
+class ReservationLedger(Protocol):
+    """Code reservations a wave made, by their natural key (campaign, date key, market, batch),
+    recorded before any of their codes is used, so a retry reuses them whatever the inventory
+    behind (the HTTP code service cannot look a reservation up by key)."""
+
+    def recorded(self, key: str) -> Reservation | None: ...
+
+    def record(self, reservation: Reservation) -> Reservation:
+        """Writes once: when a reservation is already recorded under the key (a concurrent
+        run), that one is returned and must be used instead."""
+        ...
+
+
+class WaveStatusStore(Protocol):
+    """The status JSON per (campaign, date key), written conditionally."""
+
+    def read(self, campaign_id: str, date_key: str) -> tuple[WaveStatus, str] | None:
+        """The status and its version, or None. Raises ValueError when it does not parse."""
+        ...
+
+    def write(self, status: WaveStatus, expected_version: str | None) -> str | None:
+        """Writes only if the stored version is still `expected_version` (None: only if there
+        is no status yet). The new version, or None when another writer got there first."""
+        ...
+
+
+class PackageWriter(Protocol):
+    def add(self, name: str, lines: Iterable[bytes]) -> int:
+        """Adds a file of these lines; returns the bytes written (before compression)."""
+        ...
+
+
+class WavePackage(Protocol):
+    """Builds the delivery zip in temporary space and uploads it."""
+
+    def publish(self, ref: ObjectRef) -> AbstractContextManager[PackageWriter]:
+        """The zip appears at `ref`, complete, only when the block exits without error; its
+        temporary space is freed either way."""
         ...

@@ -1,0 +1,54 @@
+"""WavePackage: the delivery zip built in a temporary file, then uploaded whole.
+
+Files are deflated straight into one temporary zip (no uncompressed copies on disk), each
+streamed line by line; the zip is then streamed to the ObjectStore's writer (a multipart upload
+that completes only when the whole file is sent), and the temporary file is removed whatever
+happens. Disk needed: the compressed zip only. In Lambda's default 512 MB of /tmp, at ~420
+bytes of CSV per selected fan (sms + email + masterCodes rows) deflated to roughly a third,
+that is several million selected fans; memory holds one 8 MiB upload part at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from domain.models import ObjectRef
+from domain.ports import ObjectStore
+
+UPLOAD_CHUNK = 8 * 1024 * 1024
+
+
+class _ZipWriter:
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self._archive = archive
+
+    def add(self, name: str, lines: Iterable[bytes]) -> int:
+        written = 0
+        with self._archive.open(name, "w", force_zip64=True) as entry:
+            for line in lines:
+                written += entry.write(line)
+        return written
+
+
+class ZipPackage:
+    def __init__(self, store: ObjectStore, temp_dir: str | None = None) -> None:
+        self._store = store
+        self._temp_dir = temp_dir
+
+    @contextmanager
+    def publish(self, ref: ObjectRef) -> Iterator[_ZipWriter]:
+        handle, path = tempfile.mkstemp(suffix=".zip", dir=self._temp_dir)
+        try:
+            with os.fdopen(handle, "w+b") as temp:
+                with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                    yield _ZipWriter(archive)
+                temp.seek(0)
+                with self._store.open_writer(ref, "application/zip") as upload:
+                    while chunk := temp.read(UPLOAD_CHUNK):
+                        upload.write(chunk)
+        finally:
+            os.unlink(path)
