@@ -45,7 +45,32 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class AssignCount:
-    """The code service's `{count: {in, updated}}`: codes sent, and codes newly assigned."""
+    """The code service's `{count: {in, updated}}`: codes sent, and codes newly assigned.
+
+    `conflicts` counts codes that belong to another campaign and were left alone (the DynamoDB
+    inventory reports them; the code service's contract has no such field, so it stays 0).
+    received = updated + already assigned to this campaign + conflicts.
+    """
 
     received: int
     updated: int
+    conflicts: int = 0
+
+    def __add__(self, more: AssignCount) -> AssignCount:
+        return AssignCount(
+            self.received + more.received,
+            self.updated + more.updated,
+            self.conflicts + more.conflicts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    """A code issued to one fan of one wave, and the wave row that first held the fan.
+
+    Recorded before the code is written anywhere else, so a re-run reuses it; `row` (1-based
+    data row of the wave CSV) tells a later row with the same fan apart as a duplicate.
+    """
+
+    code: str
+    row: int

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from returns.result import Result
 
-from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
+from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
 from domain.models import (
     Campaign,
     LookupFailure,
@@ -175,6 +175,24 @@ class CodeIssuer(Protocol):
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]: ...
 
+    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+        """One result per request, in order. Adapters issue them concurrently (a bounded number
+        in flight); the caller bounds memory by the size of `requests`."""
+        ...
+
+
+class IssuedCodeLedger(Protocol):
+    """Codes issued per wave and fan, recorded before they are written anywhere else."""
+
+    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
+        """What is recorded for these fans of this wave (fans with nothing recorded left out)."""
+        ...
+
+    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
+        """Records each fan's code unless one is recorded already (a conditional write), and
+        returns what each fan holds afterwards: the earlier record wins a race."""
+        ...
+
 
 class CodeInventory(Protocol):
     """Codes per campaign: reserved (expiring after 24 h unless assigned), then assigned.
@@ -186,9 +204,11 @@ class CodeInventory(Protocol):
     def reserve(
         self, campaign_id: str, count: int, code_type: CodeType, key: str
     ) -> Result[Reservation, LookupFailure]:
-        """`count` codes held under `key`. Where the store can (DynamoDB), the same key again
-        returns the same reservation; the HTTP code service cannot, so a caller that must reuse
-        a reservation on retry records it (keyed by its natural key) before using its codes."""
+        """`count` codes held under `key`, or fewer when the campaign's stock of that type runs
+        short (the caller decides what a short reservation means). Where the store can
+        (DynamoDB), the same key again returns the same codes, renewing their 24 h; the HTTP
+        code service cannot, so a caller that must reuse a reservation on retry records it
+        (keyed by its natural key) before using its codes."""
         ...
 
     def assign(

@@ -149,6 +149,7 @@ class JsonHttpClient:
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         hide_path: bool = False,
         transport: httpx.BaseTransport | None = None,
+        max_connections: int = 20,
     ) -> None:
         self.service = service
         self.retry = retry
@@ -162,6 +163,11 @@ class JsonHttpClient:
             headers=headers,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
+            # Callers that issue calls from several threads (Pacman) keep that many connections
+            # alive instead of reconnecting for every call past httpx's default of 20.
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         )
 
     def close(self) -> None:

@@ -1,0 +1,653 @@
+"""The AWS-native code inventory, code issuer and issued-code ledger: one DynamoDB table.
+
+One table (`CODES_TABLE`), string key `pk`, three kinds of item:
+
+- `code#{CODE}`: one per code (so a code string exists once: it can belong to one campaign).
+  `code`, `campaignId`, `type` (tm | external), `status` (available | reserved | assigned |
+  issued), `globalUserId` (issued codes: the one fan it was made for), `slot` (the reservation
+  slot holding it), `reserveId`, `assignedAt`. While the code can still be reserved it carries
+  `pool` = "{campaignId}#{type}" and `freeAt` (epoch seconds: 0 when available, the end of its
+  24 h hold when reserved), which put it in the sparse GSI `pool-freeAt`: a Query for
+  `freeAt <= now` finds available codes and expired holds alike, and assigning removes both
+  attributes, so an assigned code is never found again.
+- `slot#{campaignId}#{type}#{key}#{i}`: the i-th code of the reservation under the caller's key,
+  `code`. A reservation is `count` slots. A slot is filled in two conditional writes: the slot
+  names a candidate (only if it did not exist, or still names what it named), then the code is
+  taken for the slot (only if free: `pool = :pool AND freeAt <= :now`, or already taken for this
+  slot). Two reservations can never hold the same code (the take's condition), a code is held
+  by one slot, and two concurrent calls with the same key meet on the slot's condition and
+  return the same codes. A crash between the writes leaves a slot naming a code it does not
+  hold, refilled by the next call: no code is ever held without a slot naming it, none leaks.
+  (No TransactWriteItems: moto deep-copies the whole table for each one, which is quadratic
+  and not thread-safe, and real DynamoDB charges a transaction twice.)
+  The same key again returns the slots' codes, renewing their 24 h (a conditional update that the
+  code is still held by that slot); a slot whose code expired and was taken by someone else is
+  filled afresh.
+- `issued#{wave}#{globalUserId}`: the ledger of generate_sms_wave_codes (code, row).
+
+Reserve retries on conflicts (a candidate taken by a concurrent reservation: the next candidate,
+then a fresh Query) as the code service does, with no limit but the supply: when the pool has no
+free code left, the reservation comes back short.
+
+Assign is one conditional UpdateItem per code, `concurrency` in flight:
+`(attribute_not_exists(campaignId) OR campaignId = :c) AND status <> assigned`. A code assigned
+to the campaign already is not updated again (idempotent: a re-run updates 0); one that belongs
+to another campaign is left alone and counted in `conflicts`. A code the table has never seen
+(issued by an HTTP Pacman) is recorded as assigned to the campaign, so it can never go to
+another.
+
+Throttling and 5xx are botocore's to retry (standard mode); what outlasts them comes back as a
+LookupFailure of kind 'unavailable'. BatchGetItem's UnprocessedKeys are resent with the domain's
+jittered backoff (the adapter's only retry loop: partial-batch resends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from returns.result import Failure, Result, Success
+
+from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
+from domain.backoff import Backoff
+from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
+from domain.models import LookupFailure
+from domain.streaming import DependencyUnavailable
+
+POOL_INDEX = "pool-freeAt"
+HOLD = timedelta(hours=24)
+BATCH_GET_LIMIT = 100
+DEFAULT_CONCURRENCY = 8
+# A fresh draw from 2**60 colliding five times in a row means the generator is broken.
+MAX_DRAWS = 5
+DEFAULT_UNPROCESSED_BACKOFF = Backoff(base_seconds=0.05, cap_seconds=2.0, retries=6)
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_INVALID = frozenset({"ValidationException", "SerializationException"})
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_codes_table(dynamodb: Any, name: str) -> None:
+    """The table and its GSI (on-demand), for local runs and tests; waits until ACTIVE."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "pool", "AttributeType": "S"},
+            {"AttributeName": "freeAt", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": POOL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "pool", "KeyType": "HASH"},
+                    {"AttributeName": "freeAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+
+
+def code_pk(code: str) -> str:
+    return f"code#{code}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _failure(what: str, error: Exception) -> LookupFailure:
+    code = error_code(error)
+    return LookupFailure(what, "invalid" if code in _INVALID else "unavailable", code)
+
+
+class _Unavailable(Exception):
+    def __init__(self, failure: LookupFailure) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _batch_get(
+    db: Any, table: str, pks: Sequence[str], backoff: Backoff, what: str
+) -> dict[str, dict[str, Any]]:
+    """pk -> item for the keys that exist (consistent reads). Raises _Unavailable."""
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(pks))
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"pk": _s(pk)} for pk in unique[start : start + BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+            }
+        }
+        for attempt in range(backoff.tries):
+            if attempt:
+                backoff.wait(attempt)
+            try:
+                answer = db.batch_get_item(RequestItems=request)
+            except AWS_ERRORS as error:
+                raise _Unavailable(_failure(what, error)) from error
+            for item in answer.get("Responses", {}).get(table, []):
+                found[item["pk"]["S"]] = item
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        if request:
+            raise _Unavailable(LookupFailure(what, "unavailable", "unprocessed keys after retries"))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class StockCount:
+    """What `stock` did: added = new codes; already = in this campaign's pool before;
+    conflicts = codes that exist for another campaign or purpose (left alone)."""
+
+    added: int = 0
+    already: int = 0
+    conflicts: int = 0
+
+
+class _Candidates:
+    """Free codes of one pool, fetched a page at a time and handed out once each (threads)."""
+
+    def __init__(self, db: Any, table: str, pool: str, now: int, page: int) -> None:
+        self._db, self._table, self._pool, self._now, self._page = db, table, pool, now, page
+        self._lock = threading.Lock()
+        self._buffer: list[str] = []
+        self._start: dict[str, Any] | None = None
+        self._exhausted = False
+
+    def next(self) -> str | None:
+        with self._lock:
+            while not self._buffer and not self._exhausted:
+                self._fetch()
+            return self._buffer.pop() if self._buffer else None
+
+    def give_back(self, code: str) -> None:
+        """A candidate not used (its slot named another code first): still free for the others;
+        dropping it would make a call with the same key come back short while stock is left."""
+        with self._lock:
+            self._buffer.append(code)
+
+    def _fetch(self) -> None:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": POOL_INDEX,
+            "KeyConditionExpression": "#pool = :pool AND freeAt <= :now",
+            "ExpressionAttributeNames": {"#pool": "pool"},
+            "ExpressionAttributeValues": {":pool": _s(self._pool), ":now": _n(self._now)},
+            "Limit": self._page,
+        }
+        if self._start:
+            query["ExclusiveStartKey"] = self._start
+        try:
+            answer = self._db.query(**query)
+        except AWS_ERRORS as error:
+            raise _Unavailable(_failure(f"free codes of pool {self._pool}", error)) from error
+        # Kept reversed so that pop() hands out the oldest free code first.
+        fetched = [item["pk"]["S"].removeprefix("code#") for item in answer["Items"]]
+        self._buffer[:0] = reversed(fetched)
+        self._start = answer.get("LastEvaluatedKey")
+        if not self._start:
+            self._exhausted = True
+
+
+class DynamoCodeInventory:
+    """CodeInventory on the codes table (module docstring)."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        clock: Clock = _now,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        backoff: Backoff = DEFAULT_UNPROCESSED_BACKOFF,
+    ) -> None:
+        self._db = dynamodb
+        self.table = table
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="codes")
+        self._backoff = backoff
+
+    # --- stock -----------------------------------------------------------------------------
+
+    def stock(self, campaign_id: str, code_type: CodeType, codes: Sequence[str]) -> StockCount:
+        """Adds codes to the campaign's pool as available: one conditional put per code (a code
+        exists once). For local runs, tests and loading a campaign's external codes; botocore
+        errors other than the condition raise (broken infrastructure)."""
+        pool = f"{campaign_id}#{code_type}"
+
+        def put(code: str) -> str:
+            try:
+                self._db.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": _s(code_pk(code)),
+                        "code": _s(code),
+                        "campaignId": _s(campaign_id),
+                        "type": _s(str(code_type)),
+                        "status": _s("available"),
+                        "pool": _s(pool),
+                        "freeAt": _n(0),
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except AWS_ERRORS as error:
+                if error_code(error) != _CONDITION_FAILED:
+                    raise
+                return "exists"
+            return "added"
+
+        outcomes = list(self._pool.map(put, dict.fromkeys(codes)))
+        existing = [c for c, o in zip(dict.fromkeys(codes), outcomes, strict=True) if o == "exists"]
+        items = _batch_get(
+            self._db, self.table, [code_pk(c) for c in existing], self._backoff, "stock"
+        )
+        already = sum(
+            1
+            for c in existing
+            if items.get(code_pk(c), {}).get("campaignId", {}).get("S") == campaign_id
+            and items.get(code_pk(c), {}).get("type", {}).get("S") == str(code_type)
+        )
+        return StockCount(
+            added=outcomes.count("added"),
+            already=already + (len(codes) - len(outcomes)),
+            conflicts=len(existing) - already,
+        )
+
+    # --- reserve ---------------------------------------------------------------------------
+
+    def reserve(
+        self, campaign_id: str, count: int, code_type: CodeType, key: str
+    ) -> Result[Reservation, LookupFailure]:
+        what = f"reserve {count} {code_type} codes for campaign {campaign_id!r} under {key!r}"
+        if count < 1 or not campaign_id or not key:
+            return Failure(LookupFailure(what, "invalid", "count >= 1, campaign and key needed"))
+        now = self._clock()
+        now_s, until_s = int(now.timestamp()), int((now + HOLD).timestamp())
+        pool = f"{campaign_id}#{code_type}"
+        reserve_id = hashlib.sha256(f"{pool}#{key}".encode()).hexdigest()[:24]
+        slots = [f"slot#{pool}#{key}#{i}" for i in range(count)]
+        try:
+            held, to_fill = self._read_slots(slots, now_s, until_s, what)
+            candidates = _Candidates(self._db, self.table, pool, now_s, max(100, len(to_fill)))
+            fill = _Fill(self._db, self.table, pool, reserve_id, key, now_s, until_s, candidates)
+            for slot, code in zip(
+                [s for s, _ in to_fill], self._pool.map(fill.fill, to_fill), strict=True
+            ):
+                if code is not None:
+                    held[slot] = code
+        except _Unavailable as problem:
+            return Failure(problem.failure)
+        return Success(
+            Reservation(
+                key=key,
+                reserve_id=reserve_id,
+                codes=tuple(held[s] for s in slots if s in held),
+                expires_at=datetime.fromtimestamp(until_s, UTC),
+            )
+        )
+
+    def _read_slots(
+        self, slots: Sequence[str], now_s: int, until_s: int, what: str
+    ) -> tuple[dict[str, str], list[tuple[str, str | None]]]:
+        """Codes still held by their slot (holds renewed), and the slots to fill."""
+        slot_items = _batch_get(self._db, self.table, slots, self._backoff, what)
+        named = {s: item["code"]["S"] for s, item in slot_items.items()}
+        codes = _batch_get(
+            self._db, self.table, [code_pk(c) for c in named.values()], self._backoff, what
+        )
+        held: dict[str, str] = {}
+        to_fill: list[tuple[str, str | None]] = []
+        renew: list[tuple[str, str]] = []
+        for slot in slots:
+            code = named.get(slot)
+            item = codes.get(code_pk(code)) if code else None
+            if code is None or item is None or item.get("slot", {}).get("S") != slot:
+                to_fill.append((slot, code))
+            elif item["status"]["S"] == "assigned":
+                held[slot] = code
+            else:
+                renew.append((slot, code))
+        renewed = list(self._pool.map(lambda sc: self._renew(sc[0], sc[1], until_s, what), renew))
+        for (slot, code), ok in zip(renew, renewed, strict=True):
+            if ok:
+                held[slot] = code
+            else:
+                to_fill.append((slot, code))
+        return held, to_fill
+
+    def _renew(self, slot: str, code: str, until_s: int, what: str) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self.table,
+                Key={"pk": _s(code_pk(code))},
+                UpdateExpression="SET freeAt = :until",
+                ConditionExpression="slot = :slot AND #status = :reserved",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":until": _n(until_s),
+                    ":slot": _s(slot),
+                    ":reserved": _s("reserved"),
+                },
+            )
+        except AWS_ERRORS as error:
+            if error_code(error) == _CONDITION_FAILED:
+                return False
+            raise _Unavailable(_failure(what, error)) from error
+        return True
+
+    # --- assign ----------------------------------------------------------------------------
+
+    def assign(self, campaign_id: str, codes: Sequence[str]) -> Result[AssignCount, LookupFailure]:
+        what = f"assign {len(codes)} codes to campaign {campaign_id!r}"
+        if not campaign_id:
+            return Failure(LookupFailure(what, "invalid", "empty campaign id"))
+        now = self._clock().isoformat()
+        outcomes = list(self._pool.map(lambda c: self._assign_one(campaign_id, c, now), codes))
+        failures = [o for o in outcomes if isinstance(o, LookupFailure)]
+        if failures:
+            # Codes updated before the failure stay assigned; a re-run counts them as done.
+            return Failure(LookupFailure(what, failures[0].kind, failures[0].detail))
+        return Success(
+            AssignCount(
+                received=len(codes),
+                updated=outcomes.count("updated"),
+                conflicts=outcomes.count("conflict"),
+            )
+        )
+
+    def _assign_one(self, campaign_id: str, code: str, now: str) -> str | LookupFailure:
+        if not code:
+            return "conflict"
+        try:
+            self._db.update_item(
+                TableName=self.table,
+                Key={"pk": _s(code_pk(code))},
+                UpdateExpression=(
+                    "SET campaignId = :c, #status = :assigned, code = :code, "
+                    "assignedAt = if_not_exists(assignedAt, :now) REMOVE #pool, freeAt"
+                ),
+                ConditionExpression=(
+                    "(attribute_not_exists(campaignId) OR campaignId = :c) "
+                    "AND (attribute_not_exists(#status) OR #status <> :assigned)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#pool": "pool"},
+                ExpressionAttributeValues={
+                    ":c": _s(campaign_id),
+                    ":assigned": _s("assigned"),
+                    ":code": _s(code),
+                    ":now": _s(now),
+                },
+            )
+        except AWS_ERRORS as error:
+            if error_code(error) != _CONDITION_FAILED:
+                return _failure("code", error)
+            try:
+                item = self._db.get_item(
+                    TableName=self.table, Key={"pk": _s(code_pk(code))}, ConsistentRead=True
+                ).get("Item", {})
+            except AWS_ERRORS as again:
+                return _failure("code", again)
+            owner = item.get("campaignId", {}).get("S")
+            return "already" if owner == campaign_id else "conflict"
+        return "updated"
+
+    # --- lookup ----------------------------------------------------------------------------
+
+    def lookup(
+        self, campaign_id: str, codes: Sequence[str]
+    ) -> Result[Mapping[str, str], LookupFailure]:
+        what = f"look up {len(codes)} codes of campaign {campaign_id!r}"
+        try:
+            items = _batch_get(
+                self._db, self.table, [code_pk(c) for c in codes], self._backoff, what
+            )
+        except _Unavailable as problem:
+            return Failure(problem.failure)
+        now_s = int(self._clock().timestamp())
+        answer: dict[str, str] = {}
+        for item in items.values():
+            if item.get("campaignId", {}).get("S") != campaign_id:
+                continue
+            status = item["status"]["S"]
+            if status == "reserved" and int(item.get("freeAt", {}).get("N", "0")) <= now_s:
+                status = "available"  # the hold expired
+            answer[item["code"]["S"]] = status
+        return Success(answer)
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """Fills one reservation slot with a free code, without a transaction (module docstring).
+
+    The slot names its code first (a conditional put: only if the slot does not exist, or
+    still names the code it named), then the code is taken for the slot (a conditional update:
+    only if free, or already taken for this very slot). A crash between the two leaves a slot
+    naming a code it does not hold, which the next call with the key fills afresh: no code is
+    ever taken without a slot naming it, so none leaks. Two calls with the same key meet on
+    the slot's condition and end up taking the same code for it.
+    """
+
+    db: Any
+    table: str
+    pool: str
+    reserve_id: str
+    key: str
+    now_s: int
+    until_s: int
+    candidates: _Candidates
+
+    def fill(self, slot_and_old: tuple[str, str | None]) -> str | None:
+        slot, current = slot_and_old
+        if current is None:
+            candidate = self.candidates.next()
+            if candidate is None:
+                return None
+            current = self._name(slot, None, candidate)
+        while True:
+            if self._take(slot, current):
+                return current
+            candidate = self.candidates.next()
+            if candidate is None:
+                return None
+            current = self._name(slot, current, candidate)
+
+    def _name(self, slot: str, old: str | None, code: str) -> str:
+        """Makes the slot name `code` unless it changed since we read `old`; the slot's code."""
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": _s(slot)},
+            "UpdateExpression": "SET code = :code",
+            "ExpressionAttributeValues": {":code": _s(code)},
+        }
+        if old is None:
+            update["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            update["ConditionExpression"] = "code = :old"
+            update["ExpressionAttributeValues"][":old"] = _s(old)
+        try:
+            self.db.update_item(**update)
+        except AWS_ERRORS as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise _Unavailable(_failure(f"reservation slot {slot}", error)) from error
+            self.candidates.give_back(code)
+            return self._named(slot)  # a concurrent call with the same key got there first
+        return code
+
+    def _named(self, slot: str) -> str:
+        try:
+            item = self.db.get_item(
+                TableName=self.table, Key={"pk": _s(slot)}, ConsistentRead=True
+            )["Item"]
+        except AWS_ERRORS as error:
+            raise _Unavailable(_failure(f"reservation slot {slot}", error)) from error
+        return str(item["code"]["S"])
+
+    def _take(self, slot: str, code: str) -> bool:
+        try:
+            self.db.update_item(
+                TableName=self.table,
+                Key={"pk": _s(code_pk(code))},
+                UpdateExpression=(
+                    "SET #status = :reserved, freeAt = :until, slot = :slot, "
+                    "reserveId = :rid, reserveKey = :key"
+                ),
+                ConditionExpression=(
+                    "(#pool = :pool AND freeAt <= :now) "
+                    "OR (slot = :slot AND #status = :reserved AND attribute_exists(#pool))"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#pool": "pool"},
+                ExpressionAttributeValues={
+                    ":reserved": _s("reserved"),
+                    ":until": _n(self.until_s),
+                    ":slot": _s(slot),
+                    ":rid": _s(self.reserve_id),
+                    ":key": _s(self.key),
+                    ":pool": _s(self.pool),
+                    ":now": _n(self.now_s),
+                },
+            )
+        except AWS_ERRORS as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise _Unavailable(_failure(f"code for slot {slot}", error)) from error
+            return False  # taken by another reservation (or assigned): the next candidate
+        return True
+
+
+class DynamoCodeIssuer:
+    """CodeIssuer without Pacman: a fresh code from `generate`, written once (conditional put
+    on `code#{CODE}`), recorded as issued to the fan with its product, source and window."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        generate: Callable[[], str],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        clock: Clock = _now,
+    ) -> None:
+        self._db = dynamodb
+        self.table = table
+        self._generate = generate
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="issuer")
+
+    def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
+        what = f"code for fan {request.global_user_id!r}"
+        for _ in range(MAX_DRAWS):
+            code = self._generate()
+            try:
+                self._db.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": _s(code_pk(code)),
+                        "code": _s(code),
+                        "type": _s(str(CodeType.EXTERNAL)),
+                        "status": _s("issued"),
+                        "globalUserId": _s(request.global_user_id),
+                        "productId": _s(request.product_id),
+                        "source": _s(request.source),
+                        "validFrom": _s(request.begin.isoformat()),
+                        "validTo": _s(request.end.isoformat()),
+                        "issuedAt": _s(self._clock().isoformat()),
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except AWS_ERRORS as error:
+                if error_code(error) == _CONDITION_FAILED:
+                    continue  # the code exists: draw again
+                return Failure(_failure(what, error))
+            return Success(code)
+        return Failure(LookupFailure(what, "invalid", f"{MAX_DRAWS} draws all collided"))
+
+    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+        return list(self._pool.map(self.issue, requests))
+
+
+class DynamoIssuedCodeLedger:
+    """IssuedCodeLedger on the codes table: `issued#{wave}#{globalUserId}` -> code, row."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        backoff: Backoff = DEFAULT_UNPROCESSED_BACKOFF,
+    ) -> None:
+        self._db = dynamodb
+        self.table = table
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="ledger")
+        self._backoff = backoff
+
+    @staticmethod
+    def _pk(wave: str, global_user_id: str) -> str:
+        return f"issued#{wave}#{global_user_id}"
+
+    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
+        """Raises DependencyUnavailable when DynamoDB cannot answer (after botocore's retries)."""
+        pks = {self._pk(wave, g): g for g in global_user_ids}
+        try:
+            items = _batch_get(self._db, self.table, list(pks), self._backoff, f"ledger of {wave}")
+        except _Unavailable as problem:
+            raise DependencyUnavailable(self.table, str(problem.failure)) from problem
+        return {pks[pk]: _issued(item) for pk, item in items.items()}
+
+    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
+        def put(entry: tuple[str, IssuedCode]) -> tuple[str, IssuedCode]:
+            gid, code = entry
+            key = {"pk": _s(self._pk(wave, gid))}
+            try:
+                self._db.put_item(
+                    TableName=self.table,
+                    Item={**key, "code": _s(code.code), "row": _n(code.row)},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except AWS_ERRORS as error:
+                if error_code(error) != _CONDITION_FAILED:
+                    raise unavailable(self.table, error) from error
+                try:
+                    item = self._db.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+                except AWS_ERRORS as again:
+                    raise unavailable(self.table, again) from again
+                return gid, _issued(item["Item"])
+            return gid, code
+
+        return dict(self._pool.map(put, issued.items()))
+
+
+def _issued(item: Mapping[str, Any]) -> IssuedCode:
+    return IssuedCode(code=item["code"]["S"], row=int(item["row"]["N"]))
+
+
+def iter_table_codes(db: Any, table: str) -> Iterator[dict[str, Any]]:
+    """Every code item (a Scan): for tests and audits, not for workers."""
+    start: dict[str, Any] | None = None
+    while True:
+        page = db.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
+        yield from (i for i in page["Items"] if i["pk"]["S"].startswith("code#"))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return

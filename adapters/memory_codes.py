@@ -1,0 +1,192 @@
+"""In-memory fakes of the access-code ports (CodeIssuer, CodeInventory, IssuedCodeLedger), for
+unit tests, dry runs and benchmarks. No I/O, no mocks; beside adapters/memory.py (the other
+ports' fakes) so the code workers' fakes stay in one small module.
+
+MemoryCodeInventory keeps the DynamoDB inventory's rules (a code exists once, belongs to one
+campaign, is held by at most one reservation slot, holds expire after 24 h unless assigned,
+the same key returns the same codes), so the workers' unit tests see the same behaviour as the
+integration tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from returns.result import Failure, Result, Success
+
+from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
+from domain.models import LookupFailure
+from domain.streaming import DependencyUnavailable
+
+HOLD = timedelta(hours=24)
+
+
+@dataclass
+class IssuerFaults:
+    """`unavailable_after`: every call from that many on fails 'unavailable' (an outage mid-
+    file); `rejected`: fans whose requests the issuer refuses ('invalid')."""
+
+    unavailable_after: int | None = None
+    rejected: set[str] = field(default_factory=set)
+
+
+class MemoryCodeIssuer:
+    """Issues `CODE{n}` codes, counting calls; thread-safe like the real adapters."""
+
+    def __init__(self, faults: IssuerFaults | None = None, prefix: str = "CODE") -> None:
+        self.faults = faults or IssuerFaults()
+        self.prefix = prefix
+        self.calls = 0
+        self.issued: list[tuple[CodeRequest, str]] = []
+        self._lock = threading.Lock()
+
+    def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
+        what = f"code for fan {request.global_user_id!r}"
+        with self._lock:
+            self.calls += 1
+            after = self.faults.unavailable_after
+            if after is not None and self.calls > after:
+                return Failure(LookupFailure(what, "unavailable", "issuer told to be down"))
+            if request.global_user_id in self.faults.rejected:
+                return Failure(LookupFailure(what, "invalid", "issuer refused the fan"))
+            code = f"{self.prefix}{len(self.issued) + 1:08d}"
+            self.issued.append((request, code))
+            return Success(code)
+
+    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+        return [self.issue(r) for r in requests]
+
+
+class MemoryIssuedCodeLedger:
+    """(wave, globalUserId) -> IssuedCode; `fail_next` makes the next calls raise."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], IssuedCode] = {}
+        self.fail_next = 0
+
+    def _trip(self) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise DependencyUnavailable("memory ledger", "told to fail")
+
+    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
+        self._trip()
+        return {g: self.entries[(wave, g)] for g in global_user_ids if (wave, g) in self.entries}
+
+    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
+        self._trip()
+        return {g: self.entries.setdefault((wave, g), code) for g, code in issued.items()}
+
+
+@dataclass
+class _Code:
+    campaign_id: str | None
+    code_type: CodeType
+    status: str  # available | reserved | assigned | issued
+    slot: str | None = None
+    free_at: datetime | None = None  # None: free now (or never reservable once assigned)
+
+
+class MemoryCodeInventory:
+    """CodeInventory with the DynamoDB inventory's rules (module docstring); `clock` decides
+    when holds expire; `unavailable` makes every call fail 'unavailable'."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
+        self.codes: dict[str, _Code] = {}
+        self.slots: dict[str, str] = {}
+        self.assign_calls: list[int] = []
+        self.unavailable = False
+        self._lock = threading.Lock()
+
+    def stock(self, campaign_id: str, code_type: CodeType, codes: Sequence[str]) -> int:
+        with self._lock:
+            added = 0
+            for code in codes:
+                if code not in self.codes:
+                    self.codes[code] = _Code(campaign_id, code_type, "available")
+                    added += 1
+            return added
+
+    def _free(self, item: _Code, now: datetime) -> bool:
+        return item.status == "available" or (
+            item.status == "reserved" and item.free_at is not None and item.free_at <= now
+        )
+
+    def reserve(
+        self, campaign_id: str, count: int, code_type: CodeType, key: str
+    ) -> Result[Reservation, LookupFailure]:
+        what = f"reserve {count} {code_type} codes for campaign {campaign_id!r}"
+        if self.unavailable:
+            return Failure(LookupFailure(what, "unavailable", "told to be down"))
+        if count < 1:
+            return Failure(LookupFailure(what, "invalid", "count must be at least 1"))
+        with self._lock:
+            now = self.clock()
+            until = now + HOLD
+            held: list[str] = []
+            for i in range(count):
+                slot = f"{campaign_id}#{code_type}#{key}#{i}"
+                code = self.slots.get(slot)
+                item = self.codes.get(code) if code else None
+                if item is not None and item.slot == slot:
+                    if item.status == "reserved":
+                        item.free_at = until
+                    held.append(code)  # type: ignore[arg-type]
+                    continue
+                fresh = next(
+                    (
+                        c
+                        for c, it in self.codes.items()
+                        if it.campaign_id == campaign_id
+                        and it.code_type == code_type
+                        and self._free(it, now)
+                    ),
+                    None,
+                )
+                if fresh is None:
+                    break
+                self.codes[fresh] = _Code(campaign_id, code_type, "reserved", slot, until)
+                self.slots[slot] = fresh
+                held.append(fresh)
+            return Success(Reservation(key, f"{campaign_id}#{key}", tuple(held), until))
+
+    def assign(self, campaign_id: str, codes: Sequence[str]) -> Result[AssignCount, LookupFailure]:
+        self.assign_calls.append(len(codes))
+        if self.unavailable:
+            return Failure(LookupFailure("assign", "unavailable", "told to be down"))
+        with self._lock:
+            updated = conflicts = 0
+            for code in codes:
+                item = self.codes.get(code)
+                if item is None:
+                    self.codes[code] = _Code(campaign_id, CodeType.EXTERNAL, "assigned")
+                    updated += 1
+                elif item.campaign_id not in (None, campaign_id):
+                    conflicts += 1
+                elif item.status != "assigned":
+                    item.campaign_id, item.status, item.free_at = campaign_id, "assigned", None
+                    updated += 1
+            return Success(AssignCount(len(codes), updated, conflicts))
+
+    def lookup(
+        self, campaign_id: str, codes: Sequence[str]
+    ) -> Result[Mapping[str, str], LookupFailure]:
+        now = self.clock()
+        return Success(
+            {
+                c: ("available" if self._free(self.codes[c], now) else self.codes[c].status)
+                for c in codes
+                if c in self.codes and self.codes[c].campaign_id == campaign_id
+            }
+        )
+
+    def assigned_to(self, campaign_id: str) -> set[str]:
+        return {
+            c
+            for c, it in self.codes.items()
+            if it.campaign_id == campaign_id and it.status == "assigned"
+        }

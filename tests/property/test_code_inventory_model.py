@@ -1,0 +1,17 @@
+"""The inventory model (tests/support/inventory_model.py) against the in-memory inventory, which
+the workers' unit tests rely on behaving as the DynamoDB one does (same model, integration tier)."""
+
+from __future__ import annotations
+
+from hypothesis import settings
+
+from adapters.memory_codes import MemoryCodeInventory
+from tests.support.inventory_model import InventoryModel
+
+
+class MemoryInventoryModel(InventoryModel):
+    build = MemoryCodeInventory
+
+
+MemoryInventoryModel.TestCase.settings = settings(max_examples=60, stateful_step_count=30)
+TestMemoryInventory = MemoryInventoryModel.TestCase
