@@ -13,6 +13,8 @@ The house rule at this edge:
 
 POSTs are retried too: every contract behind this client is idempotent (look-ups; the entry
 service sets a code per user; a Slack summary posted twice is better than one lost).
+Pacman's POST is not idempotent (a retry may issue a second code): adapters/http/codes.py says
+why that is safe there.
 """
 
 from __future__ import annotations
