@@ -28,6 +28,7 @@ from domain.models import (
     ObjectInfo,
     ObjectNotFound,
     ObjectRef,
+    OverlongLine,
     PutOutcome,
     RejectedRecord,
     StreamRecord,
@@ -71,11 +72,17 @@ class _Writer:
 
 class InMemoryObjectStore:
     """Objects in a dict. Writers publish only when their block exits without an error, like a
-    completed multipart upload. `writes` counts write() calls per key (streaming evidence)."""
+    completed multipart upload. `writes` counts write() calls per key (streaming evidence).
+    Lines longer than `max_line_bytes` come back as OverlongLine, as from the S3 store; `head`
+    reports a modification time that changes only when the object is written again."""
 
-    def __init__(self, objects: Mapping[ObjectRef, bytes] | None = None) -> None:
+    def __init__(
+        self, objects: Mapping[ObjectRef, bytes] | None = None, *, max_line_bytes: int = 64 * MIB
+    ) -> None:
         self.objects: dict[ObjectRef, bytes] = dict(objects or {})
         self.writes: dict[ObjectRef, int] = {}
+        self.max_line_bytes = max_line_bytes
+        self._versions: dict[ObjectRef, int] = {}
 
     def _get(self, ref: ObjectRef) -> bytes:
         try:
@@ -83,7 +90,7 @@ class InMemoryObjectStore:
         except KeyError:
             raise ObjectNotFound(ref) from None
 
-    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes]:
+    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes | OverlongLine]:
         data = self._get(ref)
         if not data:
             return
@@ -91,7 +98,8 @@ class InMemoryObjectStore:
         if lines[-1] == b"":
             lines.pop()
         for line in lines:
-            yield line[:-1] if line.endswith(b"\r") else line
+            line = line[:-1] if line.endswith(b"\r") else line
+            yield OverlongLine(len(line)) if len(line) > self.max_line_bytes else line
 
     def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
         data = self._get(ref)
@@ -102,18 +110,26 @@ class InMemoryObjectStore:
         return self._get(ref)
 
     def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str = "") -> None:
-        self.objects[ref] = bytes(data)
+        self._store(ref, bytes(data))
+
+    def _store(self, ref: ObjectRef, data: bytes) -> None:
+        self.objects[ref] = data
+        self._versions[ref] = self._versions.get(ref, 0) + 1
 
     @contextmanager
     def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[_Writer]:
         writer = _Writer()
         yield writer
-        self.objects[ref] = b"".join(writer.parts)
+        self._store(ref, b"".join(writer.parts))
         self.writes[ref] = writer.writes
 
     def head(self, ref: ObjectRef) -> ObjectInfo | None:
         data = self.objects.get(ref)
-        return None if data is None else ObjectInfo(ref, len(data), datetime.now(UTC))
+        if data is None:
+            return None
+        # A stable time per version: what S3's LastModified tells a reader.
+        version = self._versions.get(ref, 0)
+        return ObjectInfo(ref, len(data), datetime.fromtimestamp(version, UTC), f"v{version}")
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         for ref in sorted(self.objects, key=lambda r: r.key):
@@ -121,7 +137,7 @@ class InMemoryObjectStore:
                 yield ObjectInfo(ref, len(self.objects[ref]))
 
     def copy(self, source: ObjectRef, target: ObjectRef) -> None:
-        self.objects[target] = self._get(source)
+        self._store(target, self._get(source))
 
     def delete(self, ref: ObjectRef) -> None:
         self.objects.pop(ref, None)
@@ -151,10 +167,11 @@ class InMemoryRecordStream:
     calls: int = 0
 
     def put_records(self, records: Iterable[StreamRecord]) -> PutOutcome:
-        sent = stranded = received = 0
+        sent = received = 0
+        stranded_at: list[int] = []
         rejected: list[RejectedRecord] = []
         to_strand, self.strand_next = self.strand_next, 0
-        for record in records:
+        for position, record in enumerate(records):
             received += 1
             if not record.partition_key:
                 rejected.append(RejectedRecord(record.partition_key, "empty partition key"))
@@ -169,9 +186,9 @@ class InMemoryRecordStream:
                 )
             elif to_strand > 0:
                 to_strand -= 1
-                stranded += 1
+                stranded_at.append(position)
             elif self.strand is not None and self.strand(record):
-                stranded += 1
+                stranded_at.append(position)
             else:
                 sent += 1
                 if self.keep:
@@ -179,7 +196,13 @@ class InMemoryRecordStream:
         calls = -(-(received - len(rejected)) // self.batch_size)
         self.sent += sent
         self.calls += calls
-        return PutOutcome(sent=sent, rejected=tuple(rejected), stranded=stranded, calls=calls)
+        return PutOutcome(
+            sent=sent,
+            rejected=tuple(rejected),
+            stranded=len(stranded_at),
+            calls=calls,
+            stranded_at=tuple(stranded_at),
+        )
 
 
 class InMemoryCampaignDirectory:

@@ -31,12 +31,24 @@ class ObjectInfo:
     ref: ObjectRef
     size: int
     last_modified: datetime | None = None
+    # Changes whenever the object is written again (S3's ETag): how a run tells its source
+    # from a new upload under the same key.
+    etag: str | None = None
 
 
 class ObjectNotFound(LookupError):
     def __init__(self, ref: ObjectRef) -> None:
         super().__init__(f"no object at {ref.uri}")
         self.ref = ref
+
+
+@dataclass(frozen=True, slots=True)
+class OverlongLine:
+    """What a line reader yields in place of a line longer than its bound: the line's length in
+    bytes (without its line end), never its bytes. The reader skipped to the next line end
+    without holding the line, so one megabyte-long line costs no more memory than a short one."""
+
+    length: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +70,9 @@ class PutOutcome:
     """What a producer did with the records it was given: in = sent + rejected + stranded.
 
     `rejected` records can never be sent (too large, empty key); `stranded` ones were still
-    failing when the retry budget ran out. Neither is ever dropped silently.
+    failing when the retry budget ran out. Neither is ever dropped silently. `stranded_at` holds
+    the stranded records' positions in the input (0-based), so a caller can resend exactly those
+    and nothing the stream already acknowledged.
     """
 
     sent: int = 0
@@ -66,6 +80,7 @@ class PutOutcome:
     stranded: int = 0
     calls: int = 0
     retries: int = 0
+    stranded_at: tuple[int, ...] = ()
 
     @property
     def received(self) -> int:

@@ -20,6 +20,7 @@ from domain.models import (
     Notification,
     ObjectInfo,
     ObjectRef,
+    OverlongLine,
     PutOutcome,
     StreamRecord,
 )
@@ -42,8 +43,9 @@ class ObjectWriter(Protocol):
 class ObjectStore(Protocol):
     """Blobs by bucket and key. Reads stream; writes are complete-or-nothing."""
 
-    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes]:
-        """The object's lines, streamed, each with its line ending removed (LF or CRLF)."""
+    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes | OverlongLine]:
+        """The object's lines, streamed, each with its line ending removed (LF or CRLF); a line
+        longer than the store's bound comes as an OverlongLine (its length, not its bytes)."""
         ...
 
     def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:

@@ -12,7 +12,6 @@ from typing import Any
 
 from returns.result import Failure, Success
 
-from adapters.aws.s3 import LineTooLong
 from adapters.logging import correlation
 from domain.streaming import DependencyUnavailable, StreamWorker
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
@@ -49,12 +48,17 @@ def counts_dict(counts: ScoredFileCounts) -> dict[str, Any]:
 def file_result(outcome: Success[ScoredFileCounts] | Failure[ScoredFileFailure]) -> dict[str, Any]:
     match outcome:
         case Success(counts):
-            return {
+            done: dict[str, Any] = {
                 "source": counts.source.uri,
                 "status": "ok",
                 "scrubbed": counts.scrubbed.uri,
                 "count": counts_dict(counts),
             }
+            if counts.already_processed:  # a re-delivered event: nothing was done again
+                done["alreadyProcessed"] = True
+            if counts.resumed_at_line is not None:
+                done["resumedAtLine"] = counts.resumed_at_line
+            return done
         case Failure(failure):
             result: dict[str, Any] = {
                 "source": failure.source.uri,
@@ -80,17 +84,9 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
             try:
                 outcome = bootstrap.process_scored_file(settings, ref)
                 result = file_result(outcome)  # type: ignore[arg-type]
-            except LineTooLong as garbage:
-                # Not a TSV line but megabytes of something else: a retry reads the same bytes.
-                result = {
-                    "source": ref.uri,
-                    "status": "failed",
-                    "error": {"kind": "line_too_long", "message": str(garbage)},
-                    "retryable": False,
-                }
             except DependencyUnavailable as down:
-                # A service stayed down past its own retries: nothing of this file was
-                # streamed before the worker needed it, so a whole retry is safe.
+                # A service stayed down past its own retries; a retry resumes the file after
+                # its last checkpoint (docs/scored-files.md), so nothing is streamed twice.
                 result = {
                     "source": ref.uri,
                     "status": "failed",

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
+from domain.models import ObjectInfo, ObjectNotFound, ObjectRef, OverlongLine
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,9 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
-class LineTooLong(ValueError):
-    """A line longer than the reader's bound: almost always a binary or newline-less file."""
-
-    def __init__(self, ref: ObjectRef, line_number: int, limit: int) -> None:
-        super().__init__(
-            f"{ref.uri}: line {line_number} is longer than {limit} bytes "
-            "(not a line-oriented text file?)"
-        )
-        self.ref = ref
-        self.line_number = line_number
+def _line_length(length: int, end: bytes) -> int:
+    """A line's length without the CR of its CRLF (`end` is the line's last piece)."""
+    return length - 1 if end.endswith(b"\r") else length
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -89,37 +82,50 @@ class S3ObjectStore:
             # Closing returns the connection to the pool even if the consumer stops early.
             body.close()
 
-    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes]:
+    def iter_lines(self, ref: ObjectRef) -> Iterator[bytes | OverlongLine]:
         """Lines without their LF / CRLF ending. Bytes are as stored: a UTF-8 BOM stays on the
         first line (decoding and BOM handling are the parser's job). A final line without a
-        newline is yielded; a trailing newline does not make an extra empty line."""
+        newline is yielded; a trailing newline does not make an extra empty line.
+
+        A line longer than `max_line_bytes` comes as an OverlongLine(length): the reader drops
+        what it gathered of it and skips to the next newline, so memory stays at one chunk plus
+        `max_line_bytes` however long the line (a 200 MB line with no newline once crashed the
+        run: the caller now rejects that one row and goes on)."""
+        limit = self.max_line_bytes
         partial: list[bytes] = []
         partial_size = 0
-        line_number = 0
+        skipped = -1  # >= 0 while skipping an over-long line: its length so far
         for chunk in self.iter_chunks(ref):
             lines = chunk.split(b"\n")
-            if len(lines) == 1:
-                partial.append(chunk)
-                partial_size += len(chunk)
-                if partial_size > self.max_line_bytes:
-                    raise LineTooLong(ref, line_number + 1, self.max_line_bytes)
-                continue
-            if partial:
-                partial.append(lines[0])
-                lines[0] = b"".join(partial)
-                partial, partial_size = [], 0
             tail = lines.pop()
             for line in lines:
-                line_number += 1
-                if len(line) > self.max_line_bytes:
-                    raise LineTooLong(ref, line_number, self.max_line_bytes)
-                yield line[:-1] if line.endswith(b"\r") else line
-            if tail:
+                if skipped >= 0:
+                    yield OverlongLine(_line_length(skipped + len(line), line))
+                    skipped = -1
+                    continue
+                if partial:
+                    partial.append(line)
+                    line = b"".join(partial)
+                    partial, partial_size = [], 0
+                if len(line) > limit + (1 if line.endswith(b"\r") else 0):
+                    yield OverlongLine(_line_length(len(line), line))
+                else:
+                    yield line[:-1] if line.endswith(b"\r") else line
+            if skipped >= 0:
+                skipped += len(tail)
+            elif tail:
                 partial.append(tail)
-                partial_size = len(tail)
-        if partial:
+                partial_size += len(tail)
+                if partial_size > limit + 1:  # +1: the CR of a CRLF may follow
+                    skipped, partial, partial_size = partial_size, [], 0
+        if skipped >= 0:
+            yield OverlongLine(skipped)
+        elif partial:
             line = b"".join(partial)
-            yield line[:-1] if line.endswith(b"\r") else line
+            if len(line) > limit + (1 if line.endswith(b"\r") else 0):
+                yield OverlongLine(_line_length(len(line), line))
+            else:
+                yield line[:-1] if line.endswith(b"\r") else line
 
     def read_bytes(self, ref: ObjectRef) -> bytes:
         body = self._get(ref)["Body"]
@@ -136,7 +142,9 @@ class S3ObjectStore:
             if _is_missing(error):
                 return None
             raise
-        return ObjectInfo(ref, int(answer["ContentLength"]), answer.get("LastModified"))
+        return ObjectInfo(
+            ref, int(answer["ContentLength"]), answer.get("LastModified"), answer.get("ETag")
+        )
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.client.get_paginator("list_objects_v2").paginate(

@@ -17,6 +17,7 @@ from domain.scoring.columns import ColumnLayout
 from domain.scoring.emails import DomainPolicy, default_domain_policy
 from domain.scoring.phones import country_code_for_region
 
+LINE_TOO_LONG = "line_too_long"
 BAD_ENCODING = "bad_encoding"
 BLANK_ROW = "blank_row"
 BAD_COLUMN_COUNT = "bad_column_count"
@@ -43,6 +44,9 @@ class Chunk:
 
     first_row: int
     data: bytes
+    # (offset in the chunk, length in bytes) of lines longer than the reader's bound: their
+    # place in `data` is an empty line; the transform rejects them as line_too_long.
+    overlong: tuple[tuple[int, int], ...] = ()
 
     @property
     def line_count(self) -> int:
@@ -106,6 +110,9 @@ class ChunkResult:
     csv: bytes
     partition_keys: list[str]
     payloads: list[bytes]
+    # The line number of each payload's row (so a resumed run can put exactly the rows whose
+    # records the stream had not acknowledged).
+    record_rows: list[int] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     tags: dict[str, int] = field(default_factory=dict)
     tagged: int = 0
@@ -116,18 +123,38 @@ class ChunkResult:
         return len(self.payloads)
 
 
-def decode_lines(data: bytes) -> list[str | tuple[bytes, int]]:
-    """Lines as text; an undecodable line stays bytes, with the offset of its first bad byte."""
+@dataclass(frozen=True, slots=True)
+class TooLong:
+    """A line the reader did not hold: `length` bytes."""
+
+    length: int
+
+
+Line = str | tuple[bytes, int] | TooLong
+
+
+def decode_lines(chunk: Chunk) -> list[Line]:
+    """Lines as text; an undecodable line stays bytes, with the offset of its first bad byte;
+    an over-long one is a TooLong."""
+    data = chunk.data
+    lines: list[Line]
     try:
-        return list(data.decode("utf-8").split("\n"))
+        lines = list(data.decode("utf-8").split("\n"))
     except UnicodeDecodeError:
-        lines: list[str | tuple[bytes, int]] = []
+        lines = []
         for raw in data.split(b"\n"):
             try:
                 lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError as error:
                 lines.append((raw, error.start))
-        return lines
+    for offset, length in chunk.overlong:
+        lines[offset] = TooLong(length)
+    return lines
+
+
+def too_long_reason(line: TooLong) -> str:
+    """The CSV reason of an over-long line: its size, never its content."""
+    return f"{LINE_TOO_LONG}: line is {line.length} bytes, longer than the reader takes"
 
 
 def parse_score(text: str) -> float | None:

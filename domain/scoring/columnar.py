@@ -34,6 +34,7 @@ from domain.scoring.chunk_types import (
     BLANK_ROW,
     BLOCKED_DOMAIN,
     INTL_PHONE_REJECTED,
+    LINE_TOO_LONG,
     MISSING_GLOBAL_USER_ID,
     OPTIONAL_RECORD_FIELDS,
     RECORD_TOO_LARGE,
@@ -44,9 +45,12 @@ from domain.scoring.chunk_types import (
     TAG_UNCONFIRMED_PHONE,
     Chunk,
     ChunkResult,
+    Line,
+    TooLong,
     TransformContext,
     decode_lines,
     parse_score,
+    too_long_reason,
 )
 from domain.scoring.columns import CONFIRMED_VALUES
 from domain.scoring.emails import email_column_facts
@@ -86,19 +90,22 @@ def _phone_reader(home_region: str) -> PhoneReader:
     return reader
 
 
-def _split_lines(data: bytes) -> list[str | tuple[bytes, int]]:
+def _split_lines(chunk: Chunk) -> list[Line]:
     """The chunk's lines, a CR before the line end removed (CRLF files)."""
-    lines = decode_lines(data)
-    if b"\r" in data:
+    lines = decode_lines(chunk)
+    if b"\r" in chunk.data:
         return [
             line[:-1] if isinstance(line, str) and line.endswith("\r") else line for line in lines
         ]
     return lines
 
 
-def _unusable_line(row: int, line: str | tuple[bytes, int], width: int) -> tuple[str, str] | None:
+def _unusable_line(row: int, line: Line, width: int) -> tuple[str, str] | None:
     """(reason code, CSV line) of a row that cannot be used, or None if it can: the checks of
     `transform_rows`, in its order."""
+    if isinstance(line, TooLong):
+        why = too_long_reason(line)
+        return LINE_TOO_LONG, rejected_line(row, why, (), "", "", "", None, "", width)
     if isinstance(line, tuple):
         raw, bad_at = line
         why = f"{BAD_ENCODING}: not UTF-8 at byte {bad_at}"
@@ -155,7 +162,7 @@ def transform_columns(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     width = layout.width
     known = layout.known
     first_row = chunk.first_row
-    lines = _split_lines(chunk.data)
+    lines = _split_lines(chunk)
     out_lines: list[str] = [""] * len(lines)
     rejected: Counter[str] = Counter()
 
@@ -322,6 +329,7 @@ def _transform_usable(
                 del payloads[position]
         accepted_index = list(compress(range(count), accepted))
     keys = [gids[index] for index in accepted_index]
+    record_rows = [rows[index] for index in accepted_index]
 
     # 4. CSV lines.
     neutral = [neutralise_column(column) for column in columns]
@@ -372,7 +380,15 @@ def _transform_usable(
             tag_counts[tag] += n
     band_counts = Counter([band_names[index] for index in accepted_index])
     return _result(
-        len(out_lines), out_lines, rejected, keys, payloads, tag_counts, band_counts, accepted_bits
+        len(out_lines),
+        out_lines,
+        rejected,
+        keys,
+        payloads,
+        tag_counts,
+        band_counts,
+        accepted_bits,
+        record_rows,
     )
 
 
@@ -400,6 +416,7 @@ def _result(
     tags: Counter[str],
     bands: Counter[str],
     accepted_bits: Sequence[int] = (),
+    record_rows: list[int] | None = None,
 ) -> ChunkResult:
     out_lines.append("")
     return ChunkResult(
@@ -407,6 +424,7 @@ def _result(
         csv=LINE_END.join(out_lines).encode("utf-8"),
         partition_keys=keys,
         payloads=payloads,
+        record_rows=record_rows or [],
         rejected=dict(rejected),
         tags=dict(tags),
         tagged=sum(1 for bits in accepted_bits if bits),

@@ -5,6 +5,7 @@ depends only on its arguments. Each input line becomes exactly one scrubbed CSV 
 either accepted (one stream record, verdict true) or rejected with one reason:
 
   reason code             when                                         precedence
+  line_too_long           longer than the line reader's bound          (row unusable)
   bad_encoding            the line is not UTF-8                        (row unusable)
   blank_row               the line is empty or whitespace only         (row unusable)
   bad_column_count        tabs do not split it into the header's width (row unusable)
@@ -34,6 +35,7 @@ from domain.scoring.chunk_types import (
     BLANK_ROW,
     BLOCKED_DOMAIN,
     INTL_PHONE_REJECTED,
+    LINE_TOO_LONG,
     MISSING_GLOBAL_USER_ID,
     OPTIONAL_RECORD_FIELDS,
     RECORD_TOO_LARGE,
@@ -44,9 +46,11 @@ from domain.scoring.chunk_types import (
     TAG_UNCONFIRMED_PHONE,
     Chunk,
     ChunkResult,
+    TooLong,
     TransformContext,
     decode_lines,
     parse_score,
+    too_long_reason,
 )
 from domain.scoring.columnar import transform_columns
 from domain.scoring.columns import is_confirmed
@@ -101,14 +105,19 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     scrubbed = ScrubbedRows(width)
     keys: list[str] = []
     payloads: list[bytes] = []
+    record_rows: list[int] = []
     rejected: dict[str, int] = {}
     tag_counts: dict[str, int] = {}
     band_counts: dict[str, int] = {}
     tagged = 0
-    lines = decode_lines(chunk.data)
+    lines = decode_lines(chunk)
 
     for offset, line in enumerate(lines):
         row = chunk.first_row + offset
+        if isinstance(line, TooLong):
+            rejected[LINE_TOO_LONG] = rejected.get(LINE_TOO_LONG, 0) + 1
+            scrubbed.add(row, False, too_long_reason(line), (), "", "", "", None)
+            continue
         if isinstance(line, tuple):
             raw, bad_at = line
             rejected[BAD_ENCODING] = rejected.get(BAD_ENCODING, 0) + 1
@@ -218,6 +227,7 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
             else:
                 keys.append(gid)
                 payloads.append(payload)
+                record_rows.append(row)
                 if tags:
                     tagged += 1
                     for tag in tags:
@@ -244,6 +254,7 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         csv=scrubbed.render(),
         partition_keys=keys,
         payloads=payloads,
+        record_rows=record_rows,
         rejected=rejected,
         tags=tag_counts,
         tagged=tagged,

@@ -4,22 +4,34 @@ scrubbed CSV next to it, and a Slack summary. See docs/scored-files.md for the f
 Flow: check the key (`scored/{campaignId}.{timestamp}.txt`), fetch the campaign, build its band
 scale (salt + tiers), read the blacklist, read and check the header, then stream the rows in
 chunks through `transform_chunk` (via the ChunkMapper: in order, a bounded number in flight);
-for each chunk, write its CSV rows and put its records on the stream. Every failure before the
-first row (bad key, unknown campaign, no salt, bad tiers, no blacklist, no object, empty file,
-bad header) is a `ScoredFileFailure` and nothing is streamed or written.
+for each chunk, put its records on the stream, then checkpoint it with its CSV rows
+(domain/scoring/progress.py); at the end, the scrubbed CSV is written from the checkpoints and
+the Slack summary sent. Every failure before the first row (bad key, unknown campaign, no salt,
+bad tiers, no blacklist, no object, empty file, bad header) is a `ScoredFileFailure` and nothing
+is streamed or written. Only the header can fail the file: an over-long line, like any other bad
+row, is one rejected row (`line_too_long`) and the file goes on.
+
+Resuming: a run killed or failed at any point and run again (a Lambda retry, a CLI re-run)
+continues after the last chunk whose records the stream acknowledged, and puts only the rows
+the stream had not acknowledged of a chunk it left records stranded in. Each accepted row is put
+once over all runs, except the records of a put in flight when a process died (the stream may or
+may not have them: consumers de-duplicate by `dedupeId`). The final CSV, counts and summary
+equal an uninterrupted run's; a completed file run again does nothing and says so
+(`ScoredFileCounts.already_processed`).
 
 Memory bound: O(blacklist + in-flight chunks x rows_per_chunk), independent of the file's length:
-the file is read line by line (ObjectStore.iter_lines), at most `rows_per_chunk` lines
-(default 2,000) are grouped per chunk, the mapper holds a bounded number of chunks (the
-sequential one: one), the CSV is written through a streaming writer, and each chunk's records are
-handed to the stream before the next chunk is read. Counters are per reason/tag/band, not per row.
+the file is read line by line (ObjectStore.iter_lines; an over-long line is skipped, not held),
+at most `rows_per_chunk` lines (default 2,000) are grouped per chunk, the mapper holds a bounded
+number of chunks (the sequential one: one), each chunk's records are handed to the stream before
+the next chunk is read, and the CSV is assembled from the checkpoints one at a time through a
+streaming writer. Counters are per reason/tag/band, not per row.
 
 Counting: in = out + rejected + stranded, and rejected is broken down by reason. `out` counts
 records the stream accepted; a record the producer refuses (PutOutcome.rejected) is counted as
-rejected with reason `stream_rejected` (its CSV row, already written, says verdict true: the
-count and the failure notification say otherwise). If the stream reports stranded records
-(still failing after its retry budget) the run is a Failure with the count, after the scrubbed
-CSV has been completed: the run fails loudly, nothing is dropped silently.
+rejected with reason `stream_rejected` (its CSV row says verdict true: the count and the
+summary say otherwise). If the stream reports stranded records (still failing after its retry
+budget) the run stops at that chunk and is a Failure with what was streamed so far; a re-run
+goes on from there. Nothing is dropped silently.
 
 A notifier failure never fails the run: it is logged and returned in
 `ScoredFileCounts.notify_error`.
@@ -29,9 +41,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
+from typing import Any
 
 from returns.result import Failure, Result, Success
 
@@ -40,6 +55,8 @@ from domain.models import (
     Notification,
     ObjectNotFound,
     ObjectRef,
+    OverlongLine,
+    PutOutcome,
     StreamRecord,
 )
 from domain.ports import (
@@ -54,6 +71,14 @@ from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, ChunkMapper, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
 from domain.scoring.emails import normalise_blacklist_entry
+from domain.scoring.progress import (
+    Checkpoint,
+    Finished,
+    OpenChunk,
+    ProgressLedger,
+    RunTotals,
+    source_version,
+)
 from domain.scoring.scrubbed import render_header
 from domain.scoring.transform import ChunkResult, TransformContext, transform_chunk
 
@@ -75,13 +100,21 @@ class ScoredFileKey:
             return None
         return ScoredFileKey(match["campaign_id"], match["timestamp"])
 
+    @property
+    def name(self) -> str:
+        return f"{self.campaign_id}.{self.timestamp}"
+
     def scrubbed(self, bucket: str) -> ObjectRef:
         return ObjectRef(bucket, f"scrubbed/{self.campaign_id}.{self.timestamp}.csv")
 
 
 @dataclass(frozen=True)
 class ScoredFileCounts:
-    """What one run did. rows_in = rows_out + rows_rejected + stranded."""
+    """What the file's runs did, all together. rows_in = rows_out + rows_rejected + stranded.
+
+    `resumed_at_line` is the line this run started at when an earlier run had got that far
+    (None: from the first row); `already_processed` says the file was complete before this run,
+    which then did nothing but report the counts it had recorded."""
 
     source: ObjectRef
     scrubbed: ObjectRef
@@ -99,6 +132,8 @@ class ScoredFileCounts:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     notify_error: str | None = None
+    resumed_at_line: int | None = None
+    already_processed: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +143,8 @@ class ScoredFileFailure:
     kind: bad_key, campaign_not_found, campaign_unavailable (retry may help), bad_campaign (no salt,
     bad tiers, malformed config), blacklist_unavailable,
     bad_blacklist, source_missing, empty_file, bad_encoding, missing_columns, bad_header (nothing
-    streamed for any of these), or stranded (the file was processed, `counts` says how far).
+    streamed for any of these), or stranded (the run stopped at the chunk the stream left
+    records stranded in; `counts` says what was streamed; a re-run resumes there).
     """
 
     kind: str
@@ -120,36 +156,7 @@ class ScoredFileFailure:
         return f"{self.source.uri}: {self.message}"
 
 
-@dataclass
-class _Totals:
-    rows_in: int = 0
-    rows_out: int = 0
-    stranded: int = 0
-    tagged: int = 0
-    calls: int = 0
-    retries: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    tags: dict[str, int] = field(default_factory=dict)
-    bands: dict[str, int] = field(default_factory=dict)
-
-    def add_chunk(self, result: ChunkResult) -> None:
-        self.rows_in += result.rows
-        self.tagged += result.tagged
-        _merge(self.rejected, result.rejected)
-        _merge(self.tags, result.tags)
-        _merge(self.bands, result.bands)
-
-    @property
-    def rows_rejected(self) -> int:
-        return sum(self.rejected.values())
-
-
-def _merge(into: dict[str, int], counts: Mapping[str, int]) -> None:
-    for key, count in counts.items():
-        into[key] = into.get(key, 0) + count
-
-
-def _ranked(counts: dict[str, int]) -> dict[str, int]:
+def _ranked(counts: Mapping[str, int]) -> dict[str, int]:
     """Most frequent first (a plain dict: the counts go into JSON responses and logs)."""
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -161,6 +168,9 @@ def _load_blacklist(
     entries: set[str] = set()
     try:
         for number, line in enumerate(store.iter_lines(ref), start=1):
+            if isinstance(line, OverlongLine):
+                problem = f"blacklist {ref.uri} line {number} is {line.length} bytes long"
+                return Failure(ScoredFileFailure("bad_blacklist", problem, source))
             try:
                 text = line.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
@@ -179,6 +189,14 @@ def _load_blacklist(
     return Success(frozenset(entries))
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    ctx: TransformContext
+    lines: Iterator[bytes | OverlongLine]
+    campaign: Campaign
+    version: str
+
+
 def process_scored_files(
     source: ObjectRef,
     *,
@@ -193,7 +211,8 @@ def process_scored_files(
     on_progress: Callable[[int], None] | None = None,
     rows_per_chunk: int = DEFAULT_CHUNK_ROWS,
 ) -> Result[ScoredFileCounts, ScoredFileFailure]:
-    """Process one scored file; see the module docstring for the rules, bound and counts."""
+    """Process one scored file, or go on with it where an earlier run stopped; see the module
+    docstring for the rules, bound and counts."""
     started = clock.now()
     key = ScoredFileKey.parse(source)
     if key is None:
@@ -206,50 +225,168 @@ def process_scored_files(
     if isinstance(prepared, ScoredFileFailure):
         _notify_failure(notifier, prepared, None)
         return Failure(prepared)
-    ctx, lines, campaign = prepared
-
-    target = key.scrubbed(source.bucket)
-    totals = _Totals()
-    mapper = mapper or SequentialMapper()
-    with store.open_writer(target, "text/csv; charset=utf-8") as writer:
-        writer.write(render_header(ctx.layout))
-        for result in mapper.map(transform_chunk, ctx, chunk_lines(lines, 2, rows_per_chunk)):
-            writer.write(result.csv)
-            totals.add_chunk(result)
-            _put(stream, result, totals)
-            if on_progress is not None:
-                on_progress(totals.rows_in)
-
-    counts = ScoredFileCounts(
-        source=source,
-        scrubbed=target,
-        campaign_id=key.campaign_id,
-        rows_in=totals.rows_in,
-        rows_out=totals.rows_out,
-        rows_rejected=totals.rows_rejected,
-        stranded=totals.stranded,
-        tagged=totals.tagged,
-        rejected_by_reason=_ranked(totals.rejected),
-        by_tag=_ranked(totals.tags),
-        by_band=_ranked(totals.bands),
-        stream_calls=totals.calls,
-        stream_retries=totals.retries,
-        started_at=started,
-        finished_at=clock.now(),
-    )
-    notify_error = _notify(notifier, summary(counts, campaign))
+    ledger = ProgressLedger(store, source.bucket, key.name, prepared.version)
+    earlier = ledger.load()
+    run = _Run(source, key, store, stream, ledger, started)
+    if isinstance(earlier, Finished):
+        ledger.clear(with_done=False)  # a crash may have left checkpoints behind
+        log.info("scored file already processed", extra={"source": source.uri})
+        return Success(run.counts_from_report(earlier.report))
+    run.resume_from(earlier)
+    lines = islice(prepared.lines, run.next_line - 2, None)  # iterator starts at line 2
+    first_rows = None if run.open_chunk is None else run.open_chunk.end_line - run.next_line
+    chunks = chunk_lines(lines, run.next_line, rows_per_chunk, first_rows)
+    for result in (mapper or SequentialMapper()).map(transform_chunk, prepared.ctx, chunks):
+        stranded = run.stream_chunk(result)
+        if stranded is not None:
+            counts = replace(stranded.counts or run.counts(run.totals), finished_at=clock.now())
+            _notify(notifier, summary(counts, prepared.campaign))
+            return Failure(replace(stranded, counts=counts))
+        if on_progress is not None:
+            on_progress(run.totals.rows_in)
+    run.write_scrubbed(prepared.ctx)
+    counts = run.counts(run.totals, finished=clock.now())
+    notify_error = _notify(notifier, summary(counts, prepared.campaign))
     if notify_error is not None:
-        counts = _with_notify_error(counts, notify_error)
-    if counts.stranded:
-        return Failure(
-            ScoredFileFailure(
-                "stranded",
-                f"{counts.stranded} record(s) could not be put on the stream after retries",
-                source,
-                counts,
-            )
-        )
+        counts = replace(counts, notify_error=notify_error)
+    ledger.finish(_report(counts))
     return Success(counts)
+
+
+class _Run:
+    """One run over a file: the stream puts, checkpoints and final CSV, resumable."""
+
+    def __init__(
+        self,
+        source: ObjectRef,
+        key: ScoredFileKey,
+        store: ObjectStore,
+        stream: RecordStream,
+        ledger: ProgressLedger,
+        started: datetime,
+    ) -> None:
+        self.source, self.key, self.store, self.stream = source, key, store, stream
+        self.ledger = ledger
+        self.started = started
+        self.part = 0
+        self.next_line = 2
+        self.totals = RunTotals()
+        self.open_chunk: OpenChunk | None = None
+        self.resumed_at: int | None = None
+
+    def resume_from(self, checkpoint: Checkpoint | None) -> None:
+        if checkpoint is None:
+            return
+        self.part, self.next_line = checkpoint.part, checkpoint.next_line
+        self.totals, self.open_chunk = checkpoint.totals, checkpoint.open_chunk
+        self.resumed_at = checkpoint.next_line
+        log.info(
+            "scored file resumed",
+            extra={"source": self.source.uri, "line": self.next_line, "part": self.part},
+        )
+
+    def stream_chunk(self, result: ChunkResult) -> ScoredFileFailure | None:
+        """Puts the chunk's records (only those still pending if an earlier run left the chunk
+        open), then checkpoints it: complete with its CSV, or open with its stranded rows."""
+        first_line = self.next_line
+        end_line = first_line + result.rows
+        open_chunk = self.open_chunk
+        positions: Sequence[int] = range(len(result.payloads))
+        if open_chunk is not None:
+            pending = set(open_chunk.pending_rows)
+            positions = [i for i, row in enumerate(result.record_rows) if row in pending]
+        records = [StreamRecord(result.partition_keys[i], result.payloads[i]) for i in positions]
+        outcome = self.stream.put_records(records) if records else PutOutcome()
+        if outcome.stranded and len(outcome.stranded_at) != outcome.stranded:
+            raise RuntimeError("the stream reported stranded records without their positions")
+        self.totals.calls += outcome.calls
+        self.totals.retries += outcome.retries
+        sent = outcome.sent + (open_chunk.sent if open_chunk else 0)
+        refused = len(outcome.rejected) + (open_chunk.stream_rejected if open_chunk else 0)
+        self.part += 1
+        if outcome.stranded:
+            rows = tuple(result.record_rows[positions[at]] for at in outcome.stranded_at)
+            self.open_chunk = OpenChunk(first_line, end_line, rows, sent, refused)
+            self.ledger.save(self._checkpoint(), b"")
+            return self._stranded(result, self.open_chunk)
+        self.totals.add_chunk(result)
+        self.totals.rows_out += sent
+        if refused:
+            self.totals.rejected[STREAM_REJECTED] += refused
+        self.next_line, self.open_chunk = end_line, None
+        self.ledger.save(self._checkpoint(), result.csv)
+        return None
+
+    def _checkpoint(self) -> Checkpoint:
+        return Checkpoint(
+            self.part, self.ledger.version, self.next_line, self.totals, self.open_chunk
+        )
+
+    def _stranded(self, result: ChunkResult, open_chunk: OpenChunk) -> ScoredFileFailure:
+        """The failure of a run that stopped at an open chunk, counting that chunk as it stands."""
+        partial = RunTotals.from_json(self.totals.to_json())
+        partial.add_chunk(result)
+        partial.rows_out += open_chunk.sent
+        if open_chunk.stream_rejected:
+            partial.rejected[STREAM_REJECTED] += open_chunk.stream_rejected
+        stranded = len(open_chunk.pending_rows)
+        counts = self.counts(partial, stranded=stranded)
+        message = (
+            f"{stranded} record(s) could not be put on the stream after retries "
+            f"({counts.rows_out} streamed); a re-run resumes at line {open_chunk.first_line}"
+        )
+        return ScoredFileFailure("stranded", message, self.source, counts)
+
+    def write_scrubbed(self, ctx: TransformContext) -> None:
+        """The scrubbed CSV from the checkpoints, one at a time; it appears only when whole."""
+        target = self.key.scrubbed(self.source.bucket)
+        with self.store.open_writer(target, "text/csv; charset=utf-8") as writer:
+            writer.write(render_header(ctx.layout))
+            for csv in self.ledger.csv_parts(self.part):
+                if csv:
+                    writer.write(csv)
+
+    def counts(
+        self, totals: RunTotals, *, stranded: int = 0, finished: datetime | None = None
+    ) -> ScoredFileCounts:
+        return ScoredFileCounts(
+            source=self.source,
+            scrubbed=self.key.scrubbed(self.source.bucket),
+            campaign_id=self.key.campaign_id,
+            rows_in=totals.rows_in,
+            rows_out=totals.rows_out,
+            rows_rejected=totals.rows_rejected,
+            stranded=stranded,
+            tagged=totals.tagged,
+            rejected_by_reason=_ranked(totals.rejected),
+            by_tag=_ranked(totals.tags),
+            by_band=_ranked(totals.bands),
+            stream_calls=totals.calls,
+            stream_retries=totals.retries,
+            started_at=self.started,
+            finished_at=finished,
+            resumed_at_line=self.resumed_at,
+        )
+
+    def counts_from_report(self, report: Mapping[str, Any]) -> ScoredFileCounts:
+        totals = RunTotals.from_json(report["totals"])
+        counts = self.counts(totals, finished=self.started)
+        return replace(counts, notify_error=report.get("notify_error"), already_processed=True)
+
+
+def _report(counts: ScoredFileCounts) -> dict[str, Any]:
+    """What done.json keeps of a finished file: enough to answer a re-run with its counts."""
+    totals = RunTotals(
+        rows_in=counts.rows_in,
+        rows_out=counts.rows_out,
+        tagged=counts.tagged,
+        calls=counts.stream_calls,
+        retries=counts.stream_retries,
+        rejected=Counter(counts.rejected_by_reason),
+        tags=Counter(counts.by_tag),
+        bands=Counter(counts.by_band),
+    )
+    return {"totals": totals.to_json(), "notify_error": counts.notify_error}
 
 
 def _prepare(
@@ -260,7 +397,7 @@ def _prepare(
     blacklist: ObjectRef,
     stream: RecordStream,
     encode: RecordEncoder,
-) -> tuple[TransformContext, Iterator[bytes], Campaign] | ScoredFileFailure:
+) -> _Prepared | ScoredFileFailure:
     looked_up = campaigns.get_campaign(key.campaign_id)
     if not isinstance(looked_up, Success):
         problem = looked_up.failure()
@@ -277,11 +414,17 @@ def _prepare(
     emails = _load_blacklist(store, blacklist, source)
     if not isinstance(emails, Success):
         return emails.failure()
+    info = store.head(source)
+    if info is None:
+        return ScoredFileFailure("source_missing", f"no object at {source.uri}", source)
     lines = iter(store.iter_lines(source))
     try:
         header_line = next(lines, None)
     except ObjectNotFound:
         return ScoredFileFailure("source_missing", f"no object at {source.uri}", source)
+    if isinstance(header_line, OverlongLine):
+        message = f"the header (line 1) is {header_line.length} bytes long: no line breaks?"
+        return ScoredFileFailure("bad_header", message, source)
     layout = parse_header(header_line)
     if not isinstance(layout, Success):
         header_problem = layout.failure()
@@ -295,19 +438,7 @@ def _prepare(
         encode=encode,
         max_record_bytes=stream.max_record_bytes,
     )
-    return ctx, lines, campaign
-
-
-def _put(stream: RecordStream, result: ChunkResult, totals: _Totals) -> None:
-    if not result.payloads:
-        return
-    outcome = stream.put_records(map(StreamRecord, result.partition_keys, result.payloads))
-    totals.rows_out += outcome.sent
-    totals.stranded += outcome.stranded
-    totals.calls += outcome.calls
-    totals.retries += outcome.retries
-    if outcome.rejected:
-        _merge(totals.rejected, {STREAM_REJECTED: len(outcome.rejected)})
+    return _Prepared(ctx, lines, campaign, source_version(info))
 
 
 def summary(counts: ScoredFileCounts, campaign: Campaign) -> Notification:
@@ -359,7 +490,3 @@ def _notify_failure(notifier: Notifier, failure: ScoredFileFailure, channel: str
             ok=False,
         ),
     )
-
-
-def _with_notify_error(counts: ScoredFileCounts, error: str) -> ScoredFileCounts:
-    return replace(counts, notify_error=error)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -222,8 +227,8 @@ def test_garbage_rows_are_rejected_with_reasons_and_the_rest_go_through(
     assert len(streamed(read_stream, pipeline["stream"])) == count["out"]
 
 
-def test_a_line_too_long_to_be_a_fan_fails_the_file_by_line_without_a_retry(  # header = line 1
-    pipeline, s3_client, monkeypatch
+def test_a_line_too_long_to_be_a_fan_is_one_rejected_row_and_the_file_goes_on(  # header = line 1
+    pipeline, s3_client, read_stream, monkeypatch
 ):
     monkeypatch.setenv("MAX_LINE_BYTES", "1024")
     lines = list(scored_lines(5))
@@ -232,9 +237,62 @@ def test_a_line_too_long_to_be_a_fan_fails_the_file_by_line_without_a_retry(  # 
 
     [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
 
-    assert result["error"]["kind"] == "line_too_long"
-    assert result["retryable"] is False
-    assert result["error"]["message"].startswith(f"{ref.uri}: line 4 is longer than 1024 bytes")
+    assert result["status"] == "ok"
+    assert result["count"]["in"] == 5
+    assert result["count"]["rejectedByReason"]["line_too_long"] == 1
+    scrubbed_ref = ObjectRef.parse(result["scrubbed"])
+    scrubbed = s3_client.get_object(Bucket=scrubbed_ref.bucket, Key=scrubbed_ref.key)
+    rows = list(csv.DictReader(io.StringIO(scrubbed["Body"].read().decode())))
+    [long_row] = [row for row in rows if row["reason"].startswith("line_too_long")]
+    assert long_row["row"] == "4"
+    assert len(streamed(read_stream, pipeline["stream"])) == result["count"]["out"]
+
+
+def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
+    pipeline, s3_client, read_stream
+):
+    body = sample_file(30_000, seed=5)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.kill.txt", body)
+    event = orjson.dumps(s3_put_event(ref)).decode()
+    child = subprocess.Popen(  # the Lambda sandbox, killed part-way (a timeout, an OOM)
+        [sys.executable, "-c", KILLED_HANDLER, event], env=dict(os.environ)
+    )
+    progress = f"progress/{CAMPAIGN}.kill/part-"
+    parts = 0
+    while child.poll() is None and parts < 3:
+        listing = s3_client.list_objects_v2(Bucket=pipeline["bucket"], Prefix=progress)
+        parts = listing.get("KeyCount", 0)
+        time.sleep(0.02)
+    child.kill()
+    assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]  # Lambda retries
+
+    counts, want_records, want_scrubbed = expected_run(ref, body, pipeline["blacklist"])
+    assert result["status"] == "ok" and result["resumedAtLine"] > 2
+    assert result["count"] == lambda_counts(counts)
+    got = Counter(orjson.dumps(r) for r in streamed(read_stream, pipeline["stream"]))
+    want = Counter(orjson.dumps(r) for r in want_records)
+    assert set(got) == set(want)
+    # Only the chunk in flight at the kill may be there twice (2,000 rows per chunk).
+    assert sum(got.values()) - sum(want.values()) <= 2_000
+    key = f"scrubbed/{CAMPAIGN}.kill.csv"
+    assert s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read() == want_scrubbed
+    [again] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+    assert again["alreadyProcessed"] is True and again["count"] == result["count"]
+
+
+KILLED_HANDLER = """
+import json, sys
+from entrypoints.lambda_handlers import process_scored_files_handler
+process_scored_files_handler(json.loads(sys.argv[1]), None)
+"""
+
+
+def lambda_counts(counts: Any) -> dict[str, Any]:
+    from entrypoints.lambda_handlers import counts_dict
+
+    return counts_dict(counts)
 
 
 def test_an_empty_file_is_a_clear_failure(pipeline, s3_client):

@@ -303,19 +303,95 @@ def test_a_record_over_the_stream_limit_is_rejected_with_a_reason() -> None:
     assert "the stream takes at most 100" in run.csv_rows()[0]["reason"]
 
 
-def test_stranded_records_fail_the_run_with_the_count_after_completing_the_csv() -> None:
+def test_stranded_records_stop_the_run_with_what_was_streamed_and_a_rerun_puts_only_them() -> None:
     def strand_gu2(record: StreamRecord) -> bool:
         return record.partition_key == "gu2"
 
-    body = tsv(GOOD, ("gu2", "b@gmail.com", "2125550123", "0.5", "true"))
-    run = Run(body, stream=InMemoryRecordStream(strand=strand_gu2))
-    failure = run().failure()
+    rows = [GOOD, ("gu2", "b@gmail.com", "2125550123", "0.5", "true")]
+    rows += [(f"gu{i}", f"f{i}@gmail.com", "2125550123", "0.5", "true") for i in range(3, 9)]
+    run = Run(tsv(*rows), stream=InMemoryRecordStream(strand=strand_gu2))
+    failure = run(rows_per_chunk=4).failure()
     assert failure.kind == "stranded"
-    assert "1 record(s)" in failure.message
+    assert "1 record(s)" in failure.message and "resumes at line 2" in failure.message
     assert failure.counts is not None
-    assert (failure.counts.rows_in, failure.counts.rows_out, failure.counts.stranded) == (2, 1, 1)
-    assert len(run.csv_rows()) == 2
+    assert (failure.counts.rows_in, failure.counts.rows_out, failure.counts.stranded) == (4, 3, 1)
+    assert SCRUBBED not in run.store.objects  # the CSV appears only when the file is complete
     assert run.notifier.notifications[-1].ok is False
+
+    run.stream.strand = None  # the stream recovers; Lambda retries the event
+    counts = run(rows_per_chunk=4).unwrap()
+    assert [r.partition_key for r in run.stream.records] == [
+        "gu1", "gu3", "gu4", "gu2", *(f"gu{i}" for i in range(5, 9))
+    ]  # fmt: skip
+    assert counts.resumed_at_line == 2
+    uninterrupted = Run(tsv(*rows))
+    expected = uninterrupted(rows_per_chunk=4).unwrap()
+    assert run.store.objects[SCRUBBED] == uninterrupted.store.objects[SCRUBBED]
+    assert _report(counts) == _report(expected)
+    assert run.notifier.notifications[-1] == uninterrupted.notifier.notifications[-1]
+
+
+def _report(counts: ScoredFileCounts) -> tuple[object, ...]:
+    return (
+        counts.rows_in,
+        counts.rows_out,
+        counts.rows_rejected,
+        counts.stranded,
+        counts.tagged,
+        dict(counts.rejected_by_reason),
+        dict(counts.by_tag),
+        dict(counts.by_band),
+    )
+
+
+def test_a_completed_file_run_again_is_a_no_op_that_says_so() -> None:
+    run = Run(tsv(GOOD, ("gu2", "b@gmail.com", "2125550123", "0.5", "true")))
+    first = run().unwrap()
+    scrubbed = run.store.objects[SCRUBBED]
+    again = run().unwrap()
+    assert again.already_processed and not first.already_processed
+    assert _report(again) == _report(first)
+    assert len(run.stream.records) == 2
+    assert len(run.notifier.notifications) == 1
+    assert run.store.objects[SCRUBBED] == scrubbed
+    leftovers = [ref.key for ref in run.store.objects if ref.key.startswith("progress/")]
+    assert leftovers == ["progress/cmp1.20240501T1200/done.json"]
+
+
+def test_a_new_upload_under_the_same_key_is_processed_afresh() -> None:
+    run = Run(tsv(GOOD))
+    run().unwrap()
+    run.store.put_bytes(
+        SOURCE, tsv(GOOD, ("gu2", "b@gmail.com", "2125550123", "0.5", "t")).encode()
+    )
+    counts = run().unwrap()
+    assert (counts.rows_in, counts.rows_out, counts.already_processed) == (2, 2, False)
+    assert [r.partition_key for r in run.stream.records] == ["gu1", "gu1", "gu2"]
+
+
+def test_an_over_long_line_is_one_rejected_row_and_the_file_goes_on() -> None:
+    rows = [
+        GOOD,
+        ("gu2", "x" * 500, "2125550123", "0.5", "true"),
+        ("gu3", "c@gmail.com", "", "0.3", ""),
+    ]
+    run = Run(tsv(*rows))
+    run.store.max_line_bytes = 200
+    counts = run().unwrap()
+    assert (counts.rows_in, counts.rows_out) == (3, 2)
+    assert dict(counts.rejected_by_reason) == {"line_too_long": 1}
+    row = run.csv_rows()[1]
+    assert (row["row"], row["verdict"]) == ("3", "false")
+    assert row["reason"].startswith("line_too_long: line is 5")
+    assert "x" * 10 not in run.store.objects[SCRUBBED].decode()  # never echoed
+
+
+def test_an_over_long_header_fails_the_file_before_anything_is_streamed() -> None:
+    run = Run("globalUserId\temail\tphone\tscore" + "\tx" * 200 + "\n" + "\t".join(GOOD))
+    run.store.max_line_bytes = 100
+    failure = run().failure()
+    assert failure.kind == "bad_header" and "line 1" in failure.message
+    assert run.stream.records == []
 
 
 def test_a_failing_notifier_never_fails_the_run() -> None:

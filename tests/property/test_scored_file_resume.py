@@ -1,0 +1,232 @@
+"""A scored file killed at any point and run again puts every accepted row once in total, and
+ends with the CSV, counts and summary of an uninterrupted run (issue 6, items 1 and 2)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from returns.pipeline import is_successful
+
+from adapters.clock import FixedClock
+from adapters.memory import (
+    InMemoryCampaignDirectory,
+    InMemoryObjectStore,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
+from domain.models import Campaign, ObjectRef, PutOutcome, StreamRecord
+from domain.workers.process_scored_files import ScoredFileCounts, process_scored_files
+
+SOURCE = ObjectRef("b", "scored/c7.20261201.txt")
+SCRUBBED = ObjectRef("b", "scrubbed/c7.20261201.csv")
+BLACKLIST = ObjectRef("b", "blacklist")
+HEADER = "globalUserId\temail\tphone\tscore"
+CAMPAIGN = Campaign("c7", band_salt=b"salt")
+
+
+class Crash(Exception):
+    """The process died here (a Lambda timeout, an OOM kill, a lost connection)."""
+
+
+class Fuse:
+    """Blows on the n-th operation counted against it, once."""
+
+    def __init__(self, at: int | None) -> None:
+        self.at = at
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.at is not None and self.count == self.at:
+            self.at = None
+            raise Crash(f"crash at operation {self.count}")
+
+
+class CrashingStore(InMemoryObjectStore):
+    """Writes (puts, completed writers, deletes) count against the fuse; a blown one has no
+    effect, as a PutObject that never reached S3. A blown checkpoint leaves the put it was to
+    record ambiguous: the stream has its records, the next run cannot know it (`on_lost_ack`)."""
+
+    def __init__(self, objects: dict[ObjectRef, bytes], fuse: Fuse, max_line_bytes: int) -> None:
+        super().__init__(objects, max_line_bytes=max_line_bytes)
+        self.fuse = fuse
+        self.on_lost_ack: Any = lambda: None
+
+    def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str = "") -> None:
+        try:
+            self.fuse.tick()
+        except Crash:
+            if "/part-" in ref.key:
+                self.on_lost_ack()
+            raise
+        super().put_bytes(ref, data, content_type)
+
+    @contextmanager
+    def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[Any]:
+        with super().open_writer(ref, content_type) as writer:
+            yield writer
+            self.fuse.tick()
+
+    def delete(self, ref: ObjectRef) -> None:
+        self.fuse.tick()
+        super().delete(ref)
+
+
+@dataclass
+class CrashingStream(InMemoryRecordStream):
+    """Each put counts against the fuse. `ambiguous`: a blown put landed but its answer was
+    lost (the one case in which a record may be put twice); otherwise it never landed.
+    `strand_every`: records whose hash falls on it stay failing (stranded) for now."""
+
+    fuse: Fuse = field(default_factory=lambda: Fuse(None))
+    ambiguous: bool = False
+    strand_every: int = 0
+    ambiguous_puts: Counter[bytes] = field(default_factory=Counter)
+    last_put: list[bytes] = field(default_factory=list)
+
+    def put_records(self, records: Iterable[StreamRecord]) -> PutOutcome:
+        batch = list(records)
+        every = self.strand_every
+        self.strand = (lambda r: sum(r.data) % every == 0) if every else None
+        try:
+            self.fuse.tick()
+        except Crash:
+            if self.ambiguous:
+                super().put_records(batch)
+                self.ambiguous_puts.update(r.data for r in batch)
+            raise
+        before = len(self.records)
+        outcome = super().put_records(batch)
+        self.last_put = [r.data for r in self.records[before:]]
+        return outcome
+
+    def lost_ack(self) -> None:
+        self.ambiguous_puts.update(self.last_put)
+
+
+def assert_each_record_once_but_the_ambiguous(
+    stream: CrashingStream, want_records: list[bytes]
+) -> None:
+    got, want = Counter(r.data for r in stream.records), Counter(want_records)
+    assert set(got) == set(want)  # nothing lost, nothing foreign
+    assert not (got - want) - stream.ambiguous_puts  # extras only from ambiguous puts
+
+
+def rows_strategy() -> st.SearchStrategy[list[str]]:
+    good = st.builds(
+        lambda n, score, email: f"gu{n}\t{email}\t2125550{n % 1000:03d}\t{score}",
+        st.integers(0, 9_999),
+        st.sampled_from(["0.97", "0.5", "0.85", "2", "x"]),
+        st.sampled_from(["a@gmail.com", "b@mailinator.com", "bad", "banned@x.org"]),
+    )
+    bad = st.sampled_from(["", "only\ttwo", "gu\tx@gmail.com\t\t0.3\textra", "L" * 120])
+    return st.lists(st.one_of(good, good, good, bad), max_size=30)
+
+
+def run_file(store: InMemoryObjectStore, stream: InMemoryRecordStream, notifier: Any) -> Any:
+    return process_scored_files(
+        SOURCE,
+        store=store,
+        stream=stream,
+        campaigns=InMemoryCampaignDirectory([CAMPAIGN]),
+        notifier=notifier,
+        clock=FixedClock(datetime(2026, 12, 1, tzinfo=UTC)),
+        encode=orjson.dumps,
+        blacklist=BLACKLIST,
+        rows_per_chunk=4,
+    )
+
+
+def report(counts: ScoredFileCounts) -> tuple[object, ...]:
+    return (
+        counts.rows_in,
+        counts.rows_out,
+        counts.rows_rejected,
+        counts.tagged,
+        dict(counts.rejected_by_reason),
+        dict(counts.by_tag),
+        dict(counts.by_band),
+    )
+
+
+def objects(rows: list[str]) -> dict[ObjectRef, bytes]:
+    body = (HEADER + "\n" + "".join(row + "\n" for row in rows)).encode()
+    return {SOURCE: body, BLACKLIST: b"banned@x.org\n"}
+
+
+def uninterrupted(rows: list[str]) -> tuple[ScoredFileCounts, list[bytes], bytes, Any]:
+    store = InMemoryObjectStore(objects(rows), max_line_bytes=100)
+    stream, notifier = InMemoryRecordStream(), RecordingNotifier()
+    counts = run_file(store, stream, notifier).unwrap()
+    return counts, [r.data for r in stream.records], store.objects[SCRUBBED], notifier
+
+
+@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows_strategy(),
+    st.lists(st.integers(1, 40), max_size=6),
+    st.lists(st.integers(1, 15), max_size=4),
+    st.sampled_from([0, 0, 3, 5]),
+)
+def test_crashes_anywhere_then_reruns_put_each_row_once_and_end_as_one_run(
+    rows: list[str], store_crashes: list[int], stream_crashes: list[int], strand_every: int
+) -> None:
+    want_counts, want_records, want_csv, want_notifier = uninterrupted(rows)
+    store_fuses, stream_fuses = list(store_crashes), list(stream_crashes)
+    store = CrashingStore(objects(rows), Fuse(None), max_line_bytes=100)
+    stream = CrashingStream()
+    store.on_lost_ack = stream.lost_ack
+    notifier = RecordingNotifier()
+    outcome = None
+    for attempt in range(40):
+        store.fuse = Fuse(store_fuses.pop(0) if store_fuses else None)
+        stream.fuse = Fuse(stream_fuses.pop(0) if stream_fuses else None)
+        stream.strand_every = strand_every if attempt < 3 else 0  # the stream recovers
+        try:
+            outcome = run_file(store, stream, notifier)
+        except Crash:
+            continue
+        if is_successful(outcome):
+            break
+        assert outcome.failure().kind == "stranded"  # the only failure a run of this file has
+    assert outcome is not None and is_successful(outcome)
+    counts = outcome.unwrap()
+    assert_each_record_once_but_the_ambiguous(stream, want_records)
+    if not store_crashes:
+        assert Counter(r.data for r in stream.records) == Counter(want_records)  # exactly once
+    assert report(counts) == report(want_counts)
+    assert store.objects[SCRUBBED] == want_csv
+    assert notifier.notifications[-1] == want_notifier.notifications[-1]
+    # Nothing of the run's progress is left but the done marker.
+    assert [r.key for r in store.objects if r.key.startswith("progress/")] == [
+        "progress/c7.20261201/done.json"
+    ]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(rows_strategy(), st.lists(st.integers(1, 10), min_size=1, max_size=4))
+def test_only_the_put_in_flight_at_a_crash_can_be_duplicated(
+    rows: list[str], crashes: list[int]
+) -> None:
+    _, want_records, want_csv, _ = uninterrupted(rows)
+    store = CrashingStore(objects(rows), Fuse(None), max_line_bytes=100)
+    stream = CrashingStream(ambiguous=True)
+    store.on_lost_ack = stream.lost_ack
+    for attempt in range(20):
+        stream.fuse = Fuse(crashes[attempt] if attempt < len(crashes) else None)
+        try:
+            outcome = run_file(store, stream, RecordingNotifier())
+        except Crash:
+            continue
+        break
+    assert outcome.unwrap().rows_out == len(want_records)
+    assert_each_record_once_but_the_ambiguous(stream, want_records)
+    assert store.objects[SCRUBBED] == want_csv
