@@ -59,6 +59,10 @@ def print_handler_response(
         if file["status"] != "ok":
             code = 1
             console.print(f"[red]failed[/] {file['source']}: {file['error']['message']}")
+        if file.get("alreadyProcessed"):
+            console.print(f"{file['source']} was processed before; nothing done again")
+        elif "resumedAtLine" in file:
+            console.print(f"{file['source']}: resumed at line {file['resumedAtLine']:,}")
         if "count" in file:
             console.print(_counts_table(file["source"], file["count"], seconds))
     return code

@@ -33,6 +33,13 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
+def _line_or_overlong(line: bytes, limit: int) -> bytes | OverlongLine:
+    """The line without its CR, or its length if that is over the limit."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return OverlongLine(len(line)) if len(line) > limit else line
+
+
 def _line_length(length: int, end: bytes) -> int:
     """A line's length without the CR of its CRLF (`end` is the line's last piece)."""
     return length - 1 if end.endswith(b"\r") else length
@@ -95,37 +102,34 @@ class S3ObjectStore:
         partial: list[bytes] = []
         partial_size = 0
         skipped = -1  # >= 0 while skipping an over-long line: its length so far
+        skipped_end = b""  # the last byte skipped (a CR there belongs to the line end)
         for chunk in self.iter_chunks(ref):
             lines = chunk.split(b"\n")
             tail = lines.pop()
             for line in lines:
                 if skipped >= 0:
-                    yield OverlongLine(_line_length(skipped + len(line), line))
+                    length = skipped + len(line)
+                    yield OverlongLine(_line_length(length, line or skipped_end))
                     skipped = -1
                     continue
                 if partial:
                     partial.append(line)
                     line = b"".join(partial)
                     partial, partial_size = [], 0
-                if len(line) > limit + (1 if line.endswith(b"\r") else 0):
-                    yield OverlongLine(_line_length(len(line), line))
-                else:
-                    yield line[:-1] if line.endswith(b"\r") else line
+                yield _line_or_overlong(line, limit)
             if skipped >= 0:
                 skipped += len(tail)
+                skipped_end = tail[-1:] or skipped_end
             elif tail:
                 partial.append(tail)
                 partial_size += len(tail)
                 if partial_size > limit + 1:  # +1: the CR of a CRLF may follow
-                    skipped, partial, partial_size = partial_size, [], 0
+                    skipped, skipped_end = partial_size, tail[-1:]
+                    partial, partial_size = [], 0
         if skipped >= 0:
-            yield OverlongLine(skipped)
+            yield OverlongLine(_line_length(skipped, skipped_end))
         elif partial:
-            line = b"".join(partial)
-            if len(line) > limit + (1 if line.endswith(b"\r") else 0):
-                yield OverlongLine(_line_length(len(line), line))
-            else:
-                yield line[:-1] if line.endswith(b"\r") else line
+            yield _line_or_overlong(b"".join(partial), limit)
 
     def read_bytes(self, ref: ObjectRef) -> bytes:
         body = self._get(ref)["Body"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.aws.s3 import LineTooLong, S3ObjectStore
-from domain.models import ObjectNotFound, ObjectRef
+from adapters.aws.s3 import S3ObjectStore
+from domain.models import ObjectNotFound, ObjectRef, OverlongLine
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +66,14 @@ def test_iter_lines_streams_a_large_object_line_by_line(s3_client: Any, bucket: 
     assert list(s3.iter_lines(ref)) == rows
 
 
-def test_a_line_longer_than_the_bound_is_a_clear_error(s3_client: Any, bucket: str) -> None:
+@pytest.mark.parametrize("chunk_size", [1, 16, 1024])
+def test_a_line_longer_than_the_bound_comes_as_its_length_and_reading_goes_on(
+    s3_client: Any, bucket: str, chunk_size: int
+) -> None:
     ref = ObjectRef(bucket, "scored/binary.bin")
-    s3 = store(s3_client, chunk_size=16, max_line_bytes=100)
-    s3.put_bytes(ref, b"short\n" + b"x" * 500)
-    with pytest.raises(LineTooLong, match=rf"{ref.uri}: line 2 is longer than 100 bytes"):
-        list(s3.iter_lines(ref))
+    s3 = store(s3_client, chunk_size=chunk_size, max_line_bytes=100)
+    s3.put_bytes(ref, b"short\r\n" + b"x" * 500 + b"\r\n" + b"y" * 100 + b"\r\nend")
+    assert list(s3.iter_lines(ref)) == [b"short", OverlongLine(500), b"y" * 100, b"end"]
 
 
 def test_missing_object_is_object_not_found(s3_client: Any, bucket: str) -> None:

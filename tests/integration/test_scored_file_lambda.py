@@ -171,6 +171,8 @@ def test_two_processes_produce_exactly_what_one_does(
     second_stream = make_stream(shards=2)
     monkeypatch.setenv("SCORED_OUTPUT_STREAM", second_stream)
     monkeypatch.setenv("TRANSFORM_PROCESSES", "2")
+    # A completed file is not processed again unless its done marker is removed.
+    s3_client.delete_object(Bucket=pipeline["bucket"], Key=f"progress/{CAMPAIGN}.seq/done.json")
     process_scored_files_handler(s3_put_event(ref), None)
     two = streamed(read_stream, second_stream)
 
@@ -238,7 +240,7 @@ def test_a_line_too_long_to_be_a_fan_is_one_rejected_row_and_the_file_goes_on(  
     [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
 
     assert result["status"] == "ok"
-    assert result["count"]["in"] == 5
+    assert result["count"]["in"] == 6  # five fans and the long line
     assert result["count"]["rejectedByReason"]["line_too_long"] == 1
     scrubbed_ref = ObjectRef.parse(result["scrubbed"])
     scrubbed = s3_client.get_object(Bucket=scrubbed_ref.bucket, Key=scrubbed_ref.key)
