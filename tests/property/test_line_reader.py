@@ -35,7 +35,7 @@ class _Client:
     def __init__(self, chunks: Any) -> None:
         self.chunks = chunks
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         return {"Body": _Body(iter(self.chunks()))}
 
 
