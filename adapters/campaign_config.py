@@ -51,6 +51,7 @@ from domain.models import (
     ObjectRef,
 )
 from domain.ports import ObjectStore
+from domain.wave_prep.markets import CampaignMarket
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,27 @@ def _campaign(doc: Mapping[str, Any], requested_id: str, band_secret: bytes) -> 
     )
 
 
+def markets_from_json(doc: Any) -> Result[tuple[CampaignMarket, ...], str]:
+    """A campaign's markets: a list of `{"id" (or "marketId" / "_id"), "name"}`, bare or as
+    `{"markets": [...]}` / `{"data": [...]}`. Failure names the bad entry."""
+    if isinstance(doc, Mapping):
+        doc = doc.get("markets", doc.get("data"))
+    if not isinstance(doc, list):
+        return Failure("markets is not a list")
+    markets = []
+    for index, item in enumerate(doc):
+        if not isinstance(item, Mapping):
+            return Failure(f"markets[{index}] is not an object")
+        market_id = next((item[k] for k in ("id", "marketId", "_id") if item.get(k)), None)
+        if not isinstance(market_id, str | int) or isinstance(market_id, bool):
+            return Failure(f"markets[{index}] has no id")
+        name = item.get("name") or ""
+        if not isinstance(name, str):
+            return Failure(f"markets[{index}].name is not a string")
+        markets.append(CampaignMarket(str(market_id).strip(), name.strip()))
+    return Success(tuple(markets))
+
+
 def is_safe_campaign_id(campaign_id: str) -> bool:
     return bool(_SAFE_ID.match(campaign_id)) and ".." not in campaign_id
 
@@ -217,6 +239,24 @@ class S3CampaignDirectory:
         except ValueError as exc:  # UnicodeDecodeError is a ValueError too
             return Failure(f"not JSON ({exc})")
         return campaign_from_json(doc, requested_id=campaign_id, band_secret=self._band_secret)
+
+    def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
+        """`markets` in the campaign's JSON config (CampaignMarkets)."""
+        what = f"markets of campaign {campaign_id!r}"
+        if not is_safe_campaign_id(campaign_id):
+            return Failure(LookupFailure(what, "invalid", "not a usable campaign id"))
+        ref = self._ref(f"{campaign_id}.json")
+        try:
+            doc = json.loads(self._store.read_bytes(ref))
+        except ObjectNotFound:
+            return Failure(LookupFailure(what, "not_found", f"no config at {ref.uri}"))
+        except ValueError as exc:
+            return Failure(LookupFailure(what, "invalid", f"{ref.uri}: not JSON ({exc})"))
+        if not isinstance(doc, Mapping) or "markets" not in doc:
+            return Failure(LookupFailure(what, "invalid", f"{ref.uri} lists no markets"))
+        return markets_from_json(doc["markets"]).alt(
+            lambda reason: LookupFailure(what, "invalid", f"{ref.uri}: {reason}")
+        )
 
     def campaign_ids_for_categories(
         self, category_ids: Sequence[str]

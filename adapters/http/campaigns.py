@@ -1,6 +1,7 @@
 """CampaignDirectory over the campaign service's HTTP contract.
 
     GET {base}/campaigns/{campaignId}         -> the campaign document (see campaign_config.py)
+    GET {base}/campaigns/{campaignId}/markets -> [{"id", "name"}, ...] (wave prep)
     GET {base}/campaigns/ids?categoryIds=a,b  -> {"a": "campaign-1", ...}
                                                  (unknown ids left out or null; a list of
                                                  {"categoryId", "campaignId"} is accepted too)
@@ -17,9 +18,10 @@ from urllib.parse import quote
 
 from returns.result import Failure, Result, Success
 
-from adapters.campaign_config import _as_bytes, campaign_from_json
+from adapters.campaign_config import _as_bytes, campaign_from_json, markets_from_json
 from adapters.http.client import JsonHttpClient, JsonResponse
 from domain.models import Campaign, LookupFailure
+from domain.wave_prep.markets import CampaignMarket
 
 # Ids per categoryIds query: keeps the URL well under common 8 KiB limits.
 CATEGORY_BATCH = 100
@@ -41,6 +43,18 @@ class HttpCampaignDirectory:
         mapped = campaign_from_json(
             found.body, requested_id=campaign_id, band_secret=self._band_secret
         )
+        if not isinstance(mapped, Success):
+            return Failure(found.wrong_shape(mapped.failure()).to_lookup_failure(what))
+        return Success(mapped.unwrap())
+
+    def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
+        """GET /campaigns/{id}/markets (CampaignMarkets)."""
+        what = f"markets of campaign {campaign_id!r}"
+        response = self._client.get(f"/campaigns/{quote(campaign_id, safe='')}/markets")
+        if not isinstance(response, Success):
+            return Failure(response.failure().to_lookup_failure(what))
+        found = response.unwrap()
+        mapped = markets_from_json(found.body)
         if not isinstance(mapped, Success):
             return Failure(found.wrong_shape(mapped.failure()).to_lookup_failure(what))
         return Success(mapped.unwrap())
