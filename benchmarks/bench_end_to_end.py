@@ -95,14 +95,14 @@ class DescendantPeak:
 
 def child(uri: str, processes: int) -> int:
     """The worker process: runs the file, prints one JSON line of figures."""
-    from entrypoints import bootstrap
+    from entrypoints import bootstrap, registry
     from entrypoints.settings import Settings
 
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
     with DescendantPeak() as pool:
         started = time.perf_counter()
-        outcome = bootstrap.process_scored_file(settings, ObjectRef.parse(uri), processes=processes)
+        outcome = registry.scored_file_run(settings)(ObjectRef.parse(uri), processes=processes)
         seconds = time.perf_counter() - started
     counts = outcome.unwrap()
     pool_kib = pool.peak_kib

@@ -22,7 +22,7 @@ from adapters.aws.clients import ClientFactory, ClientOptions
 from benchmarks.machine import machine
 from benchmarks.stream_records import record_data
 from domain.streaming import BatchCounts, IncomingRecord
-from entrypoints import bootstrap
+from entrypoints import registry
 from entrypoints.settings import Settings
 from local.emulator import EmulatorProcess
 from streams.poller import FileCheckpoints, ShardPoller
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         ):
             stream = f"bench-{worker.name if worker else 'lake'}"
             _fill(kinesis, stream, args.records)
-            real = worker or bootstrap.build_stream_worker("save_campaign_data", settings)
+            real = worker or registry.stream_worker("save_campaign_data", settings)
             seconds, received = _drain(factory, stream, real)
             print(
                 f"{label:40} {received:>8,} records {seconds:7.1f} s {received / seconds:9,.0f}/s"

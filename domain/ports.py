@@ -85,7 +85,8 @@ class RecordStream(Protocol):
 class RecordEncoder(Protocol):
     """Serialises a record to bytes (JSON). Injected so the domain stays free of orjson."""
 
-    def __call__(self, record: Mapping[str, Any]) -> bytes: ...
+    # Positional-only, so `orjson.dumps` (whose first parameter is positional-only) fits.
+    def __call__(self, record: Mapping[str, Any], /) -> bytes: ...
 
 
 class CampaignDirectory(Protocol):

@@ -72,7 +72,9 @@ class DependencyUnavailable(Exception):
 class StreamWorker(Protocol):
     """A worker bound to its ports (bootstrap does the binding), ready for a runtime to call."""
 
-    name: str
+    # Read-only, so frozen dataclasses (the domain's workers) and plain class attributes fit.
+    @property
+    def name(self) -> str: ...
 
     def __call__(self, batch: Sequence[IncomingRecord]) -> BatchCounts: ...
 

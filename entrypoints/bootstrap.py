@@ -1,33 +1,25 @@
 """The composition root: the one place real adapters are built from settings and handed to workers.
 
 Tests build workers with fakes directly; everything that runs for real (Lambda, KCL, CLI, demo)
-comes through here, so an endpoint or a name is configured in exactly one way.
+comes through here, so an endpoint or a name is configured in exactly one way. Which workers
+exist, what triggers them and how each is bound to these adapters: entrypoints/registry.py.
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-
-import orjson
-from returns.result import Result
+from typing import Any, TypeVar
 
 from adapters.avro import AvroSchemas
 from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.dynamo_entries import (
-    DynamoEntryDirectory,
-    DynamoSelectionLedger,
-    DynamoUserDirectory,
-)
+from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoUserDirectory
 from adapters.aws.kinesis import KinesisRecordStream
-from adapters.aws.lake import S3Lake
 from adapters.aws.s3 import S3ObjectStore
-from adapters.aws.sqs import SqsDeadLetters, SqsVerdictQueue
+from adapters.aws.sqs import SqsDeadLetters
 from adapters.campaign_config import S3CampaignDirectory
-from adapters.canonical_json import orjson_canonical
-from adapters.clock import SystemClock
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.entries import HttpEntryDirectory
@@ -35,9 +27,7 @@ from adapters.http.slack import SlackWebhookNotifier
 from adapters.http.users import HttpUserDirectory
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
-from adapters.parallel import ProcessPoolChunkMapper
 from domain.backoff import Backoff
-from domain.models import ObjectRef
 from domain.ports import (
     CampaignDirectory,
     EntryDirectory,
@@ -46,17 +36,11 @@ from domain.ports import (
     RecordStream,
     UserDirectory,
 )
-from domain.streaming import DeadLetters, StreamWorker
-from domain.workers.process_scored_files import (
-    ScoredFileCounts,
-    ScoredFileFailure,
-    process_scored_files,
-)
-from domain.workers.save_campaign_data import SaveCampaignData
-from domain.workers.save_selection import SaveSelection
-from domain.workers.transform_code_assignments import TransformCodeAssignments
+from domain.streaming import DeadLetters
 from entrypoints.settings import Settings
 from streams.batching import split_batches
+
+T = TypeVar("T")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -69,6 +53,8 @@ class Container:
     reuse clients and connection pools instead of rebuilding them per event)."""
 
     settings: Settings
+    _streams: dict[str, RecordStream] = field(default_factory=dict, init=False, repr=False)
+    _workers: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property
     def aws(self) -> ClientFactory:
@@ -86,10 +72,25 @@ class Container:
         return S3ObjectStore(self.aws.client("s3"), max_line_bytes=self.settings.max_line_bytes)
 
     def stream(self, stream_name: str) -> RecordStream:
+        """The producer for a stream, one per stream name, sharing one Kinesis client."""
+        if stream_name not in self._streams:
+            self._streams[stream_name] = KinesisRecordStream(
+                self._producer_client, stream_name, split=split_batches, backoff=Backoff()
+            )
+        return self._streams[stream_name]
+
+    @cached_property
+    def _producer_client(self) -> Any:
         # The producer owns the retry budget: botocore's own retries would resend whole
         # batches, duplicating the entries that had succeeded.
-        client = self.aws.client("kinesis", max_attempts=1)
-        return KinesisRecordStream(client, stream_name, split=split_batches, backoff=Backoff())
+        return self.aws.client("kinesis", max_attempts=1)
+
+    def built(self, name: str, build: Callable[[], T]) -> T:
+        """The worker `name`, built by `build` the first time it is asked for in this process."""
+        if name not in self._workers:
+            self._workers[name] = build()
+        worker: T = self._workers[name]
+        return worker
 
     def _service(self, name: str, url: str) -> JsonHttpClient:
         return JsonHttpClient(name, url, token=self.settings.service_token)
@@ -144,78 +145,8 @@ class Container:
         return LogNotifier()
 
 
-_containers: dict[Settings, Container] = {}
-
-
+@functools.cache
 def container(settings: Settings) -> Container:
-    if settings not in _containers:
-        _containers[settings] = Container(settings)
-    return _containers[settings]
-
-
-def process_scored_file(
-    settings: Settings,
-    source: ObjectRef,
-    *,
-    processes: int | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> Result[ScoredFileCounts, ScoredFileFailure]:
-    """processScoredFiles with real adapters; `processes` defaults to the settings' choice."""
-    c = container(settings)
-    processes = processes or settings.processes_for_transform()
-    logging.getLogger(__name__).info(
-        "processing scored file", extra={"source": source.uri, "processes": processes}
-    )
-    return process_scored_files(
-        source,
-        store=c.store,
-        stream=c.stream(settings.scored_output_stream),
-        campaigns=c.campaigns,
-        notifier=c.notifier,
-        clock=SystemClock(),
-        encode=orjson.dumps,
-        blacklist=ObjectRef(source.bucket, settings.blacklist_key),
-        mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
-        on_progress=on_progress,
-    )
-
-
-def build_stream_worker(name: str, settings: Settings) -> StreamWorker:
-    """A stream worker bound to real adapters: what KCL children, Lambdas and the poller run."""
-    c = container(settings)
-    s = settings
-    if name == "save_campaign_data":
-        lake = S3Lake(c.aws.client("s3"), s.campaign_data_bucket, c.schemas)
-        return SaveCampaignData(
-            archive=lake,
-            schemas=c.schemas,
-            dead_letters=c.dead_letters,
-            clock=SystemClock(),
-            loads=orjson.loads,
-            canonical=orjson_canonical,
-        )
-    if name == "transform_code_assignments":
-        return TransformCodeAssignments(
-            users=c.users,
-            campaigns=c.campaigns,
-            schemas=c.schemas,
-            output=c.stream(s.save_selection_stream),
-            encode=orjson.dumps,
-            dead_letters=c.dead_letters,
-        )
-    if name == "save_selection":
-        sqs = c.aws.client("sqs")
-        # With the entry service, the selection is recorded in the demand table beside it; the
-        # DynamoDB entry directory records it in the same conditional update.
-        ledger = (
-            DynamoSelectionLedger(c.aws.client("dynamodb"), s.demand_table)
-            if s.entry_service_url
-            else None
-        )
-        return SaveSelection(
-            entries=c.entries,
-            verdicts=SqsVerdictQueue(sqs, s.verdict_queue),
-            dead_letters=c.dead_letters,
-            ledger=ledger,
-        )
-    raise ValueError(f"unknown stream worker {name!r}")
+    """One container per distinct configuration for the life of the process (a warm Lambda
+    reuses it, with its clients and connection pools, across invocations)."""
+    return Container(settings)

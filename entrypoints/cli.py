@@ -11,7 +11,7 @@ from types import ModuleType
 from rich.console import Console
 
 from domain.models import ObjectRef
-from entrypoints import kcl_cli, reports
+from entrypoints import kcl_cli, registry, reports
 from entrypoints.settings import Settings
 
 
@@ -27,8 +27,8 @@ def _process_scored_files(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
     with reports.row_progress(console, enabled=console.is_terminal and not args.quiet) as tick:
-        outcome = bootstrap.process_scored_file(
-            settings, ref, processes=1 if args.sequential else None, on_progress=tick
+        outcome = registry.scored_file_run(settings)(
+            ref, processes=1 if args.sequential else None, on_progress=tick
         )
     return reports.print_scored_outcome(Console(), outcome)
 
@@ -65,17 +65,16 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _poll(args: argparse.Namespace) -> int:
     from entrypoints import bootstrap
-    from entrypoints.stream_workers import stream_for
     from streams.poller import BatchAbandoned, FileCheckpoints, ShardPoller
 
     console = Console(stderr=True)
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
-    stream = args.stream or stream_for(args.worker, settings)
+    stream = args.stream or registry.stream_of(args.worker, settings)
     poller = ShardPoller(
         bootstrap.container(settings).aws.client("kinesis"),
         stream,
-        bootstrap.build_stream_worker(args.worker, settings),
+        registry.stream_worker(args.worker, settings),
         FileCheckpoints(args.checkpoints),
         limit=args.limit,
     )
@@ -118,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll = commands.add_parser(
         "poll", help="run a stream worker over its stream with the local shard poller"
     )
-    poll.add_argument("worker", help="save_campaign_data | transform_code_assignments | ...")
+    poll.add_argument("worker", choices=[w.name for w in registry.STREAM_WORKERS])
     poll.add_argument("--stream", help="the stream to read (default: the worker's own)")
     poll.add_argument("--checkpoints", type=Path, default=Path(".checkpoints.json"))
     poll.add_argument("--limit", type=int, default=1000, help="records per GetRecords")

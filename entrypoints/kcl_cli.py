@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from entrypoints import registry
 from entrypoints.settings import Settings
-from entrypoints.stream_workers import stream_for
 
 _log = logging.getLogger(__name__)
 
@@ -144,12 +144,17 @@ def daemon_config(
     python: str = sys.executable,
     shutdown_grace_millis: int = 10_000,
     extra: Mapping[str, str] | None = None,
+    stream: str | None = None,
+    child_main: str = "entrypoints.kcl_main",
 ) -> DaemonConfig:
-    """The daemon config for `worker`; `kinesis_endpoint` overrides the settings (the h2c door)."""
-    stream = stream_for(worker, settings)
+    """The daemon config for `worker`; `kinesis_endpoint` overrides the settings (the h2c door).
+
+    `stream` defaults to the registered worker's; `child_main` is the module the daemon runs per
+    shard (tests pass tests.support.kcl_child, which serves their probe workers)."""
+    stream = stream or registry.stream_of(worker, settings)
     kinesis = kinesis_endpoint or settings.endpoint_for("kinesis")
     dynamodb = settings.endpoint_for("dynamodb")
-    executable = shlex.join([python, "-m", "entrypoints.kcl_main", worker, "--stream", stream])
+    executable = shlex.join([python, "-m", child_main, worker, "--stream", stream])
     return DaemonConfig(
         worker=worker,
         stream=stream,

@@ -2,6 +2,9 @@
 
     python -m entrypoints.kcl_main <worker> [--stream NAME]
 
+`<worker>` is a stream worker of the registry (entrypoints/registry.py). Tests run their probe
+workers through the same `serve` from a child main of their own (tests/support/kcl_child.py).
+
 stdout belongs to the protocol. Before anything else runs, file descriptor 1 is pointed at
 stderr and the protocol gets a private duplicate of the original stdout: a print() in any
 library, or a C extension writing to fd 1, then lands in the daemon's log instead of corrupting
@@ -14,11 +17,12 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from domain.streaming import StreamWorker
+from entrypoints import bootstrap, registry
 from entrypoints.settings import Settings
-from entrypoints.stream_workers import build_stream_worker, stream_for
 
 _log = logging.getLogger("entrypoints.kcl_main")
 
@@ -32,39 +36,37 @@ def reserve_stdout_for_protocol() -> TextIO:
     return protocol
 
 
-def _configure_logging(settings: Settings) -> None:
-    try:
-        from entrypoints import bootstrap
+def serve(
+    name: str,
+    build: Callable[[Settings], StreamWorker],
+    stream: Callable[[Settings], str],
+) -> int:
+    """Runs the worker `build` makes as the record processor for `stream`, until the daemon
+    ends the conversation."""
+    protocol = reserve_stdout_for_protocol()
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    # Imported here, not at the top: amazon_kclpy is an optional install (make kcl).
+    from streams.kcl import run_processor
 
-        configure = getattr(bootstrap, "configure_logging", None)
-    except ImportError:
-        configure = None
-    if configure is not None:
-        configure(settings)
-        return
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    worker = build(settings)
+    stream_name = stream(settings)
+    _log.info("record processor for %s on %s (pid %d)", name, stream_name, os.getpid())
+    run_processor(worker, stream_name, output_file=protocol)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m entrypoints.kcl_main")
-    parser.add_argument("worker", help="a stream worker name, or package.module:factory")
+    parser.add_argument("worker", choices=[w.name for w in registry.STREAM_WORKERS])
     parser.add_argument("--stream", help="the stream name (default: the worker's stream)")
     args = parser.parse_args(argv)
-    protocol = reserve_stdout_for_protocol()
-    settings = Settings.from_env()
-    _configure_logging(settings)
-    # Imported here, not at the top: amazon_kclpy is an optional install (make kcl).
-    from streams.kcl import run_processor
-
-    worker = build_stream_worker(args.worker, settings)
-    stream = args.stream or stream_for(args.worker, settings)
-    _log.info("record processor for %s on %s (pid %d)", args.worker, stream, os.getpid())
-    run_processor(worker, stream, output_file=protocol)
-    return 0
+    name: str = args.worker
+    return serve(
+        name,
+        lambda settings: registry.stream_worker(name, settings),
+        lambda settings: args.stream or registry.stream_of(name, settings),
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ One deployment package serves every worker; the function's handler setting picks
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from returns.result import Failure, Success
@@ -15,7 +14,7 @@ from returns.result import Failure, Success
 from adapters.logging import correlation
 from domain.streaming import DependencyUnavailable, StreamWorker
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
-from entrypoints import bootstrap
+from entrypoints import bootstrap, registry
 from entrypoints.events import s3_object_refs
 from entrypoints.settings import Settings
 from streams.lambda_kinesis import kinesis_handler
@@ -82,7 +81,7 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
     for ref in s3_object_refs(event):
         with correlation(request_id):
             try:
-                outcome = bootstrap.process_scored_file(settings, ref)
+                outcome = registry.scored_file_run(settings)(ref)
                 result = file_result(outcome)  # type: ignore[arg-type]
             except DependencyUnavailable as down:
                 # A service stayed down past its own retries; a retry resumes the file after
@@ -102,16 +101,14 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
     return {"files": files}
 
 
-def _stream_worker_from_env() -> StreamWorker:
+def _stream_worker_from_settings() -> StreamWorker:
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
-    name = os.environ.get("WORKER", "").strip()
-    if not name:
-        raise RuntimeError(
-            "set WORKER to the stream worker this function runs, e.g. save_selection"
-        )
-    return bootstrap.build_stream_worker(name, settings)
+    if not settings.worker:
+        known = ", ".join(w.name for w in registry.STREAM_WORKERS)
+        raise RuntimeError(f"set WORKER to the stream worker this function runs, one of: {known}")
+    return registry.stream_worker(settings.worker, settings)
 
 
 # Kinesis event source (with ReportBatchItemFailures): WORKER names the stream worker.
-stream_worker_handler = kinesis_handler(_stream_worker_from_env)
+stream_worker_handler = kinesis_handler(_stream_worker_from_settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
@@ -25,6 +25,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 class Settings:
     """Hashable, so warm processes can keep one set of adapters per distinct configuration."""
 
+    # The registered worker this process runs (entrypoints/registry.py): a Lambda function's
+    # WORKER picks the worker its shared handler runs.
+    worker: str | None = None
     region: str = "us-east-1"
     # AWS_ENDPOINT_URL points every service at one endpoint (the emulator, LocalStack);
     # AWS_ENDPOINT_URL_<SERVICE> (boto3's own convention) overrides it per service.
@@ -60,15 +63,13 @@ class Settings:
     def endpoint_for(self, service: str) -> str | None:
         return dict(self.service_endpoints).get(service) or self.endpoint_url
 
-    def with_endpoint(self, endpoint_url: str) -> Settings:
-        return replace(self, endpoint_url=endpoint_url, service_endpoints=())
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         d = cls()
         services = ("s3", "kinesis", "sqs", "dynamodb", "sns", "athena", "stepfunctions")
         return cls(
+            worker=_get(env, "WORKER") or None,
             region=_get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION") or d.region,
             endpoint_url=_get(env, "AWS_ENDPOINT_URL") or None,
             service_endpoints=tuple(

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from adapters.avro import iter_container
 from domain.models import ObjectRef
-from entrypoints import bootstrap, reports
+from entrypoints import bootstrap, registry, reports
 from entrypoints.events import s3_put_event
 from entrypoints.lambda_handlers import process_scored_files_handler
 from entrypoints.settings import Settings
@@ -136,7 +136,7 @@ def archive_to_lake(settings: Settings, checkpoints: Path) -> tuple[Any, dict[st
     poller = ShardPoller(
         c.aws.client("kinesis"),
         settings.scored_output_stream,
-        bootstrap.build_stream_worker("save_campaign_data", settings),
+        registry.stream_worker("save_campaign_data", settings),
         FileCheckpoints(checkpoints),
         limit=5_000,
     )

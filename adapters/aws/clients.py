@@ -13,6 +13,7 @@ on a laptop waits ~2 s for IMDS timeouts before failing with NoCredentialsError.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -69,6 +70,11 @@ class ClientFactory:
     def __init__(self, options: ClientOptions | None = None) -> None:
         self.options = options or ClientOptions()
         self.session = _session_for(self.options)
+        # One client per (service, config) for the factory's life: a client costs ~20-50 ms
+        # and its connection pool is what a warm Lambda should reuse. boto3 clients are
+        # thread-safe; the session that makes them is not, hence the lock.
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
 
     def config(self, **overrides: Any) -> Config:
         o = self.options
@@ -90,7 +96,15 @@ class ClientFactory:
 
     def client(self, service: str, **config_overrides: Any) -> Any:
         """A client for `service`; keyword overrides go into its botocore Config, e.g.
-        `client("kinesis", max_attempts=1)` when the caller owns the retries."""
+        `client("kinesis", max_attempts=1)` when the caller owns the retries. Made once per
+        distinct (service, overrides) and reused."""
+        key = (service, repr(sorted(config_overrides.items())))
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._new_client(service, **config_overrides)
+            return self._clients[key]
+
+    def _new_client(self, service: str, **config_overrides: Any) -> Any:
         endpoint = self.options.endpoint_for(service)
         if service == "s3" and is_local_endpoint(endpoint):
             # Virtual-hosted bucket names (bucket.127.0.0.1) do not resolve locally.

@@ -37,6 +37,7 @@ from entrypoints.kcl_cli import (
 )
 from entrypoints.settings import Settings
 from local.emulator_h2c import H2cListener, start_h2c_listener
+from tests.support import kcl_child
 from tests.support.kcl_lake import dead_lettered_sequence_numbers, lake_dedupe_ids
 from tests.support.kcl_probe import stored_sequence_numbers
 from tests.support.stream_records import raw, sample_record
@@ -90,7 +91,7 @@ def _put(kinesis: Any, stream: str, payloads: list[bytes], offset: int = 0) -> P
 class _ProbeStore:
     """The probe's store: one object per batch listing its records' sequence numbers."""
 
-    worker = "tests.support.kcl_probe:build"
+    worker = "probe"
 
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3, self.bucket = s3, bucket
@@ -107,7 +108,7 @@ class _ProbeStore:
 class _LakeStore:
     """save_campaign_data's Avro lake (by dedupe id) and its dead-letter queue."""
 
-    worker = "tests.support.kcl_lake:build"
+    worker = "lake"
 
     def __init__(self, s3: Any, bucket: str, sqs: Any, queue_url: str) -> None:
         self.s3, self.bucket, self.sqs, self.queue_url = s3, bucket, sqs, queue_url
@@ -249,6 +250,8 @@ def test_the_real_daemon_delivers_every_record_exactly_once_across_kills_and_a_s
         worker_id="kcl-test-worker",
         shutdown_grace_millis=5_000,
         extra={"maxRecords": "250"},
+        stream=stream,
+        child_main=kcl_child.MODULE,
     )
     dynamodb = boto3.client(
         "dynamodb",

@@ -187,7 +187,7 @@ def test_a_shutdown_request_checkpoints() -> None:
 
 
 def test_the_child_process_keeps_stdout_for_the_protocol(tmp_path: Path) -> None:
-    """The real `python -m entrypoints.kcl_main` over pipes, with a worker that prints."""
+    """The real child runtime (entrypoints.kcl_main.serve) over pipes, with a worker that prints."""
     probe = tmp_path / "batches.jsonl"
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PROBE_FILE": str(probe), "PYTHONPATH": str(root)}
@@ -195,8 +195,8 @@ def test_the_child_process_keeps_stdout_for_the_protocol(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "entrypoints.kcl_main",
-            "tests.support.stream_fakes:build_file_probe",
+            "tests.support.kcl_child",
+            "file_probe",
             "--stream",
             "in",
         ],

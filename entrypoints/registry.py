@@ -1,0 +1,343 @@
+"""The worker registry: every worker by name, what triggers it, and how it is built.
+
+Every runtime looks workers up here and nowhere else: the Lambda handlers (`WORKER` in the
+function's environment, read by Settings), the KCL child (`python -m entrypoints.kcl_main NAME`),
+the local shard poller and the CLI (`campaign-workers poll NAME`), the README's deployment table
+and the Lambda package test. A worker is bound to real adapters by its factory, which takes the
+process's `Container` (bootstrap.py): clients and adapters are built once per process and shared.
+
+Adding a worker
+---------------
+1. Its domain function in `domain/workers/<original_name>.py` (ports + input -> result value).
+2. A factory here binding it to adapters from the container, and ONE entry in the tuple for its
+   kind (STREAM_WORKERS for Kinesis consumers, FILE_WORKERS for S3-triggered files, JOBS for
+   scheduled or directly invoked work). For example, the stream worker save_selection:
+
+       def _save_selection(c: Container) -> StreamWorker:
+           return SaveSelection(entries=c.entries, verdicts=c.verdicts, ...)
+
+       STREAM_WORKERS = (
+           ...,
+           Worker(
+               name="save_selection",
+               summary="records each assigned code as a selection; reports verdicts",
+               trigger=KinesisStream("save_selection_stream"),   # a Settings field name
+               build=_save_selection,
+               actions=("kinesis:GetRecords", ..., "sqs:SendMessage"),
+           ),
+       )
+
+   The existing four: process_scored_files (S3Objects: scored files in the scoring bucket),
+   save_campaign_data, transform_code_assignments (KinesisStream "input_stream") and
+   save_selection (KinesisStream "save_selection_stream").
+3. Its CLI command arguments in entrypoints/cli.py, if it takes any beyond the trigger's.
+
+The Lambda handler for a trigger kind is shared (`Worker.handler`): a new stream worker needs no
+new handler, only `WORKER=<name>` on its function.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import orjson
+from returns.result import Result
+
+from adapters.aws.dynamo_entries import DynamoSelectionLedger
+from adapters.aws.lake import S3Lake
+from adapters.aws.sqs import SqsVerdictQueue
+from adapters.canonical_json import orjson_canonical
+from adapters.clock import SystemClock
+from adapters.parallel import ProcessPoolChunkMapper
+from domain.models import ObjectRef
+from domain.streaming import StreamWorker
+from domain.workers.process_scored_files import (
+    ScoredFileCounts,
+    ScoredFileFailure,
+    process_scored_files,
+)
+from domain.workers.save_campaign_data import SaveCampaignData
+from domain.workers.save_selection import SaveSelection
+from domain.workers.transform_code_assignments import TransformCodeAssignments
+from entrypoints.bootstrap import Container, container
+from entrypoints.settings import Settings
+
+_log = logging.getLogger("entrypoints.bootstrap")
+
+# --- triggers: what starts a worker ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Objects:
+    """S3 ObjectCreated notifications (direct, through SQS or SNS, or EventBridge) for keys
+    under `prefix` in the bucket the Settings field `bucket` names."""
+
+    bucket: str
+    prefix: str
+
+    def describe(self) -> str:
+        return f"S3 ObjectCreated on ${self.bucket.upper()} under `{self.prefix}`"
+
+
+@dataclass(frozen=True)
+class KinesisStream:
+    """Batches of records from the stream the Settings field `stream` names."""
+
+    stream: str
+
+    def name(self, settings: Settings) -> str:
+        value = getattr(settings, self.stream)
+        if not isinstance(value, str):
+            raise TypeError(f"Settings.{self.stream} is not a stream name")
+        return value
+
+    def describe(self) -> str:
+        return f"Kinesis stream ${self.stream.upper()}"
+
+
+@dataclass(frozen=True)
+class SqsQueue:
+    """Messages from the queue the Settings field `queue` names."""
+
+    queue: str
+
+    def describe(self) -> str:
+        return f"SQS queue ${self.queue.upper()}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge schedule (`rate(1 hour)`, `cron(...)`)."""
+
+    expression: str
+
+    def describe(self) -> str:
+        return f"EventBridge schedule `{self.expression}`"
+
+
+@dataclass(frozen=True)
+class DirectInput:
+    """Invoked with a JSON payload (Step Functions, another service, the CLI)."""
+
+    payload: str
+
+    def describe(self) -> str:
+        return f"direct invocation with {self.payload}"
+
+
+Trigger = S3Objects | KinesisStream | SqsQueue | Schedule | DirectInput
+
+W = TypeVar("W", covariant=True)
+
+
+@dataclass(frozen=True)
+class Worker(Generic[W]):
+    """One registered worker: its name, trigger, factory, Lambda handler and AWS actions."""
+
+    name: str
+    summary: str
+    trigger: Trigger
+    build: Callable[[Container], W]
+    # The Lambda handler setting of its function (one package serves every worker).
+    handler: str
+    # What its role must allow (README's deployment table; least privilege).
+    actions: tuple[str, ...]
+
+
+# --- the workers -------------------------------------------------------------------------------
+
+
+class ScoredFileRun(Protocol):
+    """process_scored_files bound to adapters: one scored file in, its outcome out."""
+
+    def __call__(
+        self,
+        source: ObjectRef,
+        *,
+        processes: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Result[ScoredFileCounts, ScoredFileFailure]: ...
+
+
+def _process_scored_files(c: Container) -> ScoredFileRun:
+    s = c.settings
+
+    def run(
+        source: ObjectRef,
+        *,
+        processes: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Result[ScoredFileCounts, ScoredFileFailure]:
+        processes = processes or s.processes_for_transform()
+        _log.info("processing scored file", extra={"source": source.uri, "processes": processes})
+        return process_scored_files(
+            source,
+            store=c.store,
+            stream=c.stream(s.scored_output_stream),
+            campaigns=c.campaigns,
+            notifier=c.notifier,
+            clock=SystemClock(),
+            encode=orjson.dumps,
+            blacklist=ObjectRef(source.bucket, s.blacklist_key),
+            mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
+            on_progress=on_progress,
+        )
+
+    return run
+
+
+def _save_campaign_data(c: Container) -> StreamWorker:
+    return SaveCampaignData(
+        archive=S3Lake(c.aws.client("s3"), c.settings.campaign_data_bucket, c.schemas),
+        schemas=c.schemas,
+        dead_letters=c.dead_letters,
+        clock=SystemClock(),
+        loads=orjson.loads,
+        canonical=orjson_canonical,
+    )
+
+
+def _transform_code_assignments(c: Container) -> StreamWorker:
+    return TransformCodeAssignments(
+        users=c.users,
+        campaigns=c.campaigns,
+        schemas=c.schemas,
+        output=c.stream(c.settings.save_selection_stream),
+        encode=orjson.dumps,
+        dead_letters=c.dead_letters,
+    )
+
+
+def _save_selection(c: Container) -> StreamWorker:
+    s = c.settings
+    sqs = c.aws.client("sqs")
+    # With the entry service, the selection is recorded in the demand table beside it; the
+    # DynamoDB entry directory records it in the same conditional update.
+    ledger = (
+        DynamoSelectionLedger(c.aws.client("dynamodb"), s.demand_table)
+        if s.entry_service_url
+        else None
+    )
+    return SaveSelection(
+        entries=c.entries,
+        verdicts=SqsVerdictQueue(sqs, s.verdict_queue),
+        dead_letters=c.dead_letters,
+        ledger=ledger,
+    )
+
+
+_S3_HANDLER = "entrypoints.lambda_handlers.process_scored_files_handler"
+_KINESIS_HANDLER = "entrypoints.lambda_handlers.stream_worker_handler"
+# Every Kinesis consumer reads its stream and may dead-letter (SQS, big ones kept in S3).
+_CONSUMES = (
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:ListShards",
+    "kinesis:ListStreams",
+)
+_DEAD_LETTERS = ("sqs:GetQueueUrl", "sqs:SendMessageBatch", "s3:PutObject")
+
+FILE_WORKERS: tuple[Worker[ScoredFileRun], ...] = (
+    Worker(
+        name="process_scored_files",
+        summary="scores, scrubs and streams a scored file; writes the scrubbed CSV; Slack summary",
+        trigger=S3Objects(bucket="scoring_bucket", prefix="scored/"),
+        build=_process_scored_files,
+        handler=_S3_HANDLER,
+        actions=(
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:AbortMultipartUpload",
+            "kinesis:PutRecords",
+        ),
+    ),
+)
+
+STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
+    Worker(
+        name="save_campaign_data",
+        summary="archives every record as Avro in the lake, keyed by shard and sequence",
+        trigger=KinesisStream("input_stream"),
+        build=_save_campaign_data,
+        handler=_KINESIS_HANDLER,
+        actions=(*_CONSUMES, "s3:PutObject", "s3:GetObject", *_DEAD_LETTERS),
+    ),
+    Worker(
+        name="transform_code_assignments",
+        summary="turns code assignments into selection records on the save-selection stream",
+        trigger=KinesisStream("input_stream"),
+        build=_transform_code_assignments,
+        handler=_KINESIS_HANDLER,
+        actions=(
+            *_CONSUMES,
+            "kinesis:PutRecords",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "s3:GetObject",
+            *_DEAD_LETTERS,
+        ),
+    ),
+    Worker(
+        name="save_selection",
+        summary="records each selection (conditional write); sends verdicts to the reporter",
+        trigger=KinesisStream("save_selection_stream"),
+        build=_save_selection,
+        handler=_KINESIS_HANDLER,
+        actions=(
+            *_CONSUMES,
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "sqs:SendMessageBatch",
+            *_DEAD_LETTERS,
+        ),
+    ),
+)
+
+# Scheduled and directly invoked workers (code generation, wave prep, lake compaction, ...).
+JOBS: tuple[Worker[object], ...] = ()
+
+WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
+_STREAM_WORKERS: Mapping[str, Worker[StreamWorker]] = {w.name: w for w in STREAM_WORKERS}
+_FILE_WORKERS: Mapping[str, Worker[ScoredFileRun]] = {w.name: w for w in FILE_WORKERS}
+
+
+class UnknownWorker(ValueError):
+    """No registered worker of the wanted kind has this name; the message lists those that do."""
+
+
+def _lookup(table: Mapping[str, Worker[W]], name: str, kind: str) -> Worker[W]:
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(table) or "none"
+        raise UnknownWorker(f"no {kind} named {name!r}; known: {known}") from None
+
+
+def stream_worker_entry(name: str) -> Worker[StreamWorker]:
+    return _lookup(_STREAM_WORKERS, name, "stream worker")
+
+
+def stream_worker(name: str, settings: Settings) -> StreamWorker:
+    """The named stream worker bound to the process's adapters (built once per process)."""
+    c = container(settings)
+    return c.built(name, lambda: stream_worker_entry(name).build(c))
+
+
+def stream_of(name: str, settings: Settings) -> str:
+    """The stream the named stream worker consumes."""
+    trigger = stream_worker_entry(name).trigger
+    if not isinstance(trigger, KinesisStream):
+        raise TypeError(f"stream worker {name!r} is registered with a {type(trigger).__name__}")
+    return trigger.name(settings)
+
+
+def scored_file_run(settings: Settings) -> ScoredFileRun:
+    """process_scored_files bound to the process's adapters."""
+    c = container(settings)
+    name = "process_scored_files"
+    return c.built(name, lambda: _lookup(_FILE_WORKERS, name, "file worker").build(c))
