@@ -36,9 +36,7 @@ def test_every_stream_worker_consumes_a_stream_settings_name() -> None:
     settings = Settings()
     for worker in registry.STREAM_WORKERS:
         assert isinstance(worker.trigger, registry.KinesisStream), worker.name
-        assert registry.stream_of(worker.name, settings) == getattr(
-            settings, worker.trigger.stream
-        )
+        assert registry.stream_of(worker.name, settings) == getattr(settings, worker.trigger.stream)
     assert registry.stream_of("save_selection", settings) == settings.save_selection_stream
 
 
