@@ -48,6 +48,7 @@ from adapters.avro_binary import (
     unencodable_reason,
     union_branches,
 )
+from adapters.avro_container import lake_metadata
 from domain.records import RECORD_TYPES
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -156,6 +157,9 @@ class AvroSchemas:
         other mapping goes through fastavro.
         """
         records = records if isinstance(records, list | tuple) else list(records)
+        # The records' dedupe keys in the header: the merge finds duplicates without reading
+        # the data (adapters/avro_container.py).
+        metadata = lake_metadata(records)
         if self.codec in ("null", "deflate") and all(
             type(record) is EncodedRecord and record.record_type == record_type
             for record in records
@@ -167,9 +171,10 @@ class AvroSchemas:
                 [record.avro for record in cast(Sequence[EncodedRecord], records)],
                 sync=shape.sync,
                 compression_level=self.compression_level,
+                metadata=metadata,
             )
         buffer = io.BytesIO()
-        self.write(buffer, record_type, records)
+        self.write(buffer, record_type, records, metadata=metadata)
         return buffer.getvalue()
 
     def _shape(self, record_type: str) -> _Shape:
@@ -178,7 +183,13 @@ class AvroSchemas:
         except KeyError:
             raise KeyError(f"no Avro schema for record type {record_type!r}") from None
 
-    def write(self, out: IO[bytes], record_type: str, records: Iterable[Mapping[str, Any]]) -> None:
+    def write(
+        self,
+        out: IO[bytes],
+        record_type: str,
+        records: Iterable[Mapping[str, Any]],
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         """Conformed records -> an Avro container file written to `out` block by block."""
         fastavro.writer(
             out,
@@ -186,6 +197,7 @@ class AvroSchemas:
             records,
             codec=self.codec,
             codec_compression_level=self.compression_level,
+            metadata=dict(metadata or {}),
         )
 
 

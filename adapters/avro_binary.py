@@ -261,14 +261,16 @@ def container(
     *,
     sync: bytes,
     compression_level: int | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """An Avro object container file from pre-encoded records (codec `null` or `deflate`).
 
-    `sync` is the 16-byte marker (`sync_marker(schema)`: the same bytes for the same records).
+    `sync` is the 16-byte marker (`sync_marker(schema)`: the same bytes for the same records);
+    `metadata` goes into the header beside the schema and codec.
     """
     out = io.BytesIO()
     # The header exactly as fastavro writes it (magic, metadata with the schema and codec, sync).
-    fastavro.writer(out, schema, [], codec=codec, sync_marker=sync)
+    fastavro.writer(out, schema, [], codec=codec, sync_marker=sync, metadata=dict(metadata or {}))
     block: list[bytes] = []
     size = 0
     for record in encoded:

@@ -12,6 +12,7 @@ Results), to exercise replays.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from domain.lake import MoveRequest
 from domain.models import (
     Campaign,
     LookupFailure,
@@ -44,6 +46,11 @@ from domain.records import (
 from domain.streaming import DeadLetter, DependencyUnavailable
 
 MIB = 1024 * 1024
+
+
+def _etag(data: bytes) -> str:
+    """S3's ETag of a single-part object: the MD5 of its bytes, in hex."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -127,14 +134,16 @@ class InMemoryObjectStore:
         data = self.objects.get(ref)
         if data is None:
             return None
-        # A stable time per version: what S3's LastModified tells a reader.
+        # A stable time per version: what S3's LastModified tells a reader; the ETag is S3's
+        # for a single-part object, the MD5 of the bytes (a copy has its source's).
         version = self._versions.get(ref, 0)
-        return ObjectInfo(ref, len(data), datetime.fromtimestamp(version, UTC), f"v{version}")
+        return ObjectInfo(ref, len(data), datetime.fromtimestamp(version, UTC), _etag(data))
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         for ref in sorted(self.objects, key=lambda r: r.key):
             if ref.bucket == bucket and ref.key.startswith(prefix):
-                yield ObjectInfo(ref, len(self.objects[ref]))
+                data = self.objects[ref]
+                yield ObjectInfo(ref, len(data), etag=_etag(data))
 
     def copy(self, source: ObjectRef, target: ObjectRef) -> None:
         self._store(target, self._get(source))
@@ -403,3 +412,16 @@ class MemoryVerdictQueue:
         for verdict in self.verdicts:
             totals[verdict.campaign_id] += verdict.count
         return totals
+
+
+@dataclass
+class MemoryMoveQueue:
+    """MoveQueue: the requests a merge queued, in order."""
+
+    requests: list[MoveRequest] = field(default_factory=list)
+    faults: _Faults = field(default_factory=_Faults)
+
+    def send(self, request: MoveRequest) -> None:
+        if self.faults.tripped():
+            raise DependencyUnavailable("memory move queue", "told to fail")
+        self.requests.append(request)

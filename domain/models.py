@@ -31,8 +31,9 @@ class ObjectInfo:
     ref: ObjectRef
     size: int
     last_modified: datetime | None = None
-    # Changes whenever the object is written again (S3's ETag): how a run tells its source
-    # from a new upload under the same key.
+    # S3's ETag, quotes removed: changes whenever the object is written with other bytes. A run
+    # tells its source from a new upload under the same key by it, and the lake's move verifies
+    # its copies by it. None where a store does not say.
     etag: str | None = None
 
 

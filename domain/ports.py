@@ -14,6 +14,14 @@ from typing import Any, Protocol
 from returns.result import Result
 
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
+from domain.lake import (
+    FirstWins,
+    MergedFile,
+    MergedManifest,
+    MergeRefusal,
+    MoveRequest,
+    SourceFile,
+)
 from domain.models import (
     Campaign,
     LookupFailure,
@@ -289,3 +297,45 @@ class WavePackage(Protocol):
         """The zip appears at `ref`, complete, only when the block exits without error; its
         temporary space is freed either way."""
         ...
+
+
+# --- The data lake's compaction (issue 11): merge_avro_files, move_merged_avro_files ------------
+
+
+class LakeCompactor(Protocol):
+    """Merges one type's Avro files of a prefix into one, block by block (adapters/)."""
+
+    def inspect(
+        self, record_type: str, sources: Sequence[ObjectInfo]
+    ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
+        """Each source's header: its schema checked against the type's current one (or a
+        compatible older one), its records counted, its arrival read. Writes nothing."""
+        ...
+
+    def write_merged(
+        self,
+        record_type: str,
+        prefix: str,
+        files: Sequence[SourceFile],
+        target: ObjectRef,
+        index: FirstWins,
+    ) -> Result[MergedFile, MergeRefusal]:
+        """The files' records in that order, each dedupe id once (`index` decides), written to
+        `target` completely or not at all; the header lists the sources (MergedManifest)."""
+        ...
+
+    def count_records(self, ref: ObjectRef) -> int:
+        """A container file's records, from its block counts."""
+        ...
+
+
+class MergeManifests(Protocol):
+    def read_manifest(self, ref: ObjectRef) -> MergedManifest | None:
+        """What a merged file was built from; None when there is no merged file."""
+        ...
+
+
+class MoveQueue(Protocol):
+    """Where a merge hands its prefix to move_merged_avro_files (SQS)."""
+
+    def send(self, request: MoveRequest) -> None: ...

@@ -1,0 +1,244 @@
+"""The Avro object container layout, read and written at the block level (Avro 1.x spec,
+"Object Container Files"): header = magic `Obj\\x01`, a metadata map (string -> bytes), a 16-byte
+sync marker; then blocks = record count (long), byte size (long), the (compressed) records, the
+sync marker.
+
+Why not fastavro's `block_reader` / `Writer.write_block`: they decompress every block on read and
+compress it again on write. The merge copies blocks that hold no duplicate as they are (the
+bytes, not the records), which is the whole of its speed; only the blocks it must change go
+through fastavro (adapters/lake_compactor.py).
+
+Lake metadata (this project's own header keys, ignored by every other reader):
+- `campaign_workers.dedupe_keys`: base64 of the 16-byte key (domain.lake.dedupe_key) of each
+  record's dedupeId, in record order. save_campaign_data writes it, so the merge finds
+  duplicates from headers alone, without decompressing a block. (Base64 because fastavro decodes
+  every metadata value as UTF-8 text.) ~21 bytes per record, before the data's own ~150-300.
+- `campaign_workers.first_arrival_ms`: the file's first record's arrival (receivedAt), the
+  merge's file order.
+- `campaign_workers.merged`: on merged files only, JSON: record type, prefix, counts, and the
+  sources (key, ETag, size) the file was built from; the move archives exactly those.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.lake import KEY_BYTES, dedupe_key
+
+MAGIC = b"Obj\x01"
+SYNC_SIZE = 16
+KEYS_META = "campaign_workers.dedupe_keys"
+FIRST_ARRIVAL_META = "campaign_workers.first_arrival_ms"
+MERGED_META = "campaign_workers.merged"
+SCHEMA_META = "avro.schema"
+CODEC_META = "avro.codec"
+
+
+class NotAnAvroFile(ValueError):
+    """The bytes do not follow the container layout; the message says where they stop."""
+
+
+def encode_long(value: int) -> bytes:
+    """Zig-zag varint (Avro int and long)."""
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+# --- what save_campaign_data adds to each lake file's header -------------------------------------
+
+
+def lake_metadata(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The header metadata of a lake file holding `records` (conformed, with dedupeId)."""
+    keys = b"".join(dedupe_key(str(record["dedupeId"])) for record in records)
+    meta = {KEYS_META: base64.b64encode(keys).decode("ascii")}
+    first = records[0].get("receivedAt") if records else None
+    if isinstance(first, datetime):
+        aware = first if first.tzinfo else first.replace(tzinfo=UTC)
+        meta[FIRST_ARRIVAL_META] = str(int(aware.timestamp() * 1000))
+    elif isinstance(first, int):
+        meta[FIRST_ARRIVAL_META] = str(first)
+    return meta
+
+
+def keys_of(meta: Mapping[str, bytes]) -> list[bytes] | None:
+    """The header's dedupe keys, or None when the file has none (written before they existed)."""
+    raw = meta.get(KEYS_META)
+    if raw is None:
+        return None
+    packed = base64.b64decode(raw, validate=True)
+    if len(packed) % KEY_BYTES:
+        raise NotAnAvroFile(f"{KEYS_META} is {len(packed)} bytes, not a multiple of {KEY_BYTES}")
+    return [packed[i : i + KEY_BYTES] for i in range(0, len(packed), KEY_BYTES)]
+
+
+def first_arrival_of(meta: Mapping[str, bytes]) -> int | None:
+    raw = meta.get(FIRST_ARRIVAL_META)
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+class ChunkReader:
+    """Reads an object's bytes from its chunks (1 MiB from S3): holds one chunk plus the block
+    being read, never the object."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+        self._position = 0
+        self.offset = 0  # bytes consumed from the object's start
+
+    def _fill(self, wanted: int) -> bool:
+        """Makes `wanted` bytes available from the position; False at the end of the object."""
+        available = len(self._buffer) - self._position
+        if available >= wanted:
+            return True
+        parts = [self._buffer[self._position :]]
+        while available < wanted:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._buffer, self._position = b"".join(parts), 0
+                return False
+            parts.append(chunk)
+            available += len(chunk)
+        self._buffer, self._position = b"".join(parts), 0
+        return True
+
+    def at_end(self) -> bool:
+        return not self._fill(1)
+
+    def read(self, size: int) -> bytes:
+        if not self._fill(size):
+            raise NotAnAvroFile(f"ends at byte {self.offset + len(self._buffer)}, inside a value")
+        start = self._position
+        self._position += size
+        self.offset += size
+        return self._buffer[start : self._position]
+
+    def read_long(self) -> int:
+        shift = 0
+        result = 0
+        while True:
+            byte = self.read(1)[0]
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return (result >> 1) ^ -(result & 1)
+            shift += 7
+            if shift > 63:
+                raise NotAnAvroFile(f"a varint longer than 10 bytes at byte {self.offset}")
+
+    def read_bytes(self) -> bytes:
+        size = self.read_long()
+        if size < 0:
+            raise NotAnAvroFile(f"a negative length at byte {self.offset}")
+        return self.read(size)
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    meta: Mapping[str, bytes]
+    sync: bytes
+    size: int
+
+    @property
+    def schema_text(self) -> bytes:
+        return self.meta.get(SCHEMA_META, b"")
+
+    @property
+    def codec(self) -> str:
+        return self.meta.get(CODEC_META, b"null").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    count: int
+    data: bytes  # as stored: compressed with the file's codec
+
+
+def read_header(reader: ChunkReader) -> Header:
+    if reader.read(4) != MAGIC:
+        raise NotAnAvroFile("does not start with the Avro magic bytes Obj\\x01")
+    meta: dict[str, bytes] = {}
+    while True:
+        count = reader.read_long()
+        if count == 0:
+            break
+        if count < 0:  # a block with its byte size (spec): the size is not needed here
+            count = -count
+            reader.read_long()
+        for _ in range(count):
+            key = reader.read_bytes().decode("utf-8")
+            meta[key] = reader.read_bytes()
+    if SCHEMA_META not in meta:
+        raise NotAnAvroFile("has no avro.schema in its header")
+    sync = reader.read(SYNC_SIZE)
+    return Header(meta, sync, reader.offset)
+
+
+def iter_blocks(reader: ChunkReader, header: Header) -> Iterator[RawBlock]:
+    while not reader.at_end():
+        count = reader.read_long()
+        size = reader.read_long()
+        if count < 0 or size < 0:
+            raise NotAnAvroFile(f"a block with a negative count or size at byte {reader.offset}")
+        data = reader.read(size)
+        if reader.read(SYNC_SIZE) != header.sync:
+            raise NotAnAvroFile(f"a block not followed by the sync marker at byte {reader.offset}")
+        yield RawBlock(count, data)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def header_bytes(meta: Mapping[str, bytes], sync: bytes) -> bytes:
+    parts = [MAGIC, encode_long(len(meta))]
+    for key, value in meta.items():
+        encoded_key = key.encode("utf-8")
+        parts += [encode_long(len(encoded_key)), encoded_key, encode_long(len(value)), value]
+    parts += [encode_long(0), sync]
+    return b"".join(parts)
+
+
+def block_bytes(count: int, data: bytes, sync: bytes) -> bytes:
+    return b"".join((encode_long(count), encode_long(len(data)), data, sync))
+
+
+# --- codecs (raw DEFLATE per the spec: no zlib header, hence wbits -15) -------------------------
+
+
+def decompress(codec: str, data: bytes) -> bytes:
+    if codec == "null":
+        return data
+    if codec == "deflate":
+        return zlib.decompress(data, -15)
+    raise NotAnAvroFile(f"codec {codec!r} is not supported (null, deflate)")
+
+
+def compress(codec: str, data: bytes, level: int | None = None) -> bytes:
+    if codec == "null":
+        return data
+    if codec == "deflate":
+        compressor = zlib.compressobj(-1 if level is None else level, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush()
+    raise ValueError(f"codec {codec!r} is not supported (null, deflate)")
+
+
+def merged_meta(manifest: Mapping[str, Any]) -> bytes:
+    return json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode("utf-8")

@@ -1,0 +1,517 @@
+"""LakeCompactor and MergeManifests: merge a prefix's Avro files block by block, over any
+ObjectStore (S3, or the in-memory one in tests and benchmarks).
+
+How a merge treats each block of each source (in arrival order, domain.lake.in_arrival_order):
+- its records' dedupe keys come from the file's header (save_campaign_data lists them, see
+  adapters/avro_container.py), or, for a file without them (a merged file, an older file), from
+  decoding the block with a projection on `dedupeId` (fastavro skips the other fields);
+- `FirstWins.admit` says which of them are duplicates;
+- no duplicate, same schema, same codec: the block's bytes are copied as stored (count, size,
+  data; the merged file's own sync marker), neither decompressed nor decoded;
+- a duplicate: the block is decompressed, its records' boundaries found by the projection
+  decode (checking each key against the header's), the kept records' bytes joined and
+  compressed again: records are never re-encoded;
+- a file written with an older schema the current one can read (schema resolution): its
+  records are decoded with fastavro into the current schema and encoded again;
+- another codec: decompressed and compressed, not decoded.
+
+Memory: one chunk of the object being read (1 MiB from S3), one block (~64 KiB before
+compression as save_campaign_data writes them), one part of the merged object being uploaded
+(8 MiB), and the FirstWins index (the dedupe keys of the prefix). Nothing grows with the bytes
+merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import to_parsing_canonical_form
+from returns.result import Failure, Result, Success
+
+from adapters.avro import SCHEMA_DIR, load_schema
+from adapters.avro_container import (
+    CODEC_META,
+    MERGED_META,
+    SCHEMA_META,
+    ChunkReader,
+    Header,
+    NotAnAvroFile,
+    RawBlock,
+    block_bytes,
+    compress,
+    decompress,
+    first_arrival_of,
+    header_bytes,
+    iter_blocks,
+    keys_of,
+    merged_meta,
+    read_header,
+)
+from domain.lake import (
+    FirstWins,
+    IndexFull,
+    MergedFile,
+    MergedManifest,
+    MergeRefusal,
+    SourceEntry,
+    SourceFile,
+    dedupe_key,
+)
+from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
+from domain.ports import ObjectStore
+
+AVRO_CONTENT_TYPE = "avro/binary"
+DEDUPE_FIELD = "dedupeId"
+_SAME = "same"
+_RESOLVE = "resolve"
+
+
+class _Refused(Exception):
+    """Carries a refusal out of the merged object's writer, which then aborts the upload."""
+
+    def __init__(self, refusal: MergeRefusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    """One type's current schema, prepared once."""
+
+    text: bytes  # as written into merged headers
+    parsed: Any
+    canonical: str
+    name: str
+    projection: Any  # {dedupeId} only, for finding keys and record boundaries
+
+
+class AvroLakeCompactor:
+    """Block-level merges of lake files (domain.ports.LakeCompactor and MergeManifests)."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        schema_dir: Path = SCHEMA_DIR,
+        codec: str = "deflate",
+        compression_level: int | None = None,
+    ) -> None:
+        self._store = store
+        self._schema_dir = schema_dir
+        self.codec = codec
+        self.compression_level = compression_level
+        self._current: dict[str, _Current] = {}
+        # Writer schema text -> verdict, per type: 500 files share one or two schemas, and
+        # parsing one costs more than copying a file's blocks.
+        self._verdicts: dict[tuple[str, bytes], str | MergeRefusal] = {}
+
+    # --- schemas ------------------------------------------------------------------------------
+
+    def _schema(self, record_type: str) -> _Current:
+        current = self._current.get(record_type)
+        if current is None:
+            raw = load_schema(self._schema_dir / f"{record_type}.avsc")
+            parsed = fastavro.parse_schema(raw)
+            name = _fullname(raw)
+            projection = fastavro.parse_schema(
+                {
+                    "type": "record",
+                    "name": name,
+                    "fields": [{"name": DEDUPE_FIELD, "type": "string"}],
+                }
+            )
+            current = _Current(
+                json.dumps(raw, separators=(",", ":")).encode("utf-8"),
+                parsed,
+                to_parsing_canonical_form(parsed),
+                name,
+                projection,
+            )
+            self._current[record_type] = current
+        return current
+
+    def _verdict(self, record_type: str, header: Header, key: str) -> str | MergeRefusal:
+        cache_key = (record_type, header.schema_text)
+        verdict = self._verdicts.get(cache_key)
+        if verdict is None:
+            verdict = _judge(self._schema(record_type), header.schema_text, key)
+            self._verdicts[cache_key] = verdict
+        if isinstance(verdict, MergeRefusal):
+            return MergeRefusal(verdict.kind, f"{key}: {verdict.message}", key)
+        return verdict
+
+    # --- LakeCompactor --------------------------------------------------------------------------
+
+    def inspect(
+        self, record_type: str, sources: Sequence[ObjectInfo]
+    ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
+        """Every source's header: schema checked, records counted (from the listed keys, or by
+        the block counts of a file without them), arrival read. Nothing is written."""
+        found = []
+        for info in sources:
+            reader = ChunkReader(_lazy(self._store, info.ref))
+            try:
+                header = read_header(reader)
+                verdict = self._verdict(record_type, header, info.ref.key)
+                if isinstance(verdict, MergeRefusal):
+                    return Failure(verdict)
+                if header.codec not in ("null", "deflate"):
+                    return Failure(_unreadable(info, f"codec {header.codec!r} is not supported"))
+                keys = keys_of(header.meta)
+                records = (
+                    len(keys)
+                    if keys is not None
+                    else sum(block.count for block in iter_blocks(reader, header))
+                )
+            except (NotAnAvroFile, ValueError, zlib.error) as bad:
+                return Failure(_unreadable(info, str(bad)))
+            except ObjectNotFound:
+                return Failure(_unreadable(info, "disappeared while the merge read it"))
+            finally:
+                reader.close()
+            found.append(
+                SourceFile(
+                    info,
+                    records,
+                    first_arrival_of(header.meta),
+                    keyed=keys is not None,
+                    resolved=verdict == _RESOLVE,
+                )
+            )
+        return Success(tuple(found))
+
+    def write_merged(
+        self,
+        record_type: str,
+        prefix: str,
+        files: Sequence[SourceFile],
+        target: ObjectRef,
+        index: FirstWins,
+    ) -> Result[MergedFile, MergeRefusal]:
+        """The merged file of `files` (in that order) at `target`, written completely (multipart)
+        or not at all: a refusal or an error part-way aborts the upload."""
+        current = self._schema(record_type)
+        sync = _sync_for(target, files)
+        manifest = {
+            "recordType": record_type,
+            "prefix": prefix,
+            "sources": [[f.info.ref.key, f.info.etag or "", f.info.size, f.records] for f in files],
+        }
+        meta = {
+            SCHEMA_META: current.text,
+            CODEC_META: self.codec.encode("ascii"),
+            MERGED_META: merged_meta(manifest),
+        }
+        tally = _Tally()
+        try:
+            with self._store.open_writer(target, AVRO_CONTENT_TYPE) as out:
+                tally.bytes += out.write(header_bytes(meta, sync))
+                for source in files:
+                    self._copy_file(record_type, source, index, sync, out.write, tally)
+        except _Refused as refused:
+            return Failure(refused.refusal)
+        except IndexFull as full:
+            return Failure(MergeRefusal("too_large", str(full)))
+        return Success(
+            MergedFile(
+                target,
+                tally.records,
+                tally.duplicates,
+                tally.bytes,
+                tally.copied,
+                tally.rewritten,
+            )
+        )
+
+    def _copy_file(
+        self,
+        record_type: str,
+        source: SourceFile,
+        index: FirstWins,
+        sync: bytes,
+        write: Callable[[bytes], int],
+        tally: _Tally,
+    ) -> None:
+        info = source.info
+        current = self._schema(record_type)
+        reader = ChunkReader(_lazy(self._store, info.ref))
+        try:
+            header = read_header(reader)
+            # The file may have been rewritten since inspect (a late replay): the verdict is
+            # taken again, and a change of schema is not copied blindly.
+            verdict = self._verdict(record_type, header, info.ref.key)
+            if verdict != (_RESOLVE if source.resolved else _SAME):
+                raise _Refused(_unreadable(info, "its schema changed while the merge ran"))
+            keys = keys_of(header.meta)
+            writer_schema = _parsed_writer(header) if source.resolved else current.parsed
+            same_codec = header.codec == self.codec
+            position = 0
+            for block in iter_blocks(reader, header):
+                plain: bytes | None = None
+                bounds: list[tuple[int, int]] | None = None
+                if keys is not None:
+                    block_keys = keys[position : position + block.count]
+                    if len(block_keys) != block.count:
+                        raise _Refused(
+                            _unreadable(info, "its header lists fewer keys than records")
+                        )
+                else:
+                    plain = decompress(header.codec, block.data)
+                    bounds, block_keys = _scan(plain, block.count, writer_schema, current)
+                position += block.count
+                drop = index.admit(block_keys)
+                tally.duplicates += len(drop)
+                if not drop and same_codec and not source.resolved:
+                    tally.bytes += write(block_bytes(block.count, block.data, sync))
+                    tally.records += block.count
+                    tally.copied += 1
+                    continue
+                if plain is None:
+                    plain = decompress(header.codec, block.data)
+                kept = self._kept(
+                    plain, block, drop, bounds, block_keys, writer_schema, current, source
+                )
+                tally.rewritten += 1
+                if kept:
+                    data = compress(self.codec, b"".join(kept), self.compression_level)
+                    tally.bytes += write(block_bytes(len(kept), data, sync))
+                    tally.records += len(kept)
+            if keys is not None and position != len(keys):
+                raise _Refused(_unreadable(info, "its header lists more keys than records"))
+        except (NotAnAvroFile, ValueError, EOFError, zlib.error) as bad:
+            raise _Refused(_unreadable(info, str(bad))) from bad
+        except ObjectNotFound as gone:
+            raise _Refused(_unreadable(info, "disappeared while the merge read it")) from gone
+        finally:
+            reader.close()
+
+    def _kept(
+        self,
+        plain: bytes,
+        block: RawBlock,
+        drop: list[int],
+        bounds: list[tuple[int, int]] | None,
+        block_keys: Sequence[bytes],
+        writer_schema: Any,
+        current: _Current,
+        source: SourceFile,
+    ) -> list[bytes]:
+        """The block's records minus the dropped positions, as Avro bytes of the current schema."""
+        dropped = set(drop)
+        if source.resolved:
+            stream = io.BytesIO(plain)
+            kept = []
+            for position in range(block.count):
+                datum = fastavro.schemaless_reader(stream, writer_schema, current.parsed)
+                if position not in dropped:
+                    out = io.BytesIO()
+                    fastavro.schemaless_writer(out, current.parsed, datum)
+                    kept.append(out.getvalue())
+            return kept
+        if bounds is None:
+            bounds, found = _scan(plain, block.count, writer_schema, current)
+            if found != list(block_keys):
+                # A header that lists other ids than the data holds would drop the wrong records.
+                raise _Refused(
+                    _unreadable(source.info, "its header's dedupe keys do not match its records")
+                )
+        return [plain[start:end] for i, (start, end) in enumerate(bounds) if i not in dropped]
+
+    def count_records(self, ref: ObjectRef) -> int:
+        """Records in a container file, from its block counts alone (no block is decompressed)."""
+        reader = ChunkReader(_lazy(self._store, ref))
+        try:
+            header = read_header(reader)
+            return sum(block.count for block in iter_blocks(reader, header))
+        finally:
+            reader.close()
+
+    # --- MergeManifests -------------------------------------------------------------------------
+
+    def read_manifest(self, ref: ObjectRef) -> MergedManifest | None:
+        """What a merged file says it was built from; None when there is no such file."""
+        reader = ChunkReader(_lazy(self._store, ref))
+        try:
+            header = read_header(reader)
+        except ObjectNotFound:
+            return None
+        finally:
+            reader.close()
+        raw = header.meta.get(MERGED_META)
+        if raw is None:
+            raise NotAnAvroFile(f"{ref.uri} is not a merged file (no {MERGED_META} in its header)")
+        manifest = json.loads(raw)
+        return MergedManifest(
+            manifest["recordType"],
+            manifest["prefix"],
+            tuple(SourceEntry(k, e, int(s), int(n)) for k, e, s, n in manifest["sources"]),
+        )
+
+
+@dataclass
+class _Tally:
+    records: int = 0
+    duplicates: int = 0
+    bytes: int = 0
+    copied: int = 0
+    rewritten: int = 0
+
+
+def _lazy(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
+    """The object's chunks, asked for at the first read: a missing object (ObjectNotFound) is
+    then raised where the reader is used, inside its error handling, whatever the store."""
+    yield from store.iter_chunks(ref)
+
+
+def _scan(
+    plain: bytes, count: int, writer_schema: Any, current: _Current
+) -> tuple[list[tuple[int, int]], list[bytes]]:
+    """Each record's byte range and dedupe key, decoding only `dedupeId` (the projection)."""
+    stream = io.BytesIO(plain)
+    # The writer's record name is the current one (checked by _judge), so one projection
+    # serves the current schema and every older one.
+    projection = current.projection
+    bounds = []
+    keys = []
+    for _ in range(count):
+        start = stream.tell()
+        datum = fastavro.schemaless_reader(stream, writer_schema, projection)
+        bounds.append((start, stream.tell()))
+        keys.append(dedupe_key(str(datum[DEDUPE_FIELD])))  # type: ignore[index,call-overload]
+    if stream.tell() != len(plain):
+        raise NotAnAvroFile(f"a block holds more bytes than its {count} records")
+    return bounds, keys
+
+
+def _parsed_writer(header: Header) -> Any:
+    return fastavro.parse_schema(json.loads(header.schema_text))
+
+
+def _sync_for(target: ObjectRef, files: Sequence[SourceFile]) -> bytes:
+    """The merged file's sync marker from its target and sources: a re-run over the same files
+    writes the same bytes."""
+    digest = hashlib.blake2b(digest_size=16, person=b"cw-merged-sync")
+    digest.update(target.key.encode("utf-8"))
+    for f in files:
+        digest.update(f"\n{f.info.ref.key}\t{f.info.etag}\t{f.info.size}".encode())
+    return digest.digest()
+
+
+def _unreadable(info: ObjectInfo, why: str) -> MergeRefusal:
+    return MergeRefusal("unreadable", f"{info.ref.key}: {why}", info.ref.key)
+
+
+# --- schema resolution (Avro spec, "Schema Resolution"), as the merge needs it --------------------
+
+
+def _judge(current: _Current, writer_text: bytes, key: str) -> str | MergeRefusal:
+    """`same` (canonical forms equal: blocks copy as they are), `resolve` (an older schema the
+    current one reads: records are decoded into it), or why the file cannot be merged."""
+    try:
+        writer = json.loads(writer_text)
+        parsed = fastavro.parse_schema(writer)
+    except Exception as error:
+        return MergeRefusal("unreadable", f"its writer schema does not parse: {error}", key)
+    if to_parsing_canonical_form(parsed) == current.canonical:
+        return _SAME
+    if not isinstance(writer, dict) or _fullname(writer) != current.name:
+        return MergeRefusal(
+            "foreign_schema",
+            f"written with schema {_name_of(writer)!r}, not this type's {current.name!r}",
+            key,
+        )
+    reader = json.loads(current.text)
+    problem = _resolution_problem(writer, reader, current.name)
+    if problem is not None:
+        return MergeRefusal(
+            "outdated_schema",
+            f"written with a schema the current {current.name} schema cannot read: {problem}",
+            key,
+        )
+    return _RESOLVE
+
+
+def _fullname(schema: Mapping[str, Any]) -> str:
+    name = str(schema.get("name", ""))
+    namespace = schema.get("namespace")
+    return f"{namespace}.{name}" if namespace and "." not in name else name
+
+
+def _name_of(schema: Any) -> str:
+    return str(schema.get("name", schema.get("type"))) if isinstance(schema, dict) else str(schema)
+
+
+_PROMOTIONS = {
+    "int": {"long", "float", "double"},
+    "long": {"float", "double"},
+    "float": {"double"},
+    "string": {"bytes"},
+    "bytes": {"string"},
+}
+
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def _base(schema: Any) -> Any:
+    """A primitive written as an object (`{"type": "long", "logicalType": ...}`) as its name:
+    resolution works on the underlying type."""
+    if isinstance(schema, dict) and schema.get("type") in _PRIMITIVES:
+        return schema["type"]
+    return schema
+
+
+def _resolution_problem(writer: Any, reader: Any, where: str) -> str | None:
+    writer, reader = _base(writer), _base(reader)
+    if isinstance(writer, list):
+        for branch in writer:
+            problem = _resolution_problem(branch, reader, where)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(reader, list):
+        if any(_resolution_problem(writer, branch, where) is None for branch in reader):
+            return None
+        return f"{where}: no branch of the union reads {_name_of(writer)!r}"
+    if isinstance(writer, str) and isinstance(reader, str):
+        if writer == reader or reader in _PROMOTIONS.get(writer, set()):
+            return None
+        return f"{where}: {writer} cannot be read as {reader}"
+    if isinstance(writer, dict) and isinstance(reader, dict):
+        kind = writer.get("type")
+        if kind != reader.get("type"):
+            return f"{where}: {kind} cannot be read as {reader.get('type')}"
+        if kind == "record":
+            written = {f["name"]: f for f in writer.get("fields", [])}
+            for field in reader.get("fields", []):
+                name = field["name"]
+                if name in written:
+                    problem = _resolution_problem(
+                        written[name]["type"], field["type"], f"{where}.{name}"
+                    )
+                    if problem is not None:
+                        return problem
+                elif "default" not in field:
+                    return f"{where}.{name} is not in the file and has no default"
+            return None
+        if kind == "array":
+            return _resolution_problem(writer["items"], reader["items"], f"{where}[]")
+        if kind == "map":
+            return _resolution_problem(writer["values"], reader["values"], f"{where}{{}}")
+        if kind == "enum":
+            missing = set(writer.get("symbols", [])) - set(reader.get("symbols", []))
+            if missing and "default" not in reader:
+                return f"{where}: symbols {sorted(missing)} unknown to the current schema"
+            return None
+        if kind == "fixed":
+            return None if writer.get("size") == reader.get("size") else f"{where}: fixed size"
+        return None
+    return f"{where}: {_name_of(writer)!r} cannot be read as {_name_of(reader)!r}"

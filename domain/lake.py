@@ -1,0 +1,335 @@
+"""The data lake's compaction rules (use cases 6 and 7): prefixes, where merged and archived files
+live, which copy of a duplicated record survives. Pure: no Avro, no S3 here.
+
+Layout (docs/data-lake.md), in the campaign-data bucket:
+- sources, as save_campaign_data writes them: `avro/{type}/YYYY/MM/DD/{shard}-{firstSeq}.avro`;
+- merged: `avro/{type}/merged/{prefix}.avro`, e.g. `avro/registration/merged/2024/05/03.avro`
+  (daily) and `avro/registration/merged/2024/05.avro` (monthly). `merged` is never a year, so a
+  daily listing (`avro/{type}/2024/05/03/`) never sees a merged file, and a re-run of a day's
+  merge never merges its own output;
+- archived: `avro/archived/{type}/{the key below avro/{type}/}`, e.g.
+  `avro/archived/registration/2024/05/03/{name}.avro` (the original's `avro/archived/...`).
+
+A day's merge reads the day's sources. A month's merge reads what is left of the month's sources
+(late files) and the month's daily merged files (`avro/{type}/merged/YYYY/MM/`), so the month's
+file is built from the days' compacted files instead of the archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+
+from domain.models import ObjectInfo, ObjectRef
+from domain.records import RECORD_TYPES
+
+LAKE_BASE = "avro/"
+DEFAULT_ARCHIVE_BASE = "avro/archived/"
+MERGED_DIR = "merged"
+KEY_BYTES = 16
+
+
+class MergeKind(Enum):
+    DAILY = "daily"
+    MONTHLY = "monthly"
+
+
+def previous_period_prefix(kind: MergeKind, now: datetime) -> str:
+    """`YYYY/MM/DD` of the day before `now` (daily) or `YYYY/MM` of the month before (monthly),
+    in UTC: the schedules run at 10:00 on each day and 09:00 on the 2nd, after the period ended."""
+    today = now.astimezone(UTC).date()
+    if kind is MergeKind.DAILY:
+        day = today - timedelta(days=1)
+        return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
+    last_of_previous = today.replace(day=1) - timedelta(days=1)
+    return f"{last_of_previous.year:04d}/{last_of_previous.month:02d}"
+
+
+def parse_prefix(text: str) -> str | None:
+    """A valid `YYYY/MM/DD` or `YYYY/MM` prefix (slashes around it tolerated), or None."""
+    parts = text.strip().strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        return None
+    if len(parts[0]) != 4 or any(len(p) != 2 for p in parts[1:]):
+        return None
+    try:
+        date(int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) == 3 else 1)
+    except ValueError:
+        return None
+    return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LakeLayout:
+    """Where a type's sources, merged files and archive live in the bucket."""
+
+    bucket: str
+    archive_base: str = DEFAULT_ARCHIVE_BASE
+
+    def type_root(self, record_type: str) -> str:
+        return f"{LAKE_BASE}{record_type}/"
+
+    def source_prefixes(self, record_type: str, prefix: str) -> tuple[str, str]:
+        """What a merge of `prefix` reads: the sources below it and the merged files of its
+        sub-periods (none for a day). Both end in '/', so `2024/05` never matches `2024/05.avro`
+        nor `2024/050`."""
+        root = self.type_root(record_type)
+        return f"{root}{prefix}/", f"{root}{MERGED_DIR}/{prefix}/"
+
+    def merged_ref(self, record_type: str, prefix: str) -> ObjectRef:
+        return ObjectRef(self.bucket, f"{self.type_root(record_type)}{MERGED_DIR}/{prefix}.avro")
+
+    def archive_ref(self, record_type: str, source: ObjectRef) -> ObjectRef:
+        root = self.type_root(record_type)
+        if not source.key.startswith(root):
+            raise ValueError(f"{source.uri} is not in the {record_type} lake ({root})")
+        return ObjectRef(self.bucket, f"{self.archive_base}{record_type}/{source.key[len(root) :]}")
+
+
+def dedupe_key(dedupe_id: str) -> bytes:
+    """The 16-byte key a record's dedupeId is compared by (BLAKE2b-128 of its UTF-8).
+
+    Fixed-size keys keep the merge's index small and let save_campaign_data list a file's ids
+    in its header compactly. Two different ids share a key with probability 2**-128 per pair,
+    the same odds the content-hash dedupeId itself rests on.
+    """
+    return hashlib.blake2b(
+        dedupe_id.encode("utf-8", "surrogatepass"), digest_size=KEY_BYTES, person=b"cw-dedupe-id"
+    ).digest()
+
+
+class FirstWins:
+    """Which records of a merge are duplicates: each key's first occurrence (in the order the
+    merge feeds them) is kept, every later one dropped.
+
+    Memory: one key (16 B, ~90 B with the set's overhead) per distinct record seen, so the ids
+    of one prefix. `watch` narrows it to the keys known to repeat (the Athena engine finds
+    them), so only those are held. `max_keys` is the guard: past it `admit` refuses
+    (`IndexFull`) instead of growing towards the function's memory limit.
+    """
+
+    def __init__(self, *, watch: frozenset[bytes] | None = None, max_keys: int = 0) -> None:
+        self._seen: set[bytes] = set()
+        self._watch = watch
+        self.max_keys = max_keys
+        self.dropped = 0
+
+    def admit(self, keys: Sequence[bytes]) -> list[int]:
+        """The positions in `keys` to drop (ascending; empty when none repeats)."""
+        seen = self._seen
+        candidates = keys if self._watch is None else [k for k in keys if k in self._watch]
+        if seen.isdisjoint(candidates):
+            before = len(seen)
+            seen.update(candidates)
+            if len(seen) - before == len(candidates):
+                # The common case (no key repeats), decided by two C-level set operations
+                # instead of a Python loop over 16-byte keys: the merge's fast path.
+                self._check_size()
+                return []
+            # Repeats only among these keys: none was seen before, so undoing the update is
+            # exact, and the loop below finds them.
+            seen.difference_update(candidates)
+        drop = self._slow(keys)
+        self._check_size()
+        return drop
+
+    def _check_size(self) -> None:
+        if self.max_keys and len(self._seen) > self.max_keys:
+            raise IndexFull(self.max_keys)
+
+    def _slow(self, keys: Sequence[bytes]) -> list[int]:
+        seen = self._seen
+        watch = self._watch
+        drop = []
+        for position, key in enumerate(keys):
+            if watch is not None and key not in watch:
+                continue
+            if key in seen:
+                drop.append(position)
+            else:
+                seen.add(key)
+        self.dropped += len(drop)
+        return drop
+
+
+class IndexFull(RuntimeError):
+    def __init__(self, max_keys: int) -> None:
+        super().__init__(
+            f"more than {max_keys:,} distinct records in one merge (the embedded engine's "
+            "memory guard): merge a smaller prefix, raise the guard, or use the Athena engine"
+        )
+        self.max_keys = max_keys
+
+
+# --- values the merge and the move exchange ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One input of a merge, as the compactor found it in the file's header."""
+
+    info: ObjectInfo
+    records: int
+    first_arrival_ms: int | None  # None: the file does not say (written before this field)
+    keyed: bool  # the header lists its records' dedupe keys (else they are read from the data)
+    resolved: bool = False  # written with an older compatible schema: decoded and re-encoded
+
+    @property
+    def arrival_order(self) -> tuple[int, tuple[str | int, ...]]:
+        """Files in arrival order: by their first record's arrival, then by key. A file that
+        does not say comes by its LastModified (near enough: written seconds after arrival)."""
+        if self.first_arrival_ms is not None:
+            arrival = self.first_arrival_ms
+        elif self.info.last_modified is not None:
+            arrival = int(self.info.last_modified.timestamp() * 1000)
+        else:
+            arrival = 0
+        return (arrival, natural_order(self.info.ref.key))
+
+
+def natural_order(key: str) -> tuple[str | int, ...]:
+    """A key with its digit runs compared as numbers: within a shard, files then come in
+    sequence-number order even where the numbers differ in length (moto's are small integers,
+    and "10" sorts before "9" as text)."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(key))
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEntry:
+    """A source a merged file was built from: its key and the ETag it had then. The move archives
+    a source only while it still has that ETag (a later rewrite is not what was merged)."""
+
+    key: str
+    etag: str
+    size: int
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergedManifest:
+    """What a merged file records about itself in its header: what it was built from."""
+
+    record_type: str
+    prefix: str
+    sources: tuple[SourceEntry, ...]
+
+    @property
+    def source_records(self) -> int:
+        return sum(s.records for s in self.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class MergedFile:
+    ref: ObjectRef
+    records: int
+    duplicates: int
+    bytes: int
+    blocks_copied: int
+    blocks_rewritten: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRefusal:
+    """An expected reason a merge did not happen; `file` names the source to look at."""
+
+    kind: str  # outdated_schema | foreign_schema | too_large | unreadable | count_mismatch
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class TypeMerge:
+    """One record type's part of a merge."""
+
+    record_type: str
+    prefix: str
+    files: int = 0
+    records: int = 0
+    duplicates: int = 0
+    bytes: int = 0
+    merged: ObjectRef | None = None
+    already_merged: bool = False
+    refusal: MergeRefusal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCounts:
+    """What merge_avro_files did: `{files, records, duplicates, bytes}` over every type, and
+    each type's own part. records = the merged files' records (the sources' minus duplicates)."""
+
+    prefix: str
+    types: tuple[TypeMerge, ...] = ()
+
+    @property
+    def files(self) -> int:
+        return sum(t.files for t in self.types)
+
+    @property
+    def records(self) -> int:
+        return sum(t.records for t in self.types)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(t.duplicates for t in self.types)
+
+    @property
+    def bytes(self) -> int:
+        return sum(t.bytes for t in self.types)
+
+    @property
+    def refusals(self) -> tuple[TypeMerge, ...]:
+        return tuple(t for t in self.types if t.refusal is not None)
+
+    @property
+    def already_merged(self) -> bool:
+        merged = [t for t in self.types if t.files or t.already_merged]
+        return bool(merged) and all(t.already_merged for t in merged)
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRequest:
+    """The move queue's message: archive the sources of one type's merged prefix."""
+
+    record_type: str
+    prefix: str
+
+    def __post_init__(self) -> None:
+        if self.record_type not in RECORD_TYPES:
+            raise ValueError(f"unknown record type {self.record_type!r}")
+        if parse_prefix(self.prefix) != self.prefix:
+            raise ValueError(f"not a YYYY/MM/DD or YYYY/MM prefix: {self.prefix!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class MoveCounts:
+    """What move_merged_avro_files did with one prefix: in = moved + already + left."""
+
+    record_type: str
+    prefix: str
+    moved: int = 0  # copied (or found copied), verified and deleted in this run
+    already_archived: int = 0  # listed in the manifest, no longer at the source: done earlier
+    left: tuple[str, ...] = field(default=())  # sources listed but not merged (or rewritten)
+    merged_missing: bool = False
+
+
+def in_arrival_order(files: Iterable[SourceFile]) -> list[SourceFile]:
+    return sorted(files, key=lambda f: f.arrival_order)
+
+
+def day_of(prefix: str) -> date:
+    parts = [int(p) for p in prefix.split("/")]
+    return date(parts[0], parts[1], parts[2] if len(parts) == 3 else 1)
+
+
+def utc_now_ms(now: datetime) -> int:
+    return int(now.astimezone(UTC).timestamp() * 1000)

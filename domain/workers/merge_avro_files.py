@@ -1,0 +1,198 @@
+"""merge_avro_files (the original's cmp-mrg-avro): compact a day's or a month's lake files into one
+Avro file per record type, each record once.
+
+For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (domain.lake):
+1. a merged file already at `avro/{type}/merged/{prefix}.avro` means the prefix was merged:
+   nothing is written, the move is queued again (a crash between writing the merged file and
+   queueing the move heals here; the move of a moved prefix moves nothing), and the type says
+   `already_merged`;
+2. the sources are listed (`avro/{type}/{prefix}/` and, for a month, the days' merged files);
+   none: nothing to do for the type;
+3. the size guard (`MergeLimits.max_bytes`, the original's 1.2 GB made configurable: memory does
+   not grow with it) and the compactor's inspection: every source's writer schema is the
+   type's current one or an older one it can read, else the merge of that type is refused
+   naming the file and nothing is written;
+4. the merged file is written completely (multipart) with each `dedupeId` once, the first by
+   arrival (FirstWins over the files in arrival order), then its record count is read back
+   from its block counts and checked against the sources' minus the duplicates dropped; a
+   mismatch deletes it (nothing has pointed at it yet) and refuses;
+5. the prefix goes to the move queue.
+
+Memory: the dedupe keys of one type's prefix (~90 B per record in FirstWins, guarded by
+`max_records`; with a DuplicateFinder, only the keys that repeat), plus the compactor's one block
+and one upload part. Not the bytes merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from returns.result import Failure, Success
+
+from domain.lake import (
+    FirstWins,
+    LakeLayout,
+    MergeCounts,
+    MergeRefusal,
+    MoveRequest,
+    SourceFile,
+    TypeMerge,
+    in_arrival_order,
+)
+from domain.models import ObjectInfo
+from domain.ports import LakeCompactor, MergeManifests, MoveQueue, ObjectStore
+from domain.records import RECORD_TYPES
+
+WORKER = "merge_avro_files"
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class MergeLimits:
+    """Guards, not design limits: past them a merge is refused with a reason, not attempted."""
+
+    max_bytes: int = 50 * GIB
+    max_records: int = 10_000_000  # ~0.9 GB of keys in FirstWins
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRequest:
+    prefix: str
+    record_types: tuple[str, ...] = field(default=tuple(sorted(RECORD_TYPES)))
+
+
+# (record type, sources inspected) -> the dedupe keys that occur more than once, found by an
+# engine that holds no per-record state here (Athena, domain/athena_merge.py).
+DuplicateFinder = Callable[[str, Sequence[SourceFile]], frozenset[bytes]]
+Progress = Callable[[str, int], None]  # (record type, files done)
+
+
+def merge_avro_files(
+    request: MergeRequest,
+    *,
+    store: ObjectStore,
+    compactor: LakeCompactor,
+    manifests: MergeManifests,
+    queue: MoveQueue,
+    layout: LakeLayout,
+    limits: MergeLimits = MergeLimits(),
+    duplicates: DuplicateFinder | None = None,
+) -> MergeCounts:
+    merges = tuple(
+        _merge_type(
+            record_type,
+            request.prefix,
+            store=store,
+            compactor=compactor,
+            manifests=manifests,
+            queue=queue,
+            layout=layout,
+            limits=limits,
+            duplicates=duplicates,
+        )
+        for record_type in request.record_types
+    )
+    return MergeCounts(request.prefix, merges)
+
+
+def _merge_type(
+    record_type: str,
+    prefix: str,
+    *,
+    store: ObjectStore,
+    compactor: LakeCompactor,
+    manifests: MergeManifests,
+    queue: MoveQueue,
+    layout: LakeLayout,
+    limits: MergeLimits,
+    duplicates: DuplicateFinder | None,
+) -> TypeMerge:
+    target = layout.merged_ref(record_type, prefix)
+    manifest = manifests.read_manifest(target)
+    if manifest is not None:
+        queue.send(MoveRequest(record_type, prefix))
+        records = compactor.count_records(target)
+        return TypeMerge(
+            record_type,
+            prefix,
+            files=len(manifest.sources),
+            records=records,
+            duplicates=manifest.source_records - records,
+            merged=target,
+            already_merged=True,
+        )
+    sources = _sources(store, layout, record_type, prefix)
+    if not sources:
+        return TypeMerge(record_type, prefix)
+    size = sum(s.size for s in sources)
+
+    def refused(refusal: MergeRefusal) -> TypeMerge:
+        return TypeMerge(record_type, prefix, files=len(sources), bytes=0, refusal=refusal)
+
+    if size > limits.max_bytes:
+        return refused(
+            MergeRefusal(
+                "too_large",
+                f"{len(sources)} files of {size:,} bytes exceed the merge guard of "
+                f"{limits.max_bytes:,} bytes (MERGE_MAX_BYTES)",
+            )
+        )
+    match compactor.inspect(record_type, sources):
+        case Failure(refusal):
+            return refused(refusal)
+        case Success(inspected):
+            files = in_arrival_order(inspected)
+    source_records = sum(f.records for f in files)
+    watch = duplicates(record_type, files) if duplicates is not None else None
+    if watch is None and source_records > limits.max_records:
+        return refused(
+            MergeRefusal(
+                "too_large",
+                f"{source_records:,} records exceed the embedded merge's guard of "
+                f"{limits.max_records:,} (MERGE_MAX_RECORDS): use the Athena engine",
+            )
+        )
+    index = FirstWins(watch=watch, max_keys=limits.max_records)
+    match compactor.write_merged(record_type, prefix, files, target, index):
+        case Failure(refusal):
+            return refused(refusal)
+        case Success(merged):
+            pass
+    expected = source_records - merged.duplicates
+    written = compactor.count_records(target)
+    if written != expected or merged.records != expected:
+        # Nothing points at the merged file yet (the move is not queued): removing it leaves
+        # the prefix as it was, and a re-run starts over.
+        store.delete(target)
+        return refused(
+            MergeRefusal(
+                "count_mismatch",
+                f"{target.uri} holds {written:,} records, expected {expected:,} "
+                f"({source_records:,} from the sources minus {merged.duplicates:,} duplicates)",
+            )
+        )
+    queue.send(MoveRequest(record_type, prefix))
+    return TypeMerge(
+        record_type,
+        prefix,
+        files=len(files),
+        records=written,
+        duplicates=merged.duplicates,
+        bytes=merged.bytes,
+        merged=target,
+    )
+
+
+def _sources(
+    store: ObjectStore, layout: LakeLayout, record_type: str, prefix: str
+) -> list[ObjectInfo]:
+    """The prefix's source files and its sub-periods' merged files (paginated listings)."""
+    found: list[ObjectInfo] = []
+    for listed in layout.source_prefixes(record_type, prefix):
+        found.extend(
+            info
+            for info in store.list_objects(layout.bucket, listed)
+            if info.ref.key.endswith(".avro")
+        )
+    return found

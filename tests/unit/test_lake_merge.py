@@ -1,0 +1,273 @@
+"""merge_avro_files and its rules: prefixes, schema checks, guards, and what a refusal leaves."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import fastavro
+import pytest
+
+from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META
+from adapters.lake_compactor import AvroLakeCompactor
+from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
+from domain.lake import (
+    FirstWins,
+    IndexFull,
+    LakeLayout,
+    MergeKind,
+    dedupe_key,
+    parse_prefix,
+    previous_period_prefix,
+)
+from domain.models import ObjectRef
+from domain.workers.merge_avro_files import MergeLimits, MergeRequest, merge_avro_files
+from tests.support.lake_files import SCHEMAS, ban_record, lake_file, read_records
+
+BUCKET = "lake"
+DAY = "2024/05/03"
+LAYOUT = LakeLayout(BUCKET)
+MERGED = LAYOUT.merged_ref("codeBan", DAY)
+
+
+def source(number: int) -> ObjectRef:
+    return ObjectRef(BUCKET, f"avro/codeBan/{DAY}/shardId-000000000000-{number}.avro")
+
+
+def merge(store: InMemoryObjectStore, queue: MemoryMoveQueue | None = None, **kwargs: Any) -> Any:
+    compactor = AvroLakeCompactor(store)
+    return merge_avro_files(
+        MergeRequest(DAY, ("codeBan",)),
+        store=store,
+        compactor=compactor,
+        manifests=compactor,
+        queue=queue or MemoryMoveQueue(),
+        layout=LAYOUT,
+        **kwargs,
+    )
+
+
+def old_ban_schema() -> dict[str, Any]:
+    """codeBan as it might have been before receivedAt existed: the current schema reads it
+    (receivedAt has a default)."""
+    schema = copy.deepcopy(SCHEMAS.schema("codeBan"))
+    schema.pop("__fastavro_parsed", None)
+    schema.pop("__named_schemas", None)
+    schema["fields"] = [f for f in schema["fields"] if f["name"] != "receivedAt"]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("kind", "now", "prefix"),
+    [
+        (MergeKind.DAILY, datetime(2024, 5, 4, 10, tzinfo=UTC), "2024/05/03"),
+        (MergeKind.DAILY, datetime(2024, 3, 1, 10, tzinfo=UTC), "2024/02/29"),
+        (MergeKind.DAILY, datetime(2025, 1, 1, 0, 30, tzinfo=UTC), "2024/12/31"),
+        (MergeKind.MONTHLY, datetime(2024, 5, 2, 9, tzinfo=UTC), "2024/04"),
+        (MergeKind.MONTHLY, datetime(2025, 1, 2, 9, tzinfo=UTC), "2024/12"),
+    ],
+)
+def test_the_schedules_merge_the_period_before_in_utc(
+    kind: MergeKind, now: datetime, prefix: str
+) -> None:
+    assert previous_period_prefix(kind, now) == prefix
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("2024/05/03", "2024/05/03"),
+        ("/2024/05/", "2024/05"),
+        ("2024/02/30", None),
+        ("2024/5/3", None),
+        ("2024", None),
+        ("2024/05/03/x", None),
+        ("../etc", None),
+    ],
+)
+def test_prefixes_are_dates_or_nothing(text: str, parsed: str | None) -> None:
+    assert parse_prefix(text) == parsed
+
+
+def test_merged_files_stay_out_of_the_daily_and_monthly_listings() -> None:
+    daily, days_merged = LAYOUT.source_prefixes("registration", "2024/05/03")
+    monthly, months_merged = LAYOUT.source_prefixes("registration", "2024/05")
+    merged_day = LAYOUT.merged_ref("registration", "2024/05/03").key
+    merged_month = LAYOUT.merged_ref("registration", "2024/05").key
+    assert merged_day == "avro/registration/merged/2024/05/03.avro"
+    assert not merged_day.startswith(daily) and not merged_day.startswith(monthly)
+    assert merged_day.startswith(months_merged)  # the month's merge reads the days' files
+    assert not merged_month.startswith(months_merged) and not merged_month.startswith(monthly)
+    assert not merged_day.startswith(days_merged)
+    archived = LAYOUT.archive_ref("registration", ObjectRef(BUCKET, f"{daily}s-1.avro"))
+    assert archived.key == "avro/archived/registration/2024/05/03/s-1.avro"
+
+
+def test_first_wins_keeps_each_key_once_across_and_within_calls() -> None:
+    index = FirstWins()
+    a, b, c = (dedupe_key(x) for x in "abc")
+    assert index.admit([a, b]) == []
+    assert index.admit([c, a, c, b]) == [1, 2, 3]
+    assert index.dropped == 3
+
+
+def test_first_wins_refuses_past_its_guard() -> None:
+    index = FirstWins(max_keys=2)
+    index.admit([dedupe_key("a"), dedupe_key("b")])
+    with pytest.raises(IndexFull):
+        index.admit([dedupe_key("c")])
+
+
+def test_a_file_of_an_older_compatible_schema_is_read_into_the_current_one() -> None:
+    store = InMemoryObjectStore()
+    old = old_ban_schema()
+    older = [{k: v for k, v in ban_record("x", copy=1).items() if k != "receivedAt"}]
+    store.put_bytes(source(1), lake_file("codeBan", older, schema=old))
+    store.put_bytes(source(2), lake_file("codeBan", [ban_record("x", copy=2), ban_record("y")]))
+
+    counts = merge(store)
+
+    assert counts.refusals == ()
+    got = read_records(store.objects[MERGED])
+    assert (got[0]["dedupeId"], got[0]["receivedAt"]) == ("x", None)
+    assert [r["dedupeId"] for r in got] == ["x", "y"]
+    assert counts.duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        (lambda s: s.update(name="Registration"), "foreign_schema"),
+        (
+            lambda s: s["fields"].append({"name": "campaignId", "type": "string"}) or None,
+            "resolve_reader_ignores_extra",
+        ),
+        (
+            lambda s: [f.update(type="long") for f in s["fields"] if f["name"] == "payload"],
+            "outdated_schema",
+        ),
+    ],
+)
+def test_a_schema_the_current_one_cannot_read_is_refused_naming_the_file(
+    change: Any, kind: str
+) -> None:
+    store, queue = InMemoryObjectStore(), MemoryMoveQueue()
+    schema = old_ban_schema()
+    change(schema)
+    record: dict[str, Any] = {k: v for k, v in ban_record("x").items() if k != "receivedAt"}
+    for field in schema["fields"]:
+        if field["type"] == "long":
+            record[field["name"]] = 7
+        elif field["name"] not in record:
+            record[field["name"]] = "c"
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record("y")]))
+    store.put_bytes(source(2), lake_file("codeBan", [record], schema=schema))
+
+    counts = merge(store, queue)
+
+    if kind == "resolve_reader_ignores_extra":  # a field the current schema dropped: fine
+        assert counts.refusals == ()
+        return
+    (refused,) = counts.refusals
+    assert refused.refusal is not None
+    assert refused.refusal.kind == kind
+    assert refused.refusal.file == source(2).key
+    assert source(2).key in refused.refusal.message
+    assert MERGED not in store.objects
+    assert queue.requests == []
+
+
+def test_a_file_that_is_not_avro_is_refused_and_nothing_is_written() -> None:
+    store, queue = InMemoryObjectStore(), MemoryMoveQueue()
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record("y")]))
+    store.put_bytes(source(2), b"not avro at all")
+
+    (refused,) = merge(store, queue).refusals
+
+    assert refused.refusal is not None
+    assert (refused.refusal.kind, refused.refusal.file) == ("unreadable", source(2).key)
+    assert MERGED not in store.objects and queue.requests == []
+
+
+def test_header_keys_that_do_not_match_the_records_refuse_instead_of_dropping_wrong_ones() -> None:
+    store, queue = InMemoryObjectStore(), MemoryMoveQueue()
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record("a"), ban_record("b")]))
+    # A header claiming the second file holds "a" and "b" while it holds "a" and "c".
+    data = lake_file("codeBan", [ban_record("a"), ban_record("c")], keyed=False)
+    reader = fastavro.reader(io.BytesIO(data))
+    records = list(reader)
+    lied = io.BytesIO()
+    keys = base64.b64encode(dedupe_key("a") + dedupe_key("b")).decode()
+    fastavro.writer(lied, SCHEMAS.schema("codeBan"), records, metadata={KEYS_META: keys})
+    store.put_bytes(source(2), lied.getvalue())
+
+    (refused,) = merge(store, queue).refusals
+
+    assert refused.refusal is not None
+    assert "do not match" in refused.refusal.message
+    assert MERGED not in store.objects and queue.requests == []
+
+
+def test_the_size_guard_refuses_before_reading_anything() -> None:
+    store = InMemoryObjectStore()
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record("a")]))
+
+    (refused,) = merge(store, limits=MergeLimits(max_bytes=10)).refusals
+
+    assert refused.refusal is not None and refused.refusal.kind == "too_large"
+    assert "MERGE_MAX_BYTES" in refused.refusal.message
+
+
+def test_the_records_guard_points_to_the_athena_engine() -> None:
+    store = InMemoryObjectStore()
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record(str(i)) for i in range(5)]))
+
+    (refused,) = merge(store, limits=MergeLimits(max_records=4)).refusals
+
+    assert refused.refusal is not None and "Athena" in refused.refusal.message
+
+
+def test_with_a_duplicate_finder_only_the_repeating_keys_are_tracked() -> None:
+    store = InMemoryObjectStore()
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record(str(i)) for i in range(5)]))
+    store.put_bytes(source(2), lake_file("codeBan", [ban_record("3", copy=1), ban_record("9")]))
+    repeating = frozenset({dedupe_key("3")})
+
+    counts = merge(
+        store, limits=MergeLimits(max_records=1), duplicates=lambda record_type, files: repeating
+    )
+
+    assert counts.refusals == ()
+    assert [r["dedupeId"] for r in read_records(store.objects[MERGED])] == [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+        "9",
+    ]
+
+
+def test_a_type_without_files_for_the_prefix_does_nothing() -> None:
+    store, queue = InMemoryObjectStore(), MemoryMoveQueue()
+    counts = merge(store, queue)
+    assert (counts.files, counts.records, counts.already_merged) == (0, 0, False)
+    assert store.objects == {} and queue.requests == []
+
+
+def test_save_campaign_datas_files_list_their_dedupe_keys_and_first_arrival() -> None:
+    arrived = datetime(2024, 5, 3, 12, tzinfo=UTC)
+    records = [
+        SCHEMAS.conform("codeBan", {"type": "codeBan", "dedupeId": f"d{i}"}, arrived).unwrap()
+        for i in range(3)
+    ]
+
+    data = SCHEMAS.encode("codeBan", records)
+
+    meta = fastavro.reader(io.BytesIO(data)).metadata
+    assert base64.b64decode(meta[KEYS_META]) == b"".join(dedupe_key(f"d{i}") for i in range(3))
+    assert meta[FIRST_ARRIVAL_META] == str(int(arrived.timestamp() * 1000))
+    assert SCHEMAS.encode("codeBan", records) == data  # a replay still writes the same bytes
