@@ -151,7 +151,9 @@ class RecordArchive(Protocol):
 class EntryDirectory(Protocol):
     """Fans' entries: where assigned codes are recorded (entry service, or DynamoDB)."""
 
-    max_assignments_per_call: int
+    # Read-only, so frozen dataclasses and class attributes fit.
+    @property
+    def max_assignments_per_call(self) -> int: ...
 
     def assign_codes(
         self, campaign_id: str, assignments: Sequence[CodeAssignment]

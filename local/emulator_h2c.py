@@ -32,12 +32,13 @@ WsgiApp = Callable[..., Any]
 def moto_wsgi_app(server: Any | None = None) -> WsgiApp:
     """The WSGI app of a running ThreadedMotoServer, or a new one on the same (global) backends."""
     inner = getattr(server, "_server", None)
-    app = getattr(inner, "app", None)
+    app: Callable[..., Any] | None = getattr(inner, "app", None)
     if app is not None:
-        return app  # type: ignore[no-any-return]
+        return app
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return DomainDispatcherApplication(create_backend_app)
+    fresh: Callable[..., Any] = DomainDispatcherApplication(create_backend_app)
+    return fresh
 
 
 def _free_port(host: str) -> int:

@@ -88,7 +88,7 @@ def _close(shard: Any, now: float) -> None:
 
 
 def _next_index(stream: Any) -> int:
-    return max(s._shard_id for s in stream.shards.values()) + 1
+    return int(max(s._shard_id for s in stream.shards.values())) + 1
 
 
 def children_of(stream: Any, shard_id: str) -> list[Any]:

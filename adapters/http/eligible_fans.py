@@ -67,7 +67,8 @@ def fan_from_entry(entry: Any) -> Result[EligibleFan, str]:
     markets = entry.get("marketIds") or []
     if not isinstance(markets, list) or not all(isinstance(m, str | int) for m in markets):
         return Failure(f"entry {gid}: marketIds is not a list of ids")
-    name = entry.get("name") if isinstance(entry.get("name"), Mapping) else {}
+    raw_name = entry.get("name")
+    name: Mapping[str, Any] = raw_name if isinstance(raw_name, Mapping) else {}
     phone = entry.get("phone")
     number = phone.get("number") if isinstance(phone, Mapping) else phone
     verdict = entry.get("verdict")

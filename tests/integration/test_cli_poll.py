@@ -26,7 +26,7 @@ def _records() -> list[dict[str, Any]]:
 
 
 def _lake(s3_client: Any, bucket: str) -> list[dict[str, Any]]:
-    found = []
+    found: list[Any] = []
     for item in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []):
         body = s3_client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
         found.extend(reader(io.BytesIO(body)))

@@ -92,7 +92,9 @@ def sample_file(fans: int, seed: int = 11) -> bytes:
     return ("\n".join(scored_lines(fans, seed=seed)) + "\n").encode()
 
 
-def expected_run(ref: ObjectRef, body: bytes, blacklist: bytes) -> tuple[Any, list[dict], bytes]:
+def expected_run(
+    ref: ObjectRef, body: bytes, blacklist: bytes
+) -> tuple[Any, list[dict[str, Any]], bytes]:
     """The same worker on the same bytes, with fakes only: the independent expectation."""
     store = InMemoryObjectStore({ref: body, ObjectRef(ref.bucket, BLACKLIST_KEY): blacklist})
     stream = InMemoryRecordStream()
@@ -112,11 +114,13 @@ def expected_run(ref: ObjectRef, body: bytes, blacklist: bytes) -> tuple[Any, li
     return counts, records, store.read_bytes(counts.scrubbed)
 
 
-def streamed(read_stream: Callable[[str], dict[str, list[dict]]], name: str) -> list[dict]:
+def streamed(
+    read_stream: Callable[[str], dict[str, list[dict[str, Any]]]], name: str
+) -> list[dict[str, Any]]:
     return [orjson.loads(r["Data"]) for rs in read_stream(name).values() for r in rs]
 
 
-def by_fan(records: list[dict]) -> dict[str, dict]:
+def by_fan(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["globalUserId"]: r for r in records}
 
 

@@ -89,7 +89,11 @@ def test_garbage_pages_are_broken_and_bad_entries_are_counted_one_by_one(
     with pytest.raises(BrokenSource, match="unexpected response shape"):
         list(HttpEligibleFans(client(server)).eligible_fans("c1", EligibilityQuery()))
     bad = {
-        "list": [entry(1, 0.5, ["m1"]), {"_id": {}}, entry(2, "high", ["m1"])],
+        "list": [
+            entry(1, 0.5, ["m1"]),
+            {"_id": {}},
+            entry(2, "high", ["m1"]),  # type: ignore[arg-type]  # a score that is not a number
+        ],
         "counts": {"total": 3},
     }
     server.route("GET", "/c2/entries/scoring", lambda r: Response.json(bad))

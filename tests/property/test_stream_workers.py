@@ -34,7 +34,7 @@ from tests.support.stream_records import sample_record as sample
 
 SCHEMAS = AvroSchemas()
 CLOCK = FixedClock(datetime(2030, 1, 1, tzinfo=UTC))
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @st.composite

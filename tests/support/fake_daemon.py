@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 
 class ChildExited(Exception):
@@ -62,8 +62,8 @@ class FakeDaemon:
     (None = accepted); when the list runs out every checkpoint is accepted.
     """
 
-    to_child: TextIO
-    from_child: TextIO
+    to_child: IO[str]
+    from_child: IO[str]
     checkpoint_errors: list[str | None] = field(default_factory=list)
     checkpoints: list[tuple[str | None, int | None]] = field(default_factory=list)
     refused: list[tuple[str | None, str]] = field(default_factory=list)

@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +51,7 @@ class ScriptedWorker:
 
 
 def kinesis_event(
-    shards: dict[str, Sequence[bytes]], *, stream: str = "vf1-input-stream", start: int = 1
+    shards: Mapping[str, Sequence[bytes]], *, stream: str = "vf1-input-stream", start: int = 1
 ) -> tuple[dict[str, object], dict[str, list[str]]]:
     """A Lambda Kinesis event (records of each shard in order, shards interleaved) and the
     sequence numbers per shard."""

@@ -442,7 +442,7 @@ def test_rows_stream_through_in_chunks_with_progress() -> None:
 
 
 def test_the_process_pool_mapper_gives_the_same_output_as_the_sequential_one() -> None:
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (f"gu{i}", f"f{i}@gmail.com", f"212555{i:04d}", f"0.{i:02d}", "true") for i in range(60)
     ]
     rows.append(("gu-bad", "x"))
