@@ -50,7 +50,7 @@ def lake_file(
     cuts = list(blocks or [])
     written = 0
     for record in records:
-        writer.write(record)
+        writer.write(dict(record))
         written += 1
         if cuts and written == cuts[0]:
             writer.flush()

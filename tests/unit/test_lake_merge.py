@@ -53,7 +53,7 @@ def merge(store: InMemoryObjectStore, queue: MemoryMoveQueue | None = None, **kw
 def old_ban_schema() -> dict[str, Any]:
     """codeBan as it might have been before receivedAt existed: the current schema reads it
     (receivedAt has a default)."""
-    schema = copy.deepcopy(SCHEMAS.schema("codeBan"))
+    schema: dict[str, Any] = copy.deepcopy(SCHEMAS.schema("codeBan"))
     schema.pop("__fastavro_parsed", None)
     schema.pop("__named_schemas", None)
     schema["fields"] = [f for f in schema["fields"] if f["name"] != "receivedAt"]
