@@ -63,6 +63,19 @@ class MarketFiles:
     market: WaveMarket
     placements: Sequence[Placement]
     codes: Sequence[str]
+    phones: Sequence[str | None]  # each placement's phone as E.164, None when not valid
+
+    @classmethod
+    def build(
+        cls,
+        market: WaveMarket,
+        placements: Sequence[Placement],
+        codes: Sequence[str],
+        home_region: str,
+    ) -> MarketFiles:
+        """Phones normalised once per fan, for both the sms and the masterCodes file."""
+        phones = [e164(p.fan.phone, home_region) for p in placements]
+        return cls(market, placements, codes, phones)
 
 
 def csv_line(cells: Sequence[str]) -> bytes:
@@ -94,10 +107,9 @@ def email_owners(markets: Sequence[MarketFiles]) -> set[tuple[str, str]]:
     return {(r[3], r[4]) for r in best.values()}
 
 
-def sms_lines(files: MarketFiles, home_region: str) -> Iterator[bytes]:
+def sms_lines(files: MarketFiles) -> Iterator[bytes]:
     yield csv_line(SMS_COLUMNS)
-    for placement, code in zip(files.placements, files.codes, strict=True):
-        phone = e164(placement.fan.phone, home_region)
+    for placement, code, phone in zip(files.placements, files.codes, files.phones, strict=True):
         if phone is None:
             continue
         fan = placement.fan
@@ -136,11 +148,11 @@ def email_lines(files: MarketFiles, owners: set[tuple[str, str]]) -> Iterator[by
         )
 
 
-def master_lines(files: MarketFiles, home_region: str) -> Iterator[bytes]:
+def master_lines(files: MarketFiles) -> Iterator[bytes]:
     yield csv_line(MASTER_COLUMNS)
     market = files.market
     selection_time = market.selection_time.isoformat() if market.selection_time else ""
-    for placement, code in zip(files.placements, files.codes, strict=True):
+    for placement, code, phone in zip(files.placements, files.codes, files.phones, strict=True):
         fan = placement.fan
         yield csv_line(
             (
@@ -153,7 +165,7 @@ def master_lines(files: MarketFiles, home_region: str) -> Iterator[bytes]:
                 code,
                 str(market.code_type),
                 fan.email.strip(),
-                e164(fan.phone, home_region) or fan.phone.strip(),
+                phone or fan.phone.strip(),
                 selection_time,
             )
         )

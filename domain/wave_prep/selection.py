@@ -199,19 +199,22 @@ class Selection:
     ) -> None:
         """Places `fan` from claim `pos` on; a displaced holder carries on from their next claim,
         until someone finds room or runs out of claims (then they are waitlisted)."""
+        capacities, holding = self._capacities, self._holding
         while pos < len(claims):
             market_id, rank = claims[pos]
             heap = self._heaps[market_id]
             priority = self._priority(order, rank)
-            entry = _Held(fan, order, claims, pos, priority)
-            if len(heap) < self._capacities[market_id]:
+            if len(heap) < capacities[market_id]:
+                entry = _Held(fan, order, claims, pos, priority)
                 heapq.heappush(heap, entry)
-                self._holding[fan.global_user_id] = entry
+                holding[fan.global_user_id] = entry
                 return
+            # Most fans of a big wave lose here: compare before building anything.
             if heap and priority < heap[0].priority:
+                entry = _Held(fan, order, claims, pos, priority)
                 out = heapq.heapreplace(heap, entry)
-                self._holding[fan.global_user_id] = entry
-                del self._holding[out.fan.global_user_id]
+                holding[fan.global_user_id] = entry
+                del holding[out.fan.global_user_id]
                 fan, order, claims, pos = out.fan, out.order, out.claims, out.pos
             pos += 1
 

@@ -298,7 +298,7 @@ def _run(
     use = _CodeUse()
     by_id = {m.market_id: m for m in wave_markets}
     market_files = [
-        files.MarketFiles(
+        files.MarketFiles.build(
             by_id[selected.market_id],
             selected.selected,
             _market_codes(
@@ -312,6 +312,7 @@ def _run(
                 reserve_batch,
                 use,
             ),
+            campaign.home_region,
         )
         for selected in outcome.markets
     ]
@@ -322,16 +323,14 @@ def _run(
     with package.publish(target) as writer:
         for mf in market_files:
             market_id = mf.market.market_id
-            sms_rows[market_id] = _add(
-                writer, f"sms/{market_id}.csv", files.sms_lines(mf, campaign.home_region)
-            )
+            sms_rows[market_id] = _add(writer, f"sms/{market_id}.csv", files.sms_lines(mf))
             email_rows[market_id] = _add(
                 writer, f"email/{market_id}.csv", files.email_lines(mf, owners)
             )
             _add(
                 writer,
                 f"masterCodes/{market_id}.csv",
-                files.master_lines(mf, campaign.home_region),
+                files.master_lines(mf),
             )
     return WavePrepCounts(
         campaign_id=cid,
