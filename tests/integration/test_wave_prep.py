@@ -218,3 +218,56 @@ def test_scenario_4_end_to_end_over_http_and_s3(
     assert len(master) == len(set(master)) == 70
     final = status.read("c1", "2026-12-01")
     assert final is not None and (final[0].phase, final[0].attempts) == (Phase.FINISHED, 2)
+
+
+def _scoring(i: int, campaign: str, **more: Any) -> dict[str, Any]:
+    return {
+        "type": "scoring",
+        "dedupeId": f"d{i}",
+        "campaignId": campaign,
+        "globalUserId": f"g{i}",
+        "memberId": f"u{i}",
+        "email": f"fan{i}@example.com",
+        "phone": "+12125550100",
+        "marketId": "m1",
+        "score": 0.5,
+        "band_score": 0.9,
+        "tags": [],
+        "verdict": True,
+    } | more
+
+
+def test_the_lake_streams_a_campaigns_scoring_records_with_who_is_coded(
+    s3_client: Any, make_bucket: Callable[[], str]
+) -> None:
+    from adapters.avro import AvroSchemas
+    from adapters.aws.lake_fans import LakeEligibleFans
+
+    bucket = make_bucket()
+    store = S3ObjectStore(s3_client, chunk_size=512)  # many chunks per object
+    schemas = AvroSchemas()
+    records = [_scoring(i, "c1") for i in range(300)] + [_scoring(900, "other")]
+    records[1] = _scoring(1, "c1", band_score=None, verdict=None)
+    store.put_bytes(
+        ObjectRef(bucket, "avro/scoring/2026/12/01/a.avro"), schemas.encode("scoring", records)
+    )
+    coded = [
+        {
+            "type": "codeAssignment",
+            "dedupeId": "x",
+            "code": "C1",
+            "globalUserId": "g2",
+            "campaignId": "c1",
+        }
+    ]
+    store.put_bytes(
+        ObjectRef(bucket, "avro/codeAssignment/2026/12/01/b.avro"),
+        schemas.encode("codeAssignment", coded),
+    )
+    lake = LakeEligibleFans(store, bucket)
+    fans = [r.unwrap() for r in lake.eligible_fans("c1", EligibilityQuery())]
+    assert len(fans) == 300 and {f.global_user_id for f in fans} == {f"g{i}" for i in range(300)}
+    by_id = {f.global_user_id: f for f in fans}
+    assert by_id["g0"].score == 0.9 and by_id["g0"].market_ids == ("m1",)
+    assert by_id["g1"].score == 0.5 and by_id["g1"].verdict
+    assert by_id["g2"].has_codes and not by_id["g3"].has_codes

@@ -1,0 +1,137 @@
+"""AthenaEligibleFans on the emulator (seeded results: moto runs no SQL and never pages) and,
+for paging and clean-up, on a hand-written Athena that pages at 1,000 rows."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from adapters.aws.athena_fans import COLUMNS, PAGE_ROWS, AthenaEligibleFans, eligibility_query
+from domain.wave_prep.fans import BrokenSource, EligibilityQuery
+
+pytestmark = pytest.mark.integration
+
+
+def _row(values: list[str]) -> dict[str, Any]:
+    return {"Data": [{"VarCharValue": v} for v in values]}
+
+
+def _fan_row(i: int) -> list[str]:
+    return [f"g{i}", f"u{i}", "F", "L", f"f{i}@example.com", "+12125550100", "en", "m1",
+            "0.5", "true", "false"]  # fmt: skip
+
+
+def _seed(endpoint: str, rows: list[dict[str, Any]]) -> None:
+    body = json.dumps({"region": "us-east-1", "results": [{"rows": rows}]}).encode()
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/static/athena/query-results", body, method="POST"
+    )
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+
+
+def test_a_seeded_query_streams_its_fans_and_removes_its_results(
+    emulator: Any, aws: Any, make_bucket: Callable[[], str]
+) -> None:
+    bucket = make_bucket()
+    _seed(emulator.endpoint_url, [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(2500)])
+    athena, s3 = aws.client("athena"), aws.client("s3")
+    source = AthenaEligibleFans(
+        athena, s3, database="lake", output_location=f"s3://{bucket}/athena/", sleep=lambda s: None
+    )
+    fans = [r.unwrap() for r in source.eligible_fans("c1", EligibilityQuery(min_score=0.2))]
+    assert len(fans) == 2500 and fans[0].market_ids == ("m1",) and not fans[0].has_codes
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # result CSV removed
+
+
+class PagingAthena:
+    """Athena as it really pages: at most MaxResults rows a call, with NextToken."""
+
+    def __init__(self, rows: list[dict[str, Any]], states: list[str]) -> None:
+        self.rows, self.states = rows, states
+        self.stopped: list[str] = []
+        self.page_sizes: list[int] = []
+
+    def start_query_execution(self, **kwargs: Any) -> dict[str, Any]:
+        assert "?" in kwargs["QueryString"] and kwargs["ExecutionParameters"] == ["'c1'", "'c1'"]
+        return {"QueryExecutionId": "q1"}
+
+    def get_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"QueryExecution": {"Status": {"State": state, "StateChangeReason": "syntax"}}}
+
+    def get_query_results(
+        self, QueryExecutionId: str, MaxResults: int, NextToken: str = "0"
+    ) -> dict[str, Any]:
+        start = int(NextToken)
+        page = self.rows[start : start + MaxResults]
+        self.page_sizes.append(len(page))
+        more = start + MaxResults < len(self.rows)
+        return {"ResultSet": {"Rows": page}} | (
+            {"NextToken": str(start + MaxResults)} if more else {}
+        )
+
+    def stop_query_execution(self, QueryExecutionId: str) -> None:
+        self.stopped.append(QueryExecutionId)
+
+
+class RecordingS3:
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def delete_object(self, Bucket: str, Key: str) -> None:
+        self.deleted.append(f"{Bucket}/{Key}")
+
+
+def _source(athena: PagingAthena, s3: RecordingS3, clock: list[float]) -> AthenaEligibleFans:
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    return AthenaEligibleFans(
+        athena, s3, database="lake", output_location="s3://out/athena", max_wait_seconds=5,
+        sleep=sleep, monotonic=lambda: clock[0],
+    )  # fmt: skip
+
+
+def test_results_are_paged_at_1000_rows_after_polling() -> None:
+    rows = [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(2500)]
+    athena, s3 = PagingAthena(rows, ["QUEUED", "RUNNING", "SUCCEEDED"]), RecordingS3()
+    fans = list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
+    assert len(fans) == 2500 and athena.page_sizes == [PAGE_ROWS, PAGE_ROWS, 501]
+    assert athena.stopped == [] and s3.deleted == [
+        "out/athena/q1.csv",
+        "out/athena/q1.csv.metadata",
+    ]
+
+
+def test_a_query_that_never_finishes_is_stopped_and_cleaned_up() -> None:
+    athena, s3 = PagingAthena([], ["RUNNING"]), RecordingS3()
+    with pytest.raises(BrokenSource, match="still RUNNING"):
+        list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
+    assert athena.stopped == ["q1"] and "out/athena/q1.csv" in s3.deleted
+
+
+def test_a_failed_query_says_why_and_a_reader_that_stops_early_still_cleans_up() -> None:
+    athena, s3 = PagingAthena([], ["FAILED"]), RecordingS3()
+    with pytest.raises(BrokenSource, match="FAILED: syntax"):
+        list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
+    rows = [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(10)]
+    athena, s3 = PagingAthena(rows, ["SUCCEEDED"]), RecordingS3()
+    stream = _source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery())
+    next(stream)
+    stream.close()
+    assert "out/athena/q1.csv" in s3.deleted
+
+
+def test_the_sql_applies_the_rules_and_never_holds_the_campaign_id() -> None:
+    sql, params = eligibility_query("lake", "c'1", EligibilityQuery(min_score=0.5, max_score=0.9))
+    assert "c'1" not in sql and params == ["'c''1'", "'c''1'", "'0.5'", "'0.9'"]
+    assert "score >= CAST(? AS DOUBLE)" in sql and "NOT coded" in sql
+    assert "NOT coded" not in eligibility_query("lake", "c1", EligibilityQuery(reassign=True))[0]
+    with pytest.raises(ValueError, match="plain identifier"):
+        eligibility_query('lake"; DROP', "c1", EligibilityQuery())
