@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from types import GeneratorType
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,7 @@ def test_a_failed_query_says_why_and_a_reader_that_stops_early_still_cleans_up()
     athena, s3 = PagingAthena(rows, ["SUCCEEDED"]), RecordingS3()
     stream = _source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery())
     next(stream)
+    assert isinstance(stream, GeneratorType)
     stream.close()
     assert "out/athena/q1.csv" in s3.deleted
 
