@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from types import GeneratorType
 from collections.abc import Callable
+from types import GeneratorType
 from typing import Any
 
 import pytest
