@@ -3,99 +3,88 @@ and writing / reading Avro container files.
 
 Schemas are the `.avsc` files in adapters/schemas/, one per record type, named by the type.
 `AvroSchemas` is the domain's SchemaCheck: `conform` turns a decoded stream record into the
-datum its schema archives, or says which field does not fit (never echoing values: they are
-people's data). Rules of the archival shape (documented in docs/stream-workers.md):
+datum its schema archives, or says which field does not fit. Rules of the archival shape
+(documented in docs/stream-workers.md):
 - `receivedAt` is the stream's arrival time, given by the caller, not a record field;
 - full schemas (registration, scoring, codeAssignment): named fields are type-checked strictly
   (a number where a string belongs is a reason, not a silent cast; ints are accepted for
-  doubles); fields the schema does not name go to `extra` as JSON text; map-of-string fields
-  (`__meta`, `date`) keep strings and hold other values as JSON text;
+  doubles when the double holds them exactly); fields the schema does not name go to `extra`
+  as JSON text; map-of-string fields (`__meta`, `date`) keep strings and hold other values as
+  JSON text;
 - envelope schemas (the other seven): `payload` is the whole record as JSON text.
 
-`conform` also encodes the record (adapters/avro_binary.py: one pass, strict checks, no
-fastavro union resolution) and returns an `EncodedRecord`; `encode` then writes the container
-from those bytes. A record that cannot be encoded is a reason from `conform`, so it is
-dead-lettered alone instead of failing its batch at write time.
+The check is this module's own and not fastavro's validator, because a reason must never echo
+the value (it may be an email): fastavro's says `Registration.email is <5>`. It also refuses a
+string fastavro could not encode (a lone surrogate, which the stdlib JSON parser lets
+through), so that record is dead-lettered alone instead of failing its batch at write time.
+Then `encode` / `write` hand the checked datums to fastavro's writer, with a sync marker
+derived from the schema: a replayed batch writes byte-identical objects (same ETag), where
+fastavro's default marker is random per file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import fastavro
 from returns.result import Failure, Result, Success
 
-from adapters.avro_binary import (
-    MISSING,
-    CompiledConform,
-    EncodedRecord,
-    FieldWriter,
-    Unfit,
-    compile_conform,
-    container,
-    default_bytes,
-    encode_long,
-    field_writer,
-    json_text,
-    sync_marker,
-    timestamp_millis,
-    unencodable_reason,
-    union_branches,
-)
 from adapters.avro_container import lake_metadata
-from domain.records import RECORD_TYPES
+from adapters.json_codec import json_text
+from domain.records import RECORD_TYPES, json_kind
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 # deflate: read by Athena/Glue and every Avro reader, in the stdlib (zlib), 5-10x smaller than
 # null for this JSON-ish data; snappy would need another dependency.
 DEFAULT_CODEC = "deflate"
+# Raw record bytes per container block before compression (fastavro's sync_interval). Readers
+# hold one block at a time; 64 KiB keeps that small and lets deflate see enough repetition.
+BLOCK_BYTES = 64 * 1024
 RECEIVED_AT = "receivedAt"
 EXTRA = "extra"
 PAYLOAD = "payload"
-_MISSING = MISSING
+_MISSING: Any = object()
+# The largest integer a double holds exactly: beyond it `float(n)` silently rounds.
+_DOUBLE_EXACT = 2**53
+_LONG_RANGE = range(-(2**63), 2**63)
 
 
 class SchemaError(ValueError):
     """A schema file is missing or not one this module can conform records to."""
 
 
+class Unfit(Exception):
+    """A value that does not fit its field; the message is the reason (names the field)."""
+
+
+# A field check: the value as given -> the value to archive; raises Unfit.
+Check = Callable[[Any], Any]
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
     name: str
-    kind: str  # string | double | long | boolean | strings (array) | loose_map | timestamp
+    check: Check
     nullable: bool
-    default: Any
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """How one field is checked and encoded, prepared once per schema."""
-
-    name: str
-    write: FieldWriter
-    branches: tuple[bytes, bytes] | None  # a [null, T] union: the null and the T branch index
-    default: Any  # MISSING when the field has none
-    default_avro: bytes
+    default: Any  # _MISSING when the field has none
 
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
     record_type: str
     parsed: Any  # fastavro's parsed schema
-    fields: tuple[_Field, ...]
+    fields: tuple[_Field, ...]  # checked fields: all but receivedAt and extra
     envelope: bool
-    named: frozenset[str]  # computed once: conform looks every record key up in it
-    steps: tuple[_Step, ...]
+    has_extra: bool
+    kept_out_of_extra: frozenset[str]  # names that never go to `extra`
     sync: bytes
-    conform: CompiledConform
-    received_null: bytes  # receivedAt's bytes when the runtime gave no arrival time
-    received_prefix: bytes  # its union branch before the millis
 
 
 def load_schema(path: Path) -> dict[str, Any]:
@@ -106,6 +95,13 @@ def load_schema(path: Path) -> dict[str, Any]:
     except ValueError as error:
         raise SchemaError(f"Avro schema {path} is not JSON: {error}") from error
     return schema
+
+
+def sync_marker(schema: Mapping[str, Any]) -> bytes:
+    """A container's 16-byte sync marker derived from its (unparsed) schema: deterministic, so a
+    replayed batch writes byte-identical objects, unlike fastavro's random marker."""
+    text = json.dumps(schema, sort_keys=True).encode("utf-8")
+    return hashlib.blake2b(text, digest_size=16, person=b"avro-sync").digest()
 
 
 class AvroSchemas:
@@ -131,8 +127,11 @@ class AvroSchemas:
 
     def schema(self, record_type: str) -> Any:
         """fastavro's parsed schema for the type. Raises KeyError naming unknown types."""
+        return self._shape(record_type).parsed
+
+    def _shape(self, record_type: str) -> _Shape:
         try:
-            return self._shapes[record_type].parsed
+            return self._shapes[record_type]
         except KeyError:
             raise KeyError(f"no Avro schema for record type {record_type!r}") from None
 
@@ -144,44 +143,23 @@ class AvroSchemas:
         shape = self._shapes.get(record_type)
         if shape is None:
             return Failure(f"no schema for record type {record_type!r}")
-        if shape.envelope:
-            return _envelope(shape, record, received_at)
-        return _conform_full(shape, record, received_at)
+        try:
+            if shape.envelope:
+                return Success(_envelope(shape, record, received_at))
+            return Success(_datum(shape, record, received_at))
+        except Unfit as unfit:
+            return Failure(str(unfit))
 
     # --- Avro container files ----------------------------------------------------------------
 
     def encode(self, record_type: str, records: Iterable[Mapping[str, Any]]) -> bytes:
-        """Conformed records -> one Avro container file, in memory.
-
-        Records that `conform` returned carry their Avro bytes and are not encoded again; any
-        other mapping goes through fastavro.
-        """
+        """Conformed records -> one Avro container file, in memory, with the records' dedupe
+        keys in its header (the merge finds duplicates without reading the data:
+        adapters/avro_container.py)."""
         records = records if isinstance(records, list | tuple) else list(records)
-        # The records' dedupe keys in the header: the merge finds duplicates without reading
-        # the data (adapters/avro_container.py).
-        metadata = lake_metadata(records)
-        if self.codec in ("null", "deflate") and all(
-            type(record) is EncodedRecord and record.record_type == record_type
-            for record in records
-        ):
-            shape = self._shape(record_type)
-            return container(
-                shape.parsed,
-                self.codec,
-                [record.avro for record in cast(Sequence[EncodedRecord], records)],
-                sync=shape.sync,
-                compression_level=self.compression_level,
-                metadata=metadata,
-            )
         buffer = io.BytesIO()
-        self.write(buffer, record_type, records, metadata=metadata)
+        self.write(buffer, record_type, records, metadata=lake_metadata(records))
         return buffer.getvalue()
-
-    def _shape(self, record_type: str) -> _Shape:
-        try:
-            return self._shapes[record_type]
-        except KeyError:
-            raise KeyError(f"no Avro schema for record type {record_type!r}") from None
 
     def write(
         self,
@@ -190,13 +168,18 @@ class AvroSchemas:
         records: Iterable[Mapping[str, Any]],
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        """Conformed records -> an Avro container file written to `out` block by block."""
+        """Conformed records -> an Avro container file written to `out` block by block, with
+        the type's deterministic sync marker; `metadata` goes into the header beside the
+        schema and codec."""
+        shape = self._shape(record_type)
         fastavro.writer(
             out,
-            self.schema(record_type),
+            shape.parsed,
             records,
             codec=self.codec,
             codec_compression_level=self.compression_level,
+            sync_interval=BLOCK_BYTES,
+            sync_marker=shape.sync,
             metadata=dict(metadata or {}),
         )
 
@@ -219,58 +202,208 @@ def container_schema(data: bytes) -> dict[str, Any]:
     return schema
 
 
+# --- conforming --------------------------------------------------------------------------------
+
+
+def _envelope(
+    shape: _Shape, record: Mapping[str, Any], received_at: datetime | None
+) -> dict[str, Any]:
+    dedupe = record.get("dedupeId")
+    if not isinstance(dedupe, str) or not dedupe:
+        raise Unfit("missing required field 'dedupeId'")
+    return {
+        "type": shape.record_type,
+        "dedupeId": _checked_text("dedupeId", dedupe),
+        RECEIVED_AT: received_at,
+        PAYLOAD: _json_field(PAYLOAD, record),
+    }
+
+
+def _datum(
+    shape: _Shape, record: Mapping[str, Any], received_at: datetime | None
+) -> dict[str, Any]:
+    datum: dict[str, Any] = {RECEIVED_AT: received_at}
+    get = record.get
+    for spec in shape.fields:
+        value = get(spec.name)
+        if value is None:
+            if spec.nullable:
+                datum[spec.name] = None
+            elif spec.default is not _MISSING:
+                datum[spec.name] = spec.default
+            else:
+                raise Unfit(f"missing required field {spec.name!r}")
+        else:
+            datum[spec.name] = spec.check(value)
+    if shape.has_extra:
+        # Most records hold only named fields: the key-set difference (in C) says so without a
+        # Python loop; when some are left, they are taken in the record's order (a set's order
+        # differs between processes, and so would the bytes).
+        left = record.keys() - shape.kept_out_of_extra
+        datum[EXTRA] = (
+            {
+                _checked_text(key, key): _json_field(key, item)
+                for key, item in record.items()
+                if key in left
+            }
+            if left
+            else {}
+        )
+    return datum
+
+
+def _surrogate(name: str) -> Unfit:
+    return Unfit(f"field {name[:64]!r}: a string that is not valid Unicode (lone surrogate)")
+
+
+def _checked_text(name: str, value: str) -> str:
+    """The string, if UTF-8 can encode it (ASCII always can: the common case costs one C call)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _surrogate(name) from None
+    return value
+
+
+def _json_field(name: str, value: Any) -> str:
+    return _checked_text(name, json_text(value))
+
+
+def _string(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if type(value) is not str and not isinstance(value, str):
+            raise Unfit(f"field {name!r}: expected a string, got {json_kind(value)}")
+        return _checked_text(name, value)
+
+    return check
+
+
+def _double(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if type(value) is float:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Unfit(f"field {name!r}: expected a number, got {json_kind(value)}")
+        if isinstance(value, int) and not -_DOUBLE_EXACT <= value <= _DOUBLE_EXACT:
+            # float() would round it without a word (issue 6: silent change of a value).
+            raise Unfit(f"field {name!r}: an integer too large for a double to hold exactly")
+        return float(value)
+
+    return check
+
+
+def _long(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in _LONG_RANGE:
+            raise Unfit(f"field {name!r}: expected an integer, got {json_kind(value)}")
+        return value
+
+    return check
+
+
+def _boolean(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if value is True or value is False:
+            return value
+        raise Unfit(f"field {name!r}: expected true or false, got {json_kind(value)}")
+
+    return check
+
+
+def _strings(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise Unfit(f"field {name!r}: expected an array of strings, got {json_kind(value)}")
+        for item in value:
+            if not isinstance(item, str):
+                raise Unfit(
+                    f"field {name!r}: expected an array of strings, an item is not a string"
+                )
+            _checked_text(name, item)
+        return value
+
+    return check
+
+
+def _loose_map(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise Unfit(f"field {name!r}: expected an object, got {json_kind(value)}")
+        return {
+            _checked_text(name, str(key)): _checked_text(name, item)
+            if isinstance(item, str)
+            else _json_field(name, item)
+            for key, item in value.items()
+        }
+
+    return check
+
+
+def _timestamp(name: str) -> Check:
+    def check(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value
+        raise Unfit(f"field {name!r}: expected a timestamp, got {json_kind(value)}")
+
+    return check
+
+
+_CHECKS: dict[str, Callable[[str], Check]] = {
+    "string": _string,
+    "double": _double,
+    "long": _long,
+    "boolean": _boolean,
+    "strings": _strings,
+    "loose_map": _loose_map,
+    "timestamp": _timestamp,
+}
+
+
 # --- shapes ----------------------------------------------------------------------------------
 
 
 def _shape(record_type: str, schema: dict[str, Any], path: Path) -> _Shape:
     try:
-        parsed = fastavro.parse_schema(schema)
+        parsed = _in_sorted_order(fastavro.parse_schema(schema))
     except Exception as error:
         raise SchemaError(f"Avro schema {path} does not parse: {error}") from error
-    fields = tuple(_field(record_type, f, path) for f in schema.get("fields", ()))
-    names = {f.name for f in fields}
+    specs = schema.get("fields", ())
+    names = {spec["name"] for spec in specs}
     if not {"type", "dedupeId", RECEIVED_AT} <= names:
         raise SchemaError(f"Avro schema {path} lacks type, dedupeId or receivedAt")
-    steps = tuple(_step(schema, spec, f) for spec, f in zip(schema["fields"], fields, strict=True))
-    received = next(step for step in steps if step.name == RECEIVED_AT)
-    if received.branches is None:
+    received = next(spec for spec in specs if spec["name"] == RECEIVED_AT)
+    if not isinstance(received["type"], list) or "null" not in received["type"]:
         raise SchemaError(f"Avro schema {path}: receivedAt must be a [null, timestamp] union")
-    compiled = compile_conform(
-        record_type,
-        [
-            (step.name, spec.kind, step.branches, step.default, step.default_avro)
-            for step, spec in zip(steps, fields, strict=True)
-        ],
-        named=frozenset(names),
-        received_at_field=RECEIVED_AT,
-        extra_field=None if PAYLOAD in names else EXTRA,
-    )
+    fields = tuple(_field(spec, path) for spec in specs if spec["name"] not in (RECEIVED_AT, EXTRA))
     return _Shape(
         record_type,
         parsed,
         fields,
         envelope=PAYLOAD in names,
-        named=frozenset(names),
-        steps=steps,
+        has_extra=EXTRA in names,
+        # A record's own `receivedAt` is not the arrival time: it is kept, in `extra`.
+        kept_out_of_extra=frozenset(names - {RECEIVED_AT}),
         sync=sync_marker(schema),
-        conform=compiled,
-        received_null=received.branches[0],
-        received_prefix=received.branches[1],
     )
 
 
-def _step(schema: Mapping[str, Any], spec: Mapping[str, Any], field: _Field) -> _Step:
-    has_default = field.default is not _MISSING
-    return _Step(
-        name=field.name,
-        write=field_writer(field.name, field.kind),
-        branches=union_branches(spec["type"]) if field.nullable else None,
-        default=field.default,
-        default_avro=default_bytes(schema, field.name, field.default) if has_default else b"",
-    )
+def _in_sorted_order(value: Any) -> Any:
+    """The parsed schema with every object's keys sorted.
+
+    fastavro writes the container header's `avro.schema` as json.dumps of the schema it is
+    given, and its parsed schema's key order follows set iteration, which changes with the
+    process's hash seed: the same batch written by a restarted consumer had other header bytes
+    (another ETag) though the records were the same. Sorted keys make the header a function of
+    the schema alone (tests/unit/test_contract_values.py writes it under two hash seeds)."""
+    if isinstance(value, dict):
+        return {key: _in_sorted_order(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_in_sorted_order(item) for item in value]
+    return value
 
 
-def _field(record_type: str, spec: Mapping[str, Any], path: Path) -> _Field:
+def _field(spec: Mapping[str, Any], path: Path) -> _Field:
     declared = spec["type"]
     nullable = isinstance(declared, list) and "null" in declared
     if isinstance(declared, list):
@@ -281,7 +414,9 @@ def _field(record_type: str, spec: Mapping[str, Any], path: Path) -> _Field:
     kind = _kind(declared)
     if kind is None:
         raise SchemaError(f"{path}: field {spec['name']!r}: unsupported type {declared!r}")
-    return _Field(spec["name"], kind, nullable, spec.get("default", _MISSING))
+    return _Field(
+        spec["name"], _CHECKS[kind](spec["name"]), nullable, spec.get("default", _MISSING)
+    )
 
 
 def _kind(declared: Any) -> str | None:
@@ -299,58 +434,3 @@ def _kind(declared: Any) -> str | None:
         if declared.get("type") == "map" and declared.get("values") == "string":
             return "loose_map"
     return None
-
-
-# --- conforming --------------------------------------------------------------------------------
-
-
-def _envelope(
-    shape: _Shape, record: Mapping[str, Any], received_at: datetime | None
-) -> Result[Mapping[str, Any], str]:
-    dedupe = record.get("dedupeId")
-    if not isinstance(dedupe, str) or not dedupe:
-        return Failure("missing required field 'dedupeId'")
-    values = {
-        "type": shape.record_type,
-        "dedupeId": dedupe,
-        RECEIVED_AT: received_at,
-        PAYLOAD: _json_text(record),
-    }
-    return _conform_full(shape, values, received_at)
-
-
-def _conform_full(
-    shape: _Shape, record: Mapping[str, Any], received_at: datetime | None
-) -> Result[Mapping[str, Any], str]:
-    try:
-        outcome = shape.conform(record, received_at, _received_avro(shape, received_at))
-    except Unfit as unfit:
-        return Failure(str(unfit))
-    except UnicodeEncodeError:
-        return Failure(unencodable_reason(record))
-    if isinstance(outcome, str):
-        return Failure(outcome)
-    values, avro = outcome
-    datum = EncodedRecord(values)
-    datum.avro = avro
-    datum.record_type = shape.record_type
-    return Success(datum)
-
-
-# receivedAt is the same for many records in a row (a batch's arrival times repeat to the
-# millisecond): its encoding is kept for the last value seen instead of redone per record.
-# One tuple, replaced whole: threads sharing it never see one value with another's bytes.
-_last_received: list[tuple[datetime | None, bytes]] = [(None, b"")]
-
-
-def _received_avro(shape: _Shape, received_at: datetime | None) -> bytes:
-    if received_at is None:
-        return shape.received_null
-    seen, millis = _last_received[0]
-    if seen is not received_at and seen != received_at:
-        millis = encode_long(timestamp_millis(received_at, None))
-        _last_received[0] = (received_at, millis)
-    return shape.received_prefix + millis
-
-
-_json_text = json_text

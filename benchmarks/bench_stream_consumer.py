@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_stream_consumer                  # all three parts
     python -m benchmarks.bench_stream_consumer --skip-memory    # throughput only
+    python -m benchmarks.bench_stream_consumer --before REV     # + an earlier commit's Avro
 
 1. The worker (decode, trim, dedupe id, schema check, Avro encode, container, "write") with the
    real AvroSchemas and S3Lake over an S3 client that only keeps the bytes in memory, on
@@ -21,24 +22,28 @@ from __future__ import annotations
 import argparse
 import base64
 import gc
+import importlib
 import io
 import json
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from adapters.avro import AvroSchemas
+from adapters.avro import SCHEMA_DIR, AvroSchemas
 from adapters.aws.lake import S3Lake
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import FixedClock
+from adapters.json_codec import exact_loads
 from benchmarks.baseline_save_campaign_data import BaselineSaveCampaignData
 from benchmarks.machine import machine
 from benchmarks.stream_records import batches, record_data
@@ -79,12 +84,13 @@ class CountingDeadLetters:
 def save_campaign_data(
     s3: BytesS3,
     *,
-    loads: JsonLoads = orjson.loads,
+    loads: JsonLoads = exact_loads,
     canonical: Callable[[Any], bytes] = orjson_canonical,
     codec: str = "deflate",
     level: int | None = None,
+    schemas_class: Callable[..., Any] = AvroSchemas,
 ) -> SaveCampaignData:
-    schemas = AvroSchemas(codec=codec, compression_level=level)
+    schemas = schemas_class(schema_dir=SCHEMA_DIR, codec=codec, compression_level=level)
     return SaveCampaignData(
         archive=S3Lake(s3, "campaign-data", schemas),
         schemas=schemas,
@@ -117,7 +123,27 @@ def timed(run: Callable[[], Any]) -> tuple[float, float]:
     return time.process_time() - c0, time.perf_counter() - w0
 
 
-def throughput(total: int, batch_size: int, runs: int) -> list[Figure]:
+def schemas_at(revision: str) -> Callable[..., Any]:
+    """The AvroSchemas class of an earlier commit (e.g. the generated encoders fastavro's writer
+    replaced), loaded from git into a package of its own, to compare in the same run."""
+    package = Path(tempfile.mkdtemp(prefix="avro-before-")) / "avro_before"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("avro", "avro_binary"):
+        source = subprocess.run(
+            ["git", "show", f"{revision}:adapters/{name}.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        source = source.replace("from adapters.avro_binary", "from avro_before.avro_binary")
+        (package / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(package.parent))
+    schemas_class: Callable[..., Any] = importlib.import_module("avro_before.avro").AvroSchemas
+    return schemas_class
+
+
+def throughput(total: int, batch_size: int, runs: int, before: str | None = None) -> list[Figure]:
     inputs = batches(total, batch_size)
     lines = kcl_lines(inputs)
     # The pre-built input is the benchmark's, not the consumer's (which holds one batch): keep
@@ -141,8 +167,17 @@ def throughput(total: int, batch_size: int, runs: int) -> list[Figure]:
         ("worker, stdlib json + canonical", {"loads": json.loads, "canonical": canonical_json}),
         ("worker, orjson, deflate 6 (zlib default)", {}),
         ("worker, orjson, deflate 1", {"level": 1}),
+        ("worker, plain orjson.loads, deflate 1", {"level": 1, "loads": orjson.loads}),
         ("worker, orjson, null codec", {"codec": "null"}),
     ]
+    if before:
+        options.insert(
+            2,
+            (
+                f"before ({before}: generated encoders), deflate 1",
+                {"level": 1, "schemas_class": schemas_at(before)},
+            ),
+        )
     for label, option in options:
         s3 = BytesS3()
         worker = save_campaign_data(s3, **option)
@@ -353,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory-records", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--before", metavar="GIT_REV", help="also run the AvroSchemas of this commit, same run"
+    )
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -361,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(f"machine: {machine()}; sum(range(1000)) = {calibration():.1f} µs")
     print(f"{args.records:,} mixed records in batches of {args.batch:,}, median of {args.runs}")
-    figures = throughput(args.records, args.batch, args.runs)
+    figures = throughput(args.records, args.batch, args.runs, args.before)
     base = figures[0].per_cpu_second()
     print(
         f"{'path':40s} {'rec/CPU-s':>10s} {'rec/wall-s':>10s} {'µs/rec':>7s} "

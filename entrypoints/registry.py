@@ -50,6 +50,7 @@ from adapters.aws.dynamo_entries import DynamoSelectionLedger
 from adapters.aws.lake import S3Lake
 from adapters.aws.sqs import SqsVerdictQueue
 from adapters.canonical_json import orjson_canonical
+from adapters.json_codec import exact_dumps, exact_loads
 from adapters.clock import SystemClock
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
@@ -195,7 +196,7 @@ def _save_campaign_data(c: Container) -> StreamWorker:
         schemas=c.schemas,
         dead_letters=c.dead_letters,
         clock=SystemClock(),
-        loads=orjson.loads,
+        loads=exact_loads,  # never rounds an integer beyond 64 bits (orjson.loads would)
         canonical=orjson_canonical,
     )
 
@@ -206,7 +207,7 @@ def _transform_code_assignments(c: Container) -> StreamWorker:
         campaigns=c.campaigns,
         schemas=c.schemas,
         output=c.stream(c.settings.save_selection_stream),
-        encode=orjson.dumps,
+        encode=exact_dumps,  # keeps integers beyond 64 bits (orjson.dumps raises on them)
         dead_letters=c.dead_letters,
     )
 
