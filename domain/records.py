@@ -16,6 +16,8 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from domain.streaming import KPL_MAGIC
+
 
 class RecordType(StrEnum):
     """The ten record types the original's saveCampaignData accepted (its event-source filter)."""
@@ -42,6 +44,8 @@ META_FIELD = "__meta"
 _DEDUPE_DIGEST_BYTES = 16
 
 
+CORRUPT_AGGREGATE = "corrupt KPL aggregate: the KPL magic, then a bad checksum or protobuf"
+
 JsonLoads = Callable[[str], Any]
 # A record's content -> its canonical JSON bytes (the dedupe id's input). An injected encoder
 # (adapters/canonical_json.py: orjson) must give exactly the bytes of `canonical_json`, else
@@ -63,6 +67,8 @@ def decode_record(data: bytes, loads: JsonLoads = json.loads) -> Result[dict[str
 def decoded_or_reason(data: bytes, loads: JsonLoads = json.loads) -> dict[str, Any] | str:
     """decode_record without the Result wrapper (the worker's hot loop): the object, or the
     reason as a str."""
+    if data.startswith(KPL_MAGIC):  # never valid UTF-8: it would be "not UTF-8 at offset 0"
+        return CORRUPT_AGGREGATE
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+# The first bytes of a KPL-aggregated Kinesis record. The runtimes de-aggregate every well-formed
+# aggregate (streams/kinesis_records.py), so a record that still starts with them is a corrupt
+# one, and workers dead-letter it as such (domain.records.CORRUPT_AGGREGATE).
+KPL_MAGIC = b"\xf3\x89\x9a\xc2"
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingRecord:

@@ -65,21 +65,34 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _poll(args: argparse.Namespace) -> int:
     from entrypoints import bootstrap
-    from streams.poller import BatchAbandoned, FileCheckpoints, ShardPoller
+    from streams.poller import BatchAbandoned, DynamoCheckpoints, FileCheckpoints, ShardPoller
 
     console = Console(stderr=True)
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
     stream = args.stream or registry.stream_of(args.worker, settings)
+    aws = bootstrap.container(settings).aws
+    checkpoints = (
+        DynamoCheckpoints(aws.client("dynamodb"), settings.checkpoint_table)
+        if args.checkpoint_table
+        else FileCheckpoints(args.checkpoints)
+    )
     poller = ShardPoller(
-        bootstrap.container(settings).aws.client("kinesis"),
+        aws.client("kinesis"),
         stream,
         registry.stream_worker(args.worker, settings),
-        FileCheckpoints(args.checkpoints),
+        checkpoints,
         limit=args.limit,
+        shards=[s for s in args.shards.split(",") if s] if args.shards else None,
+        deadline_seconds=settings.batch_deadline_seconds,
+        # This process exits when a batch is abandoned, so a hung call may be left behind.
+        abandon_hung_calls=True,
     )
     try:
         polled = poller.run(until_caught_up=not args.follow)
+    except ValueError as wrong:  # e.g. --shards names a shard the stream does not have
+        console.print(f"[red]error:[/] {wrong}")
+        return 2
     except BatchAbandoned as abandoned:
         console.print(f"[red]stopped:[/] {abandoned} (rerun to replay from the checkpoint)")
         return 1
@@ -122,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--checkpoints", type=Path, default=Path(".checkpoints.json"))
     poll.add_argument("--limit", type=int, default=1000, help="records per GetRecords")
     poll.add_argument("--follow", action="store_true", help="keep polling after catching up")
+    poll.add_argument(
+        "--shards",
+        help="comma-separated shard ids this poller owns (and their children); several pollers "
+        "share a stream this way, with --checkpoint-table (default: every shard)",
+    )
+    poll.add_argument(
+        "--checkpoint-table",
+        action="store_true",
+        help="keep checkpoints in the DynamoDB table CHECKPOINT_TABLE (shared by pollers)",
+    )
     poll.set_defaults(run=_poll)
 
     emulator = commands.add_parser("emulator", help="serve the embedded AWS emulator until ^C")

@@ -11,6 +11,19 @@ def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, default).strip()
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"environment variable {name} must be a positive number, got {raw!r}")
+    return value
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = _get(env, name)
     if not raw:
@@ -52,6 +65,11 @@ class Settings:
     verdict_queue: str = "verdict-reporter-queue"
     demand_table: str = "demand-table"
     users_table: str = "users"
+    # Per-shard checkpoints of the poller (when shared by several pollers) and the Kinesis
+    # Lambda handler's per-shard watermarks (records at or below are never archived twice).
+    checkpoint_table: str = "campaign-workers-checkpoints"
+    # How long a stream runtime replays a failing batch before giving it up (streams/runtime.py).
+    batch_deadline_seconds: float = 120.0
     log_level: str = "INFO"
     # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
     # every core elsewhere.
@@ -94,6 +112,10 @@ class Settings:
             verdict_queue=_get(env, "VERDICT_QUEUE", d.verdict_queue),
             demand_table=_get(env, "DEMAND_TABLE", d.demand_table),
             users_table=_get(env, "USERS_TABLE", d.users_table),
+            checkpoint_table=_get(env, "CHECKPOINT_TABLE", d.checkpoint_table),
+            batch_deadline_seconds=_seconds(
+                env, "BATCH_DEADLINE_SECONDS", d.batch_deadline_seconds
+            ),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
             max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),

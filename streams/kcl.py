@@ -13,21 +13,22 @@ Rules, and the failure each prevents:
   merely raises is logged by the daemon, which then moves on to the next batch: the failed one
   would be skipped. Exiting makes the daemon stop (and our supervisor restart it) from the last
   checkpoint instead. A worker that raises anything else (a bug) is treated the same way.
-- Retry a checkpoint that is throttled; never checkpoint after the lease is lost (another worker
-  owns the shard now, and its checkpoint must not be overwritten); checkpoint at shard end (the
-  KCL does not start the child shards until the parent's end is checkpointed) and when a graceful
-  shutdown is requested.
+- Retry a checkpoint that is throttled. Never handle or checkpoint anything after the lease is
+  lost (another worker owns the shard now, and its checkpoint must not be overwritten): a
+  checkpoint refused with ShutdownException, or a batch arriving after `lease_lost`, makes the
+  process exit at once, so the daemon (restarted by our supervisor) reassigns the shard, instead
+  of this processor going on with batches whose checkpoints would all be refused.
+- Checkpoint at shard end (the KCL does not start the child shards until the parent's end is
+  checkpointed) and when a graceful shutdown is requested.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
 import orjson
@@ -36,8 +37,9 @@ from amazon_kclpy.checkpoint_error import CheckpointError
 from amazon_kclpy.v3 import processor as v3
 
 from domain.backoff import Backoff
-from domain.streaming import IncomingRecord, StreamWorker
-from streams.runtime import DEFAULT_BATCH_BACKOFF, run_batch
+from domain.streaming import StreamWorker
+from streams.kinesis_records import from_kcl
+from streams.runtime import DEFAULT_BATCH_BACKOFF, DEFAULT_BATCH_DEADLINE_SECONDS, run_batch
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ _log = logging.getLogger(__name__)
 EXIT_BATCH_ABANDONED = 75
 EXIT_CHECKPOINT_FAILED = 76
 EXIT_WORKER_FAILED = 70  # EX_SOFTWARE: the worker raised something other than DependencyUnavailable
+# The lease was lost (a checkpoint refused with ShutdownException): another worker owns the
+# shard. The batch is not handled again here; exiting makes the daemon drop this processor and
+# take the shard up again from the last checkpoint if the lease comes back (EX_NOPERM).
+EXIT_LEASE_LOST = 77
 
 # Checkpoint errors the daemon may answer with (names of KCL exceptions).
 _RETRYABLE_CHECKPOINT_ERRORS = frozenset(
@@ -65,40 +71,6 @@ class Checkpointer(Protocol):
 
 class CheckpointAbandoned(Exception):
     """A checkpoint that could not be written within its budget (not a lost lease)."""
-
-
-def decode_record(
-    raw: Any, *, stream: str, shard_id: str, arrivals: dict[int, datetime] | None = None
-) -> IncomingRecord:
-    """A daemon record (amazon_kclpy Record or its JSON dict) as the domain's IncomingRecord.
-
-    Data that is not base64 is kept whole as its UTF-8 text, so the worker dead-letters it with
-    its raw content instead of the runtime dropping it. `arrivals` caches arrival datetimes by
-    millisecond (records of one batch mostly share a handful of them).
-    """
-    text = raw["data"]
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        data = str(text).encode("utf-8", "surrogatepass")
-    arrived_millis = raw["approximateArrivalTimestamp"]
-    arrived: datetime | None = None
-    if arrived_millis is not None:
-        millis = int(arrived_millis)
-        arrived = arrivals.get(millis) if arrivals is not None else None
-        if arrived is None:
-            arrived = datetime.fromtimestamp(millis / 1000.0, tz=UTC)
-            if arrivals is not None:
-                arrivals[millis] = arrived
-    return IncomingRecord(
-        stream=stream,
-        shard_id=shard_id,
-        sequence_number=str(raw["sequenceNumber"]),
-        partition_key=str(raw["partitionKey"]),
-        data=data,
-        arrived_at=arrived,
-        sub_sequence_number=int(raw["subSequenceNumber"] or 0),
-    )
 
 
 def load_action(line: str) -> Any:
@@ -125,6 +97,7 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
     worker: StreamWorker
     stream: str
     batch_backoff: Backoff = DEFAULT_BATCH_BACKOFF
+    batch_deadline_seconds: float = DEFAULT_BATCH_DEADLINE_SECONDS
     checkpoint_backoff: Backoff = DEFAULT_CHECKPOINT_BACKOFF
     exit: Callable[[int], NoReturn] = _exit
     shard_id: str = "unknown-shard"
@@ -141,15 +114,27 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
         )
 
     def process_records(self, process_records_input: Any) -> None:
+        if self.lease_is_lost:
+            # Another worker owns the shard: handling this batch would race its owner and
+            # write objects the owner's checkpoints know nothing about.
+            self._exit_lease_lost("a batch arrived after the lease was lost")
         arrivals: dict[int, datetime] = {}
         batch = [
-            decode_record(raw, stream=self.stream, shard_id=self.shard_id, arrivals=arrivals)
+            record
             for raw in process_records_input.records
+            for record in from_kcl(self.stream, self.shard_id, raw, arrivals)
         ]
         if not batch:
             return
         try:
-            outcome = run_batch(self.worker, batch, backoff=self.batch_backoff)
+            outcome = run_batch(
+                self.worker,
+                batch,
+                backoff=self.batch_backoff,
+                deadline_seconds=self.batch_deadline_seconds,
+                # This process exits when a batch is abandoned: a hung call dies with it.
+                abandon_hung_calls=True,
+            )
         except Exception:
             # A bug. Returning (or raising into amazon_kclpy, which logs and answers "done")
             # would let the next batch's checkpoint skip this one: exit, replay from here.
@@ -185,8 +170,8 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
     def shard_ended(self, shard_ended_input: Any) -> None:
         # The children of this shard start only once its end is checkpointed. Raising on
         # failure makes the daemon call shard_ended again, which is what we want.
-        self.checkpoint(shard_ended_input.checkpointer, None, None)
-        _log.info("%s: shard %s ended and checkpointed", self.worker.name, self.shard_id)
+        if self.checkpoint(shard_ended_input.checkpointer, None, None):
+            _log.info("%s: shard %s ended and checkpointed", self.worker.name, self.shard_id)
 
     def shutdown_requested(self, shutdown_requested_input: Any) -> None:
         try:
@@ -237,11 +222,22 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
             f"{self.checkpoint_backoff.tries} tries"
         )
 
+    def _exit_lease_lost(self, why: str) -> NoReturn:
+        _log.warning(
+            "%s: lease on %s lost (%s); exiting so the daemon reassigns the shard",
+            self.worker.name,
+            self.shard_id,
+            why,
+        )
+        self.exit(EXIT_LEASE_LOST)
+
     def _checkpoint_or_exit(
         self, checkpointer: Checkpointer, sequence_number: str, sub_sequence_number: int
     ) -> None:
         try:
-            self.checkpoint(checkpointer, sequence_number, sub_sequence_number)
+            if not self.checkpoint(checkpointer, sequence_number, sub_sequence_number):
+                self.lease_is_lost = True
+                self._exit_lease_lost(f"checkpoint at {sequence_number} refused")
         except CheckpointAbandoned as failure:
             # Going on would stack a second unconfirmed batch on top of this one, and a replay
             # would then start mid-way through what was written: exit and replay from here.
@@ -257,6 +253,7 @@ def run_processor(
     output_file: Any = None,
     error_file: Any = None,
     batch_backoff: Backoff = DEFAULT_BATCH_BACKOFF,
+    batch_deadline_seconds: float = DEFAULT_BATCH_DEADLINE_SECONDS,
     checkpoint_backoff: Backoff = DEFAULT_CHECKPOINT_BACKOFF,
 ) -> None:
     """Speaks the MultiLang protocol on stdin/stdout (or the given files) until stdin closes."""
@@ -264,6 +261,7 @@ def run_processor(
         worker=worker,
         stream=stream,
         batch_backoff=batch_backoff,
+        batch_deadline_seconds=batch_deadline_seconds,
         checkpoint_backoff=checkpoint_backoff,
     )
     process = kcl.KCLProcess(

@@ -1,33 +1,57 @@
-"""A local, in-process shard poller: the third runtime, for the demo and for tests.
+"""A local shard poller: the third runtime, for the demo, for tests and for small deployments.
 
 No lease table, no Java: ListShards, then per shard GetShardIterator (AFTER_SEQUENCE_NUMBER of
 its checkpoint, or TRIM_HORIZON) and GetRecords, each batch driven through the same runtime as
-the KCL and Lambda, and a checkpoint after each batch that was fully handled. One process owns
-all shards: this is not a fleet (use the KCL for that).
+the KCL and Lambda (streams/runtime.py: replays until the batch deadline), and a checkpoint
+after each batch that was fully handled (streams/checkpoints.py).
 
-Checkpoints live in a small JSON file (written to a temporary file and renamed over the old one,
-so a crash mid-write leaves the previous checkpoints intact) or in a DynamoDB table.
-A child shard is read only once its parent is finished, so resharding keeps per-key order.
+Resharding, as Kinesis defines it:
+- A shard is read only once every parent it has (ParentShardId and, for a merge,
+  AdjacentParentShardId) has been read to its end and checkpointed SHARD_END: records of one
+  partition key stay in order from parent to child. A parent no longer listed (trimmed by
+  retention) does not hold its child back.
+- Shards are listed again whenever one ends (its children appear), and every
+  `relist_seconds` while following; without `--follow` the poller stops only when every shard
+  it may read is caught up and a fresh listing shows no new one. It never stops with a shard it
+  could read unread; a child it is waiting for because another poller owns its parent is named
+  in a warning.
+
+Several pollers on one stream (`--shards`): each is given the shards it owns by id, and a
+child belongs to the poller that owns its ParentShardId (for a merge, the ShardToMerge), so
+every shard has exactly one reader. The pollers must share their checkpoints (a DynamoDB table,
+`--checkpoint-table`): a child whose other parent belongs to another poller waits for that
+parent's SHARD_END there. Run one poller per shard set; two with the same set would both read
+it (this is no lease protocol: use the KCL for a self-balancing fleet).
+
+Retries: one layer per call. Kinesis calls are retried by botocore (standard mode); a GetRecords
+still throttled after that skips the shard for this round (it is polled again next round, as
+a KCL worker would), and any other failure ends the run without a checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import UTC
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from domain.backoff import Backoff
-from domain.streaming import BatchCounts, IncomingRecord, StreamWorker
-from streams.runtime import DEFAULT_BATCH_BACKOFF, run_batch
+from domain.streaming import BatchCounts, StreamWorker
+from streams.checkpoints import SHARD_END, CheckpointStore, DynamoCheckpoints, FileCheckpoints
+from streams.kinesis_records import from_get_records
+from streams.runtime import DEFAULT_BATCH_BACKOFF, DEFAULT_BATCH_DEADLINE_SECONDS, run_batch
+
+__all__ = [
+    "SHARD_END",
+    "BatchAbandoned",
+    "CheckpointStore",
+    "DynamoCheckpoints",
+    "FileCheckpoints",
+    "PollerCounts",
+    "ShardPoller",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -35,17 +59,10 @@ _THROTTLED = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException"}
 )
 _ITERATOR_EXPIRED = "ExpiredIteratorException"
-SHARD_END = "SHARD_END"
-
-
-class CheckpointStore(Protocol):
-    def get(self, stream: str, shard_id: str) -> str | None: ...
-
-    def put(self, stream: str, shard_id: str, sequence_number: str) -> None: ...
 
 
 class BatchAbandoned(RuntimeError):
-    """A batch still failing after its retry budget; it is not checkpointed (nor anything after)."""
+    """A batch still failing at its deadline; it is not checkpointed (nor anything after)."""
 
     def __init__(self, stream: str, shard_id: str, sequence_number: str, detail: str) -> None:
         super().__init__(
@@ -57,87 +74,6 @@ class BatchAbandoned(RuntimeError):
 
 
 @dataclass
-class FileCheckpoints:
-    """Checkpoints in a JSON file `{stream: {shard: sequence}}`, replaced atomically on each put."""
-
-    path: Path
-
-    def _load(self) -> dict[str, dict[str, str]]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as broken:
-            raise ValueError(f"checkpoint file {self.path} is not JSON: {broken}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"checkpoint file {self.path} must hold an object, not {type(data)}")
-        return data
-
-    def get(self, stream: str, shard_id: str) -> str | None:
-        return self._load().get(stream, {}).get(shard_id)
-
-    def put(self, stream: str, shard_id: str, sequence_number: str) -> None:
-        data = self._load()
-        data.setdefault(stream, {})[shard_id] = sequence_number
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(data, out, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
-
-@dataclass
-class DynamoCheckpoints:
-    """Checkpoints in a DynamoDB table keyed `shardKey` = `{stream}/{shard}` (created if absent)."""
-
-    dynamodb: Any
-    table: str
-    _ready: bool = field(default=False, init=False)
-
-    def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        try:
-            self.dynamodb.create_table(
-                TableName=self.table,
-                KeySchema=[{"AttributeName": "shardKey", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "shardKey", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            self.dynamodb.get_waiter("table_exists").wait(TableName=self.table)
-        except self.dynamodb.exceptions.ResourceInUseException:
-            pass
-        self._ready = True
-
-    def get(self, stream: str, shard_id: str) -> str | None:
-        self._ensure_table()
-        item = self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"shardKey": {"S": f"{stream}/{shard_id}"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return item["sequenceNumber"]["S"] if item else None
-
-    def put(self, stream: str, shard_id: str, sequence_number: str) -> None:
-        self._ensure_table()
-        self.dynamodb.put_item(
-            TableName=self.table,
-            Item={
-                "shardKey": {"S": f"{stream}/{shard_id}"},
-                "sequenceNumber": {"S": sequence_number},
-            },
-        )
-
-
-@dataclass
 class PollerCounts:
     batches: int = 0
     records: int = 0
@@ -146,9 +82,9 @@ class PollerCounts:
 
 
 @dataclass
-class _ShardState:
+class _Shard:
     shard_id: str
-    parent: str | None
+    parents: tuple[str, ...]
     iterator: str | None = None
     finished: bool = False
     caught_up: bool = False
@@ -160,9 +96,12 @@ def _code(error: ClientError) -> str:
 
 @dataclass
 class ShardPoller:
-    """Polls every shard of `stream` and drives `worker` batch by batch.
+    """Polls the shards of `stream` this poller owns and drives `worker` batch by batch.
 
-    `kinesis` is a boto3 Kinesis client. `limit` is GetRecords' Limit (at most 10,000).
+    `kinesis` is a boto3 Kinesis client (botocore retries its calls). `limit` is GetRecords'
+    Limit (at most 10,000). `shards`: the shard ids this poller owns (None: all of them), plus
+    their descendants by ParentShardId. `abandon_hung_calls`: see streams/runtime.py; only
+    for a process that exits when a batch is abandoned (the CLI).
     """
 
     kinesis: Any
@@ -170,19 +109,58 @@ class ShardPoller:
     worker: StreamWorker
     checkpoints: CheckpointStore
     limit: int = 1000
-    backoff: Backoff = DEFAULT_BATCH_BACKOFF
-    throttle_backoff: Backoff = field(default_factory=lambda: Backoff(0.2, 5.0, retries=20))
+    backoff: Any = DEFAULT_BATCH_BACKOFF
+    deadline_seconds: float | None = DEFAULT_BATCH_DEADLINE_SECONDS
+    abandon_hung_calls: bool = False
+    shards: Collection[str] | None = None
     idle_seconds: float = 1.0
+    relist_seconds: float = 30.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _known: dict[str, _Shard] = field(default_factory=dict, init=False, repr=False)
+    _owned: set[str] = field(default_factory=set, init=False, repr=False)
+    _ended: set[str] = field(default_factory=set, init=False, repr=False)
+    _listed: set[str] = field(default_factory=set, init=False, repr=False)
 
-    def _shards(self) -> list[_ShardState]:
-        shards: list[_ShardState] = []
+    # --- lineage ------------------------------------------------------------------------------
+
+    def _list(self) -> None:
+        """Lists every shard; adds the new ones this poller owns."""
+        listed: list[dict[str, Any]] = []
         for page in self.kinesis.get_paginator("list_shards").paginate(StreamName=self.stream):
-            shards.extend(
-                _ShardState(shard_id=s["ShardId"], parent=s.get("ParentShardId"))
-                for s in page["Shards"]
-            )
-        return shards
+            listed.extend(page["Shards"])
+        self._listed = {s["ShardId"] for s in listed}
+        owned_roots = set(self.shards) if self.shards is not None else None
+        for shard in sorted(listed, key=lambda s: s["ShardId"]):
+            shard_id = shard["ShardId"]
+            parent = shard.get("ParentShardId")
+            if owned_roots is None or shard_id in owned_roots or parent in self._owned:
+                self._owned.add(shard_id)
+            if shard_id in self._owned and shard_id not in self._known:
+                parents = tuple(p for p in (parent, shard.get("AdjacentParentShardId")) if p)
+                self._known[shard_id] = _Shard(shard_id, parents)
+        if owned_roots is not None and (missing := owned_roots - self._listed):
+            raise ValueError(f"{self.stream} has no shard {', '.join(sorted(missing))}")
+
+    def _has_ended(self, shard_id: str) -> bool:
+        """Read to its end and checkpointed (by this poller or by the one that owns it)."""
+        if shard_id in self._ended:
+            return True
+        if shard_id not in self._listed:
+            return True  # trimmed by retention: nothing of it left to wait for
+        if self.checkpoints.get(self.stream, shard_id) == SHARD_END:
+            self._ended.add(shard_id)
+            return True
+        return False
+
+    def _readable(self) -> list[_Shard]:
+        return [
+            s
+            for s in self._known.values()
+            if not s.finished and all(self._has_ended(p) for p in s.parents)
+        ]
+
+    # --- reading ------------------------------------------------------------------------------
 
     def _iterator(self, shard_id: str) -> str | None:
         checkpoint = self.checkpoints.get(self.stream, shard_id)
@@ -196,53 +174,45 @@ class ShardPoller:
             }
         else:
             arguments["ShardIteratorType"] = "TRIM_HORIZON"
-        return str(self._call("get_shard_iterator", **arguments)["ShardIterator"])
+        return str(self.kinesis.get_shard_iterator(**arguments)["ShardIterator"])
 
-    def _call(self, operation: str, **arguments: Any) -> Any:
-        for attempt in range(self.throttle_backoff.tries):
-            if attempt:
-                self.throttle_backoff.wait(attempt)
-            try:
-                return getattr(self.kinesis, operation)(**arguments)
-            except ClientError as failure:
-                if _code(failure) not in _THROTTLED or attempt == self.throttle_backoff.retries:
-                    raise
-                _log.warning("%s throttled on %s (try %d)", operation, self.stream, attempt + 1)
-        raise AssertionError("unreachable")
+    def _end(self, shard: _Shard, totals: PollerCounts) -> None:
+        self.checkpoints.put(self.stream, shard.shard_id, SHARD_END)
+        shard.finished = True
+        self._ended.add(shard.shard_id)
+        totals.finished_shards.append(shard.shard_id)
 
-    def _records(self, shard_id: str, raw: list[Mapping[str, Any]]) -> list[IncomingRecord]:
-        return [
-            IncomingRecord(
-                stream=self.stream,
-                shard_id=shard_id,
-                sequence_number=str(r["SequenceNumber"]),
-                partition_key=str(r["PartitionKey"]),
-                data=bytes(r["Data"]),
-                arrived_at=(
-                    r["ApproximateArrivalTimestamp"].astimezone(UTC)
-                    if r.get("ApproximateArrivalTimestamp") is not None
-                    else None
-                ),
-            )
-            for r in raw
-        ]
-
-    def _poll_once(self, shard: _ShardState, totals: PollerCounts) -> None:
+    def _poll_once(self, shard: _Shard, totals: PollerCounts) -> None:
         if shard.iterator is None:
             shard.iterator = self._iterator(shard.shard_id)
-            if shard.iterator is None:
+            if shard.iterator is None:  # checkpointed SHARD_END by an earlier run
                 shard.finished = True
+                self._ended.add(shard.shard_id)
                 return
         try:
-            answer = self._call("get_records", ShardIterator=shard.iterator, Limit=self.limit)
+            answer = self.kinesis.get_records(ShardIterator=shard.iterator, Limit=self.limit)
         except ClientError as failure:
-            if _code(failure) != _ITERATOR_EXPIRED:
-                raise
-            shard.iterator = None  # fetch a new one from the checkpoint next round
-            return
-        batch = self._records(shard.shard_id, answer.get("Records", []))
+            if _code(failure) == _ITERATOR_EXPIRED:
+                shard.iterator = None  # a new one from the checkpoint next round
+                return
+            if _code(failure) in _THROTTLED:
+                _log.warning("%s/%s: GetRecords throttled; next round", self.stream, shard.shard_id)
+                shard.caught_up = False
+                return
+            raise
+        batch = [
+            record
+            for raw in answer.get("Records", [])
+            for record in from_get_records(self.stream, shard.shard_id, raw)
+        ]
         if batch:
-            outcome = run_batch(self.worker, batch, backoff=self.backoff)
+            outcome = run_batch(
+                self.worker,
+                batch,
+                backoff=self.backoff,
+                deadline_seconds=self.deadline_seconds,
+                abandon_hung_calls=self.abandon_hung_calls,
+            )
             if outcome.exhausted:
                 raise BatchAbandoned(
                     self.stream, shard.shard_id, batch[0].sequence_number, str(outcome.last_error)
@@ -255,10 +225,8 @@ class ShardPoller:
         shard.iterator = answer.get("NextShardIterator")
         shard.caught_up = not batch and int(answer.get("MillisBehindLatest", 0) or 0) == 0
         if shard.iterator is None:
-            # A closed shard read to its end: mark it so its children may start.
-            self.checkpoints.put(self.stream, shard.shard_id, SHARD_END)
-            shard.finished = True
-            totals.finished_shards.append(shard.shard_id)
+            # A closed shard read to its end: its children may start once this is recorded.
+            self._end(shard, totals)
 
     def run(
         self,
@@ -266,27 +234,42 @@ class ShardPoller:
         until_caught_up: bool = True,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> PollerCounts:
-        """Polls round-robin until every shard is caught up (if asked) or `should_stop()`."""
+        """Polls round-robin until every shard it may read is caught up and a fresh listing
+        shows nothing new to read (if asked), or until `should_stop()`."""
         totals = PollerCounts()
-        shards = self._shards()
-        known = {s.shard_id for s in shards}
+        self._list()
+        listed_at = self.clock()
         while not should_stop():
-            done = {s.shard_id for s in shards if s.finished}
-            # A child waits for its parent (when we know the parent) to be read to its end.
-            active = [
-                s
-                for s in shards
-                if not s.finished
-                and (s.parent is None or s.parent not in known or s.parent in done)
-            ]
-            if not active:
-                break
-            for shard in active:
+            readable = self._readable()
+            for shard in readable:
                 self._poll_once(shard, totals)
-            if until_caught_up and all(s.caught_up or s.finished for s in active):
-                waiting = [s for s in shards if not s.finished and s not in active]
-                if not waiting:
-                    break
-            if all(s.caught_up for s in active if not s.finished):
+            if any(s.finished for s in readable) or (
+                self.clock() - listed_at >= self.relist_seconds
+            ):
+                self._list()  # an ended shard's children, or a reshard while following
+                listed_at = self.clock()
+                continue
+            if all(s.caught_up or s.finished for s in readable):
+                if until_caught_up:
+                    self._list()
+                    listed_at = self.clock()
+                    # New shards start not caught up, so this holds only if none appeared.
+                    if all(s.caught_up for s in self._readable()):
+                        self._warn_blocked()
+                        break
+                    continue
                 self.sleep(self.idle_seconds)
         return totals
+
+    def _warn_blocked(self) -> None:
+        blocked = [
+            s.shard_id
+            for s in self._known.values()
+            if not s.finished and not all(self._has_ended(p) for p in s.parents)
+        ]
+        if blocked:
+            _log.warning(
+                "%s: stopping with %s unread: each waits for a parent another poller reads",
+                self.stream,
+                ", ".join(blocked),
+            )

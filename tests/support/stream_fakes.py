@@ -114,3 +114,25 @@ class FileProbe:
 
 def build_file_probe(_settings: Settings) -> StreamWorker:
     return FileProbe(Path(os.environ["PROBE_FILE"]))
+
+
+@dataclass
+class MemoryCheckpoints:
+    """streams.checkpoints.CheckpointStore in memory: forward only, like the real ones;
+    `fail_puts` makes the next n puts raise (a watermark write that did not happen)."""
+
+    saved: dict[tuple[str, str], str] = field(default_factory=dict)
+    fail_puts: int = 0
+
+    def get(self, stream: str, shard_id: str) -> str | None:
+        return self.saved.get((stream, shard_id))
+
+    def put(self, stream: str, shard_id: str, sequence_number: str) -> None:
+        from streams.checkpoints import position
+
+        if self.fail_puts > 0:
+            self.fail_puts -= 1
+            raise DependencyUnavailable("memory checkpoints", "told to fail")
+        current = self.saved.get((stream, shard_id))
+        if current is None or position(current) < position(sequence_number):
+            self.saved[(stream, shard_id)] = sequence_number

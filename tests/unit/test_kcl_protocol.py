@@ -18,12 +18,14 @@ from domain.backoff import no_wait
 from streams.kcl import (
     EXIT_BATCH_ABANDONED,
     EXIT_CHECKPOINT_FAILED,
+    EXIT_LEASE_LOST,
     EXIT_WORKER_FAILED,
     run_processor,
 )
 from tests.support.fake_daemon import (
     LEASE_LOST,
     SHARD_ENDED,
+    ChildExited,
     SHUTDOWN_REQUESTED,
     FakeDaemon,
     InProcessChild,
@@ -152,14 +154,33 @@ def test_after_a_lost_lease_nothing_is_checkpointed() -> None:
     assert child.finish() == 0
 
 
-def test_a_checkpoint_refused_because_the_lease_is_gone_is_not_retried() -> None:
-    child = _child(ScriptedWorker(), retries=5)
+def test_a_checkpoint_refused_because_the_lease_is_gone_stops_the_processor() -> None:
+    """Not retried, and no further batch is taken: the process exits so the daemon
+    reassigns the shard (before, it went on and handled the next batch)."""
+    worker = ScriptedWorker()
+    child = _child(worker, retries=5)
     daemon = child.start(checkpoint_errors=["ShutdownException"])
     daemon.send(initialize(SHARD))
-    messages = daemon.send(process_records(RECORDS))
-    assert [m["action"] for m in messages] == ["checkpoint", "status"]
+    with pytest.raises(ChildExited) as exited:
+        daemon.send(process_records(RECORDS))
+    assert str(exited.value).count("'checkpoint'") == 1, "the refused checkpoint was retried"
     assert daemon.checkpoints == []
-    assert child.finish() == 0
+    assert daemon.refused == [("107", "ShutdownException")]
+    assert child.finish() == EXIT_LEASE_LOST
+    assert worker.calls == 1, "a batch was handled after the lease was lost"
+
+
+def test_a_batch_that_arrives_after_lease_lost_is_not_handled() -> None:
+    worker = ScriptedWorker()
+    child = _child(worker)
+    daemon = child.start()
+    daemon.send(initialize(SHARD))
+    daemon.send(LEASE_LOST)
+    with pytest.raises(ChildExited):
+        daemon.send(process_records(RECORDS))
+    assert worker.calls == 0
+    assert daemon.checkpoints == []
+    assert child.finish() == EXIT_LEASE_LOST
 
 
 def test_shard_end_is_checkpointed() -> None:

@@ -66,3 +66,57 @@ def test_batch_counts_add_up_field_by_field_and_detail_by_key():
 
     assert total == BatchCounts(7, 3, 3, 1, {"a": 1, "b": 7, "c": 1})
     assert first.detail == {"a": 1, "b": 2}, "adding must not change an operand"
+
+
+class _FakeClock:
+    """Time that moves only when the runtime sleeps (or a test advances it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_failing_batch_is_replayed_until_its_deadline_and_no_longer() -> None:
+    clock = _FakeClock()
+    backoff = Backoff(base_seconds=1.0, cap_seconds=8.0, retries=10**6, sleep=clock.sleep)
+    batch = batch_of([b"{}"])
+    worker = ScriptedWorker(failing=frozenset({batch[0].sequence_number}))
+    outcome = run_batch(worker, batch, backoff=backoff, deadline_seconds=60.0, clock=clock)
+    assert outcome.exhausted
+    assert clock.now <= 60.0, "slept past the deadline"
+    assert worker.calls == outcome.attempts > 5  # retried throughout, not a fixed handful
+
+
+def test_a_dependency_that_recovers_before_the_deadline_gets_the_batch_handled() -> None:
+    clock = _FakeClock()
+    backoff = Backoff(base_seconds=1.0, cap_seconds=2.0, retries=10**6, sleep=clock.sleep)
+    worker = ScriptedWorker(transient_failures=20)
+    outcome = run_batch(
+        worker, batch_of([b"{}"]), backoff=backoff, deadline_seconds=600.0, clock=clock
+    )
+    assert outcome.handled and outcome.attempts == 21
+
+
+def test_a_call_that_never_returns_is_abandoned_at_the_deadline() -> None:
+    import threading
+
+    release = threading.Event()
+
+    class Hung(ScriptedWorker):
+        def __call__(self, batch):  # type: ignore[no-untyped-def]
+            release.wait()
+            return super().__call__(batch)
+
+    try:
+        outcome = run_batch(
+            Hung(), batch_of([b"{}"]), deadline_seconds=0.2, abandon_hung_calls=True
+        )
+    finally:
+        release.set()
+    assert outcome.exhausted
+    assert outcome.last_error is not None and "unanswered" in str(outcome.last_error)
