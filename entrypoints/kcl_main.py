@@ -52,7 +52,12 @@ def serve(
     worker = build(settings)
     stream_name = stream(settings)
     _log.info("record processor for %s on %s (pid %d)", name, stream_name, os.getpid())
-    run_processor(worker, stream_name, output_file=protocol)
+    run_processor(
+        worker,
+        stream_name,
+        output_file=protocol,
+        batch_deadline_seconds=settings.batch_deadline_seconds,
+    )
     return 0
 
 

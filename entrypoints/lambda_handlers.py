@@ -17,6 +17,7 @@ from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFail
 from entrypoints import bootstrap, registry
 from entrypoints.events import s3_object_refs
 from entrypoints.settings import Settings
+from streams.checkpoints import CheckpointStore, DynamoCheckpoints
 from streams.lambda_kinesis import kinesis_handler
 
 log = logging.getLogger(__name__)
@@ -110,5 +111,22 @@ def _stream_worker_from_settings() -> StreamWorker:
     return registry.stream_worker(settings.worker, settings)
 
 
+def _watermarks_from_settings() -> CheckpointStore:
+    """The per-shard watermarks that keep overlapping batches from archiving a record twice
+    (streams/lambda_kinesis.py). The table (key `shardKey`, a string) is the deployment's to
+    create; against a local endpoint it is created on first use."""
+    settings = Settings.from_env()
+    aws = bootstrap.container(settings).aws
+    return DynamoCheckpoints(
+        aws.client("dynamodb"),
+        settings.checkpoint_table,
+        create_if_missing=aws.options.all_endpoints_local,
+    )
+
+
 # Kinesis event source (with ReportBatchItemFailures): WORKER names the stream worker.
-stream_worker_handler = kinesis_handler(_stream_worker_from_settings)
+stream_worker_handler = kinesis_handler(
+    _stream_worker_from_settings,
+    build_watermarks=_watermarks_from_settings,
+    deadline_seconds=Settings.from_env().batch_deadline_seconds,
+)

@@ -115,3 +115,67 @@ def test_a_corrupt_checkpoint_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(ValueError, match=r"checkpoints\.json is not JSON"):
         FileCheckpoints(path).get("s", "shardId-000000000000")
+
+
+def test_kpl_aggregates_reach_the_worker_as_user_records_with_sub_sequence_numbers(
+    kinesis_client: Any, make_stream: Callable[..., str], tmp_path: Path
+) -> None:
+    from aws_kinesis_agg.aggregator import RecordAggregator
+
+    stream = make_stream(shards=1)
+    aggregator = RecordAggregator()
+    for n in range(3):
+        aggregator.add_user_record(f"fan-{n}", json.dumps({"type": "scoring", "n": n}).encode())
+    key, _, data = aggregator.clear_and_get().get_contents()
+    sequence = kinesis_client.put_record(StreamName=stream, PartitionKey=key, Data=data)[
+        "SequenceNumber"
+    ]
+    seen: list[IncomingRecord] = []
+
+    class Keep:
+        name = "keep"
+
+        def __call__(self, batch: Sequence[IncomingRecord]) -> BatchCounts:
+            seen.extend(batch)
+            return BatchCounts(received=len(batch), handled=len(batch))
+
+    ShardPoller(kinesis_client, stream, Keep(), FileCheckpoints(tmp_path / "cp.json")).run()
+    assert [(r.sequence_number, r.sub_sequence_number, r.partition_key) for r in seen] == [
+        (sequence, n, f"fan-{n}") for n in range(3)
+    ]
+    assert [json.loads(r.data)["n"] for r in seen] == [0, 1, 2]
+
+
+def test_a_batch_against_an_endpoint_that_never_answers_is_abandoned_at_its_deadline(
+    kinesis_client: Any, make_stream: Callable[..., str], tmp_path: Path
+) -> None:
+    """botocore alone would take its 5 attempts x the 30 s read timeout (2.5 min) per call,
+    and the old runtime replayed that 10 times; the batch deadline bounds the whole batch."""
+    import time
+
+    from adapters.aws.clients import ClientFactory, ClientOptions
+    from tests.support.http_server import silent_listener
+    from tests.support.kcl_probe import ProbeWorker
+
+    stream = make_stream(shards=1)
+    _put(kinesis_client, stream, 5)
+    checkpoints = FileCheckpoints(tmp_path / "cp.json")
+    deadline = 2.0
+    with silent_listener() as hung:
+        s3 = ClientFactory(ClientOptions(endpoint_url=hung.url)).client("s3")
+        poller = ShardPoller(
+            kinesis_client,
+            stream,
+            ProbeWorker(s3, "lake"),
+            checkpoints,
+            deadline_seconds=deadline,
+            abandon_hung_calls=True,
+        )
+        started = time.monotonic()
+        with pytest.raises(BatchAbandoned, match="unanswered"):
+            poller.run()
+        elapsed = time.monotonic() - started
+    # Bounded by the deadline, not by botocore's timeouts: well under one 30 s read timeout.
+    assert elapsed < ClientOptions().read_timeout
+    assert hung.connections >= 1
+    assert checkpoints.get(stream, "shardId-000000000000") is None

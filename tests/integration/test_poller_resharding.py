@@ -54,9 +54,12 @@ class Producer:
                 self.next[key] += 1
                 entries.append({"PartitionKey": key, "Data": str(self.next[key]).encode()})
                 self.placed.append((key, self.next[key]))
-            assert self.kinesis.put_records(StreamName=self.stream, Records=entries)[
-                "FailedRecordCount"
-            ] == 0
+            assert (
+                self.kinesis.put_records(StreamName=self.stream, Records=entries)[
+                    "FailedRecordCount"
+                ]
+                == 0
+            )
 
 
 def assert_once_and_in_order(seen: list[tuple[str, int]], placed: list[tuple[str, int]]) -> None:

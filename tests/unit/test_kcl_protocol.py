@@ -25,8 +25,8 @@ from streams.kcl import (
 from tests.support.fake_daemon import (
     LEASE_LOST,
     SHARD_ENDED,
-    ChildExited,
     SHUTDOWN_REQUESTED,
+    ChildExited,
     FakeDaemon,
     InProcessChild,
     initialize,
