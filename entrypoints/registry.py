@@ -50,8 +50,8 @@ from adapters.aws.dynamo_entries import DynamoSelectionLedger
 from adapters.aws.lake import S3Lake
 from adapters.aws.sqs import SqsVerdictQueue
 from adapters.canonical_json import orjson_canonical
-from adapters.json_codec import exact_dumps, exact_loads
 from adapters.clock import SystemClock
+from adapters.json_codec import exact_dumps, exact_loads
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
 from domain.streaming import StreamWorker
