@@ -33,6 +33,43 @@ def _process_scored_files(args: argparse.Namespace) -> int:
     return reports.print_scored_outcome(Console(), outcome)
 
 
+def _process_sms_wave_files(args: argparse.Namespace) -> int:
+    import json
+
+    from returns.result import Failure, Success
+
+    from domain.wave_prep.request import request_from_json
+    from entrypoints import bootstrap, wave_prep
+
+    console = Console(stderr=True)
+    doc = {
+        "campaignId": args.campaign_id,
+        "dateKey": args.date_key,
+        "reassign": args.reassign,
+        "orderByPreference": args.order_by_preference,
+        "singleMarket": args.single_market,
+        "randomSelection": args.random_selection,
+        "minScore": args.min_score,
+        "maxScore": args.max_score,
+    }
+    match request_from_json(doc):
+        case Failure(message):
+            console.print(f"[red]error:[/] {message}")
+            return 2
+        case Success(request):
+            pass
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    enabled = console.is_terminal and not args.quiet
+    with reports.row_progress(
+        console, enabled=enabled, description="selecting fans", unit="fans read"
+    ) as tick:
+        outcome = registry.wave_prep_run(settings)(request, on_progress=tick)
+    result = wave_prep.outcome_dict(outcome)
+    print(json.dumps(result, indent=2))
+    return 0 if result["success"] else 1
+
+
 def _local_demo() -> ModuleType | None:
     """The development package, imported only by the commands that need it: a production
     install (no `local` extra) has neither moto nor hypercorn."""
@@ -121,6 +158,21 @@ def build_parser() -> argparse.ArgumentParser:
     scored.add_argument("--sequential", action="store_true", help="one process, no pool")
     scored.add_argument("--quiet", action="store_true", help="no progress bar")
     scored.set_defaults(run=_process_scored_files)
+
+    wave = commands.add_parser(
+        "process-sms-wave-files",
+        help="wave prep: select fans per market, reserve codes, zip the delivery files",
+    )
+    wave.add_argument("campaign_id")
+    wave.add_argument("date_key", help="YYYY-MM-DD: names the market details and the zip")
+    wave.add_argument("--reassign", action="store_true", help="fans holding a code compete too")
+    wave.add_argument("--order-by-preference", action="store_true")
+    wave.add_argument("--single-market", action="store_true", help="primary market only")
+    wave.add_argument("--random-selection", action="store_true", help="keyed draw, not score")
+    wave.add_argument("--min-score", type=float)
+    wave.add_argument("--max-score", type=float)
+    wave.add_argument("--quiet", action="store_true", help="no progress bar")
+    wave.set_defaults(run=_process_sms_wave_files)
 
     demo = commands.add_parser("demo", help="the scored-file pipeline on the embedded emulator")
     demo.add_argument("--fans", type=int, default=200_000, help="fans in the generated file")

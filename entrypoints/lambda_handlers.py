@@ -13,8 +13,9 @@ from returns.result import Failure, Success
 
 from adapters.logging import correlation
 from domain.streaming import DependencyUnavailable, StreamWorker
+from domain.wave_prep.request import request_from_json
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
-from entrypoints import bootstrap, registry
+from entrypoints import bootstrap, registry, wave_prep
 from entrypoints.events import s3_object_refs
 from entrypoints.settings import Settings
 from streams.checkpoints import CheckpointStore, DynamoCheckpoints
@@ -100,6 +101,35 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
     if retry:
         raise RetryableFailure("; ".join(f"{f['source']}: {f['error']['message']}" for f in retry))
     return {"files": files}
+
+
+class WavePrepRetryable(RuntimeError):
+    """Raised so Step Functions' Retry (or a caller) runs the next attempt; the status JSON
+    already says FAILED with this message, and at most two attempts ever run."""
+
+
+def process_sms_wave_files_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Wave prep, invoked directly, by Step Functions or by the upload service (`{data}`)."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with correlation(getattr(context, "aws_request_id", None)):
+        match request_from_json(wave_prep.wave_input(event)):
+            case Failure(message):
+                log.error("wave prep input refused", extra={"error": message})
+                return {
+                    "success": False,
+                    "status": "REFUSED",
+                    "error": {"kind": "invalid_input", "message": message},
+                    "retryable": False,
+                }
+            case Success(request):
+                result = wave_prep.outcome_dict(registry.wave_prep_run(settings)(request))
+        log.log(
+            logging.INFO if result["success"] else logging.ERROR, "wave prep done", extra=result
+        )
+        if result.get("retryable"):
+            raise WavePrepRetryable(f"{result['error']['kind']}: {result['error']['message']}")
+        return result
 
 
 def _stream_worker_from_settings() -> StreamWorker:

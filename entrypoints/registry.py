@@ -63,6 +63,7 @@ from domain.workers.process_scored_files import (
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
 from domain.workers.transform_code_assignments import TransformCodeAssignments
+from entrypoints import wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.settings import Settings
 
@@ -300,7 +301,30 @@ STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
 )
 
 # Scheduled and directly invoked workers (code generation, wave prep, lake compaction, ...).
-JOBS: tuple[Worker[object], ...] = ()
+JOBS: tuple[Worker[object], ...] = (
+    Worker(
+        name="process_sms_wave_files",
+        summary="wave prep: fans per market within capacity, codes, sms/email/masterCodes zip",
+        trigger=DirectInput("{campaignId, dateKey, reassign, orderByPreference, ...}"),
+        build=wave_prep.build,
+        handler="entrypoints.lambda_handlers.process_sms_wave_files_handler",
+        actions=(
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:ListBucket",
+            "s3:AbortMultipartUpload",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "athena:StartQueryExecution",
+            "athena:GetQueryExecution",
+            "athena:GetQueryResults",
+            "athena:StopQueryExecution",
+        ),
+    ),
+)
 
 WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
 _STREAM_WORKERS: Mapping[str, Worker[StreamWorker]] = {w.name: w for w in STREAM_WORKERS}
@@ -335,6 +359,13 @@ def stream_of(name: str, settings: Settings) -> str:
     if not isinstance(trigger, KinesisStream):
         raise TypeError(f"stream worker {name!r} is registered with a {type(trigger).__name__}")
     return trigger.name(settings)
+
+
+def wave_prep_run(settings: Settings) -> wave_prep.WavePrepRun:
+    """process_sms_wave_files bound to the process's adapters."""
+    c = container(settings)
+    name = "process_sms_wave_files"
+    return c.built(name, lambda: wave_prep.build(c))
 
 
 def scored_file_run(settings: Settings) -> ScoredFileRun:

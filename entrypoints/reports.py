@@ -14,7 +14,13 @@ from adapters.logging import mask_value
 
 
 @contextmanager
-def row_progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int], None]]:
+def row_progress(
+    console: Console,
+    *,
+    enabled: bool,
+    description: str = "scoring and scrubbing",
+    unit: str = "rows",
+) -> Iterator[Callable[[int], None]]:
     """A live "rows done" counter on a terminal; a no-op callback elsewhere (logs, CI)."""
     if not enabled:
         yield lambda _rows: None
@@ -22,11 +28,11 @@ def row_progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int],
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
-        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("{task.completed:,.0f} " + unit),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("scoring and scrubbing", total=None)
+        task = progress.add_task(description, total=None)
         yield lambda rows: progress.update(task, completed=rows)
 
 

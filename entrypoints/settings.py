@@ -77,6 +77,29 @@ class Settings:
     # A scored-file line longer than this is not a fan but garbage (a binary upload, a file
     # without line ends): refusing it keeps memory bounded.
     max_line_bytes: int = 64 * 1024 * 1024
+    # Wave prep (docs/wave-prep.md). Codes: the code service when CODE_SERVICE_URL is set, else
+    # the DynamoDB codes table (the same settings as the access-code workers).
+    code_service_url: str | None = None
+    codes_table: str = "campaign-codes"
+    # Where eligible fans come from: "entry_service" (needs ENTRY_SERVICE_URL), "lake" (the Avro
+    # lake in CAMPAIGN_DATA_BUCKET, read on this machine) or "athena" (the same lake queried in
+    # Athena); empty = the entry service when its URL is set, else the lake.
+    wave_fan_source: str = ""
+    athena_database: str = "campaign_lake"
+    athena_workgroup: str = "primary"
+    # Empty = s3://{CAMPAIGN_DATA_BUCKET}/athena-outputs/ (the original's output prefix).
+    athena_output: str = ""
+    wave_reserve_batch: int = 20_000
+    # A TRIGGERED wave older than this is a run that died (Lambda's longest timeout is 15 min).
+    wave_stale_minutes: int = 15
+
+    def fan_source(self) -> str:
+        source = self.wave_fan_source or ("entry_service" if self.entry_service_url else "lake")
+        if source not in ("entry_service", "lake", "athena"):
+            raise ValueError(f"WAVE_FAN_SOURCE must be entry_service, lake or athena: {source!r}")
+        if source == "entry_service" and not self.entry_service_url:
+            raise ValueError("WAVE_FAN_SOURCE=entry_service needs ENTRY_SERVICE_URL")
+        return source
 
     def endpoint_for(self, service: str) -> str | None:
         return dict(self.service_endpoints).get(service) or self.endpoint_url
@@ -119,6 +142,14 @@ class Settings:
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
             max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),
+            code_service_url=_get(env, "CODE_SERVICE_URL") or None,
+            codes_table=_get(env, "CODES_TABLE", d.codes_table),
+            wave_fan_source=_get(env, "WAVE_FAN_SOURCE").lower(),
+            athena_database=_get(env, "ATHENA_DATABASE", d.athena_database),
+            athena_workgroup=_get(env, "ATHENA_WORKGROUP", d.athena_workgroup),
+            athena_output=_get(env, "ATHENA_OUTPUT"),
+            wave_reserve_batch=_int(env, "WAVE_RESERVE_BATCH", d.wave_reserve_batch),
+            wave_stale_minutes=_int(env, "WAVE_STALE_MINUTES", d.wave_stale_minutes),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

@@ -1,0 +1,171 @@
+"""process_sms_wave_files bound to adapters (its registry factory), and its input and output
+shapes for the Lambda handler and the CLI.
+
+Adapters, by settings (README's settings table):
+- store, status, reservation ledger and zip: the scoring bucket (S3, conditional writes);
+- campaign and markets: the campaign service, or the campaign JSON configs in the bucket;
+- eligible fans: the entry service, the Avro lake, or Athena over the lake (`fan_source()`);
+- codes: the code service, or the DynamoDB codes table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+from returns.result import Failure, Result, Success
+
+from adapters.aws.athena_fans import AthenaEligibleFans
+from adapters.aws.dynamo_codes import DynamoCodeInventory
+from adapters.aws.lake_fans import LakeEligibleFans
+from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
+from adapters.campaign_config import S3CampaignDirectory
+from adapters.clock import SystemClock
+from adapters.http.campaigns import HttpCampaignDirectory
+from adapters.http.client import JsonHttpClient
+from adapters.http.codes import HttpCodeInventory
+from adapters.http.eligible_fans import HttpEligibleFans
+from adapters.wave_package import ZipPackage
+from domain.ports import CampaignMarkets, CodeInventory, EligibleFans
+from domain.wave_prep.request import WavePrepRequest
+from domain.workers.process_sms_wave_files import (
+    WavePrepCounts,
+    WavePrepFailure,
+    process_sms_wave_files,
+)
+from entrypoints.bootstrap import Container
+
+log = logging.getLogger(__name__)
+
+
+class WavePrepRun(Protocol):
+    def __call__(
+        self, request: WavePrepRequest, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[WavePrepCounts, WavePrepFailure]: ...
+
+
+def _client(c: Container, name: str, url: str) -> JsonHttpClient:
+    return JsonHttpClient(name, url, token=c.settings.service_token)
+
+
+def _fans(c: Container) -> EligibleFans:
+    s = c.settings
+    source = s.fan_source()
+    if source == "entry_service":
+        assert s.entry_service_url is not None  # fan_source() checked it
+        return HttpEligibleFans(_client(c, "entry service", s.entry_service_url))
+    if source == "athena":
+        output = s.athena_output or f"s3://{s.campaign_data_bucket}/athena-outputs/"
+        return AthenaEligibleFans(
+            c.aws.client("athena"),
+            c.aws.client("s3"),
+            database=s.athena_database,
+            output_location=output,
+            workgroup=s.athena_workgroup,
+        )
+    return LakeEligibleFans(c.store, s.campaign_data_bucket)
+
+
+def _markets(c: Container) -> CampaignMarkets:
+    s = c.settings
+    if s.campaign_service_url:
+        return HttpCampaignDirectory(_client(c, "campaign service", s.campaign_service_url))
+    return S3CampaignDirectory(c.store, s.scoring_bucket, prefix=s.campaign_config_prefix)
+
+
+def _codes(c: Container) -> CodeInventory:
+    s = c.settings
+    if s.code_service_url:
+        return HttpCodeInventory(_client(c, "code service", s.code_service_url))
+    return DynamoCodeInventory(c.aws.client("dynamodb"), s.codes_table)
+
+
+def build(c: Container) -> WavePrepRun:
+    s = c.settings
+    s3 = c.aws.client("s3")
+    fans, markets, codes = _fans(c), _markets(c), _codes(c)
+
+    def run(
+        request: WavePrepRequest, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[WavePrepCounts, WavePrepFailure]:
+        return process_sms_wave_files(
+            request,
+            bucket=s.scoring_bucket,
+            store=c.store,
+            campaigns=c.campaigns,
+            markets=markets,
+            fans=fans,
+            codes=codes,
+            ledger=S3ReservationLedger(s3, s.scoring_bucket),
+            status=S3WaveStatusStore(s3, s.scoring_bucket),
+            package=ZipPackage(c.store),
+            clock=SystemClock(),
+            reserve_batch=s.wave_reserve_batch,
+            stale_after=timedelta(minutes=s.wave_stale_minutes),
+            on_progress=on_progress,
+        )
+
+    return run
+
+
+def wave_input(event: Any) -> Any:
+    """The wave's input from any of its callers: direct or Step Functions (the input itself),
+    the upload service (`{"data": {...}}`), or an API Gateway proxy (`{"body": "<json>"}`)."""
+    if isinstance(event, Mapping):
+        if isinstance(event.get("data"), Mapping):
+            return event["data"]
+        if isinstance(event.get("body"), str):
+            import json
+
+            try:
+                return json.loads(event["body"])
+            except ValueError:
+                return event
+    return event
+
+
+def outcome_dict(outcome: Result[WavePrepCounts, WavePrepFailure]) -> dict[str, Any]:
+    """The response: `success` as the upload service reads it, `key` as the original returned."""
+    match outcome:
+        case Success(counts):
+            return {
+                "success": True,
+                "key": counts.package.key,
+                "path": counts.package.uri,
+                "status": "FINISHED",
+                "attempt": counts.attempt,
+                "count": {
+                    "read": counts.fans_read,
+                    "eligible": counts.eligible,
+                    "selected": counts.selected,
+                    "waitlisted": counts.waitlisted,
+                    "duplicates": counts.duplicates,
+                    "ineligible": counts.ineligible,
+                    "codesReserved": counts.codes_reserved,
+                    "codesReused": counts.codes_reused,
+                    "markets": [
+                        {
+                            "id": m.market_id,
+                            "name": m.name,
+                            "capacity": m.capacity,
+                            "eligible": m.eligible,
+                            "selected": m.selected,
+                            "waitlisted": m.waitlisted,
+                            "sms": m.sms,
+                            "email": m.email,
+                        }
+                        for m in counts.markets
+                    ],
+                },
+            }
+        case Failure(failure):
+            return {
+                "success": False,
+                "status": "FAILED" if failure.attempt is not None else "REFUSED",
+                "attempt": failure.attempt,
+                "error": {"kind": failure.kind, "message": failure.message},
+                "retryable": failure.retryable,
+            }
+    raise TypeError(f"not a wave prep outcome: {outcome!r}")
