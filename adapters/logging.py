@@ -1,13 +1,18 @@
 """Structured JSON logs on stderr, with a correlation id and people's phones and emails masked.
 
-One JSON object per line: {timestamp, level, message, logger, correlationId, ...extra}.
+Every process (Lambda, KCL child, CLI, poller) writes the same JSON lines: Powertools for AWS
+Lambda's formatter (`{level, location, message, timestamp, service, logger, correlation_id,
+...extra}`), behind one root handler, so every module's `logging.getLogger(__name__)` goes
+through it. In Lambda, `lambda_logger.inject_lambda_context` adds to every line the function
+name, request id, cold start and (from the environment) the X-Ray trace id. Masking is applied
+to the finished record, message, extras and exception text alike, so no field escapes it.
+
 stdout is never written: the KCL MultiLangDaemon reads its protocol from our stdout, and a stray
 log line there breaks the conversation with the daemon.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -15,8 +20,10 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -43,7 +50,8 @@ def correlation(correlation_id: str | None = None) -> Iterator[str]:
 
 _EMAIL = re.compile(r"(?<![\w.+-])([\w.+%-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # A candidate phone: optional +, digits with common separators. The digit count decides below.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d ().-]{5,22}\d(?![\w])")
+# Not after `shardId-`: Kinesis shard ids (shardId-000000000006) are ids, not phones.
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?<!shardId-)\+?\(?\d[\d ().-]{5,22}\d(?![\w])")
 # Things shaped like phones that are not: ISO dates with a time after a space ("2026-11-28 16"),
 # dotted-quad IP addresses. Masking them would make logs useless without protecting anyone.
 _NOT_A_PHONE = re.compile(r"^\d{4}-\d{2}-\d{2}\b|^\d{1,3}(?:\.\d{1,3}){3}$")
@@ -97,31 +105,40 @@ def mask_value(value: Any, key: str | None = None) -> Any:
 
 # --- the formatter ------------------------------------------------------------------------------
 
-# Attributes every LogRecord has; anything else on a record came in through `extra=`.
-_STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
-)
+SERVICE = "campaign-workers"
 
 
-class JsonFormatter(logging.Formatter):
+class MaskingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines, masked as a whole just before they are written, plus the
+    correlation id of the current `correlation()` block.
+
+    The stack-trace serialiser is off: it would put the exception object (its message, with
+    whatever personal data it holds) into the line through `str()`, past the masking; the
+    formatted exception text is kept, masked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            utc=True,
+            use_rfc3339=True,
+            serialize_stacktrace=False,
+            service=SERVICE,
+        )
+
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "message": mask_text(record.getMessage()),
-            "logger": record.name,
-            "correlationId": getattr(record, "correlationId", None) or current_correlation_id(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and key not in entry:
-                entry[key] = mask_value(value, key)
-        if record.exc_info:
-            entry["exception"] = mask_text(self.formatException(record.exc_info))
-        if record.stack_info:
-            entry["stack"] = mask_text(self.formatStack(record.stack_info))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        record.logger = record.name  # the module that logged, as an ordinary key
+        return super().format(record)
+
+    def serialize(self, log: Mapping[str, object]) -> str:
+        entry = dict(log)
+        correlation_id = current_correlation_id()
+        if correlation_id and "correlation_id" not in entry:
+            entry["correlation_id"] = correlation_id
+        masked = mask_value(entry)
+        return str(self.json_serializer(masked))
+
+
+# Kept under its old name for callers that format records themselves.
+JsonFormatter = MaskingFormatter
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -139,20 +156,40 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# One formatter and handler per process, shared by the root logger (every module's logger) and
+# Powertools' Logger: the Lambda context keys it appends then appear on every line.
+_FORMATTER = MaskingFormatter()
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(_FORMATTER)
+
+# Libraries whose DEBUG output holds request bodies or URLs: botocore dumps whole PutRecords
+# and SendMessage bodies (base64 of people's records, which masking cannot see into); urllib3
+# and httpx log URLs, and a Slack webhook's URL is its secret. They stay at WARNING whatever
+# LOG_LEVEL says.
+WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore", "hpack")
+
+lambda_logger = Logger(
+    service=SERVICE,
+    logger_formatter=_FORMATTER,
+    logger_handler=_HANDLER,
+)
+# It has the shared handler itself; propagating too would write each of its lines twice.
+logging.getLogger(SERVICE).propagate = False
+
+
 def configure_logging(level: str | int = "INFO") -> logging.Handler:
-    """Replaces the root logger's handlers with one JSON handler on stderr. Idempotent.
+    """Replaces the root logger's handlers with the one JSON handler on stderr. Idempotent.
 
     Any handler already on the root (basicConfig, a library's) is removed, because one writing
     to stdout would corrupt the KCL protocol."""
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
-    handler = _StderrHandler()
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    root.setLevel(level.upper() if isinstance(level, str) else level)
+    root.addHandler(_HANDLER)
+    resolved = level.upper() if isinstance(level, str) else level
+    root.setLevel(resolved)
+    lambda_logger.setLevel(resolved)
     logging.captureWarnings(True)
-    # httpx logs every request's full URL at INFO; a Slack webhook's URL is its secret.
-    for chatty in ("httpx", "httpcore"):
+    for chatty in WIRE_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    return handler
+    return _HANDLER

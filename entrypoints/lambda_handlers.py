@@ -6,12 +6,14 @@ One deployment package serves every worker; the function's handler setting picks
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from returns.result import Failure, Success
 
-from adapters.logging import correlation
+from adapters.logging import correlation, lambda_logger
 from domain.streaming import DependencyUnavailable, StreamWorker
 from domain.wave_prep.request import request_from_json
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
@@ -22,6 +24,29 @@ from streams.checkpoints import CheckpointStore, DynamoCheckpoints
 from streams.lambda_kinesis import kinesis_handler
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+Handler = Callable[[Any, Any], R]
+
+
+def lambda_entry(handler: Handler[R]) -> Handler[R]:
+    """Every log line of an invocation carries its request id (as correlation id), function
+    name, cold start and X-Ray trace id (Powertools' Logger), whichever module writes it.
+
+    A direct call without a Lambda context (the demo, a test, a script) has none of those to
+    add, and runs the handler with a fresh correlation id."""
+    with_context = lambda_logger.inject_lambda_context(handler, clear_state=True)
+
+    @functools.wraps(handler)
+    def entry(event: Any, context: Any) -> R:
+        with correlation(getattr(context, "aws_request_id", None)):
+            if context is None:
+                return handler(event, context)
+            result: R = with_context(event, context)
+            return result
+
+    return entry
+
 
 # Failures a later attempt can cure. Lambda retries an asynchronous S3 invocation when the
 # handler raises, so these raise; a bad file raises nothing (retrying cannot fix it) and is
@@ -74,29 +99,28 @@ def file_result(outcome: Success[ScoredFileCounts] | Failure[ScoredFileFailure])
     raise TypeError(f"not a worker outcome: {outcome!r}")
 
 
+@lambda_entry
 def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """S3 ObjectCreated -> processScoredFiles, for every record in the event."""
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
-    request_id = getattr(context, "aws_request_id", None)
     files = []
     for ref in s3_object_refs(event):
-        with correlation(request_id):
-            try:
-                outcome = registry.scored_file_run(settings)(ref)
-                result = file_result(outcome)  # type: ignore[arg-type]
-            except DependencyUnavailable as down:
-                # A service stayed down past its own retries; a retry resumes the file after
-                # its last checkpoint (docs/scored-files.md), so nothing is streamed twice.
-                result = {
-                    "source": ref.uri,
-                    "status": "failed",
-                    "error": {"kind": "dependency_unavailable", "message": str(down)},
-                    "retryable": True,
-                }
-            level = logging.INFO if result["status"] == "ok" else logging.ERROR
-            log.log(level, "scored file %s", result["status"], extra=result)
-            files.append(result)
+        try:
+            outcome = registry.scored_file_run(settings)(ref)
+            result = file_result(outcome)  # type: ignore[arg-type]
+        except DependencyUnavailable as down:
+            # A service stayed down past its own retries; a retry resumes the file after
+            # its last checkpoint (docs/scored-files.md), so nothing is streamed twice.
+            result = {
+                "source": ref.uri,
+                "status": "failed",
+                "error": {"kind": "dependency_unavailable", "message": str(down)},
+                "retryable": True,
+            }
+        level = logging.INFO if result["status"] == "ok" else logging.ERROR
+        log.log(level, "scored file %s", result["status"], extra=result)
+        files.append(result)
     retry = [f for f in files if f.get("retryable")]
     if retry:
         raise RetryableFailure("; ".join(f"{f['source']}: {f['error']['message']}" for f in retry))
@@ -155,8 +179,10 @@ def _watermarks_from_settings() -> CheckpointStore:
 
 
 # Kinesis event source (with ReportBatchItemFailures): WORKER names the stream worker.
-stream_worker_handler = kinesis_handler(
-    _stream_worker_from_settings,
-    build_watermarks=_watermarks_from_settings,
-    deadline_seconds=Settings.from_env().batch_deadline_seconds,
+stream_worker_handler = lambda_entry(
+    kinesis_handler(
+        _stream_worker_from_settings,
+        build_watermarks=_watermarks_from_settings,
+        deadline_seconds=Settings.from_env().batch_deadline_seconds,
+    )
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
@@ -58,9 +58,11 @@ class Settings:
     campaign_service_url: str | None = None
     entry_service_url: str | None = None
     user_service_url: str | None = None
-    service_token: str | None = None
-    slack_webhook_url: str | None = None
-    band_secret: str = ""
+    # Secrets: left out of the repr (and so of any log line or traceback that shows Settings);
+    # a Slack webhook's URL is itself the credential.
+    service_token: str | None = field(default=None, repr=False)
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    band_secret: str = field(default="", repr=False)
     dead_letter_queue: str = "campaign-workers-dlq"
     verdict_queue: str = "verdict-reporter-queue"
     demand_table: str = "demand-table"

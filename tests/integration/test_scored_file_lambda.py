@@ -361,3 +361,40 @@ def test_the_cli_exits_non_zero_for_a_failed_file_and_two_for_a_bad_uri(pipeline
     ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.e.txt", b"")
     assert main(["process-scored-files", ref.uri, "--quiet"]) == 1
     assert main(["process-scored-files", "not-a-uri", "--quiet"]) == 2
+
+
+def test_no_log_line_of_a_debug_run_holds_a_fans_phone_or_email(
+    pipeline, s3_client, capfd, monkeypatch
+):
+    """Every line the run writes (the handler, the worker, the adapters, boto3 and httpx under
+    them) at LOG_LEVEL=DEBUG, through Powertools' Lambda context, grepped for the file's people."""
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    body = sample_file(300)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.20261128T1200.txt", body)
+    rows = list(csv.DictReader(io.StringIO(body.decode()), delimiter="\t"))
+    emails = {r["email"].strip().lower() for r in rows if "@" in r["email"]}
+    phones = {d[-10:] for r in rows if len(d := "".join(filter(str.isdigit, r["phone"]))) >= 10}
+    assert len(emails) > 250 and len(phones) > 250  # the fixture has people to leak
+    capfd.readouterr()
+
+    response = process_scored_files_handler(s3_put_event(ref), LambdaContextStub())
+
+    assert response["files"][0]["status"] == "ok"
+    out, err = capfd.readouterr()
+    lines = [orjson.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert len(lines) >= 2 and not out
+    assert {line["function_request_id"] for line in lines} == {LambdaContextStub.aws_request_id}
+    for line in err.splitlines():
+        text = line.lower()
+        assert not [e for e in emails if e in text], line[:200]
+        assert not [p for p in phones if p in "".join(filter(str.isdigit, line))], line[:200]
+
+
+class LambdaContextStub:
+    """The attributes of the Lambda context object that Powertools' Logger reads."""
+
+    function_name = "process-scored-files"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:process-scored-files"
+    aws_request_id = "6f1c2c1e-8a53-4b76-a8a1-0d2b1f5e9c3a"

@@ -104,7 +104,7 @@ def test_json_line_shape_and_masked_extra_fields() -> None:
         )
     assert entry["level"] == "INFO"
     assert entry["logger"] == "campaign.test"
-    assert entry["correlationId"] == "corr-1"
+    assert entry["correlation_id"] == "corr-1"
     assert entry["message"] == "rejected fan j***@example.com"
     assert entry["email"] == "j***@example.com"
     assert entry["phone"] == "+1******4567"
@@ -184,8 +184,52 @@ def test_a_process_that_logs_keeps_stdout_for_the_protocol() -> None:
     assert done.stdout == "PROTOCOL\n"
     (line,) = done.stderr.strip().splitlines()
     entry = json.loads(line)
-    assert (entry["message"], entry["correlationId"], entry["level"]) == (
+    assert (entry["message"], entry["correlation_id"], entry["level"]) == (
         "fan a***@b.example.com",
         "c-9",
         "WARNING",
     )
+
+
+def test_shard_ids_are_ids_not_phones() -> None:
+    assert mask_text(
+        "shardId-000000000006 at 49590338271490256608559692538361571095921575989136588898"
+    ) == ("shardId-000000000006 at 49590338271490256608559692538361571095921575989136588898")
+    assert mask_text("shard shardId-000000000006 fan 2015550144") == (
+        "shard shardId-000000000006 fan ******0144"
+    )
+
+
+class _Context:
+    function_name = "save-selection"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:save-selection"
+    aws_request_id = "req-7"
+
+
+def test_lambda_lines_carry_request_cold_start_function_xray_and_correlation(
+    capsys: pytest.CaptureFixture[str],
+    restore_root_logging: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from entrypoints.lambda_handlers import lambda_entry
+
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    configure_logging("INFO")
+
+    @lambda_entry
+    def handler(event: object, context: object) -> str:
+        logging.getLogger("domain.somewhere").info("fan %s", "ann@example.org")
+        return "done"
+
+    assert handler({}, _Context()) == "done"
+    assert handler({}, _Context()) == "done"
+    first, second = (json.loads(line) for line in capsys.readouterr().err.strip().splitlines())
+    for entry in (first, second):
+        assert entry["message"] == "fan a***@example.org"
+        assert entry["logger"] == "domain.somewhere"
+        assert entry["function_name"] == "save-selection"
+        assert entry["function_request_id"] == entry["correlation_id"] == "req-7"
+        assert entry["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert second["cold_start"] is False

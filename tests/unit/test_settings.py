@@ -35,3 +35,15 @@ def test_transform_runs_in_one_process_inside_lambda_and_on_every_core_elsewhere
 def test_a_malformed_number_names_the_variable():
     with pytest.raises(ValueError, match="TRANSFORM_PROCESSES"):
         Settings.from_env({"TRANSFORM_PROCESSES": "many"})
+
+
+def test_secrets_never_show_in_the_repr() -> None:
+    secrets = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/webhook-secret",
+        "SERVICE_TOKEN": "token-secret",
+        "BAND_SECRET": "band-secret",
+    }
+    settings = Settings.from_env({**secrets, "SCORING_BUCKET": "visible-bucket"})
+    shown = repr(settings) + str(settings)
+    assert "visible-bucket" in shown
+    assert not [name for name, value in secrets.items() if value in shown]
