@@ -1,0 +1,281 @@
+"""SMS waves: their keys in the scoring bucket, their configs, the code validity window, and
+reading and writing wave CSVs. Pure: the CSV is read from the object store's byte chunks and
+written as bytes; no I/O here. docs/access-codes.md states the rules.
+
+Keys (the original's layout, §2.4):
+    smsWaves/csv/{waveName}.csv                      the wave: one Registrant per row
+    smsWaves/{scheduled,triggered,completed,failed}/{waveName}_csv.json   its config by state
+    smsWaves/configs/{waveFilePrefix}.normalized.json                     the normalized config
+    smsWaves/generated/{waveFilePrefix}.csv (+ .counts.json)  the new wave CSV, staged complete
+                                                  before it replaces the old one
+    smsWaves/streamed/{waveName}.json             load_code_assignments_to_stream's checkpoint
+
+Validity window: begin = notifyDate - 24 h, end = the same UTC instant one calendar year later
+(29 February -> 28 February). notifyDate is ISO 8601: with an offset (`Z`, `-05:00`) it is that
+instant; without one (a date, or a naive date-time) it is read as UTC. All arithmetic is on UTC
+instants, so daylight-saving changes cannot shorten either margin: the window always contains
+the notify instant with at least 24 h before it and at least 365 days after.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from returns.result import Failure, Result, Success
+
+from domain.codes import TM_PLACEHOLDER_CODE
+
+WAVE_CSV_PREFIX = "smsWaves/csv/"
+CONFIG_STATES = ("scheduled", "triggered", "completed", "failed")
+BEFORE_NOTIFY = timedelta(hours=24)
+GENERATING_MARKER = "genCodes"
+CODE_COLUMN = "code"
+GLOBAL_USER_ID = "globalUserId"
+
+
+def wave_csv_key(wave_name: str) -> str:
+    return f"{WAVE_CSV_PREFIX}{wave_name}.csv"
+
+
+def normalized_config_key(prefix: str) -> str:
+    return f"smsWaves/configs/{prefix}.normalized.json"
+
+
+def staged_csv_key(prefix: str) -> str:
+    return f"smsWaves/generated/{prefix}.csv"
+
+
+def staged_counts_key(prefix: str) -> str:
+    return f"smsWaves/generated/{prefix}.counts.json"
+
+
+def streamed_checkpoint_key(wave_name: str) -> str:
+    return f"smsWaves/streamed/{wave_name}.json"
+
+
+_CONFIG_KEY = re.compile(r"smsWaves/(?P<state>[^/]+)/(?P<wave>[^/]+)_csv\.json")
+_SCHEDULED_CSV_KEY = re.compile(r"smsWaves/csv/(?P<campaign>[^/_]+)_(?P<suffix>[^/]+)\.csv")
+
+
+def wave_of_config_key(key: str) -> str | None:
+    """`smsWaves/triggered/{wave}_csv.json` -> wave (any known state), else None."""
+    match = _CONFIG_KEY.fullmatch(key)
+    if match is None or match["state"] not in CONFIG_STATES:
+        return None
+    return match["wave"]
+
+
+def campaign_of_wave_key(key: str) -> str | None:
+    """`smsWaves/csv/{campaignId}_{suffix}.csv` -> campaignId, else None."""
+    match = _SCHEDULED_CSV_KEY.fullmatch(key)
+    return None if match is None else match["campaign"]
+
+
+def is_real_code(code: str | None) -> bool:
+    """Not empty and not the TM placeholder: a code that may be assigned or streamed."""
+    return bool(code) and code.strip() not in ("", TM_PLACEHOLDER_CODE)  # type: ignore[union-attr]
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+
+def parse_notify_date(value: Any) -> Result[datetime, str]:
+    """An ISO 8601 date or date-time -> an aware UTC datetime (naive ones read as UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return Failure("notifyDate is missing or not a string")
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return Failure("notifyDate is not an ISO 8601 date or date-time")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return Success(moment.astimezone(UTC))
+
+
+def validity_window(notify: datetime) -> tuple[datetime, datetime]:
+    """(begin, end) of a wave's codes: 24 h before the notify instant, one year after."""
+    utc = notify.astimezone(UTC)
+    try:
+        end = utc.replace(year=utc.year + 1)
+    except ValueError:  # 29 February: the year after has none
+        end = utc.replace(year=utc.year + 1, day=28)
+    return utc - BEFORE_NOTIFY, end
+
+
+def iso_millis(moment: datetime) -> str:
+    """UTC with milliseconds and `Z`, as the original's JavaScript wrote dates."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+# --- configs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationConfig:
+    """What generation needs from a wave config; `raw` is the whole config, passed through."""
+
+    generate_offer_code: bool
+    notify: datetime | None
+    product_id: str
+    source: str
+    raw: Mapping[str, Any]
+
+    def normalized(self, generating: bool) -> dict[str, Any]:
+        """The config with beginDate/endDate expanded; the generating marker while it runs."""
+        out = {k: v for k, v in self.raw.items() if k != GENERATING_MARKER}
+        if self.notify is not None:
+            begin, end = validity_window(self.notify)
+            out["beginDate"], out["endDate"] = iso_millis(begin), iso_millis(end)
+        if generating:
+            out[GENERATING_MARKER] = True
+        return out
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def parse_generation_config(value: Any) -> Result[GenerationConfig, str]:
+    """A config object (or its JSON text) -> GenerationConfig, or why not (naming the field)."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return Failure("config is not JSON")
+    if not isinstance(value, Mapping):
+        return Failure("config is not a JSON object")
+    generate = _flag(value.get("generateOfferCode"))
+    if generate is None:
+        return Failure("config.generateOfferCode must be true or false")
+    if not generate:
+        return Success(GenerationConfig(False, None, "", "", value))
+    notify = parse_notify_date(value.get("notifyDate"))
+    if not isinstance(notify, Success):
+        return Failure(f"config.{notify.failure()}")
+    for name in ("productId", "source"):
+        field = value.get(name)
+        if not isinstance(field, str | int) or isinstance(field, bool) or not str(field).strip():
+            return Failure(f"config.{name} is missing or empty")
+    return Success(
+        GenerationConfig(
+            True,
+            notify.unwrap(),
+            str(value["productId"]).strip(),
+            str(value["source"]).strip(),
+            value,
+        )
+    )
+
+
+def unwrap_event(event: Any) -> Any:
+    """The worker's input from a direct invoke, Step Functions (the state's input is the event;
+    a `Payload` wrapper is taken off) or the upload service's body `{data: {...}}`."""
+    for wrapper in ("data", "Payload", "input"):
+        if isinstance(event, Mapping) and set(event) == {wrapper}:
+            event = event[wrapper]
+    if isinstance(event, str | bytes):
+        try:
+            event = json.loads(event)
+        except ValueError:
+            return event
+    return event
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+class CsvProblem(ValueError):
+    """The file cannot be read as a wave CSV at all (encoding, a runaway quoted field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaveRow:
+    number: int  # 1-based data row (the header is row 0); blank lines are not rows
+    values: Mapping[str, str] | None  # None: wrong number of fields
+    fields: int
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable byte stream over an iterator of chunks (the object store's)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 (a BOM dropped) lines, line ends kept so that csv sees quoted newlines."""
+    stream = io.TextIOWrapper(
+        io.BufferedReader(_ChunkReader(chunks)), encoding="utf-8-sig", newline=""
+    )
+    try:
+        yield from stream
+    except UnicodeDecodeError as error:
+        raise CsvProblem(
+            f"not UTF-8 (invalid byte near offset {error.start} of a block)"
+        ) from error
+
+
+def read_wave_csv(chunks: Iterable[bytes]) -> tuple[list[str], Iterator[WaveRow]]:
+    """The header and the data rows. Quotes, commas and newlines inside quoted fields, CRLF
+    and a BOM are the csv module's to handle; blank lines are skipped. Raises CsvProblem for a
+    file without a header, and (while iterating) for bad encoding or a runaway field (the csv
+    module's default limit: 131,072 characters, far beyond any SMS text)."""
+    reader = csv.reader(_text_lines(chunks), strict=False)
+    try:
+        header = next((row for row in reader if row), None)
+    except csv.Error as error:
+        raise CsvProblem(f"header: {error}") from error
+    if header is None:
+        raise CsvProblem("the file is empty (no header)")
+    names = [h.strip() for h in header]
+
+    def rows() -> Iterator[WaveRow]:
+        number = 0
+        try:
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                number += 1
+                if len(row) != len(names):
+                    yield WaveRow(number, None, len(row))
+                else:
+                    yield WaveRow(number, dict(zip(names, row, strict=True)), len(row))
+        except csv.Error as error:
+            raise CsvProblem(f"data row {number + 1}: {error}") from error
+
+    return names, rows()
+
+
+def render_csv(rows: Sequence[Sequence[str]]) -> bytes:
+    """Rows as CSV bytes (CRLF line ends, minimal quoting), for a wave CSV."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode("utf-8")

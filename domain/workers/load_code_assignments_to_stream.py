@@ -1,0 +1,278 @@
+"""loadCodeAssignmentsToStream: a wave's codes as `codeAssignment` records on the input stream.
+
+Trigger: an S3 write of a wave config at `smsWaves/{triggered,completed,...}/{wave}_csv.json`
+(keys URL-decoded, as S3 events encode them). The config must carry `campaignId`; the wave CSV
+is `smsWaves/csv/{wave}.csv`. Rows with a real code (not empty, not `TM`) become
+`{type: "codeAssignment", date: {created}, campaignId, categoryId, globalUserId, memberId,
+marketId, code}` with the code as partition key, put through the RecordStream (the same
+producer as the scored files: batches within Kinesis limits, failed entries resent).
+
+Once per wave, and resumable, the way processScoredFiles is (domain/scoring/progress.py): a
+checkpoint `smsWaves/streamed/{wave}.json` in the same bucket is written after each chunk the
+stream acknowledged (`nextRow`, the counts, `created`, the wave CSV's version); `done: true`
+once the whole CSV is streamed. So:
+- the config written again (triggered, then completed; or S3 delivering the event twice) finds
+  `done` for the same CSV version and publishes nothing (`alreadyStreamed`);
+- a run killed or failed part-way is continued by the next event or retry after the last
+  acknowledged chunk, with the same `created` timestamp, so a record put again (only those of
+  the chunk in flight at the crash, or of a chunk with stranded entries, whose sent entries
+  PutRecords does not name) is byte-for-byte the same record and gets the same dedupe id
+  downstream; the entry service assigns a code to a fan once either way;
+- a new upload of the wave CSV (another version) is streamed afresh.
+Two deliveries processed at the same moment are not serialised (S3 has no lock here); the
+copies they put are identical records, absorbed downstream as above.
+
+Memory bound: one chunk (`chunk_rows` rows and their records).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import unquote_plus
+
+from returns.result import Failure, Result, Success
+
+from domain.models import ObjectInfo, ObjectNotFound, ObjectRef, StreamRecord
+from domain.ports import Clock, ObjectStore, RecordEncoder, RecordStream
+from domain.waves import (
+    CODE_COLUMN,
+    GLOBAL_USER_ID,
+    CsvProblem,
+    WaveRow,
+    is_real_code,
+    iso_millis,
+    read_wave_csv,
+    streamed_checkpoint_key,
+    unwrap_event,
+    wave_csv_key,
+    wave_of_config_key,
+)
+
+DEFAULT_CHUNK_ROWS = 500  # one PutRecords call's worth
+
+
+@dataclass(frozen=True, slots=True)
+class WaveConfigRef:
+    config: ObjectRef
+    wave: str
+
+    @staticmethod
+    def parse(event: Any, bucket: str) -> Result[WaveConfigRef, str]:
+        """An S3 event (first record; key URL-decoded), or `{key}` / `{bucket, key}` directly."""
+        event = unwrap_event(event)
+        if not isinstance(event, Mapping):
+            return Failure("input is not an S3 event or {key}")
+        records = event.get("Records")
+        if isinstance(records, list) and records and isinstance(records[0], Mapping):
+            s3 = records[0].get("s3") or {}
+            key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
+            bucket = str((s3.get("bucket") or {}).get("name") or bucket)
+        else:
+            key = str(event.get("key") or "")
+            bucket = str(event.get("bucket") or bucket)
+        wave = wave_of_config_key(key)
+        if wave is None:
+            return Failure(f"key {key!r} is not smsWaves/{{state}}/{{wave}}_csv.json")
+        return Success(WaveConfigRef(ObjectRef(bucket, key), wave))
+
+
+@dataclass(frozen=True)
+class StreamedWave:
+    """rows = streamed + without_code + placeholder + rejected (+ stranded on failure)."""
+
+    wave: str
+    campaign_id: str
+    rows: int = 0
+    streamed: int = 0
+    without_code: int = 0
+    placeholder: int = 0
+    rejected: int = 0
+    stranded: int = 0
+    next_row: int = 1
+    created: str = ""
+    version: str = ""
+    done: bool = False
+    already_streamed: bool = False
+    resumed_at_row: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "wave": self.wave,
+            "campaignId": self.campaign_id,
+            "count": {"rows": self.rows, "streamed": self.streamed},
+            "skipped": {"withoutCode": self.without_code, "placeholder": self.placeholder},
+            "rejected": self.rejected,
+            "stranded": self.stranded,
+            "alreadyStreamed": self.already_streamed,
+            "resumedAtRow": self.resumed_at_row,
+        }
+
+    def checkpoint(self) -> bytes:
+        state = asdict(self)
+        state.pop("already_streamed")
+        state.pop("resumed_at_row")
+        return json.dumps(state, sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class StreamFailure:
+    """kind: source_missing, bad_config, bad_csv, missing_columns (nothing streamed), or
+    stranded (retryable; `counts` says how far, the checkpoint lets the retry continue)."""
+
+    kind: str
+    message: str
+    counts: StreamedWave | None = None
+    retryable: bool = False
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _version(info: ObjectInfo) -> str:
+    modified = info.last_modified.isoformat() if info.last_modified else ""
+    return f"{info.size}@{modified}"
+
+
+def load_code_assignments_to_stream(
+    source: WaveConfigRef,
+    *,
+    store: ObjectStore,
+    stream: RecordStream,
+    clock: Clock,
+    encode: RecordEncoder,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_progress: Callable[[int], None] | None = None,
+) -> Result[StreamedWave, StreamFailure]:
+    config = _config(store, source.config)
+    if isinstance(config, StreamFailure):
+        return Failure(config)
+    campaign_id = str(config["campaignId"])
+    csv_ref = ObjectRef(source.config.bucket, wave_csv_key(source.wave))
+    info = store.head(csv_ref)
+    if info is None:
+        return Failure(StreamFailure("source_missing", f"no wave CSV at {csv_ref.uri}"))
+    checkpoint_ref = ObjectRef(source.config.bucket, streamed_checkpoint_key(source.wave))
+    state = _resume(store, checkpoint_ref, _version(info))
+    if state is not None and state.done:
+        return Success(replace(state, already_streamed=True))
+    if state is None:
+        state = StreamedWave(
+            source.wave, campaign_id, created=iso_millis(clock.now()), version=_version(info)
+        )
+    else:
+        state = replace(state, resumed_at_row=state.next_row)
+    common = {"campaignId": campaign_id, "categoryId": config.get("categoryId")}
+    try:
+        header, rows = read_wave_csv(store.iter_chunks(csv_ref))
+        missing = [c for c in (CODE_COLUMN, GLOBAL_USER_ID) if c not in header]
+        if missing:
+            return Failure(
+                StreamFailure("missing_columns", f"{csv_ref.uri}: no {', '.join(missing)} column")
+            )
+        for chunk in _chunks(rows, state.next_row, chunk_rows):
+            state = _put_chunk(state, chunk, common, stream, encode)
+            store.put_bytes(checkpoint_ref, state.checkpoint(), "application/json")
+            if state.stranded:
+                return Failure(
+                    StreamFailure(
+                        "stranded",
+                        f"{csv_ref.uri}: {state.stranded} record(s) could not be put on the "
+                        f"stream after retries; a retry continues at row {state.next_row}",
+                        state,
+                        retryable=True,
+                    )
+                )
+            if on_progress is not None:
+                on_progress(state.next_row - 1)
+    except ObjectNotFound:
+        return Failure(StreamFailure("source_missing", f"no wave CSV at {csv_ref.uri}"))
+    except CsvProblem as problem:
+        return Failure(StreamFailure("bad_csv", f"{csv_ref.uri}: {problem}", state))
+    state = replace(state, done=True)
+    store.put_bytes(checkpoint_ref, state.checkpoint(), "application/json")
+    return Success(state)
+
+
+def _config(store: ObjectStore, ref: ObjectRef) -> Mapping[str, Any] | StreamFailure:
+    try:
+        raw = store.read_bytes(ref)
+    except ObjectNotFound:
+        return StreamFailure("source_missing", f"no wave config at {ref.uri}")
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return StreamFailure("bad_config", f"{ref.uri}: not JSON")
+    if not isinstance(config, Mapping):
+        return StreamFailure("bad_config", f"{ref.uri}: not a JSON object")
+    campaign = config.get("campaignId")
+    if not isinstance(campaign, str | int) or isinstance(campaign, bool) or not str(campaign):
+        return StreamFailure("bad_config", f"{ref.uri}: campaignId is missing")
+    return config
+
+
+def _resume(store: ObjectStore, ref: ObjectRef, version: str) -> StreamedWave | None:
+    """The checkpoint of this CSV version, or None (none, unreadable, another version)."""
+    try:
+        state = json.loads(store.read_bytes(ref))
+        checkpoint = StreamedWave(**state)
+    except (ObjectNotFound, ValueError, TypeError):
+        return None
+    return checkpoint if checkpoint.version == version else None
+
+
+def _chunks(rows: Iterator[WaveRow], next_row: int, size: int) -> Iterator[list[WaveRow]]:
+    chunk: list[WaveRow] = []
+    for row in rows:
+        if row.number < next_row:
+            continue  # acknowledged by an earlier run
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _put_chunk(
+    state: StreamedWave,
+    chunk: list[WaveRow],
+    common: Mapping[str, Any],
+    stream: RecordStream,
+    encode: RecordEncoder,
+) -> StreamedWave:
+    records: list[StreamRecord] = []
+    without_code = placeholder = 0
+    for row in chunk:
+        values = row.values or {}
+        code = values.get(CODE_COLUMN, "").strip()
+        if not code:
+            without_code += 1
+            continue
+        if not is_real_code(code):
+            placeholder += 1
+            continue
+        record = {
+            "type": "codeAssignment",
+            "date": {"created": state.created},
+            **common,
+            "globalUserId": values.get(GLOBAL_USER_ID, "").strip(),
+            "memberId": values.get("memberId", "").strip() or None,
+            "marketId": values.get("marketId", "").strip() or None,
+            "code": code,
+        }
+        records.append(StreamRecord(code, encode(record)))
+    outcome = stream.put_records(records)
+    stranded = outcome.stranded
+    return replace(
+        state,
+        rows=state.rows + (0 if stranded else len(chunk)),
+        streamed=state.streamed + (0 if stranded else outcome.sent),
+        without_code=state.without_code + (0 if stranded else without_code),
+        placeholder=state.placeholder + (0 if stranded else placeholder),
+        rejected=state.rejected + (0 if stranded else len(outcome.rejected)),
+        stranded=stranded,
+        next_row=state.next_row if stranded else chunk[-1].number + 1,
+    )

@@ -1,0 +1,197 @@
+"""processScheduledWave: the codes of a scheduled wave CSV assigned to its campaign.
+
+Input: the key `smsWaves/csv/{campaignId}_{suffix}.csv` (direct invoke, Step Functions, the
+upload service's `{data: {key}}`, or an S3 event for that key). The campaign id is the key's
+part before the first `_`; a key that does not match fails naming it.
+
+The CSV is streamed; empty codes and the `TM` placeholder are dropped (counted), the rest go to
+the inventory in batches of `batch_size` (2,500, as the original). Returns `{in, valid,
+updated}` (+ `dropped`, `conflicts`): in = rows, valid = codes sent, updated = codes newly
+assigned. Idempotent: the inventory assigns a code to a campaign once, so a second run updates
+0 and `alreadyAssigned` says so. An inventory that stays unavailable fails the run with the
+counts so far (retryable: what was assigned stays assigned, the re-run counts it as already).
+
+Memory bound: one batch of codes (2,500 strings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import unquote_plus
+
+from returns.result import Failure, Result, Success
+
+from domain.codes import AssignCount
+from domain.models import ObjectNotFound, ObjectRef
+from domain.ports import CodeInventory, ObjectStore
+from domain.waves import (
+    CODE_COLUMN,
+    CsvProblem,
+    campaign_of_wave_key,
+    is_real_code,
+    read_wave_csv,
+    unwrap_event,
+)
+
+BATCH_SIZE = 2_500
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledWave:
+    source: ObjectRef
+    campaign_id: str
+
+    @staticmethod
+    def parse(event: Any, bucket: str) -> Result[ScheduledWave, str]:
+        event = unwrap_event(event)
+        key: Any = event
+        ref_bucket = bucket
+        if isinstance(event, Mapping):
+            records = event.get("Records")
+            if isinstance(records, list) and records:
+                s3 = records[0].get("s3", {}) if isinstance(records[0], Mapping) else {}
+                key = unquote_plus(str(s3.get("object", {}).get("key", "")))
+                ref_bucket = str(s3.get("bucket", {}).get("name") or bucket)
+            else:
+                key = event.get("key") or event.get("fileKey") or event.get("Key")
+        if isinstance(key, str) and key.startswith("s3://"):
+            try:
+                ref = ObjectRef.parse(key)
+            except ValueError as error:
+                return Failure(str(error))
+            ref_bucket, key = ref.bucket, ref.key
+        if not isinstance(key, str) or not key:
+            return Failure(
+                "input has no wave key (expected {key: 'smsWaves/csv/{campaignId}_{suffix}.csv'})"
+            )
+        campaign = campaign_of_wave_key(key)
+        if campaign is None:
+            return Failure(f"key {key!r} is not smsWaves/csv/{{campaignId}}_{{suffix}}.csv")
+        return Success(ScheduledWave(ObjectRef(ref_bucket, key), campaign))
+
+
+@dataclass(frozen=True)
+class AssignedWave:
+    source: ObjectRef
+    campaign_id: str
+    rows_in: int = 0
+    valid: int = 0
+    updated: int = 0
+    dropped_empty: int = 0
+    dropped_placeholder: int = 0
+    conflicts: int = 0
+    calls: int = 0
+
+    @property
+    def already_assigned(self) -> int:
+        return self.valid - self.updated - self.conflicts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.source.key,
+            "campaignId": self.campaign_id,
+            "in": self.rows_in,
+            "valid": self.valid,
+            "updated": self.updated,
+            "alreadyAssigned": self.already_assigned,
+            "conflicts": self.conflicts,
+            "dropped": {"empty": self.dropped_empty, "placeholder": self.dropped_placeholder},
+        }
+
+
+@dataclass(frozen=True)
+class AssignFailure:
+    """kind: source_missing, bad_csv, missing_columns, inventory_rejected, inventory_unavailable
+    (retryable); `counts` says how far the run got."""
+
+    kind: str
+    message: str
+    counts: AssignedWave
+    retryable: bool = False
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def process_scheduled_wave(
+    wave: ScheduledWave,
+    *,
+    store: ObjectStore,
+    inventory: CodeInventory,
+    batch_size: int = BATCH_SIZE,
+    on_progress: Callable[[int], None] | None = None,
+) -> Result[AssignedWave, AssignFailure]:
+    counts = AssignedWave(wave.source, wave.campaign_id)
+    try:
+        header, rows = read_wave_csv(store.iter_chunks(wave.source))
+        if CODE_COLUMN not in header:
+            return Failure(
+                AssignFailure("missing_columns", f"{wave.source.uri}: no code column", counts)
+            )
+        for batch, seen in _batches(rows, batch_size):
+            counts = replace(
+                counts,
+                rows_in=counts.rows_in + seen.rows,
+                dropped_empty=counts.dropped_empty + seen.empty,
+                dropped_placeholder=counts.dropped_placeholder + seen.placeholder,
+            )
+            if batch:
+                outcome = inventory.assign(wave.campaign_id, batch)
+                if not isinstance(outcome, Success):
+                    problem = outcome.failure()
+                    transient = problem.kind == "unavailable"
+                    return Failure(
+                        AssignFailure(
+                            "inventory_unavailable" if transient else "inventory_rejected",
+                            f"{wave.source.uri}: {problem} (after {counts.updated} updated)",
+                            counts,
+                            retryable=transient,
+                        )
+                    )
+                counts = _add(counts, outcome.unwrap())
+            if on_progress is not None:
+                on_progress(counts.rows_in)
+    except ObjectNotFound:
+        return Failure(AssignFailure("source_missing", f"no wave CSV at {wave.source.uri}", counts))
+    except CsvProblem as problem:
+        return Failure(AssignFailure("bad_csv", f"{wave.source.uri}: {problem}", counts))
+    return Success(counts)
+
+
+def _add(counts: AssignedWave, assigned: AssignCount) -> AssignedWave:
+    return replace(
+        counts,
+        valid=counts.valid + assigned.received,
+        updated=counts.updated + assigned.updated,
+        conflicts=counts.conflicts + assigned.conflicts,
+        calls=counts.calls + 1,
+    )
+
+
+@dataclass
+class _Seen:
+    rows: int = 0
+    empty: int = 0
+    placeholder: int = 0
+
+
+def _batches(rows: Iterator[Any], size: int) -> Iterator[tuple[list[str], _Seen]]:
+    """Codes in batches of `size`, with the rows seen (and dropped) for each batch."""
+    batch: list[str] = []
+    seen = _Seen()
+    for row in rows:
+        seen.rows += 1
+        code = (row.values or {}).get(CODE_COLUMN, "").strip()
+        if not code:
+            seen.empty += 1
+        elif not is_real_code(code):
+            seen.placeholder += 1
+        else:
+            batch.append(code)
+        if len(batch) >= size:
+            yield batch, seen
+            batch, seen = [], _Seen()
+    if batch or seen.rows:
+        yield batch, seen

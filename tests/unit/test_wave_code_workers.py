@@ -1,0 +1,215 @@
+"""process_scheduled_wave and load_code_assignments_to_stream on in-memory fakes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Failure
+
+from adapters.clock import FixedClock
+from adapters.memory import InMemoryRecordStream
+from adapters.memory_codes import MemoryCodeInventory
+from domain.codes import CodeType
+from domain.models import ObjectRef
+from domain.workers.load_code_assignments_to_stream import (
+    WaveConfigRef,
+    load_code_assignments_to_stream,
+)
+from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
+from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, wave_csv
+
+BUCKET = "vf-scoring"
+KEY = "smsWaves/csv/camp1_w1.csv"
+WAVE = ObjectRef(BUCKET, KEY)
+AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def coded(i: int, code: str | None = None) -> list[str]:
+    return [*fan(i), f"C{i:05d}" if code is None else code]
+
+
+def wave_with_codes(rows: list[list[str]]) -> bytes:
+    return wave_csv(rows, header=[*HEADER, "code"])
+
+
+# --- process_scheduled_wave -----------------------------------------------------------------
+
+
+def test_assigns_real_codes_in_batches_and_a_second_run_updates_none() -> None:
+    store = CrashingStore()
+    rows = [coded(i) for i in range(7)] + [coded(8, ""), coded(9, "TM"), coded(10, " TM ")]
+    store.put_bytes(WAVE, wave_with_codes(rows))
+    inventory = MemoryCodeInventory()
+    wave = ScheduledWave.parse({"key": KEY}, BUCKET).unwrap()
+    assert wave.campaign_id == "camp1"
+    first = process_scheduled_wave(wave, store=store, inventory=inventory, batch_size=3).unwrap()
+    assert first.to_json() | {} == {
+        "key": KEY, "campaignId": "camp1", "in": 10, "valid": 7, "updated": 7,
+        "alreadyAssigned": 0, "conflicts": 0, "dropped": {"empty": 1, "placeholder": 2},
+    }  # fmt: skip
+    assert inventory.assign_calls == [3, 3, 1]
+    again = process_scheduled_wave(wave, store=store, inventory=inventory).unwrap()
+    assert (again.updated, again.already_assigned) == (0, 7)
+    assert inventory.assigned_to("camp1") == {f"C{i:05d}" for i in range(7)}
+
+
+def test_codes_of_another_campaign_are_conflicts() -> None:
+    store = CrashingStore()
+    store.put_bytes(WAVE, wave_with_codes([coded(1), coded(2)]))
+    inventory = MemoryCodeInventory()
+    inventory.stock("camp2", CodeType.EXTERNAL, ["C00002"])
+    wave = ScheduledWave.parse({"data": {"key": KEY}}, BUCKET).unwrap()
+    counts = process_scheduled_wave(wave, store=store, inventory=inventory).unwrap()
+    assert (counts.updated, counts.conflicts) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"key": "smsWaves/csv/nounderscore.csv"}, "is not smsWaves/csv/{campaignId}_{suffix}.csv"),
+        ({"key": "elsewhere/camp_1.csv"}, "'elsewhere/camp_1.csv'"),
+        ({}, "no wave key"),
+    ],
+)
+def test_a_key_that_does_not_match_is_named(event: object, reason: str) -> None:
+    parsed = ScheduledWave.parse(event, BUCKET)
+    assert isinstance(parsed, Failure) and reason in parsed.failure()
+
+
+def test_an_s3_event_key_is_url_decoded() -> None:
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "smsWaves/csv/c%3D1_w+1.csv"}}}]}
+    wave = ScheduledWave.parse(event, BUCKET).unwrap()
+    assert (wave.source, wave.campaign_id) == (ObjectRef("b", "smsWaves/csv/c=1_w 1.csv"), "c=1")
+
+
+def test_an_unavailable_inventory_fails_retryably_with_counts() -> None:
+    store = CrashingStore()
+    store.put_bytes(WAVE, wave_with_codes([coded(1)]))
+    inventory = MemoryCodeInventory()
+    inventory.unavailable = True
+    wave = ScheduledWave.parse(KEY, BUCKET).unwrap()
+    outcome = process_scheduled_wave(wave, store=store, inventory=inventory)
+    assert isinstance(outcome, Failure)
+    assert outcome.failure().retryable and outcome.failure().counts.rows_in == 1
+
+
+def test_a_wave_without_a_code_column_fails() -> None:
+    store = CrashingStore()
+    store.put_bytes(WAVE, wave_csv([fan(1)]))
+    wave = ScheduledWave.parse(KEY, BUCKET).unwrap()
+    outcome = process_scheduled_wave(wave, store=store, inventory=MemoryCodeInventory())
+    assert isinstance(outcome, Failure) and outcome.failure().kind == "missing_columns"
+
+
+# --- load_code_assignments_to_stream --------------------------------------------------------
+
+CONFIG = {"campaignId": "camp1", "categoryId": 42, "notifyDate": "2026-03-02"}
+
+
+def config_event(state: str, wave: str = "camp1_w1") -> dict[str, object]:
+    key = f"smsWaves/{state}/{wave}_csv.json".replace("_", "%5F")
+    return {"Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": key}}}]}
+
+
+def world(rows: list[list[str]]) -> CrashingStore:
+    store = CrashingStore()
+    store.put_bytes(WAVE, wave_with_codes(rows))
+    for state in ("triggered", "completed"):
+        store.put_bytes(ObjectRef(BUCKET, f"smsWaves/{state}/camp1_w1_csv.json"), json.dumps(CONFIG).encode())
+    return store
+
+
+def load(store: CrashingStore, stream: InMemoryRecordStream, state: str = "triggered", chunk: int = 2):  # type: ignore[no-untyped-def]  # fmt: skip
+    source = WaveConfigRef.parse(config_event(state), BUCKET).unwrap()
+    return load_code_assignments_to_stream(
+        source, store=store, stream=stream, clock=FixedClock(AT),
+        encode=lambda r: json.dumps(r).encode(), chunk_rows=chunk,
+    )  # fmt: skip
+
+
+def test_codes_become_code_assignment_records_keyed_by_code() -> None:
+    store = world([coded(1), coded(2, ""), coded(3, "TM"), coded(4)])
+    stream = InMemoryRecordStream()
+    counts = load(store, stream).unwrap()
+    assert counts.to_json()["count"] == {"rows": 4, "streamed": 2}
+    assert counts.to_json()["skipped"] == {"withoutCode": 1, "placeholder": 1}
+    assert [r.partition_key for r in stream.records] == ["C00001", "C00004"]
+    assert json.loads(stream.records[0].data) == {
+        "type": "codeAssignment", "date": {"created": "2026-03-01T12:00:00.000Z"},
+        "campaignId": "camp1", "categoryId": 42, "globalUserId": "g0000001",
+        "memberId": "m1", "marketId": "2", "code": "C00001",
+    }  # fmt: skip
+
+
+def test_triggered_then_completed_publishes_each_code_once() -> None:
+    store = world([coded(i) for i in range(5)])
+    stream = InMemoryRecordStream()
+    load(store, stream, "triggered").unwrap()
+    again = load(store, stream, "completed").unwrap()
+    assert again.already_streamed and again.streamed == 5
+    assert sorted(r.partition_key for r in stream.records) == [f"C{i:05d}" for i in range(5)]
+
+
+def test_a_new_upload_of_the_wave_is_streamed_afresh() -> None:
+    store = world([coded(1)])
+    stream = InMemoryRecordStream()
+    load(store, stream).unwrap()
+    store.put_bytes(WAVE, wave_with_codes([coded(1), coded(2)]))
+    assert load(store, stream, "completed").unwrap().streamed == 2
+
+
+def test_stranded_records_fail_retryably_and_the_retry_continues_at_that_chunk() -> None:
+    store = world([coded(i) for i in range(6)])
+    stream = InMemoryRecordStream()
+    stream.strand = lambda r: r.partition_key == "C00003"
+    failed = load(store, stream)
+    assert isinstance(failed, Failure) and failed.failure().retryable
+    assert failed.failure().counts.next_row == 3  # type: ignore[union-attr]
+    stream.strand = None
+    done = load(store, stream).unwrap()
+    assert done.resumed_at_row == 3 and done.streamed == 6
+    keys = [r.partition_key for r in stream.records]
+    # C00002 (the stranded chunk's other record) is the one ambiguous resend, identical bytes.
+    assert sorted(set(keys)) == [f"C{i:05d}" for i in range(6)] and keys.count("C00002") == 2
+
+
+@settings(max_examples=80)
+@given(n=st.integers(0, 12), crash=st.integers(1, 10), chunk=st.integers(1, 4))
+def test_a_crash_at_any_step_then_a_rerun_streams_every_code_and_resends_at_most_a_chunk(
+    n: int, crash: int, chunk: int
+) -> None:
+    store = world([coded(i) for i in range(n)])
+    stream = InMemoryRecordStream()
+    store.crash_at = store.steps + crash
+    try:
+        load(store, stream, chunk=chunk)
+    except Crash:
+        pass
+    store.crash_at = None
+    counts = load(store, stream, "completed", chunk=chunk).unwrap()
+    keys = [r.partition_key for r in stream.records]
+    assert sorted(set(keys)) == [f"C{i:05d}" for i in range(n)]
+    assert len(keys) - len(set(keys)) <= chunk
+    assert len({r.data for r in stream.records}) == n  # a resend is the same record
+    assert counts.rows == n
+
+
+@pytest.mark.parametrize(
+    ("config", "kind"),
+    [(b"{nope", "bad_config"), (b'{"categoryId": 1}', "bad_config"), (b"[]", "bad_config")],
+)
+def test_a_bad_config_is_named(config: bytes, kind: str) -> None:
+    store = world([coded(1)])
+    store.put_bytes(ObjectRef(BUCKET, "smsWaves/triggered/camp1_w1_csv.json"), config)
+    outcome = load(store, InMemoryRecordStream())
+    assert isinstance(outcome, Failure) and outcome.failure().kind == kind
+    assert "smsWaves/triggered/camp1_w1_csv.json" in outcome.failure().message
+
+
+def test_a_key_that_is_not_a_wave_config_is_named() -> None:
+    parsed = WaveConfigRef.parse({"key": "smsWaves/triggered/x.json"}, BUCKET)
+    assert isinstance(parsed, Failure) and "x.json" in parsed.failure()
