@@ -132,6 +132,9 @@ class StreamFailure:
 
 
 def _version(info: ObjectInfo) -> str:
+    """This upload of the wave CSV: its ETag, else its size and time (as the scored files)."""
+    if info.etag:
+        return info.etag.strip('"')
     modified = info.last_modified.isoformat() if info.last_modified else ""
     return f"{info.size}@{modified}"
 
