@@ -15,13 +15,20 @@ from typing import Any, TypeVar
 
 from adapters.avro import AvroSchemas
 from adapters.aws.clients import ClientFactory, ClientOptions
+from adapters.aws.dynamo_codes import (
+    DynamoCodeInventory,
+    DynamoCodeIssuer,
+    DynamoIssuedCodeLedger,
+)
 from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoUserDirectory
 from adapters.aws.kinesis import KinesisRecordStream
 from adapters.aws.s3 import S3ObjectStore
 from adapters.aws.sqs import SqsDeadLetters
 from adapters.campaign_config import S3CampaignDirectory
+from adapters.code_generator import CodeGenerator
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
+from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer
 from adapters.http.entries import HttpEntryDirectory
 from adapters.http.slack import SlackWebhookNotifier
 from adapters.http.users import HttpUserDirectory
@@ -30,7 +37,10 @@ from adapters.logging import configure_logging as _configure_logging
 from domain.backoff import Backoff
 from domain.ports import (
     CampaignDirectory,
+    CodeInventory,
+    CodeIssuer,
     EntryDirectory,
+    IssuedCodeLedger,
     Notifier,
     ObjectStore,
     RecordStream,
@@ -137,6 +147,43 @@ class Container:
         if s.entry_service_url:
             return HttpEntryDirectory(self._service("entry service", s.entry_service_url))
         return DynamoEntryDirectory(self.aws.client("dynamodb"), s.demand_table)
+
+    # --- access codes (docs/access-codes.md) ---------------------------------------------------
+
+    @cached_property
+    def code_inventory(self) -> CodeInventory:
+        s = self.settings
+        if s.code_service_url:
+            return HttpCodeInventory(self._service("code service", s.code_service_url))
+        return DynamoCodeInventory(self.aws.client("dynamodb"), s.codes_table)
+
+    @cached_property
+    def code_issuer(self) -> CodeIssuer:
+        s = self.settings
+        if s.pacman_url:
+            pacman = JsonHttpClient(
+                "pacman",
+                s.pacman_url,
+                token=s.service_token,
+                max_connections=s.issue_concurrency,
+            )
+            return HttpCodeIssuer(pacman, concurrency=s.issue_concurrency)
+        return DynamoCodeIssuer(
+            self._codes_dynamodb, s.codes_table, CodeGenerator(), concurrency=s.issue_concurrency
+        )
+
+    @cached_property
+    def issued_codes(self) -> IssuedCodeLedger:
+        return DynamoIssuedCodeLedger(
+            self._codes_dynamodb,
+            self.settings.codes_table,
+            concurrency=self.settings.issue_concurrency,
+        )
+
+    @cached_property
+    def _codes_dynamodb(self) -> Any:
+        # One connection per thread issuing or recording codes, instead of waiting for a pool of 10.
+        return self.aws.client("dynamodb", max_pool_connections=self.settings.issue_concurrency)
 
     @cached_property
     def notifier(self) -> Notifier:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from returns.result import Failure, Success
 from rich.console import Console
 
 from domain.models import ObjectRef
+from domain.workers.generate_sms_wave_codes import GenerateInput
+from domain.workers.load_code_assignments_to_stream import WaveConfigRef
+from domain.workers.process_scheduled_wave import ScheduledWave
 from entrypoints import kcl_cli, registry, reports
 from entrypoints.settings import Settings
 
@@ -143,6 +149,103 @@ def _poll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job(
+    args: argparse.Namespace,
+    description: str,
+    run: Callable[[Settings, Callable[[int], None]], Any],
+) -> int:
+    """Runs a code worker with a progress bar; prints its JSON result. Exit 0 done, 1 failed
+    (a retry may cure it), 2 bad input or a failure a retry cannot cure."""
+    from entrypoints import bootstrap
+
+    console = Console(stderr=True)
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with reports.row_progress(
+        console, enabled=console.is_terminal and not args.quiet, description=description
+    ) as tick:
+        outcome = run(settings, tick)
+    match outcome:
+        case Success(done):
+            print(json.dumps(done.to_json(), indent=2))
+            return 0
+        case Failure(failure) if isinstance(failure, str):
+            console.print(f"[red]error:[/] {failure}")
+            return 2
+        case Failure(failure):
+            console.print(f"[red]{failure.kind}:[/] {failure.message}")
+            return 1 if failure.retryable else 2
+    raise TypeError(f"not a worker outcome: {outcome!r}")
+
+
+def _config_argument(value: str) -> Any:
+    """A JSON object, or @path to a file holding one."""
+    return Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+
+
+def _generate_sms_wave_codes(args: argparse.Namespace) -> int:
+    def run(settings: Settings, tick: Callable[[int], None]) -> Any:
+        event = {"waveFilePrefix": args.wave_file_prefix, "config": _config_argument(args.config)}
+        parsed = GenerateInput.parse(event)
+        if not isinstance(parsed, Success):
+            return parsed
+        return registry.wave_codes_run(settings)(parsed.unwrap(), on_progress=tick)
+
+    return _job(args, "issuing codes", run)
+
+
+def _process_scheduled_wave(args: argparse.Namespace) -> int:
+    def run(settings: Settings, tick: Callable[[int], None]) -> Any:
+        parsed = ScheduledWave.parse({"key": args.key}, settings.scoring_bucket)
+        if not isinstance(parsed, Success):
+            return parsed
+        return registry.scheduled_wave_run(settings)(parsed.unwrap(), on_progress=tick)
+
+    return _job(args, "assigning codes", run)
+
+
+def _load_code_assignments_to_stream(args: argparse.Namespace) -> int:
+    def run(settings: Settings, tick: Callable[[int], None]) -> Any:
+        bucket, key = settings.scoring_bucket, args.key
+        if key.startswith("s3://"):
+            try:
+                ref = ObjectRef.parse(key)
+            except ValueError as bad:
+                return Failure(str(bad))
+            bucket, key = ref.bucket, ref.key
+        parsed = WaveConfigRef.parse({"bucket": bucket, "key": key}, bucket)
+        if not isinstance(parsed, Success):
+            return parsed
+        return registry.code_stream_run(settings)(parsed.unwrap(), on_progress=tick)
+
+    return _job(args, "streaming code assignments", run)
+
+
+def _code_commands(commands: Any) -> None:
+    generate = commands.add_parser(
+        "generate-sms-wave-codes",
+        help="a code per fan of a wave, into its CSV (Pacman or generated)",
+    )
+    generate.add_argument("wave_file_prefix", help="the wave: smsWaves/csv/{prefix}.csv")
+    generate.add_argument("--config", required=True, help="the wave config as JSON, or @file.json")
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.set_defaults(run=_generate_sms_wave_codes)
+
+    scheduled = commands.add_parser(
+        "process-scheduled-wave", help="assign a scheduled wave's codes to its campaign"
+    )
+    scheduled.add_argument("key", help="smsWaves/csv/{campaignId}_{suffix}.csv or s3://bucket/...")
+    scheduled.add_argument("--quiet", action="store_true", help="no progress bar")
+    scheduled.set_defaults(run=_process_scheduled_wave)
+
+    stream = commands.add_parser(
+        "load-code-assignments-to-stream", help="put a wave's codes on the input stream, once"
+    )
+    stream.add_argument("key", help="smsWaves/triggered/{wave}_csv.json or s3://bucket/...")
+    stream.add_argument("--quiet", action="store_true", help="no progress bar")
+    stream.set_defaults(run=_load_code_assignments_to_stream)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="campaign-workers",
@@ -204,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--h2c-port", type=int, default=4567, help="HTTP/2 door for the KCL")
     emulator.set_defaults(run=_emulator)
 
+    _code_commands(commands)
     kcl_cli.register(commands)
     return parser
 

@@ -16,6 +16,9 @@ from returns.result import Failure, Success
 from adapters.logging import correlation, lambda_logger
 from domain.streaming import DependencyUnavailable, StreamWorker
 from domain.wave_prep.request import request_from_json
+from domain.workers.generate_sms_wave_codes import GenerateInput
+from domain.workers.load_code_assignments_to_stream import WaveConfigRef
+from domain.workers.process_scheduled_wave import ScheduledWave
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
 from entrypoints import bootstrap, registry, wave_prep
 from entrypoints.events import s3_object_refs
@@ -186,3 +189,101 @@ stream_worker_handler = lambda_entry(
         deadline_seconds=Settings.from_env().batch_deadline_seconds,
     )
 )
+
+
+# --- access codes (docs/access-codes.md) -----------------------------------------------------
+
+
+class WorkerFailed(RuntimeError):
+    """A failure a retry cannot cure (bad input, a file that is not a wave): raised so that a
+    Step Functions task fails with this error name and the message saying what and where."""
+
+
+def _job_failed(what: str, kind: str, message: str, retryable: bool) -> None:
+    log.error("%s failed", what, extra={"kind": kind, "error": message, "retryable": retryable})
+    if retryable:
+        raise RetryableFailure(f"{kind}: {message}")
+    raise WorkerFailed(f"{kind}: {message}")
+
+
+def generate_sms_wave_codes_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Direct invoke / Step Functions / upload service `{data}` -> generateSmsWaveCodes."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with correlation(getattr(context, "aws_request_id", None)):
+        match GenerateInput.parse(event):
+            case Failure(reason):
+                _job_failed("generate_sms_wave_codes", "bad_input", reason, False)
+            case Success(request):
+                match registry.wave_codes_run(settings)(request):
+                    case Success(generated):
+                        answer: dict[str, Any] = generated.to_json()
+                        log.info("wave codes generated", extra=answer)
+                        return answer
+                    case Failure(failure):
+                        _job_failed(
+                            "generate_sms_wave_codes",
+                            failure.kind,
+                            failure.message,
+                            failure.retryable,
+                        )
+    raise AssertionError("unreachable")
+
+
+def process_scheduled_wave_handler(event: Any, context: Any) -> dict[str, Any]:
+    """`{key}` (direct, Step Functions, upload service `{data}`, or an S3 event) ->
+    processScheduledWave."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with correlation(getattr(context, "aws_request_id", None)):
+        match ScheduledWave.parse(event, settings.scoring_bucket):
+            case Failure(reason):
+                _job_failed("process_scheduled_wave", "bad_input", reason, False)
+            case Success(wave):
+                match registry.scheduled_wave_run(settings)(wave):
+                    case Success(assigned):
+                        response: dict[str, Any] = assigned.to_json()
+                        log.info("wave codes assigned", extra=response)
+                        return response
+                    case Failure(failure):
+                        log.error("counts so far", extra=failure.counts.to_json())
+                        _job_failed(
+                            "process_scheduled_wave",
+                            failure.kind,
+                            failure.message,
+                            failure.retryable,
+                        )
+    raise AssertionError("unreachable")
+
+
+def load_code_assignments_to_stream_handler(event: Any, context: Any) -> dict[str, Any]:
+    """S3 ObjectCreated on `smsWaves/{triggered,completed}/{wave}_csv.json` ->
+    loadCodeAssignmentsToStream for each object (keys URL-decoded). A config that is not a
+    wave's is reported, not retried; stranded records raise so Lambda retries (the retry
+    continues after the last acknowledged chunk)."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    waves: list[dict[str, Any]] = []
+    with correlation(getattr(context, "aws_request_id", None)):
+        for ref in s3_object_refs(event):
+            result: dict[str, Any] = {"source": ref.uri}
+            match WaveConfigRef.parse({"bucket": ref.bucket, "key": ref.key}, ref.bucket):
+                case Failure(reason):
+                    result |= {"status": "failed", "error": {"kind": "bad_key", "message": reason}}
+                case Success(source):
+                    match registry.code_stream_run(settings)(source):
+                        case Success(streamed):
+                            result |= {"status": "ok", **streamed.to_json()}
+                        case Failure(failure):
+                            result |= {
+                                "status": "failed",
+                                "error": {"kind": failure.kind, "message": failure.message},
+                                "retryable": failure.retryable,
+                            }
+            level = logging.INFO if result["status"] == "ok" else logging.ERROR
+            log.log(level, "code assignments %s", result["status"], extra=result)
+            waves.append(result)
+    retry = [w for w in waves if w.get("retryable")]
+    if retry:
+        raise RetryableFailure("; ".join(f"{w['source']}: {w['error']['message']}" for w in retry))
+    return {"waves": waves}

@@ -55,6 +55,24 @@ from adapters.json_codec import exact_dumps, exact_loads
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
 from domain.streaming import StreamWorker
+from domain.workers.generate_sms_wave_codes import (
+    GeneratedWave,
+    GenerateFailure,
+    GenerateInput,
+    generate_sms_wave_codes,
+)
+from domain.workers.load_code_assignments_to_stream import (
+    StreamedWave,
+    StreamFailure,
+    WaveConfigRef,
+    load_code_assignments_to_stream,
+)
+from domain.workers.process_scheduled_wave import (
+    AssignedWave,
+    AssignFailure,
+    ScheduledWave,
+    process_scheduled_wave,
+)
 from domain.workers.process_scored_files import (
     ScoredFileCounts,
     ScoredFileFailure,
@@ -300,7 +318,104 @@ STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     ),
 )
 
-# Scheduled and directly invoked workers (code generation, wave prep, lake compaction, ...).
+# --- access codes (docs/access-codes.md): one input in, one outcome out ------------------------
+
+
+class WaveCodesRun(Protocol):
+    def __call__(
+        self, request: GenerateInput, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[GeneratedWave, GenerateFailure]: ...
+
+
+class ScheduledWaveRun(Protocol):
+    def __call__(
+        self, wave: ScheduledWave, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[AssignedWave, AssignFailure]: ...
+
+
+class CodeStreamRun(Protocol):
+    def __call__(
+        self, source: WaveConfigRef, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[StreamedWave, StreamFailure]: ...
+
+
+def _generate_sms_wave_codes(c: Container) -> WaveCodesRun:
+    def run(
+        request: GenerateInput, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[GeneratedWave, GenerateFailure]:
+        return generate_sms_wave_codes(
+            request,
+            store=c.store,
+            issuer=c.code_issuer,
+            ledger=c.issued_codes,
+            bucket=c.settings.scoring_bucket,
+            on_progress=on_progress,
+        )
+
+    return run
+
+
+def _process_scheduled_wave(c: Container) -> ScheduledWaveRun:
+    def run(
+        wave: ScheduledWave, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[AssignedWave, AssignFailure]:
+        return process_scheduled_wave(
+            wave, store=c.store, inventory=c.code_inventory, on_progress=on_progress
+        )
+
+    return run
+
+
+def _load_code_assignments_to_stream(c: Container) -> CodeStreamRun:
+    def run(
+        source: WaveConfigRef, *, on_progress: Callable[[int], None] | None = None
+    ) -> Result[StreamedWave, StreamFailure]:
+        return load_code_assignments_to_stream(
+            source,
+            store=c.store,
+            stream=c.stream(c.settings.input_stream),
+            clock=SystemClock(),
+            encode=orjson.dumps,
+            on_progress=on_progress,
+        )
+
+    return run
+
+
+_CODE_TABLE = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem")
+_WAVE_CODES = Worker(
+    name="generate_sms_wave_codes",
+    summary="a code per fan of a wave from Pacman (or generated), recorded, into the wave CSV",
+    trigger=DirectInput("{waveFilePrefix, config} (Step Functions, upload service {data})"),
+    build=_generate_sms_wave_codes,
+    handler="entrypoints.lambda_handlers.generate_sms_wave_codes_handler",
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        *_CODE_TABLE,
+    ),
+)
+_SCHEDULED_WAVE = Worker(
+    name="process_scheduled_wave",
+    summary="assigns a scheduled wave's codes to its campaign in batches of 2,500",
+    trigger=DirectInput("{key: smsWaves/csv/{campaignId}_{suffix}.csv}"),
+    build=_process_scheduled_wave,
+    handler="entrypoints.lambda_handlers.process_scheduled_wave_handler",
+    actions=("s3:GetObject", "dynamodb:UpdateItem", "dynamodb:GetItem"),
+)
+_CODE_STREAM = Worker(
+    name="load_code_assignments_to_stream",
+    summary="a wave's codes as codeAssignment records on the input stream, once per wave",
+    trigger=S3Objects(bucket="scoring_bucket", prefix="smsWaves/triggered/ (and completed/)"),
+    build=_load_code_assignments_to_stream,
+    handler="entrypoints.lambda_handlers.load_code_assignments_to_stream_handler",
+    actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
+)
+
+# Scheduled and directly invoked workers, and those run for one S3 object that are not scored
+# files: one input in, one outcome out (code generation, wave prep, lake compaction, ...).
 JOBS: tuple[Worker[object], ...] = (
     Worker(
         name="process_sms_wave_files",
@@ -324,6 +439,9 @@ JOBS: tuple[Worker[object], ...] = (
             "athena:StopQueryExecution",
         ),
     ),
+    _WAVE_CODES,
+    _SCHEDULED_WAVE,
+    _CODE_STREAM,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
@@ -373,3 +491,21 @@ def scored_file_run(settings: Settings) -> ScoredFileRun:
     c = container(settings)
     name = "process_scored_files"
     return c.built(name, lambda: _lookup(_FILE_WORKERS, name, "file worker").build(c))
+
+
+def wave_codes_run(settings: Settings) -> WaveCodesRun:
+    """generate_sms_wave_codes bound to the process's adapters."""
+    c = container(settings)
+    return c.built(_WAVE_CODES.name, lambda: _generate_sms_wave_codes(c))
+
+
+def scheduled_wave_run(settings: Settings) -> ScheduledWaveRun:
+    """process_scheduled_wave bound to the process's adapters."""
+    c = container(settings)
+    return c.built(_SCHEDULED_WAVE.name, lambda: _process_scheduled_wave(c))
+
+
+def code_stream_run(settings: Settings) -> CodeStreamRun:
+    """load_code_assignments_to_stream bound to the process's adapters."""
+    c = container(settings)
+    return c.built(_CODE_STREAM.name, lambda: _load_code_assignments_to_stream(c))

@@ -72,6 +72,14 @@ class Settings:
     checkpoint_table: str = "campaign-workers-checkpoints"
     # How long a stream runtime replays a failing batch before giving it up (streams/runtime.py).
     batch_deadline_seconds: float = 120.0
+    # Access codes (docs/access-codes.md): the code service and Pacman over HTTP when their URLs
+    # are set; otherwise the DynamoDB codes table holds the inventory and generates codes. The
+    # issued-code ledger of generate_sms_wave_codes is always in that table.
+    code_service_url: str | None = None
+    pacman_url: str | None = None
+    codes_table: str = "campaign-codes"
+    # Pacman calls in flight while a wave's codes are issued (~20 ms each: 64 ≈ 3,000 codes/s).
+    issue_concurrency: int = 64
     log_level: str = "INFO"
     # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
     # every core elsewhere.
@@ -141,6 +149,10 @@ class Settings:
             batch_deadline_seconds=_seconds(
                 env, "BATCH_DEADLINE_SECONDS", d.batch_deadline_seconds
             ),
+            code_service_url=_get(env, "CODE_SERVICE_URL") or None,
+            pacman_url=_get(env, "PACMAN_URL") or None,
+            codes_table=_get(env, "CODES_TABLE", d.codes_table),
+            issue_concurrency=_int(env, "ISSUE_CONCURRENCY", d.issue_concurrency),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
             max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),
