@@ -4,7 +4,8 @@ Trigger: an S3 write of a wave config at `smsWaves/{triggered,completed,...}/{wa
 (keys URL-decoded, as S3 events encode them). The config must carry `campaignId`; the wave CSV
 is `smsWaves/csv/{wave}.csv`. Rows with a real code (not empty, not `TM`) become
 `{type: "codeAssignment", date: {created}, campaignId, categoryId, globalUserId, memberId,
-marketId, code}` with the code as partition key, put through the RecordStream (the same
+marketId, code}` (ids as strings, as the lake's schema holds them: a numeric categoryId becomes
+its decimal text) with the code as partition key, put through the RecordStream (the same
 producer as the scored files: batches within Kinesis limits, failed entries resent).
 
 Once per wave, and resumable, the way processScoredFiles is (domain/scoring/progress.py): a
@@ -167,7 +168,10 @@ def load_code_assignments_to_stream(
         )
     else:
         state = replace(state, resumed_at_row=state.next_row)
-    common = {"campaignId": campaign_id, "categoryId": config.get("categoryId")}
+    # The lake's codeAssignment schema holds ids as strings; the wave config's categoryId is a
+    # number (NotificationConfig), so it is written as its decimal text.
+    category = config.get("categoryId")
+    common = {"campaignId": campaign_id, "categoryId": None if category is None else str(category)}
     try:
         header, rows = read_wave_csv(store.iter_chunks(csv_ref))
         missing = [c for c in (CODE_COLUMN, GLOBAL_USER_ID) if c not in header]

@@ -81,7 +81,11 @@ def test_a_key_that_does_not_match_is_named(event: object, reason: str) -> None:
 
 
 def test_an_s3_event_key_is_url_decoded() -> None:
-    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "smsWaves/csv/c%3D1_w+1.csv"}}}]}
+    event = {
+        "Records": [
+            {"s3": {"bucket": {"name": "b"}, "object": {"key": "smsWaves/csv/c%3D1_w+1.csv"}}}
+        ]
+    }
     wave = ScheduledWave.parse(event, BUCKET).unwrap()
     assert (wave.source, wave.campaign_id) == (ObjectRef("b", "smsWaves/csv/c=1_w 1.csv"), "c=1")
 
@@ -107,7 +111,7 @@ def test_a_wave_without_a_code_column_fails() -> None:
 
 # --- load_code_assignments_to_stream --------------------------------------------------------
 
-CONFIG = {"campaignId": "camp1", "categoryId": 42, "notifyDate": "2026-03-02"}
+CONFIG = {"campaignId": "camp1", "categoryId": "42", "notifyDate": "2026-03-02"}
 
 
 def config_event(state: str, wave: str = "camp1_w1") -> dict[str, object]:
@@ -119,7 +123,9 @@ def world(rows: list[list[str]]) -> CrashingStore:
     store = CrashingStore()
     store.put_bytes(WAVE, wave_with_codes(rows))
     for state in ("triggered", "completed"):
-        store.put_bytes(ObjectRef(BUCKET, f"smsWaves/{state}/camp1_w1_csv.json"), json.dumps(CONFIG).encode())
+        store.put_bytes(
+            ObjectRef(BUCKET, f"smsWaves/{state}/camp1_w1_csv.json"), json.dumps(CONFIG).encode()
+        )
     return store
 
 
@@ -140,7 +146,7 @@ def test_codes_become_code_assignment_records_keyed_by_code() -> None:
     assert [r.partition_key for r in stream.records] == ["C00001", "C00004"]
     assert json.loads(stream.records[0].data) == {
         "type": "codeAssignment", "date": {"created": "2026-03-01T12:00:00.000Z"},
-        "campaignId": "camp1", "categoryId": 42, "globalUserId": "g0000001",
+        "campaignId": "camp1", "categoryId": "42", "globalUserId": "g0000001",
         "memberId": "m1", "marketId": "2", "code": "C00001",
     }  # fmt: skip
 

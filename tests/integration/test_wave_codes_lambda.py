@@ -1,0 +1,197 @@
+"""The code lifecycle end to end over HTTP (workflow 3): a wave CSV in S3 (emulator), codes from a
+local Pacman, assigned in the DynamoDB inventory, published on Kinesis once although the config
+is written twice, then read back through transform_code_assignments and save_selection to the
+fans' entries. Every step runs through its Lambda handler with the real event shapes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from adapters.aws.dynamo_codes import create_codes_table
+from adapters.avro import AvroSchemas
+from adapters.memory import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
+    MemoryDeadLetters,
+    MemoryEntryDirectory,
+    MemoryUserDirectory,
+    MemoryVerdictQueue,
+)
+from domain.streaming import IncomingRecord
+from domain.workers.save_selection import save_selection
+from domain.workers.transform_code_assignments import transform_code_assignments
+from entrypoints.lambda_handlers import (
+    RetryableFailure,
+    WorkerFailed,
+    generate_sms_wave_codes_handler,
+    load_code_assignments_to_stream_handler,
+    process_scheduled_wave_handler,
+)
+from tests.conftest import unique_name
+from tests.support.fake_code_services import FakePacman
+from tests.support.http_server import Fault, LocalHttpServer, running_server
+from tests.support.wave_files import HEADER, fan, parse_csv, wave_csv
+
+pytestmark = pytest.mark.integration
+
+FANS = 60
+CONFIG = {
+    "campaignId": "camp7",
+    "categoryId": 77,
+    "generateOfferCode": True,
+    "notifyDate": "2026-07-04T18:00:00Z",
+    "productId": "prod-1",
+    "source": "vf",
+}
+PREFIX = "camp7_wave1"
+
+
+@pytest.fixture
+def pacman() -> Iterator[tuple[LocalHttpServer, FakePacman]]:
+    with running_server() as server:
+        yield server, FakePacman(server, token="tok")
+
+
+@pytest.fixture
+def world(
+    emulator: Any,
+    aws: Any,
+    make_bucket: Callable[[], str],
+    make_stream: Callable[..., str],
+    pacman: tuple[LocalHttpServer, FakePacman],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    bucket, stream, table = make_bucket(), make_stream(shards=2), unique_name("codes")
+    create_codes_table(aws.client("dynamodb"), table)
+    for name, value in {
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SCORING_BUCKET": bucket,
+        "INPUT_STREAM": stream,
+        "CODES_TABLE": table,
+        "PACMAN_URL": pacman[0].url,
+        "SERVICE_TOKEN": "tok",
+        "ISSUE_CONCURRENCY": "8",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return {"bucket": bucket, "stream": stream, "table": table, "s3": aws.client("s3")}
+
+
+def s3_event(bucket: str, key: str) -> dict[str, Any]:
+    encoded = key.replace("_", "%5F").replace(" ", "+")
+    return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": encoded}}}]}
+
+
+def test_generate_assign_publish_and_select_each_code_once(
+    world: dict[str, Any],
+    pacman: tuple[LocalHttpServer, FakePacman],
+    read_stream: Callable[[str], dict[str, list[dict[str, Any]]]],
+) -> None:
+    s3, bucket = world["s3"], world["bucket"]
+    rows = [fan(i) for i in range(FANS)]
+    s3.put_object(Bucket=bucket, Key=f"smsWaves/csv/{PREFIX}.csv", Body=wave_csv(rows, bom=True))
+    server, fake = pacman
+    server.inject(Fault.status(503), times=2)  # Pacman blips mid-file: retried, nothing lost
+
+    # 1. Codes, through the upload service's body shape.
+    generated = generate_sms_wave_codes_handler(
+        {"data": {"waveFilePrefix": PREFIX, "config": CONFIG}}, None
+    )
+    assert generated["count"] == {"in": FANS, "out": FANS, "errors": 0, "errorsByReason": {}}
+    wave = parse_csv(s3.get_object(Bucket=bucket, Key=f"smsWaves/csv/{PREFIX}.csv")["Body"].read())
+    codes = {r["globalUserId"]: r["code"] for r in wave}
+    assert len(set(codes.values())) == FANS == len(fake.issued)
+    config = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"smsWaves/configs/{PREFIX}.normalized.json")[
+            "Body"
+        ].read()
+    )
+    assert (config["beginDate"], config["endDate"]) == (
+        "2026-07-03T18:00:00.000Z",
+        "2027-07-04T18:00:00.000Z",
+    )
+    again = generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)
+    assert again["alreadyDone"] and len(fake.issued) == FANS
+
+    # 2. Assigned to the campaign in the DynamoDB inventory; a second run updates none.
+    key = f"smsWaves/csv/{PREFIX}.csv"
+    assigned = process_scheduled_wave_handler({"key": key}, None)
+    assert (assigned["in"], assigned["valid"], assigned["updated"]) == (FANS, FANS, FANS)
+    assert process_scheduled_wave_handler({"data": {"key": key}}, None)["updated"] == 0
+
+    # 3. Published once, though the config is written as triggered and then as completed.
+    for state in ("triggered", "completed"):
+        config_key = f"smsWaves/{state}/{PREFIX}_csv.json"
+        s3.put_object(Bucket=bucket, Key=config_key, Body=json.dumps(CONFIG).encode())
+        answer = load_code_assignments_to_stream_handler(s3_event(bucket, config_key), None)
+        (result,) = answer["waves"]
+        assert result["status"] == "ok" and result["count"] == {"rows": FANS, "streamed": FANS}
+        assert result["alreadyStreamed"] is (state == "completed")
+    on_stream = [r for rs in read_stream(world["stream"]).values() for r in rs]
+    assert sorted(r["PartitionKey"] for r in on_stream) == sorted(codes.values())
+    first = orjson.loads(on_stream[0]["Data"])
+    assert first["type"] == "codeAssignment" and first["campaignId"] == "camp7"
+    assert first["code"] == codes[first["globalUserId"]] and first["categoryId"] == "77"
+
+    # 4. Through transform_code_assignments and save_selection to the entries.
+    users = MemoryUserDirectory({fan(i)[0]: f"{i:024d}" for i in range(FANS)})
+    selection_stream = InMemoryRecordStream()
+    batch = [
+        IncomingRecord("input", "shard", r["SequenceNumber"], r["PartitionKey"], r["Data"])
+        for r in on_stream
+    ]
+    dead = MemoryDeadLetters()
+    counts = transform_code_assignments(
+        batch,
+        users=users,
+        campaigns=InMemoryCampaignDirectory.from_categories({"77": "camp7"}),
+        schemas=AvroSchemas(),
+        output=selection_stream,
+        encode=orjson.dumps,
+        dead_letters=dead,
+    )
+    assert (counts.handled, counts.dead_lettered) == (FANS, 0), dead.reasons()
+    entries = MemoryEntryDirectory()
+    selected = [
+        IncomingRecord("sel", "shard", str(i), r.partition_key, r.data)
+        for i, r in enumerate(selection_stream.records)
+    ]
+    saved = save_selection(
+        selected, entries=entries, verdicts=MemoryVerdictQueue(), dead_letters=MemoryDeadLetters()
+    )
+    assert saved.handled == FANS
+    assert {g: held for (_, g), held in entries.codes.items()} == {g: {c} for g, c in codes.items()}
+
+
+def test_bad_input_fails_the_task_with_a_clear_error(world: dict[str, Any]) -> None:
+    with pytest.raises(WorkerFailed, match="config.notifyDate"):
+        generate_sms_wave_codes_handler(
+            {"waveFilePrefix": PREFIX, "config": {**CONFIG, "notifyDate": "soon"}}, None
+        )
+    with pytest.raises(WorkerFailed, match="source_missing"):
+        generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)
+    with pytest.raises(WorkerFailed, match="smsWaves/csv/nocampaign.csv"):
+        process_scheduled_wave_handler({"key": "smsWaves/csv/nocampaign.csv"}, None)
+    answer = load_code_assignments_to_stream_handler(
+        s3_event(world["bucket"], "smsWaves/triggered/other.json"), None
+    )
+    assert answer["waves"][0]["error"]["kind"] == "bad_key"
+
+
+def test_pacman_down_mid_file_is_retryable_and_the_old_wave_survives(
+    world: dict[str, Any], pacman: tuple[LocalHttpServer, FakePacman]
+) -> None:
+    s3, bucket = world["s3"], world["bucket"]
+    original = wave_csv([fan(i) for i in range(20)], header=HEADER)
+    s3.put_object(Bucket=bucket, Key=f"smsWaves/csv/{PREFIX}.csv", Body=original)
+    server, fake = pacman
+    server.inject(Fault.status(500), times=10_000, path="/passwords")
+    with pytest.raises(RetryableFailure, match="issuer_unavailable"):
+        generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)
+    assert s3.get_object(Bucket=bucket, Key=f"smsWaves/csv/{PREFIX}.csv")["Body"].read() == original
