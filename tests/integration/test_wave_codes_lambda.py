@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.aws.dynamo_codes import create_codes_table
 from adapters.avro import AvroSchemas
+from adapters.aws.dynamo_codes import create_codes_table
 from adapters.memory import (
     InMemoryCampaignDirectory,
     InMemoryRecordStream,
@@ -170,13 +170,13 @@ def test_generate_assign_publish_and_select_each_code_once(
 
 
 def test_bad_input_fails_the_task_with_a_clear_error(world: dict[str, Any]) -> None:
-    with pytest.raises(WorkerFailed, match="config.notifyDate"):
+    with pytest.raises(WorkerFailed, match=r"config\.notifyDate"):
         generate_sms_wave_codes_handler(
             {"waveFilePrefix": PREFIX, "config": {**CONFIG, "notifyDate": "soon"}}, None
         )
     with pytest.raises(WorkerFailed, match="source_missing"):
         generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)
-    with pytest.raises(WorkerFailed, match="smsWaves/csv/nocampaign.csv"):
+    with pytest.raises(WorkerFailed, match=r"smsWaves/csv/nocampaign\.csv"):
         process_scheduled_wave_handler({"key": "smsWaves/csv/nocampaign.csv"}, None)
     answer = load_code_assignments_to_stream_handler(
         s3_event(world["bucket"], "smsWaves/triggered/other.json"), None
@@ -190,7 +190,7 @@ def test_pacman_down_mid_file_is_retryable_and_the_old_wave_survives(
     s3, bucket = world["s3"], world["bucket"]
     original = wave_csv([fan(i) for i in range(20)], header=HEADER)
     s3.put_object(Bucket=bucket, Key=f"smsWaves/csv/{PREFIX}.csv", Body=original)
-    server, fake = pacman
+    server, _fake = pacman
     server.inject(Fault.status(500), times=10_000, path="/passwords")
     with pytest.raises(RetryableFailure, match="issuer_unavailable"):
         generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)

@@ -19,7 +19,7 @@ zones = st.sampled_from(
         ZoneInfo("Australia/Lord_Howe"),
         timezone(timedelta(hours=-9, minutes=-30)),
         timezone(timedelta(hours=14)),
-    ]  # fmt: skip
+    ]
 )
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=zones

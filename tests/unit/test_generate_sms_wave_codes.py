@@ -3,17 +3,23 @@ bad input, an issuer outage mid-file, and re-runs after a crash at every step.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer, MemoryIssuedCodeLedger
 from domain.models import ObjectRef
-from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
+from domain.workers.generate_sms_wave_codes import (
+    GeneratedWave,
+    GenerateFailure,
+    GenerateInput,
+    generate_sms_wave_codes,
+)
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 
 BUCKET = "vf-scoring"
@@ -34,8 +40,12 @@ def request(config: dict[str, object] | None = None) -> GenerateInput:
     return GenerateInput.parse(event).unwrap()
 
 
-def run(store: CrashingStore, issuer: MemoryCodeIssuer, ledger: MemoryIssuedCodeLedger,
-        chunk_rows: int = 3):  # type: ignore[no-untyped-def]  # fmt: skip
+def run(
+    store: CrashingStore,
+    issuer: MemoryCodeIssuer,
+    ledger: MemoryIssuedCodeLedger,
+    chunk_rows: int = 3,
+) -> Result[GeneratedWave, GenerateFailure]:
     return generate_sms_wave_codes(
         request(), store=store, issuer=issuer, ledger=ledger, bucket=BUCKET, chunk_rows=chunk_rows
     )
@@ -125,7 +135,7 @@ def test_without_generate_offer_code_nothing_is_touched() -> None:
         (
             {"waveFilePrefix": "w", "config": {**CONFIG, "notifyDate": "next tuesday"}},
             "config.notifyDate is not an ISO 8601",
-        ),  # fmt: skip
+        ),
         ({"waveFilePrefix": "w", "config": {**CONFIG, "productId": ""}}, "config.productId"),
         ({"waveFilePrefix": "w", "config": {"notifyDate": "2026-01-01"}}, "generateOfferCode"),
         (["not", "an", "object"], "not a JSON object"),
@@ -180,10 +190,8 @@ def test_crash_at_any_step_and_rerun_each_fan_holds_exactly_one_code(
     store.objects[WAVE] = wave_csv(rows)
     ledger = MemoryIssuedCodeLedger()
     faults = IssuerFaults(rejected={fan(i)[0] for i in rejected})
-    try:
+    with contextlib.suppress(Crash):
         run(store, MemoryCodeIssuer(faults, prefix="A"), ledger, chunk_rows=chunk)
-    except Crash:
-        pass
     store.crash_at = None
     result = run(store, MemoryCodeIssuer(faults, prefix="B"), ledger, chunk_rows=chunk).unwrap()
     out = parse_csv(store.objects[WAVE])
