@@ -88,9 +88,8 @@ class Settings:
     # without line ends): refusing it keeps memory bounded.
     max_line_bytes: int = 64 * 1024 * 1024
     # Wave prep (docs/wave-prep.md). Codes: the code service when CODE_SERVICE_URL is set, else
-    # the DynamoDB codes table (the same settings as the access-code workers).
-    code_service_url: str | None = None
-    codes_table: str = "campaign-codes"
+    # the DynamoDB codes table (code_service_url and codes_table above, shared with the
+    # access-code workers).
     # Where eligible fans come from: "entry_service" (needs ENTRY_SERVICE_URL), "lake" (the Avro
     # lake in CAMPAIGN_DATA_BUCKET, read on this machine) or "athena" (the same lake queried in
     # Athena); empty = the entry service when its URL is set, else the lake.
@@ -156,8 +155,6 @@ class Settings:
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
             max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),
-            code_service_url=_get(env, "CODE_SERVICE_URL") or None,
-            codes_table=_get(env, "CODES_TABLE", d.codes_table),
             wave_fan_source=_get(env, "WAVE_FAN_SOURCE").lower(),
             athena_database=_get(env, "ATHENA_DATABASE", d.athena_database),
             athena_workgroup=_get(env, "ATHENA_WORKGROUP", d.athena_workgroup),
