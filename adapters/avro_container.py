@@ -82,6 +82,18 @@ def keys_of(meta: Mapping[str, bytes]) -> list[bytes] | None:
     return [packed[i : i + KEY_BYTES] for i in range(0, len(packed), KEY_BYTES)]
 
 
+def key_count(meta: Mapping[str, bytes]) -> int | None:
+    """How many keys the header lists, from the length of their base64 alone (no decoding: a
+    merge's inspection reads every header and needs only this)."""
+    raw = meta.get(KEYS_META)
+    if raw is None:
+        return None
+    size = len(raw) * 3 // 4 - raw[-2:].count(b"=")
+    if len(raw) % 4 or size % KEY_BYTES:
+        raise NotAnAvroFile(f"{KEYS_META} is not base64 of {KEY_BYTES}-byte keys")
+    return size // KEY_BYTES
+
+
 def first_arrival_of(meta: Mapping[str, bytes]) -> int | None:
     raw = meta.get(FIRST_ARRIVAL_META)
     return int(raw) if raw is not None and raw.isdigit() else None

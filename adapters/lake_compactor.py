@@ -51,6 +51,7 @@ from adapters.avro_container import (
     first_arrival_of,
     header_bytes,
     iter_blocks,
+    key_count,
     keys_of,
     merged_meta,
     read_header,
@@ -165,10 +166,10 @@ class AvroLakeCompactor:
                     return Failure(verdict)
                 if header.codec not in ("null", "deflate"):
                     return Failure(_unreadable(info, f"codec {header.codec!r} is not supported"))
-                keys = keys_of(header.meta)
+                listed = key_count(header.meta)
                 records = (
-                    len(keys)
-                    if keys is not None
+                    listed
+                    if listed is not None
                     else sum(block.count for block in iter_blocks(reader, header))
                 )
             except (NotAnAvroFile, ValueError, zlib.error) as bad:
@@ -182,7 +183,7 @@ class AvroLakeCompactor:
                     info,
                     records,
                     first_arrival_of(header.meta),
-                    keyed=keys is not None,
+                    keyed=listed is not None,
                     resolved=verdict == _RESOLVE,
                 )
             )

@@ -1,0 +1,245 @@
+"""merge_avro_files on scenario 3's month: 500 files x 1,000 registration records, as
+save_campaign_data writes them, against record-by-record streaming (fastavro's reader into
+fastavro's writer, dedupe by a set of dedupeIds), in the same run.
+
+    python -m benchmarks.bench_lake_merge [files ...]      # default: 500 1000
+
+Three lakes per size:
+- `none`: no duplicate;
+- `rerun`: 1 % duplicates the way a re-run file leaves them: the last 1 % of the objects hold
+  one earlier run's records again (consecutive objects, whole blocks of duplicates);
+- `spread`: 1 % duplicates spread over every block (one in each ~100 records, everywhere).
+
+Files live in a temporary directory (a directory ObjectStore), so the merge's memory is its
+own: each run is a fresh process, and its peak RSS (ru_maxrss) is reported beside the figure;
+"memory flat as the files double" compares 500 files with 1,000. Records/s counts the sources'
+records (what a merge has to get through). CPU µs per record is the process's user+system time.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+from benchmarks.machine import machine
+
+RECORDS_PER_FILE = 1_000
+DAY = "2024/05"
+TYPE = "registration"
+BUCKET = "lake"
+RUNS = 3
+
+
+class DirectoryStore:
+    """The ObjectStore calls a merge makes, over files in a directory (bucket/key paths)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, ref: Any) -> Path:
+        return self.root / ref.bucket / ref.key
+
+    def iter_chunks(self, ref: Any) -> Iterator[bytes]:
+        from domain.models import ObjectNotFound
+
+        try:
+            handle = self._path(ref).open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(ref) from None
+        with handle:
+            while chunk := handle.read(1024 * 1024):
+                yield chunk
+
+    @contextmanager
+    def open_writer(self, ref: Any, content_type: str = "") -> Iterator[Any]:
+        path = self._path(ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as handle:
+            yield handle
+        partial.replace(path)
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[Any]:
+        from domain.models import ObjectInfo, ObjectRef
+
+        base = self.root / bucket
+        for path in sorted(base.rglob("*")):
+            key = path.relative_to(base).as_posix()
+            if path.is_file() and key.startswith(prefix):
+                yield ObjectInfo(ObjectRef(bucket, key), path.stat().st_size, etag=key)
+
+    def head(self, ref: Any) -> Any:
+        from domain.models import ObjectInfo
+
+        path = self._path(ref)
+        return ObjectInfo(ref, path.stat().st_size) if path.exists() else None
+
+    def delete(self, ref: Any) -> None:
+        self._path(ref).unlink(missing_ok=True)
+
+
+def write_lake(root: Path, files: int, kind: str) -> int:
+    """`files` lake files of 1,000 registrations each; returns the duplicates they hold."""
+    from adapters.avro import AvroSchemas
+    from benchmarks.stream_records import registration
+    from domain.records import canonical_json, with_dedupe_id
+
+    schemas = AvroSchemas(compression_level=1)
+    rng = random.Random(11)
+    folder = root / BUCKET / "avro" / TYPE / DAY / "01"
+    folder.mkdir(parents=True)
+    arrived = __import__("datetime").datetime(2024, 5, 1, tzinfo=__import__("datetime").UTC)
+    rerun_files = files // 100 if kind == "rerun" else 0
+    duplicates = 0
+    serial = 0
+    for number in range(files):
+        records = []
+        for position in range(RECORDS_PER_FILE):
+            if number >= files - rerun_files:
+                # A re-run: the records of an earlier stretch of files again.
+                i = (number - (files - rerun_files)) * RECORDS_PER_FILE + position
+                duplicates += 1
+            elif kind == "spread" and position % 100 == 50 and serial > 0:
+                i = rng.randrange(serial)
+                duplicates += 1
+            else:
+                i = serial
+                serial += 1
+            raw = with_dedupe_id(registration(random.Random(i), i), canonical_json)
+            records.append(schemas.conform(TYPE, raw, arrived).unwrap())
+        name = f"shardId-000000000000-{number:06d}.avro"
+        (folder / name).write_bytes(schemas.encode(TYPE, records))
+    return duplicates
+
+
+def merge_blocks(root: Path) -> tuple[int, int]:
+    from adapters.lake_compactor import AvroLakeCompactor
+    from domain.lake import LakeLayout
+    from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
+
+    class Queue:
+        def send(self, request: Any) -> None:
+            pass
+
+    store = DirectoryStore(root)
+    compactor = AvroLakeCompactor(store, compression_level=1)  # type: ignore[arg-type]
+    counts = merge_avro_files(
+        MergeRequest(DAY, (TYPE,)),
+        store=store,  # type: ignore[arg-type]
+        compactor=compactor,
+        manifests=compactor,
+        queue=Queue(),
+        layout=LakeLayout(BUCKET),
+    )
+    assert not counts.refusals, counts.refusals
+    return counts.records, counts.duplicates
+
+
+def merge_records(root: Path) -> tuple[int, int]:
+    """The straightforward merge: every record decoded, checked against a set, encoded again."""
+    sources = sorted((root / BUCKET / "avro" / TYPE / DAY).rglob("*.avro"))
+    seen: set[str] = set()
+    duplicates = 0
+    out_path = root / "baseline.avro"
+
+    def kept() -> Iterator[Any]:
+        nonlocal duplicates
+        for path in sources:
+            with path.open("rb") as handle:
+                for record in fastavro.reader(handle):
+                    dedupe = record["dedupeId"]  # type: ignore[index,call-overload]
+                    if dedupe in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(dedupe)
+                    yield record
+
+    with sources[0].open("rb") as first:
+        schema = fastavro.reader(first).writer_schema
+    with out_path.open("wb") as out:
+        fastavro.writer(out, schema, kept(), codec="deflate", codec_compression_level=1)
+    out_path.unlink()
+    return len(seen), duplicates
+
+
+def _run(method: str, root: str, answer: Any) -> None:
+    run = merge_blocks if method == "blocks" else merge_records
+    started, cpu = time.perf_counter(), time.process_time()
+    records, duplicates = run(Path(root))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    answer.send((wall, cpu, records, duplicates, peak_mib))
+
+
+def measure(method: str, root: Path) -> tuple[float, float, int, int, float]:
+    """One merge in a fresh process (so its peak RSS is its own); then the merged file goes."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_run, args=(method, str(root), theirs))
+    process.start()
+    result = ours.recv()
+    process.join()
+    merged = root / BUCKET / "avro" / TYPE / "merged"
+    shutil.rmtree(merged, ignore_errors=True)
+    return result  # type: ignore[no-any-return]
+
+
+def main(argv: list[str]) -> int:
+    sizes = [int(a) for a in argv] or [500, 1000]
+    print(f"machine: {machine()}")
+    print(
+        "| files | lake | method | records in | duplicates | median s | records/s | "
+        "CPU µs/record | peak RSS MiB | vs records |"
+    )
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for files in sizes:
+        for kind in ("none", "rerun", "spread"):
+            root = Path(tempfile.mkdtemp(prefix="bench-lake-"))
+            try:
+                expected = write_lake(root, files, kind)
+                total = files * RECORDS_PER_FILE
+                figures: dict[str, tuple[float, float, float]] = {}
+                for method in ("blocks", "records"):
+                    runs = [measure(method, root) for _ in range(RUNS)]
+                    for _, _, records, duplicates, _ in runs:
+                        assert duplicates == expected and records == total - expected, (
+                            method,
+                            kind,
+                            records,
+                            duplicates,
+                            expected,
+                        )
+                    wall = statistics.median(r[0] for r in runs)
+                    cpu = statistics.median(r[1] for r in runs)
+                    peak = max(r[4] for r in runs)
+                    figures[method] = (wall, cpu, peak)
+                for method in ("blocks", "records"):
+                    wall, cpu, peak = figures[method]
+                    ratio = figures["records"][0] / wall
+                    print(
+                        f"| {files} | {kind} | {method} | {total:,} | {expected:,} | {wall:.3f} | "
+                        f"{total / wall:,.0f} | {cpu / total * 1e6:.2f} | {peak:.0f} | "
+                        f"{ratio:.1f}x |",
+                        flush=True,
+                    )
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
