@@ -5,8 +5,8 @@ A writer that fails part-way ABORTS its multipart upload, so no partial object e
 and no orphaned parts keep costing storage. S3 allows 10,000 parts: at 8 MiB that is ~78 GiB
 per object; pass a larger `part_size` for more.
 
-`copy` uses CopyObject, which S3 limits to 5 GiB sources; larger ones need UploadPartCopy
-(not needed by any worker yet).
+`copy` keeps the source's ETag: CopyObject for a single-part source (S3 limits it to 5 GiB), and
+part by part (UploadPartCopy, the source's own part sizes) for a multipart one.
 """
 
 from __future__ import annotations
@@ -43,6 +43,19 @@ def _line_or_overlong(line: bytes, limit: int) -> bytes | OverlongLine:
 def _line_length(length: int, end: bytes) -> int:
     """A line's length without the CR of its CRLF (`end` is the line's last piece)."""
     return length - 1 if end.endswith(b"\r") else length
+
+
+def _etag(answer: Any) -> str | None:
+    """S3's ETag without its quotes (HeadObject and ListObjectsV2 both quote it)."""
+    etag = answer.get("ETag")
+    return None if etag is None else str(etag).strip('"')
+
+
+def _part_count(head: Any) -> int:
+    """How many parts an object was uploaded in: an ETag `md5-N` says N, a plain MD5 one."""
+    etag = str(head.get("ETag", "")).strip('"')
+    count = etag.rpartition("-")[2]
+    return int(count) if "-" in etag and count.isdigit() else 1
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -147,7 +160,7 @@ class S3ObjectStore:
                 return None
             raise
         return ObjectInfo(
-            ref, int(answer["ContentLength"]), answer.get("LastModified"), answer.get("ETag")
+            ref, int(answer["ContentLength"]), answer.get("LastModified"), _etag(answer)
         )
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
@@ -157,7 +170,10 @@ class S3ObjectStore:
         for page in pages:
             for item in page.get("Contents", []):
                 yield ObjectInfo(
-                    ObjectRef(bucket, item["Key"]), int(item["Size"]), item.get("LastModified")
+                    ObjectRef(bucket, item["Key"]),
+                    int(item["Size"]),
+                    item.get("LastModified"),
+                    _etag(item),
                 )
 
     # --- writes -------------------------------------------------------------------------------
@@ -180,15 +196,65 @@ class S3ObjectStore:
         writer.finish()
 
     def copy(self, source: ObjectRef, target: ObjectRef) -> None:
+        """A server-side copy with the source's ETag. CopyObject gives a copy of a multipart
+        object a new (single-part MD5) ETag, so such a source is copied part by part with its
+        own part sizes (UploadPartCopy), which gives the copy the same ETag: the lake's move
+        verifies every copy by size and ETag before it deletes the source."""
         try:
-            self.client.copy_object(
-                Bucket=target.bucket,
-                Key=target.key,
-                CopySource={"Bucket": source.bucket, "Key": source.key},
-            )
+            head = self.client.head_object(Bucket=source.bucket, Key=source.key)
+            parts = _part_count(head)
+            copy_source = {"Bucket": source.bucket, "Key": source.key}
+            if parts <= 1:
+                self.client.copy_object(
+                    Bucket=target.bucket, Key=target.key, CopySource=copy_source
+                )
+                return
+            self._copy_parts(source, target, head, parts)
         except ClientError as error:
             if _is_missing(error):
                 raise ObjectNotFound(source) from error
+            raise
+
+    def _copy_parts(self, source: ObjectRef, target: ObjectRef, head: Any, parts: int) -> None:
+        copy_source = {"Bucket": source.bucket, "Key": source.key}
+        started = self.client.create_multipart_upload(
+            Bucket=target.bucket, Key=target.key, ContentType=head.get("ContentType", "")
+        )
+        upload_id = started["UploadId"]
+        try:
+            done = []
+            offset = 0
+            for number in range(1, parts + 1):
+                size = int(
+                    self.client.head_object(
+                        Bucket=source.bucket, Key=source.key, PartNumber=number
+                    )["ContentLength"]
+                )
+                answer = self.client.upload_part_copy(
+                    Bucket=target.bucket,
+                    Key=target.key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={offset}-{offset + size - 1}",
+                    # The parts must come from the version that was listed, not a rewrite.
+                    CopySourceIfMatch=head["ETag"],
+                )
+                done.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+                offset += size
+            self.client.complete_multipart_upload(
+                Bucket=target.bucket,
+                Key=target.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+            )
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=target.bucket, Key=target.key, UploadId=upload_id
+                )
+            except Exception:
+                log.exception("could not abort multipart copy", extra={"uri": target.uri})
             raise
 
     def delete(self, ref: ObjectRef) -> None:

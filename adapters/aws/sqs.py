@@ -33,6 +33,7 @@ from typing import Any
 
 from adapters.aws.errors import AWS_ERRORS, unavailable
 from domain.backoff import Backoff
+from domain.lake import MoveRequest
 from domain.records import Verdict
 from domain.streaming import DeadLetter, DependencyUnavailable
 
@@ -257,3 +258,36 @@ def _digest(*parts: str) -> str:
 def _where(letter: DeadLetter) -> str:
     record = letter.record
     return f"{record.stream}/{record.shard_id}/{record.sequence_number}"
+
+
+class SqsMoveQueue:
+    """MoveQueue on SQS: body `{"recordType": ..., "prefix": "YYYY/MM/DD"}`, one message per merged
+    type. On a FIFO queue the deduplication id is (type, prefix): a re-run's message within
+    SQS's 5-minute window is dropped; on a standard queue a second message is harmless (the move
+    of a moved prefix moves nothing)."""
+
+    def __init__(self, sqs: Any, queue: str, *, resend: Backoff = DEFAULT_RESEND_BACKOFF) -> None:
+        self._sender = _BatchSender(sqs, queue, resend, "move queue")
+        self._fifo = _is_fifo(queue)
+
+    def send(self, request: MoveRequest) -> None:
+        body = json.dumps({"recordType": request.record_type, "prefix": request.prefix})
+        entry: dict[str, Any] = {"Id": "", "MessageBody": body}
+        if self._fifo:
+            entry["MessageGroupId"] = request.record_type
+            entry["MessageDeduplicationId"] = _digest(request.record_type, request.prefix)[:128]
+        self._sender.send_all([entry])
+
+
+def move_request_from_body(body: str) -> MoveRequest:
+    """A move queue message's body -> MoveRequest. Raises ValueError naming what is wrong."""
+    try:
+        message = json.loads(body)
+    except ValueError as error:
+        raise ValueError(f"move message is not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise ValueError("move message is not a JSON object")
+    record_type, prefix = message.get("recordType"), message.get("prefix")
+    if not isinstance(record_type, str) or not isinstance(prefix, str):
+        raise ValueError("move message needs string fields recordType and prefix")
+    return MoveRequest(record_type, prefix)
