@@ -18,9 +18,7 @@ records (what a merge has to get through). CPU µs per record is the process's u
 
 from __future__ import annotations
 
-import io
 import multiprocessing
-import os
 import random
 import resource
 import shutil
