@@ -49,7 +49,7 @@ class DirectoryStore:
         self.root = root
 
     def _path(self, ref: Any) -> Path:
-        return self.root / ref.bucket / ref.key
+        return Path(self.root, ref.bucket, ref.key)
 
     def iter_chunks(self, ref: Any) -> Iterator[bytes]:
         from domain.models import ObjectNotFound

@@ -124,13 +124,13 @@ def test_a_replayed_day_merges_to_each_record_once_and_its_sources_are_archived(
     assert by_type["registration"].duplicates >= 60
     merged = s3_client.get_object(Bucket=bucket, Key=layout.merged_ref("registration", day).key)
     data = merged["Body"].read()
-    ours = list(fastavro.reader(io.BytesIO(data)))
-    apache = list(avro.datafile.DataFileReader(io.BytesIO(data), avro.io.DatumReader()))
+    ours: list[Any] = list(fastavro.reader(io.BytesIO(data)))
+    apache: list[Any] = list(avro.datafile.DataFileReader(io.BytesIO(data), avro.io.DatumReader()))
     expected = {r["globalUserId"].strip() for r in registrations}
     for records in (ours, apache):
         assert len(records) == 300
-        assert {r["globalUserId"] for r in records} == expected  # type: ignore[index]
-        assert len({r["dedupeId"] for r in records}) == 300  # type: ignore[index]
+        assert {r["globalUserId"] for r in records} == expected
+        assert len({r["dedupeId"] for r in records}) == 300
     assert apache[0]["receivedAt"] == ours[0]["receivedAt"]  # timestamp-millis both ways
 
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
