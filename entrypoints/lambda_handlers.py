@@ -21,7 +21,7 @@ from domain.workers.load_code_assignments_to_stream import WaveConfigRef
 from domain.workers.process_scheduled_wave import ScheduledWave
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
 from entrypoints import bootstrap, registry, wave_prep
-from entrypoints.events import s3_object_refs
+from entrypoints.events import s3_notifications
 from entrypoints.settings import Settings
 from streams.checkpoints import CheckpointStore, DynamoCheckpoints
 from streams.lambda_kinesis import kinesis_handler
@@ -104,11 +104,16 @@ def file_result(outcome: Success[ScoredFileCounts] | Failure[ScoredFileFailure])
 
 @lambda_entry
 def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """S3 ObjectCreated -> processScoredFiles, for every record in the event."""
+    """S3 ObjectCreated -> processScoredFiles, for every object the event names: delivered by
+    S3 itself, through SQS or SNS, or by EventBridge (entrypoints/events.py). Test events and
+    removals are acknowledged in the response and the log, not processed."""
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
+    notifications = s3_notifications(event)
+    for ignored in notifications.ignored:
+        log.info("acknowledged, not processed: %s", ignored)
     files = []
-    for ref in s3_object_refs(event):
+    for ref in notifications.created:
         try:
             outcome = registry.scored_file_run(settings)(ref)
             result = file_result(outcome)  # type: ignore[arg-type]
@@ -127,7 +132,10 @@ def process_scored_files_handler(event: dict[str, Any], context: Any) -> dict[st
     retry = [f for f in files if f.get("retryable")]
     if retry:
         raise RetryableFailure("; ".join(f"{f['source']}: {f['error']['message']}" for f in retry))
-    return {"files": files}
+    response: dict[str, Any] = {"files": files}
+    if notifications.ignored:
+        response["ignored"] = list(notifications.ignored)
+    return response
 
 
 class WavePrepRetryable(RuntimeError):

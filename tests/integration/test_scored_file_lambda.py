@@ -398,3 +398,30 @@ class LambdaContextStub:
     memory_limit_in_mb = 1024
     invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:process-scored-files"
     aws_request_id = "6f1c2c1e-8a53-4b76-a8a1-0d2b1f5e9c3a"
+
+
+def test_a_file_announced_through_sqs_is_processed_and_a_test_event_only_acknowledged(
+    pipeline, s3_client, read_stream
+):
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.via sqs.txt", sample_file(50))
+    through_sqs = {
+        "Records": [
+            {
+                "eventSource": "aws:sqs",
+                "messageId": "m1",
+                "body": orjson.dumps(s3_put_event(ref)).decode(),
+            },
+            {
+                "eventSource": "aws:sqs",
+                "messageId": "m2",
+                "body": '{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}',
+            },
+        ]
+    }
+
+    response = process_scored_files_handler(through_sqs, None)
+
+    [result] = response["files"]
+    assert (result["source"], result["status"]) == (ref.uri, "ok")
+    assert response["ignored"] == ["s3:TestEvent for bucket b"]
+    assert len(streamed(read_stream, pipeline["stream"])) == result["count"]["out"] > 0
