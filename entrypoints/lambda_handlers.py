@@ -21,7 +21,7 @@ from domain.workers.load_code_assignments_to_stream import WaveConfigRef
 from domain.workers.process_scheduled_wave import ScheduledWave
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
 from entrypoints import bootstrap, registry, wave_prep
-from entrypoints.events import s3_notifications
+from entrypoints.events import s3_notifications, s3_object_refs
 from entrypoints.settings import Settings
 from streams.checkpoints import CheckpointStore, DynamoCheckpoints
 from streams.lambda_kinesis import kinesis_handler
@@ -143,6 +143,7 @@ class WavePrepRetryable(RuntimeError):
     already says FAILED with this message, and at most two attempts ever run."""
 
 
+@lambda_entry
 def process_sms_wave_files_handler(event: Any, context: Any) -> dict[str, Any]:
     """Wave prep, invoked directly, by Step Functions or by the upload service (`{data}`)."""
     settings = Settings.from_env()
@@ -214,6 +215,7 @@ def _job_failed(what: str, kind: str, message: str, retryable: bool) -> None:
     raise WorkerFailed(f"{kind}: {message}")
 
 
+@lambda_entry
 def generate_sms_wave_codes_handler(event: Any, context: Any) -> dict[str, Any]:
     """Direct invoke / Step Functions / upload service `{data}` -> generateSmsWaveCodes."""
     settings = Settings.from_env()
@@ -238,6 +240,7 @@ def generate_sms_wave_codes_handler(event: Any, context: Any) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+@lambda_entry
 def process_scheduled_wave_handler(event: Any, context: Any) -> dict[str, Any]:
     """`{key}` (direct, Step Functions, upload service `{data}`, or an S3 event) ->
     processScheduledWave."""
@@ -264,6 +267,7 @@ def process_scheduled_wave_handler(event: Any, context: Any) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+@lambda_entry
 def load_code_assignments_to_stream_handler(event: Any, context: Any) -> dict[str, Any]:
     """S3 ObjectCreated on `smsWaves/{triggered,completed}/{wave}_csv.json` ->
     loadCodeAssignmentsToStream for each object (keys URL-decoded). A config that is not a
