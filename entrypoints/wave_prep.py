@@ -18,17 +18,15 @@ from typing import Any, Protocol
 from returns.result import Failure, Result, Success
 
 from adapters.aws.athena_fans import AthenaEligibleFans
-from adapters.aws.dynamo_codes import DynamoCodeInventory
 from adapters.aws.lake_fans import LakeEligibleFans
 from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
 from adapters.campaign_config import S3CampaignDirectory
 from adapters.clock import SystemClock
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
-from adapters.http.codes import HttpCodeInventory
 from adapters.http.eligible_fans import HttpEligibleFans
 from adapters.wave_package import ZipPackage
-from domain.ports import CampaignMarkets, CodeInventory, EligibleFans
+from domain.ports import CampaignMarkets, EligibleFans
 from domain.wave_prep.request import WavePrepRequest
 from domain.workers.process_sms_wave_files import (
     WavePrepCounts,
@@ -75,17 +73,10 @@ def _markets(c: Container) -> CampaignMarkets:
     return S3CampaignDirectory(c.store, s.scoring_bucket, prefix=s.campaign_config_prefix)
 
 
-def _codes(c: Container) -> CodeInventory:
-    s = c.settings
-    if s.code_service_url:
-        return HttpCodeInventory(_client(c, "code service", s.code_service_url))
-    return DynamoCodeInventory(c.aws.client("dynamodb"), s.codes_table)
-
-
 def build(c: Container) -> WavePrepRun:
     s = c.settings
     s3 = c.aws.client("s3")
-    fans, markets, codes = _fans(c), _markets(c), _codes(c)
+    fans, markets, codes = _fans(c), _markets(c), c.code_inventory
 
     def run(
         request: WavePrepRequest, *, on_progress: Callable[[int], None] | None = None
