@@ -341,3 +341,20 @@ class MoveQueue(Protocol):
     """Where a merge hands its prefix to move_merged_avro_files (SQS)."""
 
     def send(self, request: MoveRequest) -> None: ...
+
+
+class QueryEngine(Protocol):
+    """SQL over the lake (Athena): one statement at a time, run to its end."""
+
+    def execute(self, sql: str) -> Result[str, str]:
+        """Starts the statement and waits for it (polling, up to the adapter's deadline): its
+        execution id, or why it did not succeed (failed, cancelled, timed out; then stopped)."""
+        ...
+
+    def rows(self, execution_id: str) -> Iterator[tuple[str | None, ...]]:
+        """A finished query's data rows (no header), read page by page."""
+        ...
+
+    def discard(self, execution_id: str) -> None:
+        """Removes the execution's output objects (results and their metadata)."""
+        ...

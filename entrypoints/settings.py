@@ -101,6 +101,16 @@ class Settings:
     wave_reserve_batch: int = 20_000
     # A TRIGGERED wave older than this is a run that died (Lambda's longest timeout is 15 min).
     wave_stale_minutes: int = 15
+    # The data lake's compaction (docs/data-lake.md): merge_avro_files queues each merged prefix
+    # on MOVE_QUEUE for move_merged_avro_files, which archives the sources under
+    # LAKE_ARCHIVE_PREFIX. The guards refuse a merge past them (the embedded merge's memory
+    # grows with the records, ~90 B each, not with the bytes); MERGE_ENGINE=athena finds the
+    # duplicates in Athena instead, so only those are held.
+    move_queue: str = "campaign-workers-move-merged-avro"
+    lake_archive_prefix: str = "avro/archived/"
+    merge_max_bytes: int = 50 * 1024**3
+    merge_max_records: int = 10_000_000
+    merge_engine: str = "embedded"
 
     def fan_source(self) -> str:
         source = self.wave_fan_source or ("entry_service" if self.entry_service_url else "lake")
@@ -161,6 +171,11 @@ class Settings:
             athena_output=_get(env, "ATHENA_OUTPUT"),
             wave_reserve_batch=_int(env, "WAVE_RESERVE_BATCH", d.wave_reserve_batch),
             wave_stale_minutes=_int(env, "WAVE_STALE_MINUTES", d.wave_stale_minutes),
+            move_queue=_get(env, "MOVE_QUEUE", d.move_queue),
+            lake_archive_prefix=_get(env, "LAKE_ARCHIVE_PREFIX", d.lake_archive_prefix),
+            merge_max_bytes=_int(env, "MERGE_MAX_BYTES", d.merge_max_bytes),
+            merge_max_records=_int(env, "MERGE_MAX_RECORDS", d.merge_max_records),
+            merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from domain.lake import (
     FirstWins,
@@ -62,9 +62,9 @@ class MergeRequest:
     record_types: tuple[str, ...] = field(default=tuple(sorted(RECORD_TYPES)))
 
 
-# (record type, sources inspected) -> the dedupe keys that occur more than once, found by an
-# engine that holds no per-record state here (Athena, domain/athena_merge.py).
-DuplicateFinder = Callable[[str, Sequence[SourceFile]], frozenset[bytes]]
+# (record type, prefix, sources inspected) -> the dedupe keys that occur more than once, found
+# by an engine that holds no per-record state here (Athena, domain/lake_athena.py).
+DuplicateFinder = Callable[[str, str, Sequence[SourceFile]], Result[frozenset[bytes], MergeRefusal]]
 Progress = Callable[[str, int], None]  # (record type, files done)
 
 
@@ -144,7 +144,13 @@ def _merge_type(
         case Success(inspected):
             files = in_arrival_order(inspected)
     source_records = sum(f.records for f in files)
-    watch = duplicates(record_type, files) if duplicates is not None else None
+    watch: frozenset[bytes] | None = None
+    if duplicates is not None:
+        match duplicates(record_type, prefix, files):
+            case Failure(refusal):
+                return refused(refusal)
+            case Success(found):
+                watch = found
     if watch is None and source_records > limits.max_records:
         return refused(
             MergeRefusal(

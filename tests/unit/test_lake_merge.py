@@ -10,6 +10,7 @@ from typing import Any
 
 import fastavro
 import pytest
+from returns.result import Success
 
 from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META
 from adapters.lake_compactor import AvroLakeCompactor
@@ -237,7 +238,9 @@ def test_with_a_duplicate_finder_only_the_repeating_keys_are_tracked() -> None:
     repeating = frozenset({dedupe_key("3")})
 
     counts = merge(
-        store, limits=MergeLimits(max_records=1), duplicates=lambda record_type, files: repeating
+        store,
+        limits=MergeLimits(max_records=1),
+        duplicates=lambda record_type, prefix, files: Success(repeating),
     )
 
     assert counts.refusals == ()
