@@ -1,4 +1,8 @@
-"""`campaign-workers`: run the workers from a terminal against AWS, LocalStack or the emulator."""
+"""`campaign-workers`: run the workers from a terminal against AWS, LocalStack or the emulator.
+
+Exit codes (README, "Exit codes"): expected failures print one line on stderr, never a
+traceback; a traceback means a bug.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,44 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 from returns.result import Failure, Success
 from rich.console import Console
+from rich.markup import escape
 
+from adapters.aws.errors import AWS_ERRORS, error_code
+from adapters.logging import mask_text
 from domain.models import ObjectRef
+from domain.streaming import DependencyUnavailable
 from domain.workers.generate_sms_wave_codes import GenerateInput
 from domain.workers.load_code_assignments_to_stream import WaveConfigRef
 from domain.workers.process_scheduled_wave import ScheduledWave
 from entrypoints import kcl_cli, registry, reports
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
+
+
+class Exit(IntEnum):
+    OK = 0
+    # The work failed and a re-run can cure it: a dependency stayed down, a batch was given up,
+    # records were stranded. Re-running continues where it stopped.
+    FAILED = 1
+    # Refused: bad arguments or input that no re-run can fix (argparse's usage errors are 2 too).
+    REFUSED = 2
+    # The environment: a bad setting, no AWS credentials or region, a busy port, a missing extra.
+    ENVIRONMENT = 3
+    INTERRUPTED = 130
+
+
+def _say(kind: str, message: object) -> None:
+    # Masked like the logs: an error can quote a file's line or a service's answer.
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[red]{kind}:[/] {escape(mask_text(str(message)))}"
+    )
 
 
 def _process_scored_files(args: argparse.Namespace) -> int:
@@ -82,9 +111,10 @@ def _local_demo() -> ModuleType | None:
     try:
         from local import demo
     except ModuleNotFoundError as missing:
-        Console(stderr=True).print(
-            f"[red]error:[/] this command needs the development extra ({missing.name} is not "
-            "installed): pip install 'campaign-workers[local]'"
+        _say(
+            "error",
+            f"this command needs the development extra ({missing.name} is not installed): "
+            "pip install 'campaign-workers[local]'",
         )
         return None
     return demo
@@ -93,7 +123,7 @@ def _local_demo() -> ModuleType | None:
 def _demo(args: argparse.Namespace) -> int:
     demo = _local_demo()
     if demo is None:
-        return 2
+        return Exit.ENVIRONMENT
     code: int = demo.run_demo(fans=args.fans, console=Console(), parallel=not args.sequential)
     return code
 
@@ -101,8 +131,12 @@ def _demo(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     demo = _local_demo()
     if demo is None:
-        return 2
-    code: int = demo.serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
+        return Exit.ENVIRONMENT
+    try:
+        code: int = demo.serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
+    except demo.PortInUse as busy:
+        _say("error", busy)
+        return Exit.ENVIRONMENT
     return code
 
 
@@ -314,7 +348,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    except SettingsError as bad:
+        _say("configuration", bad)
+        return Exit.ENVIRONMENT
+    except (NoCredentialsError, PartialCredentialsError, NoRegionError) as missing:
+        _say("AWS", f"{missing} (set AWS credentials and AWS_REGION, or AWS_ENDPOINT_URL)")
+        return Exit.ENVIRONMENT
+    except registry.UnknownWorker as unknown:
+        _say("error", unknown)
+        return Exit.REFUSED
+    except DependencyUnavailable as down:
+        _say("unavailable", f"{down} (re-run when it is back)")
+        return Exit.FAILED
+    except AWS_ERRORS as failed:
+        _say("AWS", f"{error_code(failed)}: {failed}")
+        return Exit.FAILED
     return code
 
 

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
+class SettingsError(ValueError):
+    """An environment variable that cannot be used as it is; the message names it."""
+
+
 def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, default).strip()
 
@@ -20,7 +24,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise ValueError(f"environment variable {name} must be a positive number, got {raw!r}")
+        raise SettingsError(f"environment variable {name} must be a positive number, got {raw!r}")
     return value
 
 
@@ -31,7 +35,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+        raise SettingsError(
+            f"environment variable {name} must be an integer, got {raw!r}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,11 @@ class Settings:
     def fan_source(self) -> str:
         source = self.wave_fan_source or ("entry_service" if self.entry_service_url else "lake")
         if source not in ("entry_service", "lake", "athena"):
-            raise ValueError(f"WAVE_FAN_SOURCE must be entry_service, lake or athena: {source!r}")
+            raise SettingsError(
+                f"WAVE_FAN_SOURCE must be entry_service, lake or athena: {source!r}"
+            )
         if source == "entry_service" and not self.entry_service_url:
-            raise ValueError("WAVE_FAN_SOURCE=entry_service needs ENTRY_SERVICE_URL")
+            raise SettingsError("WAVE_FAN_SOURCE=entry_service needs ENTRY_SERVICE_URL")
         return source
 
     def endpoint_for(self, service: str) -> str | None:

@@ -31,7 +31,9 @@ from entrypoints import bootstrap, registry, reports
 from entrypoints.events import s3_put_event
 from entrypoints.lambda_handlers import process_scored_files_handler
 from entrypoints.settings import Settings
-from local.emulator import EmbeddedEmulator
+from local.emulator import EmbeddedEmulator, PortInUse, claim_port
+
+__all__ = ["PortInUse", "run_demo", "serve_emulator"]
 from local.emulator_h2c import start_h2c_listener
 from local.sample_data import BLOCKED_DOMAINS, blacklist_lines, scored_file_bytes
 from streams.poller import FileCheckpoints, ShardPoller
@@ -205,6 +207,8 @@ def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
 def serve_emulator(*, port: int, h2c_port: int, console: Console) -> int:
     """The emulator until ^C, with its h2c door for the KCL's HTTP/2-only Kinesis client."""
     stop = threading.Event()
+    if h2c_port:
+        claim_port("127.0.0.1", h2c_port)  # before the emulator starts: fail with nothing to undo
     with EmbeddedEmulator(port=port) as emulator:
         h2c = start_h2c_listener(emulator.server, port=h2c_port)
         try:

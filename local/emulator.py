@@ -27,6 +27,7 @@ import hashlib
 import inspect
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -155,6 +156,25 @@ def kinesis_fix_status() -> KinesisFixStatus:
 # --- the emulator ---------------------------------------------------------------------------
 
 
+class PortInUse(OSError):
+    """The port is taken; raised at once instead of moto's server thread failing unseen."""
+
+
+def claim_port(host: str, port: int) -> None:
+    """Raises PortInUse when `port` cannot be bound on `host` now.
+
+    moto's ThreadedMotoServer binds inside its thread: when that fails, start() waits for a
+    server that never comes (the emulator used to print "Address already in use" and hang).
+    The probe binds the way werkzeug will (SO_REUSEADDR), so a port in TIME_WAIT is not
+    refused; between the probe and the real bind another process could still take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as taken:
+            raise PortInUse(f"port {port} on {host} is in use ({taken.strerror})") from None
+
+
 class EmbeddedEmulator:
     """moto's server in this process, on 127.0.0.1. Port 0 picks a free port without a race
     (the OS assigns it at bind time)."""
@@ -183,6 +203,8 @@ class EmbeddedEmulator:
         if not self.log_requests:
             # werkzeug logs every request at INFO: millions of lines in a benchmark or demo.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if self.port:
+            claim_port(self.host, self.port)
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

@@ -48,10 +48,15 @@ class ClientOptions:
     endpoint_url: str | None = None
     # per-service overrides, keyed by boto3 service name ("s3", "kinesis", ...)
     service_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # The one retry layer of an AWS call (issue 6: retries multiplied across layers): botocore's
+    # standard mode, 3 tries in all (its own default), exponential backoff with jitter on
+    # throttling, 5xx and connection errors. Adapters resend only the failed entries of a
+    # partial batch; runtimes bound a batch by a wall-clock deadline, never by another loop.
+    # A hung endpoint costs at most 3 x (5 s connect + 30 s read) per call.
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     retry_mode: RetryMode = "standard"
-    max_attempts: int = 5  # tries in all, the first included (1 = no botocore retries)
+    max_attempts: int = 3  # tries in all, the first included (1 = no botocore retries)
     max_pool_connections: int = 10
 
     def endpoint_for(self, service: str) -> str | None:
