@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,8 @@ import pytest
 
 pytest.importorskip("amazon_kclpy")
 
+from adapters.aws.clients import ClientFactory, ClientOptions
+from domain.backoff import Backoff
 from domain.records import DEDUPE_FIELD, RecordType, formatted
 from entrypoints.kcl_cli import (
     DaemonSupervisor,
@@ -33,6 +36,7 @@ from entrypoints.kcl_cli import (
     daemon_environment,
     jar_directory,
     prime_lease_table,
+    prime_local_leases,
     write_properties,
 )
 from entrypoints.settings import Settings
@@ -170,8 +174,7 @@ class _Daemon:
             env=env,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
-            max_restarts=5,
-            restart_delay_seconds=0.2,
+            restart_backoff=Backoff(base_seconds=0.2, cap_seconds=0.2, retries=10**6),
         )
         self.result: list[int] = []
         self.thread = threading.Thread(
@@ -321,3 +324,142 @@ def test_the_real_daemon_delivers_every_record_exactly_once_across_kills_and_a_s
     finally:
         again.stop()
     store.assert_exactly_once(placed, dead_letters=True)
+
+
+SUPERVISOR = """
+import json, sys
+from pathlib import Path
+from entrypoints.kcl.supervisor import DaemonSupervisor, WorkerLock
+spec = json.loads(Path(sys.argv[1]).read_text())
+log = open(spec["log"], "ab")
+pid_file = Path(spec["jvm_pid"])
+DaemonSupervisor(
+    spec["command"], env=spec["env"], stdout=log, stderr=-2, lock=WorkerLock(Path(spec["lock"])),
+    on_start=lambda pid: pid_file.write_text(str(pid)),
+).run()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervisor(
+    emulator: Any,
+    h2c: H2cListener,
+    kinesis_client: Any,
+    s3_client: Any,
+    make_bucket: Callable[[], str],
+    make_stream: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """Issue 7: priming leased only the open children of a split and merged stream (3,747 of
+    5,000 records never read), and a SIGKILLed `kcl run` left its JVM running beside the next
+    one (940 of 18,000 duplicated). Now: every shard is leased with all its parents, the JVM
+    dies with its supervisor, a second supervisor of the same worker id refuses to start while
+    one lives, and every record is stored exactly once."""
+    store = _ProbeStore(s3_client, make_bucket())
+    stream = make_stream(shards=2)
+    placed = _put(kinesis_client, stream, _mixed_payloads(1500))
+    kinesis_client.split_shard(
+        StreamName=stream, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**126)
+    )
+    placed |= _put(kinesis_client, stream, _mixed_payloads(1500, 1500), offset=1500)
+    # shard 3 (the upper half of 0's range) and shard 1 are adjacent: merge them into 4.
+    kinesis_client.merge_shards(
+        StreamName=stream,
+        ShardToMerge="shardId-000000000001",
+        AdjacentShardToMerge="shardId-000000000003",
+    )
+    placed |= _put(kinesis_client, stream, _mixed_payloads(1500, 3000), offset=3000)
+    assert len({shard for shard, _ in placed}) == 5
+
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "INPUT_STREAM": stream,
+        "CAMPAIGN_DATA_BUCKET": store.bucket,
+        "PROBE_BATCH_DELAY": "0.05",
+    }
+    settings = Settings.from_env(env)
+    config = daemon_config(
+        store.worker,
+        settings,
+        kinesis_endpoint=h2c.url,
+        application=f"kcl-reshard-{stream}",
+        worker_id="kcl-reshard-worker",
+        shutdown_grace_millis=5_000,
+        extra={"maxRecords": "200"},
+        stream=stream,
+        child_main=kcl_child.MODULE,
+    )
+    aws = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
+    assert prime_local_leases(aws, application=config.application, stream=stream) == 5
+    leases = {
+        item["leaseKey"]["S"]: item
+        for item in aws.client("dynamodb").scan(TableName=config.application)["Items"]
+    }
+    assert set(leases["shardId-000000000004"]["parentShardId"]["SS"]) == {
+        "shardId-000000000001",
+        "shardId-000000000003",
+    }
+    assert prime_local_leases(aws, application=config.application, stream=stream) == 0
+
+    log = tmp_path / "daemon.log"
+    spec = tmp_path / "spec.json"
+    jvm_pid = tmp_path / "jvm.pid"
+    spec.write_text(
+        json.dumps(
+            {
+                "command": daemon_command(write_properties(config, tmp_path / "kcl")),
+                "env": daemon_environment(settings, env),
+                "log": str(log),
+                "jvm_pid": str(jvm_pid),
+                "lock": str(tmp_path / "worker.lock"),
+            }
+        )
+    )
+    script = tmp_path / "supervise.py"
+    script.write_text(SUPERVISOR)
+    root = Path(__file__).resolve().parents[2]
+
+    def supervise() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, str(script), str(spec)],
+            cwd=root,
+            env={**env, "PYTHONPATH": str(root)},
+            stderr=subprocess.PIPE,
+        )
+
+    first = supervise()
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_until(lambda: store.progress() > 1500, 180, "progress", log)
+        duplicate = supervise()
+        _, complaint = duplicate.communicate(timeout=60)
+        assert duplicate.returncode != 0
+        assert b"another supervisor (pid" in complaint
+        assert store.progress() < len(placed), "finished before the kill: slow the worker"
+        jvm = int(jvm_pid.read_text())
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        _wait_until(lambda: not _alive(jvm), 60, "the JVM to die with its supervisor", log)
+        second = supervise()
+        _wait_until(lambda: store.progress() >= len(placed), 300, "all records", log)
+        time.sleep(2)  # a duplicate (there must be none) would land now
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    store.assert_exactly_once(placed, dead_letters=False)
