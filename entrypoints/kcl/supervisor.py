@@ -151,6 +151,8 @@ class DaemonSupervisor:
     stderr: IO[Any] | int | None = None
     clock: Callable[[], float] = time.monotonic
     on_start: Callable[[int], None] = lambda _pid: None
+    # Sleeps between restarts, woken by stop(); True when stopped. Tests record the waits.
+    wait_or_stop: Callable[[threading.Event, float], bool] = threading.Event.wait
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -228,7 +230,7 @@ class DaemonSupervisor:
                 consecutive,
                 wait,
             )
-            if self._stopping.wait(wait):
+            if self.wait_or_stop(self._stopping, wait):
                 return code
 
     def stop(self, timeout: float = 60.0) -> int | None:

@@ -115,8 +115,14 @@ def test_restarts_back_off_and_do_not_give_up_by_themselves(tmp_path: Path) -> N
         "sys.exit(0 if n == 13 else 1)\n",
     )
     backoff = Backoff(base_seconds=1.0, cap_seconds=60.0, retries=10**6, random=lambda: 1.0)
-    supervisor = DaemonSupervisor(command, restart_backoff=backoff, clock=lambda: clock[0])
-    supervisor._stopping.wait = lambda seconds: (waits.append(seconds), False)[1]  # type: ignore[method-assign]
+
+    def record(_stopping: threading.Event, seconds: float) -> bool:
+        waits.append(seconds)
+        return False
+
+    supervisor = DaemonSupervisor(
+        command, restart_backoff=backoff, clock=lambda: clock[0], wait_or_stop=record
+    )
     assert supervisor.run() == 0
     assert supervisor.starts == 13
     assert waits[:7] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
