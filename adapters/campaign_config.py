@@ -46,6 +46,7 @@ from domain.models import (
     DEFAULT_BAND_TIERS,
     BandTier,
     Campaign,
+    FailureKind,
     LookupFailure,
     ObjectNotFound,
     ObjectRef,
@@ -223,14 +224,14 @@ class S3CampaignDirectory:
     def get_campaign(self, campaign_id: str) -> Result[Campaign, LookupFailure]:
         what = f"campaign {campaign_id!r}"
         if not is_safe_campaign_id(campaign_id):
-            return Failure(LookupFailure(what, "invalid", "not a usable campaign id"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "not a usable campaign id"))
         ref = self._ref(f"{campaign_id}.json")
         try:
             raw = self._store.read_bytes(ref)
         except ObjectNotFound:
-            return Failure(LookupFailure(what, "not_found", f"no config at {ref.uri}"))
+            return Failure(LookupFailure(what, FailureKind.NOT_FOUND, f"no config at {ref.uri}"))
         return self._parse(raw, campaign_id, ref).alt(
-            lambda reason: LookupFailure(what, "invalid", f"{ref.uri}: {reason}")
+            lambda reason: LookupFailure(what, FailureKind.INVALID, f"{ref.uri}: {reason}")
         )
 
     def _parse(self, raw: bytes, campaign_id: str, ref: ObjectRef) -> Result[Campaign, str]:
@@ -244,18 +245,18 @@ class S3CampaignDirectory:
         """`markets` in the campaign's JSON config (CampaignMarkets)."""
         what = f"markets of campaign {campaign_id!r}"
         if not is_safe_campaign_id(campaign_id):
-            return Failure(LookupFailure(what, "invalid", "not a usable campaign id"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "not a usable campaign id"))
         ref = self._ref(f"{campaign_id}.json")
         try:
             doc = json.loads(self._store.read_bytes(ref))
         except ObjectNotFound:
-            return Failure(LookupFailure(what, "not_found", f"no config at {ref.uri}"))
+            return Failure(LookupFailure(what, FailureKind.NOT_FOUND, f"no config at {ref.uri}"))
         except ValueError as exc:
-            return Failure(LookupFailure(what, "invalid", f"{ref.uri}: not JSON ({exc})"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, f"{ref.uri}: not JSON ({exc})"))
         if not isinstance(doc, Mapping) or "markets" not in doc:
-            return Failure(LookupFailure(what, "invalid", f"{ref.uri} lists no markets"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, f"{ref.uri} lists no markets"))
         return markets_from_json(doc["markets"]).alt(
-            lambda reason: LookupFailure(what, "invalid", f"{ref.uri}: {reason}")
+            lambda reason: LookupFailure(what, FailureKind.INVALID, f"{ref.uri}: {reason}")
         )
 
     def campaign_ids_for_categories(
@@ -280,7 +281,9 @@ class S3CampaignDirectory:
         else:
             parsed = _category_index(raw)
             if isinstance(parsed, str):
-                return LookupFailure("category index", "invalid", f"{index_ref.uri}: {parsed}")
+                return LookupFailure(
+                    "category index", FailureKind.INVALID, f"{index_ref.uri}: {parsed}"
+                )
             built = parsed
         self._categories, self._categories_at = built, now
         return built

@@ -25,6 +25,7 @@ from returns.result import Failure, Result, Success
 from domain.lake import MoveRequest
 from domain.models import (
     Campaign,
+    FailureKind,
     LookupFailure,
     Notification,
     ObjectInfo,
@@ -244,10 +245,12 @@ class InMemoryCampaignDirectory:
 
     def get_campaign(self, campaign_id: str) -> Result[Campaign, LookupFailure]:
         if self._down():
-            return Failure(LookupFailure(f"campaign {campaign_id}", "unavailable", "told to fail"))
+            return Failure(
+                LookupFailure(f"campaign {campaign_id}", FailureKind.UNAVAILABLE, "told to fail")
+            )
         campaign = self.campaigns.get(campaign_id)
         if campaign is None:
-            return Failure(LookupFailure(f"campaign {campaign_id}", "not_found"))
+            return Failure(LookupFailure(f"campaign {campaign_id}", FailureKind.NOT_FOUND))
         return Success(campaign)
 
     def campaign_ids_for_categories(
@@ -255,7 +258,7 @@ class InMemoryCampaignDirectory:
     ) -> Result[Mapping[str, str], LookupFailure]:
         self.requests.append(tuple(category_ids))
         if self._down():
-            return Failure(LookupFailure("categories", "unavailable", "told to fail"))
+            return Failure(LookupFailure("categories", FailureKind.UNAVAILABLE, "told to fail"))
         owner = {
             category_id: campaign.campaign_id
             for campaign in self.campaigns.values()
@@ -333,7 +336,7 @@ class MemoryUserDirectory:
     ) -> Result[Mapping[str, str], LookupFailure]:
         self.requests.append(tuple(global_user_ids))
         if self.faults.tripped():
-            return Failure(LookupFailure("users", "unavailable", "told to fail"))
+            return Failure(LookupFailure("users", FailureKind.UNAVAILABLE, "told to fail"))
         return Success({g: self.users[g] for g in global_user_ids if g in self.users})
 
 
@@ -352,11 +355,11 @@ class MemoryEntryDirectory:
     ) -> Result[AssignedCodes, LookupFailure]:
         self.call_sizes.append(len(assignments))
         if len(assignments) > self.max_assignments_per_call:
-            return Failure(LookupFailure("entries", "invalid", "too many in one call"))
+            return Failure(LookupFailure("entries", FailureKind.INVALID, "too many in one call"))
         if self.faults.tripped():
-            return Failure(LookupFailure("entries", "unavailable", "told to fail"))
+            return Failure(LookupFailure("entries", FailureKind.UNAVAILABLE, "told to fail"))
         if self.known_campaigns is not None and campaign_id not in self.known_campaigns:
-            return Failure(LookupFailure(f"campaign {campaign_id}", "not_found"))
+            return Failure(LookupFailure(f"campaign {campaign_id}", FailureKind.NOT_FOUND))
         assigned = already = 0
         for a in assignments:
             held = self.codes.setdefault((campaign_id, a.global_user_id), set())
@@ -380,7 +383,7 @@ class MemorySelectionLedger:
         self, campaign_id: str, assignments: Sequence[CodeAssignment]
     ) -> Result[int, LookupFailure]:
         if self.faults.tripped():
-            return Failure(LookupFailure("selections", "unavailable", "told to fail"))
+            return Failure(LookupFailure("selections", FailureKind.UNAVAILABLE, "told to fail"))
         for a in assignments:
             markets = self.selected.setdefault((campaign_id, a.global_user_id), set())
             if a.market_id:

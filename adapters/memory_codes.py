@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from returns.result import Failure, Result, Success
 
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
 HOLD = timedelta(hours=24)
@@ -49,9 +49,11 @@ class MemoryCodeIssuer:
             self.calls += 1
             after = self.faults.unavailable_after
             if after is not None and self.calls > after:
-                return Failure(LookupFailure(what, "unavailable", "issuer told to be down"))
+                return Failure(
+                    LookupFailure(what, FailureKind.UNAVAILABLE, "issuer told to be down")
+                )
             if request.global_user_id in self.faults.rejected:
-                return Failure(LookupFailure(what, "invalid", "issuer refused the fan"))
+                return Failure(LookupFailure(what, FailureKind.INVALID, "issuer refused the fan"))
             code = f"{self.prefix}{len(self.issued) + 1:08d}"
             self.issued.append((request, code))
             return Success(code)
@@ -121,9 +123,9 @@ class MemoryCodeInventory:
     ) -> Result[Reservation, LookupFailure]:
         what = f"reserve {count} {code_type} codes for campaign {campaign_id!r}"
         if self.unavailable:
-            return Failure(LookupFailure(what, "unavailable", "told to be down"))
+            return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, "told to be down"))
         if count < 1:
-            return Failure(LookupFailure(what, "invalid", "count must be at least 1"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "count must be at least 1"))
         with self._lock:
             now = self.clock()
             until = now + HOLD
@@ -157,7 +159,7 @@ class MemoryCodeInventory:
     def assign(self, campaign_id: str, codes: Sequence[str]) -> Result[AssignCount, LookupFailure]:
         self.assign_calls.append(len(codes))
         if self.unavailable:
-            return Failure(LookupFailure("assign", "unavailable", "told to be down"))
+            return Failure(LookupFailure("assign", FailureKind.UNAVAILABLE, "told to be down"))
         with self._lock:
             updated = conflicts = 0
             for code in codes:

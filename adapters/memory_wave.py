@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from returns.result import Failure, Result, Success
 
 from domain.codes import Reservation
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.markets import CampaignMarket
@@ -50,10 +50,12 @@ class MemoryCampaignMarkets:
 
     def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
         if self.unavailable:
-            return Failure(LookupFailure(f"markets of {campaign_id}", "unavailable", "told to"))
+            return Failure(
+                LookupFailure(f"markets of {campaign_id}", FailureKind.UNAVAILABLE, "told to")
+            )
         found = self.by_campaign.get(campaign_id)
         if found is None:
-            return Failure(LookupFailure(f"markets of {campaign_id}", "not_found"))
+            return Failure(LookupFailure(f"markets of {campaign_id}", FailureKind.NOT_FOUND))
         return Success(found)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +117,21 @@ class Campaign:
     category_ids: tuple[str, ...] = field(default=())
 
 
+class FailureKind(StrEnum):
+    """Why a port could not answer. A StrEnum, so it reads and compares as its text in logs,
+    reasons and detail keys ("unavailable"), and a typo is a NameError, not a silent miss."""
+
+    NOT_FOUND = "not_found"  # the thing asked for does not exist: the caller's to report
+    INVALID = "invalid"  # the request or the answer is wrong: retrying cannot help
+    UNAVAILABLE = "unavailable"  # transient, already retried by the adapter: replay later
+
+
 @dataclass(frozen=True, slots=True)
 class LookupFailure:
-    """A directory could not answer: `kind` is 'not_found', 'invalid' or 'unavailable'."""
+    """A directory could not answer, and why (`kind`)."""
 
     what: str
-    kind: str
+    kind: FailureKind
     detail: str = ""
 
     def __str__(self) -> str:

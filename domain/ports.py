@@ -33,6 +33,7 @@ from domain.models import (
     StreamRecord,
 )
 from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
+from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.markets import CampaignMarket
 from domain.wave_prep.status import WaveStatus
@@ -48,21 +49,34 @@ class ObjectWriter(Protocol):
     def write(self, data: bytes) -> int: ...
 
 
-class ObjectStore(Protocol):
-    """Blobs by bucket and key. Reads stream; writes are complete-or-nothing."""
+# The object store, split by need: a worker names the parts it uses (a reader of lines, a writer
+# of blobs...), so its signature says what it touches and a fake implements only that.
+# ObjectStore is all of them together: what the S3 and in-memory adapters implement.
 
+
+class LineReader(Protocol):
     def iter_lines(self, ref: ObjectRef) -> Iterator[bytes | OverlongLine]:
         """The object's lines, streamed, each with its line ending removed (LF or CRLF); a line
         longer than the store's bound comes as an OverlongLine (its length, not its bytes)."""
         ...
 
+
+class ChunkReader(Protocol):
     def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
         """The object's bytes, streamed in chunks."""
         ...
 
+
+class BlobReader(Protocol):
     def read_bytes(self, ref: ObjectRef) -> bytes:
         """A whole (small) object. Raises ObjectNotFound."""
         ...
+
+    def head(self, ref: ObjectRef) -> ObjectInfo | None: ...
+
+
+class BlobWriter(Protocol):
+    """Writes are complete-or-nothing."""
 
     def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str = ...) -> None: ...
 
@@ -72,13 +86,24 @@ class ObjectStore(Protocol):
         """A streaming writer; the object appears only when the block exits without error."""
         ...
 
-    def head(self, ref: ObjectRef) -> ObjectInfo | None: ...
 
+class BlobListing(Protocol):
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]: ...
+
+
+class BlobMover(Protocol):
+    """Copy before delete: the caller copies, checks, then deletes."""
 
     def copy(self, source: ObjectRef, target: ObjectRef) -> None: ...
 
     def delete(self, ref: ObjectRef) -> None: ...
+
+
+class ObjectStore(
+    LineReader, ChunkReader, BlobReader, BlobWriter, BlobListing, BlobMover, Protocol
+):
+    """Blobs by bucket and key, every part above. Reads stream; writes are complete-or-nothing.
+    Workers should take the parts they use; this whole is for adapters and composition."""
 
 
 class RecordStream(Protocol):
@@ -127,6 +152,22 @@ class UserDirectory(Protocol):
 # --- Stream workers (issue 3): lake archive, schemas, entries, selection, verdicts ---------------
 # Value types live in domain.records; transient failures raise domain.streaming's
 # DependencyUnavailable (the runtime replays the batch), expected ones come back as values.
+
+
+class StreamWorker(Protocol):
+    """A worker bound to its ports (bootstrap does the binding), ready for a runtime to call:
+    one batch of one shard in, received = handled + filtered + dead_lettered out."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, batch: Sequence[IncomingRecord]) -> BatchCounts: ...
+
+
+class DeadLetters(Protocol):
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Stores dead letters durably; raises DependencyUnavailable when it cannot."""
+        ...
 
 
 class SchemaCheck(Protocol):

@@ -6,14 +6,15 @@ A stream worker takes one batch of raw records from one shard and either
 - raises DependencyUnavailable (throttling, 5xx, timeouts that outlasted the adapter's retries):
   the runtime then replays the same batch (workers are idempotent per batch) and never
   checkpoints past it.
+The value types live here; the ports (StreamWorker, DeadLetters) in domain/ports.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 # The first bytes of a KPL-aggregated Kinesis record. The runtimes de-aggregate every well-formed
 # aggregate (streams/kinesis_records.py), so a record that still starts with them is a corrupt
@@ -53,15 +54,48 @@ class BatchCounts:
 
     def __add__(self, more: BatchCounts) -> BatchCounts:
         """Totals over several batches (a Lambda event's shards, a poller's run)."""
-        detail = dict(self.detail)
-        for key, value in more.detail.items():
-            detail[key] = detail.get(key, 0) + value
+        detail = Counter(self.detail)
+        detail.update(more.detail)
         return BatchCounts(
             received=self.received + more.received,
             handled=self.handled + more.handled,
             filtered=self.filtered + more.filtered,
             dead_lettered=self.dead_lettered + more.dead_lettered,
             detail=detail,
+        )
+
+
+@dataclass
+class BatchTally:
+    """What a worker counts while it handles one batch (the one tally every stream worker
+    shares): its dead letters, how many records it handled and filtered, and the detail keys.
+    `counts(received)` is the BatchCounts it returns. One per call: no state outlives a batch."""
+
+    worker: str
+    letters: list[DeadLetter] = field(default_factory=list)
+    handled: int = 0
+    filtered: int = 0
+    detail: Counter[str] = field(default_factory=Counter)
+
+    def count(self, key: str, n: int = 1) -> None:
+        if n:
+            self.detail[key] += n
+
+    def filter(self, key: str) -> None:
+        self.filtered += 1
+        self.detail[key] += 1
+
+    def dead(self, incoming: IncomingRecord, key: str, reason: str) -> None:
+        self.letters.append(DeadLetter(incoming, reason, self.worker))
+        self.detail[key] += 1
+
+    def counts(self, received: int) -> BatchCounts:
+        return BatchCounts(
+            received=received,
+            handled=self.handled,
+            filtered=self.filtered,
+            dead_lettered=len(self.letters),
+            detail=dict(self.detail),
         )
 
 
@@ -72,19 +106,3 @@ class DependencyUnavailable(Exception):
         super().__init__(f"{dependency} unavailable: {detail}")
         self.dependency = dependency
         self.detail = detail
-
-
-class StreamWorker(Protocol):
-    """A worker bound to its ports (bootstrap does the binding), ready for a runtime to call."""
-
-    # Read-only, so frozen dataclasses (the domain's workers) and plain class attributes fit.
-    @property
-    def name(self) -> str: ...
-
-    def __call__(self, batch: Sequence[IncomingRecord]) -> BatchCounts: ...
-
-
-class DeadLetters(Protocol):
-    def send(self, letters: Sequence[DeadLetter]) -> None:
-        """Stores dead letters durably; raises DependencyUnavailable when it cannot."""
-        ...

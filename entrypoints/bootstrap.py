@@ -39,6 +39,7 @@ from domain.ports import (
     CampaignDirectory,
     CodeInventory,
     CodeIssuer,
+    DeadLetters,
     EntryDirectory,
     IssuedCodeLedger,
     Notifier,
@@ -46,7 +47,6 @@ from domain.ports import (
     RecordStream,
     UserDirectory,
 )
-from domain.streaming import DeadLetters
 from entrypoints.settings import Settings
 from streams.batching import split_batches
 

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from domain.streaming import StreamWorker
+from domain.ports import StreamWorker
 from entrypoints import bootstrap, registry
 from entrypoints.settings import Settings
 

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from returns.result import Failure, Success
 
 from adapters.logging import correlation, lambda_logger
-from domain.streaming import DependencyUnavailable, StreamWorker
+from domain.ports import StreamWorker
+from domain.streaming import DependencyUnavailable
 from domain.wave_prep.request import request_from_json
 from domain.workers.generate_sms_wave_codes import GenerateInput
 from domain.workers.load_code_assignments_to_stream import WaveConfigRef

@@ -54,7 +54,7 @@ from adapters.clock import SystemClock
 from adapters.json_codec import exact_dumps, exact_loads
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
-from domain.streaming import StreamWorker
+from domain.ports import StreamWorker
 from domain.workers.generate_sms_wave_codes import (
     GeneratedWave,
     GenerateFailure,

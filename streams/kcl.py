@@ -37,7 +37,7 @@ from amazon_kclpy.checkpoint_error import CheckpointError
 from amazon_kclpy.v3 import processor as v3
 
 from domain.backoff import Backoff
-from domain.streaming import StreamWorker
+from domain.ports import StreamWorker
 from streams.kinesis_records import from_kcl
 from streams.runtime import DEFAULT_BATCH_BACKOFF, DEFAULT_BATCH_DEADLINE_SECONDS, run_batch
 

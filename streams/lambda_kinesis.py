@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.backoff import Backoff
-from domain.streaming import BatchCounts, IncomingRecord, StreamWorker
+from domain.ports import StreamWorker
+from domain.streaming import BatchCounts, IncomingRecord
 from streams.checkpoints import CheckpointStore, is_at_or_before
 from streams.kinesis_records import from_lambda
 from streams.runtime import DEFAULT_BATCH_DEADLINE_SECONDS, run_batch

@@ -38,7 +38,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from domain.streaming import BatchCounts, StreamWorker
+from domain.ports import StreamWorker
+from domain.streaming import BatchCounts
 from streams.checkpoints import SHARD_END, CheckpointStore, DynamoCheckpoints, FileCheckpoints
 from streams.kinesis_records import from_get_records
 from streams.runtime import DEFAULT_BATCH_BACKOFF, DEFAULT_BATCH_DEADLINE_SECONDS, run_batch

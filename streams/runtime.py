@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from domain.backoff import Backoff
-from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord, StreamWorker
+from domain.ports import StreamWorker
+from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord
 
 _log = logging.getLogger(__name__)
 

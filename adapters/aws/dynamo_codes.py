@@ -56,7 +56,7 @@ from returns.result import Failure, Result, Success
 from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
 from domain.backoff import Backoff
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
 POOL_INDEX = "pool-freeAt"
@@ -117,7 +117,9 @@ def _n(value: int) -> dict[str, str]:
 
 def _failure(what: str, error: Exception) -> LookupFailure:
     code = error_code(error)
-    return LookupFailure(what, "invalid" if code in _INVALID else "unavailable", code)
+    return LookupFailure(
+        what, FailureKind.INVALID if code in _INVALID else FailureKind.UNAVAILABLE, code
+    )
 
 
 class _Unavailable(Exception):
@@ -152,7 +154,9 @@ def _batch_get(
             if not request:
                 break
         if request:
-            raise _Unavailable(LookupFailure(what, "unavailable", "unprocessed keys after retries"))
+            raise _Unavailable(
+                LookupFailure(what, FailureKind.UNAVAILABLE, "unprocessed keys after retries")
+            )
     return found
 
 
@@ -282,7 +286,9 @@ class DynamoCodeInventory:
     ) -> Result[Reservation, LookupFailure]:
         what = f"reserve {count} {code_type} codes for campaign {campaign_id!r} under {key!r}"
         if count < 1 or not campaign_id or not key:
-            return Failure(LookupFailure(what, "invalid", "count >= 1, campaign and key needed"))
+            return Failure(
+                LookupFailure(what, FailureKind.INVALID, "count >= 1, campaign and key needed")
+            )
         now = self._clock()
         now_s, until_s = int(now.timestamp()), int((now + HOLD).timestamp())
         pool = f"{campaign_id}#{code_type}"
@@ -362,7 +368,7 @@ class DynamoCodeInventory:
     def assign(self, campaign_id: str, codes: Sequence[str]) -> Result[AssignCount, LookupFailure]:
         what = f"assign {len(codes)} codes to campaign {campaign_id!r}"
         if not campaign_id:
-            return Failure(LookupFailure(what, "invalid", "empty campaign id"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "empty campaign id"))
         now = self._clock().isoformat()
         outcomes = list(self._pool.map(lambda c: self._assign_one(campaign_id, c, now), codes))
         failures = [o for o in outcomes if isinstance(o, LookupFailure)]
@@ -580,7 +586,7 @@ class DynamoCodeIssuer:
                     continue  # the code exists: draw again
                 return Failure(_failure(what, error))
             return Success(code)
-        return Failure(LookupFailure(what, "invalid", f"{MAX_DRAWS} draws all collided"))
+        return Failure(LookupFailure(what, FailureKind.INVALID, f"{MAX_DRAWS} draws all collided"))
 
     def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
         return list(self._pool.map(self.issue, requests))

@@ -16,7 +16,7 @@ DynamoUserDirectory: a table keyed by `globalUserId` (string) holding `userId`; 
 in calls of 100 keys, UnprocessedKeys retried with domain.backoff's jittered backoff.
 
 Throttling and 5xx that outlast botocore's retries come back as LookupFailure(kind
-"unavailable"); the worker turns that into DependencyUnavailable (replay).
+FailureKind.UNAVAILABLE); the worker turns that into DependencyUnavailable (replay).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from returns.result import Failure, Result, Success
 
 from adapters.aws.errors import AWS_ERRORS, error_code
 from domain.backoff import Backoff
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.records import AssignedCodes, CodeAssignment
 
 MAX_ASSIGNMENTS_PER_CALL = 1000
@@ -50,7 +50,7 @@ def fan_key(global_user_id: str, campaign_id: str) -> dict[str, dict[str, str]]:
 
 def _failure(what: str, error: Exception) -> LookupFailure:
     code = error_code(error)
-    kind = "invalid" if code in _INVALID_CODES else "unavailable"
+    kind = FailureKind.INVALID if code in _INVALID_CODES else FailureKind.UNAVAILABLE
     return LookupFailure(what, kind, code)
 
 
@@ -80,7 +80,7 @@ class DynamoEntryDirectory:
             return Failure(
                 LookupFailure(
                     what,
-                    "invalid",
+                    FailureKind.INVALID,
                     f"{len(assignments)} assignments, at most {self.max_assignments_per_call}",
                 )
             )
@@ -90,7 +90,7 @@ class DynamoEntryDirectory:
         failures = [o for o in outcomes if isinstance(o, LookupFailure)]
         if failures:
             # Some may have been written: a retry counts those as `already`.
-            worst = next((f for f in failures if f.kind == "unavailable"), failures[0])
+            worst = next((f for f in failures if f.kind == FailureKind.UNAVAILABLE), failures[0])
             return Failure(LookupFailure(what, worst.kind, worst.detail))
         return Success(
             AssignedCodes(
@@ -159,7 +159,7 @@ class DynamoSelectionLedger:
             outcomes = list(pool.map(lambda a: self._mark(campaign_id, a, now), assignments))
         failures = [o for o in outcomes if o is not None]
         if failures:
-            worst = next((f for f in failures if f.kind == "unavailable"), failures[0])
+            worst = next((f for f in failures if f.kind == FailureKind.UNAVAILABLE), failures[0])
             what = f"selections of campaign {campaign_id!r} in {self.table}"
             return Failure(LookupFailure(what, worst.kind, worst.detail))
         return Success(len(assignments))
@@ -240,5 +240,5 @@ class DynamoUserDirectory:
             if not request:
                 return None
         return LookupFailure(
-            f"users in {self.table}", "unavailable", "unprocessed keys after retries"
+            f"users in {self.table}", FailureKind.UNAVAILABLE, "unprocessed keys after retries"
         )

@@ -20,7 +20,7 @@ from returns.result import Failure, Result, Success
 
 from adapters.campaign_config import _as_bytes, campaign_from_json, markets_from_json
 from adapters.http.client import JsonHttpClient, JsonResponse
-from domain.models import Campaign, LookupFailure
+from domain.models import Campaign, FailureKind, LookupFailure
 from domain.wave_prep.markets import CampaignMarket
 
 # Ids per categoryIds query: keeps the URL well under common 8 KiB limits.
@@ -35,7 +35,7 @@ class HttpCampaignDirectory:
     def get_campaign(self, campaign_id: str) -> Result[Campaign, LookupFailure]:
         what = f"campaign {campaign_id!r}"
         if not campaign_id.strip():
-            return Failure(LookupFailure(what, "invalid", "empty campaign id"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "empty campaign id"))
         response = self._client.get(f"/campaigns/{quote(campaign_id, safe='')}")
         if not isinstance(response, Success):
             return Failure(response.failure().to_lookup_failure(what))

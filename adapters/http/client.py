@@ -32,7 +32,7 @@ from returns.result import Failure, Result, Success
 
 from adapters.logging import current_correlation_id
 from domain.backoff import Backoff
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ServiceError(Exception):
         service: str,
         method: str,
         path: str,
-        kind: str,
+        kind: FailureKind,
         status: int | None = None,
         excerpt: str = "",
         reason: str = "",
@@ -101,7 +101,7 @@ class JsonResponse:
             service=self.service,
             method=self.method,
             path=self.path,
-            kind="invalid",
+            kind=FailureKind.INVALID,
             status=self.status,
             excerpt=_excerpt(self.text),
             reason=f"unexpected response shape: {why}",
@@ -224,10 +224,14 @@ class JsonHttpClient:
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.TimeoutException as exc:
-                last = self._error(method, shown, "unavailable", reason=f"timed out ({exc!r})")
+                last = self._error(
+                    method, shown, FailureKind.UNAVAILABLE, reason=f"timed out ({exc!r})"
+                )
                 continue
             except httpx.TransportError as exc:
-                last = self._error(method, shown, "unavailable", reason=f"connection: {exc!r}")
+                last = self._error(
+                    method, shown, FailureKind.UNAVAILABLE, reason=f"connection: {exc!r}"
+                )
                 continue
             outcome = self._classify(method, shown, response, expect_json)
             if outcome is not None:
@@ -235,7 +239,7 @@ class JsonHttpClient:
             last = self._error(
                 method,
                 shown,
-                "unavailable",
+                FailureKind.UNAVAILABLE,
                 status=response.status_code,
                 excerpt=_excerpt(response.text),
                 retry_after=parse_retry_after(
@@ -256,7 +260,7 @@ class JsonHttpClient:
             return None
         text = response.text
         if status >= 400:
-            kind = "not_found" if status == 404 else "invalid"
+            kind = FailureKind.NOT_FOUND if status == 404 else FailureKind.INVALID
             return Failure(self._error(method, shown, kind, status=status, excerpt=_excerpt(text)))
         if not expect_json:
             return Success(JsonResponse(self.service, method, shown, status, text, text))
@@ -266,7 +270,12 @@ class JsonHttpClient:
             reason = "response body is empty" if not text.strip() else "response body is not JSON"
             return Failure(
                 self._error(
-                    method, shown, "invalid", status=status, excerpt=_excerpt(text), reason=reason
+                    method,
+                    shown,
+                    FailureKind.INVALID,
+                    status=status,
+                    excerpt=_excerpt(text),
+                    reason=reason,
                 )
             )
         return Success(JsonResponse(self.service, method, shown, status, parsed, text))
@@ -284,7 +293,7 @@ class JsonHttpClient:
         self,
         method: str,
         shown: str,
-        kind: str,
+        kind: FailureKind,
         *,
         status: int | None = None,
         excerpt: str = "",

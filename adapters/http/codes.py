@@ -42,7 +42,7 @@ from returns.result import Failure, Result, Success
 
 from adapters.http.client import JsonHttpClient, JsonResponse, ServiceError
 from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
 # Pacman answers in ~20 ms; 64 calls in flight keep ~3,000 codes/s possible on one core.
@@ -65,7 +65,7 @@ def _call(
     try:
         answer = call()
     except DependencyUnavailable as error:
-        return Failure(LookupFailure(what, "unavailable", str(error)))
+        return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, str(error)))
     if not isinstance(answer, Success):
         return Failure(answer.failure().to_lookup_failure(what))
     response = answer.unwrap()
@@ -76,7 +76,7 @@ def _call(
 
 
 def _shape(what: str, response: JsonResponse, why: str) -> Failure[LookupFailure]:
-    return Failure(LookupFailure(what, "invalid", str(response.wrong_shape(why))))
+    return Failure(LookupFailure(what, FailureKind.INVALID, str(response.wrong_shape(why))))
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -100,7 +100,7 @@ class HttpCodeInventory:
         """`key` is not part of the contract: the service makes a new reservation each call."""
         what = f"reserve {count} {code_type} codes for campaign {campaign_id!r}"
         if count < 1:
-            return Failure(LookupFailure(what, "invalid", "count must be at least 1"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "count must be at least 1"))
         path = f"/{quote(campaign_id, safe='')}/reserve"
         params = {"count": str(count), "type": str(code_type)}
         called = _call(what, lambda: self._client.get(path, params=params))

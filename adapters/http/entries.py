@@ -25,7 +25,7 @@ from urllib.parse import quote
 from returns.result import Failure, Result, Success
 
 from adapters.http.client import JsonHttpClient, JsonResponse
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 from domain.records import AssignedCodes, CodeAssignment
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,10 @@ class HttpEntryDirectory:
         `already` (it never assigns a code twice)."""
         what = f"code assignments for campaign {campaign_id!r}"
         if not campaign_id:
-            return Failure(LookupFailure(what, "invalid", "empty campaign id"))
+            return Failure(LookupFailure(what, FailureKind.INVALID, "empty campaign id"))
         for index, assignment in enumerate(assignments):
             if (reason := _invalid_item(index, assignment)) is not None:
-                return Failure(LookupFailure(what, "invalid", reason))
+                return Failure(LookupFailure(what, FailureKind.INVALID, reason))
         items = list({_key(item): item for item in map(entry_item, assignments)}.values())
         assigned, already = 0, len(assignments) - len(items)
         path = f"/{quote(campaign_id, safe='')}/entries/codes"
@@ -93,7 +93,7 @@ class HttpEntryDirectory:
             counts = _counts(response.unwrap(), len(batch))
             if isinstance(counts, str):
                 shape = response.unwrap().wrong_shape(counts)
-                return Failure(LookupFailure(what, "invalid", str(shape)))
+                return Failure(LookupFailure(what, FailureKind.INVALID, str(shape)))
             new, scoring = counts
             assigned += new
             already += scoring - new

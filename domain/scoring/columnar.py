@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import cache
 from itertools import compress, repeat
 from typing import Any
 
@@ -80,14 +81,8 @@ _ACCEPTED_LINE = "%d,true,,%s,%s,%r,%s,%s,"
 _NEEDS_QUOTING_CHARS = ('"', ",", "\r")
 _META_KEYS = ("source", "row")
 
-_readers: dict[str, PhoneReader] = {}
-
-
-def _phone_reader(home_region: str) -> PhoneReader:
-    reader = _readers.get(home_region)
-    if reader is None:
-        reader = _readers[home_region] = PhoneReader(home_region)
-    return reader
+# One reader per home region for the life of the process (a handful of regions).
+_phone_reader = cache(PhoneReader)
 
 
 def _split_lines(chunk: Chunk) -> list[Line]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import email_validator
 from disposable_email_domains import allowlist as _disposable_allowlist
@@ -98,7 +98,6 @@ def is_valid_email(email: str) -> bool:
 
 
 _LIBRARY_CACHE_LIMIT = 50_000
-_library_answers: dict[str, bool] = {}
 
 
 def library_email_facts(email: str) -> tuple[bool, str]:
@@ -111,15 +110,12 @@ def email_facts(email: str) -> tuple[bool, str]:
     domain = _fast_domain(email)
     if domain is not None:
         return True, domain
-    # What the fast path leaves over repeats in real files ("n/a", "none"): remember the
-    # library's answers (a pure function of the text), within a fixed size.
-    valid = _library_answers.get(email)
-    if valid is None:
-        valid = library_accepts(email)
-        if len(_library_answers) >= _LIBRARY_CACHE_LIMIT:
-            _library_answers.clear()
-        _library_answers[email] = valid
-    return valid, domain_of(email)
+    return _cached_library_accepts(email), domain_of(email)
+
+
+# What the fast path leaves over repeats in real files ("n/a", "none"): remember the library's
+# answers (a pure function of the text), within a fixed size.
+_cached_library_accepts = lru_cache(maxsize=_LIBRARY_CACHE_LIMIT)(library_accepts)
 
 
 def domain_of(email: str) -> str:
@@ -139,20 +135,19 @@ class DomainPolicy:
 
     blocked: frozenset[str]
     allowed: frozenset[str] = frozenset()
-    _verdicts: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
-
-    _CACHE_LIMIT = 100_000  # domains repeat (gmail.com); the cap keeps memory flat on junk.
 
     def is_blocked(self, domain: str) -> bool:
-        verdict = self._verdicts.get(domain)
-        if verdict is None:
-            suffixes = _suffixes(domain)
-            allowed = any(s in self.allowed for s in suffixes)
-            verdict = not allowed and any(s in self.blocked for s in suffixes)
-            if len(self._verdicts) >= self._CACHE_LIMIT:
-                self._verdicts.clear()
-            self._verdicts[domain] = verdict
-        return verdict
+        return _blocked(self, domain)
+
+
+# Domains repeat (gmail.com): remember each policy's verdicts, within a fixed size that keeps
+# memory flat on junk. A function of (policy, domain): the policy is frozen and hashable.
+@lru_cache(maxsize=100_000)
+def _blocked(policy: DomainPolicy, domain: str) -> bool:
+    suffixes = _suffixes(domain)
+    if any(s in policy.allowed for s in suffixes):
+        return False
+    return any(s in policy.blocked for s in suffixes)
 
 
 @cache
@@ -179,7 +174,12 @@ _FAST_EMAIL_LINES = re.compile(
     rf"{_ATEXT}+(?:\.{_ATEXT}+)*@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})|.*)$"
 )
 _DOMAIN_CACHE_LIMIT = 100_000
-_fast_domains: dict[str, str | None] = {}
+
+
+@lru_cache(maxsize=_DOMAIN_CACHE_LIMIT)
+def _cached_fast_domain(domain: str) -> str | None:
+    """The fast path's per-domain verdict ("" = the address did not match: None)."""
+    return _fast_domain_verdict(domain) if domain else None
 
 
 def email_column_facts(emails: Sequence[str]) -> tuple[list[bool], list[str]]:
@@ -192,12 +192,7 @@ def email_column_facts(emails: Sequence[str]) -> tuple[list[bool], list[str]]:
     if len(found) != len(emails):  # pragma: no cover - one match per line, by construction
         valid_and_domains = [email_facts(email) for email in emails]
         return [v for v, _ in valid_and_domains], [d for _, d in valid_and_domains]
-    verdicts = _fast_domains
-    for domain in set(found).difference(verdicts):
-        if len(verdicts) >= _DOMAIN_CACHE_LIMIT:
-            verdicts.clear()
-        verdicts[domain] = _fast_domain_verdict(domain) if domain else None
-    domains = list(map(verdicts.get, found))
+    domains = list(map(_cached_fast_domain, found))
     valid = [True] * len(emails)
     for row in [row for row, domain in enumerate(domains) if domain is None]:
         valid[row], domains[row] = email_facts(emails[row])

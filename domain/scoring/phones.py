@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 import phonenumbers
@@ -159,11 +159,6 @@ def slow_check(raw: str, home_region: str) -> PhoneCheck:
     )
 
 
-# Text the fast path cannot read repeats a lot in real files ("n/a", "000-000-0000"): remember
-# phonenumbers' answers (a pure function of the text and home region), within a fixed size.
-_slow_answers: dict[tuple[str, str], PhoneCheck] = {}
-
-
 def check_phone(raw: str, home_region: str) -> PhoneCheck:
     """E.164, calling code, region and validity of `raw` (already trimmed), read in the home
     region; exactly what phonenumbers says, usually without asking it."""
@@ -175,15 +170,9 @@ def check_phone(raw: str, home_region: str) -> PhoneCheck:
     return _cached_slow_check(raw, home_region)
 
 
-def _cached_slow_check(raw: str, home_region: str) -> PhoneCheck:
-    key = (raw, home_region)
-    answer = _slow_answers.get(key)
-    if answer is None:
-        answer = slow_check(raw, home_region)
-        if len(_slow_answers) >= _SLOW_CACHE_LIMIT:
-            _slow_answers.clear()
-        _slow_answers[key] = answer
-    return answer
+# Text the fast path cannot read repeats a lot in real files ("n/a", "000-000-0000"): remember
+# phonenumbers' answers (a pure function of the text and home region), within a fixed size.
+_cached_slow_check = lru_cache(maxsize=_SLOW_CACHE_LIMIT)(slow_check)
 
 
 @cache

@@ -34,7 +34,7 @@ from typing import TypeVar
 from returns.result import Failure, Result, Success
 
 from domain.codes import TM_PLACEHOLDER_CODE, CodeType, Reservation
-from domain.models import LookupFailure, ObjectNotFound, ObjectRef
+from domain.models import FailureKind, LookupFailure, ObjectNotFound, ObjectRef
 from domain.ports import (
     CampaignDirectory,
     CampaignMarkets,
@@ -524,7 +524,9 @@ def _reserve(
             # Recorded before any code is used: a retry finds it here and reserves nothing.
             return ledger.record(reservation)
         case Failure(failure):
-            kind = "codes_unavailable" if failure.kind == "unavailable" else "codes_refused"
+            kind = (
+                "codes_unavailable" if failure.kind == FailureKind.UNAVAILABLE else "codes_refused"
+            )
             raise _Failed(kind, f"reserving {count} codes under {key}: {failure}")
     raise AssertionError("unreachable")
 

@@ -16,14 +16,16 @@ of one type at a time in the adapter).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date
+from enum import StrEnum
 from typing import Any
 
-from returns.result import Failure
+from returns.result import Failure, Success
 
-from domain.ports import Clock, RecordArchive, SchemaCheck
+from domain.ports import Clock, DeadLetters, RecordArchive, SchemaCheck
 from domain.records import (
     RECORD_TYPES,
     CanonicalJson,
@@ -37,14 +39,18 @@ from domain.records import (
     record_type_of,
     with_dedupe_id,
 )
-from domain.streaming import BatchCounts, DeadLetter, DeadLetters, IncomingRecord
+from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 
 WORKER = "save_campaign_data"
 
-# Detail keys: "lake:{type}" per archived type; "dead:{why}" per kind of poison.
-UNDECODABLE = "dead:undecodable"
-UNKNOWN_TYPE = "dead:unknown_type"
-SCHEMA = "dead:schema"
+
+class PoisonKind(StrEnum):
+    """The kinds of poison, as BatchCounts.detail keys (besides "lake:{type}" per type)."""
+
+    UNDECODABLE = "dead:undecodable"
+    UNKNOWN_TYPE = "dead:unknown_type"
+    SCHEMA = "dead:schema"
+
 
 _MAX_TYPE_IN_REASON = 64
 
@@ -73,13 +79,13 @@ def save_campaign_data(
         return BatchCounts()
     parts: dict[str, list[Mapping[str, Any]]] = {}
     letters: list[DeadLetter] = []
-    detail: dict[str, int] = {}
+    detail: Counter[str] = Counter()
 
     for incoming in batch:
         outcome = _archival_record(incoming, schemas, loads, canonical)
         if isinstance(outcome, _Poison):
             letters.append(DeadLetter(incoming, outcome.reason, WORKER))
-            _bump(detail, outcome.kind)
+            detail[outcome.kind] += 1
             continue
         record_type, archival = outcome
         records = parts.get(record_type)
@@ -109,13 +115,13 @@ def save_campaign_data(
         handled=handled,
         filtered=0,
         dead_lettered=len(letters),
-        detail=detail,
+        detail=dict(detail),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class _Poison:
-    kind: str  # the detail key
+    kind: PoisonKind
     reason: str
 
 
@@ -129,21 +135,23 @@ def _archival_record(
     """
     record = decoded_or_reason(incoming.data, loads)
     if isinstance(record, str):
-        return _Poison(UNDECODABLE, record)
+        return _Poison(PoisonKind.UNDECODABLE, record)
     record_type = record_type_of(record)
     if record_type not in RECORD_TYPES:
         shown = record_type[:_MAX_TYPE_IN_REASON]
-        return _Poison(UNKNOWN_TYPE, f"unknown record type {shown!r}")
+        return _Poison(PoisonKind.UNKNOWN_TYPE, f"unknown record type {shown!r}")
     # Most records hold no padded string; a scan of the raw bytes is cheaper than the trim's
     # rebuild of every container (and the trim is what rules say, not what it costs).
     if may_hold_padded_strings(incoming.data):
         record = formatted(record, canonical)
     else:
         record = with_dedupe_id(record, canonical)
-    conformed = schemas.conform(record_type, record, incoming.arrived_at)
-    if isinstance(conformed, Failure):
-        return _Poison(SCHEMA, f"does not fit the {record_type} schema: {conformed.failure()}")
-    return record_type, conformed.unwrap()
+    match schemas.conform(record_type, record, incoming.arrived_at):
+        case Success(archival):
+            return record_type, archival
+        case Failure(why):
+            return _Poison(PoisonKind.SCHEMA, f"does not fit the {record_type} schema: {why}")
+    raise AssertionError("a Result is a Success or a Failure")
 
 
 def _batch_day(batch: Sequence[IncomingRecord], clock: Clock) -> date:
@@ -155,13 +163,9 @@ def _batch_day(batch: Sequence[IncomingRecord], clock: Clock) -> date:
     return arrived.astimezone(UTC).date()
 
 
-def _bump(detail: dict[str, int], key: str) -> None:
-    detail[key] = detail.get(key, 0) + 1
-
-
 @dataclass(frozen=True)
 class SaveCampaignData:
-    """save_campaign_data bound to its ports: a domain.streaming.StreamWorker."""
+    """save_campaign_data bound to its ports: a domain.ports.StreamWorker."""
 
     archive: RecordArchive
     schemas: SchemaCheck

@@ -28,20 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from returns.result import Failure
+from returns.result import Failure, Success
 
-from domain.models import LookupFailure
-from domain.ports import EntryDirectory, SelectionLedger, VerdictQueue
+from domain.models import FailureKind, LookupFailure
+from domain.ports import DeadLetters, EntryDirectory, SelectionLedger, VerdictQueue
 from domain.records import CodeAssignment, RecordType, decode_record, trim_strings, verdict_for
-from domain.streaming import (
-    BatchCounts,
-    DeadLetter,
-    DeadLetters,
-    DependencyUnavailable,
-    IncomingRecord,
-)
+from domain.streaming import BatchCounts, BatchTally, DependencyUnavailable, IncomingRecord
 
 WORKER = "save_selection"
 MAX_ASSIGNMENTS_PER_CALL = 1000
@@ -49,20 +44,17 @@ PLACEHOLDER_CODE = "TM"
 _REQUIRED = ("campaignId", "userId", "globalUserId", "code")
 
 
-@dataclass
-class _Tally:
-    letters: list[DeadLetter] = field(default_factory=list)
-    filtered: int = 0
-    handled: int = 0
-    detail: dict[str, int] = field(default_factory=dict)
+class Detail(StrEnum):
+    """The keys of BatchCounts.detail this worker counts under (dead:{kind} also per refusal)."""
 
-    def count(self, key: str, n: int = 1) -> None:
-        if n:
-            self.detail[key] = self.detail.get(key, 0) + n
-
-    def dead(self, incoming: IncomingRecord, kind: str, reason: str) -> None:
-        self.letters.append(DeadLetter(incoming, reason, WORKER))
-        self.count(kind)
+    UNDECODABLE = "dead:undecodable"
+    INCOMPLETE = "dead:incomplete"
+    OTHER_TYPE = "filtered:other_type"
+    PLACEHOLDER = "filtered:placeholder_code"
+    DUPLICATE = "duplicate_in_batch"
+    ASSIGNED = "assigned"
+    ALREADY = "already_assigned"
+    VERDICTS = "verdicts_sent"
 
 
 @dataclass
@@ -80,7 +72,7 @@ def save_selection(
     ledger: SelectionLedger | None = None,
 ) -> BatchCounts:
     """Assigns one batch's codes; received = handled + filtered + dead_lettered."""
-    tally = _Tally()
+    tally = BatchTally(WORKER)
     groups = _group_by_campaign(batch, tally)
     call_size = max(1, min(entries.max_assignments_per_call, MAX_ASSIGNMENTS_PER_CALL))
     for campaign_id, group in groups.items():
@@ -91,19 +83,13 @@ def save_selection(
             standing += _assign(campaign_id, chunk, sources, entries, ledger, tally)
         if standing:
             verdicts.send([verdict_for(assignment) for assignment in standing])
-            tally.count("verdicts_sent", len(standing))
+            tally.count(Detail.VERDICTS, len(standing))
     if tally.letters:
         dead_letters.send(tally.letters)
-    return BatchCounts(
-        received=len(batch),
-        handled=tally.handled,
-        filtered=tally.filtered,
-        dead_lettered=len(tally.letters),
-        detail=tally.detail,
-    )
+    return tally.counts(len(batch))
 
 
-def _group_by_campaign(batch: Sequence[IncomingRecord], tally: _Tally) -> dict[str, _Group]:
+def _group_by_campaign(batch: Sequence[IncomingRecord], tally: BatchTally) -> dict[str, _Group]:
     groups: dict[str, _Group] = {}
     # (campaign, fan, code) -> index in its group, so a repeat joins the first one's sources.
     seen: dict[tuple[str, str, str], int] = {}
@@ -115,7 +101,7 @@ def _group_by_campaign(batch: Sequence[IncomingRecord], tally: _Tally) -> dict[s
         natural_id = (assignment.campaign_id, assignment.global_user_id, assignment.code)
         if natural_id in seen:
             group.sources[seen[natural_id]].append(incoming)
-            tally.count("duplicate_in_batch")
+            tally.count(Detail.DUPLICATE)
             continue
         seen[natural_id] = len(group.assignments)
         group.assignments.append(assignment)
@@ -123,24 +109,23 @@ def _group_by_campaign(batch: Sequence[IncomingRecord], tally: _Tally) -> dict[s
     return groups
 
 
-def _assignment(incoming: IncomingRecord, tally: _Tally) -> CodeAssignment | None:
-    decoded = decode_record(incoming.data)
-    if isinstance(decoded, Failure):
-        tally.dead(incoming, "dead:undecodable", decoded.failure())
-        return None
-    record: dict[str, Any] = trim_strings(decoded.unwrap())
+def _assignment(incoming: IncomingRecord, tally: BatchTally) -> CodeAssignment | None:
+    match decode_record(incoming.data):
+        case Failure(reason):
+            tally.dead(incoming, Detail.UNDECODABLE, reason)
+            return None
+        case Success(decoded):
+            record: dict[str, Any] = trim_strings(decoded)
     if record.get("type") != RecordType.CODE_ASSIGNMENT:
-        tally.filtered += 1
-        tally.count("filtered:other_type")
+        tally.filter(Detail.OTHER_TYPE)
         return None
     missing = [name for name in _REQUIRED if not _text(record.get(name))]
     if missing:
         reason = "incomplete code assignment: missing " + ", ".join(missing)
-        tally.dead(incoming, "dead:incomplete", reason)
+        tally.dead(incoming, Detail.INCOMPLETE, reason)
         return None
     if record["code"] == PLACEHOLDER_CODE:
-        tally.filtered += 1
-        tally.count("filtered:placeholder_code")
+        tally.filter(Detail.PLACEHOLDER)
         return None
     market_id = record.get("marketId")
     dates = record.get("date")
@@ -164,21 +149,21 @@ def _assign(
     sources: Sequence[list[IncomingRecord]],
     entries: EntryDirectory,
     ledger: SelectionLedger | None,
-    tally: _Tally,
+    tally: BatchTally,
 ) -> Sequence[CodeAssignment]:
     """Assigns one call's worth; returns the assignments that now stand (new + already)."""
-    assigned = entries.assign_codes(campaign_id, chunk)
-    if isinstance(assigned, Failure):
-        _refused("entry directory", assigned.failure(), sources, tally)
-        return ()
-    outcome = assigned.unwrap()
-    tally.count("assigned", outcome.assigned)
-    tally.count("already_assigned", outcome.already)
-    if ledger is not None:
-        recorded = ledger.record_selections(campaign_id, chunk)
-        if isinstance(recorded, Failure):
-            _refused("selection ledger", recorded.failure(), sources, tally)
+    match entries.assign_codes(campaign_id, chunk):
+        case Failure(failure):
+            _refused("entry directory", failure, sources, tally)
             return ()
+        case Success(outcome):
+            tally.count(Detail.ASSIGNED, outcome.assigned)
+            tally.count(Detail.ALREADY, outcome.already)
+    if ledger is not None:
+        match ledger.record_selections(campaign_id, chunk):
+            case Failure(failure):
+                _refused("selection ledger", failure, sources, tally)
+                return ()
     tally.handled += sum(len(group) for group in sources)
     return chunk
 
@@ -187,9 +172,9 @@ def _refused(
     what: str,
     failure: LookupFailure,
     sources: Sequence[list[IncomingRecord]],
-    tally: _Tally,
+    tally: BatchTally,
 ) -> None:
-    if failure.kind == "unavailable":
+    if failure.kind == FailureKind.UNAVAILABLE:
         raise DependencyUnavailable(what, str(failure))
     reason = f"{what} refused the assignment: {failure}"
     for incoming in _flatten(sources):
@@ -207,7 +192,7 @@ def _flatten(sources: Sequence[list[IncomingRecord]]) -> Iterator[IncomingRecord
 
 @dataclass(frozen=True)
 class SaveSelection:
-    """save_selection bound to its ports: a domain.streaming.StreamWorker. `ledger` None when
+    """save_selection bound to its ports: a domain.ports.StreamWorker. `ledger` None when
     the entry directory records the selection itself (DynamoEntryDirectory does)."""
 
     entries: EntryDirectory

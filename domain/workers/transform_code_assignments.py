@@ -23,27 +23,23 @@ Memory: the batch, its completed copies and their encoded bytes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
-from domain.models import LookupFailure, StreamRecord
+from domain.models import FailureKind, LookupFailure, StreamRecord
 from domain.ports import (
     CampaignDirectory,
+    DeadLetters,
     RecordEncoder,
     RecordStream,
     SchemaCheck,
     UserDirectory,
 )
 from domain.records import RecordType, decode_record, formatted, record_type_of
-from domain.streaming import (
-    BatchCounts,
-    DeadLetter,
-    DeadLetters,
-    DependencyUnavailable,
-    IncomingRecord,
-)
+from domain.streaming import BatchCounts, BatchTally, DependencyUnavailable, IncomingRecord
 
 WORKER = "transform_code_assignments"
 # The original looked up 25 at a time (its user service's page). 100 distinct ids per call is
@@ -58,19 +54,19 @@ class _Pending:
     record: dict[str, Any]
 
 
-@dataclass
-class _Tally:
-    letters: list[DeadLetter] = field(default_factory=list)
-    filtered: int = 0
-    detail: dict[str, int] = field(default_factory=dict)
+class Detail(StrEnum):
+    """The keys of BatchCounts.detail this worker counts under."""
 
-    def filter(self, kind: str) -> None:
-        self.filtered += 1
-        self.detail[kind] = self.detail.get(kind, 0) + 1
-
-    def dead(self, incoming: IncomingRecord, kind: str, reason: str) -> None:
-        self.letters.append(DeadLetter(incoming, reason, WORKER))
-        self.detail[kind] = self.detail.get(kind, 0) + 1
+    UNDECODABLE = "filtered:undecodable"
+    OTHER_TYPE = "filtered:other_type"
+    PLACEHOLDER = "filtered:placeholder_code"
+    SCHEMA = "dead:schema"
+    USER_LOOKUP = "dead:user_lookup"
+    NO_USER = "dead:no_user"
+    NO_CAMPAIGN = "dead:no_campaign"
+    CAMPAIGN_LOOKUP = "dead:campaign_lookup"
+    TOO_LARGE = "dead:too_large"
+    REJECTED = "dead:rejected_by_stream"
 
 
 def transform_code_assignments(
@@ -84,7 +80,7 @@ def transform_code_assignments(
     dead_letters: DeadLetters,
 ) -> BatchCounts:
     """Completes and forwards one batch; received = handled + filtered + dead_lettered."""
-    tally = _Tally()
+    tally = BatchTally(WORKER)
     pending: list[_Pending] = []
     for incoming in batch:
         candidate = _candidate(incoming, schemas, tally)
@@ -95,34 +91,31 @@ def transform_code_assignments(
     for chunk in _chunks(pending, LOOKUP_CHUNK):
         completed.extend(_complete(chunk, users, campaigns, tally))
 
-    sent = _forward(completed, output, encode, tally)
+    tally.handled = _forward(completed, output, encode, tally)
     if tally.letters:
         dead_letters.send(tally.letters)
-    return BatchCounts(
-        received=len(batch),
-        handled=sent,
-        filtered=tally.filtered,
-        dead_lettered=len(tally.letters),
-        detail=tally.detail,
-    )
+    return tally.counts(len(batch))
 
 
-def _candidate(incoming: IncomingRecord, schemas: SchemaCheck, tally: _Tally) -> _Pending | None:
-    decoded = decode_record(incoming.data)
-    if isinstance(decoded, Failure):
-        tally.filter("filtered:undecodable")
-        return None
-    if record_type_of(decoded.unwrap()) != RecordType.CODE_ASSIGNMENT:
-        tally.filter("filtered:other_type")
-        return None
-    record = formatted(decoded.unwrap())
-    conformed = schemas.conform(RecordType.CODE_ASSIGNMENT, record, incoming.arrived_at)
-    if isinstance(conformed, Failure):
-        reason = f"does not fit the codeAssignment schema: {conformed.failure()}"
-        tally.dead(incoming, "dead:schema", reason)
-        return None
+def _candidate(
+    incoming: IncomingRecord, schemas: SchemaCheck, tally: BatchTally
+) -> _Pending | None:
+    match decode_record(incoming.data):
+        case Failure(_):
+            tally.filter(Detail.UNDECODABLE)
+            return None
+        case Success(decoded) if record_type_of(decoded) != RecordType.CODE_ASSIGNMENT:
+            tally.filter(Detail.OTHER_TYPE)
+            return None
+        case Success(decoded):
+            record = formatted(decoded)
+    match schemas.conform(RecordType.CODE_ASSIGNMENT, record, incoming.arrived_at):
+        case Failure(why):
+            reason = f"does not fit the codeAssignment schema: {why}"
+            tally.dead(incoming, Detail.SCHEMA, reason)
+            return None
     if record.get("code") == PLACEHOLDER_CODE:
-        tally.filter("filtered:placeholder_code")
+        tally.filter(Detail.PLACEHOLDER)
         return None
     return _Pending(incoming, record)
 
@@ -131,7 +124,7 @@ def _complete(
     chunk: Sequence[_Pending],
     users: UserDirectory,
     campaigns: CampaignDirectory,
-    tally: _Tally,
+    tally: BatchTally,
 ) -> list[_Pending]:
     """The chunk's records with userId and campaignId filled in; the rest dead-lettered."""
     wanted_users = _distinct(p.record.get("globalUserId") for p in chunk if not _has(p, "userId"))
@@ -148,24 +141,24 @@ def _complete(
         if not _has(item, "userId"):
             global_user_id = record.get("globalUserId")
             if user_problem:
-                tally.dead(item.incoming, "dead:user_lookup", user_problem)
+                tally.dead(item.incoming, Detail.USER_LOOKUP, user_problem)
                 continue
             if not isinstance(global_user_id, str) or global_user_id not in user_ids:
-                tally.dead(item.incoming, "dead:no_user", "no user for this globalUserId")
+                tally.dead(item.incoming, Detail.NO_USER, "no user for this globalUserId")
                 continue
             record["userId"] = user_ids[global_user_id]
         if not _has(item, "campaignId"):
             category_id = record.get("categoryId")
             if not isinstance(category_id, str) or not category_id:
                 reason = "no campaignId and no categoryId to look it up by"
-                tally.dead(item.incoming, "dead:no_campaign", reason)
+                tally.dead(item.incoming, Detail.NO_CAMPAIGN, reason)
                 continue
             if campaign_problem:
-                tally.dead(item.incoming, "dead:campaign_lookup", campaign_problem)
+                tally.dead(item.incoming, Detail.CAMPAIGN_LOOKUP, campaign_problem)
                 continue
             if category_id not in campaign_ids:
                 reason = "no campaign for this categoryId"
-                tally.dead(item.incoming, "dead:no_campaign", reason)
+                tally.dead(item.incoming, Detail.NO_CAMPAIGN, reason)
                 continue
             record["campaignId"] = campaign_ids[category_id]
         done.append(item)
@@ -179,19 +172,20 @@ def _look_up(what: str, lookup: _Lookup, ids: list[str]) -> tuple[Mapping[str, s
     """(found ids, None) or ({}, reason); raises DependencyUnavailable when transient."""
     if not ids:
         return {}, None
-    result = lookup(ids)
-    if isinstance(result, Failure):
-        failure = result.failure()
-        if failure.kind == "unavailable":
+    match lookup(ids):
+        case Success(found):
+            return found, None
+        case Failure(failure) if failure.kind == FailureKind.UNAVAILABLE:
             raise DependencyUnavailable(what, str(failure))
-        if failure.kind == "not_found":
+        case Failure(failure) if failure.kind == FailureKind.NOT_FOUND:
             return {}, None
-        return {}, f"{what} refused the look-up: {failure}"
-    return result.unwrap(), None
+        case Failure(failure):
+            return {}, f"{what} refused the look-up: {failure}"
+    raise AssertionError("a Result is a Success or a Failure")
 
 
 def _forward(
-    completed: Sequence[_Pending], output: RecordStream, encode: RecordEncoder, tally: _Tally
+    completed: Sequence[_Pending], output: RecordStream, encode: RecordEncoder, tally: BatchTally
 ) -> int:
     """Puts the completed records on the output stream; returns how many it took."""
     outgoing: list[StreamRecord] = []
@@ -200,7 +194,7 @@ def _forward(
         data = encode(item.record)
         if len(data) > output.max_record_bytes:
             reason = f"enriched record is {len(data)} bytes, over {output.max_record_bytes}"
-            tally.dead(item.incoming, "dead:too_large", reason)
+            tally.dead(item.incoming, Detail.TOO_LARGE, reason)
             continue
         code = str(item.record["code"])
         outgoing.append(StreamRecord(partition_key=code, data=data))
@@ -216,7 +210,7 @@ def _forward(
         # The stream refused it for good (size, key): keep the record, with the stream's reason.
         owners = by_key.get(rejected.partition_key) or []
         if owners:
-            tally.dead(owners.pop(0), "dead:rejected_by_stream", rejected.reason)
+            tally.dead(owners.pop(0), Detail.REJECTED, rejected.reason)
     return outcome.sent
 
 
@@ -236,7 +230,7 @@ def _chunks(items: Sequence[_Pending], size: int) -> Iterator[Sequence[_Pending]
 
 @dataclass(frozen=True)
 class TransformCodeAssignments:
-    """transform_code_assignments bound to its ports: a domain.streaming.StreamWorker."""
+    """transform_code_assignments bound to its ports: a domain.ports.StreamWorker."""
 
     users: UserDirectory
     campaigns: CampaignDirectory

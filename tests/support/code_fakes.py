@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from returns.result import Failure, Result, Success
 
 from domain.codes import AssignCount, CodeType, Reservation
-from domain.models import LookupFailure
+from domain.models import FailureKind, LookupFailure
 
 
 @dataclass
@@ -30,7 +30,7 @@ class MemoryCodeInventory:
     ) -> Result[Reservation, LookupFailure]:
         self.calls += 1
         if self.calls in self.fail_calls:
-            return Failure(LookupFailure("code service", "unavailable", "timed out"))
+            return Failure(LookupFailure("code service", FailureKind.UNAVAILABLE, "timed out"))
         start = len(self.reserved)
         n = max(0, min(count, self.available - start))
         codes = tuple(f"{campaign_id}-X{start + i:07d}" for i in range(n))

@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from domain.streaming import StreamWorker
+from domain.ports import StreamWorker
 from entrypoints.kcl_main import serve
 from entrypoints.settings import Settings
 from tests.support import kcl_lake, kcl_probe, stream_fakes

@@ -12,8 +12,8 @@ from collections import Counter
 from typing import Any
 
 from adapters.avro import read_container
+from domain.ports import StreamWorker
 from domain.records import DEDUPE_FIELD
-from domain.streaming import StreamWorker
 from entrypoints import registry
 from entrypoints.settings import Settings
 from tests.support.kcl_probe import FaultHooks

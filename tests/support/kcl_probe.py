@@ -23,7 +23,8 @@ from typing import Any
 
 import boto3
 
-from domain.streaming import BatchCounts, IncomingRecord, StreamWorker
+from domain.ports import StreamWorker
+from domain.streaming import BatchCounts, IncomingRecord
 from entrypoints.settings import Settings
 
 PREFIX = "probe/"

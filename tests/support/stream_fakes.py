@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord, StreamWorker
+from domain.ports import StreamWorker
+from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord
 from entrypoints.settings import Settings
 
 
