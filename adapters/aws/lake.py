@@ -1,11 +1,12 @@
 """The data lake on S3: RecordArchive writing one Avro container file per type per batch.
 
-Keys: `{prefix}{type}/YYYY/MM/DD/{name}.avro` in the campaign-data bucket, prefix `avro/` by
-default (domain.records.LakeKey), `name` = the batch's shard and first sequence number, day =
+Keys: `avro/{type}/YYYY/MM/DD/{name}.avro` in the campaign-data bucket (domain.records.LakeKey;
+the prefix is fixed), `name` = the batch's shard and first sequence number, day =
 the batch's first record's arrival day (UTC). A replay of the batch therefore writes the same
 keys: PutObject replaces the earlier attempt's objects whole (S3 never shows half an object),
 and one DeleteObjects call removes the objects of types the replay no longer holds, so no
-record stays in the lake twice.
+record stays in the lake twice. The bytes are AvroSchemas.encode's: the same batch gives the
+same object in any process (adapters/avro.py).
 """
 
 from __future__ import annotations

@@ -86,13 +86,14 @@ class HttpEntryDirectory:
         path = f"/{quote(campaign_id, safe='')}/entries/codes"
         for start in range(0, len(items), self.max_assignments_per_call):
             batch = items[start : start + self.max_assignments_per_call]
-            response = self._client.post(path, batch)
-            if not isinstance(response, Success):
-                detail = f"{response.failure()} (after {assigned} assigned in earlier calls)"
-                return Failure(LookupFailure(what, response.failure().kind, detail))
-            counts = _counts(response.unwrap(), len(batch))
+            match self._client.post(path, batch):
+                case Failure(error):
+                    detail = f"{error} (after {assigned} assigned in earlier calls)"
+                    return Failure(LookupFailure(what, error.kind, detail))
+                case Success(answer):
+                    counts = _counts(answer, len(batch))
             if isinstance(counts, str):
-                shape = response.unwrap().wrong_shape(counts)
+                shape = answer.wrong_shape(counts)
                 return Failure(LookupFailure(what, FailureKind.INVALID, str(shape)))
             new, scoring = counts
             assigned += new

@@ -34,13 +34,14 @@ class HttpUserDirectory:
         for start in range(0, len(wanted), self._batch_size):
             batch = wanted[start : start + self._batch_size]
             what = f"user ids for {len(batch)} globalUserIds"
-            response = self._client.post("/users/lookup", {"globalUserIds": batch})
-            if not isinstance(response, Success):
-                return Failure(response.failure().to_lookup_failure(what))
-            pairs = _user_pairs(response.unwrap())
-            if isinstance(pairs, str):
-                return Failure(response.unwrap().wrong_shape(pairs).to_lookup_failure(what))
-            found.update({g: pairs[g] for g in batch if g in pairs})
+            match self._client.post("/users/lookup", {"globalUserIds": batch}):
+                case Failure(error):
+                    return Failure(error.to_lookup_failure(what))
+                case Success(answer):
+                    pairs = _user_pairs(answer)
+                    if isinstance(pairs, str):
+                        return Failure(answer.wrong_shape(pairs).to_lookup_failure(what))
+                    found.update({g: pairs[g] for g in batch if g in pairs})
         return Success(found)
 
 
