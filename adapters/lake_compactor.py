@@ -149,6 +149,20 @@ class AvroLakeCompactor:
             return MergeRefusal(verdict.kind, f"{key}: {verdict.message}", key)
         return verdict
 
+    def projection_json(self, record_type: str) -> str:
+        """The type's record with only `dedupeId`, as Avro schema JSON (Athena's temporary
+        tables read the lake through it: schema resolution skips every other field)."""
+        raw = load_schema(self._schema_dir / f"{record_type}.avsc")
+        return json.dumps(
+            {
+                "type": "record",
+                "name": raw["name"],
+                **({"namespace": raw["namespace"]} if raw.get("namespace") else {}),
+                "fields": [{"name": DEDUPE_FIELD, "type": "string"}],
+            },
+            separators=(",", ":"),
+        )
+
     # --- LakeCompactor --------------------------------------------------------------------------
 
     def inspect(

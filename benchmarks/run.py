@@ -19,6 +19,7 @@ BENCHMARKS = {
     "emulator": "benchmarks.bench_emulator",
     "poller": "benchmarks.bench_poller",
     "end_to_end": "benchmarks.bench_end_to_end",
+    "lake_merge": "benchmarks.bench_lake_merge",
     "wave_prep": "benchmarks.bench_wave_prep",
 }
 OUT = Path(__file__).parent / "out"

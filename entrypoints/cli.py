@@ -105,6 +105,62 @@ def _process_sms_wave_files(args: argparse.Namespace) -> int:
     return 0 if result["success"] else 1
 
 
+def _merge_avro_files(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from returns.result import Failure, Success
+
+    from entrypoints import bootstrap, lake
+
+    console = Console(stderr=True)
+    event: dict[str, object] = {"prefix": args.prefix} if args.prefix else {"type": args.kind}
+    if args.type:
+        event["recordTypes"] = args.type
+    match lake.merge_request_from_event(event, datetime.now(UTC)):
+        case Failure(message):
+            console.print(f"[red]error:[/] {message}")
+            return 2
+        case Success(request):
+            pass
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    enabled = console.is_terminal and not args.quiet
+    with reports.row_progress(
+        console, enabled=enabled, description=f"merging {request.prefix}", unit="records merged"
+    ) as tick:
+        counts = registry.lake_merge_run(settings)(request, on_progress=tick)
+    result = lake.merge_dict(counts)
+    print(lake.dumps(result))
+    if counts.already_merged:
+        console.print(f"{request.prefix} was merged already: nothing written, move queued again")
+    return 1 if counts.refusals else 0
+
+
+def _move_merged_avro_files(args: argparse.Namespace) -> int:
+    from domain.lake import parse_prefix
+    from entrypoints import bootstrap, lake
+
+    console = Console(stderr=True)
+    prefix = parse_prefix(args.prefix)
+    if prefix is None:
+        console.print(f"[red]error:[/] prefix must be YYYY/MM/DD or YYYY/MM, got {args.prefix!r}")
+        return 2
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    move = registry.lake_move_run(settings)
+    requests = lake.move_requests_for(prefix, args.type)
+    results = []
+    enabled = console.is_terminal and not args.quiet
+    with reports.row_progress(
+        console, enabled=enabled, description=f"archiving {prefix}", unit="record types"
+    ) as tick:
+        for done, request in enumerate(requests, 1):
+            results.append(lake.move_dict(move(request)))
+            tick(done)
+    print(lake.dumps([r for r in results if r["status"] != "nothing_merged"] or results))
+    return 1 if any(r["status"] == "failed" for r in results) else 0
+
+
 def _local_demo() -> ModuleType | None:
     """The development package, imported only by the commands that need it: a production
     install (no `local` extra) has neither moto nor hypercorn."""
@@ -310,6 +366,27 @@ def build_parser() -> argparse.ArgumentParser:
     wave.add_argument("--max-score", type=float)
     wave.add_argument("--quiet", action="store_true", help="no progress bar")
     wave.set_defaults(run=_process_sms_wave_files)
+
+    merge = commands.add_parser(
+        "merge-avro-files",
+        help="compact the lake: one Avro file per record type for a day or month, each record once",
+    )
+    period = merge.add_mutually_exclusive_group()
+    period.add_argument("--daily", dest="kind", action="store_const", const="daily")
+    period.add_argument("--monthly", dest="kind", action="store_const", const="monthly")
+    period.add_argument("--prefix", help="YYYY/MM/DD or YYYY/MM (default: --daily, yesterday)")
+    merge.add_argument("--type", action="append", help="a record type (repeatable; default all)")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    merge.set_defaults(run=_merge_avro_files, kind="daily")
+
+    move = commands.add_parser(
+        "move-merged-avro-files",
+        help="archive a merged prefix's source files (copy, verify, then delete)",
+    )
+    move.add_argument("prefix", help="YYYY/MM/DD or YYYY/MM")
+    move.add_argument("--type", action="append", help="a record type (repeatable; default all)")
+    move.add_argument("--quiet", action="store_true", help="no progress bar")
+    move.set_defaults(run=_move_merged_avro_files)
 
     demo = commands.add_parser("demo", help="the scored-file pipeline on the embedded emulator")
     demo.add_argument("--fans", type=int, default=200_000, help="fans in the generated file")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from returns.result import Failure, Success
 
+from adapters.aws.sqs import move_request_from_body
 from adapters.logging import correlation, lambda_logger
 from domain.ports import StreamWorker
 from domain.streaming import DependencyUnavailable
@@ -21,7 +23,7 @@ from domain.workers.generate_sms_wave_codes import GenerateInput
 from domain.workers.load_code_assignments_to_stream import WaveConfigRef
 from domain.workers.process_scheduled_wave import ScheduledWave
 from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
-from entrypoints import bootstrap, registry, wave_prep
+from entrypoints import bootstrap, lake, registry, wave_prep
 from entrypoints.events import s3_notifications, s3_object_refs
 from entrypoints.settings import Settings
 from streams.checkpoints import CheckpointStore, DynamoCheckpoints
@@ -300,3 +302,60 @@ def load_code_assignments_to_stream_handler(event: Any, context: Any) -> dict[st
     if retry:
         raise RetryableFailure("; ".join(f"{w['source']}: {w['error']['message']}" for w in retry))
     return {"waves": waves}
+
+
+@lambda_entry
+def merge_avro_files_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The lake's merge: EventBridge schedules (`{"type": "daily"|"monthly"}`) or a direct
+    `{"prefix": "YYYY/MM/DD"}`. A refusal (an outdated schema, a guard) is reported, not raised:
+    a retry would meet the same files; the other types are merged regardless. An unreachable
+    service raises (Lambda retries the scheduled invocation; the re-run is idempotent)."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with correlation(getattr(context, "aws_request_id", None)):
+        match lake.merge_request_from_event(event, datetime.now(UTC)):
+            case Failure(message):
+                log.error("merge input refused", extra={"error": message})
+                return {"status": "refused", "error": message}
+            case Success(request):
+                result = lake.merge_dict(registry.lake_merge_run(settings)(request))
+        refused = any("refused" in t for t in result["types"].values())
+        log.log(logging.ERROR if refused else logging.INFO, "merge done", extra=result)
+        return result
+
+
+@lambda_entry
+def move_merged_avro_files_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The move queue's SQS event (ReportBatchItemFailures): one prefix per message. A message
+    whose move did not verify, or that does not parse, or whose move met an unreachable
+    service, is reported in `batchItemFailures` (SQS delivers it again, then to its DLQ);
+    the others are done."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    move = registry.lake_move_run(settings)
+    failures = []
+    moves = []
+    with correlation(getattr(context, "aws_request_id", None)):
+        for record in event.get("Records") or []:
+            message_id = record.get("messageId", "")
+            try:
+                result = lake.move_dict(move(move_request_from_body(record.get("body", ""))))
+            except ValueError as bad:  # a body that is not a move request: to the DLQ, not lost
+                result = {"status": "failed", "error": str(bad)}
+            except Exception as error:
+                # S3 or SQS unreachable past botocore's retries, a source gone mid-copy: this
+                # message only is retried; the others of the batch are done.
+                log.exception("move failed", extra={"messageId": message_id})
+                result = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+            result["messageId"] = message_id
+            log.log(
+                logging.ERROR if result["status"] == "failed" else logging.INFO,
+                "move done",
+                extra=result,
+            )
+            moves.append(result)
+            if result["status"] == "failed":
+                failures.append({"itemIdentifier": message_id})
+    log.info("move batch done", extra={"moves": moves})
+    # Exactly the partial batch response's shape: Lambda reads batchItemFailures only.
+    return {"batchItemFailures": failures}

@@ -81,7 +81,7 @@ from domain.workers.process_scored_files import (
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
 from domain.workers.transform_code_assignments import TransformCodeAssignments
-from entrypoints import wave_prep
+from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.settings import Settings
 
@@ -414,6 +414,48 @@ _CODE_STREAM = Worker(
     actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
 )
 
+_S3_LAKE = ("s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+_MERGE = Worker(
+    name="merge_avro_files",
+    summary="compacts a day's / month's lake files into one Avro file per type, each record "
+    "once; queues the move",
+    trigger=Schedule(
+        'cron(0 10 * * ? *) input {"type": "daily"}, cron(0 9 2 * ? *) input {"type": "monthly"}'
+        ' (or direct: {"prefix": "YYYY/MM/DD"})'
+    ),
+    build=lake.build_merge,
+    handler="entrypoints.lambda_handlers.merge_avro_files_handler",
+    actions=(
+        *_S3_LAKE,
+        "s3:AbortMultipartUpload",
+        "sqs:GetQueueUrl",
+        "sqs:SendMessageBatch",
+        # MERGE_ENGINE=athena only: its temporary tables and queries
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+        "glue:CreateTable",
+        "glue:DeleteTable",
+        "glue:GetTable",
+        "glue:GetDatabase",
+    ),
+)
+_MOVE = Worker(
+    name="move_merged_avro_files",
+    summary="archives a merged prefix's sources (copy, verify size and ETag, then delete)",
+    trigger=SqsQueue("move_queue"),
+    build=lake.build_move,
+    handler="entrypoints.lambda_handlers.move_merged_avro_files_handler",
+    actions=(
+        *_S3_LAKE,
+        "s3:AbortMultipartUpload",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ),
+)
+
 # Scheduled and directly invoked workers, and those run for one S3 object that are not scored
 # files: one input in, one outcome out (code generation, wave prep, lake compaction, ...).
 JOBS: tuple[Worker[object], ...] = (
@@ -442,6 +484,8 @@ JOBS: tuple[Worker[object], ...] = (
     _WAVE_CODES,
     _SCHEDULED_WAVE,
     _CODE_STREAM,
+    _MERGE,
+    _MOVE,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
@@ -509,3 +553,15 @@ def code_stream_run(settings: Settings) -> CodeStreamRun:
     """load_code_assignments_to_stream bound to the process's adapters."""
     c = container(settings)
     return c.built(_CODE_STREAM.name, lambda: _load_code_assignments_to_stream(c))
+
+
+def lake_merge_run(settings: Settings) -> lake.MergeRun:
+    """merge_avro_files bound to the process's adapters."""
+    c = container(settings)
+    return c.built(_MERGE.name, lambda: lake.build_merge(c))
+
+
+def lake_move_run(settings: Settings) -> lake.MoveRun:
+    """move_merged_avro_files bound to the process's adapters."""
+    c = container(settings)
+    return c.built(_MOVE.name, lambda: lake.build_move(c))

@@ -65,7 +65,6 @@ class MergeRequest:
 # (record type, prefix, sources inspected) -> the dedupe keys that occur more than once, found
 # by an engine that holds no per-record state here (Athena, domain/lake_athena.py).
 DuplicateFinder = Callable[[str, str, Sequence[SourceFile]], Result[frozenset[bytes], MergeRefusal]]
-Progress = Callable[[str, int], None]  # (record type, files done)
 
 
 def merge_avro_files(
@@ -78,22 +77,27 @@ def merge_avro_files(
     layout: LakeLayout,
     limits: MergeLimits = MergeLimits(),
     duplicates: DuplicateFinder | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> MergeCounts:
-    merges = tuple(
-        _merge_type(
-            record_type,
-            request.prefix,
-            store=store,
-            compactor=compactor,
-            manifests=manifests,
-            queue=queue,
-            layout=layout,
-            limits=limits,
-            duplicates=duplicates,
+    """`on_progress` hears the records merged so far after each type (the CLI's progress)."""
+    merges = []
+    for record_type in request.record_types:
+        merges.append(
+            _merge_type(
+                record_type,
+                request.prefix,
+                store=store,
+                compactor=compactor,
+                manifests=manifests,
+                queue=queue,
+                layout=layout,
+                limits=limits,
+                duplicates=duplicates,
+            )
         )
-        for record_type in request.record_types
-    )
-    return MergeCounts(request.prefix, merges)
+        if on_progress is not None:
+            on_progress(sum(m.records for m in merges))
+    return MergeCounts(request.prefix, tuple(merges))
 
 
 def _merge_type(
