@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KCL_STAMP := $(VENV)/.kcl-installed
 
-.PHONY: install kcl demo test unit integration lint format bench clean
+.PHONY: install kcl demo test unit integration lint format bench clean package
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,12 @@ integration: $(STAMP) $(KCL_STAMP)
 test: lint $(KCL_STAMP)
 	$(BIN)/pytest -q
 
+# The Lambda deployment zip (Python 3.11, x86_64): production packages + runtime dependencies.
+package: $(STAMP)
+	$(BIN)/python .ci/package_lambda.py
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist

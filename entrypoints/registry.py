@@ -259,6 +259,9 @@ _CONSUMES = (
     "kinesis:DescribeStreamSummary",
     "kinesis:ListShards",
     "kinesis:ListStreams",
+    # The Lambda runtime's per-shard watermarks in $CHECKPOINT_TABLE (streams/checkpoints.py).
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 )
 _DEAD_LETTERS = ("sqs:GetQueueUrl", "sqs:SendMessageBatch", "s3:PutObject")
 

@@ -76,3 +76,13 @@ def test_one_producer_per_stream_and_one_client_per_service() -> None:
     assert c.stream("a") is not c.stream("b")
     assert c.aws.client("s3") is c.aws.client("s3")
     assert c.aws.client("kinesis", max_attempts=1) is not c.aws.client("kinesis")
+
+
+def test_the_readme_deployment_table_is_the_registrys() -> None:
+    from pathlib import Path
+
+    from entrypoints.deployment import BEGIN, END, deployment_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    assert readme[start:end] == deployment_table(), "run python -m entrypoints.deployment README.md"

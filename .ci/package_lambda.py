@@ -1,0 +1,121 @@
+"""Builds the Lambda deployment zip: the production packages and the runtime dependencies only.
+
+    python .ci/package_lambda.py [--output dist/campaign-workers-lambda.zip]
+
+For the Lambda Python 3.11 runtime on x86_64: the runtime dependencies of pyproject.toml's
+`[project].dependencies` (never an extra: no moto, hypercorn, rich, localstack-client) are
+installed for that platform from manylinux2014 wheels (`--only-binary=:all:`, so nothing is
+compiled for this machine by mistake), beside the packages domain/, adapters/, streams/ and
+entrypoints/ (never local/, tests/ or benchmarks/). The zip is reproducible: sorted entries,
+fixed timestamps, no bytecode. One package serves every worker; the handler setting picks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_PACKAGES = ("domain", "adapters", "streams", "entrypoints")
+PLATFORM = "manylinux2014_x86_64"
+PYTHON_VERSION = "3.11"
+# Zip timestamps cannot be earlier than 1980; a fixed one makes the zip's bytes reproducible.
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+SKIPPED = {"__pycache__"}
+# Console scripts of the dependencies: nothing in Lambda runs them.
+SKIPPED_TOP = {"bin"}
+
+
+def runtime_dependencies() -> list[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(project["project"]["dependencies"])
+
+
+def constraints(directory: Path) -> Path:
+    """The versions this environment resolved (`make install`), as pip constraints, so the
+    package holds the transitive dependencies the tests ran against, not whatever is newest."""
+    pins = sorted(
+        f"{dist.metadata['Name']}=={dist.version}"
+        for dist in importlib.metadata.distributions()
+        if dist.metadata["Name"] and dist.metadata["Name"].lower() != "campaign-workers"
+    )
+    path = directory / "constraints.txt"
+    path.write_text("\n".join(pins) + "\n", encoding="utf-8")
+    return path
+
+
+def install_dependencies(target: Path, pinned: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--platform",
+        PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--constraint",
+        str(pinned),
+        *runtime_dependencies(),
+    ]
+    subprocess.run(command, check=True)
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).parts
+        wanted = not SKIPPED & set(relative) and relative[0] not in SKIPPED_TOP
+        if wanted and path.is_file() and path.suffix != ".pyc":
+            yield path
+
+
+def build(output: Path) -> Path:
+    with tempfile.TemporaryDirectory(prefix="lambda-package-") as scratch:
+        staging = Path(scratch) / "package"
+        install_dependencies(staging, constraints(Path(scratch)))
+        for package in PRODUCTION_PACKAGES:
+            ignore = shutil.ignore_patterns(*SKIPPED, "*.pyc")
+            shutil.copytree(ROOT / package, staging / package, ignore=ignore)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_suffix(".tmp")
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in _files(staging):
+                entry = zipfile.ZipInfo(path.relative_to(staging).as_posix(), FIXED_TIME)
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                entry.external_attr = 0o644 << 16
+                archive.writestr(entry, path.read_bytes())
+        partial.replace(output)  # a half-written zip is never mistaken for the package
+    return output
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python .ci/package_lambda.py")
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "dist" / "campaign-workers-lambda.zip"
+    )
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    built = build(args.output)
+    if not args.quiet:
+        print(f"{built} ({built.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

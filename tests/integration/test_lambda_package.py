@@ -1,0 +1,78 @@
+"""`make package`'s zip, unpacked into a clean virtual environment the way Lambda runs it: every
+handler the registry names imports from it alone, and it holds nothing of development."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from entrypoints import registry
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+# Top-level names that must never ship: development libraries, our development package, tests.
+FORBIDDEN = {"moto", "hypercorn", "rich", "localstack_client", "local", "tests", "benchmarks"}
+
+IMPORT_EVERY_HANDLER = """
+import importlib, json, sys
+task, handlers = sys.argv[1], json.loads(sys.argv[2])
+sys.path.insert(0, task)  # what Lambda does with /var/task
+found = {}
+for dotted in handlers:
+    module, _, name = dotted.rpartition(".")
+    found[dotted] = callable(getattr(importlib.import_module(module), name))
+origins = {m: sys.modules[m].__file__ or "" for m in ("boto3", "orjson", "fastavro")}
+print(json.dumps({"handlers": found, "origins": origins, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("package") / "campaign-workers-lambda.zip"
+    subprocess.run(
+        [sys.executable, ".ci/package_lambda.py", "--output", str(output), "--quiet"],
+        cwd=ROOT,
+        check=True,
+    )
+    return output
+
+
+def test_the_package_holds_production_code_and_runtime_dependencies_only(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        top = {name.split("/", 1)[0].split(".", 1)[0] for name in archive.namelist()}
+    assert {"domain", "adapters", "streams", "entrypoints", "boto3", "orjson", "fastavro"} <= top
+    assert top & FORBIDDEN == set()
+    assert not [name for name in top if name.endswith(".pyc") or name == "__pycache__"]
+
+
+def test_every_registered_handler_imports_from_the_package_in_a_clean_environment(
+    package: Path, tmp_path: Path
+) -> None:
+    task = tmp_path / "task"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(task)
+    venv.create(tmp_path / "venv", with_pip=False)
+    python = tmp_path / "venv" / "bin" / "python"
+    handlers = sorted({worker.handler for worker in registry.WORKERS.values()})
+
+    done = subprocess.run(
+        [str(python), "-s", "-c", IMPORT_EVERY_HANDLER, str(task), json.dumps(handlers)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1"},
+    )
+
+    report = json.loads(done.stdout)
+    assert report["handlers"] == dict.fromkeys(handlers, True)
+    assert all(origin.startswith(str(task)) for origin in report["origins"].values()), report
+    loaded_top = {name.split(".", 1)[0] for name in report["modules"]}
+    assert loaded_top & FORBIDDEN == set()
