@@ -85,7 +85,14 @@ def world(
 
 def s3_event(bucket: str, key: str) -> dict[str, Any]:
     encoded = key.replace("_", "%5F").replace(" ", "+")
-    return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": encoded}}}]}
+    # The shape S3 sends: without eventName a record is not a creation and is only acknowledged.
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": encoded}},
+    }
+    return {"Records": [record]}
 
 
 def test_generate_assign_publish_and_select_each_code_once(
