@@ -36,28 +36,34 @@ class HttpCampaignDirectory:
         what = f"campaign {campaign_id!r}"
         if not campaign_id.strip():
             return Failure(LookupFailure(what, FailureKind.INVALID, "empty campaign id"))
-        response = self._client.get(f"/campaigns/{quote(campaign_id, safe='')}")
-        if not isinstance(response, Success):
-            return Failure(response.failure().to_lookup_failure(what))
-        found = response.unwrap()
-        mapped = campaign_from_json(
-            found.body, requested_id=campaign_id, band_secret=self._band_secret
-        )
-        if not isinstance(mapped, Success):
-            return Failure(found.wrong_shape(mapped.failure()).to_lookup_failure(what))
-        return Success(mapped.unwrap())
+        match self._client.get(f"/campaigns/{quote(campaign_id, safe='')}"):
+            case Failure(error):
+                return Failure(error.to_lookup_failure(what))
+            case Success(found):
+                mapped = campaign_from_json(
+                    found.body, requested_id=campaign_id, band_secret=self._band_secret
+                )
+        match mapped:
+            case Failure(why):
+                return Failure(found.wrong_shape(why).to_lookup_failure(what))
+            case Success(campaign):
+                return Success(campaign)
+        raise AssertionError("a Result is a Success or a Failure")
 
     def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
         """GET /campaigns/{id}/markets (CampaignMarkets)."""
         what = f"markets of campaign {campaign_id!r}"
-        response = self._client.get(f"/campaigns/{quote(campaign_id, safe='')}/markets")
-        if not isinstance(response, Success):
-            return Failure(response.failure().to_lookup_failure(what))
-        found = response.unwrap()
-        mapped = markets_from_json(found.body)
-        if not isinstance(mapped, Success):
-            return Failure(found.wrong_shape(mapped.failure()).to_lookup_failure(what))
-        return Success(mapped.unwrap())
+        match self._client.get(f"/campaigns/{quote(campaign_id, safe='')}/markets"):
+            case Failure(error):
+                return Failure(error.to_lookup_failure(what))
+            case Success(found):
+                mapped = markets_from_json(found.body)
+        match mapped:
+            case Failure(why):
+                return Failure(found.wrong_shape(why).to_lookup_failure(what))
+            case Success(markets):
+                return Success(markets)
+        raise AssertionError("a Result is a Success or a Failure")
 
     def campaign_ids_for_categories(
         self, category_ids: Sequence[str]
@@ -67,10 +73,11 @@ class HttpCampaignDirectory:
         for start in range(0, len(wanted), CATEGORY_BATCH):
             batch = wanted[start : start + CATEGORY_BATCH]
             what = f"campaign ids for {len(batch)} categories"
-            response = self._client.get("/campaigns/ids", params={"categoryIds": ",".join(batch)})
-            if not isinstance(response, Success):
-                return Failure(response.failure().to_lookup_failure(what))
-            pairs = _category_pairs(response.unwrap())
+            match self._client.get("/campaigns/ids", params={"categoryIds": ",".join(batch)}):
+                case Failure(error):
+                    return Failure(error.to_lookup_failure(what))
+                case Success(answer):
+                    pairs = _category_pairs(answer)
             if isinstance(pairs, LookupFailure):
                 return Failure(LookupFailure(what, pairs.kind, pairs.detail))
             # Answers for ids we did not ask about are ignored: they cannot be ours.
