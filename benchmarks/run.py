@@ -21,6 +21,8 @@ BENCHMARKS = {
     "end_to_end": "benchmarks.bench_end_to_end",
     "lake_merge": "benchmarks.bench_lake_merge",
     "wave_prep": "benchmarks.bench_wave_prep",
+    "wave_codes": "benchmarks.bench_wave_codes",
+    "dynamo_assign": "benchmarks.bench_dynamo_assign",
 }
 OUT = Path(__file__).parent / "out"
 

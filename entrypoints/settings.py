@@ -84,8 +84,9 @@ class Settings:
     code_service_url: str | None = None
     pacman_url: str | None = None
     codes_table: str = "campaign-codes"
-    # Pacman calls in flight while a wave's codes are issued (~20 ms each: 64 ≈ 3,000 codes/s).
-    issue_concurrency: int = 64
+    # Pacman calls in flight while a wave's codes are issued (~20 ms each; 32 measured best
+    # on 2 busy cores, benchmarks/README.md).
+    issue_concurrency: int = 32
     log_level: str = "INFO"
     # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
     # every core elsewhere.

@@ -202,3 +202,30 @@ def test_pacman_down_mid_file_is_retryable_and_the_old_wave_survives(
     with pytest.raises(RetryableFailure, match="issuer_unavailable"):
         generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)
     assert s3.get_object(Bucket=bucket, Key=f"smsWaves/csv/{PREFIX}.csv")["Body"].read() == original
+
+
+def test_the_code_service_over_http_with_faults_mid_file(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """process_scheduled_wave through HttpCodeInventory: a 503 and a 429 between batches are
+    retried; a lasting outage is retryable and the re-run assigns the rest, updating none twice."""
+    from tests.support.fake_code_services import FakeCodeService
+
+    s3, bucket = world["s3"], world["bucket"]
+    rows = [[*fan(i), f"K{i:05d}"] for i in range(6_000)] + [[*fan(9_999), "TM"]]
+    key = "smsWaves/csv/camp9_sched.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=wave_csv(rows, header=[*HEADER, "code"]))
+    with running_server() as server:
+        service = FakeCodeService(server, token="tok")
+        monkeypatch.setenv("CODE_SERVICE_URL", server.url)
+        server.inject(Fault.status(503), times=1, path="/camp9/assign")
+        server.inject(Fault.throttle("0"), times=1, path="/camp9/assign")
+        first = process_scheduled_wave_handler({"key": key}, None)
+        assert (first["in"], first["valid"], first["updated"]) == (6_001, 6_000, 6_000)
+        assert first["dropped"] == {"empty": 0, "placeholder": 1}
+        assert [len(r.json()["codes"]) for r in server.requests_to("POST", "/camp9/assign")
+                if r.fault is None] == [2_500, 2_500, 1_000]  # fmt: skip
+        server.inject(Fault.status(500), times=10_000, path="/camp9/assign")
+        with pytest.raises(RetryableFailure, match="inventory_unavailable"):
+            process_scheduled_wave_handler({"key": key}, None)
+    assert all(service.status("camp9", f"K{i:05d}") == "assigned" for i in range(6_000))

@@ -105,7 +105,9 @@ class FakePacman:
     server: LocalHttpServer
     token: str | None = None
     delay: float = 0.0
+    keep: bool = True  # False: count only (benchmarks issue 100,000s)
     issued: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -128,5 +130,7 @@ class FakePacman:
             return Response.json({"error": "beginDate must be before endDate"}, 400)
         with self._lock:
             code = f"PAC{next(self._numbers):09d}"
-            self.issued.append({**body, "code": code})
+            self.count += 1
+            if self.keep:
+                self.issued.append({**body, "code": code})
         return Response.json({"passwords": [code]})

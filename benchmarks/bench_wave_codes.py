@@ -1,0 +1,195 @@
+"""generate_sms_wave_codes against a local Pacman answering in 20 ms: codes/s, CPU and peak
+memory, concurrent issuing (HttpCodeIssuer, `--concurrency` calls in flight) against
+one-at-a-time issuing in the same run; and memory as the wave doubles.
+
+    python -m benchmarks.bench_wave_codes [--fans 50000,100000] [--serial-fans 500]
+        [--concurrency 64] [--delay 0.02]
+
+Pacman (tests/support/fake_code_services.FakePacman on the project's LocalHttpServer) runs in a
+process of its own, so its work does not share this process's GIL. Each measured run is a fresh
+child process, so its peak RSS (ru_maxrss) is its own. The wave is generated as the worker reads
+it and the new CSV is counted, not kept (a streaming store, below): what is measured is the
+worker's memory, not the test data's. The issued-code ledger is an in-process one that keeps
+nothing (in production it is DynamoDB, one conditional PutItem per fan with the same
+concurrency): the figure is the issuing path's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from benchmarks.machine import machine
+
+CHUNK = 1 << 16
+
+
+class StreamingWaveStore:
+    """An ObjectStore whose wave CSV is generated on read and whose writes are counted only."""
+
+    def __init__(self, fans: int) -> None:
+        self.fans = fans
+        self.small: dict[Any, bytes] = {}
+        self.written = 0
+
+    def iter_chunks(self, ref: Any) -> Iterator[bytes]:
+        from tests.support.wave_files import HEADER, fan, wave_csv
+
+        if not ref.key.startswith("smsWaves/csv/"):
+            raise KeyError(ref)
+        yield wave_csv([], header=HEADER)
+        batch = 2_000
+        for start in range(0, self.fans, batch):
+            rows = [fan(i) for i in range(start, min(self.fans, start + batch))]
+            yield wave_csv(rows).split(b"\r\n", 1)[1]
+
+    def read_bytes(self, ref: Any) -> bytes:
+        from domain.models import ObjectNotFound
+
+        if ref not in self.small:
+            raise ObjectNotFound(ref)
+        return self.small[ref]
+
+    def head(self, ref: Any) -> Any:
+        from domain.models import ObjectInfo
+
+        return ObjectInfo(ref, len(self.small[ref])) if ref in self.small else None
+
+    def put_bytes(self, ref: Any, data: bytes, content_type: str = "") -> None:
+        self.small[ref] = data
+
+    @contextmanager
+    def open_writer(self, ref: Any, content_type: str = "") -> Iterator[Any]:
+        store = self
+
+        class Counter:
+            def write(self, data: bytes) -> int:
+                store.written += len(data)
+                return len(data)
+
+        yield Counter()
+
+    def copy(self, source: Any, target: Any) -> None:
+        pass
+
+    def delete(self, ref: Any) -> None:
+        self.small.pop(ref, None)
+
+
+class NullLedger:
+    def recall(self, wave: str, global_user_ids: Any) -> Mapping[str, Any]:
+        return {}
+
+    def record(self, wave: str, issued: Mapping[str, Any]) -> Mapping[str, Any]:
+        return issued
+
+
+def serve(delay: float) -> None:
+    from tests.support.fake_code_services import FakePacman
+    from tests.support.http_server import LocalHttpServer
+
+    server = LocalHttpServer().start()
+    FakePacman(server, delay=delay, keep=False)
+    print(server.port, flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+    server.stop()
+
+
+def child(url: str, fans: int, concurrency: int) -> None:
+    from adapters.http.client import JsonHttpClient
+    from adapters.http.codes import HttpCodeIssuer
+    from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
+
+    config = {"generateOfferCode": True, "notifyDate": "2026-07-04T18:00:00Z",
+              "productId": "p", "source": "vf"}  # fmt: skip
+    request = GenerateInput.parse({"waveFilePrefix": "bench_w", "config": config}).unwrap()
+    client = JsonHttpClient("pacman", url, max_connections=concurrency, read_timeout=30.0)
+    issuer = HttpCodeIssuer(client, concurrency=concurrency)
+    store = StreamingWaveStore(fans)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = generate_sms_wave_codes(
+        request,
+        store=store,
+        issuer=issuer,
+        ledger=NullLedger(),
+        bucket="b",  # type: ignore[arg-type]
+    ).unwrap()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    issuer.close()
+    assert result.rows_out == fans, result
+    print(json.dumps({
+        "fans": fans, "concurrency": concurrency, "seconds": wall, "cpu": cpu,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": rss_before / 1024, "csv_bytes": store.written,
+    }))  # fmt: skip
+
+
+def measure(url: str, fans: int, concurrency: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.bench_wave_codes", "--child", url]
+    out = subprocess.run(
+        [*command, str(fans), str(concurrency)], check=True, capture_output=True, text=True
+    )
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fans", default="50000,100000")
+    parser.add_argument("--serial-fans", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--sweep", default="16,64", help="other concurrencies, at the first wave size"
+    )
+    parser.add_argument("--delay", type=float, default=0.02)
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--child", nargs=3)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.delay)
+        return 0
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return 0
+    print(machine())
+    serve_command = [sys.executable, "-m", "benchmarks.bench_wave_codes", "--serve"]
+    pacman = subprocess.Popen(
+        [*serve_command, "--delay", str(args.delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert pacman.stdout is not None and pacman.stdin is not None
+    url = f"http://127.0.0.1:{pacman.stdout.readline().strip()}"
+    try:
+        runs = [("one at a time", args.serial_fans, 1)]
+        sizes = [int(n) for n in args.fans.split(",")]
+        sweep = [int(c) for c in args.sweep.split(",") if c]
+        runs += [(f"{c} in flight", sizes[0], c) for c in sweep]
+        runs += [(f"{args.concurrency} in flight", n, args.concurrency) for n in sizes]
+        print(f"Pacman answering in {args.delay * 1000:.0f} ms; chunks of 1,000 rows")
+        print("| variant | fans | s | codes/s | CPU µs/code | peak RSS MB (before run) |")
+        print("|---|--:|--:|--:|--:|--:|")
+        for name, fans, concurrency in runs:
+            f = measure(url, fans, concurrency)
+            print(
+                f"| {name} | {fans:,} | {f['seconds']:.1f} | {fans / f['seconds']:,.0f} | "
+                f"{f['cpu'] / fans * 1e6:.0f} | {f['rss_mb']:.0f} ({f['rss_before_mb']:.0f}) |",
+                flush=True,
+            )
+    finally:
+        pacman.stdin.close()
+        pacman.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
