@@ -164,17 +164,26 @@ def _initialized_since_last_start(log: Path) -> int:
     return latest.count('"responseFor":"initialize"')
 
 
+QUICK_RESTARTS = Backoff(base_seconds=0.2, cap_seconds=0.2, retries=10**6)
+
+
 class _Daemon:
     """One supervised daemon run in a background thread, its log in a file."""
 
-    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        log: Path,
+        restart_backoff: Backoff = QUICK_RESTARTS,
+    ) -> None:
         self.log_file = log.open("ab")
         self.supervisor = DaemonSupervisor(
             command,
             env=env,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
-            restart_backoff=Backoff(base_seconds=0.2, cap_seconds=0.2, retries=10**6),
+            restart_backoff=restart_backoff,
         )
         self.result: list[int] = []
         self.thread = threading.Thread(
@@ -463,3 +472,116 @@ def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervis
                 except subprocess.TimeoutExpired:
                     process.kill()
     store.assert_exactly_once(placed, dead_letters=False)
+
+
+def _dead_letter_counts(sqs: Any, queue_url: str) -> Counter[tuple[str, str]]:
+    """How many dead letters each (shard, sequence number) has in the queue (all read)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            return seen
+        for message in messages:
+            body = json.loads(message["Body"])
+            seen[(body["shardId"], body["sequenceNumber"])] += 1
+        # A FIFO queue hands out a group's next messages only once these are deleted.
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
+            ],
+        )
+
+
+# The issue's outage lasted three minutes; the suite's default keeps it shorter. The consumer
+# must recover by itself whatever the length: DLQ_OUTAGE_SECONDS=180 runs the original.
+OUTAGE_SECONDS = float(os.environ.get("DLQ_OUTAGE_SECONDS", "45"))
+
+
+def test_the_consumer_rides_out_a_dead_letter_queue_outage_and_dead_letters_each_poison_once(
+    emulator: Any,
+    h2c: H2cListener,
+    kinesis_client: Any,
+    s3_client: Any,
+    make_bucket: Callable[[], str],
+    make_stream: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """Issue 7: with SQS refusing connections every restarted child died at start-up in
+    GetQueueUrl, and after 5 restarts the supervisor gave up for good. Now the queue (given by
+    name) is resolved at the first send, batches are given up at their deadline, the daemon is
+    restarted with backoff for as long as it takes, and once SQS is back every record is in the
+    lake once and every poison record in the (FIFO) dead-letter queue once."""
+    from tests.support.tcp_proxy import OutageProxy
+
+    bucket = make_bucket()
+    sqs = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url)).client("sqs")
+    queue_name = f"dlq-{bucket}.fifo"
+    queue_url = sqs.create_queue(QueueName=queue_name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    store = _LakeStore(s3_client, bucket, sqs, queue_url)
+    stream = make_stream(shards=1)
+    placed = _put(kinesis_client, stream, _mixed_payloads(1500))
+    poison = {key for key, data in placed.items() if data == POISON}
+    assert len(poison) >= 10
+
+    host, port = emulator.endpoint_url.rsplit("//", 1)[1].split(":")
+    proxy = OutageProxy(host, int(port)).up()
+    proxy.down()  # down before the consumer starts: it must start anyway
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ENDPOINT_URL_SQS": proxy.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "INPUT_STREAM": stream,
+        "CAMPAIGN_DATA_BUCKET": bucket,
+        "DEAD_LETTER_QUEUE": queue_name,  # a name: resolved at the first send
+        "BATCH_DEADLINE_SECONDS": "10",
+    }
+    settings = Settings.from_env(env)
+    config = daemon_config(
+        store.worker,
+        settings,
+        kinesis_endpoint=h2c.url,
+        application=f"kcl-outage-{stream}",
+        worker_id="kcl-outage-worker",
+        shutdown_grace_millis=5_000,
+        extra={"maxRecords": "250"},
+        stream=stream,
+        child_main=kcl_child.MODULE,
+    )
+    aws = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
+    assert prime_local_leases(aws, application=config.application, stream=stream) == 1
+    log = tmp_path / "daemon.log"
+    daemon = _Daemon(
+        daemon_command(write_properties(config, tmp_path / "kcl")),
+        daemon_environment(settings, env),
+        log,
+        restart_backoff=Backoff(base_seconds=1.0, cap_seconds=5.0, retries=10**6),
+    )
+    try:
+        time.sleep(OUTAGE_SECONDS)
+        assert daemon.thread.is_alive(), "the supervisor gave up during the outage"
+        assert daemon.supervisor.starts >= 2, "no batch was given up at its deadline"
+        assert not _dead_letter_counts(sqs, queue_url), "sent while SQS was down?"
+        proxy.up()
+        last = max((sequence for _, sequence in placed), key=int)
+        dynamodb = aws.client("dynamodb")
+
+        def checkpointed_to_the_end() -> bool:
+            leases = dynamodb.scan(TableName=config.application)["Items"]
+            return [item["checkpoint"]["S"] for item in leases] == [last]
+
+        # The checkpoint follows the batch's lake write and its dead letters.
+        _wait_until(checkpointed_to_the_end, 240, "the last checkpoint", log)
+        assert daemon.thread.is_alive() and daemon.result == [], "the supervisor stopped"
+    finally:
+        daemon.stop()
+        proxy.down()
+    store.assert_exactly_once(placed, dead_letters=False)
+    letters = _dead_letter_counts(sqs, queue_url)
+    assert set(letters) == poison, "poison records lost (or good ones dead-lettered)"
+    assert [key for key, n in letters.items() if n > 1] == [], "dead-lettered twice"
