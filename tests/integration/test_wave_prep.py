@@ -271,3 +271,83 @@ def test_the_lake_streams_a_campaigns_scoring_records_with_who_is_coded(
     assert by_id["g0"].score == 0.9 and by_id["g0"].market_ids == ("m1",)
     assert by_id["g1"].score == 0.5 and by_id["g1"].verdict
     assert by_id["g2"].has_codes and not by_id["g3"].has_codes
+
+
+def test_scenario_4_with_the_code_service_timing_out_over_http(
+    server: LocalHttpServer,
+    service: FakeScoringService,
+    s3_client: Any,
+    make_bucket: Callable[[], str],
+) -> None:
+    import time as _time
+
+    from adapters.http.codes import HttpCodeInventory
+    from tests.support.fake_code_services import FakeCodeService
+    from tests.support.http_server import Request
+
+    class TimingOutCodeService(FakeCodeService):
+        """Answers its third to fifth reserve calls too late for the client (a timeout; the
+        service still reserves, as a real one would: those codes expire unused)."""
+
+        calls = 0
+
+        def _reserve(self, request: Request) -> Response:
+            TimingOutCodeService.calls += 1
+            if 3 <= TimingOutCodeService.calls <= 5:
+                _time.sleep(0.5)
+            return super()._reserve(request)
+
+    with running_server() as code_server:
+        codes_service = TimingOutCodeService(code_server)
+        codes_service.stock("c1", [f"X{i:03d}" for i in range(300)])
+        inventory = HttpCodeInventory(
+            JsonHttpClient("code service", code_server.url, read_timeout=0.3, retry=no_wait(2))
+        )
+        bucket = make_bucket()
+        store = S3ObjectStore(s3_client)
+        store.put_bytes(ObjectRef(bucket, "campaigns/c1.json"), b'{"id": "c1"}')
+        markets = [("m1", "New York", 40, "external"), ("m2", "London", 30, "external")]
+        store.put_bytes(market_details_ref(bucket, "c1", "2026-12-01"), market_csv(markets))
+        service.markets["c1"] = [{"id": "m1"}, {"id": "m2"}]
+        service.entries["c1"] = [
+            entry(i, (i * 37 % 100) / 100, ["m1", "m2"] if i % 2 else ["m2", "m1"])
+            for i in range(300)
+        ]
+        status = S3WaveStatusStore(s3_client, bucket)
+
+        def run() -> Any:
+            return process_sms_wave_files(
+                WavePrepRequest("c1", "2026-12-01"),
+                bucket=bucket,
+                store=store,
+                campaigns=S3CampaignDirectory(store, bucket),
+                markets=HttpCampaignDirectory(client(server)),
+                fans=HttpEligibleFans(client(server)),
+                codes=inventory,
+                ledger=S3ReservationLedger(s3_client, bucket),
+                status=status,
+                package=ZipPackage(store),
+                clock=StepClock(),
+                reserve_batch=16,
+            )
+
+        first = run()
+        assert isinstance(first, Failure) and first.failure().kind == "codes_unavailable"
+        read = status.read("c1", "2026-12-01")
+        assert read is not None and (read[0].phase, read[0].attempts) == (Phase.FAILED, 1)
+        assert store.head(package_ref(bucket, "c1", "2026-12-01")) is None
+        second = run()
+        assert isinstance(second, Success) and second.unwrap().codes_reused == 32
+        raw = store.read_bytes(package_ref(bucket, "c1", "2026-12-01"))
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            rows = [
+                line.split(",")
+                for name in ("masterCodes/m1.csv", "masterCodes/m2.csv")
+                for line in archive.read(name).decode().splitlines()[1:]
+            ]
+        fans, used = [r[0] for r in rows], [r[6] for r in rows]
+        assert len(set(fans)) == len(fans) == 70 and len(set(used)) == 70
+        # Every code in the files is reserved (held for this wave), none assigned elsewhere.
+        assert {codes_service.status("c1", c) for c in used} == {"reserved"}
+        final = status.read("c1", "2026-12-01")
+        assert final is not None and (final[0].phase, final[0].attempts) == (Phase.FINISHED, 2)
