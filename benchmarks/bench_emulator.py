@@ -24,7 +24,6 @@ from benchmarks.machine import machine
 from domain.backoff import Backoff
 from domain.models import StreamRecord
 from local.emulator import EmulatorProcess
-from streams.batching import split_batches
 
 
 def records(count: int) -> Iterator[StreamRecord]:
@@ -52,7 +51,7 @@ def one_run(endpoint: str, count: int) -> float:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     kinesis.create_stream(StreamName=name, ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
-    stream = KinesisRecordStream(kinesis, name, split=split_batches, backoff=Backoff())
+    stream = KinesisRecordStream(kinesis, name, backoff=Backoff())
     started = time.perf_counter()
     outcome = stream.put_records(records(count))
     elapsed = time.perf_counter() - started

@@ -22,6 +22,7 @@ from adapters.aws.dynamo_codes import (
 )
 from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoUserDirectory
 from adapters.aws.kinesis import KinesisRecordStream
+from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
 from adapters.aws.s3 import S3ObjectStore
 from adapters.aws.sqs import SqsDeadLetters
 from adapters.campaign_config import S3CampaignDirectory
@@ -48,7 +49,6 @@ from domain.ports import (
     UserDirectory,
 )
 from entrypoints.settings import Settings
-from streams.batching import split_batches
 
 T = TypeVar("T")
 
@@ -82,11 +82,10 @@ class Container:
         return S3ObjectStore(self.aws.client("s3"), max_line_bytes=self.settings.max_line_bytes)
 
     def stream(self, stream_name: str) -> RecordStream:
-        """The producer for a stream, one per stream name, sharing one Kinesis client."""
+        """The producer for a stream, one per stream name, sharing one Kinesis client: it keeps
+        its thread pool and its pacer's shard buckets across events."""
         if stream_name not in self._streams:
-            self._streams[stream_name] = KinesisRecordStream(
-                self._producer_client, stream_name, split=split_batches, backoff=Backoff()
-            )
+            self._streams[stream_name] = self._new_stream(stream_name)
         return self._streams[stream_name]
 
     @cached_property
@@ -94,6 +93,22 @@ class Container:
         # The producer owns the retry budget: botocore's own retries would resend whole
         # batches, duplicating the entries that had succeeded.
         return self.aws.client("kinesis", max_attempts=1)
+
+    def _new_stream(self, stream_name: str) -> KinesisRecordStream:
+        client = self._producer_client
+        s = self.settings
+        pacer = None
+        if s.kinesis_pacing > 0:
+            pacer = ShardPacer(
+                lambda: ShardMap.from_client(client, stream_name), headroom=s.kinesis_pacing
+            )
+        return KinesisRecordStream(
+            client,
+            stream_name,
+            backoff=Backoff(),
+            max_in_flight=s.kinesis_max_in_flight,
+            pacer=pacer,
+        )
 
     def built(self, name: str, build: Callable[[], T]) -> T:
         """The worker `name`, built by `build` the first time it is asked for in this process."""

@@ -40,6 +40,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         ) from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Hashable, so warm processes can keep one set of adapters per distinct configuration."""
@@ -129,6 +139,14 @@ class Settings:
             raise SettingsError("WAVE_FAN_SOURCE=entry_service needs ENTRY_SERVICE_URL")
         return source
 
+    # PutRecords calls in flight per producer (1: serial); records of one partition key keep
+    # their order whatever the number.
+    kinesis_max_in_flight: int = 4
+    # Pace puts to each shard's 1,000 records/s and 1 MiB/s, at this share of the limits
+    # (0 = off: throttled entries are resent with backoff instead). Off by default: it counts
+    # only this process's own traffic.
+    kinesis_pacing: float = 0.0
+
     def endpoint_for(self, service: str) -> str | None:
         return dict(self.service_endpoints).get(service) or self.endpoint_url
 
@@ -185,6 +203,8 @@ class Settings:
             merge_max_bytes=_int(env, "MERGE_MAX_BYTES", d.merge_max_bytes),
             merge_max_records=_int(env, "MERGE_MAX_RECORDS", d.merge_max_records),
             merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
+            kinesis_max_in_flight=_int(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
+            kinesis_pacing=_float(env, "KINESIS_PACING", d.kinesis_pacing),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

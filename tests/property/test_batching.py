@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.models import StreamRecord
-from streams.batching import (
+from adapters.aws.kinesis_limits import (
     KINESIS_LIMITS,
     MIB,
     Batch,
@@ -19,6 +18,7 @@ from streams.batching import (
     rejection_reason,
     split_batches,
 )
+from domain.models import StreamRecord
 
 
 @st.composite

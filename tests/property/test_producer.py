@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from adapters.aws.kinesis import KinesisPutFailed, KinesisRecordStream
+from adapters.aws.kinesis_limits import MIB, rejection_reason
 from domain.backoff import Backoff
 from domain.models import StreamRecord
-from streams.batching import MIB, rejection_reason, split_batches
 
 THROTTLED = "ProvisionedThroughputExceededException"
 
@@ -119,8 +119,8 @@ def test_nothing_lost_nothing_duplicated_stranded_counted_exactly(
     stream = KinesisRecordStream(
         fake,
         "fans",
-        split=split_batches,
         backoff=Backoff(0.01, 1.0, retries=retries, sleep=slept.append, random=lambda: 0.5),
+        max_in_flight=1,  # the fake draws each call's fate from hypothesis: one thread
     )
     pulled = 0
 
@@ -147,8 +147,10 @@ def test_nothing_lost_nothing_duplicated_stranded_counted_exactly(
     assert [rej.partition_key for rej in outcome.rejected] == unsendable
     assert all(rej.reason for rej in outcome.rejected)
 
-    # Stranded is exactly what did not land; zero stranded means everything landed.
+    # Stranded is exactly what did not land, named by position; zero means everything landed.
     assert outcome.stranded == len(sendable) - len(fake.delivered)
+    stranded_keys = {records[i].partition_key for i in outcome.stranded_at}
+    assert stranded_keys == set(sendable) - set(fake.delivered)
     if outcome.stranded == 0:
         assert sorted(fake.delivered) == sorted(sendable)
 
@@ -177,7 +179,7 @@ def test_resends_only_the_entries_that_failed_inside_a_200() -> None:
     fake = FakeKinesis(lambda entries: next(script))
     slept: list[float] = []
     stream = KinesisRecordStream(
-        fake, "fans", split=split_batches, backoff=Backoff(sleep=slept.append, random=lambda: 0.5)
+        fake, "fans", backoff=Backoff(sleep=slept.append, random=lambda: 0.5)
     )
     outcome = stream.put_records(StreamRecord(f"r{i}", b"x") for i in range(5))
     assert [n for n, _, _ in fake.calls] == [5, 2, 1]
@@ -190,11 +192,12 @@ def test_resends_only_the_entries_that_failed_inside_a_200() -> None:
 def test_budget_exhausted_strands_the_batch_and_everything_after_it() -> None:
     fake = FakeKinesis(lambda entries: throttling_error())
     stream = KinesisRecordStream(
-        fake, "fans", split=split_batches, backoff=Backoff(retries=2, sleep=lambda s: None)
+        fake, "fans", backoff=Backoff(retries=2, sleep=lambda s: None), max_in_flight=1
     )
     records = [StreamRecord(f"r{i}", b"x") for i in range(1_200)] + [StreamRecord("", b"x")]
     outcome = stream.put_records(iter(records))
     assert (outcome.sent, outcome.stranded, len(outcome.rejected)) == (0, 1_200, 1)
+    assert outcome.stranded_at == tuple(range(1_200))
     assert len(fake.calls) == 3  # the first batch, tried 1 + 2 times; later batches never sent
 
 
@@ -206,7 +209,7 @@ def test_configuration_errors_raise_at_once_naming_the_stream(code: str, status:
         {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutRecords"
     )
     fake = FakeKinesis(lambda entries: error)
-    stream = KinesisRecordStream(fake, "fans", split=split_batches, backoff=Backoff())
+    stream = KinesisRecordStream(fake, "fans", backoff=Backoff())
     with pytest.raises(KinesisPutFailed, match=f"'fans'.*{code}"):
         stream.put_records([StreamRecord("k", b"x")])
     assert len(fake.calls) == 1
@@ -217,6 +220,6 @@ def test_a_response_that_does_not_match_the_request_is_refused() -> None:
         def put_records(self, *, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
             return {"FailedRecordCount": 0, "Records": []}
 
-    stream = KinesisRecordStream(Short(None), "fans", split=split_batches, backoff=Backoff())
+    stream = KinesisRecordStream(Short(None), "fans", backoff=Backoff())
     with pytest.raises(KinesisPutFailed, match="0 results for 2 entries"):
         stream.put_records([StreamRecord("a", b"x"), StreamRecord("b", b"y")])

@@ -1,4 +1,6 @@
-"""Splitting records into PutRecords calls within Kinesis' limits. Pure: no I/O, no clock.
+"""Kinesis' limits, and splitting records into PutRecords calls within them. Pure: no I/O, no
+clock. Beside the Kinesis adapter, its one user (issue 8), and the one definition of
+MAX_RECORD_BYTES.
 
 Kinesis limits (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html):
 at most 500 records and 5 MiB per call, each record's data plus partition key (UTF-8) at most
@@ -40,13 +42,20 @@ class BatchLimits:
 KINESIS_LIMITS = BatchLimits()
 
 
+# What one shard takes (https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html).
+SHARD_RECORDS_PER_SECOND = 1_000
+SHARD_BYTES_PER_SECOND = 1 * MIB
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One call's worth of records, plus the records rejected while it was being filled."""
+    """One call's worth of records, plus the records rejected while it was being filled.
+    `positions` are the records' places in the input (0-based), rejects counted too."""
 
     records: tuple[StreamRecord, ...]
     size_bytes: int
     rejected: tuple[RejectedRecord, ...] = ()
+    positions: tuple[int, ...] = ()
 
 
 def record_size(record: StreamRecord) -> int:
@@ -80,25 +89,31 @@ def split_batches(
     were seen in. Lazy: holds at most one batch, so memory stays flat however long the input.
     A batch may carry only rejects (no records) when the input is a run of bad records."""
     pending: list[StreamRecord] = []
+    positions: list[int] = []
     pending_bytes = 0
     rejected: list[RejectedRecord] = []
-    for record in records:
+
+    def cut() -> Batch:
+        return Batch(tuple(pending), pending_bytes, tuple(rejected), tuple(positions))
+
+    for position, record in enumerate(records):
         reason = rejection_reason(record, limits)
         if reason is not None:
             rejected.append(RejectedRecord(record.partition_key, reason))
             if len(rejected) >= limits.max_records:
                 # Bounds memory on a long run of rejects (flushing a short batch early is fine).
-                yield Batch(tuple(pending), pending_bytes, tuple(rejected))
-                pending, pending_bytes, rejected = [], 0, []
+                yield cut()
+                pending, positions, pending_bytes, rejected = [], [], 0, []
             continue
         size = record_size(record)
         if pending and pending_bytes + size > limits.max_bytes:
-            yield Batch(tuple(pending), pending_bytes, tuple(rejected))
-            pending, pending_bytes, rejected = [], 0, []
+            yield cut()
+            pending, positions, pending_bytes, rejected = [], [], 0, []
         pending.append(record)
+        positions.append(position)
         pending_bytes += size
         if len(pending) >= limits.max_records:
-            yield Batch(tuple(pending), pending_bytes, tuple(rejected))
-            pending, pending_bytes, rejected = [], 0, []
+            yield cut()
+            pending, positions, pending_bytes, rejected = [], [], 0, []
     if pending or rejected:
-        yield Batch(tuple(pending), pending_bytes, tuple(rejected))
+        yield cut()
