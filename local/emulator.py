@@ -40,6 +40,7 @@ from typing import Any
 import moto
 from moto.server import ThreadedMotoServer
 
+from local.kinesis_put_path import apply_put_path_fix, enable_shard_limits
 from local.kinesis_resharding import apply_resharding_fix, resharding_fix_status
 
 log = logging.getLogger(__name__)
@@ -186,10 +187,13 @@ class EmbeddedEmulator:
         *,
         kinesis_fix: bool = True,
         log_requests: bool = False,
+        shard_limits: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.kinesis_fix = kinesis_fix
+        # Opt-in: throttle each shard to 1,000 records/s and 1 MiB/s (local/kinesis_put_path.py).
+        self.shard_limits = shard_limits
         self.log_requests = log_requests
         self._server: ThreadedMotoServer | None = None
         self.endpoint_url = ""
@@ -200,6 +204,9 @@ class EmbeddedEmulator:
         if self.kinesis_fix:
             apply_kinesis_fix()
             apply_resharding_fix()
+            apply_put_path_fix()
+            if self.shard_limits:
+                enable_shard_limits()
         if not self.log_requests:
             # werkzeug logs every request at INFO: millions of lines in a benchmark or demo.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
