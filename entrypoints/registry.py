@@ -276,7 +276,11 @@ FILE_WORKERS: tuple[Worker[ScoredFileRun], ...] = (
             "s3:GetObject",
             "s3:PutObject",
             "s3:AbortMultipartUpload",
+            # progress/ checkpoints beside the file: found by listing, removed when done
+            "s3:ListBucket",
+            "s3:DeleteObject",
             "kinesis:PutRecords",
+            "kinesis:ListShards",  # only with KINESIS_PACING
         ),
     ),
 )
