@@ -1,7 +1,9 @@
 """Shared fixtures. The embedded emulator is started once per test session, on demand.
 
 Emulator fixtures (integration tests):
-- `emulator`: a started EmbeddedEmulator (moto's server on 127.0.0.1, free port, Kinesis fix).
+- `emulator`: a started EmbeddedEmulator (moto's server on 127.0.0.1, free port, Kinesis fix),
+  or with CW_TEST_ENDPOINT=http://localhost:4566 that external LocalStack-compatible endpoint
+  (tests/support/endpoint.py).
 - `aws`: a ClientFactory pointed at it (test credentials; no real AWS reachable).
 - `s3_client`, `kinesis_client`: boto3 clients on the emulator.
 - `make_bucket()` / `make_stream(shards=1)`: create a uniquely named bucket / ACTIVE stream.
@@ -11,6 +13,7 @@ Tests share one emulator, so they use unique names and never assume an empty bac
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -32,6 +35,7 @@ hypothesis_settings.load_profile("suite")
 if TYPE_CHECKING:
     from adapters.aws.clients import ClientFactory
     from local.emulator import EmbeddedEmulator
+    from tests.support.endpoint import ExternalEndpoint
 
 
 def unique_name(prefix: str) -> str:
@@ -40,30 +44,38 @@ def unique_name(prefix: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[EmbeddedEmulator]:
-    # Imported here so unit tests never pay for importing moto.
-    from local.emulator import EmbeddedEmulator
+def emulator() -> Iterator[EmbeddedEmulator | ExternalEndpoint]:
+    """The in-process emulator, or the endpoint CW_TEST_ENDPOINT names (support/endpoint.py)."""
+    from tests.support.endpoint import integration_endpoint
 
-    with EmbeddedEmulator() as running:
-        yield running
+    with integration_endpoint(os.environ) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
-def aws(emulator: EmbeddedEmulator) -> ClientFactory:
+def aws(emulator: EmbeddedEmulator | ExternalEndpoint) -> ClientFactory:
     from adapters.aws.clients import ClientFactory, ClientOptions
 
     return ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url, read_timeout=60.0))
 
 
-@pytest.fixture(scope="session")
-def s3_client(aws: ClientFactory) -> Any:
-    return aws.client("s3")
+def _test_client(emulator: Any, aws: ClientFactory, service: str, **config: Any) -> Any:
+    from tests.support.endpoint import ExternalEndpoint
+
+    if isinstance(emulator, ExternalEndpoint):
+        return emulator.client(service, **config)
+    return aws.client(service, **config)
 
 
 @pytest.fixture(scope="session")
-def kinesis_client(aws: ClientFactory) -> Any:
+def s3_client(emulator: Any, aws: ClientFactory) -> Any:
+    return _test_client(emulator, aws, "s3")
+
+
+@pytest.fixture(scope="session")
+def kinesis_client(emulator: Any, aws: ClientFactory) -> Any:
     # The producer owns Kinesis retries; botocore's would hide what it does.
-    return aws.client("kinesis", max_attempts=1)
+    return _test_client(emulator, aws, "kinesis", max_attempts=1)
 
 
 @pytest.fixture
