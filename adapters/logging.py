@@ -137,10 +137,6 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         return str(self.json_serializer(masked))
 
 
-# Kept under its old name for callers that format records themselves.
-JsonFormatter = MaskingFormatter
-
-
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Looks sys.stderr up at each write, so a redirected stderr (pytest, daemons) is honoured."""
 

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.logging import (
-    JsonFormatter,
+    MaskingFormatter,
     configure_logging,
     correlation,
     current_correlation_id,
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def format_record(message: str, *args: object, **extra: object) -> dict[str, object]:
     record = logging.LogRecord("campaign.test", logging.INFO, __file__, 1, message, args, None)
     record.__dict__.update(extra)
-    parsed: dict[str, object] = json.loads(JsonFormatter().format(record))
+    parsed: dict[str, object] = json.loads(MaskingFormatter().format(record))
     return parsed
 
 
@@ -123,7 +123,7 @@ def test_exception_text_is_masked() -> None:
         raise ValueError("bad phone +15555554567")
     except ValueError:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
-    entry = json.loads(JsonFormatter().format(record))
+    entry = json.loads(MaskingFormatter().format(record))
     assert "+1******4567" in entry["exception"]
     assert "5555554567" not in entry["exception"]
 
