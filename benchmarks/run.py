@@ -17,6 +17,7 @@ BENCHMARKS = {
     "transform": "benchmarks.bench_transform",
     "stream_consumer": "benchmarks.bench_stream_consumer",
     "emulator": "benchmarks.bench_emulator",
+    "producer": "benchmarks.bench_producer",
     "poller": "benchmarks.bench_poller",
     "end_to_end": "benchmarks.bench_end_to_end",
     "lake_merge": "benchmarks.bench_lake_merge",

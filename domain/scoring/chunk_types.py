@@ -158,10 +158,12 @@ def too_long_reason(line: TooLong) -> str:
 
 
 def parse_score(text: str) -> float | None:
-    # float() also takes "1_0" (= 10.0); a score with an underscore is a typo, not a number.
-    if not text or "_" in text:
+    """A score: ASCII digits only, as its producer writes them. float() also takes "1_0" (=
+    10.0), a typo, and fullwidth or other Unicode digits ("１" = 1.0), which no scorer writes:
+    both are not numbers here. "-0" is 0 (streamed as 0.0, never -0.0)."""
+    if not text or "_" in text or not text.isascii():
         return None
     try:
-        return float(text)
+        return float(text) + 0.0  # + 0.0 turns -0.0 into 0.0
     except ValueError:
         return None

@@ -135,7 +135,8 @@ def _unusable_cells(
 
 def _scores(texts: list[str]) -> list[float | None]:
     """parse_score over a column; one C-level pass when every cell is a plain number."""
-    if "_" not in "".join(texts):
+    joined = "".join(texts)
+    if "_" not in joined and "-" not in joined and joined.isascii():
         try:
             return list(map(float, texts))
         except ValueError:

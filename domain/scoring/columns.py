@@ -92,6 +92,16 @@ def parse_header(line: bytes | None) -> Result[ColumnLayout, HeaderProblem]:
         )
     if not text.strip():
         return Failure(HeaderProblem("empty_file", "the header line (line 1) is empty"))
+    if "\r" in text:
+        # Lines ended by CR alone (classic Mac) make the whole file one line: say so, rather
+        # than list every cell of it as a repeated or reserved column name.
+        return Failure(
+            HeaderProblem(
+                "bad_header",
+                "the file has no line breaks: its lines end in CR only; save it with LF or "
+                "CRLF line ends",
+            )
+        )
     names = tuple(cell.strip() for cell in text.split("\t"))
     return _layout(names)
 

@@ -457,3 +457,19 @@ def test_the_process_pool_mapper_gives_the_same_output_as_the_sequential_one() -
     )
     assert [r.data for r in parallel.stream.records] == [r.data for r in sequential.stream.records]
     assert parallel.store.objects[SCRUBBED] == sequential.store.objects[SCRUBBED]
+
+
+def test_a_score_of_minus_zero_streams_as_zero_and_unicode_digits_are_not_a_score() -> None:
+    rows = [("gu1", "a@gmail.com", "2125550123", "-0", "t"), ("gu2", "b@gmail.com", "", "１", "")]
+    run = Run(tsv(*rows))
+    counts = run().unwrap()
+    (record,) = run.records()
+    assert str(record["score"]) == "0.0" and run.stream.records[0].data.count(b'"score":0.0,') == 1
+    assert dict(counts.rejected_by_reason) == {"bad_score": 1}
+
+
+def test_a_file_with_cr_only_line_ends_says_it_has_no_line_breaks() -> None:
+    rows = "\r".join(["\t".join(GOOD)] * 300)
+    failure = Run(HEADER + "\r" + rows + "\r")().failure()
+    assert failure.kind == "bad_header"
+    assert "no line breaks" in failure.message and len(failure.message) < 120
