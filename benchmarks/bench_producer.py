@@ -32,7 +32,7 @@ LATENCY_SECONDS = 0.030
 class _PutRecords(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         count = len(json.loads(body)["Records"])
         time.sleep(LATENCY_SECONDS)
@@ -48,7 +48,7 @@ class _PutRecords(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
 

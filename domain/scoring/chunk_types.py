@@ -158,9 +158,9 @@ def too_long_reason(line: TooLong) -> str:
 
 
 def parse_score(text: str) -> float | None:
-    """A score: ASCII digits only, as its producer writes them. float() also takes "1_0" (=
-    10.0), a typo, and fullwidth or other Unicode digits ("１" = 1.0), which no scorer writes:
-    both are not numbers here. "-0" is 0 (streamed as 0.0, never -0.0)."""
+    """A score: ASCII digits only, as its producer writes them. float() also takes "1_0"
+    (= 10.0), a typo, and fullwidth or other Unicode digits (U+FF11 = 1.0), which no scorer
+    writes: both are not numbers here. "-0" is 0 (streamed as 0.0, never -0.0)."""
     if not text or "_" in text or not text.isascii():
         return None
     try:

@@ -460,7 +460,10 @@ def test_the_process_pool_mapper_gives_the_same_output_as_the_sequential_one() -
 
 
 def test_a_score_of_minus_zero_streams_as_zero_and_unicode_digits_are_not_a_score() -> None:
-    rows = [("gu1", "a@gmail.com", "2125550123", "-0", "t"), ("gu2", "b@gmail.com", "", "１", "")]
+    rows = [
+        ("gu1", "a@gmail.com", "2125550123", "-0", "t"),
+        ("gu2", "b@gmail.com", "", "\uff11", ""),
+    ]
     run = Run(tsv(*rows))
     counts = run().unwrap()
     (record,) = run.records()
