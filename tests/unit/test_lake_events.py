@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,3 +55,44 @@ def test_bad_inputs_say_what_is_wrong(event: Any, says: str) -> None:
             assert says in message
         case Success(request):
             pytest.fail(f"accepted {request}")
+
+
+def test_the_athena_projection_reads_a_lake_file_by_schema_resolution() -> None:
+    import io
+
+    import fastavro
+
+    from adapters.lake_compactor import AvroLakeCompactor
+    from adapters.memory import InMemoryObjectStore
+    from tests.support.lake_files import ban_record, lake_file
+
+    literal = AvroLakeCompactor(InMemoryObjectStore()).projection_json("codeBan")
+    data = lake_file("codeBan", [ban_record("a"), ban_record("b")])
+
+    read = list(fastavro.reader(io.BytesIO(data), reader_schema=json.loads(literal)))
+
+    assert read == [{"dedupeId": "a"}, {"dedupeId": "b"}]
+
+
+@pytest.mark.parametrize("engine", ["embedded", "athena"])
+def test_both_engines_are_built_from_settings_without_calling_aws(engine: str) -> None:
+    from entrypoints import registry
+    from entrypoints.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "MERGE_ENGINE": engine,
+            "MOVE_QUEUE": "http://127.0.0.1:9/000000000000/move",
+        }
+    )
+    assert registry.lake_merge_run(settings) is registry.lake_merge_run(settings)
+    assert registry.lake_move_run(settings) is registry.lake_move_run(settings)
+
+
+def test_an_unknown_engine_is_refused_when_built() -> None:
+    from entrypoints import registry
+    from entrypoints.settings import Settings
+
+    with pytest.raises(ValueError, match="MERGE_ENGINE"):
+        registry.lake_merge_run(Settings(merge_engine="spark"))
