@@ -370,7 +370,7 @@ def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervis
     5,000 records never read), and a SIGKILLed `kcl run` left its JVM running beside the next
     one (940 of 18,000 duplicated). Now: every shard is leased with all its parents, the JVM
     dies with its supervisor, a second supervisor of the same worker id refuses to start while
-    one lives, and every record is stored exactly once."""
+    one lives, a split while the daemon runs is followed, and every record is stored once."""
     store = _ProbeStore(s3_client, make_bucket())
     stream = make_stream(shards=2)
     placed = _put(kinesis_client, stream, _mixed_payloads(1500))
@@ -461,6 +461,13 @@ def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervis
         first.wait(30)
         _wait_until(lambda: not _alive(jvm), 60, "the JVM to die with its supervisor", log)
         second = supervise()
+        # And a split while the daemon runs: the merged child closes, its children get the
+        # new records, and the KCL finds them from the parent's end (ChildShards).
+        kinesis_client.split_shard(
+            StreamName=stream, ShardToSplit="shardId-000000000004", NewStartingHashKey=str(2**127)
+        )
+        placed |= _put(kinesis_client, stream, _mixed_payloads(1000, 4500), offset=4500)
+        assert len({shard for shard, _ in placed}) == 7
         _wait_until(lambda: store.progress() >= len(placed), 300, "all records", log)
         time.sleep(2)  # a duplicate (there must be none) would land now
     finally:
