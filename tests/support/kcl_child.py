@@ -4,8 +4,8 @@
 
 Production's child (`entrypoints.kcl_main`) serves only the registry's workers; the probes the
 daemon tests need (fault hooks, a file probe that writes to stdout) live here, in tests/, and go
-through the same `entrypoints.kcl_main.serve`. kcl_cli's `daemon_config(..., child_main=MODULE)`
-points the daemon at this module.
+through the same `entrypoints.kcl_main.serve`.
+`entrypoints.kcl.properties.daemon_config(..., child_main=MODULE)` points the daemon here.
 """
 
 from __future__ import annotations
