@@ -18,6 +18,7 @@ BENCHMARKS = {
     "stream_consumer": "benchmarks.bench_stream_consumer",
     "emulator": "benchmarks.bench_emulator",
     "producer": "benchmarks.bench_producer",
+    "paced_stream": "benchmarks.bench_paced_stream",
     "poller": "benchmarks.bench_poller",
     "end_to_end": "benchmarks.bench_end_to_end",
     "lake_merge": "benchmarks.bench_lake_merge",
