@@ -54,7 +54,7 @@ from domain.scoring.chunk_types import (
     too_long_reason,
 )
 from domain.scoring.columns import CONFIRMED_VALUES
-from domain.scoring.emails import email_column_facts
+from domain.scoring.emails import blacklist_key, email_column_facts
 from domain.scoring.phones import PhoneReader, read_phone_column
 from domain.scoring.records import RECORD_TYPE, DedupeIds, dedupe_ids
 from domain.scoring.scrubbed import (
@@ -261,7 +261,7 @@ def _transform_usable(
         for index, domain in enumerate(domains):
             if domain in blocked:
                 reasons[index] = (BLOCKED_DOMAIN, f"email domain {domain} is blocked")
-    folded = list(map(str.casefold, emails))
+    folded = list(map(str.casefold if "\n".join(emails).isascii() else blacklist_key, emails))
     listed = ctx.blacklist.intersection(folded) - {""}
     if listed:
         for index, email in enumerate(folded):

@@ -16,6 +16,7 @@ plus DEFAULT_EXTRA_BLOCKED_DOMAINS; its allow list plus DEFAULT_ALLOWED_DOMAINS 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -119,9 +120,36 @@ _cached_library_accepts = lru_cache(maxsize=_LIBRARY_CACHE_LIMIT)(library_accept
 
 
 def domain_of(email: str) -> str:
-    """The part after the last '@', lowercased; '' when there is no '@'."""
+    """The part after the last '@', normalised (normalised_domain); '' when there is no '@'."""
     at = email.rfind("@")
-    return email[at + 1 :].lower() if at >= 0 else ""
+    return normalised_domain(email[at + 1 :]) if at >= 0 else ""
+
+
+def normalised_domain(domain: str) -> str:
+    """The domain as the blocked-domain and blacklist checks compare it: lowercased, and when
+    not ASCII, Unicode NFKC (a fullwidth-letter `mailinator.com` is `mailinator.com`, as
+    email-validator also reads it) then IDNA (an internationalised domain as its `xn--` name).
+    Comparing the raw text let a fullwidth spelling of a blocked domain through."""
+    if domain.isascii():
+        return domain.lower()
+    text = unicodedata.normalize("NFKC", domain).lower()
+    try:
+        return text.encode("idna").decode("ascii")
+    except UnicodeError:  # not a valid IDN: compare the NFKC text
+        return text
+
+
+def blacklist_key(email: str) -> str:
+    """What the blacklist matches on: the address casefolded, and when not ASCII, NFKC and the
+    domain normalised (normalised_domain), so case, fullwidth letters and IDN spellings of a
+    listed address are the same address."""
+    if email.isascii():
+        return email.casefold()
+    at = email.rfind("@")
+    if at < 0:
+        return unicodedata.normalize("NFKC", email).casefold()
+    local = unicodedata.normalize("NFKC", email[:at]).casefold()
+    return f"{local}@{normalised_domain(email[at + 1 :])}"
 
 
 def _suffixes(domain: str) -> list[str]:
@@ -163,7 +191,7 @@ def normalise_blacklist_entry(line: str) -> str | None:
     entry = line.strip()
     if not entry or entry.startswith("#"):
         return None
-    return entry.casefold()
+    return blacklist_key(entry)
 
 
 # _FAST_EMAIL for a whole column, one address per line, with its length limits as look-aheads;

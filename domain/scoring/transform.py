@@ -54,7 +54,7 @@ from domain.scoring.chunk_types import (
 )
 from domain.scoring.columnar import transform_columns
 from domain.scoring.columns import is_confirmed
-from domain.scoring.emails import email_facts, library_email_facts
+from domain.scoring.emails import blacklist_key, email_facts, library_email_facts
 from domain.scoring.phones import PhoneReader, slow_check
 from domain.scoring.records import RECORD_TYPE, DedupeIds
 from domain.scoring.scrubbed import ScrubbedRows
@@ -188,7 +188,7 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         email_ok, domain = check_email(email)
         if not email_ok:
             tags.append(TAG_INVALID_EMAIL)
-        if email and email.casefold() in blacklist:
+        if email and blacklist_key(email) in blacklist:
             reason = BLACKLISTED_EMAIL
             reason_detail = "email is on the blacklist"
         elif domain and domains.is_blocked(domain):

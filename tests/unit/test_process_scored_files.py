@@ -476,3 +476,25 @@ def test_a_file_with_cr_only_line_ends_says_it_has_no_line_breaks() -> None:
     failure = Run(HEADER + "\r" + rows + "\r")().failure()
     assert failure.kind == "bad_header"
     assert "no line breaks" in failure.message and len(failure.message) < 120
+
+
+FULLWIDTH_MAILINATOR = "".join(chr(0xFF41 + ord(c) - ord("a")) for c in "mailinator") + ".com"
+
+
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        (f"ivy@{FULLWIDTH_MAILINATOR}", "blocked_domain"),  # fullwidth letters: NFKC
+        ("ivy@MailInator.COM", "blocked_domain"),  # case
+        ("ivy@inbox.MAILINATOR.com", "blocked_domain"),  # a subdomain, in capitals
+        ("BANNED@EXAMPLE.ORG", "blacklisted_email"),  # case against the blacklist
+        ("zoë@bücher.de", "blacklisted_email"),  # an IDN listed in its xn-- form
+    ],
+)
+def test_blacklist_and_blocked_domains_compare_the_normalised_address(
+    email: str, reason: str
+) -> None:
+    blacklist = "banned@example.org\nzoë@xn--bcher-kva.de\n"
+    run = Run(tsv(("gu1", email, "2125550123", "0.5", "true")), blacklist=blacklist)
+    counts = run().unwrap()
+    assert dict(counts.rejected_by_reason) == {reason: 1}, email
