@@ -39,11 +39,11 @@ def test_the_band_score_for_a_fixed_salt_and_fan() -> None:
 
 def test_the_scrubbed_csv_bytes_and_the_record_of_a_small_file() -> None:
     body = (
-        "globalUserId\temail\tphone\tscore\n"
-        "gu1\tfan@gmail.com\t(212) 555-0123\t0.97\n"
-        "gu2\tbanned@x.org\t+44 20 7946 0958\t0.5\n"
-        "gu3\t=HYPERLINK(1)\t\tnope\n"
-    ).encode()
+        b"globalUserId\temail\tphone\tscore\n"
+        b"gu1\tfan@gmail.com\t(212) 555-0123\t0.97\n"
+        b"gu2\tbanned@x.org\t+44 20 7946 0958\t0.5\n"
+        b"gu3\t=HYPERLINK(1)\t\tnope\n"
+    )
     store = InMemoryObjectStore({SOURCE: body, BLACKLIST: b"banned@x.org\n"})
     stream = InMemoryRecordStream()
     process_scored_files(
