@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from adapters.avro import AvroSchemas
+from adapters.aws.athena_engine import AthenaQueryEngine
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.dynamo_codes import (
     DynamoCodeInventory,
@@ -164,6 +165,18 @@ class Container:
         return DynamoEntryDirectory(self.aws.client("dynamodb"), s.demand_table)
 
     # --- access codes (docs/access-codes.md) ---------------------------------------------------
+
+    @cached_property
+    def athena(self) -> AthenaQueryEngine:
+        """One Athena orchestration for every worker that queries the lake (merge, wave prep)."""
+        s = self.settings
+        return AthenaQueryEngine(
+            self.aws.client("athena"),
+            self.aws.client("s3"),
+            database=s.athena_database,
+            output_location=s.athena_output or f"s3://{s.campaign_data_bucket}/athena-outputs/",
+            workgroup=s.athena_workgroup,
+        )
 
     @cached_property
     def code_inventory(self) -> CodeInventory:

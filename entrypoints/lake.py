@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from returns.result import Failure, Result, Success
 
-from adapters.aws.athena_engine import AthenaQueryEngine
 from adapters.aws.sqs import SqsMoveQueue
 from adapters.lake_compactor import AvroLakeCompactor
 from domain.lake import (
@@ -59,15 +58,7 @@ def build_merge(c: Container) -> MergeRun:
     queue = SqsMoveQueue(c.aws.client("sqs"), s.move_queue)
     finder = None
     if s.merge_engine == "athena":
-        output = s.athena_output or f"s3://{s.campaign_data_bucket}/athena-outputs/"
-        engine = AthenaQueryEngine(
-            c.aws.client("athena"),
-            c.aws.client("s3"),
-            database=s.athena_database,
-            output_location=output,
-            workgroup=s.athena_workgroup,
-        )
-        finder = AthenaDuplicates(engine, s.athena_database, layout, compactor.projection_json)
+        finder = AthenaDuplicates(c.athena, s.athena_database, layout, compactor.projection_json)
     elif s.merge_engine != "embedded":
         raise ValueError(f"MERGE_ENGINE must be embedded or athena, got {s.merge_engine!r}")
     limits = MergeLimits(max_bytes=s.merge_max_bytes, max_records=s.merge_max_records)

@@ -55,14 +55,7 @@ def _fans(c: Container) -> EligibleFans:
         assert s.entry_service_url is not None  # fan_source() checked it
         return HttpEligibleFans(_client(c, "entry service", s.entry_service_url))
     if source == "athena":
-        output = s.athena_output or f"s3://{s.campaign_data_bucket}/athena-outputs/"
-        return AthenaEligibleFans(
-            c.aws.client("athena"),
-            c.aws.client("s3"),
-            database=s.athena_database,
-            output_location=output,
-            workgroup=s.athena_workgroup,
-        )
+        return AthenaEligibleFans(c.athena)
     return LakeEligibleFans(c.store, s.campaign_data_bucket)
 
 

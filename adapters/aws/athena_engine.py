@@ -9,8 +9,9 @@ query to finish, not retrying a call.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from returns.result import Failure, Result, Success
@@ -20,6 +21,10 @@ from domain.models import ObjectRef
 
 PAGE_ROWS = 1000
 _DONE = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+
+
+class UnexpectedResult(ValueError):
+    """A finished query whose result is not the shape its caller asked for."""
 
 
 class AthenaQueryEngine:
@@ -44,26 +49,38 @@ class AthenaQueryEngine:
         self._sleep = sleep
         self._monotonic = monotonic
 
-    def execute(self, sql: str) -> Result[str, str]:
+    def execute(self, sql: str, parameters: Sequence[str] = ()) -> Result[str, str]:
+        return self.wait(self.start(sql, parameters))
+
+    def start(self, sql: str, parameters: Sequence[str] = ()) -> str:
+        """Starts the statement; `parameters` fill its `?`s (values never pasted into SQL)."""
+        request: dict[str, Any] = {
+            "QueryString": sql,
+            "QueryExecutionContext": {"Database": self.database},
+            "ResultConfiguration": {"OutputLocation": self.output_location},
+            "WorkGroup": self.workgroup,
+        }
+        if parameters:
+            request["ExecutionParameters"] = list(parameters)
         try:
-            started = self._athena.start_query_execution(
-                QueryString=sql,
-                QueryExecutionContext={"Database": self.database},
-                ResultConfiguration={"OutputLocation": self.output_location},
-                WorkGroup=self.workgroup,
-            )
-            execution = str(started["QueryExecutionId"])
-            deadline = self._monotonic() + self.max_wait_seconds
-            wait = 0.2
+            return str(self._athena.start_query_execution(**request)["QueryExecutionId"])
+        except AWS_ERRORS as error:
+            raise unavailable("athena", error) from error
+
+    def wait(self, execution: str) -> Result[str, str]:
+        """Polls until the query ends; one still running at the deadline is stopped."""
+        deadline = self._monotonic() + self.max_wait_seconds
+        wait = 0.2
+        try:
             while True:
                 status = self._athena.get_query_execution(QueryExecutionId=execution)
                 state = status["QueryExecution"]["Status"]
                 if state["State"] in _DONE:
                     break
-                if self._monotonic() >= deadline:
+                if self._monotonic() + wait > deadline:
                     self._athena.stop_query_execution(QueryExecutionId=execution)
                     return Failure(
-                        f"query {execution} still running after "
+                        f"query {execution} still {state['State']} after "
                         f"{self.max_wait_seconds:.0f} s; stopped"
                     )
                 self._sleep(wait)
@@ -72,10 +89,19 @@ class AthenaQueryEngine:
             raise unavailable("athena", error) from error
         if state["State"] != "SUCCEEDED":
             reason = state.get("StateChangeReason", "no reason given")
-            return Failure(f"query {execution} {state['State'].lower()}: {reason}")
+            return Failure(f"query {execution} {state['State']}: {reason}")
         return Success(execution)
 
-    def rows(self, execution_id: str) -> Iterator[tuple[str | None, ...]]:
+    def stop(self, execution_id: str) -> None:
+        """Best effort: stopping a query must not hide the failure that brought us here."""
+        with contextlib.suppress(*AWS_ERRORS):
+            self._athena.stop_query_execution(QueryExecutionId=execution_id)
+
+    def rows(
+        self, execution_id: str, *, header: Sequence[str] | None = None
+    ) -> Iterator[tuple[str | None, ...]]:
+        """The data rows; with `header`, the result's header must be exactly that (a query
+        that answers other columns raises UnexpectedResult instead of being misread)."""
         token: str | None = None
         first = True
         while True:
@@ -88,9 +114,15 @@ class AthenaQueryEngine:
                 raise unavailable("athena", error) from error
             rows = page["ResultSet"]["Rows"]
             for index, row in enumerate(rows):
+                values = tuple(cell.get("VarCharValue") for cell in row["Data"])
                 if first and index == 0:
-                    continue  # the header
-                yield tuple(cell.get("VarCharValue") for cell in row["Data"])
+                    if header is not None and [v or "" for v in values] != list(header):
+                        raise UnexpectedResult(
+                            f"query {execution_id} answered columns {values}, "
+                            f"expected {tuple(header)}"
+                        )
+                    continue
+                yield values
             first = False
             token = page.get("NextToken")
             if not token:

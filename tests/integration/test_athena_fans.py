@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from adapters.aws.athena_fans import COLUMNS, PAGE_ROWS, AthenaEligibleFans, eligibility_query
+from adapters.aws.athena_engine import PAGE_ROWS, AthenaQueryEngine
+from adapters.aws.athena_fans import COLUMNS, AthenaEligibleFans, eligibility_query
 from domain.wave_prep.fans import BrokenSource, EligibilityQuery
 
 pytestmark = pytest.mark.integration
@@ -43,8 +44,11 @@ def test_a_seeded_query_streams_its_fans_and_removes_its_results(
     _seed(emulator.endpoint_url, [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(2500)])
     athena, s3 = aws.client("athena"), aws.client("s3")
     source = AthenaEligibleFans(
-        athena, s3, database="lake", output_location=f"s3://{bucket}/athena/", sleep=lambda s: None
-    )
+        AthenaQueryEngine(
+            athena, s3, database="lake", output_location=f"s3://{bucket}/athena/",
+            sleep=lambda s: None,
+        )
+    )  # fmt: skip
     fans = [r.unwrap() for r in source.eligible_fans("c1", EligibilityQuery(min_score=0.2))]
     assert len(fans) == 2500 and fans[0].market_ids == ("m1",) and not fans[0].has_codes
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # result CSV removed
@@ -85,8 +89,8 @@ class RecordingS3:
     def __init__(self) -> None:
         self.deleted: list[str] = []
 
-    def delete_object(self, Bucket: str, Key: str) -> None:
-        self.deleted.append(f"{Bucket}/{Key}")
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> None:
+        self.deleted.extend(f"{Bucket}/{o['Key']}" for o in Delete["Objects"])
 
 
 def _source(athena: PagingAthena, s3: RecordingS3, clock: list[float]) -> AthenaEligibleFans:
@@ -94,8 +98,10 @@ def _source(athena: PagingAthena, s3: RecordingS3, clock: list[float]) -> Athena
         clock[0] += seconds
 
     return AthenaEligibleFans(
-        athena, s3, database="lake", output_location="s3://out/athena", max_wait_seconds=5,
-        sleep=sleep, monotonic=lambda: clock[0],
+        AthenaQueryEngine(
+            athena, s3, database="lake", output_location="s3://out/athena", max_wait_seconds=5,
+            sleep=sleep, monotonic=lambda: clock[0],
+        )
     )  # fmt: skip
 
 
@@ -137,3 +143,11 @@ def test_the_sql_applies_the_rules_and_never_holds_the_campaign_id() -> None:
     assert "NOT coded" not in eligibility_query("lake", "c1", EligibilityQuery(reassign=True))[0]
     with pytest.raises(ValueError, match="plain identifier"):
         eligibility_query('lake"; DROP', "c1", EligibilityQuery())
+
+
+def test_a_result_with_other_columns_is_a_broken_source_and_is_cleaned_up() -> None:
+    rows = [_row(["globalUserId", "score"]), _row(["g1", "0.5"])]
+    athena, s3 = PagingAthena(rows, ["SUCCEEDED"]), RecordingS3()
+    with pytest.raises(BrokenSource, match="answered columns"):
+        list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
+    assert athena.stopped == [] and "out/athena/q1.csv" in s3.deleted
