@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.aws.kinesis_limits import DEFAULT_MAX_IN_FLIGHT
+
 
 class SettingsError(ValueError):
     """An environment variable that cannot be used as it is; the message names it."""
@@ -141,7 +143,7 @@ class Settings:
 
     # PutRecords calls in flight per producer (1: serial); records of one partition key keep
     # their order whatever the number.
-    kinesis_max_in_flight: int = 4
+    kinesis_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     # Pace puts to each shard's 1,000 records/s and 1 MiB/s, at this share of the limits
     # (0 = off: throttled entries are resent with backoff instead). Off by default: it counts
     # only this process's own traffic.

@@ -45,16 +45,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from adapters.aws.kinesis_limits import KINESIS_LIMITS, BatchLimits, split_batches
+from adapters.aws.kinesis_limits import (
+    DEFAULT_MAX_IN_FLIGHT,
+    KINESIS_LIMITS,
+    BatchLimits,
+    split_batches,
+)
 from adapters.aws.kinesis_pacing import ShardPacer
 from domain.backoff import Backoff
 from domain.models import PutOutcome, RejectedRecord, StreamRecord
 
 log = logging.getLogger(__name__)
 
-# Four calls in flight gave ~43,600 records/s at 30 ms a call (one gave ~13,800) for ~1.4 µs
-# more CPU a record; eight gave ~60,900 for ~2.3 (DESIGN.md, measured on main).
-DEFAULT_MAX_IN_FLIGHT = 4
 
 # Error codes that mean "try the whole call again later"; anything else (missing stream,
 # access denied, validation) is broken configuration and raises at once.

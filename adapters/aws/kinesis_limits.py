@@ -15,6 +15,11 @@ from dataclasses import dataclass
 
 from domain.models import RejectedRecord, StreamRecord
 
+# Eight calls in flight: 7.1x the serial rate for no more CPU a record at 30 ms a call; four
+# gave 3.8x, short of the 4x a 2 M-row file needs to stream within a Lambda's time
+# (benchmarks/README.md). At most 8 x 5 MiB of batches in memory; a key keeps its order.
+DEFAULT_MAX_IN_FLIGHT = 8
+
 MIB = 1024 * 1024
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * MIB
