@@ -4,19 +4,17 @@
 
 One realistic generated file (local/sample_data.py, the demo's), in memory, in one run:
 
-  baseline  `transform_chunk` with fast_paths=False: the row-by-row transform asking
-            phonenumbers.parse + is_valid_number and email_validator.validate_email for every
-            row, one core, in this process
-  rows-1    the row-by-row transform (`transform_rows`) with the phone and email fast paths:
-            the previous production implementation, one core
-  ours-1    `transform_chunk` with the fast paths: the column-at-a-time transform
-            (domain/scoring/columnar.py), one core, in this process
+  baseline  the reference transform (`transform_rows`, domain/scoring/reference.py): row by
+            row, asking phonenumbers.parse + is_valid_number and email_validator.validate_email
+            for every row, one core, in this process
+  ours-1    the production transform (`transform_chunk`, domain/scoring/transform.py): a
+            column at a time, one core, in this process
   ours-N    the same through adapters/parallel.py's ProcessPoolChunkMapper on N processes
             (pool start-up included), results consumed in order as the worker does
   worker-N  the whole worker (process_scored_files) with in-memory fakes and the N-process
             mapper: header, blacklist, chunking, CSV writes, stream puts included
 
-The baseline, rows-1 and ours-1 run on the first --baseline-rows rows (the baseline is slow;
+The baseline and ours-1 run on the first --baseline-rows rows (the baseline is slow;
 rows/s does not depend on the length); ours-N and worker-N on all rows. Each figure is the
 median of --repeats runs. Wall-clock time; other load on the machine slows every variant alike.
 """
@@ -29,7 +27,6 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +45,8 @@ from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
-from domain.scoring.transform import Chunk, TransformContext, transform_chunk, transform_rows
+from domain.scoring.reference import transform_rows
+from domain.scoring.transform import Chunk, TransformContext, transform_chunk
 from domain.workers.process_scored_files import process_scored_files
 from local.sample_data import generate
 
@@ -171,7 +169,6 @@ def run(
     all_lines = generated.data.split(b"\n")
     header, lines = all_lines[0], all_lines[1:-1]
     ctx = _context(header, generated.blacklist)
-    slow_ctx = replace(ctx, fast_paths=False)
     sample = lines[: min(baseline_rows, rows)]
     mapper = ProcessPoolChunkMapper(processes)
     pool_cpu = _Cpu()
@@ -181,8 +178,7 @@ def run(
         return _consume(SequentialMapper().map(fn, c, _chunks(sample, rows_per_chunk)))
 
     one_core = [
-        _Variant("baseline", len(sample), lambda: sequential(transform_chunk, slow_ctx)),
-        _Variant("rows-1", len(sample), lambda: sequential(transform_rows, ctx)),
+        _Variant("baseline", len(sample), lambda: sequential(transform_rows, ctx)),
         _Variant("ours-1", len(sample), lambda: sequential(transform_chunk, ctx)),
     ]
     pooled = [

@@ -1,8 +1,8 @@
 """What the per-chunk transform takes and gives: the chunk, the per-file context, the result,
-and the reason and tag codes (their meaning: domain/scoring/transform.py's docstring).
+and the reason and tag codes (their meaning: domain/scoring/reference.py's docstring).
 
-Separate from the transform so that its two implementations (row by row, and column by column
-in domain/scoring/columnar.py) share them without importing each other.
+Separate from the transforms so that the production one (domain/scoring/transform.py) and the
+reference (domain/scoring/reference.py) share them without importing each other.
 """
 
 from __future__ import annotations
@@ -69,9 +69,6 @@ class TransformContext:
     domains: DomainPolicy
     encode: Callable[[Mapping[str, Any]], bytes]
     max_record_bytes: int
-    # False: ask phonenumbers and email-validator for every row (same answers, the straightforward
-    # way): the benchmark's baseline, and a switch should a fast path ever be in doubt.
-    fast_paths: bool = True
 
     @classmethod
     def for_campaign(

@@ -1,30 +1,33 @@
-"""The per-chunk transform: raw scored-file lines in, scrubbed CSV rows and stream records out.
+"""The production scoring transform: raw scored-file lines in, scrubbed CSV rows and stream
+records out, a column at a time.
 
 Pure and picklable, so a ChunkMapper can run it in other processes: `transform_chunk(ctx, chunk)`
-depends only on its arguments. Each input line becomes exactly one scrubbed CSV row and is
-either accepted (one stream record, verdict true) or rejected with one reason:
+depends only on its arguments. Same rules, reasons, tags and output bytes as the row-by-row
+reference `transform_rows` (domain/scoring/reference.py, whose docstring lists the rules; a
+hypothesis property checks the two give equal ChunkResults on arbitrary input),
+at a fraction of its cost. CPython spends most of a row-by-row loop on the loop itself: calls,
+attribute look-ups, small objects. Here each step runs over a whole column with C-implemented
+building blocks (str.split and str.strip through map, zip(*rows) to turn rows into columns, one
+regex pass over a joined column, Counter, dict and bytes methods through map), and Python-level
+code runs only for the rows that need a decision the common case does not cover:
 
-  reason code             when                                         precedence
-  line_too_long           longer than the line reader's bound          (row unusable)
-  bad_encoding            the line is not UTF-8                        (row unusable)
-  blank_row               the line is empty or whitespace only         (row unusable)
-  bad_column_count        tabs do not split it into the header's width (row unusable)
-  missing_global_user_id  globalUserId is empty                        (row unusable)
-  bad_score               score is empty or not a number               (row unusable)
-  score_out_of_range      score outside [0, 1] (nan, inf too)          (row unusable)
-  blacklisted_email       the email is on the blacklist                1
-  blocked_domain          the email's domain is blocked                2
-  intl_phone              international phone, campaign disallows it   3
-  record_too_large        the encoded record exceeds the stream's max  4
-
-Tags (a fan may carry several; they never reject by themselves): invalid_phone (empty,
-unparseable or invalid number), unconfirmed_phone (a phone but no phoneConfirmed=true),
-intl_phone, invalid_email.
+1. decode the chunk once, split it into lines and cells; rows that cannot be used (bad encoding,
+   wrong column count, no globalUserId, bad or out-of-range score) are set aside and rendered
+   one by one, as rejected rows, by `_unusable_line`;
+2. for the usable rows, column by column: trimmed cells, scores, bands (bands.bands_for), phones
+   (phones.read_phone_column), emails (emails.email_column_facts), blacklist and blocked domains
+   (set operations), phoneConfirmed, tags as a bit mask per row;
+3. records for the accepted rows (dicts from zipped columns, then the injected encoder), CSV
+   lines by one format string per row, rejected rows rendered one by one; the chunk's CSV is the
+   lines joined once.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from itertools import compress, repeat
 from typing import Any
 
 from domain.scoring.chunk_types import (
@@ -46,217 +49,385 @@ from domain.scoring.chunk_types import (
     TAG_UNCONFIRMED_PHONE,
     Chunk,
     ChunkResult,
+    Line,
     TooLong,
     TransformContext,
     decode_lines,
     parse_score,
     too_long_reason,
 )
-from domain.scoring.columnar import transform_columns
-from domain.scoring.columns import is_confirmed
-from domain.scoring.emails import blacklist_key, email_facts, library_email_facts
-from domain.scoring.phones import PhoneReader, slow_check
-from domain.scoring.records import RECORD_TYPE, DedupeIds
-from domain.scoring.scrubbed import ScrubbedRows
+from domain.scoring.columns import CONFIRMED_VALUES
+from domain.scoring.emails import blacklist_key, email_column_facts
+from domain.scoring.phones import PhoneReader, read_phone_column
+from domain.scoring.records import RECORD_TYPE, DedupeIds, dedupe_ids
+from domain.scoring.scrubbed import (
+    LINE_END,
+    TAG_SEPARATOR,
+    neutralise_column,
+    rejected_line,
+    render_line,
+)
 
-__all__ = ["Chunk", "ChunkResult", "TransformContext", "transform_chunk", "transform_rows"]
+# Tag bits, in the order the tags are listed (intl and invalid phone exclude each other).
+_INTL, _INVALID_PHONE, _UNCONFIRMED, _INVALID_EMAIL = 1, 2, 4, 8
+_TAG_BITS = (
+    (_INTL, TAG_INTL_PHONE),
+    (_INVALID_PHONE, TAG_INVALID_PHONE),
+    (_UNCONFIRMED, TAG_UNCONFIRMED_PHONE),
+    (_INVALID_EMAIL, TAG_INVALID_EMAIL),
+)
+_TAG_LISTS = tuple([tag for bit, tag in _TAG_BITS if mask & bit] for mask in range(16))
+_TAG_TEXTS = tuple(TAG_SEPARATOR.join(tags) for tags in _TAG_LISTS)
+# An accepted row's CSV line: row, verdict, reason, tags, band, band_score (repr), phone_e164,
+# the input cells (already joined), raw. Only for rows whose cells need no CSV quoting.
+_ACCEPTED_LINE = "%d,true,,%s,%s,%r,%s,%s,"
+_NEEDS_QUOTING_CHARS = ('"', ",", "\r")
+_META_KEYS = ("source", "row")
+
+__all__ = ["Chunk", "ChunkResult", "TransformContext", "transform_chunk"]
+
+# One reader per home region for the life of the process (a handful of regions).
+_phone_reader = cache(PhoneReader)
+
+
+def _split_lines(chunk: Chunk) -> list[Line]:
+    """The chunk's lines, a CR before the line end removed (CRLF files)."""
+    lines = decode_lines(chunk)
+    if b"\r" in chunk.data:
+        return [
+            line[:-1] if isinstance(line, str) and line.endswith("\r") else line for line in lines
+        ]
+    return lines
+
+
+def _unusable_line(row: int, line: Line, width: int) -> tuple[str, str] | None:
+    """(reason code, CSV line) of a row that cannot be used, or None if it can: the checks of
+    `transform_rows`, in its order."""
+    if isinstance(line, TooLong):
+        why = too_long_reason(line)
+        return LINE_TOO_LONG, rejected_line(row, why, (), "", "", "", None, "", width)
+    if isinstance(line, tuple):
+        raw, bad_at = line
+        why = f"{BAD_ENCODING}: not UTF-8 at byte {bad_at}"
+        text = raw.decode("utf-8", "backslashreplace")
+        return BAD_ENCODING, rejected_line(row, why, (), "", "", "", None, text, width)
+    parts = line.split("\t")
+    if len(parts) != width:
+        if not line.strip():
+            return BLANK_ROW, rejected_line(
+                row, f"{BLANK_ROW}: blank line", (), "", "", "", None, line, width
+            )
+        why = f"{BAD_COLUMN_COUNT}: {len(parts)} columns, header has {width}"
+        return BAD_COLUMN_COUNT, rejected_line(row, why, (), "", "", "", None, line, width)
+    return None
+
+
+def _unusable_cells(
+    row: int, cells: Sequence[str], gid: str, score_text: str, score: float | None, width: int
+) -> tuple[str, str] | None:
+    if not gid:
+        why = f"{MISSING_GLOBAL_USER_ID}: globalUserId is empty"
+        return MISSING_GLOBAL_USER_ID, rejected_line(row, why, (), "", "", "", cells, "", width)
+    if score is None:
+        detail = "is empty" if not score_text else f"{score_text!r} is not a number"
+        why = f"{BAD_SCORE}: score {detail}"
+        return BAD_SCORE, rejected_line(row, why, (), "", "", "", cells, "", width)
+    if not 0.0 <= score <= 1.0:
+        why = f"{SCORE_OUT_OF_RANGE}: score {score_text!r} is outside [0, 1]"
+        return SCORE_OUT_OF_RANGE, rejected_line(row, why, (), "", "", "", cells, "", width)
+    return None
+
+
+def _scores(texts: list[str]) -> list[float | None]:
+    """parse_score over a column; one C-level pass when every cell is a plain number."""
+    joined = "".join(texts)
+    if "_" not in joined and "-" not in joined and joined.isascii():
+        try:
+            return list(map(float, texts))
+        except ValueError:
+            pass
+    return [parse_score(text) for text in texts]
+
+
+def _all_in_unit_range(scores: list[float | None]) -> bool:
+    if None in scores:
+        return False
+    floats: list[float] = scores  # type: ignore[assignment]  # no None, checked just above
+    total = sum(floats)
+    return total == total and min(floats) >= 0.0 and max(floats) <= 1.0  # total != total: nan
 
 
 def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
-    """Every line of `chunk` -> one CSV row, and a stream record if accepted (module docstring).
-
-    With `ctx.fast_paths` (production) the column-at-a-time implementation runs
-    (domain/scoring/columnar.py); without, the row-by-row one below, which asks phonenumbers and
-    email-validator for every row: the benchmark's baseline and the reference the property tests
-    compare the fast one with (same ChunkResult, byte for byte).
-    """
-    if ctx.fast_paths:
-        return transform_columns(ctx, chunk)
-    return transform_rows(ctx, chunk)
-
-
-def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
-    """Every line of `chunk` -> one CSV row, row by row (module docstring).
-
-    One flat loop with its look-ups hoisted into locals: it runs once per row of every file, and
-    each helper call or attribute look-up it avoids is measurable (benchmarks/bench_transform.py).
-    """
+    """Every line of `chunk` -> one CSV row, and a stream record if accepted (module docstring)."""
     layout = ctx.layout
     width = layout.width
     known = layout.known
-    i_gid, i_email = known["globalUserId"], known["email"]
-    i_phone, i_score = known["phone"], known["score"]
-    i_confirmed = known.get("phoneConfirmed")
-    optional = tuple((name, known[name]) for name in OPTIONAL_RECORD_FIELDS if name in known)
-    absent: dict[str, None] = {n: None for n in OPTIONAL_RECORD_FIELDS if n not in known}
-    extras = layout.extras
-    campaign_id, source_uri = ctx.campaign_id, ctx.source_uri
-    bands, blacklist, domains, encode = ctx.bands, ctx.blacklist, ctx.domains, ctx.encode
-    home_region, home_cc = ctx.home_region, ctx.home_country_code
-    allow_intl, max_bytes = ctx.allow_intl_phones, ctx.max_record_bytes
+    first_row = chunk.first_row
+    lines = _split_lines(chunk)
+    out_lines: list[str] = [""] * len(lines)
+    rejected: Counter[str] = Counter()
 
-    dedupe_id = DedupeIds(campaign_id)
-    if ctx.fast_paths:
-        check_phone = PhoneReader(home_region).read
-        check_email = email_facts
-    else:
-        check_phone = partial(slow_check, home_region=home_region)
-        check_email = library_email_facts
-    scrubbed = ScrubbedRows(width)
-    keys: list[str] = []
-    payloads: list[bytes] = []
-    record_rows: list[int] = []
-    rejected: dict[str, int] = {}
-    tag_counts: dict[str, int] = {}
-    band_counts: dict[str, int] = {}
-    tagged = 0
-    lines = decode_lines(chunk)
-
-    for offset, line in enumerate(lines):
-        row = chunk.first_row + offset
-        if isinstance(line, TooLong):
-            rejected[LINE_TOO_LONG] = rejected.get(LINE_TOO_LONG, 0) + 1
-            scrubbed.add(row, False, too_long_reason(line), (), "", "", "", None)
-            continue
-        if isinstance(line, tuple):
-            raw, bad_at = line
-            rejected[BAD_ENCODING] = rejected.get(BAD_ENCODING, 0) + 1
-            scrubbed.add(
-                row, False, f"{BAD_ENCODING}: not UTF-8 at byte {bad_at}", (), "", "", "", None,
-                raw.decode("utf-8", "backslashreplace"),
-            )  # fmt: skip
-            continue
-        if line.endswith("\r"):
-            line = line[:-1]
-        parts = line.split("\t")
-        if len(parts) != width:
-            code = BLANK_ROW if not line.strip() else BAD_COLUMN_COUNT
-            why = "blank line" if code == BLANK_ROW else f"{len(parts)} columns, header has {width}"
-            rejected[code] = rejected.get(code, 0) + 1
-            scrubbed.add(row, False, f"{code}: {why}", (), "", "", "", None, line)
-            continue
-        cells = [cell.strip() for cell in parts]
-        gid = cells[i_gid]
-        if not gid:
-            rejected[MISSING_GLOBAL_USER_ID] = rejected.get(MISSING_GLOBAL_USER_ID, 0) + 1
-            scrubbed.add(
-                row,
-                False,
-                f"{MISSING_GLOBAL_USER_ID}: globalUserId is empty",
-                (),
-                "",
-                "",
-                "",
+    # 1. Usable rows: split into the header's width, a globalUserId, a score in [0, 1].
+    parts = [line.split("\t") if isinstance(line, str) else [] for line in lines]
+    offsets = [offset for offset, cells in enumerate(parts) if len(cells) == width]
+    unusable = (
+        sorted(set(range(len(lines))).difference(offsets)) if len(offsets) < len(lines) else []
+    )
+    for offset in unusable:
+        verdict = _unusable_line(first_row + offset, lines[offset], width)
+        if verdict is not None:  # pragma: no branch - the width was checked above
+            rejected[verdict[0]] += 1
+            out_lines[offset] = verdict[1]
+    if not offsets:
+        return _result(len(lines), out_lines, rejected, [], [], Counter(), Counter())
+    raw_columns = list(zip(*(parts[offset] for offset in offsets), strict=True))
+    columns = [list(map(str.strip, column)) for column in raw_columns]
+    gids, score_texts = columns[known["globalUserId"]], columns[known["score"]]
+    scores = _scores(score_texts)
+    if "" in gids or not _all_in_unit_range(scores):
+        keep = [
+            bool(g) and s is not None and 0.0 <= s <= 1.0 for g, s in zip(gids, scores, strict=True)
+        ]
+        for index in [index for index, ok in enumerate(keep) if not ok]:
+            cells = [column[index] for column in columns]
+            verdict = _unusable_cells(
+                first_row + offsets[index],
                 cells,
+                gids[index],
+                score_texts[index],
+                scores[index],
+                width,
             )
-            continue
-        score_text = cells[i_score]
-        score = parse_score(score_text)
-        if score is None:
-            rejected[BAD_SCORE] = rejected.get(BAD_SCORE, 0) + 1
-            why = "is empty" if not score_text else f"{score_text!r} is not a number"
-            scrubbed.add(row, False, f"{BAD_SCORE}: score {why}", (), "", "", "", cells)
-            continue
-        if not 0.0 <= score <= 1.0:
-            rejected[SCORE_OUT_OF_RANGE] = rejected.get(SCORE_OUT_OF_RANGE, 0) + 1
-            why = f"{score_text!r} is outside [0, 1]"
-            scrubbed.add(row, False, f"{SCORE_OUT_OF_RANGE}: score {why}", (), "", "", "", cells)
-            continue
+            if verdict is not None:  # pragma: no branch - `keep` said it is unusable
+                rejected[verdict[0]] += 1
+                out_lines[offsets[index]] = verdict[1]
+        offsets = list(compress(offsets, keep))
+        if not offsets:
+            return _result(len(lines), out_lines, rejected, [], [], Counter(), Counter())
+        raw_columns = [tuple(compress(column, keep)) for column in raw_columns]
+        columns = [list(compress(column, keep)) for column in columns]
+        gids = columns[known["globalUserId"]]
+        scores = list(compress(scores, keep))
+    floats: list[float] = scores  # type: ignore[assignment]  # the None rows were set aside
+    return _transform_usable(ctx, chunk, offsets, raw_columns, columns, floats, out_lines, rejected)
 
-        band = bands.band_for(score, gid)
-        tags: list[str] = []
-        reason = ""
-        reason_detail = ""
 
-        phone_text = cells[i_phone]
-        phone = check_phone(phone_text)
-        if phone.valid and phone.e164 is not None:
-            phone_out = phone.e164
-            if phone.country_code != home_cc:
-                tags.append(TAG_INTL_PHONE)
-                if not allow_intl:
-                    reason = INTL_PHONE_REJECTED
-                    reason_detail = f"phone is international ({phone.region})"
-        else:
-            phone_out = ""
-            tags.append(TAG_INVALID_PHONE)
-        confirmed = i_confirmed is not None and is_confirmed(cells[i_confirmed])
-        if phone_text and not confirmed:
-            tags.append(TAG_UNCONFIRMED_PHONE)
+def _transform_usable(
+    ctx: TransformContext,
+    chunk: Chunk,
+    offsets: list[int],
+    raw_columns: Sequence[tuple[str, ...]],
+    columns: list[list[str]],
+    scores: list[float],
+    out_lines: list[str],
+    rejected: Counter[str],
+) -> ChunkResult:
+    layout = ctx.layout
+    known = layout.known
+    count = len(offsets)
+    first_row = chunk.first_row
+    rows = [first_row + offset for offset in offsets]
+    gids, emails, phones = (
+        columns[known["globalUserId"]],
+        columns[known["email"]],
+        columns[known["phone"]],
+    )
 
-        email = cells[i_email]
-        email_ok, domain = check_email(email)
-        if not email_ok:
-            tags.append(TAG_INVALID_EMAIL)
-        if email and blacklist_key(email) in blacklist:
-            reason = BLACKLISTED_EMAIL
-            reason_detail = "email is on the blacklist"
-        elif domain and domains.is_blocked(domain):
-            reason = BLOCKED_DOMAIN
-            reason_detail = f"email domain {domain} is blocked"
+    # 2. Decisions, column by column.
+    band_names, band_scores = ctx.bands.bands_for(scores, gids)
+    reader = _phone_reader(ctx.home_region)
+    e164s, phone_checks = read_phone_column(reader, phones)
+    home_cc = ctx.home_country_code
+    reasons: dict[int, tuple[str, str]] = {}
+    phone_bits = [0 if e164 else _INVALID_PHONE for e164 in e164s]
+    intl: dict[int, str | None] = {}
+    if home_cc != 1:  # the fast rows (no PhoneCheck) are NANP numbers, international here
+        intl = {i: reader.first_region for i, e in enumerate(e164s) if e and i not in phone_checks}
+    for index, check in phone_checks.items():
+        if check.valid and check.e164 is not None and check.country_code != home_cc:
+            intl[index] = check.region
+    for index, region in intl.items():
+        phone_bits[index] = _INTL
+        if not ctx.allow_intl_phones:
+            reasons[index] = (INTL_PHONE_REJECTED, f"phone is international ({region})")
+    i_confirmed = known.get("phoneConfirmed")
+    if i_confirmed is None:
+        confirmed = [False] * count
+    else:
+        confirmed = list(map(CONFIRMED_VALUES.__contains__, map(str.lower, columns[i_confirmed])))
+    email_valid, domains = email_column_facts(emails)
+    tag_bits = [
+        bits + (_UNCONFIRMED if phone and not ok else 0) + (0 if valid else _INVALID_EMAIL)
+        for bits, phone, ok, valid in zip(phone_bits, phones, confirmed, email_valid, strict=True)
+    ]
+    policy = ctx.domains
+    blocked = {d for d in set(domains) if d and policy.is_blocked(d)}
+    if blocked:
+        for index, domain in enumerate(domains):
+            if domain in blocked:
+                reasons[index] = (BLOCKED_DOMAIN, f"email domain {domain} is blocked")
+    folded = list(map(str.casefold if "\n".join(emails).isascii() else blacklist_key, emails))
+    listed = ctx.blacklist.intersection(folded) - {""}
+    if listed:
+        for index, email in enumerate(folded):
+            if email in listed:
+                reasons[index] = (BLACKLISTED_EMAIL, "email is on the blacklist")
 
-        band_name, band_score = band
-        if not reason:
-            record: dict[str, Any] = {
-                "type": RECORD_TYPE,
-                "campaignId": campaign_id,
-                "globalUserId": gid,
-                "email": email,
-                "phone": phone_out or phone_text,
-                "phoneConfirmed": confirmed,
-                "score": score,
-                "band": band_name,
-                "band_score": band_score,
-                "tags": tags,
-                "verdict": True,
-                "dedupeId": dedupe_id(gid, score),
-            }
-            for name, position in optional:
-                record[name] = cells[position]
-            if absent:
-                record.update(absent)
-            for name, position in extras:
-                record[name] = cells[position]
-            record["__meta"] = {"source": source_uri, "row": row}
-            payload = encode(record)
-            if len(payload) > max_bytes:
-                reason = RECORD_TOO_LARGE
-                reason_detail = (
-                    f"record is {len(payload)} bytes, the stream takes at most {max_bytes}"
-                )
-            else:
-                keys.append(gid)
-                payloads.append(payload)
-                record_rows.append(row)
-                if tags:
-                    tagged += 1
-                    for tag in tags:
-                        tag_counts[tag] = tag_counts.get(tag, 0) + 1
-                band_counts[band_name] = band_counts.get(band_name, 0) + 1
-                scrubbed.add_clean(
-                    row, tags, band_name, repr(band_score), phone_out, cells, parts, line
-                )
-                continue
-        rejected[reason] = rejected.get(reason, 0) + 1
-        scrubbed.add(
-            row,
-            False,
-            f"{reason}: {reason_detail}",
-            tags,
-            band_name,
-            repr(band_score),
-            phone_out,
-            cells,
+    # 3. Records of the accepted rows, encoded; an oversized one becomes a rejected row.
+    accepted = [True] * count
+    for index in reasons:
+        accepted[index] = False
+    take = (lambda column: list(compress(column, accepted))) if reasons else list
+    record_phones = [e164 or phone for e164, phone in zip(e164s, phones, strict=True)]
+    names: list[str] = ["type", "campaignId", "globalUserId", "email", "phone", "phoneConfirmed"]
+    names += ["score", "band", "band_score", "tags", "verdict", "dedupeId"]
+    accepted_gids, accepted_scores = take(gids), take(scores)
+    values: list[Any] = [
+        repeat(RECORD_TYPE),
+        repeat(ctx.campaign_id),
+        accepted_gids,
+        take(emails),
+        take(record_phones),
+        take(confirmed),
+        accepted_scores,
+        take(band_names),
+        take(band_scores),
+        take(list(map(_TAG_LISTS.__getitem__, tag_bits))),
+        repeat(True),
+        dedupe_ids(DedupeIds(ctx.campaign_id), accepted_gids, accepted_scores),
+    ]
+    for name in OPTIONAL_RECORD_FIELDS:
+        if name in known:
+            names.append(name)
+            values.append(take(columns[known[name]]))
+    for name in OPTIONAL_RECORD_FIELDS:
+        if name not in known:
+            names.append(name)
+            values.append(repeat(None))
+    for name, position in layout.extras:
+        names.append(name)
+        values.append(take(columns[position]))
+    names.append("__meta")
+    accepted_rows = take(rows)
+    values.append(
+        map(
+            dict,
+            map(zip, repeat(_META_KEYS), zip(repeat(ctx.source_uri), accepted_rows, strict=False)),
         )
+    )
+    records = map(dict, map(zip, repeat(tuple(names)), zip(*values, strict=False)))
+    payloads = list(map(ctx.encode, records))
+    accepted_index = list(compress(range(count), accepted)) if reasons else range(count)
+    max_bytes = ctx.max_record_bytes
+    if payloads and max(map(len, payloads)) > max_bytes:
+        for position in reversed(range(len(payloads))):
+            size = len(payloads[position])
+            if size > max_bytes:
+                index = accepted_index[position]
+                why = f"record is {size} bytes, the stream takes at most {max_bytes}"
+                reasons[index] = (RECORD_TOO_LARGE, why)
+                accepted[index] = False
+                del payloads[position]
+        accepted_index = list(compress(range(count), accepted))
+    keys = [gids[index] for index in accepted_index]
+    record_rows = [rows[index] for index in accepted_index]
 
+    # 4. CSV lines.
+    neutral = [neutralise_column(column) for column in columns]
+    inputs = list(map(",".join, zip(*neutral, strict=True)))
+    tag_texts = list(map(_TAG_TEXTS.__getitem__, tag_bits))
+    quoted = _rows_needing_quotes(raw_columns)
+    lines_of_usable = map(
+        _ACCEPTED_LINE.__mod__,
+        zip(rows, tag_texts, band_names, band_scores, e164s, inputs, strict=True),
+    )
+    if len(offsets) == len(out_lines):
+        out_lines[:] = lines_of_usable
+    else:
+        for offset, line in zip(offsets, lines_of_usable, strict=True):
+            out_lines[offset] = line
+    for index in quoted.difference(reasons):
+        out_lines[offsets[index]] = render_line(
+            [
+                str(rows[index]),
+                "true",
+                "",
+                tag_texts[index],
+                band_names[index],
+                repr(band_scores[index]),
+                e164s[index],
+                *(column[index] for column in neutral),
+                "",
+            ]
+        )
+    width = layout.width
+    for index, (code, detail) in reasons.items():
+        rejected[code] += 1
+        out_lines[offsets[index]] = rejected_line(
+            rows[index],
+            f"{code}: {detail}",
+            _TAG_LISTS[tag_bits[index]],
+            band_names[index],
+            repr(band_scores[index]),
+            e164s[index],
+            [column[index] for column in columns],
+            "",
+            width,
+        )
+    accepted_bits = [tag_bits[index] for index in accepted_index]
+    tag_counts: Counter[str] = Counter()
+    for bits, n in Counter(accepted_bits).items():
+        for tag in _TAG_LISTS[bits]:
+            tag_counts[tag] += n
+    band_counts = Counter([band_names[index] for index in accepted_index])
+    return _result(
+        len(out_lines),
+        out_lines,
+        rejected,
+        keys,
+        payloads,
+        tag_counts,
+        band_counts,
+        accepted_bits,
+        record_rows,
+    )
+
+
+def _rows_needing_quotes(raw_columns: Sequence[tuple[str, ...]]) -> set[int]:
+    """Rows with a quote, comma or CR in a cell (as read, before trimming): `transform_rows`
+    writes those through the csv module."""
+    rows: set[int] = set()
+    for column in raw_columns:
+        joined = "\n".join(column)
+        if any(char in joined for char in _NEEDS_QUOTING_CHARS):
+            rows.update(
+                index
+                for index, cell in enumerate(column)
+                if any(char in cell for char in _NEEDS_QUOTING_CHARS)
+            )
+    return rows
+
+
+def _result(
+    rows: int,
+    out_lines: list[str],
+    rejected: Counter[str],
+    keys: list[str],
+    payloads: list[bytes],
+    tags: Counter[str],
+    bands: Counter[str],
+    accepted_bits: Sequence[int] = (),
+    record_rows: list[int] | None = None,
+) -> ChunkResult:
+    out_lines.append("")
     return ChunkResult(
-        rows=len(lines),
-        csv=scrubbed.render(),
+        rows=rows,
+        csv=LINE_END.join(out_lines).encode("utf-8"),
         partition_keys=keys,
         payloads=payloads,
-        record_rows=record_rows,
-        rejected=rejected,
-        tags=tag_counts,
-        tagged=tagged,
-        bands=band_counts,
+        record_rows=record_rows or [],
+        rejected=dict(rejected),
+        tags=dict(tags),
+        tagged=sum(1 for bits in accepted_bits if bits),
+        bands=dict(bands),
     )
