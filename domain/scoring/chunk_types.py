@@ -1,5 +1,5 @@
 """What the per-chunk transform takes and gives: the chunk, the per-file context, the result,
-and the reason and tag codes (their meaning: domain/scoring/reference.py's docstring).
+(the reason and tag codes are in domain/scoring/reasons.py).
 
 Separate from the transforms so that the production one (domain/scoring/transform.py) and the
 reference (domain/scoring/reference.py) share them without importing each other.
@@ -16,23 +16,7 @@ from domain.scoring.bands import BandScale
 from domain.scoring.columns import ColumnLayout
 from domain.scoring.emails import DomainPolicy, default_domain_policy
 from domain.scoring.phones import country_code_for_region
-
-LINE_TOO_LONG = "line_too_long"
-BAD_ENCODING = "bad_encoding"
-BLANK_ROW = "blank_row"
-BAD_COLUMN_COUNT = "bad_column_count"
-MISSING_GLOBAL_USER_ID = "missing_global_user_id"
-BAD_SCORE = "bad_score"
-SCORE_OUT_OF_RANGE = "score_out_of_range"
-BLACKLISTED_EMAIL = "blacklisted_email"
-BLOCKED_DOMAIN = "blocked_domain"
-INTL_PHONE_REJECTED = "intl_phone"
-RECORD_TOO_LARGE = "record_too_large"
-
-TAG_INVALID_PHONE = "invalid_phone"
-TAG_UNCONFIRMED_PHONE = "unconfirmed_phone"
-TAG_INTL_PHONE = "intl_phone"
-TAG_INVALID_EMAIL = "invalid_email"
+from domain.scoring.reasons import Reason
 
 OPTIONAL_RECORD_FIELDS = ("memberId", "firstName", "lastName", "marketId", "locale")
 
@@ -151,7 +135,7 @@ def decode_lines(chunk: Chunk) -> list[Line]:
 
 def too_long_reason(line: TooLong) -> str:
     """The CSV reason of an over-long line: its size, never its content."""
-    return f"{LINE_TOO_LONG}: line is {line.length} bytes, longer than the reader takes"
+    return f"{Reason.LINE_TOO_LONG}: line is {line.length} bytes, longer than the reader takes"
 
 
 def parse_score(text: str) -> float | None:

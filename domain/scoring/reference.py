@@ -5,24 +5,8 @@ says what it must do, and hypothesis properties hold the two to the same ChunkRe
 byte, on arbitrary input (tests/property/test_scoring_accounting.py). It asks phonenumbers and
 email-validator for every row, so it is also the benchmark's baseline (benchmarks/
 bench_transform.py). Each input line becomes exactly one scrubbed CSV row and is either accepted
-(one stream record, verdict true) or rejected with one reason:
-
-  reason code             when                                         precedence
-  line_too_long           longer than the line reader's bound          (row unusable)
-  bad_encoding            the line is not UTF-8                        (row unusable)
-  blank_row               the line is empty or whitespace only         (row unusable)
-  bad_column_count        tabs do not split it into the header's width (row unusable)
-  missing_global_user_id  globalUserId is empty                        (row unusable)
-  bad_score               score is empty or not a number               (row unusable)
-  score_out_of_range      score outside [0, 1] (nan, inf too)          (row unusable)
-  blacklisted_email       the email is on the blacklist                1
-  blocked_domain          the email's domain is blocked                2
-  intl_phone              international phone, campaign disallows it   3
-  record_too_large        the encoded record exceeds the stream's max  4
-
-Tags (a fan may carry several; they never reject by themselves): invalid_phone (empty,
-unparseable or invalid number), unconfirmed_phone (a phone but no phoneConfirmed=true),
-intl_phone, invalid_email.
+(one stream record, verdict true) or rejected with one reason, and may carry tags: the codes,
+their meaning and their precedence are in domain/scoring/reasons.py.
 """
 
 from __future__ import annotations
@@ -31,22 +15,7 @@ from functools import partial
 from typing import Any
 
 from domain.scoring.chunk_types import (
-    BAD_COLUMN_COUNT,
-    BAD_ENCODING,
-    BAD_SCORE,
-    BLACKLISTED_EMAIL,
-    BLANK_ROW,
-    BLOCKED_DOMAIN,
-    INTL_PHONE_REJECTED,
-    LINE_TOO_LONG,
-    MISSING_GLOBAL_USER_ID,
     OPTIONAL_RECORD_FIELDS,
-    RECORD_TOO_LARGE,
-    SCORE_OUT_OF_RANGE,
-    TAG_INTL_PHONE,
-    TAG_INVALID_EMAIL,
-    TAG_INVALID_PHONE,
-    TAG_UNCONFIRMED_PHONE,
     Chunk,
     ChunkResult,
     TooLong,
@@ -58,6 +27,7 @@ from domain.scoring.chunk_types import (
 from domain.scoring.columns import is_confirmed
 from domain.scoring.emails import blacklist_key, library_email_facts
 from domain.scoring.phones import slow_check
+from domain.scoring.reasons import Reason, Tag, plain_counts
 from domain.scoring.records import RECORD_TYPE, DedupeIds
 from domain.scoring.scrubbed import ScrubbedRows
 
@@ -100,34 +70,39 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     for offset, line in enumerate(lines):
         row = chunk.first_row + offset
         if isinstance(line, TooLong):
-            rejected[LINE_TOO_LONG] = rejected.get(LINE_TOO_LONG, 0) + 1
+            rejected[Reason.LINE_TOO_LONG] = rejected.get(Reason.LINE_TOO_LONG, 0) + 1
             scrubbed.add(row, False, too_long_reason(line), (), "", "", "", None)
             continue
         if isinstance(line, tuple):
             raw, bad_at = line
-            rejected[BAD_ENCODING] = rejected.get(BAD_ENCODING, 0) + 1
-            scrubbed.add(
-                row, False, f"{BAD_ENCODING}: not UTF-8 at byte {bad_at}", (), "", "", "", None,
-                raw.decode("utf-8", "backslashreplace"),
-            )  # fmt: skip
+            rejected[Reason.BAD_ENCODING] = rejected.get(Reason.BAD_ENCODING, 0) + 1
+            why = f"{Reason.BAD_ENCODING}: not UTF-8 at byte {bad_at}"
+            text = raw.decode("utf-8", "backslashreplace")
+            scrubbed.add(row, False, why, (), "", "", "", None, text)
             continue
         if line.endswith("\r"):
             line = line[:-1]
         parts = line.split("\t")
         if len(parts) != width:
-            code = BLANK_ROW if not line.strip() else BAD_COLUMN_COUNT
-            why = "blank line" if code == BLANK_ROW else f"{len(parts)} columns, header has {width}"
+            code = Reason.BLANK_ROW if not line.strip() else Reason.BAD_COLUMN_COUNT
+            why = (
+                "blank line"
+                if code == Reason.BLANK_ROW
+                else f"{len(parts)} columns, header has {width}"
+            )
             rejected[code] = rejected.get(code, 0) + 1
             scrubbed.add(row, False, f"{code}: {why}", (), "", "", "", None, line)
             continue
         cells = [cell.strip() for cell in parts]
         gid = cells[i_gid]
         if not gid:
-            rejected[MISSING_GLOBAL_USER_ID] = rejected.get(MISSING_GLOBAL_USER_ID, 0) + 1
+            rejected[Reason.MISSING_GLOBAL_USER_ID] = (
+                rejected.get(Reason.MISSING_GLOBAL_USER_ID, 0) + 1
+            )
             scrubbed.add(
                 row,
                 False,
-                f"{MISSING_GLOBAL_USER_ID}: globalUserId is empty",
+                f"{Reason.MISSING_GLOBAL_USER_ID}: globalUserId is empty",
                 (),
                 "",
                 "",
@@ -138,14 +113,16 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         score_text = cells[i_score]
         score = parse_score(score_text)
         if score is None:
-            rejected[BAD_SCORE] = rejected.get(BAD_SCORE, 0) + 1
+            rejected[Reason.BAD_SCORE] = rejected.get(Reason.BAD_SCORE, 0) + 1
             why = "is empty" if not score_text else f"{score_text!r} is not a number"
-            scrubbed.add(row, False, f"{BAD_SCORE}: score {why}", (), "", "", "", cells)
+            scrubbed.add(row, False, f"{Reason.BAD_SCORE}: score {why}", (), "", "", "", cells)
             continue
         if not 0.0 <= score <= 1.0:
-            rejected[SCORE_OUT_OF_RANGE] = rejected.get(SCORE_OUT_OF_RANGE, 0) + 1
+            rejected[Reason.SCORE_OUT_OF_RANGE] = rejected.get(Reason.SCORE_OUT_OF_RANGE, 0) + 1
             why = f"{score_text!r} is outside [0, 1]"
-            scrubbed.add(row, False, f"{SCORE_OUT_OF_RANGE}: score {why}", (), "", "", "", cells)
+            scrubbed.add(
+                row, False, f"{Reason.SCORE_OUT_OF_RANGE}: score {why}", (), "", "", "", cells
+            )
             continue
 
         band = bands.band_for(score, gid)
@@ -158,26 +135,26 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         if phone.valid and phone.e164 is not None:
             phone_out = phone.e164
             if phone.country_code != home_cc:
-                tags.append(TAG_INTL_PHONE)
+                tags.append(Tag.INTL_PHONE)
                 if not allow_intl:
-                    reason = INTL_PHONE_REJECTED
+                    reason = Reason.INTL_PHONE
                     reason_detail = f"phone is international ({phone.region})"
         else:
             phone_out = ""
-            tags.append(TAG_INVALID_PHONE)
+            tags.append(Tag.INVALID_PHONE)
         confirmed = i_confirmed is not None and is_confirmed(cells[i_confirmed])
         if phone_text and not confirmed:
-            tags.append(TAG_UNCONFIRMED_PHONE)
+            tags.append(Tag.UNCONFIRMED_PHONE)
 
         email = cells[i_email]
         email_ok, domain = check_email(email)
         if not email_ok:
-            tags.append(TAG_INVALID_EMAIL)
+            tags.append(Tag.INVALID_EMAIL)
         if email and blacklist_key(email) in blacklist:
-            reason = BLACKLISTED_EMAIL
+            reason = Reason.BLACKLISTED_EMAIL
             reason_detail = "email is on the blacklist"
         elif domain and domains.is_blocked(domain):
-            reason = BLOCKED_DOMAIN
+            reason = Reason.BLOCKED_DOMAIN
             reason_detail = f"email domain {domain} is blocked"
 
         band_name, band_score = band
@@ -205,7 +182,7 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
             record["__meta"] = {"source": source_uri, "row": row}
             payload = encode(record)
             if len(payload) > max_bytes:
-                reason = RECORD_TOO_LARGE
+                reason = Reason.RECORD_TOO_LARGE
                 reason_detail = (
                     f"record is {len(payload)} bytes, the stream takes at most {max_bytes}"
                 )
@@ -240,8 +217,8 @@ def transform_rows(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         partition_keys=keys,
         payloads=payloads,
         record_rows=record_rows,
-        rejected=rejected,
-        tags=tag_counts,
+        rejected=plain_counts(rejected),
+        tags=plain_counts(tag_counts),
         tagged=tagged,
         bands=band_counts,
     )

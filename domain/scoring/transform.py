@@ -31,22 +31,7 @@ from itertools import compress, repeat
 from typing import Any
 
 from domain.scoring.chunk_types import (
-    BAD_COLUMN_COUNT,
-    BAD_ENCODING,
-    BAD_SCORE,
-    BLACKLISTED_EMAIL,
-    BLANK_ROW,
-    BLOCKED_DOMAIN,
-    INTL_PHONE_REJECTED,
-    LINE_TOO_LONG,
-    MISSING_GLOBAL_USER_ID,
     OPTIONAL_RECORD_FIELDS,
-    RECORD_TOO_LARGE,
-    SCORE_OUT_OF_RANGE,
-    TAG_INTL_PHONE,
-    TAG_INVALID_EMAIL,
-    TAG_INVALID_PHONE,
-    TAG_UNCONFIRMED_PHONE,
     Chunk,
     ChunkResult,
     Line,
@@ -59,6 +44,7 @@ from domain.scoring.chunk_types import (
 from domain.scoring.columns import CONFIRMED_VALUES
 from domain.scoring.emails import blacklist_key, email_column_facts
 from domain.scoring.phones import PhoneReader, read_phone_column
+from domain.scoring.reasons import Reason, Tag, plain_counts
 from domain.scoring.records import RECORD_TYPE, DedupeIds, dedupe_ids
 from domain.scoring.scrubbed import (
     LINE_END,
@@ -71,12 +57,13 @@ from domain.scoring.scrubbed import (
 # Tag bits, in the order the tags are listed (intl and invalid phone exclude each other).
 _INTL, _INVALID_PHONE, _UNCONFIRMED, _INVALID_EMAIL = 1, 2, 4, 8
 _TAG_BITS = (
-    (_INTL, TAG_INTL_PHONE),
-    (_INVALID_PHONE, TAG_INVALID_PHONE),
-    (_UNCONFIRMED, TAG_UNCONFIRMED_PHONE),
-    (_INVALID_EMAIL, TAG_INVALID_EMAIL),
+    (_INTL, Tag.INTL_PHONE),
+    (_INVALID_PHONE, Tag.INVALID_PHONE),
+    (_UNCONFIRMED, Tag.UNCONFIRMED_PHONE),
+    (_INVALID_EMAIL, Tag.INVALID_EMAIL),
 )
-_TAG_LISTS = tuple([tag for bit, tag in _TAG_BITS if mask & bit] for mask in range(16))
+# Plain str (not the enum members) in the records: the encoder's fast path for exact str.
+_TAG_LISTS = tuple([str(tag) for bit, tag in _TAG_BITS if mask & bit] for mask in range(16))
 _TAG_TEXTS = tuple(TAG_SEPARATOR.join(tags) for tags in _TAG_LISTS)
 # An accepted row's CSV line: row, verdict, reason, tags, band, band_score (repr), phone_e164,
 # the input cells (already joined), raw. Only for rows whose cells need no CSV quoting.
@@ -105,20 +92,20 @@ def _unusable_line(row: int, line: Line, width: int) -> tuple[str, str] | None:
     `transform_rows`, in its order."""
     if isinstance(line, TooLong):
         why = too_long_reason(line)
-        return LINE_TOO_LONG, rejected_line(row, why, (), "", "", "", None, "", width)
+        return Reason.LINE_TOO_LONG, rejected_line(row, why, (), "", "", "", None, "", width)
     if isinstance(line, tuple):
         raw, bad_at = line
-        why = f"{BAD_ENCODING}: not UTF-8 at byte {bad_at}"
+        why = f"{Reason.BAD_ENCODING}: not UTF-8 at byte {bad_at}"
         text = raw.decode("utf-8", "backslashreplace")
-        return BAD_ENCODING, rejected_line(row, why, (), "", "", "", None, text, width)
+        return Reason.BAD_ENCODING, rejected_line(row, why, (), "", "", "", None, text, width)
     parts = line.split("\t")
     if len(parts) != width:
         if not line.strip():
-            return BLANK_ROW, rejected_line(
-                row, f"{BLANK_ROW}: blank line", (), "", "", "", None, line, width
+            return Reason.BLANK_ROW, rejected_line(
+                row, f"{Reason.BLANK_ROW}: blank line", (), "", "", "", None, line, width
             )
-        why = f"{BAD_COLUMN_COUNT}: {len(parts)} columns, header has {width}"
-        return BAD_COLUMN_COUNT, rejected_line(row, why, (), "", "", "", None, line, width)
+        why = f"{Reason.BAD_COLUMN_COUNT}: {len(parts)} columns, header has {width}"
+        return Reason.BAD_COLUMN_COUNT, rejected_line(row, why, (), "", "", "", None, line, width)
     return None
 
 
@@ -126,15 +113,17 @@ def _unusable_cells(
     row: int, cells: Sequence[str], gid: str, score_text: str, score: float | None, width: int
 ) -> tuple[str, str] | None:
     if not gid:
-        why = f"{MISSING_GLOBAL_USER_ID}: globalUserId is empty"
-        return MISSING_GLOBAL_USER_ID, rejected_line(row, why, (), "", "", "", cells, "", width)
+        why = f"{Reason.MISSING_GLOBAL_USER_ID}: globalUserId is empty"
+        return Reason.MISSING_GLOBAL_USER_ID, rejected_line(
+            row, why, (), "", "", "", cells, "", width
+        )
     if score is None:
         detail = "is empty" if not score_text else f"{score_text!r} is not a number"
-        why = f"{BAD_SCORE}: score {detail}"
-        return BAD_SCORE, rejected_line(row, why, (), "", "", "", cells, "", width)
+        why = f"{Reason.BAD_SCORE}: score {detail}"
+        return Reason.BAD_SCORE, rejected_line(row, why, (), "", "", "", cells, "", width)
     if not 0.0 <= score <= 1.0:
-        why = f"{SCORE_OUT_OF_RANGE}: score {score_text!r} is outside [0, 1]"
-        return SCORE_OUT_OF_RANGE, rejected_line(row, why, (), "", "", "", cells, "", width)
+        why = f"{Reason.SCORE_OUT_OF_RANGE}: score {score_text!r} is outside [0, 1]"
+        return Reason.SCORE_OUT_OF_RANGE, rejected_line(row, why, (), "", "", "", cells, "", width)
     return None
 
 
@@ -249,7 +238,7 @@ def _transform_usable(
     for index, region in intl.items():
         phone_bits[index] = _INTL
         if not ctx.allow_intl_phones:
-            reasons[index] = (INTL_PHONE_REJECTED, f"phone is international ({region})")
+            reasons[index] = (Reason.INTL_PHONE, f"phone is international ({region})")
     i_confirmed = known.get("phoneConfirmed")
     if i_confirmed is None:
         confirmed = [False] * count
@@ -265,13 +254,13 @@ def _transform_usable(
     if blocked:
         for index, domain in enumerate(domains):
             if domain in blocked:
-                reasons[index] = (BLOCKED_DOMAIN, f"email domain {domain} is blocked")
+                reasons[index] = (Reason.BLOCKED_DOMAIN, f"email domain {domain} is blocked")
     folded = list(map(str.casefold if "\n".join(emails).isascii() else blacklist_key, emails))
     listed = ctx.blacklist.intersection(folded) - {""}
     if listed:
         for index, email in enumerate(folded):
             if email in listed:
-                reasons[index] = (BLACKLISTED_EMAIL, "email is on the blacklist")
+                reasons[index] = (Reason.BLACKLISTED_EMAIL, "email is on the blacklist")
 
     # 3. Records of the accepted rows, encoded; an oversized one becomes a rejected row.
     accepted = [True] * count
@@ -325,7 +314,7 @@ def _transform_usable(
             if size > max_bytes:
                 index = accepted_index[position]
                 why = f"record is {size} bytes, the stream takes at most {max_bytes}"
-                reasons[index] = (RECORD_TOO_LARGE, why)
+                reasons[index] = (Reason.RECORD_TOO_LARGE, why)
                 accepted[index] = False
                 del payloads[position]
         accepted_index = list(compress(range(count), accepted))
@@ -426,8 +415,8 @@ def _result(
         partition_keys=keys,
         payloads=payloads,
         record_rows=record_rows or [],
-        rejected=dict(rejected),
-        tags=dict(tags),
+        rejected=plain_counts(rejected),
+        tags=plain_counts(tags),
         tagged=sum(1 for bits in accepted_bits if bits),
         bands=dict(bands),
     )

@@ -79,13 +79,13 @@ from domain.scoring.progress import (
     RunTotals,
     source_version,
 )
+from domain.scoring.reasons import Reason
 from domain.scoring.scrubbed import render_header
 from domain.scoring.transform import ChunkResult, TransformContext, transform_chunk
 
 log = logging.getLogger("campaign_workers.process_scored_files")
 
 SCORED_KEY = re.compile(r"scored/(?P<campaign_id>[^/.]+)\.(?P<timestamp>[^/]+)\.txt")
-STREAM_REJECTED = "stream_rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +312,7 @@ class _Run:
         self.totals.add_chunk(result)
         self.totals.rows_out += sent
         if refused:
-            self.totals.rejected[STREAM_REJECTED] += refused
+            self.totals.rejected[Reason.STREAM_REJECTED.value] += refused
         self.next_line, self.open_chunk = end_line, None
         self.ledger.save(self._checkpoint(), result.csv)
         return None
@@ -328,7 +328,7 @@ class _Run:
         partial.add_chunk(result)
         partial.rows_out += open_chunk.sent
         if open_chunk.stream_rejected:
-            partial.rejected[STREAM_REJECTED] += open_chunk.stream_rejected
+            partial.rejected[Reason.STREAM_REJECTED.value] += open_chunk.stream_rejected
         stranded = len(open_chunk.pending_rows)
         counts = self.counts(partial, stranded=stranded)
         message = (
