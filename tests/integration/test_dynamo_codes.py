@@ -94,11 +94,13 @@ def test_short_stock_gives_a_short_reservation_then_fills_up(dynamodb: Any, tabl
     codes = DynamoCodeInventory(dynamodb, table, clock=lambda: NOW)
     campaign = unique_name("camp")
     codes.stock(campaign, CodeType.EXTERNAL, ["S1" + campaign, "S2" + campaign])
-    assert len(codes.reserve(campaign, 3, CodeType.EXTERNAL, "k").unwrap().codes) == 2
+    first = codes.reserve(campaign, 3, CodeType.EXTERNAL, "k").unwrap().codes
+    assert sorted(first) == ["S1" + campaign, "S2" + campaign]
     codes.stock(campaign, CodeType.EXTERNAL, ["S3" + campaign])
-    assert codes.reserve(campaign, 3, CodeType.EXTERNAL, "k").unwrap().codes == tuple(
-        f"S{i}{campaign}" for i in (1, 2, 3)
-    )
+    again = codes.reserve(campaign, 3, CodeType.EXTERNAL, "k").unwrap().codes
+    # Slots fill concurrently, so which slot holds which code is not fixed; what is: the codes
+    # already held stay held, and the free slot takes the new stock.
+    assert set(first) < set(again) and sorted(again) == [f"S{i}{campaign}" for i in (1, 2, 3)]
 
 
 def test_types_are_separate_pools(dynamodb: Any, table: str) -> None:
