@@ -40,6 +40,7 @@ from typing import Any
 import moto
 from moto.server import ThreadedMotoServer
 
+from local.dynamodb_atomic import apply_dynamodb_fix
 from local.kinesis_put_path import apply_put_path_fix, enable_shard_limits
 from local.kinesis_resharding import apply_resharding_fix, resharding_fix_status
 
@@ -201,6 +202,8 @@ class EmbeddedEmulator:
     def start(self) -> EmbeddedEmulator:
         if self._server is not None:
             return self
+        # Always: without it, conditional writes are not atomic under concurrent requests.
+        apply_dynamodb_fix()
         if self.kinesis_fix:
             apply_kinesis_fix()
             apply_resharding_fix()
