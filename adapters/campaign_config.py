@@ -300,13 +300,16 @@ class S3CampaignDirectory:
             except ObjectNotFound:
                 continue  # deleted between list and read
             parsed = self._parse(raw, campaign_id, info.ref)
-            if not isinstance(parsed, Success):
-                log.warning(
-                    "skipping campaign config that does not parse",
-                    extra={"key": info.ref.uri, "reason": parsed.failure()},
-                )
-                continue
-            for category in parsed.unwrap().category_ids:
+            match parsed:
+                case Failure(reason):
+                    log.warning(
+                        "skipping campaign config that does not parse",
+                        extra={"key": info.ref.uri, "reason": reason},
+                    )
+                    continue
+                case Success(config):
+                    pass
+            for category in config.category_ids:
                 if category in mapping and mapping[category] != campaign_id:
                     log.warning(
                         "category listed by two campaigns; keeping the first",

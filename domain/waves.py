@@ -163,8 +163,11 @@ def parse_generation_config(value: Any) -> Result[GenerationConfig, str]:
     if not generate:
         return Success(GenerationConfig(False, None, "", "", value))
     notify = parse_notify_date(value.get("notifyDate"))
-    if not isinstance(notify, Success):
-        return Failure(f"config.{notify.failure()}")
+    match notify:
+        case Failure(reason):
+            return Failure(f"config.{reason}")
+        case Success(notify_at):
+            pass
     for name in ("productId", "source"):
         field = value.get(name)
         if not isinstance(field, str | int) or isinstance(field, bool) or not str(field).strip():
@@ -172,7 +175,7 @@ def parse_generation_config(value: Any) -> Result[GenerationConfig, str]:
     return Success(
         GenerationConfig(
             True,
-            notify.unwrap(),
+            notify_at,
             str(value["productId"]).strip(),
             str(value["source"]).strip(),
             value,

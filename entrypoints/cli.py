@@ -259,7 +259,7 @@ def _job(
         case Success(done):
             print(json.dumps(done.to_json(), indent=2))
             return 0
-        case Failure(failure) if isinstance(failure, str):
+        case Failure(str() as failure):
             console.print(f"[red]error:[/] {failure}")
             return 2
         case Failure(failure):
@@ -277,9 +277,11 @@ def _generate_sms_wave_codes(args: argparse.Namespace) -> int:
     def run(settings: Settings, tick: Callable[[int], None]) -> Any:
         event = {"waveFilePrefix": args.wave_file_prefix, "config": _config_argument(args.config)}
         parsed = GenerateInput.parse(event)
-        if not isinstance(parsed, Success):
-            return parsed
-        return registry.wave_codes_run(settings)(parsed.unwrap(), on_progress=tick)
+        match parsed:
+            case Success(event):
+                return registry.wave_codes_run(settings)(event, on_progress=tick)
+            case Failure():
+                return parsed
 
     return _job(args, "issuing codes", run)
 
@@ -287,9 +289,11 @@ def _generate_sms_wave_codes(args: argparse.Namespace) -> int:
 def _process_scheduled_wave(args: argparse.Namespace) -> int:
     def run(settings: Settings, tick: Callable[[int], None]) -> Any:
         parsed = ScheduledWave.parse({"key": args.key}, settings.scoring_bucket)
-        if not isinstance(parsed, Success):
-            return parsed
-        return registry.scheduled_wave_run(settings)(parsed.unwrap(), on_progress=tick)
+        match parsed:
+            case Success(event):
+                return registry.scheduled_wave_run(settings)(event, on_progress=tick)
+            case Failure():
+                return parsed
 
     return _job(args, "assigning codes", run)
 
@@ -304,9 +308,11 @@ def _load_code_assignments_to_stream(args: argparse.Namespace) -> int:
                 return Failure(str(bad))
             bucket, key = ref.bucket, ref.key
         parsed = WaveConfigRef.parse({"bucket": bucket, "key": key}, bucket)
-        if not isinstance(parsed, Success):
-            return parsed
-        return registry.code_stream_run(settings)(parsed.unwrap(), on_progress=tick)
+        match parsed:
+            case Success(event):
+                return registry.code_stream_run(settings)(event, on_progress=tick)
+            case Failure():
+                return parsed
 
     return _job(args, "streaming code assignments", run)
 

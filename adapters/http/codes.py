@@ -67,10 +67,11 @@ def _call(
         answer = call()
     except DependencyUnavailable as error:
         return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, str(error)))
-    if not isinstance(answer, Success):
-        return Failure(answer.failure().to_lookup_failure(what))
-    response = answer.unwrap()
-    body = response.body
+    match answer:
+        case Failure(error):
+            return Failure(error.to_lookup_failure(what))
+        case Success(response):
+            body = response.body
     if isinstance(body, Mapping) and "data" in body and set(body) <= {"data", "meta"}:
         body = body["data"]
     return Success((response, body))
@@ -105,9 +106,11 @@ class HttpCodeInventory:
         path = f"/{quote(campaign_id, safe='')}/reserve"
         params = {"count": str(count), "type": str(code_type)}
         called = _call(what, lambda: self._client.get(path, params=params))
-        if not isinstance(called, Success):
-            return called
-        response, data = called.unwrap()
+        match called:
+            case Failure():
+                return called
+            case Success((response, data)):
+                pass
         codes = _strings(data.get("codes")) if isinstance(data, Mapping) else None
         reserve_id = data.get("reserveId") if isinstance(data, Mapping) else None
         if codes is None or not isinstance(reserve_id, str | int):
@@ -130,9 +133,11 @@ class HttpCodeInventory:
             return Success(AssignCount(0, 0))
         path = f"/{quote(campaign_id, safe='')}/assign"
         called = _call(what, lambda: self._client.post(path, {"codes": list(codes)}))
-        if not isinstance(called, Success):
-            return called
-        response, data = called.unwrap()
+        match called:
+            case Failure():
+                return called
+            case Success((response, data)):
+                pass
         count = data.get("count") if isinstance(data, Mapping) else None
         if not isinstance(count, Mapping):
             return _shape(what, response, "expected {count: {in, updated}}")
@@ -152,9 +157,11 @@ class HttpCodeInventory:
             return Success({})
         path = f"/{quote(campaign_id, safe='')}/codes"
         called = _call(what, lambda: self._client.get(path, params={"codes": ",".join(codes)}))
-        if not isinstance(called, Success):
-            return called
-        response, data = called.unwrap()
+        match called:
+            case Failure():
+                return called
+            case Success((response, data)):
+                pass
         items = data.get("codes") if isinstance(data, Mapping) else None
         if not isinstance(items, list) or not all(
             isinstance(i, Mapping)
@@ -198,9 +205,11 @@ class HttpCodeIssuer:
             "globalUserId": request.global_user_id,
         }
         called = _call(what, lambda: self._client.post("/passwords", body))
-        if not isinstance(called, Success):
-            return called
-        response, data = called.unwrap()
+        match called:
+            case Failure():
+                return called
+            case Success((response, data)):
+                pass
         passwords = _strings(data.get("passwords")) if isinstance(data, Mapping) else None
         if not passwords or len(passwords) != 1:
             return _shape(what, response, "expected {passwords: [one non-empty string]}")

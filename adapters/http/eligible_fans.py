@@ -119,9 +119,11 @@ class HttpEligibleFans:
         previous_first: Any = None
         while True:
             response = self._client.get(path, params=params | {"offset": str(offset)})
-            if not isinstance(response, Success):
-                raise BrokenSource(f"entry service refused the eligible fans: {response.failure()}")
-            page = response.unwrap()
+            match response:
+                case Failure(error):
+                    raise BrokenSource(f"entry service refused the eligible fans: {error}")
+                case Success(page):
+                    pass
             body = page.body
             entries = body.get("list") if isinstance(body, Mapping) else None
             counts = body.get("counts") if isinstance(body, Mapping) else None

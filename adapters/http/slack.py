@@ -86,6 +86,7 @@ class SlackWebhookNotifier:
             response = self._client.post(self._path, slack_payload(notification), expect_json=False)
         except DependencyUnavailable as exc:
             return Failure(str(exc))
-        if not isinstance(response, Success):
-            return Failure(str(response.failure()))
+        match response:
+            case Failure(error):
+                return Failure(str(error))
         return Success(None)

@@ -46,11 +46,6 @@ class DedupeIds:
         return hasher.hexdigest()
 
 
-def trim_cells(cells: list[str]) -> list[str]:
-    """Every cell without surrounding whitespace (spaces, NBSP, stray CR alike)."""
-    return [cell.strip() for cell in cells]
-
-
 _COPY = methodcaller("copy")
 _HEXDIGEST = methodcaller("hexdigest")
 _MATERIAL = f"%s{_SEPARATOR}%r"  # what DedupeIds.__call__ hashes after the prefix

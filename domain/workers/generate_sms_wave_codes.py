@@ -83,9 +83,12 @@ class GenerateInput:
         if not isinstance(prefix, str) or not prefix.strip() or "/" in prefix:
             return Failure("waveFilePrefix is missing, empty or contains '/'")
         config = parse_generation_config(event.get("config"))
-        if not isinstance(config, Success):
-            return Failure(config.failure())
-        return Success(GenerateInput(prefix.strip(), config.unwrap()))
+        match config:
+            case Failure(reason):
+                return Failure(reason)
+            case Success(parsed):
+                pass
+        return Success(GenerateInput(prefix.strip(), parsed))
 
 
 @dataclass(frozen=True)
@@ -176,11 +179,11 @@ def generate_sms_wave_codes(
     )
     result = _staged_result(store, staged_counts, prefix)
     if result is None:
-        generated = _generate(request, store, issuer, ledger, bucket, chunk_rows, on_progress)
-        if not isinstance(generated, Success):
-            return generated
-        result = generated.unwrap()
-        store.put_bytes(staged_counts, _json(result.to_json()), JSON)
+        match _generate(request, store, issuer, ledger, bucket, chunk_rows, on_progress):
+            case Success(result):
+                store.put_bytes(staged_counts, _json(result.to_json()), JSON)
+            case failed:  # a Failure; the capture keeps mypy sure `result` is set below
+                return failed
     store.copy(staged, ObjectRef(bucket, wave_csv_key(prefix)))
     final = config.normalized(generating=False)
     final["codeCounts"] = result.counts_json()
@@ -353,12 +356,13 @@ def _issue(
     fresh: dict[str, IssuedCode] = {}
     down = None
     for gid, result in zip(gids, results, strict=True):
-        if isinstance(result, Success):
-            fresh[gid] = IssuedCode(result.unwrap(), first_row[gid])
-        elif result.failure().kind == "unavailable":
-            down = result.failure()
-        else:
-            tally.errors["issuer_rejected"] += 1
+        match result:
+            case Success(code):
+                fresh[gid] = IssuedCode(code, first_row[gid])
+            case Failure(failure) if failure.kind == "unavailable":
+                down = failure
+            case Failure():
+                tally.errors["issuer_rejected"] += 1
     # Record what was issued before anything else, even when the run is about to stop: the
     # re-run reuses these codes instead of asking for new ones.
     recorded = _ledger(lambda: ledger.record(request.wave_file_prefix, fresh)) if fresh else {}

@@ -138,19 +138,19 @@ def process_scheduled_wave(
                 dropped_placeholder=counts.dropped_placeholder + seen.placeholder,
             )
             if batch:
-                outcome = inventory.assign(wave.campaign_id, batch)
-                if not isinstance(outcome, Success):
-                    problem = outcome.failure()
-                    transient = problem.kind == "unavailable"
-                    return Failure(
-                        AssignFailure(
-                            "inventory_unavailable" if transient else "inventory_rejected",
-                            f"{wave.source.uri}: {problem} (after {counts.updated} updated)",
-                            counts,
-                            retryable=transient,
+                match inventory.assign(wave.campaign_id, batch):
+                    case Failure(problem):
+                        transient = problem.kind == "unavailable"
+                        return Failure(
+                            AssignFailure(
+                                "inventory_unavailable" if transient else "inventory_rejected",
+                                f"{wave.source.uri}: {problem} (after {counts.updated} updated)",
+                                counts,
+                                retryable=transient,
+                            )
                         )
-                    )
-                counts = _add(counts, outcome.unwrap())
+                    case Success(assigned):
+                        counts = _add(counts, assigned)
             if on_progress is not None:
                 on_progress(counts.rows_in)
     except ObjectNotFound:
