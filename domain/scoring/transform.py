@@ -25,7 +25,8 @@ code runs only for the rows that need a decision the common case does not cover:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress, repeat
 from typing import Any
@@ -201,6 +202,25 @@ def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     return _transform_usable(ctx, chunk, offsets, raw_columns, columns, floats, out_lines, rejected)
 
 
+@dataclass(slots=True)
+class _Usable:
+    """The usable rows of a chunk, as columns, and what the rules decided for each (one per
+    chunk, indexed by the row's position among the usable rows)."""
+
+    offsets: list[int]  # each row's offset in the chunk
+    rows: list[int]  # each row's line number in the file
+    raw_columns: Sequence[tuple[str, ...]]  # cells as read
+    columns: list[list[str]]  # cells trimmed
+    scores: list[float]
+    band_names: list[str] = field(default_factory=list)
+    band_scores: list[float] = field(default_factory=list)
+    e164s: list[str] = field(default_factory=list)  # "" where the phone is not valid
+    confirmed: list[bool] = field(default_factory=list)
+    tag_bits: list[int] = field(default_factory=list)
+    # Rejected rows: index -> (reason, detail); the rows absent from it are accepted.
+    reasons: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
 def _transform_usable(
     ctx: TransformContext,
     chunk: Chunk,
@@ -211,23 +231,46 @@ def _transform_usable(
     out_lines: list[str],
     rejected: Counter[str],
 ) -> ChunkResult:
-    layout = ctx.layout
-    known = layout.known
-    count = len(offsets)
-    first_row = chunk.first_row
-    rows = [first_row + offset for offset in offsets]
-    gids, emails, phones = (
-        columns[known["globalUserId"]],
-        columns[known["email"]],
-        columns[known["phone"]],
+    rows = [chunk.first_row + offset for offset in offsets]
+    usable = _Usable(offsets, rows, raw_columns, columns, scores)
+    # 2. Decisions, column by column.
+    _decide_phones(ctx, usable)
+    _decide_emails(ctx, usable)
+    # 3. Records of the accepted rows, encoded; an oversized one becomes a rejected row.
+    payloads, accepted_index = _encode_accepted(ctx, usable)
+    # 4. CSV lines, and the counts.
+    _write_csv_lines(ctx, usable, out_lines, rejected)
+    gids = columns[ctx.layout.known["globalUserId"]]
+    accepted_bits = [usable.tag_bits[index] for index in accepted_index]
+    tag_counts: Counter[str] = Counter()
+    for bits, n in Counter(accepted_bits).items():
+        for tag in _TAG_LISTS[bits]:
+            tag_counts[tag] += n
+    return _result(
+        len(out_lines),
+        out_lines,
+        rejected,
+        [gids[index] for index in accepted_index],
+        payloads,
+        tag_counts,
+        Counter([usable.band_names[index] for index in accepted_index]),
+        accepted_bits,
+        [rows[index] for index in accepted_index],
     )
 
-    # 2. Decisions, column by column.
-    band_names, band_scores = ctx.bands.bands_for(scores, gids)
+
+def _decide_phones(ctx: TransformContext, usable: _Usable) -> None:
+    """Bands, phones (valid, international: a tag, and a reason if the campaign disallows them)
+    and phoneConfirmed; the phone tags start `usable.tag_bits`."""
+    known = ctx.layout.known
+    columns = usable.columns
+    phones = columns[known["phone"]]
+    usable.band_names, usable.band_scores = ctx.bands.bands_for(
+        usable.scores, columns[known["globalUserId"]]
+    )
     reader = _phone_reader(ctx.home_region)
     e164s, phone_checks = read_phone_column(reader, phones)
     home_cc = ctx.home_country_code
-    reasons: dict[int, tuple[str, str]] = {}
     phone_bits = [0 if e164 else _INVALID_PHONE for e164 in e164s]
     intl: dict[int, str | None] = {}
     if home_cc != 1:  # the fast rows (no PhoneCheck) are NANP numbers, international here
@@ -238,16 +281,28 @@ def _transform_usable(
     for index, region in intl.items():
         phone_bits[index] = _INTL
         if not ctx.allow_intl_phones:
-            reasons[index] = (Reason.INTL_PHONE, f"phone is international ({region})")
+            usable.reasons[index] = (Reason.INTL_PHONE, f"phone is international ({region})")
     i_confirmed = known.get("phoneConfirmed")
     if i_confirmed is None:
-        confirmed = [False] * count
+        confirmed = [False] * len(phones)
     else:
         confirmed = list(map(CONFIRMED_VALUES.__contains__, map(str.lower, columns[i_confirmed])))
+    usable.e164s, usable.confirmed = e164s, confirmed
+    usable.tag_bits = [
+        bits + (_UNCONFIRMED if phone and not ok else 0)
+        for bits, phone, ok in zip(phone_bits, phones, confirmed, strict=True)
+    ]
+
+
+def _decide_emails(ctx: TransformContext, usable: _Usable) -> None:
+    """The invalid_email tag, then blocked domains and the blacklist (which wins: it is
+    checked last)."""
+    emails = usable.columns[ctx.layout.known["email"]]
+    reasons = usable.reasons
     email_valid, domains = email_column_facts(emails)
-    tag_bits = [
-        bits + (_UNCONFIRMED if phone and not ok else 0) + (0 if valid else _INVALID_EMAIL)
-        for bits, phone, ok, valid in zip(phone_bits, phones, confirmed, email_valid, strict=True)
+    usable.tag_bits = [
+        bits + (0 if valid else _INVALID_EMAIL)
+        for bits, valid in zip(usable.tag_bits, email_valid, strict=True)
     ]
     policy = ctx.domains
     blocked = {d for d in set(domains) if d and policy.is_blocked(d)}
@@ -262,26 +317,56 @@ def _transform_usable(
             if email in listed:
                 reasons[index] = (Reason.BLACKLISTED_EMAIL, "email is on the blacklist")
 
-    # 3. Records of the accepted rows, encoded; an oversized one becomes a rejected row.
+
+def _encode_accepted(ctx: TransformContext, usable: _Usable) -> tuple[list[bytes], Sequence[int]]:
+    """The accepted rows' records, encoded, and their indexes; a record over the stream's
+    maximum rejects its row (record_too_large) instead."""
+    count = len(usable.rows)
+    reasons = usable.reasons
     accepted = [True] * count
     for index in reasons:
         accepted[index] = False
     take = (lambda column: list(compress(column, accepted))) if reasons else list
-    record_phones = [e164 or phone for e164, phone in zip(e164s, phones, strict=True)]
+    payloads = list(map(ctx.encode, _records(ctx, usable, take)))
+    accepted_index = list(compress(range(count), accepted)) if reasons else range(count)
+    max_bytes = ctx.max_record_bytes
+    if payloads and max(map(len, payloads)) > max_bytes:
+        for position in reversed(range(len(payloads))):
+            size = len(payloads[position])
+            if size > max_bytes:
+                index = accepted_index[position]
+                why = f"record is {size} bytes, the stream takes at most {max_bytes}"
+                reasons[index] = (Reason.RECORD_TOO_LARGE, why)
+                accepted[index] = False
+                del payloads[position]
+        accepted_index = list(compress(range(count), accepted))
+    return payloads, accepted_index
+
+
+def _records(
+    ctx: TransformContext, usable: _Usable, take: Callable[[Sequence[Any]], list[Any]]
+) -> Iterator[dict[str, Any]]:
+    """The stream records of the rows `take` keeps: dicts zipped from columns, fields in the
+    record's order."""
+    layout = ctx.layout
+    known = layout.known
+    columns = usable.columns
+    gids, phones = columns[known["globalUserId"]], columns[known["phone"]]
+    record_phones = [e164 or phone for e164, phone in zip(usable.e164s, phones, strict=True)]
     names: list[str] = ["type", "campaignId", "globalUserId", "email", "phone", "phoneConfirmed"]
     names += ["score", "band", "band_score", "tags", "verdict", "dedupeId"]
-    accepted_gids, accepted_scores = take(gids), take(scores)
+    accepted_gids, accepted_scores = take(gids), take(usable.scores)
     values: list[Any] = [
         repeat(RECORD_TYPE),
         repeat(ctx.campaign_id),
         accepted_gids,
-        take(emails),
+        take(columns[known["email"]]),
         take(record_phones),
-        take(confirmed),
+        take(usable.confirmed),
         accepted_scores,
-        take(band_names),
-        take(band_scores),
-        take(list(map(_TAG_LISTS.__getitem__, tag_bits))),
+        take(usable.band_names),
+        take(usable.band_scores),
+        take(list(map(_TAG_LISTS.__getitem__, usable.tag_bits))),
         repeat(True),
         dedupe_ids(DedupeIds(ctx.campaign_id), accepted_gids, accepted_scores),
     ]
@@ -297,35 +382,22 @@ def _transform_usable(
         names.append(name)
         values.append(take(columns[position]))
     names.append("__meta")
-    accepted_rows = take(rows)
-    values.append(
-        map(
-            dict,
-            map(zip, repeat(_META_KEYS), zip(repeat(ctx.source_uri), accepted_rows, strict=False)),
-        )
-    )
-    records = map(dict, map(zip, repeat(tuple(names)), zip(*values, strict=False)))
-    payloads = list(map(ctx.encode, records))
-    accepted_index = list(compress(range(count), accepted)) if reasons else range(count)
-    max_bytes = ctx.max_record_bytes
-    if payloads and max(map(len, payloads)) > max_bytes:
-        for position in reversed(range(len(payloads))):
-            size = len(payloads[position])
-            if size > max_bytes:
-                index = accepted_index[position]
-                why = f"record is {size} bytes, the stream takes at most {max_bytes}"
-                reasons[index] = (Reason.RECORD_TOO_LARGE, why)
-                accepted[index] = False
-                del payloads[position]
-        accepted_index = list(compress(range(count), accepted))
-    keys = [gids[index] for index in accepted_index]
-    record_rows = [rows[index] for index in accepted_index]
+    meta = zip(repeat(ctx.source_uri), take(usable.rows), strict=False)
+    values.append(map(dict, map(zip, repeat(_META_KEYS), meta)))
+    return map(dict, map(zip, repeat(tuple(names)), zip(*values, strict=False)))
 
-    # 4. CSV lines.
+
+def _write_csv_lines(
+    ctx: TransformContext, usable: _Usable, out_lines: list[str], rejected: Counter[str]
+) -> None:
+    """Every usable row's CSV line into `out_lines` (at its offset): accepted rows by one
+    format string, those needing quotes and the rejected ones (counted into `rejected`) one by
+    one."""
+    offsets, rows, columns = usable.offsets, usable.rows, usable.columns
+    band_names, band_scores, e164s = usable.band_names, usable.band_scores, usable.e164s
     neutral = [neutralise_column(column) for column in columns]
     inputs = list(map(",".join, zip(*neutral, strict=True)))
-    tag_texts = list(map(_TAG_TEXTS.__getitem__, tag_bits))
-    quoted = _rows_needing_quotes(raw_columns)
+    tag_texts = list(map(_TAG_TEXTS.__getitem__, usable.tag_bits))
     lines_of_usable = map(
         _ACCEPTED_LINE.__mod__,
         zip(rows, tag_texts, band_names, band_scores, e164s, inputs, strict=True),
@@ -335,7 +407,7 @@ def _transform_usable(
     else:
         for offset, line in zip(offsets, lines_of_usable, strict=True):
             out_lines[offset] = line
-    for index in quoted.difference(reasons):
+    for index in _rows_needing_quotes(usable.raw_columns).difference(usable.reasons):
         out_lines[offsets[index]] = render_line(
             [
                 str(rows[index]),
@@ -349,13 +421,13 @@ def _transform_usable(
                 "",
             ]
         )
-    width = layout.width
-    for index, (code, detail) in reasons.items():
+    width = ctx.layout.width
+    for index, (code, detail) in usable.reasons.items():
         rejected[code] += 1
         out_lines[offsets[index]] = rejected_line(
             rows[index],
             f"{code}: {detail}",
-            _TAG_LISTS[tag_bits[index]],
+            _TAG_LISTS[usable.tag_bits[index]],
             band_names[index],
             repr(band_scores[index]),
             e164s[index],
@@ -363,23 +435,6 @@ def _transform_usable(
             "",
             width,
         )
-    accepted_bits = [tag_bits[index] for index in accepted_index]
-    tag_counts: Counter[str] = Counter()
-    for bits, n in Counter(accepted_bits).items():
-        for tag in _TAG_LISTS[bits]:
-            tag_counts[tag] += n
-    band_counts = Counter([band_names[index] for index in accepted_index])
-    return _result(
-        len(out_lines),
-        out_lines,
-        rejected,
-        keys,
-        payloads,
-        tag_counts,
-        band_counts,
-        accepted_bits,
-        record_rows,
-    )
 
 
 def _rows_needing_quotes(raw_columns: Sequence[tuple[str, ...]]) -> set[int]:
