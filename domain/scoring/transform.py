@@ -261,7 +261,7 @@ def _transform_usable(
 
 def _decide_phones(ctx: TransformContext, usable: _Usable) -> None:
     """Bands, phones (valid, international: a tag, and a reason if the campaign disallows them)
-    and phoneConfirmed; the phone tags start `usable.tag_bits`."""
+    and phoneConfirmed; `usable.tag_bits` holds the phone's validity tags until the emails'."""
     known = ctx.layout.known
     columns = usable.columns
     phones = columns[known["phone"]]
@@ -287,22 +287,22 @@ def _decide_phones(ctx: TransformContext, usable: _Usable) -> None:
         confirmed = [False] * len(phones)
     else:
         confirmed = list(map(CONFIRMED_VALUES.__contains__, map(str.lower, columns[i_confirmed])))
-    usable.e164s, usable.confirmed = e164s, confirmed
-    usable.tag_bits = [
-        bits + (_UNCONFIRMED if phone and not ok else 0)
-        for bits, phone, ok in zip(phone_bits, phones, confirmed, strict=True)
-    ]
+    usable.e164s, usable.confirmed, usable.tag_bits = e164s, confirmed, phone_bits
 
 
 def _decide_emails(ctx: TransformContext, usable: _Usable) -> None:
-    """The invalid_email tag, then blocked domains and the blacklist (which wins: it is
-    checked last)."""
+    """The tags completed (unconfirmed phone, invalid email), then blocked domains and the
+    blacklist (which wins: it is checked last)."""
     emails = usable.columns[ctx.layout.known["email"]]
     reasons = usable.reasons
     email_valid, domains = email_column_facts(emails)
+    # All tags in one pass: the phone's (so far in tag_bits), unconfirmed, invalid email.
+    phones, confirmed = usable.columns[ctx.layout.known["phone"]], usable.confirmed
     usable.tag_bits = [
-        bits + (0 if valid else _INVALID_EMAIL)
-        for bits, valid in zip(usable.tag_bits, email_valid, strict=True)
+        bits + (_UNCONFIRMED if phone and not ok else 0) + (0 if valid else _INVALID_EMAIL)
+        for bits, phone, ok, valid in zip(
+            usable.tag_bits, phones, confirmed, email_valid, strict=True
+        )
     ]
     policy = ctx.domains
     blocked = {d for d in set(domains) if d and policy.is_blocked(d)}
