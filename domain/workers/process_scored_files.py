@@ -398,22 +398,26 @@ def _prepare(
     stream: RecordStream,
     encode: RecordEncoder,
 ) -> _Prepared | ScoredFileFailure:
-    looked_up = campaigns.get_campaign(key.campaign_id)
-    if not isinstance(looked_up, Success):
-        problem = looked_up.failure()
-        # Only an unreachable directory is worth a retry; an unknown or malformed campaign
-        # stays so until someone fixes its configuration.
-        kind = {"not_found": "campaign_not_found", "invalid": "bad_campaign"}.get(
-            problem.kind, "campaign_unavailable"
-        )
-        return ScoredFileFailure(kind, f"campaign {key.campaign_id}: {problem}", source)
-    campaign = looked_up.unwrap()
-    scale = BandScale.build(key.campaign_id, campaign.band_tiers, campaign.band_salt)
-    if not isinstance(scale, Success):
-        return ScoredFileFailure("bad_campaign", scale.failure(), source)
-    emails = _load_blacklist(store, blacklist, source)
-    if not isinstance(emails, Success):
-        return emails.failure()
+    match campaigns.get_campaign(key.campaign_id):
+        case Failure(problem):
+            # Only an unreachable directory is worth a retry; an unknown or malformed campaign
+            # stays so until someone fixes its configuration.
+            kind = {"not_found": "campaign_not_found", "invalid": "bad_campaign"}.get(
+                problem.kind, "campaign_unavailable"
+            )
+            return ScoredFileFailure(kind, f"campaign {key.campaign_id}: {problem}", source)
+        case Success(campaign):
+            pass
+    match BandScale.build(key.campaign_id, campaign.band_tiers, campaign.band_salt):
+        case Failure(reason):
+            return ScoredFileFailure("bad_campaign", reason, source)
+        case Success(bands):
+            pass
+    match _load_blacklist(store, blacklist, source):
+        case Failure(ScoredFileFailure() as unreadable):
+            return unreadable
+        case Success(emails):
+            pass
     info = store.head(source)
     if info is None:
         return ScoredFileFailure("source_missing", f"no object at {source.uri}", source)
@@ -425,16 +429,17 @@ def _prepare(
     if isinstance(header_line, OverlongLine):
         message = f"the header (line 1) is {header_line.length} bytes long: no line breaks?"
         return ScoredFileFailure("bad_header", message, source)
-    layout = parse_header(header_line)
-    if not isinstance(layout, Success):
-        header_problem = layout.failure()
-        return ScoredFileFailure(header_problem.kind, header_problem.message, source)
+    match parse_header(header_line):
+        case Failure(header_problem):
+            return ScoredFileFailure(header_problem.kind, header_problem.message, source)
+        case Success(layout):
+            pass
     ctx = TransformContext.for_campaign(
         campaign,
         source_uri=source.uri,
-        layout=layout.unwrap(),
-        bands=scale.unwrap(),
-        blacklist=emails.unwrap(),
+        layout=layout,
+        bands=bands,
+        blacklist=emails,
         encode=encode,
         max_record_bytes=stream.max_record_bytes,
     )
@@ -472,12 +477,12 @@ def summary(counts: ScoredFileCounts, campaign: Campaign) -> Notification:
 
 
 def _notify(notifier: Notifier, notification: Notification) -> str | None:
-    outcome = notifier.notify(notification)
-    if isinstance(outcome, Success):
-        return None
-    error = str(outcome.failure())
-    log.warning("slack summary not sent: %s", error)
-    return error
+    match notifier.notify(notification):
+        case Failure(reason):
+            error = str(reason)
+            log.warning("slack summary not sent: %s", error)
+            return error
+    return None
 
 
 def _notify_failure(notifier: Notifier, failure: ScoredFileFailure, channel: str | None) -> None:
