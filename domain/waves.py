@@ -30,6 +30,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from domain.chunk_reader import ChunkReader
 from domain.codes import TM_PLACEHOLDER_CODE
 
 WAVE_CSV_PREFIX = "smsWaves/csv/"
@@ -211,32 +212,10 @@ class WaveRow:
     fields: int
 
 
-class _ChunkReader(io.RawIOBase):
-    """A readable byte stream over an iterator of chunks (the object store's)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """UTF-8 (a BOM dropped) lines, line ends kept so that csv sees quoted newlines."""
     stream = io.TextIOWrapper(
-        io.BufferedReader(_ChunkReader(chunks)), encoding="utf-8-sig", newline=""
+        io.BufferedReader(ChunkReader(chunks)), encoding="utf-8-sig", newline=""
     )
     try:
         yield from stream

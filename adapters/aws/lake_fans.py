@@ -25,33 +25,12 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from adapters.avro import iter_container
+from domain.chunk_reader import ChunkReader
 from domain.ports import ObjectStore
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 
 SCORING_PREFIX = "avro/scoring/"
 CODE_ASSIGNMENT_PREFIX = "avro/codeAssignment/"
-
-
-class _ChunkStream(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (what fastavro reads from)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
 
 
 def _text(record: dict[str, Any], name: str) -> str:
@@ -95,7 +74,7 @@ class LakeEligibleFans:
         for info in self._store.list_objects(self._bucket, prefix):
             if not info.ref.key.endswith(".avro"):
                 continue
-            stream = io.BufferedReader(_ChunkStream(self._store.iter_chunks(info.ref)))
+            stream = io.BufferedReader(ChunkReader(self._store.iter_chunks(info.ref)))
             yield from iter_container(stream)
 
     def coded_fans(self, campaign_id: str) -> set[str]:
