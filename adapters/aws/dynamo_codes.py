@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from returns.result import Failure, Result, Success
@@ -126,6 +127,25 @@ class _Unavailable(Exception):
     def __init__(self, failure: LookupFailure) -> None:
         super().__init__(str(failure))
         self.failure = failure
+
+
+def _unavailable(what: str) -> Callable[[Exception], _Unavailable]:
+    return lambda error: _Unavailable(_failure(what, error))
+
+
+def _conditional(
+    write: Callable[..., object], failed: Callable[[Exception], Exception], **request: Any
+) -> bool:
+    """Makes one conditional write: True when it was made, False when its condition failed
+    (an answer, not an error: the item exists, or is held or owned by another). Any other AWS
+    error, which botocore has already retried, raises `failed(error)`."""
+    try:
+        write(**request)
+    except AWS_ERRORS as error:
+        if error_code(error) == _CONDITION_FAILED:
+            return False
+        raise failed(error) from error
+    return True
 
 
 def _batch_get(
@@ -238,29 +258,26 @@ class DynamoCodeInventory:
     def stock(self, campaign_id: str, code_type: CodeType, codes: Sequence[str]) -> StockCount:
         """Adds codes to the campaign's pool as available: one conditional put per code (a code
         exists once). For local runs, tests and loading a campaign's external codes; botocore
-        errors other than the condition raise (broken infrastructure)."""
+        errors other than the condition raise _Unavailable (broken infrastructure)."""
         pool = f"{campaign_id}#{code_type}"
 
         def put(code: str) -> str:
-            try:
-                self._db.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": _s(code_pk(code)),
-                        "code": _s(code),
-                        "campaignId": _s(campaign_id),
-                        "type": _s(str(code_type)),
-                        "status": _s("available"),
-                        "pool": _s(pool),
-                        "freeAt": _n(0),
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except AWS_ERRORS as error:
-                if error_code(error) != _CONDITION_FAILED:
-                    raise
-                return "exists"
-            return "added"
+            added = _conditional(
+                self._db.put_item,
+                _unavailable(f"stock code for campaign {campaign_id!r}"),
+                TableName=self.table,
+                Item={
+                    "pk": _s(code_pk(code)),
+                    "code": _s(code),
+                    "campaignId": _s(campaign_id),
+                    "type": _s(str(code_type)),
+                    "status": _s("available"),
+                    "pool": _s(pool),
+                    "freeAt": _n(0),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return "added" if added else "exists"
 
         outcomes = list(self._pool.map(put, dict.fromkeys(codes)))
         existing = [c for c, o in zip(dict.fromkeys(codes), outcomes, strict=True) if o == "exists"]
@@ -344,24 +361,20 @@ class DynamoCodeInventory:
         return held, to_fill
 
     def _renew(self, slot: str, code: str, until_s: int, what: str) -> bool:
-        try:
-            self._db.update_item(
-                TableName=self.table,
-                Key={"pk": _s(code_pk(code))},
-                UpdateExpression="SET freeAt = :until",
-                ConditionExpression="slot = :slot AND #status = :reserved",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":until": _n(until_s),
-                    ":slot": _s(slot),
-                    ":reserved": _s("reserved"),
-                },
-            )
-        except AWS_ERRORS as error:
-            if error_code(error) == _CONDITION_FAILED:
-                return False
-            raise _Unavailable(_failure(what, error)) from error
-        return True
+        return _conditional(
+            self._db.update_item,
+            _unavailable(what),
+            TableName=self.table,
+            Key={"pk": _s(code_pk(code))},
+            UpdateExpression="SET freeAt = :until",
+            ConditionExpression="slot = :slot AND #status = :reserved",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":until": _n(until_s),
+                ":slot": _s(slot),
+                ":reserved": _s("reserved"),
+            },
+        )
 
     # --- assign ----------------------------------------------------------------------------
 
@@ -387,7 +400,9 @@ class DynamoCodeInventory:
         if not code:
             return "conflict"
         try:
-            self._db.update_item(
+            if _conditional(
+                self._db.update_item,
+                _unavailable("code"),
                 TableName=self.table,
                 Key={"pk": _s(code_pk(code))},
                 UpdateExpression=(
@@ -405,19 +420,18 @@ class DynamoCodeInventory:
                     ":code": _s(code),
                     ":now": _s(now),
                 },
-            )
-        except AWS_ERRORS as error:
-            if error_code(error) != _CONDITION_FAILED:
-                return _failure("code", error)
-            try:
-                item = self._db.get_item(
-                    TableName=self.table, Key={"pk": _s(code_pk(code))}, ConsistentRead=True
-                ).get("Item", {})
-            except AWS_ERRORS as again:
-                return _failure("code", again)
-            owner = item.get("campaignId", {}).get("S")
-            return "already" if owner == campaign_id else "conflict"
-        return "updated"
+            ):
+                return "updated"
+        except _Unavailable as problem:
+            return problem.failure
+        try:
+            item = self._db.get_item(
+                TableName=self.table, Key={"pk": _s(code_pk(code))}, ConsistentRead=True
+            ).get("Item", {})
+        except AWS_ERRORS as again:
+            return _failure("code", again)
+        owner = item.get("campaignId", {}).get("S")
+        return "already" if owner == campaign_id else "conflict"
 
     # --- lookup ----------------------------------------------------------------------------
 
@@ -492,14 +506,10 @@ class _Fill:
         else:
             update["ConditionExpression"] = "code = :old"
             update["ExpressionAttributeValues"][":old"] = _s(old)
-        try:
-            self.db.update_item(**update)
-        except AWS_ERRORS as error:
-            if error_code(error) != _CONDITION_FAILED:
-                raise _Unavailable(_failure(f"reservation slot {slot}", error)) from error
-            self.candidates.give_back(code)
-            return self._named(slot)  # a concurrent call with the same key got there first
-        return code
+        if _conditional(self.db.update_item, _unavailable(f"reservation slot {slot}"), **update):
+            return code
+        self.candidates.give_back(code)
+        return self._named(slot)  # a concurrent call with the same key got there first
 
     def _named(self, slot: str) -> str:
         try:
@@ -511,34 +521,31 @@ class _Fill:
         return str(item["code"]["S"])
 
     def _take(self, slot: str, code: str) -> bool:
-        try:
-            self.db.update_item(
-                TableName=self.table,
-                Key={"pk": _s(code_pk(code))},
-                UpdateExpression=(
-                    "SET #status = :reserved, freeAt = :until, slot = :slot, "
-                    "reserveId = :rid, reserveKey = :key"
-                ),
-                ConditionExpression=(
-                    "(#pool = :pool AND freeAt <= :now) "
-                    "OR (slot = :slot AND #status = :reserved AND attribute_exists(#pool))"
-                ),
-                ExpressionAttributeNames={"#status": "status", "#pool": "pool"},
-                ExpressionAttributeValues={
-                    ":reserved": _s("reserved"),
-                    ":until": _n(self.until_s),
-                    ":slot": _s(slot),
-                    ":rid": _s(self.reserve_id),
-                    ":key": _s(self.key),
-                    ":pool": _s(self.pool),
-                    ":now": _n(self.now_s),
-                },
-            )
-        except AWS_ERRORS as error:
-            if error_code(error) != _CONDITION_FAILED:
-                raise _Unavailable(_failure(f"code for slot {slot}", error)) from error
-            return False  # taken by another reservation (or assigned): the next candidate
-        return True
+        """False: taken by another reservation (or assigned); the caller tries the next one."""
+        return _conditional(
+            self.db.update_item,
+            _unavailable(f"code for slot {slot}"),
+            TableName=self.table,
+            Key={"pk": _s(code_pk(code))},
+            UpdateExpression=(
+                "SET #status = :reserved, freeAt = :until, slot = :slot, "
+                "reserveId = :rid, reserveKey = :key"
+            ),
+            ConditionExpression=(
+                "(#pool = :pool AND freeAt <= :now) "
+                "OR (slot = :slot AND #status = :reserved AND attribute_exists(#pool))"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#pool": "pool"},
+            ExpressionAttributeValues={
+                ":reserved": _s("reserved"),
+                ":until": _n(self.until_s),
+                ":slot": _s(slot),
+                ":rid": _s(self.reserve_id),
+                ":key": _s(self.key),
+                ":pool": _s(self.pool),
+                ":now": _n(self.now_s),
+            },
+        )
 
 
 class DynamoCodeIssuer:
@@ -565,7 +572,9 @@ class DynamoCodeIssuer:
         for _ in range(MAX_DRAWS):
             code = self._generate()
             try:
-                self._db.put_item(
+                written = _conditional(
+                    self._db.put_item,
+                    _unavailable(what),
                     TableName=self.table,
                     Item={
                         "pk": _s(code_pk(code)),
@@ -581,11 +590,11 @@ class DynamoCodeIssuer:
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )
-            except AWS_ERRORS as error:
-                if error_code(error) == _CONDITION_FAILED:
-                    continue  # the code exists: draw again
-                return Failure(_failure(what, error))
-            return Success(code)
+            except _Unavailable as problem:
+                return Failure(problem.failure)
+            if written:
+                return Success(code)
+            # the code exists: draw again
         return Failure(LookupFailure(what, FailureKind.INVALID, f"{MAX_DRAWS} draws all collided"))
 
     def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
@@ -625,21 +634,19 @@ class DynamoIssuedCodeLedger:
         def put(entry: tuple[str, IssuedCode]) -> tuple[str, IssuedCode]:
             gid, code = entry
             key = {"pk": _s(self._pk(wave, gid))}
+            if _conditional(
+                self._db.put_item,
+                partial(unavailable, self.table),
+                TableName=self.table,
+                Item={**key, "code": _s(code.code), "row": _n(code.row)},
+                ConditionExpression="attribute_not_exists(pk)",
+            ):
+                return gid, code
             try:
-                self._db.put_item(
-                    TableName=self.table,
-                    Item={**key, "code": _s(code.code), "row": _n(code.row)},
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except AWS_ERRORS as error:
-                if error_code(error) != _CONDITION_FAILED:
-                    raise unavailable(self.table, error) from error
-                try:
-                    item = self._db.get_item(TableName=self.table, Key=key, ConsistentRead=True)
-                except AWS_ERRORS as again:
-                    raise unavailable(self.table, again) from again
-                return gid, _issued(item["Item"])
-            return gid, code
+                item = self._db.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+            except AWS_ERRORS as again:
+                raise unavailable(self.table, again) from again
+            return gid, _issued(item["Item"])
 
         return dict(self._pool.map(put, issued.items()))
 

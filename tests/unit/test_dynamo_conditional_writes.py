@@ -1,0 +1,108 @@
+"""The codes table's conditional writes share one classification: a failed condition is an
+answer (the code exists, is held, is owned), any other error outlasted botocore's retries and
+becomes the caller's kind of failure, named by what was being written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from returns.result import Failure, Success
+
+from adapters.aws.dynamo_codes import DynamoCodeInventory, DynamoCodeIssuer, DynamoIssuedCodeLedger
+from domain.codes import CodeRequest, CodeType, IssuedCode
+from domain.models import FailureKind, LookupFailure
+from domain.streaming import DependencyUnavailable
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+REQUEST = CodeRequest(
+    product_id="p1",
+    source="wave",
+    begin=datetime(2026, 12, 1, tzinfo=UTC),
+    end=datetime(2026, 12, 2, tzinfo=UTC),
+    global_user_id="g1",
+)
+
+
+class RefusingDynamo:
+    """Every PutItem and UpdateItem fails with `code`; GetItem answers `item`."""
+
+    def __init__(self, code: str, item: dict[str, Any] | None = None) -> None:
+        self.code = code
+        self.item = item or {}
+        self.writes = 0
+
+    def _refuse(self, operation: str) -> ClientError:
+        self.writes += 1
+        return ClientError({"Error": {"Code": self.code, "Message": "no"}}, operation)
+
+    def put_item(self, **_request: Any) -> dict[str, Any]:
+        raise self._refuse("PutItem")
+
+    def update_item(self, **_request: Any) -> dict[str, Any]:
+        raise self._refuse("UpdateItem")
+
+    def get_item(self, **_request: Any) -> dict[str, Any]:
+        return {"Item": self.item}
+
+
+def test_a_refused_issue_draws_again_until_the_draws_run_out() -> None:
+    dynamo = RefusingDynamo(CONDITION_FAILED)
+    issuer = DynamoCodeIssuer(dynamo, "codes", generate=lambda: "ABC")
+    outcome = issuer.issue(REQUEST)
+    assert isinstance(outcome, Failure)
+    assert outcome.failure().kind == FailureKind.INVALID
+    assert "draws all collided" in outcome.failure().detail
+    assert dynamo.writes == 5
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("ValidationException", FailureKind.INVALID),
+        ("InternalServerError", FailureKind.UNAVAILABLE),
+    ],
+)
+def test_an_issue_that_fails_otherwise_is_a_failure_of_its_kind(code: str, kind: str) -> None:
+    dynamo = RefusingDynamo(code)
+    outcome = DynamoCodeIssuer(dynamo, "codes", generate=lambda: "ABC").issue(REQUEST)
+    assert outcome == Failure(LookupFailure("code for fan 'g1'", FailureKind(kind), code))
+    assert dynamo.writes == 1
+
+
+def test_a_refused_assignment_is_already_or_a_conflict_by_the_owner() -> None:
+    ours = RefusingDynamo(CONDITION_FAILED, {"campaignId": {"S": "camp-1"}})
+    theirs = RefusingDynamo(CONDITION_FAILED, {"campaignId": {"S": "camp-2"}})
+    for dynamo, conflicts in ((ours, 0), (theirs, 1)):
+        outcome = DynamoCodeInventory(dynamo, "codes").assign("camp-1", ["A"])
+        assert isinstance(outcome, Success)
+        assert (outcome.unwrap().updated, outcome.unwrap().conflicts) == (0, conflicts)
+
+
+def test_an_assignment_that_fails_otherwise_fails_the_call() -> None:
+    outcome = DynamoCodeInventory(RefusingDynamo("InternalServerError"), "codes").assign(
+        "camp-1", ["A"]
+    )
+    assert isinstance(outcome, Failure)
+    assert outcome.failure().kind == FailureKind.UNAVAILABLE
+    assert outcome.failure().detail == "InternalServerError"
+
+
+def test_stock_that_fails_otherwise_raises_naming_the_campaign() -> None:
+    inventory = DynamoCodeInventory(RefusingDynamo("InternalServerError"), "codes")
+    with pytest.raises(Exception, match=r"stock code for campaign 'camp-1'.*InternalServerError"):
+        inventory.stock("camp-1", CodeType.EXTERNAL, ["A"])
+
+
+def test_a_refused_ledger_entry_returns_the_code_recorded_first() -> None:
+    first = {"code": {"S": "FIRST"}, "row": {"N": "3"}}
+    ledger = DynamoIssuedCodeLedger(RefusingDynamo(CONDITION_FAILED, first), "codes")
+    assert ledger.record("w1", {"g1": IssuedCode("SECOND", 7)}) == {"g1": IssuedCode("FIRST", 3)}
+
+
+def test_a_ledger_entry_that_fails_otherwise_is_the_table_unavailable() -> None:
+    ledger = DynamoIssuedCodeLedger(RefusingDynamo("InternalServerError"), "codes")
+    with pytest.raises(DependencyUnavailable, match="InternalServerError"):
+        ledger.record("w1", {"g1": IssuedCode("SECOND", 7)})
