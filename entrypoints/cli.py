@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 from rich.console import Console
 from rich.markup import escape
 
@@ -239,13 +239,26 @@ def _poll(args: argparse.Namespace) -> int:
     return 0
 
 
+_Input = TypeVar("_Input")
+_Input_contra = TypeVar("_Input_contra", contravariant=True)
+
+
+class _CodeRun(Protocol[_Input_contra]):
+    """A code worker bound to the process's adapters (the registry's `*_run`)."""
+
+    def __call__(
+        self, event: _Input_contra, /, *, on_progress: Callable[[int], None] | None = None
+    ) -> Any: ...
+
+
 def _job(
     args: argparse.Namespace,
     description: str,
-    run: Callable[[Settings, Callable[[int], None]], Any],
+    parse: Callable[[Settings], Result[_Input, str]],
+    runner: Callable[[Settings], _CodeRun[_Input]],
 ) -> int:
-    """Runs a code worker with a progress bar; prints its JSON result. Exit 0 done, 1 failed
-    (a retry may cure it), 2 bad input or a failure a retry cannot cure."""
+    """Parses a code worker's input, runs it with a progress bar and prints its JSON result.
+    Exit 0 done, 1 failed (a retry may cure it), 2 bad input or a failure a retry cannot cure."""
     from entrypoints import bootstrap
 
     console = Console(stderr=True)
@@ -254,7 +267,11 @@ def _job(
     with reports.row_progress(
         console, enabled=console.is_terminal and not args.quiet, description=description
     ) as tick:
-        outcome = run(settings, tick)
+        match parse(settings):
+            case Success(event):
+                outcome = runner(settings)(event, on_progress=tick)
+            case refused:
+                outcome = refused
     match outcome:
         case Success(done):
             print(json.dumps(done.to_json(), indent=2))
@@ -274,32 +291,22 @@ def _config_argument(value: str) -> Any:
 
 
 def _generate_sms_wave_codes(args: argparse.Namespace) -> int:
-    def run(settings: Settings, tick: Callable[[int], None]) -> Any:
-        event = {"waveFilePrefix": args.wave_file_prefix, "config": _config_argument(args.config)}
-        parsed = GenerateInput.parse(event)
-        match parsed:
-            case Success(event):
-                return registry.wave_codes_run(settings)(event, on_progress=tick)
-            case Failure():
-                return parsed
+    def parse(_settings: Settings) -> Result[GenerateInput, str]:
+        config = _config_argument(args.config)
+        return GenerateInput.parse({"waveFilePrefix": args.wave_file_prefix, "config": config})
 
-    return _job(args, "issuing codes", run)
+    return _job(args, "issuing codes", parse, registry.wave_codes_run)
 
 
 def _process_scheduled_wave(args: argparse.Namespace) -> int:
-    def run(settings: Settings, tick: Callable[[int], None]) -> Any:
-        parsed = ScheduledWave.parse({"key": args.key}, settings.scoring_bucket)
-        match parsed:
-            case Success(event):
-                return registry.scheduled_wave_run(settings)(event, on_progress=tick)
-            case Failure():
-                return parsed
+    def parse(settings: Settings) -> Result[ScheduledWave, str]:
+        return ScheduledWave.parse({"key": args.key}, settings.scoring_bucket)
 
-    return _job(args, "assigning codes", run)
+    return _job(args, "assigning codes", parse, registry.scheduled_wave_run)
 
 
 def _load_code_assignments_to_stream(args: argparse.Namespace) -> int:
-    def run(settings: Settings, tick: Callable[[int], None]) -> Any:
+    def parse(settings: Settings) -> Result[WaveConfigRef, str]:
         bucket, key = settings.scoring_bucket, args.key
         if key.startswith("s3://"):
             try:
@@ -307,14 +314,9 @@ def _load_code_assignments_to_stream(args: argparse.Namespace) -> int:
             except ValueError as bad:
                 return Failure(str(bad))
             bucket, key = ref.bucket, ref.key
-        parsed = WaveConfigRef.parse({"bucket": bucket, "key": key}, bucket)
-        match parsed:
-            case Success(event):
-                return registry.code_stream_run(settings)(event, on_progress=tick)
-            case Failure():
-                return parsed
+        return WaveConfigRef.parse({"bucket": bucket, "key": key}, bucket)
 
-    return _job(args, "streaming code assignments", run)
+    return _job(args, "streaming code assignments", parse, registry.code_stream_run)
 
 
 def _code_commands(commands: Any) -> None:

@@ -229,3 +229,53 @@ def test_the_code_service_over_http_with_faults_mid_file(
         with pytest.raises(RetryableFailure, match="inventory_unavailable"):
             process_scheduled_wave_handler({"key": key}, None)
     assert all(service.status("camp9", f"K{i:05d}") == "assigned" for i in range(6_000))
+
+
+def test_the_cli_runs_the_same_three_steps_and_refuses_bad_input_with_an_error(
+    world: dict[str, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from entrypoints.cli import Exit, main
+
+    def run(*argv: str) -> tuple[int, Any, str]:
+        code = main([*argv, "--quiet"])
+        out, err = capsys.readouterr()
+        return code, json.loads(out) if code == Exit.OK else out, err.strip()
+
+    s3, bucket = world["s3"], world["bucket"]
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"smsWaves/csv/{PREFIX}.csv",
+        Body=wave_csv([fan(i) for i in range(FANS)], bom=True),
+    )
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(CONFIG), encoding="utf-8")
+
+    code, generated, _ = run("generate-sms-wave-codes", PREFIX, "--config", json.dumps(CONFIG))
+    assert (code, generated["count"]["out"]) == (Exit.OK, FANS)
+    code, again, _ = run("generate-sms-wave-codes", PREFIX, "--config", f"@{config_file}")
+    assert (code, again["alreadyDone"]) == (Exit.OK, True)
+
+    key = f"smsWaves/csv/{PREFIX}.csv"
+    code, assigned, _ = run("process-scheduled-wave", key)
+    assert (code, assigned["updated"]) == (Exit.OK, FANS)
+    code, assigned, _ = run("process-scheduled-wave", f"s3://{bucket}/{key}")
+    assert (code, assigned["updated"]) == (Exit.OK, 0)
+
+    config_key = f"smsWaves/triggered/{PREFIX}_csv.json"
+    s3.put_object(Bucket=bucket, Key=config_key, Body=json.dumps(CONFIG).encode())
+    code, streamed, _ = run("load-code-assignments-to-stream", f"s3://{bucket}/{config_key}")
+    assert (code, streamed["count"]) == (Exit.OK, {"rows": FANS, "streamed": FANS})
+    code, streamed, _ = run("load-code-assignments-to-stream", config_key)
+    assert (code, streamed["alreadyStreamed"]) == (Exit.OK, True)
+
+    for argv, says in [
+        (("generate-sms-wave-codes", "a/b", "--config", "{}"), "waveFilePrefix"),
+        (("generate-sms-wave-codes", PREFIX, "--config", "[]"), "config"),
+        (("process-scheduled-wave", "elsewhere/file.csv"), "smsWaves/csv"),
+        (("load-code-assignments-to-stream", "s3://"), "s3://"),
+        (("load-code-assignments-to-stream", "smsWaves/triggered/other.json"), "other.json"),
+    ]:
+        code, out, err = run(*argv)
+        assert (code, out) == (Exit.REFUSED, ""), (argv, err)
+        assert err.startswith("error:") and says in " ".join(err.split()), err
+        assert "Traceback" not in err
