@@ -32,7 +32,9 @@ free code left, the reservation comes back short.
 Assign is one conditional UpdateItem per code, `concurrency` in flight:
 `(attribute_not_exists(campaignId) OR campaignId = :c) AND status <> assigned`. A code assigned
 to the campaign already is not updated again (idempotent: a re-run updates 0); one that belongs
-to another campaign is left alone and counted in `conflicts`. A code the table has never seen
+to another campaign is left alone and counted in `conflicts`; which of the two comes with the
+failed condition (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), so a re-run makes one call per
+code, not two. A code the table has never seen
 (issued by an HTTP Pacman) is recorded as assigned to the campaign, so it can never go to
 another.
 
@@ -139,13 +141,24 @@ def _conditional(
     """Makes one conditional write: True when it was made, False when its condition failed
     (an answer, not an error: the item exists, or is held or owned by another). Any other AWS
     error, which botocore has already retried, raises `failed(error)`."""
+    return _written_or_current(write, failed, **request) is None
+
+
+def _written_or_current(
+    write: Callable[..., object], failed: Callable[[Exception], Exception], **request: Any
+) -> Mapping[str, Any] | None:
+    """`_conditional`, telling more: None when the write was made; when its condition failed,
+    the item as it is ({} if there is none). DynamoDB (and the emulator) send that item with the
+    failure when asked (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), so whoever lost learns
+    what won without a second read."""
     try:
-        write(**request)
+        write(**request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
     except AWS_ERRORS as error:
         if error_code(error) == _CONDITION_FAILED:
-            return False
+            item = getattr(error, "response", {}).get("Item")
+            return dict(item) if isinstance(item, Mapping) else {}
         raise failed(error) from error
-    return True
+    return None
 
 
 def _batch_get(
@@ -400,7 +413,7 @@ class DynamoCodeInventory:
         if not code:
             return "conflict"
         try:
-            if _conditional(
+            current = _written_or_current(
                 self._db.update_item,
                 _unavailable("code"),
                 TableName=self.table,
@@ -420,17 +433,13 @@ class DynamoCodeInventory:
                     ":code": _s(code),
                     ":now": _s(now),
                 },
-            ):
-                return "updated"
+            )
         except _Unavailable as problem:
             return problem.failure
-        try:
-            item = self._db.get_item(
-                TableName=self.table, Key={"pk": _s(code_pk(code))}, ConsistentRead=True
-            ).get("Item", {})
-        except AWS_ERRORS as again:
-            return _failure("code", again)
-        owner = item.get("campaignId", {}).get("S")
+        if current is None:
+            return "updated"
+        # The failed condition brought the code's item: ours already, or another campaign's.
+        owner = current.get("campaignId", {}).get("S")
         return "already" if owner == campaign_id else "conflict"
 
     # --- lookup ----------------------------------------------------------------------------
@@ -634,19 +643,14 @@ class DynamoIssuedCodeLedger:
         def put(entry: tuple[str, IssuedCode]) -> tuple[str, IssuedCode]:
             gid, code = entry
             key = {"pk": _s(self._pk(wave, gid))}
-            if _conditional(
+            current = _written_or_current(
                 self._db.put_item,
                 partial(unavailable, self.table),
                 TableName=self.table,
                 Item={**key, "code": _s(code.code), "row": _n(code.row)},
                 ConditionExpression="attribute_not_exists(pk)",
-            ):
-                return gid, code
-            try:
-                item = self._db.get_item(TableName=self.table, Key=key, ConsistentRead=True)
-            except AWS_ERRORS as again:
-                raise unavailable(self.table, again) from again
-            return gid, _issued(item["Item"])
+            )
+            return gid, code if current is None else _issued(current)
 
         return dict(self._pool.map(put, issued.items()))
 

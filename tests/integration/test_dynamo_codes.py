@@ -149,3 +149,40 @@ def test_the_ledger_keeps_the_first_code_recorded(dynamodb: Any, table: str) -> 
         "g2": IssuedCode("C", 2),
     }
     assert ledger.recall(unique_name("other"), ["g1"]) == {}
+
+
+def _counting_calls(aws: ClientFactory) -> tuple[Any, list[str]]:
+    """A client of its own whose DynamoDB operations are logged by name (botocore's event hook:
+    the real requests, observed, not replaced)."""
+    db = aws._new_client("dynamodb")
+    calls: list[str] = []
+    db.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name), unique_id="count"
+    )
+    return db, calls
+
+
+def test_a_re_run_of_assign_learns_the_owner_from_the_failed_condition(
+    aws: ClientFactory, table: str
+) -> None:
+    """ReturnValuesOnConditionCheckFailure=ALL_OLD: one UpdateItem per code, no GetItem."""
+    db, calls = _counting_calls(aws)
+    ours, theirs = unique_name("ours"), unique_name("theirs")
+    codes = DynamoCodeInventory(db, table, concurrency=2)
+    assert codes.assign("camp-a", [ours]).unwrap() == AssignCount(1, 1)
+    assert codes.assign("camp-b", [theirs]).unwrap() == AssignCount(1, 1)
+    calls.clear()
+    assert codes.assign("camp-a", [ours, theirs]).unwrap() == AssignCount(2, 0, conflicts=1)
+    assert calls == ["UpdateItem", "UpdateItem"]
+
+
+def test_a_lost_ledger_race_learns_the_first_code_from_the_failed_condition(
+    aws: ClientFactory, table: str
+) -> None:
+    db, calls = _counting_calls(aws)
+    ledger = DynamoIssuedCodeLedger(db, table)
+    wave = unique_name("wave")
+    ledger.record(wave, {"g1": IssuedCode("A", 1)})
+    calls.clear()
+    assert ledger.record(wave, {"g1": IssuedCode("B", 7)}) == {"g1": IssuedCode("A", 1)}
+    assert "GetItem" not in calls
