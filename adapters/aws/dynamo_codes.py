@@ -515,19 +515,15 @@ class _Fill:
         else:
             update["ConditionExpression"] = "code = :old"
             update["ExpressionAttributeValues"][":old"] = _s(old)
-        if _conditional(self.db.update_item, _unavailable(f"reservation slot {slot}"), **update):
+        current = _written_or_current(
+            self.db.update_item, _unavailable(f"reservation slot {slot}"), **update
+        )
+        if current is None:
             return code
         self.candidates.give_back(code)
-        return self._named(slot)  # a concurrent call with the same key got there first
-
-    def _named(self, slot: str) -> str:
-        try:
-            item = self.db.get_item(
-                TableName=self.table, Key={"pk": _s(slot)}, ConsistentRead=True
-            )["Item"]
-        except AWS_ERRORS as error:
-            raise _Unavailable(_failure(f"reservation slot {slot}", error)) from error
-        return str(item["code"]["S"])
+        # A concurrent call with the same key got there first: the failed condition brought the
+        # slot as it is, naming that call's code.
+        return str(current["code"]["S"])
 
     def _take(self, slot: str, code: str) -> bool:
         """False: taken by another reservation (or assigned); the caller tries the next one."""

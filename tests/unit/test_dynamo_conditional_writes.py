@@ -27,22 +27,28 @@ REQUEST = CodeRequest(
 
 
 class RefusingDynamo:
-    """Every PutItem and UpdateItem fails with `code`; GetItem answers `item`."""
+    """Every PutItem and UpdateItem fails with `code`, a failed condition carrying `item` when
+    the request asks for it (ReturnValuesOnConditionCheckFailure=ALL_OLD), as DynamoDB does;
+    GetItem answers `item`."""
 
     def __init__(self, code: str, item: dict[str, Any] | None = None) -> None:
         self.code = code
         self.item = item or {}
         self.writes = 0
 
-    def _refuse(self, operation: str) -> ClientError:
+    def _refuse(self, operation: str, request: dict[str, Any]) -> ClientError:
         self.writes += 1
-        return ClientError({"Error": {"Code": self.code, "Message": "no"}}, operation)
+        answer: dict[str, Any] = {"Error": {"Code": self.code, "Message": "no"}}
+        asked = request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+        if self.code == CONDITION_FAILED and self.item and asked:
+            answer["Item"] = self.item
+        return ClientError(answer, operation)  # type: ignore[arg-type]
 
-    def put_item(self, **_request: Any) -> dict[str, Any]:
-        raise self._refuse("PutItem")
+    def put_item(self, **request: Any) -> dict[str, Any]:
+        raise self._refuse("PutItem", request)
 
-    def update_item(self, **_request: Any) -> dict[str, Any]:
-        raise self._refuse("UpdateItem")
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        raise self._refuse("UpdateItem", request)
 
     def get_item(self, **_request: Any) -> dict[str, Any]:
         return {"Item": self.item}
