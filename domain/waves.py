@@ -23,8 +23,8 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -254,6 +254,49 @@ def read_wave_csv(chunks: Iterable[bytes]) -> tuple[list[str], Iterator[WaveRow]
             raise CsvProblem(f"data row {number + 1}: {error}") from error
 
     return names, rows()
+
+
+@dataclass
+class CodeChunk:
+    """Consecutive rows of a wave CSV and what their code column held: the rows with a real
+    code (and the code, trimmed), and counts of those with none or the TM placeholder, which
+    are dropped. Holds only the coded rows: the dropped ones are counted, not kept."""
+
+    rows: int = 0
+    last_row: int = 0
+    coded: list[tuple[WaveRow, str]] = field(default_factory=list)
+    without_code: int = 0
+    placeholder: int = 0
+
+    @property
+    def codes(self) -> list[str]:
+        return [code for _, code in self.coded]
+
+
+def code_chunks(
+    rows: Iterable[WaveRow], full: Callable[[CodeChunk], bool], *, from_row: int = 1
+) -> Iterator[CodeChunk]:
+    """The rows numbered `from_row` on (those before were done by an earlier run), in chunks
+    that end as soon as `full(chunk)`; the last one may be short, and none is empty.
+    Memory bound: one chunk's coded rows (what `full` lets it grow to)."""
+    chunk = CodeChunk()
+    for row in rows:
+        if row.number < from_row:
+            continue
+        chunk.rows += 1
+        chunk.last_row = row.number
+        code = (row.values or {}).get(CODE_COLUMN, "").strip()
+        if not code:
+            chunk.without_code += 1
+        elif not is_real_code(code):
+            chunk.placeholder += 1
+        else:
+            chunk.coded.append((row, code))
+        if full(chunk):
+            yield chunk
+            chunk = CodeChunk()
+    if chunk.rows:
+        yield chunk
 
 
 def render_csv(rows: Sequence[Sequence[str]]) -> bytes:

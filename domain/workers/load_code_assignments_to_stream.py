@@ -29,7 +29,7 @@ Memory bound: one chunk (`chunk_rows` rows and their records).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
@@ -41,9 +41,9 @@ from domain.ports import Clock, ObjectStore, RecordEncoder, RecordStream
 from domain.waves import (
     CODE_COLUMN,
     GLOBAL_USER_ID,
+    CodeChunk,
     CsvProblem,
-    WaveRow,
-    is_real_code,
+    code_chunks,
     iso_millis,
     read_wave_csv,
     streamed_checkpoint_key,
@@ -179,7 +179,8 @@ def load_code_assignments_to_stream(
             return Failure(
                 StreamFailure("missing_columns", f"{csv_ref.uri}: no {', '.join(missing)} column")
             )
-        for chunk in _chunks(rows, state.next_row, chunk_rows):
+        chunks = code_chunks(rows, lambda chunk: chunk.rows >= chunk_rows, from_row=state.next_row)
+        for chunk in chunks:
             state = _put_chunk(state, chunk, common, stream, encode)
             store.put_bytes(checkpoint_ref, state.checkpoint(), "application/json")
             if state.stranded:
@@ -230,37 +231,16 @@ def _resume(store: ObjectStore, ref: ObjectRef, version: str) -> StreamedWave | 
     return checkpoint if checkpoint.version == version else None
 
 
-def _chunks(rows: Iterator[WaveRow], next_row: int, size: int) -> Iterator[list[WaveRow]]:
-    chunk: list[WaveRow] = []
-    for row in rows:
-        if row.number < next_row:
-            continue  # acknowledged by an earlier run
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _put_chunk(
     state: StreamedWave,
-    chunk: list[WaveRow],
+    chunk: CodeChunk,
     common: Mapping[str, Any],
     stream: RecordStream,
     encode: RecordEncoder,
 ) -> StreamedWave:
     records: list[StreamRecord] = []
-    without_code = placeholder = 0
-    for row in chunk:
+    for row, code in chunk.coded:
         values = row.values or {}
-        code = values.get(CODE_COLUMN, "").strip()
-        if not code:
-            without_code += 1
-            continue
-        if not is_real_code(code):
-            placeholder += 1
-            continue
         record = {
             "type": "codeAssignment",
             "date": {"created": state.created},
@@ -275,11 +255,11 @@ def _put_chunk(
     stranded = outcome.stranded
     return replace(
         state,
-        rows=state.rows + (0 if stranded else len(chunk)),
+        rows=state.rows + (0 if stranded else chunk.rows),
         streamed=state.streamed + (0 if stranded else outcome.sent),
-        without_code=state.without_code + (0 if stranded else without_code),
-        placeholder=state.placeholder + (0 if stranded else placeholder),
+        without_code=state.without_code + (0 if stranded else chunk.without_code),
+        placeholder=state.placeholder + (0 if stranded else chunk.placeholder),
         rejected=state.rejected + (0 if stranded else len(outcome.rejected)),
         stranded=stranded,
-        next_row=state.next_row if stranded else chunk[-1].number + 1,
+        next_row=state.next_row if stranded else chunk.last_row + 1,
     )

@@ -11,12 +11,12 @@ assigned. Idempotent: the inventory assigns a code to a campaign once, so a seco
 0 and `alreadyAssigned` says so. An inventory that stays unavailable fails the run with the
 counts so far (retryable: what was assigned stays assigned, the re-run counts it as already).
 
-Memory bound: one batch of codes (2,500 strings).
+Memory bound: one batch of coded rows (2,500).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_plus
@@ -30,7 +30,7 @@ from domain.waves import (
     CODE_COLUMN,
     CsvProblem,
     campaign_of_wave_key,
-    is_real_code,
+    code_chunks,
     read_wave_csv,
     unwrap_event,
 )
@@ -130,15 +130,15 @@ def process_scheduled_wave(
             return Failure(
                 AssignFailure("missing_columns", f"{wave.source.uri}: no code column", counts)
             )
-        for batch, seen in _batches(rows, batch_size):
+        for chunk in code_chunks(rows, lambda chunk: len(chunk.coded) >= batch_size):
             counts = replace(
                 counts,
-                rows_in=counts.rows_in + seen.rows,
-                dropped_empty=counts.dropped_empty + seen.empty,
-                dropped_placeholder=counts.dropped_placeholder + seen.placeholder,
+                rows_in=counts.rows_in + chunk.rows,
+                dropped_empty=counts.dropped_empty + chunk.without_code,
+                dropped_placeholder=counts.dropped_placeholder + chunk.placeholder,
             )
-            if batch:
-                match inventory.assign(wave.campaign_id, batch):
+            if chunk.coded:
+                match inventory.assign(wave.campaign_id, chunk.codes):
                     case Failure(problem):
                         transient = problem.kind == "unavailable"
                         return Failure(
@@ -168,30 +168,3 @@ def _add(counts: AssignedWave, assigned: AssignCount) -> AssignedWave:
         conflicts=counts.conflicts + assigned.conflicts,
         calls=counts.calls + 1,
     )
-
-
-@dataclass
-class _Seen:
-    rows: int = 0
-    empty: int = 0
-    placeholder: int = 0
-
-
-def _batches(rows: Iterator[Any], size: int) -> Iterator[tuple[list[str], _Seen]]:
-    """Codes in batches of `size`, with the rows seen (and dropped) for each batch."""
-    batch: list[str] = []
-    seen = _Seen()
-    for row in rows:
-        seen.rows += 1
-        code = (row.values or {}).get(CODE_COLUMN, "").strip()
-        if not code:
-            seen.empty += 1
-        elif not is_real_code(code):
-            seen.placeholder += 1
-        else:
-            batch.append(code)
-        if len(batch) >= size:
-            yield batch, seen
-            batch, seen = [], _Seen()
-    if batch or seen.rows:
-        yield batch, seen
