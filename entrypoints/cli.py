@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 from returns.result import Failure, Result, Success
@@ -240,22 +240,13 @@ def _poll(args: argparse.Namespace) -> int:
 
 
 _Input = TypeVar("_Input")
-_Input_contra = TypeVar("_Input_contra", contravariant=True)
-
-
-class _CodeRun(Protocol[_Input_contra]):
-    """A code worker bound to the process's adapters (the registry's `*_run`)."""
-
-    def __call__(
-        self, event: _Input_contra, /, *, on_progress: Callable[[int], None] | None = None
-    ) -> Any: ...
 
 
 def _job(
     args: argparse.Namespace,
     description: str,
     parse: Callable[[Settings], Result[_Input, str]],
-    runner: Callable[[Settings], _CodeRun[_Input]],
+    runner: Callable[[Settings], registry.Run[_Input, Any]],
 ) -> int:
     """Parses a code worker's input, runs it with a progress bar and prints its JSON result.
     Exit 0 done, 1 failed (a retry may cure it), 2 bad input or a failure a retry cannot cure."""

@@ -11,21 +11,25 @@ Adding a worker
 1. Its domain function in `domain/workers/<original_name>.py` (ports + input -> result value).
 2. A factory here binding it to adapters from the container, and ONE entry in the tuple for its
    kind (STREAM_WORKERS for Kinesis consumers, FILE_WORKERS for S3-triggered files, JOBS for
-   scheduled or directly invoked work). For example, the stream worker save_selection:
+   scheduled or directly invoked work), made by `_stream_worker` (the shared stream handler,
+   the actions of reading a stream and dead-lettering) or `_job` (its own `{name}_handler`).
+   For example, the stream worker save_selection:
 
        def _save_selection(c: Container) -> StreamWorker:
            return SaveSelection(entries=c.entries, verdicts=c.verdicts, ...)
 
        STREAM_WORKERS = (
            ...,
-           Worker(
+           _stream_worker(
                name="save_selection",
                summary="records each assigned code as a selection; reports verdicts",
-               trigger=KinesisStream("save_selection_stream"),   # a Settings field name
+               stream="save_selection_stream",   # a Settings field name
                build=_save_selection,
-               actions=("kinesis:GetRecords", ..., "sqs:SendMessage"),
+               actions=("dynamodb:UpdateItem", ..., "sqs:SendMessageBatch"),
            ),
        )
+
+   A job of one input is usually `partial(domain_function, **its_ports)`, typed as a `Run`.
 
    The existing four: process_scored_files (S3Objects: scored files in the scoring bucket),
    save_campaign_data, transform_code_assignments (KinesisStream "input_stream") and
@@ -41,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 import orjson
@@ -249,8 +254,6 @@ def _save_selection(c: Container) -> StreamWorker:
     )
 
 
-_S3_HANDLER = "entrypoints.lambda_handlers.process_scored_files_handler"
-_KINESIS_HANDLER = "entrypoints.lambda_handlers.stream_worker_handler"
 # Every Kinesis consumer reads its stream and may dead-letter (SQS, big ones kept in S3).
 _CONSUMES = (
     "kinesis:GetRecords",
@@ -265,137 +268,131 @@ _CONSUMES = (
 )
 _DEAD_LETTERS = ("sqs:GetQueueUrl", "sqs:SendMessageBatch", "s3:PutObject")
 
-FILE_WORKERS: tuple[Worker[ScoredFileRun], ...] = (
-    Worker(
-        name="process_scored_files",
-        summary="scores, scrubs and streams a scored file; writes the scrubbed CSV; Slack summary",
-        trigger=S3Objects(bucket="scoring_bucket", prefix="scored/"),
-        build=_process_scored_files,
-        handler=_S3_HANDLER,
-        actions=(
-            "s3:GetObject",
-            "s3:PutObject",
-            "s3:AbortMultipartUpload",
-            # progress/ checkpoints beside the file: found by listing, removed when done
-            "s3:ListBucket",
-            "s3:DeleteObject",
-            "kinesis:PutRecords",
-            "kinesis:ListShards",  # only with KINESIS_PACING
-        ),
+
+def _stream_worker(
+    name: str,
+    summary: str,
+    stream: str,
+    build: Callable[[Container], StreamWorker],
+    actions: tuple[str, ...],
+) -> Worker[StreamWorker]:
+    """A Kinesis consumer of the stream the Settings field `stream` names: the one shared
+    handler; `actions` beside reading the stream and dead-lettering."""
+    return Worker(
+        name=name,
+        summary=summary,
+        trigger=KinesisStream(stream),
+        build=build,
+        handler="entrypoints.lambda_handlers.stream_worker_handler",
+        actions=(*_CONSUMES, *actions, *_DEAD_LETTERS),
+    )
+
+
+def _job(
+    name: str,
+    summary: str,
+    trigger: Trigger,
+    build: Callable[[Container], W],
+    actions: tuple[str, ...],
+) -> Worker[W]:
+    """A worker with a Lambda handler of its own, named `{name}_handler`."""
+    handler = f"entrypoints.lambda_handlers.{name}_handler"
+    return Worker(name, summary, trigger, build, handler, actions)
+
+
+_SCORED_FILES = _job(
+    name="process_scored_files",
+    summary="scores, scrubs and streams a scored file; writes the scrubbed CSV; Slack summary",
+    trigger=S3Objects(bucket="scoring_bucket", prefix="scored/"),
+    build=_process_scored_files,
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        # progress/ checkpoints beside the file: found by listing, removed when done
+        "s3:ListBucket",
+        "s3:DeleteObject",
+        "kinesis:PutRecords",
+        "kinesis:ListShards",  # only with KINESIS_PACING
     ),
 )
+FILE_WORKERS: tuple[Worker[ScoredFileRun], ...] = (_SCORED_FILES,)
 
 STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
-    Worker(
+    _stream_worker(
         name="save_campaign_data",
         summary="archives every record as Avro in the lake, keyed by shard and sequence",
-        trigger=KinesisStream("input_stream"),
+        stream="input_stream",
         build=_save_campaign_data,
-        handler=_KINESIS_HANDLER,
-        actions=(*_CONSUMES, "s3:PutObject", "s3:GetObject", *_DEAD_LETTERS),
+        actions=("s3:PutObject", "s3:GetObject"),
     ),
-    Worker(
+    _stream_worker(
         name="transform_code_assignments",
         summary="turns code assignments into selection records on the save-selection stream",
-        trigger=KinesisStream("input_stream"),
+        stream="input_stream",
         build=_transform_code_assignments,
-        handler=_KINESIS_HANDLER,
-        actions=(
-            *_CONSUMES,
-            "kinesis:PutRecords",
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "s3:GetObject",
-            *_DEAD_LETTERS,
-        ),
+        actions=("kinesis:PutRecords", "dynamodb:GetItem", "dynamodb:BatchGetItem", "s3:GetObject"),
     ),
-    Worker(
+    _stream_worker(
         name="save_selection",
         summary="records each selection (conditional write); sends verdicts to the reporter",
-        trigger=KinesisStream("save_selection_stream"),
+        stream="save_selection_stream",
         build=_save_selection,
-        handler=_KINESIS_HANDLER,
-        actions=(
-            *_CONSUMES,
-            "dynamodb:UpdateItem",
-            "dynamodb:GetItem",
-            "sqs:SendMessageBatch",
-            *_DEAD_LETTERS,
-        ),
+        actions=("dynamodb:UpdateItem", "dynamodb:GetItem", "sqs:SendMessageBatch"),
     ),
 )
 
 # --- access codes (docs/access-codes.md): one input in, one outcome out ------------------------
 
 
-class WaveCodesRun(Protocol):
+In_contra = TypeVar("In_contra", contravariant=True)
+Out_co = TypeVar("Out_co", covariant=True)
+
+
+class Run(Protocol[In_contra, Out_co]):
+    """A job bound to the process's adapters: one input in, its outcome out, with the rows
+    done so far reported to `on_progress` (the CLI's progress bar)."""
+
     def __call__(
-        self, request: GenerateInput, *, on_progress: Callable[[int], None] | None = None
-    ) -> Result[GeneratedWave, GenerateFailure]: ...
+        self, source: In_contra, /, *, on_progress: Callable[[int], None] | None = None
+    ) -> Out_co: ...
 
 
-class ScheduledWaveRun(Protocol):
-    def __call__(
-        self, wave: ScheduledWave, *, on_progress: Callable[[int], None] | None = None
-    ) -> Result[AssignedWave, AssignFailure]: ...
-
-
-class CodeStreamRun(Protocol):
-    def __call__(
-        self, source: WaveConfigRef, *, on_progress: Callable[[int], None] | None = None
-    ) -> Result[StreamedWave, StreamFailure]: ...
+WaveCodesRun = Run[GenerateInput, Result[GeneratedWave, GenerateFailure]]
+ScheduledWaveRun = Run[ScheduledWave, Result[AssignedWave, AssignFailure]]
+CodeStreamRun = Run[WaveConfigRef, Result[StreamedWave, StreamFailure]]
 
 
 def _generate_sms_wave_codes(c: Container) -> WaveCodesRun:
-    def run(
-        request: GenerateInput, *, on_progress: Callable[[int], None] | None = None
-    ) -> Result[GeneratedWave, GenerateFailure]:
-        return generate_sms_wave_codes(
-            request,
-            store=c.store,
-            issuer=c.code_issuer,
-            ledger=c.issued_codes,
-            bucket=c.settings.scoring_bucket,
-            on_progress=on_progress,
-        )
-
-    return run
+    return partial(
+        generate_sms_wave_codes,
+        store=c.store,
+        issuer=c.code_issuer,
+        ledger=c.issued_codes,
+        bucket=c.settings.scoring_bucket,
+    )
 
 
 def _process_scheduled_wave(c: Container) -> ScheduledWaveRun:
-    def run(
-        wave: ScheduledWave, *, on_progress: Callable[[int], None] | None = None
-    ) -> Result[AssignedWave, AssignFailure]:
-        return process_scheduled_wave(
-            wave, store=c.store, inventory=c.code_inventory, on_progress=on_progress
-        )
-
-    return run
+    return partial(process_scheduled_wave, store=c.store, inventory=c.code_inventory)
 
 
 def _load_code_assignments_to_stream(c: Container) -> CodeStreamRun:
-    def run(
-        source: WaveConfigRef, *, on_progress: Callable[[int], None] | None = None
-    ) -> Result[StreamedWave, StreamFailure]:
-        return load_code_assignments_to_stream(
-            source,
-            store=c.store,
-            stream=c.stream(c.settings.input_stream),
-            clock=SystemClock(),
-            encode=orjson.dumps,
-            on_progress=on_progress,
-        )
-
-    return run
+    return partial(
+        load_code_assignments_to_stream,
+        store=c.store,
+        stream=c.stream(c.settings.input_stream),
+        clock=SystemClock(),
+        encode=orjson.dumps,
+    )
 
 
 _CODE_TABLE = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem")
-_WAVE_CODES = Worker(
+_WAVE_CODES = _job(
     name="generate_sms_wave_codes",
     summary="a code per fan of a wave from Pacman (or generated), recorded, into the wave CSV",
     trigger=DirectInput("{waveFilePrefix, config} (Step Functions, upload service {data})"),
     build=_generate_sms_wave_codes,
-    handler="entrypoints.lambda_handlers.generate_sms_wave_codes_handler",
     actions=(
         "s3:GetObject",
         "s3:PutObject",
@@ -404,25 +401,30 @@ _WAVE_CODES = Worker(
         *_CODE_TABLE,
     ),
 )
-_SCHEDULED_WAVE = Worker(
+_SCHEDULED_WAVE = _job(
     name="process_scheduled_wave",
     summary="assigns a scheduled wave's codes to its campaign in batches of 2,500",
     trigger=DirectInput("{key: smsWaves/csv/{campaignId}_{suffix}.csv}"),
     build=_process_scheduled_wave,
-    handler="entrypoints.lambda_handlers.process_scheduled_wave_handler",
     actions=("s3:GetObject", "dynamodb:UpdateItem", "dynamodb:GetItem"),
 )
-_CODE_STREAM = Worker(
+_CODE_STREAM = _job(
     name="load_code_assignments_to_stream",
     summary="a wave's codes as codeAssignment records on the input stream, once per wave",
     trigger=S3Objects(bucket="scoring_bucket", prefix="smsWaves/triggered/ (and completed/)"),
     build=_load_code_assignments_to_stream,
-    handler="entrypoints.lambda_handlers.load_code_assignments_to_stream_handler",
     actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
 )
 
 _S3_LAKE = ("s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject")
-_MERGE = Worker(
+# The one Athena orchestration (the lake merge's engine, wave prep's eligible fans).
+_ATHENA = (
+    "athena:StartQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:StopQueryExecution",
+)
+_MERGE = _job(
     name="merge_avro_files",
     summary="compacts a day's / month's lake files into one Avro file per type, each record "
     "once; queues the move",
@@ -431,29 +433,24 @@ _MERGE = Worker(
         ' (or direct: {"prefix": "YYYY/MM/DD"})'
     ),
     build=lake.build_merge,
-    handler="entrypoints.lambda_handlers.merge_avro_files_handler",
     actions=(
         *_S3_LAKE,
         "s3:AbortMultipartUpload",
         "sqs:GetQueueUrl",
         "sqs:SendMessageBatch",
         # MERGE_ENGINE=athena only: its temporary tables and queries
-        "athena:StartQueryExecution",
-        "athena:GetQueryExecution",
-        "athena:GetQueryResults",
-        "athena:StopQueryExecution",
+        *_ATHENA,
         "glue:CreateTable",
         "glue:DeleteTable",
         "glue:GetTable",
         "glue:GetDatabase",
     ),
 )
-_MOVE = Worker(
+_MOVE = _job(
     name="move_merged_avro_files",
     summary="archives a merged prefix's sources (copy, verify size and ETag, then delete)",
     trigger=SqsQueue("move_queue"),
     build=lake.build_move,
-    handler="entrypoints.lambda_handlers.move_merged_avro_files_handler",
     actions=(
         *_S3_LAKE,
         "s3:AbortMultipartUpload",
@@ -463,31 +460,29 @@ _MOVE = Worker(
     ),
 )
 
+_WAVE_PREP = _job(
+    name="process_sms_wave_files",
+    summary="wave prep: fans per market within capacity, codes, sms/email/masterCodes zip",
+    trigger=DirectInput("{campaignId, dateKey, reassign, orderByPreference, ...}"),
+    build=wave_prep.build,
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "s3:AbortMultipartUpload",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        *_ATHENA,
+    ),
+)
+
 # Scheduled and directly invoked workers, and those run for one S3 object that are not scored
 # files: one input in, one outcome out (code generation, wave prep, lake compaction, ...).
 JOBS: tuple[Worker[object], ...] = (
-    Worker(
-        name="process_sms_wave_files",
-        summary="wave prep: fans per market within capacity, codes, sms/email/masterCodes zip",
-        trigger=DirectInput("{campaignId, dateKey, reassign, orderByPreference, ...}"),
-        build=wave_prep.build,
-        handler="entrypoints.lambda_handlers.process_sms_wave_files_handler",
-        actions=(
-            "s3:GetObject",
-            "s3:PutObject",
-            "s3:DeleteObject",
-            "s3:ListBucket",
-            "s3:AbortMultipartUpload",
-            "dynamodb:Query",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "athena:StartQueryExecution",
-            "athena:GetQueryExecution",
-            "athena:GetQueryResults",
-            "athena:StopQueryExecution",
-        ),
-    ),
+    _WAVE_PREP,
     _WAVE_CODES,
     _SCHEDULED_WAVE,
     _CODE_STREAM,
@@ -497,7 +492,6 @@ JOBS: tuple[Worker[object], ...] = (
 
 WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
 _STREAM_WORKERS: Mapping[str, Worker[StreamWorker]] = {w.name: w for w in STREAM_WORKERS}
-_FILE_WORKERS: Mapping[str, Worker[ScoredFileRun]] = {w.name: w for w in FILE_WORKERS}
 
 
 class UnknownWorker(ValueError):
@@ -518,8 +512,7 @@ def stream_worker_entry(name: str) -> Worker[StreamWorker]:
 
 def stream_worker(name: str, settings: Settings) -> StreamWorker:
     """The named stream worker bound to the process's adapters (built once per process)."""
-    c = container(settings)
-    return c.built(name, lambda: stream_worker_entry(name).build(c))
+    return _bound(stream_worker_entry(name), settings)
 
 
 def stream_of(name: str, settings: Settings) -> str:
@@ -530,45 +523,35 @@ def stream_of(name: str, settings: Settings) -> str:
     return trigger.name(settings)
 
 
-def wave_prep_run(settings: Settings) -> wave_prep.WavePrepRun:
-    """process_sms_wave_files bound to the process's adapters."""
+def _bound(worker: Worker[W], settings: Settings) -> W:
+    """The worker bound to the process's adapters, built the first time it is asked for."""
     c = container(settings)
-    name = "process_sms_wave_files"
-    return c.built(name, lambda: wave_prep.build(c))
+    return c.built(worker.name, lambda: worker.build(c))
+
+
+def wave_prep_run(settings: Settings) -> wave_prep.WavePrepRun:
+    return _bound(_WAVE_PREP, settings)
 
 
 def scored_file_run(settings: Settings) -> ScoredFileRun:
-    """process_scored_files bound to the process's adapters."""
-    c = container(settings)
-    name = "process_scored_files"
-    return c.built(name, lambda: _lookup(_FILE_WORKERS, name, "file worker").build(c))
+    return _bound(_SCORED_FILES, settings)
 
 
 def wave_codes_run(settings: Settings) -> WaveCodesRun:
-    """generate_sms_wave_codes bound to the process's adapters."""
-    c = container(settings)
-    return c.built(_WAVE_CODES.name, lambda: _generate_sms_wave_codes(c))
+    return _bound(_WAVE_CODES, settings)
 
 
 def scheduled_wave_run(settings: Settings) -> ScheduledWaveRun:
-    """process_scheduled_wave bound to the process's adapters."""
-    c = container(settings)
-    return c.built(_SCHEDULED_WAVE.name, lambda: _process_scheduled_wave(c))
+    return _bound(_SCHEDULED_WAVE, settings)
 
 
 def code_stream_run(settings: Settings) -> CodeStreamRun:
-    """load_code_assignments_to_stream bound to the process's adapters."""
-    c = container(settings)
-    return c.built(_CODE_STREAM.name, lambda: _load_code_assignments_to_stream(c))
+    return _bound(_CODE_STREAM, settings)
 
 
 def lake_merge_run(settings: Settings) -> lake.MergeRun:
-    """merge_avro_files bound to the process's adapters."""
-    c = container(settings)
-    return c.built(_MERGE.name, lambda: lake.build_merge(c))
+    return _bound(_MERGE, settings)
 
 
 def lake_move_run(settings: Settings) -> lake.MoveRun:
-    """move_merged_avro_files bound to the process's adapters."""
-    c = container(settings)
-    return c.built(_MOVE.name, lambda: lake.build_move(c))
+    return _bound(_MOVE, settings)
