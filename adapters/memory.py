@@ -140,6 +140,22 @@ class InMemoryObjectStore:
         version = self._versions.get(ref, 0)
         return ObjectInfo(ref, len(data), datetime.fromtimestamp(version, UTC), _etag(data))
 
+    def read_versioned(self, ref: ObjectRef) -> tuple[bytes, str] | None:
+        data = self.objects.get(ref)
+        return None if data is None else (data, _etag(data))
+
+    def put_versioned(
+        self, ref: ObjectRef, data: bytes, expected_version: str | None
+    ) -> str | None:
+        """As S3's conditional PutObject: the version is the ETag (the MD5 of the bytes)."""
+        current = self.objects.get(ref)
+        if (current is None) != (expected_version is None):
+            return None
+        if current is not None and _etag(current) != str(expected_version).strip('"'):
+            return None
+        self._store(ref, bytes(data))
+        return _etag(data)
+
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         for ref in sorted(self.objects, key=lambda r: r.key):
             if ref.bucket == bucket and ref.key.startswith(prefix):

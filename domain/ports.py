@@ -99,11 +99,34 @@ class BlobMover(Protocol):
     def delete(self, ref: ObjectRef) -> None: ...
 
 
+class VersionedBlobs(Protocol):
+    """Compare-and-set on small objects (S3 conditional writes): claims and leases that two
+    runs must not both win. A version is the object's ETag, so what is written must differ from
+    what it replaces (a holder and an expiry do), or the replaced version would come back."""
+
+    def read_versioned(self, ref: ObjectRef) -> tuple[bytes, str] | None:
+        """The object's bytes and version, or None when there is none."""
+        ...
+
+    def put_versioned(
+        self, ref: ObjectRef, data: bytes, expected_version: str | None
+    ) -> str | None:
+        """Writes only if the object's version is still `expected_version` (None: only if there
+        is no object). The new version, or None when another writer got there first."""
+        ...
+
+
 class ObjectStore(
     LineReader, ChunkReader, BlobReader, BlobWriter, BlobListing, BlobMover, Protocol
 ):
-    """Blobs by bucket and key, every part above. Reads stream; writes are complete-or-nothing.
-    Workers should take the parts they use; this whole is for adapters and composition."""
+    """Blobs by bucket and key, every part above but the conditional writes. Reads stream;
+    writes are complete-or-nothing. Workers should take the parts they use; this whole is for
+    adapters and composition."""
+
+
+class ConditionalObjectStore(ObjectStore, VersionedBlobs, Protocol):
+    """An object store with conditional writes too (S3's and the in-memory one): for a worker
+    whose runs must not overlap (process_scored_files' lease and checkpoints)."""
 
 
 class RecordStream(Protocol):

@@ -41,11 +41,11 @@ from domain.ports import (
     CampaignDirectory,
     CodeInventory,
     CodeIssuer,
+    ConditionalObjectStore,
     DeadLetters,
     EntryDirectory,
     IssuedCodeLedger,
     Notifier,
-    ObjectStore,
     RecordStream,
     UserDirectory,
 )
@@ -79,7 +79,7 @@ class Container:
         )
 
     @cached_property
-    def store(self) -> ObjectStore:
+    def store(self) -> ConditionalObjectStore:
         return S3ObjectStore(self.aws.client("s3"), max_line_bytes=self.settings.max_line_bytes)
 
     def stream(self, stream_name: str) -> RecordStream:

@@ -57,7 +57,11 @@ def lambda_entry(handler: Handler[R]) -> Handler[R]:
 # Failures a later attempt can cure. Lambda retries an asynchronous S3 invocation when the
 # handler raises, so these raise; a bad file raises nothing (retrying cannot fix it) and is
 # reported in the response, the log and the Slack summary instead.
-RETRYABLE_FAILURES = frozenset({"campaign_unavailable", "blacklist_unavailable", "stranded"})
+# `in_progress`: another run holds the file's lease (a live one finishes it, and the retry is
+# then a no-op; a crashed one's lease expires and the retry resumes). `taken_over`: likewise.
+RETRYABLE_FAILURES = frozenset(
+    {"campaign_unavailable", "blacklist_unavailable", "stranded", "in_progress", "taken_over"}
+)
 
 
 class RetryableFailure(RuntimeError):

@@ -43,6 +43,9 @@ new handler, only `WORKER=<name>` on its function.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -209,6 +212,9 @@ def _process_scored_files(c: Container) -> ScoredFileRun:
             blacklist=ObjectRef(source.bucket, s.blacklist_key),
             mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
             on_progress=on_progress,
+            # Where the run is, for the answer a second run of the file gets (lease.py).
+            run_id=f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}",
+            lease_seconds=s.scored_file_lease_seconds,
         )
 
     return run

@@ -90,6 +90,9 @@ class Settings:
     checkpoint_table: str = "campaign-workers-checkpoints"
     # How long a stream runtime replays a failing batch before giving it up (streams/runtime.py).
     batch_deadline_seconds: float = 120.0
+    # The term of a scored file's lease (domain/scoring/lease.py): how long a crashed run keeps
+    # a re-run of the same file waiting; each put must finish within half of it.
+    scored_file_lease_seconds: float = 120.0
     # Access codes (docs/access-codes.md): the code service and Pacman over HTTP when their URLs
     # are set; otherwise the DynamoDB codes table holds the inventory and generates codes. The
     # issued-code ledger of generate_sms_wave_codes is always in that table.
@@ -186,6 +189,9 @@ class Settings:
             checkpoint_table=_get(env, "CHECKPOINT_TABLE", d.checkpoint_table),
             batch_deadline_seconds=_seconds(
                 env, "BATCH_DEADLINE_SECONDS", d.batch_deadline_seconds
+            ),
+            scored_file_lease_seconds=_seconds(
+                env, "SCORED_FILE_LEASE_SECONDS", d.scored_file_lease_seconds
             ),
             code_service_url=_get(env, "CODE_SERVICE_URL") or None,
             pacman_url=_get(env, "PACMAN_URL") or None,

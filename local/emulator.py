@@ -43,6 +43,7 @@ from moto.server import ThreadedMotoServer
 from local.dynamodb_atomic import apply_dynamodb_fix
 from local.kinesis_put_path import apply_put_path_fix, enable_shard_limits
 from local.kinesis_resharding import apply_resharding_fix, resharding_fix_status
+from local.s3_conditional import apply_s3_conditional_fix
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class EmbeddedEmulator:
             return self
         # Always: without it, conditional writes are not atomic under concurrent requests.
         apply_dynamodb_fix()
+        apply_s3_conditional_fix()
         if self.kinesis_fix:
             apply_kinesis_fix()
             apply_resharding_fix()

@@ -5,6 +5,11 @@ A writer that fails part-way ABORTS its multipart upload, so no partial object e
 and no orphaned parts keep costing storage. S3 allows 10,000 parts: at 8 MiB that is ~78 GiB
 per object; pass a larger `part_size` for more.
 
+Conditional writes (`put_versioned`, S3's `If-None-Match: *` / `If-Match: <ETag>`): a claim or
+lease that two runs race for has one winner; the loser's 412 PreconditionFailed (or 409
+ConditionalRequestConflict, or 404 for an `If-Match` on an object deleted meanwhile) is the
+answer None, any other failure a DependencyUnavailable.
+
 `copy` keeps the source's ETag: CopyObject for a single-part source (S3 limits it to 5 GiB), and
 part by part (UploadPartCopy, the source's own part sizes) for a multipart one.
 """
@@ -18,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef, OverlongLine
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,42 @@ def _part_count(head: Any) -> int:
 
 def _is_missing(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code", "")) in _MISSING_CODES
+
+
+_LOST_RACE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+def conditional_put(
+    client: Any, ref: ObjectRef, body: bytes, expected_version: str | None
+) -> str | None:
+    """PutObject only over `expected_version` (an ETag), or only if absent (None): the new
+    ETag, or None when another writer got there first."""
+    condition = {"IfMatch": expected_version} if expected_version else {"IfNoneMatch": "*"}
+    try:
+        response = client.put_object(
+            Bucket=ref.bucket, Key=ref.key, Body=body, ContentType="application/json", **condition
+        )
+    except ClientError as error:
+        code = error_code(error)
+        if code in _LOST_RACE_CODES or (expected_version and code in _MISSING_CODES):
+            return None
+        raise unavailable(ref.uri, error) from error
+    except AWS_ERRORS as error:
+        raise unavailable(ref.uri, error) from error
+    return str(response["ETag"])
+
+
+def get_versioned(client: Any, ref: ObjectRef) -> tuple[bytes, str] | None:
+    """The object's bytes and ETag (as S3 sends it, quoted), or None when there is none."""
+    try:
+        response = client.get_object(Bucket=ref.bucket, Key=ref.key)
+        return response["Body"].read(), str(response["ETag"])
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise unavailable(ref.uri, error) from error
+    except AWS_ERRORS as error:
+        raise unavailable(ref.uri, error) from error
 
 
 class S3ObjectStore:
@@ -177,6 +219,14 @@ class S3ObjectStore:
                 )
 
     # --- writes -------------------------------------------------------------------------------
+
+    def read_versioned(self, ref: ObjectRef) -> tuple[bytes, str] | None:
+        return get_versioned(self.client, ref)
+
+    def put_versioned(
+        self, ref: ObjectRef, data: bytes, expected_version: str | None
+    ) -> str | None:
+        return conditional_put(self.client, ref, data, expected_version)
 
     def put_bytes(
         self, ref: ObjectRef, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE

@@ -16,14 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
+from adapters.aws.s3 import conditional_put, get_versioned
 from domain.codes import Reservation
+from domain.models import ObjectRef
 from domain.wave_prep.status import WaveStatus, status_from_json
-
-_LOST_RACE = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 def status_key(campaign_id: str, date_key: str) -> str:
@@ -35,42 +31,15 @@ def reservation_object_key(key: str) -> str:
     return f"wavePrep/{campaign_id}/reservations/{rest}.json"
 
 
-def _conditional_put(
-    client: Any, bucket: str, key: str, body: bytes, etag: str | None
-) -> str | None:
-    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-    try:
-        response = client.put_object(
-            Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition
-        )
-    except ClientError as error:
-        if error_code(error) in _LOST_RACE:
-            return None
-        raise unavailable(f"s3://{bucket}/{key}", error) from error
-    except AWS_ERRORS as error:
-        raise unavailable(f"s3://{bucket}/{key}", error) from error
-    return str(response["ETag"])
-
-
-def _get(client: Any, bucket: str, key: str) -> tuple[bytes, str] | None:
-    try:
-        response = client.get_object(Bucket=bucket, Key=key)
-        return response["Body"].read(), str(response["ETag"])
-    except ClientError as error:
-        if error_code(error) in _MISSING:
-            return None
-        raise unavailable(f"s3://{bucket}/{key}", error) from error
-    except AWS_ERRORS as error:
-        raise unavailable(f"s3://{bucket}/{key}", error) from error
-
-
 class S3WaveStatusStore:
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
 
     def read(self, campaign_id: str, date_key: str) -> tuple[WaveStatus, str] | None:
-        found = _get(self._client, self._bucket, status_key(campaign_id, date_key))
+        found = get_versioned(
+            self._client, ObjectRef(self._bucket, status_key(campaign_id, date_key))
+        )
         if found is None:
             return None
         raw, etag = found
@@ -83,7 +52,7 @@ class S3WaveStatusStore:
     def write(self, status: WaveStatus, expected_version: str | None) -> str | None:
         body = json.dumps(status.to_json(), indent=2).encode()
         key = status_key(status.campaign_id, status.date_key)
-        return _conditional_put(self._client, self._bucket, key, body, expected_version)
+        return conditional_put(self._client, ObjectRef(self._bucket, key), body, expected_version)
 
 
 class S3ReservationLedger:
@@ -92,7 +61,7 @@ class S3ReservationLedger:
         self._bucket = bucket
 
     def recorded(self, key: str) -> Reservation | None:
-        found = _get(self._client, self._bucket, reservation_object_key(key))
+        found = get_versioned(self._client, ObjectRef(self._bucket, reservation_object_key(key)))
         if found is None:
             return None
         doc = json.loads(found[0])
@@ -108,7 +77,7 @@ class S3ReservationLedger:
             }
         ).encode()
         object_key = reservation_object_key(reservation.key)
-        if _conditional_put(self._client, self._bucket, object_key, body, None) is None:
+        if conditional_put(self._client, ObjectRef(self._bucket, object_key), body, None) is None:
             earlier = self.recorded(reservation.key)
             if earlier is None:  # deleted between the two calls: nothing to defer to
                 raise RuntimeError(f"reservation {reservation.key} vanished while recording")

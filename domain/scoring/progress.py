@@ -13,6 +13,11 @@ Layout, in the source's bucket, under `progress/{campaignId}.{timestamp}/`:
   chunk, puts only those rows and writes its CSV then.
 - `done.json`: the final counts, written once the scrubbed CSV is complete and the Slack summary
   was sent. A run that finds it (for the same source version) is a no-op that says so.
+- `lease.json`: which run may stream the file now (lease.py); taken before the progress is read.
+
+A checkpoint is created only if absent (a conditional write): parts are numbered on from the
+last one, so a second writer of the same part can only be a run that was taken over while it
+stalled; it learns so there and stops.
 
 Why state and CSV in one object: written separately, a crash between the two would either lose
 the chunk's CSV or re-put its records. One PutObject is atomic, so a checkpoint either exists
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
-from domain.ports import ObjectStore
+from domain.ports import ConditionalObjectStore
 from domain.scoring.chunk_types import ChunkResult
 
 STATE_VERSION = 1
@@ -177,7 +182,7 @@ def source_version(info: ObjectInfo) -> str:
 class ProgressLedger:
     """The checkpoints and the done marker of one scored file (module docstring)."""
 
-    def __init__(self, store: ObjectStore, bucket: str, name: str, version: str) -> None:
+    def __init__(self, store: ConditionalObjectStore, bucket: str, name: str, version: str) -> None:
         self.store = store
         self.bucket = bucket
         self.prefix = f"progress/{name}/"
@@ -185,6 +190,10 @@ class ProgressLedger:
 
     def _part(self, number: int) -> ObjectRef:
         return ObjectRef(self.bucket, f"{self.prefix}part-{number:06d}")
+
+    @property
+    def lease_ref(self) -> ObjectRef:
+        return ObjectRef(self.bucket, f"{self.prefix}lease.json")
 
     @property
     def done_ref(self) -> ObjectRef:
@@ -209,8 +218,10 @@ class ProgressLedger:
             self.clear(with_done=True)
         return None
 
-    def save(self, checkpoint: Checkpoint, csv: bytes) -> None:
-        self.store.put_bytes(self._part(checkpoint.part), checkpoint.to_bytes(csv))
+    def save(self, checkpoint: Checkpoint, csv: bytes) -> bool:
+        """Creates the checkpoint; False when that part exists already (another run wrote it)."""
+        ref, data = self._part(checkpoint.part), checkpoint.to_bytes(csv)
+        return self.store.put_versioned(ref, data, None) is not None
 
     def csv_parts(self, last_part: int) -> Iterator[bytes]:
         """The CSV rows of checkpoints 1..last_part, in order, one object at a time."""

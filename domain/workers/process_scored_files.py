@@ -19,6 +19,13 @@ may not have them: consumers de-duplicate by `dedupeId`). The final CSV, counts 
 equal an uninterrupted run's; a completed file run again does nothing and says so
 (`ScoredFileCounts.already_processed`).
 
+One run at a time: before it reads the progress or puts anything, a run takes the file's lease
+(domain/scoring/lease.py, a conditional write beside the progress). A second run of the same
+file while the first lives stops at once, having streamed nothing (`in_progress`, naming the
+holder and its expiry); a crashed run's lease expires after `lease_seconds` (default 120 s),
+and then a re-run takes it over and resumes. A run whose lease was taken over (it stalled past
+it) stops at its next put or checkpoint (`taken_over`).
+
 Memory bound: O(blacklist + in-flight chunks x rows_per_chunk), independent of the file's length:
 the file is read line by line (ObjectStore.iter_lines; an over-long line is skipped, not held),
 at most `rows_per_chunk` lines (default 2,000) are grouped per chunk, the mapper holds a bounded
@@ -41,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -62,6 +70,7 @@ from domain.models import (
 from domain.ports import (
     CampaignDirectory,
     Clock,
+    ConditionalObjectStore,
     Notifier,
     ObjectStore,
     RecordEncoder,
@@ -71,6 +80,7 @@ from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, ChunkMapper, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
 from domain.scoring.emails import normalise_blacklist_entry
+from domain.scoring.lease import DEFAULT_LEASE_SECONDS, FileLease
 from domain.scoring.progress import (
     Checkpoint,
     Finished,
@@ -143,8 +153,10 @@ class ScoredFileFailure:
     kind: bad_key, campaign_not_found, campaign_unavailable (retry may help), bad_campaign (no salt,
     bad tiers, malformed config), blacklist_unavailable,
     bad_blacklist, source_missing, empty_file, bad_encoding, missing_columns, bad_header (nothing
-    streamed for any of these), or stranded (the run stopped at the chunk the stream left
-    records stranded in; `counts` says what was streamed; a re-run resumes there).
+    streamed for any of these), in_progress (another run holds the file's lease: this run
+    streamed nothing; retry after the holder's expiry), stranded (the run stopped at the chunk
+    the stream left records stranded in; `counts` says what was streamed; a re-run resumes
+    there), or taken_over (another run took the lease of this stalled run; it goes on).
     """
 
     kind: str
@@ -200,7 +212,7 @@ class _Prepared:
 def process_scored_files(
     source: ObjectRef,
     *,
-    store: ObjectStore,
+    store: ConditionalObjectStore,
     stream: RecordStream,
     campaigns: CampaignDirectory,
     notifier: Notifier,
@@ -210,9 +222,12 @@ def process_scored_files(
     mapper: ChunkMapper | None = None,
     on_progress: Callable[[int], None] | None = None,
     rows_per_chunk: int = DEFAULT_CHUNK_ROWS,
+    run_id: str | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Result[ScoredFileCounts, ScoredFileFailure]:
     """Process one scored file, or go on with it where an earlier run stopped; see the module
-    docstring for the rules, bound and counts."""
+    docstring for the rules, bound and counts. `run_id` names this run in the file's lease
+    (unique per run: by default a random one); `lease_seconds` is the lease's term."""
     started = clock.now()
     key = ScoredFileKey.parse(source)
     if key is None:
@@ -226,8 +241,31 @@ def process_scored_files(
         _notify_failure(notifier, prepared, None)
         return Failure(prepared)
     ledger = ProgressLedger(store, source.bucket, key.name, prepared.version)
+    holder = run_id or uuid.uuid4().hex
+    lease = FileLease(store, ledger.lease_ref, holder, clock, lease_seconds)
+    match lease.acquire():
+        case Failure(held):
+            log.warning("scored file in progress elsewhere: %s", held, extra={"source": source.uri})
+            return Failure(ScoredFileFailure("in_progress", str(held), source))
+    try:
+        run = _Run(source, key, store, stream, ledger, lease, started)
+        return _run_leased(run, prepared, notifier, clock, mapper, on_progress, rows_per_chunk)
+    finally:
+        lease.release()
+
+
+def _run_leased(
+    run: _Run,
+    prepared: _Prepared,
+    notifier: Notifier,
+    clock: Clock,
+    mapper: ChunkMapper | None,
+    on_progress: Callable[[int], None] | None,
+    rows_per_chunk: int,
+) -> Result[ScoredFileCounts, ScoredFileFailure]:
+    """The run itself, once it holds the file's lease."""
+    source, ledger = run.source, run.ledger
     earlier = ledger.load()
-    run = _Run(source, key, store, stream, ledger, started)
     if isinstance(earlier, Finished):
         ledger.clear(with_done=False)  # a crash may have left checkpoints behind
         log.info("scored file already processed", extra={"source": source.uri})
@@ -237,18 +275,25 @@ def process_scored_files(
     first_rows = None if run.open_chunk is None else run.open_chunk.end_line - run.next_line
     chunks = chunk_lines(lines, run.next_line, rows_per_chunk, first_rows)
     for result in (mapper or SequentialMapper()).map(transform_chunk, prepared.ctx, chunks):
-        stranded = run.stream_chunk(result)
-        if stranded is not None:
-            counts = replace(stranded.counts or run.counts(run.totals), finished_at=clock.now())
-            _notify(notifier, summary(counts, prepared.campaign))
-            return Failure(replace(stranded, counts=counts))
+        stopped = run.stream_chunk(result)
+        if stopped is not None:
+            counts = replace(stopped.counts or run.counts(run.totals), finished_at=clock.now())
+            if stopped.kind == "stranded":  # a taken-over run leaves the summary to the taker
+                _notify(notifier, summary(counts, prepared.campaign))
+            return Failure(replace(stopped, counts=counts))
         if on_progress is not None:
             on_progress(run.totals.rows_in)
+    # The end (CSV, summary, done marker, deleting the checkpoints) is the lease holder's too:
+    # a run taken over here would delete the checkpoints the taker is reading.
+    if not run.lease.keep():
+        return Failure(run.taken_over(run.next_line))
     run.write_scrubbed(prepared.ctx)
     counts = run.counts(run.totals, finished=clock.now())
     notify_error = _notify(notifier, summary(counts, prepared.campaign))
     if notify_error is not None:
         counts = replace(counts, notify_error=notify_error)
+    if not run.lease.keep():
+        return Failure(run.taken_over(run.next_line))
     ledger.finish(_report(counts))
     return Success(counts)
 
@@ -260,13 +305,14 @@ class _Run:
         self,
         source: ObjectRef,
         key: ScoredFileKey,
-        store: ObjectStore,
+        store: ConditionalObjectStore,
         stream: RecordStream,
         ledger: ProgressLedger,
+        lease: FileLease,
         started: datetime,
     ) -> None:
         self.source, self.key, self.store, self.stream = source, key, store, stream
-        self.ledger = ledger
+        self.ledger, self.lease = ledger, lease
         self.started = started
         self.part = 0
         self.next_line = 2
@@ -296,6 +342,8 @@ class _Run:
             pending = set(open_chunk.pending_rows)
             positions = [i for i, row in enumerate(result.record_rows) if row in pending]
         records = [StreamRecord(result.partition_keys[i], result.payloads[i]) for i in positions]
+        if records and not self.lease.keep():
+            return self.taken_over(first_line)
         outcome = self.stream.put_records(records) if records else PutOutcome()
         if outcome.stranded and len(outcome.stranded_at) != outcome.stranded:
             raise RuntimeError("the stream reported stranded records without their positions")
@@ -307,15 +355,26 @@ class _Run:
         if outcome.stranded:
             rows = tuple(result.record_rows[positions[at]] for at in outcome.stranded_at)
             self.open_chunk = OpenChunk(first_line, end_line, rows, sent, refused)
-            self.ledger.save(self._checkpoint(), b"")
+            if not self.ledger.save(self._checkpoint(), b""):
+                return self.taken_over(first_line)
             return self._stranded(result, self.open_chunk)
         self.totals.add_chunk(result)
         self.totals.rows_out += sent
         if refused:
             self.totals.rejected[Reason.STREAM_REJECTED.value] += refused
         self.next_line, self.open_chunk = end_line, None
-        self.ledger.save(self._checkpoint(), result.csv)
+        if not self.ledger.save(self._checkpoint(), result.csv):
+            return self.taken_over(first_line)
         return None
+
+    def taken_over(self, line: int) -> ScoredFileFailure:
+        """Another run took the lease while this one stalled past it: stop, put nothing more."""
+        message = (
+            f"another run took this file over at line {line} (this run stalled past its lease); "
+            "that run goes on from its checkpoint"
+        )
+        log.warning("scored file taken over: %s", message, extra={"source": self.source.uri})
+        return ScoredFileFailure("taken_over", message, self.source, self.counts(self.totals))
 
     def _checkpoint(self) -> Checkpoint:
         return Checkpoint(

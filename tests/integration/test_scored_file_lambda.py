@@ -255,8 +255,11 @@ def test_a_line_too_long_to_be_a_fan_is_one_rejected_row_and_the_file_goes_on(  
 
 
 def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
-    pipeline, s3_client, read_stream
+    pipeline, s3_client, read_stream, monkeypatch
 ):
+    # The killed run's lease outlives it by up to its term: a short one, so the retry that
+    # comes after it is soon (each put here takes well under half of it).
+    monkeypatch.setenv("SCORED_FILE_LEASE_SECONDS", "8")
     body = sample_file(30_000, seed=5)
     ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.kill.txt", body)
     event = orjson.dumps(s3_put_event(ref)).decode()
@@ -272,7 +275,10 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     child.kill()
     assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
 
-    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]  # Lambda retries
+    # A retry at once finds the dead run's lease still running: refused, nothing streamed.
+    with pytest.raises(RetryableFailure, match=r"another run \(.*\) holds this file until"):
+        process_scored_files_handler(s3_put_event(ref), None)
+    result = retry_until_the_lease_expires(ref)  # Lambda's next retry comes after it
 
     counts, want_records, want_scrubbed = expected_run(ref, body, pipeline["blacklist"])
     assert result["status"] == "ok" and result["resumedAtLine"] > 2
@@ -286,6 +292,69 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     assert s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read() == want_scrubbed
     [again] = process_scored_files_handler(s3_put_event(ref), None)["files"]
     assert again["alreadyProcessed"] is True and again["count"] == result["count"]
+
+
+def retry_until_the_lease_expires(ref: ObjectRef) -> dict[str, Any]:
+    for _ in range(200):
+        try:
+            [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]
+        except RetryableFailure as refused:
+            assert "holds this file" in str(refused)
+            time.sleep(0.25)
+            continue
+        return dict(result)
+    raise AssertionError("the lease never expired")
+
+
+def test_two_runs_of_one_file_at_once_stream_it_once(pipeline, s3_client, read_stream, tmp_path):
+    """Two Lambda sandboxes handed the same file at the same moment (S3 delivering the event
+    twice): one streams it, the other is refused before it puts anything (it raises, so Lambda
+    retries it later, and that retry finds the file done)."""
+    body = sample_file(30_000, seed=8)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.twice.txt", body)
+    event = orjson.dumps(s3_put_event(ref)).decode()
+    go = tmp_path / "go"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACING_HANDLER, event, str(go)],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for child in children:  # both imported and waiting: then both start at once
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    go.touch()
+    answers = [orjson.loads(child.communicate()[0]) for child in children]
+    assert [child.returncode for child in children] == [0, 0]
+
+    [done] = [a["files"][0] for a in answers if "files" in a]
+    [refused] = [a["retry"] for a in answers if "retry" in a]
+    assert done["status"] == "ok" and "alreadyProcessed" not in done
+    assert "another run (" in refused and "nothing was streamed" in refused
+    counts, want_records, want_scrubbed = expected_run(ref, body, pipeline["blacklist"])
+    assert done["count"] == lambda_counts(counts)
+    got = Counter(orjson.dumps(r) for r in streamed(read_stream, pipeline["stream"]))
+    assert got == Counter(orjson.dumps(r) for r in want_records)  # each fan once
+    key = f"scrubbed/{CAMPAIGN}.twice.csv"
+    assert s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read() == want_scrubbed
+    [again] = process_scored_files_handler(s3_put_event(ref), None)["files"]  # Lambda's retry
+    assert again["alreadyProcessed"] is True and again["count"] == done["count"]
+
+
+RACING_HANDLER = """
+import json, sys, time
+from pathlib import Path
+from entrypoints.lambda_handlers import RetryableFailure, process_scored_files_handler
+print("ready", flush=True)
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+try:
+    print(json.dumps(process_scored_files_handler(json.loads(sys.argv[1]), None)))
+except RetryableFailure as refused:
+    print(json.dumps({"retry": str(refused)}))
+"""
 
 
 KILLED_HANDLER = """

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -37,16 +37,22 @@ class Crash(Exception):
 
 
 class Fuse:
-    """Blows on the n-th operation counted against it, once."""
+    """Blows on the n-th operation counted against it. After that the process is dead: every
+    operation counted against it fails without effect (as after a kill -9: no `finally` of the
+    dead run reaches the store, so its lease stays until it expires)."""
 
     def __init__(self, at: int | None) -> None:
         self.at = at
         self.count = 0
+        self.dead = False
 
     def tick(self) -> None:
+        if self.dead:
+            raise Crash("the process is dead")
         self.count += 1
         if self.at is not None and self.count == self.at:
             self.at = None
+            self.dead = True
             raise Crash(f"crash at operation {self.count}")
 
 
@@ -60,14 +66,24 @@ class CrashingStore(InMemoryObjectStore):
         self.fuse = fuse
         self.on_lost_ack: Any = lambda: None
 
-    def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str = "") -> None:
+    def _tick_write(self, ref: ObjectRef) -> None:
+        was_dead = self.fuse.dead
         try:
             self.fuse.tick()
         except Crash:
-            if "/part-" in ref.key:
+            if "/part-" in ref.key and not was_dead:
                 self.on_lost_ack()
             raise
+
+    def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str = "") -> None:
+        self._tick_write(ref)
         super().put_bytes(ref, data, content_type)
+
+    def put_versioned(
+        self, ref: ObjectRef, data: bytes, expected_version: str | None
+    ) -> str | None:
+        self._tick_write(ref)  # checkpoints and the lease
+        return super().put_versioned(ref, data, expected_version)
 
     @contextmanager
     def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[Any]:
@@ -91,6 +107,7 @@ class CrashingStream(InMemoryRecordStream):
     strand_every: int = 0
     ambiguous_puts: Counter[bytes] = field(default_factory=Counter)
     last_put: list[bytes] = field(default_factory=list)
+    on_crash: Any = lambda: None  # the process dies: its store writes stop too
 
     def put_records(self, records: Iterable[StreamRecord]) -> PutOutcome:
         batch = list(records)
@@ -99,6 +116,7 @@ class CrashingStream(InMemoryRecordStream):
         try:
             self.fuse.tick()
         except Crash:
+            self.on_crash()
             if self.ambiguous:
                 super().put_records(batch)
                 self.ambiguous_puts.update(r.data for r in batch)
@@ -131,18 +149,39 @@ def rows_strategy() -> st.SearchStrategy[list[str]]:
     return st.lists(st.one_of(good, good, good, bad), max_size=30)
 
 
-def run_file(store: InMemoryObjectStore, stream: InMemoryRecordStream, notifier: Any) -> Any:
+LEASE_SECONDS = 120.0
+START = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def run_file(
+    store: InMemoryObjectStore,
+    stream: InMemoryRecordStream,
+    notifier: Any,
+    clock: FixedClock | None = None,
+    run_id: str | None = None,
+) -> Any:
     return process_scored_files(
         SOURCE,
         store=store,
         stream=stream,
         campaigns=InMemoryCampaignDirectory([CAMPAIGN]),
         notifier=notifier,
-        clock=FixedClock(datetime(2026, 12, 1, tzinfo=UTC)),
+        clock=clock or FixedClock(START),
         encode=orjson.dumps,
         blacklist=BLACKLIST,
         rows_per_chunk=4,
+        lease_seconds=LEASE_SECONDS,
+        run_id=run_id,
     )
+
+
+def after_the_crashed_runs_lease(clock: FixedClock) -> None:
+    """A killed run's lease stays until it expires: the retry comes after that."""
+    clock.at += timedelta(seconds=LEASE_SECONDS + 1)
+
+
+def dies_with(stream: CrashingStream, store: CrashingStore) -> None:
+    stream.on_crash = lambda: setattr(store.fuse, "dead", True)
 
 
 def report(counts: ScoredFileCounts) -> tuple[object, ...]:
@@ -184,15 +223,17 @@ def test_crashes_anywhere_then_reruns_put_each_row_once_and_end_as_one_run(
     store = CrashingStore(objects(rows), Fuse(None), max_line_bytes=100)
     stream = CrashingStream()
     store.on_lost_ack = stream.lost_ack
-    notifier = RecordingNotifier()
+    dies_with(stream, store)
+    notifier, clock = RecordingNotifier(), FixedClock(START)
     outcome = None
     for attempt in range(40):
         store.fuse = Fuse(store_fuses.pop(0) if store_fuses else None)
         stream.fuse = Fuse(stream_fuses.pop(0) if stream_fuses else None)
         stream.strand_every = strand_every if attempt < 3 else 0  # the stream recovers
         try:
-            outcome = run_file(store, stream, notifier)
+            outcome = run_file(store, stream, notifier, clock)
         except Crash:
+            after_the_crashed_runs_lease(clock)
             continue
         if is_successful(outcome):
             break
@@ -205,9 +246,10 @@ def test_crashes_anywhere_then_reruns_put_each_row_once_and_end_as_one_run(
     assert report(counts) == report(want_counts)
     assert store.objects[SCRUBBED] == want_csv
     assert notifier.notifications[-1] == want_notifier.notifications[-1]
-    # Nothing of the run's progress is left but the done marker.
-    assert [r.key for r in store.objects if r.key.startswith("progress/")] == [
-        "progress/c7.20261201/done.json"
+    # Nothing of the run's progress is left but the done marker and the released lease.
+    assert sorted(r.key for r in store.objects if r.key.startswith("progress/")) == [
+        "progress/c7.20261201/done.json",
+        "progress/c7.20261201/lease.json",
     ]
 
 
@@ -220,11 +262,15 @@ def test_only_the_put_in_flight_at_a_crash_can_be_duplicated(
     store = CrashingStore(objects(rows), Fuse(None), max_line_bytes=100)
     stream = CrashingStream(ambiguous=True)
     store.on_lost_ack = stream.lost_ack
+    dies_with(stream, store)
+    clock = FixedClock(START)
     for attempt in range(20):
+        store.fuse = Fuse(None)
         stream.fuse = Fuse(crashes[attempt] if attempt < len(crashes) else None)
         try:
-            outcome = run_file(store, stream, RecordingNotifier())
+            outcome = run_file(store, stream, RecordingNotifier(), clock)
         except Crash:
+            after_the_crashed_runs_lease(clock)
             continue
         break
     assert outcome.unwrap().rows_out == len(want_records)
