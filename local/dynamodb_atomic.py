@@ -1,7 +1,7 @@
 """The emulator's DynamoDB: one request at a time, so a conditional write is atomic as it is
-in DynamoDB. Patched into moto the way local/emulator.py's Kinesis fix is (fingerprinted: if
-moto's method changed, nothing is patched and the status says why; a test fails if the patch
-stops applying).
+in DynamoDB. Patched into moto through local/moto_patch.py, as every emulator fix is
+(fingerprinted: if moto's method changed, nothing is patched and the status says why; a test
+fails if the patch stops applying).
 
 Why: moto checks a ConditionExpression and then writes, with nothing between the two, and its
 threaded server handles requests at once. The code inventory's model test
@@ -15,32 +15,13 @@ item did not reproduce it: the window is in moto's longer UpdateItem path.)
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
-import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import moto
-
-log = logging.getLogger(__name__)
-
-PATCHED_MOTO_VERSION = "5.2.5"
-# sha256 of DynamoHandler.call_action's source in moto 5.2.5.
-ORIGINAL_FINGERPRINT = "ce5f57cf83cde3400fa73a201929d18af92aaba2bb301d4d74609a1467b8daaf"
-
-
-@dataclass(frozen=True, slots=True)
-class DynamoFixStatus:
-    applied: bool
-    reason: str
-
+from local.moto_patch import MotoPatch
 
 _request_lock = threading.Lock()
-_status_lock = threading.Lock()
-_status: DynamoFixStatus | None = None
 
 
 def _serialised(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -49,43 +30,20 @@ def _serialised(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
         with _request_lock:
             return call_action(self)
 
-    call_action_one_at_a_time.__serialised__ = True  # type: ignore[attr-defined]
     return call_action_one_at_a_time
 
 
-def apply_dynamodb_fix() -> DynamoFixStatus:
-    """Serialises moto's DynamoDB requests (process-wide, idempotent). Never raises."""
-    global _status
-    with _status_lock:
-        if _status is not None and _status.applied:
-            return _status
-        try:
-            from moto.dynamodb.responses import DynamoHandler
-        except ImportError as error:
-            _status = DynamoFixStatus(False, f"moto.dynamodb.responses: {error}")
-        else:
-            current = DynamoHandler.__dict__.get("call_action")
-            if current is None:
-                _status = DynamoFixStatus(False, "DynamoHandler.call_action is gone")
-            elif getattr(current, "__serialised__", False):
-                _status = DynamoFixStatus(True, f"applied to moto {moto.__version__}")
-            elif _fingerprint(current) != ORIGINAL_FINGERPRINT:
-                _status = DynamoFixStatus(
-                    False,
-                    f"moto {moto.__version__}: DynamoHandler.call_action differs from moto "
-                    f"{PATCHED_MOTO_VERSION}'s; review the fix in {__name__}",
-                )
-            else:
-                DynamoHandler.call_action = _serialised(current)
-                _status = DynamoFixStatus(True, f"applied to moto {moto.__version__}")
-        if not _status.applied:
-            log.warning("dynamodb emulator fix not applied: %s", _status.reason)
-        return _status
+def _classes() -> dict[str, type]:
+    from moto.dynamodb.responses import DynamoHandler
+
+    return {"DynamoHandler": DynamoHandler}
 
 
-def dynamodb_fix_status() -> DynamoFixStatus:
-    return _status or DynamoFixStatus(False, "not attempted")
-
-
-def _fingerprint(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
+DYNAMODB_FIX = MotoPatch(
+    "dynamodb emulator",
+    __name__,
+    _classes,
+    wrappers={"DynamoHandler.call_action": _serialised},
+    # fingerprint() of DynamoHandler.call_action in moto 5.2.5.
+    fingerprints={"DynamoHandler.call_action": "ce5f57cf83cde3400fa73a201929d18a"},
+)

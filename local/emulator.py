@@ -12,9 +12,10 @@ on every put (to number the new record) and `get_records` scans the shard from i
 on every read, so puts and reads are O(shard length) each: 100,000 records take ~50 s instead
 of ~5 s. Sequence numbers in a moto shard are the dict's keys, strictly increasing in insertion
 order, so the ends of the ordered dict answer min/max in O(1), and a read can walk forward key
-by key from the iterator's position. The originals are fingerprinted: if moto changes them the
-fix is NOT applied (stock behaviour, only slow) and `kinesis_fix_status()` says why;
-tests/integration/test_emulator.py fails in that case so the fix is revisited.
+by key from the iterator's position. The originals are fingerprinted (local/moto_patch.py): if
+moto changes them the fix is NOT applied (stock behaviour, only slow) and
+`KINESIS_FIX.status()` says why; tests/integration/test_emulator.py fails in that case so the
+fix is revisited.
 
 Resharding (SplitShard, MergeShards, a closed shard's end, ListShards' ShardFilter) is made to
 behave as Kinesis documents it by local.kinesis_resharding, applied with the same fix.
@@ -23,8 +24,6 @@ behave as Kinesis documents it by local.kinesis_resharding, applied with the sam
 from __future__ import annotations
 
 import argparse
-import hashlib
-import inspect
 import logging
 import signal
 import socket
@@ -33,26 +32,24 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import moto
 from moto.server import ThreadedMotoServer
 
-from local.dynamodb_atomic import apply_dynamodb_fix
-from local.kinesis_put_path import apply_put_path_fix, enable_shard_limits
-from local.kinesis_resharding import apply_resharding_fix, resharding_fix_status
-from local.s3_conditional import apply_s3_conditional_fix
+from local.dynamodb_atomic import DYNAMODB_FIX
+from local.kinesis_put_path import PUT_PATH_FIX, enable_shard_limits
+from local.kinesis_resharding import RESHARDING_FIX
+from local.moto_patch import MotoPatch
+from local.s3_conditional import S3_CONDITIONAL_FIX
 
 log = logging.getLogger(__name__)
 
-PATCHED_MOTO_VERSION = "5.2.5"
-# sha256 of inspect.getsource() of the moto 5.2.5 methods the fix replaces.
+# "Shard.method" -> fingerprint() of the moto 5.2.5 method the fix replaces.
 ORIGINAL_FINGERPRINTS: dict[str, str] = {
-    "get_records": "1188a73a6b3db1f9acd79de3488b0c52f9f6efa21a5755fbf9ec1da3c5ebc28a",
-    "get_max_sequence_number": "eff48df162f5a63d31722187966dbf749a73bd39c0aba368169c1a4be19f8491",
-    "get_min_sequence_number": "acae970512147e4e42bd2c489c4585b0e635e0b727545f12af39b7b7ddf3a709",
+    "Shard.get_records": "1188a73a6b3db1f9acd79de3488b0c52",
+    "Shard.get_max_sequence_number": "eff48df162f5a63d31722187966dbf74",
+    "Shard.get_min_sequence_number": "acae970512147e4e42bd2c489c4585b0",
 }
 
 
@@ -90,70 +87,25 @@ def _get_records(
 
 
 PATCHES: dict[str, Callable[..., Any]] = {
-    "get_records": _get_records,
-    "get_max_sequence_number": _max_sequence_number,
-    "get_min_sequence_number": _min_sequence_number,
+    "Shard.get_records": _get_records,
+    "Shard.get_max_sequence_number": _max_sequence_number,
+    "Shard.get_min_sequence_number": _min_sequence_number,
 }
 
 
-@dataclass(frozen=True, slots=True)
-class KinesisFixStatus:
-    applied: bool
-    reason: str
+def _classes() -> dict[str, type]:
+    from moto.kinesis.models import Shard
+
+    return {"Shard": Shard}
 
 
-_fix_lock = threading.Lock()
-_fix_status: KinesisFixStatus | None = None
-ORIGINAL_METHODS: dict[str, Callable[..., Any]] = {}
-
-
-def _fingerprint(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
-
-
-def _check_originals(shard_class: type) -> str | None:
-    """Why the fix cannot apply to this moto, or None when it can."""
-    for name, expected in ORIGINAL_FINGERPRINTS.items():
-        current = shard_class.__dict__.get(name)
-        if current is None:
-            return f"moto {moto.__version__}: Shard.{name} is gone"
-        if current is PATCHES[name]:
-            continue
-        if _fingerprint(current) != expected:
-            return (
-                f"moto {moto.__version__}: Shard.{name} differs from moto "
-                f"{PATCHED_MOTO_VERSION}'s; review the fix in {__name__}"
-            )
-    return None
-
-
-def apply_kinesis_fix() -> KinesisFixStatus:
-    """Patches moto's Kinesis Shard (process-wide, idempotent). Never raises: if moto changed,
-    the emulator still works (slowly) and the status says why."""
-    global _fix_status
-    with _fix_lock:
-        if _fix_status is not None and _fix_status.applied:
-            return _fix_status
-        try:
-            from moto.kinesis.models import Shard
-        except ImportError as error:  # moved in a future moto
-            _fix_status = KinesisFixStatus(False, f"moto.kinesis.models.Shard: {error}")
-        else:
-            problem = _check_originals(Shard)
-            if problem is not None:
-                _fix_status = KinesisFixStatus(False, problem)
-            else:
-                for name, replacement in PATCHES.items():
-                    ORIGINAL_METHODS.setdefault(name, Shard.__dict__[name])
-                    setattr(Shard, name, replacement)
-                _fix_status = KinesisFixStatus(True, f"applied to moto {moto.__version__}")
-        if not _fix_status.applied:
-            log.warning("kinesis emulator fix not applied: %s", _fix_status.reason)
-        return _fix_status
-
-
-def kinesis_fix_status() -> KinesisFixStatus:
-    return _fix_status or KinesisFixStatus(False, "not attempted")
+KINESIS_FIX = MotoPatch(
+    "kinesis emulator",
+    __name__,
+    _classes,
+    replacements=PATCHES,
+    fingerprints=ORIGINAL_FINGERPRINTS,
+)
 
 
 # --- the emulator ---------------------------------------------------------------------------
@@ -204,12 +156,12 @@ class EmbeddedEmulator:
         if self._server is not None:
             return self
         # Always: without it, conditional writes are not atomic under concurrent requests.
-        apply_dynamodb_fix()
-        apply_s3_conditional_fix()
+        DYNAMODB_FIX.apply()
+        S3_CONDITIONAL_FIX.apply()
         if self.kinesis_fix:
-            apply_kinesis_fix()
-            apply_resharding_fix()
-            apply_put_path_fix()
+            KINESIS_FIX.apply()
+            RESHARDING_FIX.apply()
+            PUT_PATH_FIX.apply()
             if self.shard_limits:
                 enable_shard_limits()
         if not self.log_requests:
@@ -325,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     with EmbeddedEmulator(args.host, args.port, kinesis_fix=not args.stock_kinesis) as emulator:
         print(emulator.endpoint_url, flush=True)
         if not args.stock_kinesis:
-            print(f"kinesis fix: {kinesis_fix_status().reason}", file=sys.stderr, flush=True)
-            print(f"resharding: {resharding_fix_status().reason}", file=sys.stderr, flush=True)
+            print(f"kinesis fix: {KINESIS_FIX.status().reason}", file=sys.stderr, flush=True)
+            print(f"resharding: {RESHARDING_FIX.status().reason}", file=sys.stderr, flush=True)
         stopped.wait()
     return 0
 

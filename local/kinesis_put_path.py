@@ -1,6 +1,6 @@
 """The emulator's Kinesis PutRecords: safe under concurrent calls, optionally throttled per
-shard like real Kinesis. Patched into moto the way local/emulator.py's linear-lookup fix is
-(fingerprinted: if moto's method changed, nothing is patched and the status says why; a test
+shard like real Kinesis. Patched into moto through local/moto_patch.py, as the linear-lookup
+fix is (fingerprinted: if moto's method changed, nothing is patched and the status says why; a test
 fails if the patch stops applying). Separate from local/kinesis_resharding.py, which patches
 the shard map; this patches only the put path.
 
@@ -22,23 +22,18 @@ Why each piece exists:
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-import moto
 
 from adapters.aws.kinesis_limits import SHARD_BYTES_PER_SECOND, SHARD_RECORDS_PER_SECOND
 from adapters.aws.kinesis_pacing import TokenBucket
+from local.moto_patch import MotoPatch
 
 log = logging.getLogger(__name__)
 
-PATCHED_MOTO_VERSION = "5.2.5"
 THROTTLED = "ProvisionedThroughputExceededException"
 
 _put_lock = threading.Lock()
@@ -128,56 +123,16 @@ ORIGINAL_FINGERPRINTS: dict[str, str] = {
 }
 
 
-def fingerprint(function: Callable[..., Any]) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()[:32]
+def _classes() -> dict[str, type]:
+    from moto.kinesis.responses import KinesisResponse
+
+    return {"KinesisResponse": KinesisResponse}
 
 
-@dataclass(frozen=True, slots=True)
-class PutPathFixStatus:
-    applied: bool
-    reason: str
-
-
-_status: PutPathFixStatus | None = None
-_lock = threading.Lock()
-ORIGINAL_METHODS: dict[str, Callable[..., Any]] = {}
-
-
-def apply_put_path_fix() -> PutPathFixStatus:
-    """Patches moto's KinesisResponse.put_records (process-wide, idempotent). Never raises."""
-    global _status
-    with _lock:
-        if _status is not None and _status.applied:
-            return _status
-        try:
-            from moto.kinesis.responses import KinesisResponse
-        except ImportError as error:
-            _status = PutPathFixStatus(False, f"moto.kinesis.responses: {error}")
-        else:
-            _status = _patch(KinesisResponse)
-        if not _status.applied:
-            log.warning("kinesis put-path fix not applied: %s", _status.reason)
-        return _status
-
-
-def _patch(cls: type) -> PutPathFixStatus:
-    for qualified, expected in ORIGINAL_FINGERPRINTS.items():
-        name = qualified.split(".")[1]
-        current = cls.__dict__.get(name)
-        if current is None:
-            return PutPathFixStatus(False, f"moto {moto.__version__}: {qualified} is gone")
-        if current is not PATCHES[qualified] and fingerprint(current) != expected:
-            return PutPathFixStatus(
-                False,
-                f"moto {moto.__version__}: {qualified} differs from moto "
-                f"{PATCHED_MOTO_VERSION}'s; review {__name__}",
-            )
-    for qualified, replacement in PATCHES.items():
-        name = qualified.split(".")[1]
-        ORIGINAL_METHODS.setdefault(qualified, cls.__dict__[name])
-        setattr(cls, name, replacement)
-    return PutPathFixStatus(True, f"applied to moto {moto.__version__}")
-
-
-def put_path_fix_status() -> PutPathFixStatus:
-    return _status or PutPathFixStatus(False, "not attempted")
+PUT_PATH_FIX = MotoPatch(
+    "kinesis put-path",
+    __name__,
+    _classes,
+    replacements=PATCHES,
+    fingerprints=ORIGINAL_FINGERPRINTS,
+)

@@ -21,9 +21,9 @@ tests/integration/test_emulator_resharding.py against the documented behaviour):
   AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP. Nothing expires in
   the emulator, so the trim horizon is the stream's creation.
 
-Applied the way the linear-lookup fix is (local.emulator): each replaced method's moto 5.2.5
+Applied the way the linear-lookup fix is (local/moto_patch.py): each replaced method's moto 5.2.5
 source is fingerprinted, and if any differs nothing here is applied (stock moto, with a warning)
-and `resharding_fix_status()` says why; a test fails in that case so the fix is revisited.
+and `RESHARDING_FIX.status()` says why; a test fails in that case so the fix is revisited.
 Shards record when they opened and closed (attributes this module sets on moto's Shard objects:
 `opened_at`, `closed_at`), which the timestamp filters need.
 """
@@ -31,33 +31,15 @@ Shards record when they opened and closed (attributes this module sets on moto's
 from __future__ import annotations
 
 import base64
-import hashlib
-import inspect
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import moto
+from local.moto_patch import MotoPatch
 
 log = logging.getLogger(__name__)
-
-PATCHED_MOTO_VERSION = "5.2.5"
-
-_lock = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class ReshardingFixStatus:
-    applied: bool
-    reason: str
-
-
-_status: ReshardingFixStatus | None = None
-ORIGINAL_METHODS: dict[str, Callable[..., Any]] = {}
 
 
 def _classes() -> dict[str, type]:
@@ -338,54 +320,10 @@ ORIGINAL_FINGERPRINTS: dict[str, str] = {
 }
 
 
-def fingerprint(function: Callable[..., Any]) -> str:
-    """The first 128 bits of the sha256 of its source: enough to notice any change."""
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()[:32]
-
-
-def check_originals(classes: dict[str, type]) -> str | None:
-    """Why the fix cannot apply to this moto, or None when it can."""
-    for qualified, expected in ORIGINAL_FINGERPRINTS.items():
-        owner, name = qualified.split(".")
-        cls = classes.get(owner)
-        current = cls.__dict__.get(name) if cls is not None else None
-        if current is None:
-            return f"moto {moto.__version__}: {qualified} is gone"
-        if current is PATCHES[qualified]:
-            continue
-        if fingerprint(current) != expected:
-            return (
-                f"moto {moto.__version__}: {qualified} differs from moto "
-                f"{PATCHED_MOTO_VERSION}'s; review {__name__}"
-            )
-    return None
-
-
-def apply_resharding_fix() -> ReshardingFixStatus:
-    """Patches moto's Kinesis (process-wide, idempotent, all or nothing). Never raises."""
-    global _status
-    with _lock:
-        if _status is not None and _status.applied:
-            return _status
-        try:
-            classes = _classes()
-        except ImportError as error:
-            _status = ReshardingFixStatus(False, f"moto.kinesis: {error}")
-        else:
-            problem = check_originals(classes)
-            if problem is not None:
-                _status = ReshardingFixStatus(False, problem)
-            else:
-                for qualified, replacement in PATCHES.items():
-                    owner, name = qualified.split(".")
-                    cls = classes[owner]
-                    ORIGINAL_METHODS.setdefault(qualified, cls.__dict__[name])
-                    setattr(cls, name, replacement)
-                _status = ReshardingFixStatus(True, f"applied to moto {moto.__version__}")
-        if not _status.applied:
-            log.warning("kinesis resharding fix not applied: %s", _status.reason)
-        return _status
-
-
-def resharding_fix_status() -> ReshardingFixStatus:
-    return _status or ReshardingFixStatus(False, "not attempted")
+RESHARDING_FIX = MotoPatch(
+    "kinesis resharding",
+    __name__,
+    _classes,
+    replacements=PATCHES,
+    fingerprints=ORIGINAL_FINGERPRINTS,
+)

@@ -21,6 +21,7 @@ from moto.kinesis.models import Shard
 
 from adapters.aws.clients import ClientFactory, ClientOptions
 from local import emulator as emu
+from local.moto_patch import PATCHED_MOTO_VERSION, fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -28,26 +29,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_kinesis_fix_applies_to_the_pinned_moto() -> None:
-    status = emu.apply_kinesis_fix()
+    status = emu.KINESIS_FIX.apply()
     assert status.applied, status.reason
-    for name, replacement in emu.PATCHES.items():
-        assert Shard.__dict__[name] is replacement, f"Shard.{name} is not patched"
+    for qualified, replacement in emu.PATCHES.items():
+        name = qualified.removeprefix("Shard.")
+        assert Shard.__dict__[name] is replacement, f"{qualified} is not patched"
 
 
 def test_the_patched_originals_are_the_ones_the_fix_was_written_for() -> None:
-    emu.apply_kinesis_fix()
-    assert set(emu.ORIGINAL_METHODS) == set(emu.ORIGINAL_FINGERPRINTS)
-    for name, original in emu.ORIGINAL_METHODS.items():
-        assert emu._fingerprint(original) == emu.ORIGINAL_FINGERPRINTS[name], name
+    emu.KINESIS_FIX.apply()
+    assert set(emu.KINESIS_FIX.originals) == set(emu.ORIGINAL_FINGERPRINTS)
+    for name, original in emu.KINESIS_FIX.originals.items():
+        assert fingerprint(original) == emu.ORIGINAL_FINGERPRINTS[name], name
 
 
 def test_moto_is_pinned_to_the_version_the_fix_was_written_for() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert (
-        f"moto[server]=={emu.PATCHED_MOTO_VERSION}"
+        f"moto[server]=={PATCHED_MOTO_VERSION}"
         in project["project"]["optional-dependencies"]["local"]
     )
-    assert moto.__version__ == emu.PATCHED_MOTO_VERSION
+    assert moto.__version__ == PATCHED_MOTO_VERSION
 
 
 def test_a_changed_method_is_detected_and_not_patched() -> None:
@@ -56,9 +58,9 @@ def test_a_changed_method_is_detected_and_not_patched() -> None:
 
         def get_max_sequence_number(self) -> None: ...
 
-    problem = emu._check_originals(ChangedShard)
+    problem = emu.KINESIS_FIX.check({"Shard": ChangedShard})
     assert problem is not None and "differs" in problem
-    assert "is gone" in (emu._check_originals(type("Empty", (), {})) or "")
+    assert "is gone" in (emu.KINESIS_FIX.check({"Shard": type("Empty", (), {})}) or "")
 
 
 class NoFullScans(OrderedDict[int, Any]):
@@ -78,7 +80,7 @@ class NoFullScans(OrderedDict[int, Any]):
 
 
 def shard_with(count: int, records: OrderedDict[int, Any] | None = None) -> Shard:
-    emu.apply_kinesis_fix()
+    emu.KINESIS_FIX.apply()
     shard = Shard(0, 0, 2**128 - 1)
     if records is not None:
         shard.records = records
@@ -97,7 +99,7 @@ def test_puts_and_reads_no_longer_scan_the_shard() -> None:
     assert shard.get_min_sequence_number() == 1
     assert shard.get_max_sequence_number() == 1_000
     with pytest.raises(AssertionError, match="scanned"):
-        emu.ORIGINAL_METHODS["get_max_sequence_number"](shard)
+        emu.KINESIS_FIX.originals["Shard.get_max_sequence_number"](shard)
 
 
 @settings(max_examples=60, deadline=None)
@@ -110,13 +112,17 @@ def test_patched_get_records_answers_exactly_like_moto(
     count: int, start: int, limit: int | None
 ) -> None:
     shard = shard_with(count)
-    stock = emu.ORIGINAL_METHODS["get_records"](shard, str(start), limit)
+    stock = emu.KINESIS_FIX.originals["Shard.get_records"](shard, str(start), limit)
     fixed = shard.get_records(str(start), limit)
     assert fixed[0] == stock[0]
     assert fixed[1] == stock[1]
     assert fixed[2] == stock[2]
-    assert shard.get_min_sequence_number() == emu.ORIGINAL_METHODS["get_min_sequence_number"](shard)
-    assert shard.get_max_sequence_number() == emu.ORIGINAL_METHODS["get_max_sequence_number"](shard)
+    assert shard.get_min_sequence_number() == emu.KINESIS_FIX.originals[
+        "Shard.get_min_sequence_number"
+    ](shard)
+    assert shard.get_max_sequence_number() == emu.KINESIS_FIX.originals[
+        "Shard.get_max_sequence_number"
+    ](shard)
 
 
 def test_get_records_from_the_middle_of_a_shard_over_http(

@@ -12,14 +12,31 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local import dynamodb_atomic
+from local.moto_patch import fingerprint
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_dynamodb_fix_applies_to_the_pinned_moto(emulator: Any) -> None:
-    status = dynamodb_atomic.dynamodb_fix_status()
+    status = dynamodb_atomic.DYNAMODB_FIX.status()
     assert status.applied, status.reason
+    fix = dynamodb_atomic.DYNAMODB_FIX
+    assert set(fix.originals) == set(fix.fingerprints)
+    for qualified, original in fix.originals.items():
+        assert fingerprint(original) == fix.fingerprints[qualified]
+
+
+def test_a_changed_call_action_is_detected_and_not_patched() -> None:
+    class Changed:
+        def call_action(self) -> None:  # not moto's
+            return None
+
+    status = dynamodb_atomic.DYNAMODB_FIX.apply_to({"DynamoHandler": Changed})
+    assert not status.applied and "differs" in status.reason
+    assert Changed.__dict__["call_action"] is not dynamodb_atomic.DYNAMODB_FIX.installed.get(
+        "DynamoHandler.call_action"
+    )
 
 
 def test_of_racing_conditional_puts_on_one_item_exactly_one_wins(aws: Any) -> None:

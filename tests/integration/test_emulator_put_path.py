@@ -13,6 +13,7 @@ from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
 from domain.backoff import Backoff
 from domain.models import StreamRecord
 from local import kinesis_put_path as put_path
+from local.moto_patch import fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +28,12 @@ def shard_limits() -> Any:
 def test_the_put_path_fix_applies_to_the_pinned_moto(emulator: Any) -> None:
     from moto.kinesis.responses import KinesisResponse
 
-    status = put_path.put_path_fix_status()
+    status = put_path.PUT_PATH_FIX.status()
     assert status.applied, status.reason
     assert KinesisResponse.__dict__["put_records"] is put_path.response_put_records
-    for qualified, original in put_path.ORIGINAL_METHODS.items():
-        assert put_path.fingerprint(original) == put_path.ORIGINAL_FINGERPRINTS[qualified]
+    assert set(put_path.PUT_PATH_FIX.originals) == set(put_path.ORIGINAL_FINGERPRINTS)
+    for qualified, original in put_path.PUT_PATH_FIX.originals.items():
+        assert fingerprint(original) == put_path.ORIGINAL_FINGERPRINTS[qualified]
 
 
 def test_a_changed_method_is_detected_and_nothing_is_patched() -> None:
@@ -39,7 +41,7 @@ def test_a_changed_method_is_detected_and_nothing_is_patched() -> None:
         def put_records(self) -> None:  # not moto's
             return None
 
-    status = put_path._patch(Changed)
+    status = put_path.PUT_PATH_FIX.apply_to({"KinesisResponse": Changed})
     assert not status.applied and "differs" in status.reason
     assert Changed.__dict__["put_records"] is not put_path.response_put_records
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from local import kinesis_resharding as resharding
+from local.moto_patch import fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -23,30 +24,31 @@ HALF = 2**127
 
 
 def test_the_resharding_fix_applies_to_the_pinned_moto(emulator: Any) -> None:
-    status = resharding.resharding_fix_status()
+    status = resharding.RESHARDING_FIX.status()
     assert status.applied, status.reason  # the emulator applied it when it started
     classes = resharding._classes()
     for qualified, replacement in resharding.PATCHES.items():
         owner, name = qualified.split(".")
         assert classes[owner].__dict__[name] is replacement, f"{qualified} is not patched"
-    assert set(resharding.ORIGINAL_METHODS) == set(resharding.ORIGINAL_FINGERPRINTS)
-    for qualified, original in resharding.ORIGINAL_METHODS.items():
-        assert resharding.fingerprint(original) == resharding.ORIGINAL_FINGERPRINTS[qualified]
+    assert set(resharding.RESHARDING_FIX.originals) == set(resharding.ORIGINAL_FINGERPRINTS)
+    for qualified, original in resharding.RESHARDING_FIX.originals.items():
+        assert fingerprint(original) == resharding.ORIGINAL_FINGERPRINTS[qualified]
 
 
 def test_a_changed_method_is_detected_and_nothing_is_patched() -> None:
     classes = dict(resharding._classes())
     originals = {
-        name: resharding.ORIGINAL_METHODS.get(f"Stream.{name}") or classes["Stream"].__dict__[name]
+        name: resharding.RESHARDING_FIX.originals.get(f"Stream.{name}")
+        or classes["Stream"].__dict__[name]
         for name in ("get_shard_for_key", "split_shard", "merge_shards")
     }
 
     def split_shard(self: object) -> None: ...
 
     classes["Stream"] = type("ChangedStream", (), {**originals, "split_shard": split_shard})
-    problem = resharding.check_originals(classes)
+    problem = resharding.RESHARDING_FIX.check(classes)
     assert problem is not None and "differs" in problem
-    assert "is gone" in (resharding.check_originals({}) or "")
+    assert "is gone" in (resharding.RESHARDING_FIX.check({}) or "")
 
 
 def _hash(partition_key: str) -> int:

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local import s3_conditional
+from local.moto_patch import fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +23,12 @@ RACERS = 8
 
 
 def test_the_s3_fix_applies_to_the_pinned_moto(emulator: Any) -> None:
-    status = s3_conditional.s3_conditional_fix_status()
+    fix = s3_conditional.S3_CONDITIONAL_FIX
+    status = fix.status()
     assert status.applied, status.reason
+    assert set(fix.originals) == set(fix.fingerprints)
+    for qualified, original in fix.originals.items():
+        assert fingerprint(original) == fix.fingerprints[qualified]
 
 
 @pytest.fixture
