@@ -162,7 +162,16 @@ _HANDLER.setFormatter(_FORMATTER)
 # and SendMessage bodies (base64 of people's records, which masking cannot see into); urllib3
 # and httpx log URLs, and a Slack webhook's URL is its secret. They stay at WARNING whatever
 # LOG_LEVEL says.
-WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore", "hpack")
+WIRE_LOGGERS = (
+    "botocore",
+    "boto3",
+    "urllib3",
+    "s3transfer",
+    "httpx",
+    "httpcore",
+    "hpack",
+    "aiohttp",
+)
 
 lambda_logger = Logger(
     service=SERVICE,

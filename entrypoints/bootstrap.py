@@ -28,6 +28,7 @@ from adapters.aws.s3 import S3ObjectStore
 from adapters.aws.sqs import SqsDeadLetters
 from adapters.campaign_config import S3CampaignDirectory
 from adapters.code_generator import CodeGenerator
+from adapters.http.async_client import AsyncJsonHttpClient
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer
@@ -189,13 +190,19 @@ class Container:
     def code_issuer(self) -> CodeIssuer:
         s = self.settings
         if s.pacman_url:
-            pacman = JsonHttpClient(
+            # Kept for the process (a warm Lambda too): its event loop and keep-alive
+            # connections serve every wave after the first.
+            pacman = AsyncJsonHttpClient(
                 "pacman",
                 s.pacman_url,
                 token=s.service_token,
-                max_connections=s.issue_concurrency,
+                max_connections=s.pacman_concurrency,
             )
-            return HttpCodeIssuer(pacman, concurrency=s.issue_concurrency)
+            return HttpCodeIssuer(
+                pacman,
+                concurrency=s.pacman_concurrency,
+                batch_deadline_seconds=s.batch_deadline_seconds,
+            )
         return DynamoCodeIssuer(
             self._codes_dynamodb, s.codes_table, CodeGenerator(), concurrency=s.issue_concurrency
         )

@@ -99,8 +99,10 @@ class Settings:
     code_service_url: str | None = None
     pacman_url: str | None = None
     codes_table: str = "campaign-codes"
-    # Pacman calls in flight while a wave's codes are issued (~20 ms each; 32 measured best
-    # on 2 busy cores, benchmarks/README.md).
+    # Pacman calls in flight while a wave's codes are issued, on one asyncio event loop (~20 ms
+    # each; 100 reach ~2,000-3,000 codes/s, benchmarks/README.md "Wave codes").
+    pacman_concurrency: int = 100
+    # Threads issuing codes from and recording them in the DynamoDB codes table.
     issue_concurrency: int = 32
     log_level: str = "INFO"
     # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
@@ -196,6 +198,7 @@ class Settings:
             code_service_url=_get(env, "CODE_SERVICE_URL") or None,
             pacman_url=_get(env, "PACMAN_URL") or None,
             codes_table=_get(env, "CODES_TABLE", d.codes_table),
+            pacman_concurrency=_int(env, "PACMAN_CONCURRENCY", d.pacman_concurrency),
             issue_concurrency=_int(env, "ISSUE_CONCURRENCY", d.issue_concurrency),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from returns.result import Failure, Result, Success
@@ -131,6 +131,86 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime]) -> float |
     return max(0.0, (when - now()).total_seconds())
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer of a service, read: the house rule of the module docstring, shared by
+    the blocking client below and the asyncio one (adapters/http/async_client.py)."""
+
+    service: str
+    method: str
+    shown: str  # the path as errors may show it
+    status: int
+    text: str
+
+    def classify(self, expect_json: bool) -> Result[JsonResponse, ServiceError] | None:
+        """A final answer, or None when the status says: try again."""
+        status, text = self.status, self.text
+        if status >= 500 or status in _RETRYABLE_STATUS:
+            return None
+        if status >= 400:
+            kind = FailureKind.NOT_FOUND if status == 404 else FailureKind.INVALID
+            return Failure(self._error(kind, excerpt=_excerpt(text)))
+        if not expect_json:
+            return Success(JsonResponse(self.service, self.method, self.shown, status, text, text))
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            reason = "response body is empty" if not text.strip() else "response body is not JSON"
+            return Failure(self._error(FailureKind.INVALID, excerpt=_excerpt(text), reason=reason))
+        return Success(JsonResponse(self.service, self.method, self.shown, status, parsed, text))
+
+    def retryable(self, retry_after_header: str | None) -> ServiceError:
+        """The error of an answer that `classify` said to try again (5xx, 408, 429)."""
+        return self._error(
+            FailureKind.UNAVAILABLE,
+            excerpt=_excerpt(self.text),
+            retry_after=parse_retry_after(retry_after_header, lambda: datetime.now(UTC)),
+        )
+
+    def _error(
+        self, kind: FailureKind, *, excerpt: str, reason: str = "", retry_after: float | None = None
+    ) -> ServiceError:
+        return ServiceError(
+            service=self.service,
+            method=self.method,
+            path=self.shown,
+            kind=kind,
+            status=self.status,
+            excerpt=excerpt,
+            reason=reason,
+            retry_after=retry_after,
+        )
+
+
+class RetryPolicy(Protocol):
+    service: str
+    retry: Backoff
+    max_retry_after: float
+
+
+def retry_delay(client: RetryPolicy, retry: int, last: ServiceError | None) -> float:
+    """The wait before retry number `retry`, logged: the backoff's jittered draw, or longer when
+    the service said when (Retry-After)."""
+    delay = client.retry.delay(retry)
+    retry_after = last.retry_after if last is not None else None
+    if retry_after is not None:
+        # The HTTP contract: the server said when, so wait at least that long (retrying
+        # sooner is refused again and spends the budget), within our own ceiling.
+        delay = max(delay, min(retry_after, client.max_retry_after))
+    log.warning(
+        "retrying %s call",
+        client.service,
+        extra={"retry": retry, "delaySeconds": round(delay, 3), "error": str(last)},
+    )
+    return delay
+
+
+def out_of_tries(service: str, tries: int, last: ServiceError | None) -> DependencyUnavailable:
+    """What a call raises (`from last`) once every try failed."""
+    assert last is not None
+    return DependencyUnavailable(service, f"{last} (after {tries} attempts)")
+
+
 class JsonHttpClient:
     """A JSON client bound to one service: base URL, bearer token, timeouts, retries.
 
@@ -212,13 +292,7 @@ class JsonHttpClient:
         last: ServiceError | None = None
         for attempt in range(self.retry.tries):
             if attempt:
-                delay = self._delay_before_retry(attempt, last)
-                log.warning(
-                    "retrying %s call",
-                    self.service,
-                    extra={"retry": attempt, "delaySeconds": round(delay, 3), "error": str(last)},
-                )
-                self.retry.sleep(delay)
+                self.retry.sleep(retry_delay(self, attempt, last))
             try:
                 response = self._http.request(
                     method, path, params=params, content=content, headers=headers
@@ -233,61 +307,12 @@ class JsonHttpClient:
                     method, shown, FailureKind.UNAVAILABLE, reason=f"connection: {exc!r}"
                 )
                 continue
-            outcome = self._classify(method, shown, response, expect_json)
+            answer = Answer(self.service, method, shown, response.status_code, response.text)
+            outcome = answer.classify(expect_json)
             if outcome is not None:
                 return outcome
-            last = self._error(
-                method,
-                shown,
-                FailureKind.UNAVAILABLE,
-                status=response.status_code,
-                excerpt=_excerpt(response.text),
-                retry_after=parse_retry_after(
-                    response.headers.get("Retry-After"), lambda: datetime.now(UTC)
-                ),
-            )
-        assert last is not None
-        raise DependencyUnavailable(
-            self.service, f"{last} (after {self.retry.tries} attempts)"
-        ) from last
-
-    def _classify(
-        self, method: str, shown: str, response: httpx.Response, expect_json: bool
-    ) -> Result[JsonResponse, ServiceError] | None:
-        """A final answer, or None when the status says: try again."""
-        status = response.status_code
-        if status >= 500 or status in _RETRYABLE_STATUS:
-            return None
-        text = response.text
-        if status >= 400:
-            kind = FailureKind.NOT_FOUND if status == 404 else FailureKind.INVALID
-            return Failure(self._error(method, shown, kind, status=status, excerpt=_excerpt(text)))
-        if not expect_json:
-            return Success(JsonResponse(self.service, method, shown, status, text, text))
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            reason = "response body is empty" if not text.strip() else "response body is not JSON"
-            return Failure(
-                self._error(
-                    method,
-                    shown,
-                    FailureKind.INVALID,
-                    status=status,
-                    excerpt=_excerpt(text),
-                    reason=reason,
-                )
-            )
-        return Success(JsonResponse(self.service, method, shown, status, parsed, text))
-
-    def _delay_before_retry(self, retry: int, last: ServiceError | None) -> float:
-        delay = self.retry.delay(retry)
-        retry_after = last.retry_after if last is not None else None
-        if retry_after is not None:
-            # The HTTP contract: the server said when, so wait at least that long (retrying
-            # sooner is refused again and spends the budget), within our own ceiling.
-            delay = max(delay, min(retry_after, self.max_retry_after))
-        return delay
+            last = answer.retryable(response.headers.get("Retry-After"))
+        raise out_of_tries(self.service, self.retry.tries, last) from last
 
     def _error(
         self,

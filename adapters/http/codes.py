@@ -18,10 +18,12 @@ documented, its HTTP shape is not, so this is our reading [inferred]):
     POST {base}/passwords   body {"productId", "source", "beginDate", "endDate", "globalUserId"}
          200 -> {"passwords": ["CODE"]}   (the `{data, meta}` envelope is accepted too)
 
-Retries are the JsonHttpClient's (one layer: 5xx, 408, 429 with Retry-After, timeouts, dropped
-connections). A POST to Pacman that timed out may have issued a code we never saw; retrying it
-issues another, and only the one we receive is ever recorded and sent to the fan (the other
-stays unused at Pacman). When the client's budget is spent the call comes back as a
+Retries are the clients' (one layer: 5xx, 408, 429 with Retry-After, timeouts, dropped
+connections): JsonHttpClient for the code service, AsyncJsonHttpClient for Pacman (the same
+house rule on asyncio, for thousands of calls a second). A POST to Pacman that timed out (or was
+cancelled at the batch deadline) may have issued a code we never saw; retrying it issues
+another, and only the one we receive is ever recorded and sent to the fan (the other stays
+unused at Pacman). When the client's budget is spent the call comes back as a
 LookupFailure of kind 'unavailable' (the port's contract), never as an exception, so a worker
 decides what a lasting outage means (generate_sms_wave_codes stops the run; nothing is lost).
 
@@ -32,24 +34,29 @@ answer with messages, not codes.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from returns.result import Failure, Result, Success
 
+from adapters.http.async_client import AsyncJsonHttpClient
 from adapters.http.client import JsonHttpClient, JsonResponse, ServiceError
+from adapters.logging import current_correlation_id
 from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
-# Pacman answers in ~20 ms: 32 calls in flight allow ~1,600 codes/s; on 2 busy cores more threads
-# cost more CPU per code than they gain (benchmarks/README.md, "Wave codes").
-DEFAULT_ISSUE_CONCURRENCY = 32
+# Pacman answers in ~20 ms: 100 calls in flight allow ~5,000 codes/s in theory; on one event loop
+# they cost ~0.15 ms of CPU each, so ~2,000-3,000 codes/s were measured (benchmarks/README.md,
+# "Wave codes"). 64 in flight stayed near 2,000: too close to the target to be the default.
+DEFAULT_ISSUE_CONCURRENCY = 100
+# Seconds a batch of issuing may take (the worker's chunk of 1,000 fans takes ~0.5 s).
+DEFAULT_ISSUE_BATCH_DEADLINE_SECONDS = 120.0
 RESERVATION_HOURS = 24
-T = TypeVar("T")
 
 
 def iso_millis(moment: datetime) -> str:
@@ -67,6 +74,10 @@ def _call(
         answer = call()
     except DependencyUnavailable as error:
         return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, str(error)))
+    return _data(what, answer)
+
+
+def _data(what: str, answer: Result[JsonResponse, ServiceError]) -> Result[Any, LookupFailure]:
     match answer:
         case Failure(error):
             return Failure(error.to_lookup_failure(what))
@@ -178,25 +189,98 @@ def _is_count(value: Any) -> bool:
 
 
 class HttpCodeIssuer:
-    """CodeIssuer over Pacman: one POST per fan, `concurrency` of them in flight.
+    """CodeIssuer over Pacman: one POST per fan, at most `concurrency` in flight, on an asyncio
+    event loop this adapter owns (an `asyncio.Runner`, kept across batches so the keep-alive
+    connections survive): `issue_many` is a plain blocking call, so the domain stays
+    synchronous. Why asyncio and not threads: the CPU per call (adapters/http/async_client.py).
+
+    A batch has a deadline (`batch_deadline_seconds`): calls still unanswered then (a Pacman
+    that hangs, retried timeout after timeout) are cancelled and come back as 'unavailable'
+    failures; the codes received before it are returned, so the worker records them and a re-run
+    reuses them. Without it, 1,000 calls hanging for four 10 s read timeouts each would hold a
+    chunk for minutes past any Lambda's limit.
 
     Memory: the requests handed to `issue_many` and their results (the worker hands a chunk).
+    One batch at a time (a lock): the loop is not shared between threads.
     """
 
     def __init__(
-        self, client: JsonHttpClient, *, concurrency: int = DEFAULT_ISSUE_CONCURRENCY
+        self,
+        client: AsyncJsonHttpClient,
+        *,
+        concurrency: int = DEFAULT_ISSUE_CONCURRENCY,
+        batch_deadline_seconds: float = DEFAULT_ISSUE_BATCH_DEADLINE_SECONDS,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if batch_deadline_seconds <= 0:
+            raise ValueError(f"batch deadline must be > 0 s, got {batch_deadline_seconds}")
         self._client = client
         self.concurrency = concurrency
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="pacman")
+        self.batch_deadline_seconds = batch_deadline_seconds
+        self._runner = asyncio.Runner()
+        self._lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._runner.run(self._client.aclose())
+                self._runner.close()
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
-        what = f"code for fan {request.global_user_id!r}"
+        (result,) = self.issue_many([request])
+        return result
+
+    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+        if not requests:
+            return []
+        correlation_id = current_correlation_id()  # the loop's context is not the caller's
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("HttpCodeIssuer is closed")
+            return self._runner.run(self._issue_all(requests, correlation_id))
+
+    async def _issue_all(
+        self, requests: Sequence[CodeRequest], correlation_id: str | None
+    ) -> list[Result[str, LookupFailure]]:
+        # `concurrency` callers take the next request in turn: at most that many in flight, and
+        # no task or semaphore wait per request (measured: ~15 % of the CPU per call).
+        results: list[Result[str, LookupFailure] | None] = [None] * len(requests)
+        turns = iter(range(len(requests)))
+
+        async def caller() -> None:
+            for i in turns:
+                results[i] = await self._issue(requests[i], correlation_id)
+
+        callers = [
+            asyncio.ensure_future(caller()) for _ in range(min(self.concurrency, len(requests)))
+        ]
+        _done, late = await asyncio.wait(callers, timeout=self.batch_deadline_seconds)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        for task in _done:
+            task.result()  # a bug in a caller is raised, not turned into a missing code
+        return [
+            self._late(request) if result is None else result
+            for request, result in zip(requests, results, strict=True)
+        ]
+
+    def _late(self, request: CodeRequest) -> Result[str, LookupFailure]:
+        return Failure(
+            LookupFailure(
+                _what(request),
+                FailureKind.UNAVAILABLE,
+                f"pacman: no answer within the batch deadline of {self.batch_deadline_seconds:g} s",
+            )
+        )
+
+    async def _issue(
+        self, request: CodeRequest, correlation_id: str | None
+    ) -> Result[str, LookupFailure]:
+        what = _what(request)
         body = {
             "productId": request.product_id,
             "source": request.source,
@@ -204,10 +288,13 @@ class HttpCodeIssuer:
             "endDate": iso_millis(request.end),
             "globalUserId": request.global_user_id,
         }
-        called = _call(what, lambda: self._client.post("/passwords", body))
-        match called:
-            case Failure():
-                return called
+        try:
+            answer = await self._client.post("/passwords", body, correlation_id=correlation_id)
+        except DependencyUnavailable as error:
+            return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, str(error)))
+        match _data(what, answer):
+            case Failure() as failed:
+                return failed
             case Success((response, data)):
                 pass
         passwords = _strings(data.get("passwords")) if isinstance(data, Mapping) else None
@@ -215,5 +302,6 @@ class HttpCodeIssuer:
             return _shape(what, response, "expected {passwords: [one non-empty string]}")
         return Success(passwords[0])
 
-    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
-        return list(self._pool.map(self.issue, requests))
+
+def _what(request: CodeRequest) -> str:
+    return f"code for fan {request.global_user_id!r}"

@@ -9,12 +9,21 @@ from datetime import UTC, datetime
 import pytest
 from returns.result import Failure, Success
 
+from adapters.http.async_client import AsyncJsonHttpClient
 from adapters.http.client import JsonHttpClient
 from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer, iso_millis
+from adapters.logging import correlation
 from domain.backoff import no_wait
 from domain.codes import AssignCount, CodeRequest, CodeType
 from tests.support.fake_code_services import FakeCodeService, FakePacman
-from tests.support.http_server import Fault, LocalHttpServer, Response, running_server
+from tests.support.async_http_server import AsyncHttpServer
+from tests.support.http_server import (
+    Fault,
+    LocalHttpServer,
+    Response,
+    running_server,
+    silent_listener,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -121,33 +130,164 @@ def test_a_4xx_is_invalid_without_retry(server: LocalHttpServer) -> None:
     assert len(server.requests) == 1
 
 
+def pacman_issuer(
+    url: str,
+    *,
+    retries: int = 2,
+    concurrency: int = 4,
+    read_timeout: float = 0.3,
+    deadline: float = 60.0,
+) -> HttpCodeIssuer:
+    client = AsyncJsonHttpClient(
+        "pacman",
+        url,
+        token="t0ken",
+        read_timeout=read_timeout,
+        retry=no_wait(retries=retries),
+        max_connections=concurrency,
+    )
+    return HttpCodeIssuer(client, concurrency=concurrency, batch_deadline_seconds=deadline)
+
+
+@pytest.fixture
+def issuer(server: LocalHttpServer) -> Iterator[HttpCodeIssuer]:
+    issuer = pacman_issuer(server.url)
+    yield issuer
+    issuer.close()
+
+
 def test_pacman_issues_one_code_per_fan_with_the_window_in_iso_millis(
-    server: LocalHttpServer,
+    server: LocalHttpServer, issuer: HttpCodeIssuer
 ) -> None:
     pacman = FakePacman(server, token="t0ken")
-    issuer = HttpCodeIssuer(client(server, "pacman"), concurrency=4)
-    results = issuer.issue_many([request(f"g{i}") for i in range(20)])
+    with correlation("corr-1"):
+        results = issuer.issue_many([request(f"g{i}") for i in range(20)])
     assert all(isinstance(r, Success) for r in results)
     assert len({r.unwrap() for r in results}) == 20
-    assert {i["globalUserId"] for i in pacman.issued} == {f"g{i}" for i in range(20)}
+    # In order: each result is its own fan's code.
+    by_fan = {i["globalUserId"]: i["code"] for i in pacman.issued}
+    assert [r.unwrap() for r in results] == [by_fan[f"g{i}"] for i in range(20)]
     first = pacman.issued[0]
     assert first["beginDate"] == "2026-12-01T10:00:00.000Z" == iso_millis(NOW)
     assert first["endDate"] == "2027-12-01T10:00:00.000Z"
     assert first["productId"] == "prod-1" and first["source"] == "vf"
-    issuer.close()
+    sent = server.requests_to("POST", "/passwords")[0]
+    assert sent.headers["authorization"] == "Bearer t0ken"
+    assert sent.headers["x-correlation-id"] == "corr-1"
 
 
-def test_pacman_faults_mid_file_are_retried_then_reported_per_fan(
+def test_the_calls_of_a_batch_share_keep_alive_connections_up_to_the_concurrency(
     server: LocalHttpServer,
 ) -> None:
+    pacman = FakePacman(server, token="t0ken", delay=0.01)
+    issuer = pacman_issuer(server.url, concurrency=3)
+    try:
+        for batch in range(3):
+            results = issuer.issue_many([request(f"b{batch}g{i}") for i in range(30)])
+            assert all(isinstance(r, Success) for r in results)
+    finally:
+        issuer.close()
+    assert pacman.count == 90
+    assert server.connections <= 3
+
+
+def test_pacman_5xx_429_and_timeouts_mid_file_are_retried_once_each_and_every_fan_gets_a_code(
+    server: LocalHttpServer, issuer: HttpCodeIssuer
+) -> None:
+    pacman = FakePacman(server, token="t0ken")
+    assert all(isinstance(r, Success) for r in issuer.issue_many([request("warm")]))
+    server.inject(Fault.status(503), times=1)
+    server.inject(Fault.throttle("0"), times=1)
+    server.inject(Fault.slow(1.0), times=1)  # beyond the 0.3 s read timeout
+    server.inject(Fault.dropped(), times=1)
+    results = issuer.issue_many([request(f"g{i}") for i in range(40)])
+    assert all(isinstance(r, Success) for r in results)
+    faults = [r.fault for r in server.requests if r.fault]
+    assert sorted(faults) == ["dropped connection", "slow 1.0s", "status 429", "status 503"]
+    # 41 fans answered (the slow one's answer may have issued a code the client never read).
+    assert len(server.requests) == 41 + 4
+    assert pacman.count in (41, 42)
+
+
+def test_a_lasting_pacman_outage_is_an_unavailable_failure_per_fan_naming_the_call(
+    server: LocalHttpServer, issuer: HttpCodeIssuer
+) -> None:
     FakePacman(server, token="t0ken")
-    issuer = HttpCodeIssuer(client(server, "pacman", retries=1), concurrency=1)
-    server.inject(Fault.status(500), times=1)
-    assert isinstance(issuer.issue(request("g1")), Success)
-    server.inject(Fault.dropped(), times=2)
-    down = issuer.issue(request("g2"))
+    server.inject(Fault.status(500), times=3)
+    (down,) = issuer.issue_many([request("g2")])
     assert isinstance(down, Failure) and down.failure().kind == "unavailable"
-    assert "'g2'" in down.failure().what
+    assert down.failure().what == "code for fan 'g2'"
+    assert "POST /passwords -> HTTP 500" in down.failure().detail
+    assert "after 3 attempts" in down.failure().detail
+    assert len(server.requests) == 3  # one retry layer: 1 + 2 retries, nothing around it
+
+
+def test_pacman_refusals_and_wrong_shapes_are_invalid_without_retry_and_never_echo_codes(
+    server: LocalHttpServer, issuer: HttpCodeIssuer
+) -> None:
+    FakePacman(server, token="t0ken")
     refused = issuer.issue(CodeRequest("prod-1", "vf", NOW, NOW, "g3"))  # begin == end
     assert isinstance(refused, Failure) and refused.failure().kind == "invalid"
+    assert "HTTP 400" in refused.failure().detail
+    server.inject(Fault.status(200, b'{"passwords": ["SECRET1", "SECRET2"]}'), times=1)
+    two = issuer.issue(request("g4"))
+    assert isinstance(two, Failure) and two.failure().kind == "invalid"
+    assert "one non-empty string" in two.failure().detail
+    server.inject(Fault.garbage(), times=1)
+    garbage = issuer.issue(request("g5"))
+    assert isinstance(garbage, Failure) and "not JSON" in garbage.failure().detail
+    assert len(server.requests) == 3
+
+
+def test_a_pacman_that_accepts_and_never_answers_costs_one_connection_per_attempt() -> None:
+    with silent_listener() as listener:
+        issuer = pacman_issuer(listener.url, retries=2, concurrency=1, read_timeout=0.2)
+        try:
+            (hung,) = issuer.issue_many([request("g1")])
+        finally:
+            issuer.close()
+        assert isinstance(hung, Failure) and hung.failure().kind == "unavailable"
+        assert "timed out" in hung.failure().detail and "after 3 attempts" in hung.failure().detail
+        assert listener.connections == 3
+
+
+def test_calls_unanswered_at_the_batch_deadline_are_unavailable_and_the_answered_kept(
+    server: LocalHttpServer,
+) -> None:
+    """The batch deadline bounds a chunk whatever the read timeouts: the hung calls come back
+    as 'unavailable' (the worker stops and says run again), the codes received are returned
+    (the worker records them first)."""
+    FakePacman(server, token="t0ken")
+    server.inject(Fault.slow(30.0), times=2)  # ends when the server stops
+    issuer = pacman_issuer(server.url, concurrency=4, read_timeout=60.0, deadline=0.5)
+    try:
+        results = issuer.issue_many([request(f"g{i}") for i in range(10)])
+    finally:
+        issuer.close()
+    late = [r for r in results if isinstance(r, Failure)]
+    assert len(late) == 2 and len(results) == 10
+    assert all("batch deadline of 0.5 s" in r.failure().detail for r in late)
+    assert all(r.failure().kind == "unavailable" for r in late)
+    hung = {r.json()["globalUserId"] for r in server.requests if r.fault}
+    assert {r.failure().what for r in late} == {f"code for fan {g!r}" for g in hung}
+
+
+def test_the_asyncio_server_of_the_benchmark_serves_the_same_pacman() -> None:
+    pacman = FakePacman(token="t0ken")
+    with AsyncHttpServer({("POST", "/passwords"): pacman.answer}, delay=0.001) as fast:
+        issuer = pacman_issuer(fast.url, concurrency=8)
+        try:
+            results = issuer.issue_many([request(f"g{i}") for i in range(50)])
+            refused = issuer.issue(CodeRequest("prod-1", "vf", NOW, NOW, "g3"))
+        finally:
+            issuer.close()
+    assert len({r.unwrap() for r in results}) == 50 == pacman.count
+    assert isinstance(refused, Failure) and refused.failure().kind == "invalid"
+
+
+def test_a_closed_issuer_refuses_to_issue(server: LocalHttpServer) -> None:
+    issuer = pacman_issuer(server.url)
     issuer.close()
+    issuer.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="closed"):
+        issuer.issue(request())

@@ -3,7 +3,8 @@
 FakeCodeService keeps codes per campaign with the sibling service's statuses (available,
 reserved for 24 h, assigned) and answers in its `{data, meta}` envelope. FakePacman issues one
 code per POST. Failures are injected through the server (`server.inject(Fault...)`); `delay`
-makes Pacman answer like the real one does (~20 ms) for benchmarks.
+makes Pacman answer like the real one does (~20 ms). The benchmark serves the same FakePacman
+from the asyncio server (tests/support/async_http_server.py), cheaper per request.
 """
 
 from __future__ import annotations
@@ -102,9 +103,13 @@ class FakeCodeService:
 
 @dataclass
 class FakePacman:
-    server: LocalHttpServer
+    """Pacman's contract (adapters/http/codes.py): `answer` is the whole of it, routed by the
+    threaded LocalHttpServer when one is given (the tests: faults, request log) and by
+    AsyncHttpServer for load (the benchmark: tests/support/async_http_server.py)."""
+
+    server: LocalHttpServer | None = None
     token: str | None = None
-    delay: float = 0.0
+    delay: float = 0.0  # LocalHttpServer only: AsyncHttpServer waits with asyncio.sleep
     keep: bool = True  # False: count only (benchmarks issue 100,000s)
     issued: list[dict[str, Any]] = field(default_factory=list)
     count: int = 0
@@ -112,13 +117,17 @@ class FakePacman:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.server.route("POST", "/passwords", self._issue)
+        if self.server is not None:
+            self.server.route("POST", "/passwords", self._delayed)
 
-    def _issue(self, request: Request) -> Response:
-        if not _authorized(request, self.token):
-            return _unauthorized()
+    def _delayed(self, request: Request) -> Response:
         if self.delay:
             time.sleep(self.delay)
+        return self.answer(request)
+
+    def answer(self, request: Request) -> Response:
+        if not _authorized(request, self.token):
+            return _unauthorized()
         try:
             body = request.json()
         except ValueError:

@@ -124,6 +124,7 @@ class LocalHttpServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[Request] = []
+        self.connections = 0  # accepted so far (keep-alive: many requests each)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._server.block_on_close = False
@@ -220,6 +221,11 @@ class LocalHttpServer:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the request log is `server.requests`; keep test output clean
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def _handle(self) -> None:
                 split = urlsplit(self.path)
