@@ -15,8 +15,8 @@ from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer, iso_millis
 from adapters.logging import correlation
 from domain.backoff import no_wait
 from domain.codes import AssignCount, CodeRequest, CodeType
-from tests.support.fake_code_services import FakeCodeService, FakePacman
 from tests.support.async_http_server import AsyncHttpServer
+from tests.support.fake_code_services import FakeCodeService, FakePacman
 from tests.support.http_server import (
     Fault,
     LocalHttpServer,
