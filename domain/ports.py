@@ -6,10 +6,10 @@ adapters/memory.py with in-process fakes for unit tests and dry runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from returns.result import Result
 
@@ -37,6 +37,10 @@ from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.markets import CampaignMarket
 from domain.wave_prep.status import WaveStatus
+
+C = TypeVar("C")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Clock(Protocol):
@@ -116,9 +120,16 @@ class VersionedBlobs(Protocol):
         ...
 
 
-class ObjectStore(
-    LineReader, ChunkReader, BlobReader, BlobWriter, BlobListing, BlobMover, Protocol
-):
+class ObjectReader(LineReader, ChunkReader, BlobReader, Protocol):
+    """Every way of reading an object, and nothing that writes."""
+
+
+class ResumableSource(ChunkReader, BlobReader, BlobWriter, Protocol):
+    """An object streamed, and small ones beside it read and written whole: a worker that
+    keeps a checkpoint of how far it got (load_code_assignments_to_stream)."""
+
+
+class ObjectStore(ObjectReader, BlobWriter, BlobListing, BlobMover, Protocol):
     """Blobs by bucket and key, every part above but the conditional writes. Reads stream;
     writes are complete-or-nothing. Workers should take the parts they use; this whole is for
     adapters and composition."""
@@ -127,6 +138,18 @@ class ObjectStore(
 class ConditionalObjectStore(ObjectStore, VersionedBlobs, Protocol):
     """An object store with conditional writes too (S3's and the in-memory one): for a worker
     whose runs must not overlap (process_scored_files' lease and checkpoints)."""
+
+
+class ChunkMapper(Protocol):
+    """Runs a transform over chunks (domain/scoring/chunks.py cuts a scored file into them):
+    `fn(ctx, chunk)` for every chunk, results *in input order*, holding only a bounded number
+    of chunks at a time. domain/scoring/chunks.SequentialMapper runs them one after the other
+    in this process; adapters/parallel.py spreads them over worker processes."""
+
+    def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:
+        """fn(ctx, chunk) for each chunk, in order; `fn` must be a module-level function and
+        `ctx` picklable, so that implementations may run them in other processes."""
+        ...
 
 
 class RecordStream(Protocol):

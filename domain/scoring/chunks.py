@@ -1,15 +1,12 @@
-"""Cutting the scored file into chunks, and the ChunkMapper port that runs a transform over them.
-
-A ChunkMapper applies `fn(ctx, chunk)` to every chunk and yields the results *in input order*,
-holding only a bounded number of chunks at a time. The domain's default runs them one after the
-other in this process; adapters/parallel.py spreads them over worker processes.
+"""Cutting the scored file into chunks, and the domain's default ChunkMapper (the port, in
+domain/ports.py, runs a transform over them): one chunk after the other, in this process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from domain.models import OverlongLine
 from domain.scoring.transform import Chunk
@@ -21,13 +18,6 @@ R = TypeVar("R")
 # Small chunks run faster (their columns stay in the CPU caches: ~15 µs a row at 1-2,000 rows,
 # ~21 at 5,000) and large ones cost the parent more per row; benchmarks/README.md has the figures.
 DEFAULT_CHUNK_ROWS = 2_000
-
-
-class ChunkMapper(Protocol):
-    def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:
-        """fn(ctx, chunk) for each chunk, in order; `fn` must be a module-level function and
-        `ctx` picklable, so that implementations may run them in other processes."""
-        ...
 
 
 class SequentialMapper:

@@ -37,7 +37,7 @@ from urllib.parse import unquote_plus
 from returns.result import Failure, Result, Success
 
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef, StreamRecord
-from domain.ports import Clock, ObjectStore, RecordEncoder, RecordStream
+from domain.ports import BlobReader, Clock, RecordEncoder, RecordStream, ResumableSource
 from domain.waves import (
     CODE_COLUMN,
     GLOBAL_USER_ID,
@@ -143,7 +143,7 @@ def _version(info: ObjectInfo) -> str:
 def load_code_assignments_to_stream(
     source: WaveConfigRef,
     *,
-    store: ObjectStore,
+    store: ResumableSource,
     stream: RecordStream,
     clock: Clock,
     encode: RecordEncoder,
@@ -204,7 +204,7 @@ def load_code_assignments_to_stream(
     return Success(state)
 
 
-def _config(store: ObjectStore, ref: ObjectRef) -> Mapping[str, Any] | StreamFailure:
+def _config(store: BlobReader, ref: ObjectRef) -> Mapping[str, Any] | StreamFailure:
     try:
         raw = store.read_bytes(ref)
     except ObjectNotFound:
@@ -221,7 +221,7 @@ def _config(store: ObjectStore, ref: ObjectRef) -> Mapping[str, Any] | StreamFai
     return config
 
 
-def _resume(store: ObjectStore, ref: ObjectRef, version: str) -> StreamedWave | None:
+def _resume(store: BlobReader, ref: ObjectRef, version: str) -> StreamedWave | None:
     """The checkpoint of this CSV version, or None (none, unreadable, another version)."""
     try:
         state = json.loads(store.read_bytes(ref))

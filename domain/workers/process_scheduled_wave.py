@@ -25,7 +25,7 @@ from returns.result import Failure, Result, Success
 
 from domain.codes import AssignCount
 from domain.models import ObjectNotFound, ObjectRef
-from domain.ports import CodeInventory, ObjectStore
+from domain.ports import ChunkReader, CodeInventory
 from domain.waves import (
     CODE_COLUMN,
     CsvProblem,
@@ -118,7 +118,7 @@ class AssignFailure:
 def process_scheduled_wave(
     wave: ScheduledWave,
     *,
-    store: ObjectStore,
+    store: ChunkReader,
     inventory: CodeInventory,
     batch_size: int = BATCH_SIZE,
     on_progress: Callable[[int], None] | None = None,

@@ -68,16 +68,19 @@ from domain.models import (
     StreamRecord,
 )
 from domain.ports import (
+    BlobWriter,
     CampaignDirectory,
+    ChunkMapper,
     Clock,
     ConditionalObjectStore,
+    LineReader,
     Notifier,
-    ObjectStore,
+    ObjectReader,
     RecordEncoder,
     RecordStream,
 )
 from domain.scoring.bands import BandScale
-from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, ChunkMapper, SequentialMapper, chunk_lines
+from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
 from domain.scoring.columns import parse_header
 from domain.scoring.emails import normalise_blacklist_entry
 from domain.scoring.lease import DEFAULT_LEASE_SECONDS, FileLease
@@ -174,7 +177,7 @@ def _ranked(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def _load_blacklist(
-    store: ObjectStore, ref: ObjectRef, source: ObjectRef
+    store: LineReader, ref: ObjectRef, source: ObjectRef
 ) -> Result[frozenset[str], ScoredFileFailure]:
     """One email per line (case-insensitive; blank lines and # comments ignored)."""
     entries: set[str] = set()
@@ -305,7 +308,7 @@ class _Run:
         self,
         source: ObjectRef,
         key: ScoredFileKey,
-        store: ConditionalObjectStore,
+        store: BlobWriter,
         stream: RecordStream,
         ledger: ProgressLedger,
         lease: FileLease,
@@ -451,7 +454,7 @@ def _report(counts: ScoredFileCounts) -> dict[str, Any]:
 def _prepare(
     source: ObjectRef,
     key: ScoredFileKey,
-    store: ObjectStore,
+    store: ObjectReader,
     campaigns: CampaignDirectory,
     blacklist: ObjectRef,
     stream: RecordStream,

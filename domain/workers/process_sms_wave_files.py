@@ -36,12 +36,12 @@ from returns.result import Failure, Result, Success
 from domain.codes import TM_PLACEHOLDER_CODE, CodeType, Reservation
 from domain.models import FailureKind, LookupFailure, ObjectNotFound, ObjectRef
 from domain.ports import (
+    BlobReader,
     CampaignDirectory,
     CampaignMarkets,
     Clock,
     CodeInventory,
     EligibleFans,
-    ObjectStore,
     PackageWriter,
     ReservationLedger,
     WavePackage,
@@ -159,7 +159,7 @@ def process_sms_wave_files(
     request: WavePrepRequest,
     *,
     bucket: str,
-    store: ObjectStore,
+    store: BlobReader,
     campaigns: CampaignDirectory,
     markets: CampaignMarkets,
     fans: EligibleFans,
@@ -267,7 +267,7 @@ def _run(
     attempt: int,
     *,
     bucket: str,
-    store: ObjectStore,
+    store: BlobReader,
     campaigns: CampaignDirectory,
     markets: CampaignMarkets,
     fans: EligibleFans,
@@ -396,7 +396,7 @@ def _unwrap_lookup(result: Result[_T, LookupFailure], what: str) -> _T:
 
 
 def _wave_markets(
-    request: WavePrepRequest, bucket: str, store: ObjectStore, markets: CampaignMarkets
+    request: WavePrepRequest, bucket: str, store: BlobReader, markets: CampaignMarkets
 ) -> tuple[WaveMarket, ...]:
     ref = market_details_ref(bucket, request.campaign_id, request.date_key)
     try:
@@ -421,7 +421,7 @@ def _wave_markets(
     raise AssertionError("unreachable")
 
 
-def _code_pool(store: ObjectStore, ref: ObjectRef) -> Iterator[str] | None:
+def _code_pool(store: BlobReader, ref: ObjectRef) -> Iterator[str] | None:
     """The uploaded codes as one pool handed out in file order, or None without a file."""
     try:
         raw = store.read_bytes(ref)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -58,6 +59,26 @@ def test_assigns_real_codes_in_batches_and_a_second_run_updates_none() -> None:
     again = process_scheduled_wave(wave, store=store, inventory=inventory).unwrap()
     assert (again.updated, again.already_assigned) == (0, 7)
     assert inventory.assigned_to("camp1") == {f"C{i:05d}" for i in range(7)}
+
+
+class OnlyChunks:
+    """The one part of the object store process_scheduled_wave needs: the CSV streamed."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
+        assert ref == WAVE
+        for start in range(0, len(self.data), self.size):
+            yield self.data[start : start + self.size]
+
+
+def test_the_scheduled_wave_only_streams_its_csv() -> None:
+    rows = [coded(i) for i in range(5)] + [coded(5, "TM")]
+    store = OnlyChunks(wave_with_codes(rows), size=7)  # rows cut across chunks
+    wave = ScheduledWave.parse({"key": KEY}, BUCKET).unwrap()
+    counts = process_scheduled_wave(wave, store=store, inventory=MemoryCodeInventory()).unwrap()
+    assert (counts.rows_in, counts.updated, counts.dropped_placeholder) == (6, 5, 1)
 
 
 def test_codes_of_another_campaign_are_conflicts() -> None:
