@@ -38,6 +38,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from local.dynamodb_atomic import DYNAMODB_FIX
+from local.dynamodb_transactions import TRANSACTIONS_FIX
 from local.kinesis_put_path import PUT_PATH_FIX, enable_shard_limits
 from local.kinesis_resharding import RESHARDING_FIX
 from local.moto_patch import MotoPatch
@@ -157,6 +158,9 @@ class EmbeddedEmulator:
             return self
         # Always: without it, conditional writes are not atomic under concurrent requests.
         DYNAMODB_FIX.apply()
+        # Needs the one above (checks, then writes, with no request in between).
+        if DYNAMODB_FIX.status().applied:
+            TRANSACTIONS_FIX.apply()
         S3_CONDITIONAL_FIX.apply()
         if self.kinesis_fix:
             KINESIS_FIX.apply()

@@ -186,3 +186,25 @@ def test_a_lost_ledger_race_learns_the_first_code_from_the_failed_condition(
     calls.clear()
     assert ledger.record(wave, {"g1": IssuedCode("B", 7)}) == {"g1": IssuedCode("A", 1)}
     assert "GetItem" not in calls
+
+
+def test_the_ledger_records_a_chunk_in_transactions_of_100_and_the_first_record_wins(
+    aws: ClientFactory, table: str
+) -> None:
+    """250 fans: three transactions. Recorded again with 10 of them already held (a concurrent
+    or earlier run): the held keep their codes, the rest are recorded in the resent
+    transactions, and no fan is left out."""
+    db, calls = _counting_calls(aws)
+    ledger = DynamoIssuedCodeLedger(db, table, concurrency=2)
+    wave = unique_name("wave")
+    earlier = {f"g{i}": IssuedCode(f"OLD{i}", i) for i in range(0, 250, 25)}
+    assert ledger.record(wave, earlier) == earlier
+    calls.clear()
+    fresh = {f"g{i}": IssuedCode(f"NEW{i}", i) for i in range(250)}
+    held = ledger.record(wave, fresh)
+    assert held == {**fresh, **earlier}
+    assert set(calls) == {"TransactWriteItems"}
+    # 3 transactions cancelled by the held records (which come back with the cancellation),
+    # then 3 resent without them: nothing read, nothing written one by one.
+    assert len(calls) == 6
+    assert ledger.recall(wave, list(fresh)) == held

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local import dynamodb_atomic
+from local import dynamodb_atomic, dynamodb_transactions
 from local.moto_patch import fingerprint
 from tests.conftest import unique_name
 
@@ -66,3 +66,73 @@ def test_of_racing_conditional_puts_on_one_item_exactly_one_wins(aws: Any) -> No
         won = list(pool.map(lambda job: claim(*job), [(i, c) for i in items for c in range(8)]))
     winners = [sum(won[n * 8 : (n + 1) * 8]) for n in range(len(items))]
     assert winners == [1] * len(items)
+
+
+def test_the_transactions_fix_applies_to_the_pinned_moto(emulator: Any) -> None:
+    """TransactWriteItems without moto's copy of the whole table per item
+    (local/dynamodb_transactions.py)."""
+    fix = dynamodb_transactions.TRANSACTIONS_FIX
+    status = fix.status()
+    assert status.applied, status.reason
+    for qualified, original in fix.originals.items():
+        assert fingerprint(original) == fix.fingerprints[qualified]
+
+
+def _table(dynamodb: Any) -> str:
+    table = unique_name("tx")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return table
+
+
+def _put(table: str, pk: str, value: str) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {"pk": {"S": pk}, "v": {"S": value}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _values(dynamodb: Any, table: str) -> dict[str, str]:
+    items = dynamodb.scan(TableName=table)["Items"]
+    return {i["pk"]["S"]: i["v"]["S"] for i in items}
+
+
+def test_a_transaction_is_all_or_nothing_and_names_each_failed_condition(aws: Any) -> None:
+    dynamodb = aws.client("dynamodb")
+    table = _table(dynamodb)
+    dynamodb.transact_write_items(TransactItems=[_put(table, "a", "1"), _put(table, "b", "1")])
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[_put(table, "c", "2"), _put(table, "a", "2"), _put(table, "d", "2")]
+        )
+    reasons = cancelled.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed", "None"]
+    assert reasons[1]["Item"] == {"pk": {"S": "a"}, "v": {"S": "1"}}
+    assert _values(dynamodb, table) == {"a": "1", "b": "1"}  # c and d not written
+
+
+def test_a_transaction_failing_midway_puts_the_touched_items_back(aws: Any) -> None:
+    """A write the checks cannot foresee failing (an update of a number by a string) undoes
+    the writes before it."""
+    dynamodb = aws.client("dynamodb")
+    table = _table(dynamodb)
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "n"}, "v": {"S": "x"}, "n": {"N": "1"}})
+    bad_update = {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": "n"}},
+            "UpdateExpression": "SET n = n + :s",
+            "ExpressionAttributeValues": {":s": {"S": "not a number"}},
+        }
+    }
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[_put(table, "new", "1"), bad_update])
+    assert _values(dynamodb, table) == {"n": "x"}

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from returns.result import Failure, Success
 
 from adapters.aws.dynamo_codes import DynamoCodeInventory, DynamoCodeIssuer, DynamoIssuedCodeLedger
+from domain.backoff import no_wait
 from domain.codes import CodeRequest, CodeType, IssuedCode
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
@@ -49,6 +50,23 @@ class RefusingDynamo:
 
     def update_item(self, **request: Any) -> dict[str, Any]:
         raise self._refuse("UpdateItem", request)
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        """A failed condition cancels the transaction, naming every item, as DynamoDB does."""
+        if self.code != CONDITION_FAILED:
+            raise self._refuse("TransactWriteItems", {})
+        self.writes += 1
+        reasons = []
+        for entry in TransactItems:
+            reason: dict[str, Any] = {"Code": "ConditionalCheckFailed"}
+            if entry["Put"].get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
+                reason["Item"] = self.item
+            reasons.append(reason)
+        answer = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": reasons,
+        }
+        raise ClientError(answer, "TransactWriteItems")  # type: ignore[arg-type]
 
     def get_item(self, **_request: Any) -> dict[str, Any]:
         return {"Item": self.item}
@@ -112,3 +130,39 @@ def test_a_ledger_entry_that_fails_otherwise_is_the_table_unavailable() -> None:
     ledger = DynamoIssuedCodeLedger(RefusingDynamo("InternalServerError"), "codes")
     with pytest.raises(DependencyUnavailable, match="InternalServerError"):
         ledger.record("w1", {"g1": IssuedCode("SECOND", 7)})
+
+
+class ConflictingDynamo:
+    """TransactWriteItems cancelled by a conflicting transaction `conflicts` times, then made."""
+
+    def __init__(self, conflicts: int) -> None:
+        self.conflicts = conflicts
+        self.calls: list[int] = []
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(len(TransactItems))
+        if len(self.calls) <= self.conflicts:
+            reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (
+                len(TransactItems) - 1
+            )
+            answer = {
+                "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                "CancellationReasons": reasons,
+            }
+            raise ClientError(answer, "TransactWriteItems")  # type: ignore[arg-type]
+        return {}
+
+
+def test_a_ledger_transaction_cancelled_by_a_conflict_is_resent_whole() -> None:
+    dynamo = ConflictingDynamo(conflicts=2)
+    ledger = DynamoIssuedCodeLedger(dynamo, "codes", concurrency=1, backoff=no_wait(retries=3))
+    issued = {f"g{i}": IssuedCode(f"C{i}", i) for i in range(150)}
+    assert ledger.record("w1", issued) == issued
+    # 100 + 50, the first cancelled twice: every fan sent until recorded, none dropped.
+    assert dynamo.calls == [100, 100, 100, 50]
+
+
+def test_ledger_transactions_still_cancelled_when_the_resends_run_out_are_unavailable() -> None:
+    ledger = DynamoIssuedCodeLedger(ConflictingDynamo(99), "codes", backoff=no_wait(retries=2))
+    with pytest.raises(DependencyUnavailable, match=r"1 records still cancelled after 3"):
+        ledger.record("w1", {"g1": IssuedCode("C", 1)})
