@@ -3,7 +3,9 @@
 Each batch becomes one S3 object `probe/{shard}/{first sequence number}.json` listing the
 records' sequence numbers and data, the way save_campaign_data names its lake objects: a replayed
 batch (same first record) rewrites the same object. Counting sequence numbers across all objects
-then shows exactly-once delivery: each appears once, none is missing.
+then shows exactly-once delivery: each appears once, none is missing. Each object also says
+when it was written (`processed-ns` metadata, the probe's wall clock in ns): the order in which
+batches of different shards were processed, for the order-per-key checks.
 
 Faults, switched on by environment variables (the daemon's children inherit them):
 - PROBE_CRASH_MARKER=<path>, PROBE_CRASH_AFTER=<n>: on its n-th batch the process writes the
@@ -18,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,12 @@ class ProbeWorker:
         body = json.dumps(
             [[r.sequence_number, r.data.decode("utf-8", "replace")] for r in batch]
         ).encode()
-        self.s3.put_object(Bucket=self.bucket, Key=object_key(batch), Body=body)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=object_key(batch),
+            Body=body,
+            Metadata={"processed-ns": str(time.time_ns())},
+        )
         return BatchCounts(received=len(batch), handled=len(batch))
 
 
@@ -93,3 +101,24 @@ def stored_sequence_numbers(s3: Any, bucket: str) -> list[tuple[str, str]]:
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
             found.extend((shard, seq) for seq, _data in json.loads(body))
     return found
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """One probe object: when it was written, its shard, and its records' (sequence, data)."""
+
+    processed_ns: int
+    shard: str
+    records: tuple[tuple[str, str], ...]
+
+
+def stored_batches(s3: Any, bucket: str) -> list[StoredBatch]:
+    """Every probe object, in the order they were written."""
+    batches: list[StoredBatch] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
+        for item in page.get("Contents", []):
+            answer = s3.get_object(Bucket=bucket, Key=item["Key"])
+            records = tuple((seq, data) for seq, data in json.loads(answer["Body"].read()))
+            written = int(answer["Metadata"]["processed-ns"])
+            batches.append(StoredBatch(written, item["Key"].split("/")[1], records))
+    return sorted(batches, key=lambda batch: batch.processed_ns)
