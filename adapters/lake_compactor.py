@@ -1,24 +1,25 @@
 """LakeCompactor and MergeManifests: merge a prefix's Avro files block by block, over any
 ObjectStore (S3, or the in-memory one in tests and benchmarks).
 
-How a merge treats each block of each source (in arrival order, domain.lake.in_arrival_order):
-- its records' dedupe keys come from the file's header (save_campaign_data lists them, see
-  adapters/avro_container.py), or, for a file without them (a merged file, an older file), from
-  decoding the block with a projection on `dedupeId` (fastavro skips the other fields);
-- `FirstWins.admit` says which of them are duplicates;
-- no duplicate, same schema, same codec: the block's bytes are copied as stored (count, size,
-  data; the merged file's own sync marker), neither decompressed nor decoded;
-- a duplicate: the block is decompressed, its records' boundaries found by the projection
-  decode (checking each key against the header's), the kept records' bytes joined and
-  compressed again: records are never re-encoded;
-- a file written with an older schema the current one can read (schema resolution): its
-  records are decoded with fastavro into the current schema and encoded again;
-- another codec: decompressed and compressed, not decoded.
+A merge reads each source twice:
+1. `inspect`: the header only, for a file whose header lists its records' dedupe keys (see
+   adapters/avro_container.py): its schema is judged, its keys go to the DuplicateIndex, which
+   then says which positions of which files repeat an earlier record (domain.lake.DropPlan).
+   A file without listed keys (a merged file, an older file) has its blocks decoded with a
+   projection on `dedupeId` here instead;
+2. `write_merged`: every block of a file with nothing to drop, in the merged file's schema and
+   codec, is copied as stored (count, size, data; the merged file's own sync marker), neither
+   decompressed nor decoded; a block holding a dropped position is decompressed, its records'
+   boundaries found by the projection decode (checking each key against the header's list), the
+   kept records' bytes joined and compressed again: records are never re-encoded;
+   - a file written with an older schema the current one can read (schema resolution): its
+     records are decoded with fastavro into the current schema and encoded again;
+   - another codec: decompressed and compressed, not decoded.
 
 Memory: one chunk of the object being read (1 MiB from S3), one block (~64 KiB before
 compression as save_campaign_data writes them), one part of the merged object being uploaded
-(8 MiB), and the FirstWins index (the dedupe keys of the prefix). Nothing grows with the bytes
-merged.
+(8 MiB), and the DropPlan (4 B per dropped record with the production index). Nothing grows
+with the bytes merged.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import hashlib
 import io
 import json
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ from returns.result import Failure, Result, Success
 from adapters.avro import SCHEMA_DIR, load_schema
 from adapters.avro_container import (
     CODEC_META,
+    KEYS_META,
     MERGED_META,
     SCHEMA_META,
     ChunkReader,
@@ -50,15 +53,16 @@ from adapters.avro_container import (
     decompress,
     first_arrival_of,
     header_bytes,
+    iter_block_counts,
     iter_blocks,
-    key_count,
     keys_of,
     merged_meta,
+    packed_keys_of,
     read_header,
 )
 from domain.lake import (
-    FirstWins,
-    IndexFull,
+    KEY_BYTES,
+    DropPlan,
     MergedFile,
     MergedManifest,
     MergeRefusal,
@@ -67,7 +71,7 @@ from domain.lake import (
     dedupe_key,
 )
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
-from domain.ports import ObjectStore
+from domain.ports import DuplicateIndex, ObjectStore
 
 AVRO_CONTENT_TYPE = "avro/binary"
 DEDUPE_FIELD = "dedupeId"
@@ -166,13 +170,15 @@ class AvroLakeCompactor:
     # --- LakeCompactor --------------------------------------------------------------------------
 
     def inspect(
-        self, record_type: str, sources: Sequence[ObjectInfo]
+        self, record_type: str, sources: Sequence[ObjectInfo], keys: DuplicateIndex
     ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
-        """Every source's header: schema checked, records counted (from the listed keys, or by
-        the block counts of a file without them), arrival read. Nothing is written."""
+        """Every source's header: schema checked, records counted, arrival read, and its records'
+        dedupe keys given to `keys`: from the header's list (no block read), or for a file
+        without one by the projection on `dedupeId`, block by block. Nothing is written."""
+        current = self._schema(record_type)
         found = []
         for info in sources:
-            reader = ChunkReader(_lazy(self._store, info.ref))
+            reader = ChunkReader(_head_first(self._store, info.ref))
             try:
                 header = read_header(reader)
                 verdict = self._verdict(record_type, header, info.ref.key)
@@ -180,13 +186,18 @@ class AvroLakeCompactor:
                     return Failure(verdict)
                 if header.codec not in ("null", "deflate"):
                     return Failure(_unreadable(info, f"codec {header.codec!r} is not supported"))
-                listed = key_count(header.meta)
-                records = (
-                    listed
-                    if listed is not None
-                    else sum(block.count for block in iter_blocks(reader, header))
-                )
-            except (NotAnAvroFile, ValueError, zlib.error) as bad:
+                listed = packed_keys_of(header.meta)
+                if listed is None:
+                    writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
+                    scanned = [
+                        _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
+                        for block in iter_blocks(reader, header)
+                    ]
+                    packed = b"".join(key for block_keys in scanned for key in block_keys)
+                else:
+                    packed = listed
+                keys.add(info.ref.key, packed)
+            except (NotAnAvroFile, ValueError, EOFError, zlib.error) as bad:
                 return Failure(_unreadable(info, str(bad)))
             except ObjectNotFound:
                 return Failure(_unreadable(info, "disappeared while the merge read it"))
@@ -195,10 +206,11 @@ class AvroLakeCompactor:
             found.append(
                 SourceFile(
                     info,
-                    records,
+                    len(packed) // KEY_BYTES,
                     first_arrival_of(header.meta),
                     keyed=listed is not None,
                     resolved=verdict == _RESOLVE,
+                    fingerprint=_fingerprint(header),
                 )
             )
         return Success(tuple(found))
@@ -209,10 +221,10 @@ class AvroLakeCompactor:
         prefix: str,
         files: Sequence[SourceFile],
         target: ObjectRef,
-        index: FirstWins,
+        drops: DropPlan,
     ) -> Result[MergedFile, MergeRefusal]:
-        """The merged file of `files` (in that order) at `target`, written completely (multipart)
-        or not at all: a refusal or an error part-way aborts the upload."""
+        """The merged file of `files` (in that order) minus `drops` at `target`, written
+        completely (multipart) or not at all: a refusal or an error part-way aborts the upload."""
         current = self._schema(record_type)
         sync = _sync_for(target, files)
         manifest = {
@@ -230,11 +242,11 @@ class AvroLakeCompactor:
             with self._store.open_writer(target, AVRO_CONTENT_TYPE) as out:
                 tally.bytes += out.write(header_bytes(meta, sync))
                 for source in files:
-                    self._copy_file(record_type, source, index, sync, out.write, tally)
+                    self._copy_file(
+                        record_type, source, drops.of(source.info.ref.key), sync, out.write, tally
+                    )
         except _Refused as refused:
             return Failure(refused.refusal)
-        except IndexFull as full:
-            return Failure(MergeRefusal("too_large", str(full)))
         return Success(
             MergedFile(
                 target,
@@ -250,57 +262,65 @@ class AvroLakeCompactor:
         self,
         record_type: str,
         source: SourceFile,
-        index: FirstWins,
+        drops: Sequence[int],
         sync: bytes,
         write: Callable[[bytes], int],
         tally: _Tally,
     ) -> None:
+        """One source's blocks into the merged file: a block none of whose positions is in
+        `drops` is copied as stored (when codec and schema are the merged file's), any other is
+        rewritten without the dropped records."""
         info = source.info
         current = self._schema(record_type)
         reader = ChunkReader(_lazy(self._store, info.ref))
         try:
             header = read_header(reader)
-            # The file may have been rewritten since inspect (a late replay): the verdict is
-            # taken again, and a change of schema is not copied blindly.
+            # The file may have been rewritten since inspect (a late replay): its drop positions
+            # would then name other records, so it is refused rather than copied blindly.
             verdict = self._verdict(record_type, header, info.ref.key)
-            if verdict != (_RESOLVE if source.resolved else _SAME):
-                raise _Refused(_unreadable(info, "its schema changed while the merge ran"))
-            keys = keys_of(header.meta)
+            if verdict != (_RESOLVE if source.resolved else _SAME) or (
+                _fingerprint(header) != source.fingerprint
+            ):
+                raise _Refused(_unreadable(info, "it changed while the merge ran"))
             writer_schema = _parsed_writer(header) if source.resolved else current.parsed
-            same_codec = header.codec == self.codec
+            as_stored = header.codec == self.codec and not source.resolved
+            listed: list[bytes] | None = None
             position = 0
             for block in iter_blocks(reader, header):
-                plain: bytes | None = None
-                bounds: list[tuple[int, int]] | None = None
-                if keys is not None:
-                    block_keys = keys[position : position + block.count]
-                    if len(block_keys) != block.count:
-                        raise _Refused(
-                            _unreadable(info, "its header lists fewer keys than records")
-                        )
-                else:
-                    plain = decompress(header.codec, block.data)
-                    bounds, block_keys = _scan(plain, block.count, writer_schema, current)
-                position += block.count
-                drop = index.admit(block_keys)
-                tally.duplicates += len(drop)
-                if not drop and same_codec and not source.resolved:
+                start = bisect_left(drops, position)
+                stop = bisect_left(drops, position + block.count, start)
+                if start == stop and as_stored:
                     tally.bytes += write(block_bytes(block.count, block.data, sync))
                     tally.records += block.count
                     tally.copied += 1
+                    position += block.count
                     continue
-                if plain is None:
-                    plain = decompress(header.codec, block.data)
+                dropped = {drops[i] - position for i in range(start, stop)}
+                if source.keyed and listed is None:
+                    listed = keys_of(header.meta)
+                block_keys = listed[position : position + block.count] if listed else None
                 kept = self._kept(
-                    plain, block, drop, bounds, block_keys, writer_schema, current, source
+                    decompress(header.codec, block.data),
+                    block,
+                    dropped,
+                    block_keys,
+                    writer_schema,
+                    current,
+                    source,
                 )
+                position += block.count
+                tally.duplicates += len(dropped)
                 tally.rewritten += 1
                 if kept:
                     data = compress(self.codec, b"".join(kept), self.compression_level)
                     tally.bytes += write(block_bytes(len(kept), data, sync))
                     tally.records += len(kept)
-            if keys is not None and position != len(keys):
-                raise _Refused(_unreadable(info, "its header lists more keys than records"))
+            if position != source.records:
+                raise _Refused(
+                    _unreadable(
+                        info, f"holds {position} records, its header lists {source.records}"
+                    )
+                )
         except (NotAnAvroFile, ValueError, EOFError, zlib.error) as bad:
             raise _Refused(_unreadable(info, str(bad))) from bad
         except ObjectNotFound as gone:
@@ -312,15 +332,13 @@ class AvroLakeCompactor:
         self,
         plain: bytes,
         block: RawBlock,
-        drop: list[int],
-        bounds: list[tuple[int, int]] | None,
-        block_keys: Sequence[bytes],
+        dropped: set[int],
+        block_keys: Sequence[bytes] | None,
         writer_schema: Any,
         current: _Current,
         source: SourceFile,
     ) -> list[bytes]:
         """The block's records minus the dropped positions, as Avro bytes of the current schema."""
-        dropped = set(drop)
         if source.resolved:
             stream = io.BytesIO(plain)
             kept = []
@@ -331,13 +349,12 @@ class AvroLakeCompactor:
                     fastavro.schemaless_writer(out, current.parsed, datum)
                     kept.append(out.getvalue())
             return kept
-        if bounds is None:
-            bounds, found = _scan(plain, block.count, writer_schema, current)
-            if found != list(block_keys):
-                # A header that lists other ids than the data holds would drop the wrong records.
-                raise _Refused(
-                    _unreadable(source.info, "its header's dedupe keys do not match its records")
-                )
+        bounds, found = _scan(plain, block.count, writer_schema, current)
+        if block_keys is not None and found != list(block_keys):
+            # A header that lists other ids than the data holds would drop the wrong records.
+            raise _Refused(
+                _unreadable(source.info, "its header's dedupe keys do not match its records")
+            )
         return [plain[start:end] for i, (start, end) in enumerate(bounds) if i not in dropped]
 
     def count_records(self, ref: ObjectRef) -> int:
@@ -345,7 +362,7 @@ class AvroLakeCompactor:
         reader = ChunkReader(_lazy(self._store, ref))
         try:
             header = read_header(reader)
-            return sum(block.count for block in iter_blocks(reader, header))
+            return sum(iter_block_counts(reader, header))
         finally:
             reader.close()
 
@@ -353,7 +370,7 @@ class AvroLakeCompactor:
 
     def read_manifest(self, ref: ObjectRef) -> MergedManifest | None:
         """What a merged file says it was built from; None when there is no such file."""
-        reader = ChunkReader(_lazy(self._store, ref))
+        reader = ChunkReader(_head_first(self._store, ref))
         try:
             header = read_header(reader)
         except ObjectNotFound:
@@ -386,6 +403,17 @@ def _lazy(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
     yield from store.iter_chunks(ref)
 
 
+HEAD_BYTES = 64 * 1024
+
+
+def _head_first(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
+    """The object's first 64 KiB, then (only if the reader wants more) the rest: reading a
+    header costs one small ranged GET instead of the object (a lake file's header with 1,000
+    listed keys is ~23 KB of its ~88)."""
+    yield from store.iter_chunks(ref, 0, HEAD_BYTES)
+    yield from store.iter_chunks(ref, HEAD_BYTES)
+
+
 def _scan(
     plain: bytes, count: int, writer_schema: Any, current: _Current
 ) -> tuple[list[tuple[int, int]], list[bytes]]:
@@ -404,6 +432,14 @@ def _scan(
     if stream.tell() != len(plain):
         raise NotAnAvroFile(f"a block holds more bytes than its {count} records")
     return bounds, keys
+
+
+def _fingerprint(header: Header) -> bytes:
+    """What identifies a source's content for the merge: its sync marker (fastavro draws or
+    save_campaign_data derives one per file) and a CRC-32 of the keys its header lists. Not a
+    defence against forgery, a check that the file read twice is the same file; CRC-32 because a
+    keyed BLAKE2b of every header cost ~45 ns a record of a merge's ~250."""
+    return header.sync + zlib.crc32(header.meta.get(KEYS_META, b"")).to_bytes(4, "big")
 
 
 def _parsed_writer(header: Header) -> Any:

@@ -109,10 +109,12 @@ class InMemoryObjectStore:
             line = line[:-1] if line.endswith(b"\r") else line
             yield OverlongLine(len(line)) if len(line) > self.max_line_bytes else line
 
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
-        data = self._get(ref)
-        for start in range(0, len(data), MIB):
-            yield data[start : start + MIB]
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        data = self._get(ref)[start:end]
+        for first in range(0, len(data), MIB):
+            yield data[first : first + MIB]
 
     def read_bytes(self, ref: ObjectRef) -> bytes:
         return self._get(ref)

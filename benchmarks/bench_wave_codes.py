@@ -42,7 +42,7 @@ class StreamingWaveStore:
         self.small: dict[Any, bytes] = {}
         self.written = 0
 
-    def iter_chunks(self, ref: Any) -> Iterator[bytes]:
+    def iter_chunks(self, ref: Any, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         from tests.support.wave_files import HEADER, fan, wave_csv
 
         if not ref.key.startswith("smsWaves/csv/"):

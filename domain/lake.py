@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -106,16 +106,15 @@ class FirstWins:
     """Which records of a merge are duplicates: each key's first occurrence (in the order the
     merge feeds them) is kept, every later one dropped.
 
-    Memory: one key (16 B, ~90 B with the set's overhead) per distinct record seen, so the ids
-    of one prefix. `watch` narrows it to the keys known to repeat (the Athena engine finds
-    them), so only those are held. `max_keys` is the guard: past it `admit` refuses
-    (`IndexFull`) instead of growing towards the function's memory limit.
+    The rule in plain Python, fed block by block; FirstWinsIndex below runs it over whole files.
+    Memory: one key (16 B, ~90 B with the set's overhead) per distinct record seen. `watch`
+    narrows it to the keys known to repeat (the Athena engine finds them): only those are held,
+    and only those are ever dropped.
     """
 
-    def __init__(self, *, watch: frozenset[bytes] | None = None, max_keys: int = 0) -> None:
+    def __init__(self, *, watch: frozenset[bytes] | None = None) -> None:
         self._seen: set[bytes] = set()
         self._watch = watch
-        self.max_keys = max_keys
         self.dropped = 0
 
     def admit(self, keys: Sequence[bytes]) -> list[int]:
@@ -127,19 +126,12 @@ class FirstWins:
             seen.update(candidates)
             if len(seen) - before == len(candidates):
                 # The common case (no key repeats), decided by two C-level set operations
-                # instead of a Python loop over 16-byte keys: the merge's fast path.
-                self._check_size()
+                # instead of a Python loop over 16-byte keys.
                 return []
             # Repeats only among these keys: none was seen before, so undoing the update is
             # exact, and the loop below finds them.
             seen.difference_update(candidates)
-        drop = self._slow(keys)
-        self._check_size()
-        return drop
-
-    def _check_size(self) -> None:
-        if self.max_keys and len(self._seen) > self.max_keys:
-            raise IndexFull(self.max_keys)
+        return self._slow(keys)
 
     def _slow(self, keys: Sequence[bytes]) -> list[int]:
         seen = self._seen
@@ -156,13 +148,63 @@ class FirstWins:
         return drop
 
 
-class IndexFull(RuntimeError):
-    def __init__(self, max_keys: int) -> None:
-        super().__init__(
-            f"more than {max_keys:,} distinct records in one merge (the embedded engine's "
-            "memory guard): merge a smaller prefix, raise the guard, or use the Athena engine"
-        )
-        self.max_keys = max_keys
+def split_keys(packed: bytes) -> list[bytes]:
+    """Packed 16-byte keys (as lake headers list them) one by one."""
+    if len(packed) % KEY_BYTES:
+        raise ValueError(f"{len(packed)} bytes of keys is not a multiple of {KEY_BYTES}")
+    return [packed[i : i + KEY_BYTES] for i in range(0, len(packed), KEY_BYTES)]
+
+
+@dataclass(frozen=True, slots=True)
+class DropPlan:
+    """Which records a merge drops: per source file (by key), the positions (ascending, counted
+    from the file's first record) of the records whose dedupe key an earlier record holds.
+    Files without any are absent: their blocks are copied as they are."""
+
+    by_file: Mapping[str, Sequence[int]] = field(default_factory=dict)
+
+    def of(self, key: str) -> Sequence[int]:
+        return self.by_file.get(key, ())
+
+    @property
+    def total(self) -> int:
+        return sum(len(positions) for positions in self.by_file.values())
+
+
+class FirstWinsIndex:
+    """The merge's DuplicateIndex (domain.ports) in plain Python: FirstWins over the files in
+    arrival order. The rule's reference: adapters/lake_keys.SpillingKeyIndex, which production
+    uses, is property-tested against it. Memory: every key, ~90 B each, so for unit tests and
+    small prefixes."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, bytes] = {}
+
+    def add(self, file: str, keys: bytes) -> None:
+        if file in self._keys:
+            raise ValueError(f"{file}: its keys were added twice")
+        split_keys(keys)  # the same refusal of a ragged length as the production index
+        self._keys[file] = keys
+
+    def drops(self, order: Sequence[str], watch: frozenset[bytes] | None = None) -> DropPlan:
+        check_order(order, self._keys)
+        rule = FirstWins(watch=watch)
+        found: dict[str, Sequence[int]] = {}
+        for file in order:
+            positions = rule.admit(split_keys(self._keys[file]))
+            if positions:
+                found[file] = tuple(positions)
+        return DropPlan(found)
+
+    def close(self) -> None:
+        self._keys.clear()
+
+
+def check_order(order: Sequence[str], added: Iterable[str]) -> None:
+    """`order` must name each file whose keys were added exactly once: a file left out would
+    have its records' repeats go unseen."""
+    if len(set(order)) != len(order) or set(order) != set(added):
+        raise ValueError("the merge order must list every file whose keys were added, once")
 
 
 # --- values the merge and the move exchange ---------------------------------------------------
@@ -177,6 +219,9 @@ class SourceFile:
     first_arrival_ms: int | None  # None: the file does not say (written before this field)
     keyed: bool  # the header lists its records' dedupe keys (else they are read from the data)
     resolved: bool = False  # written with an older compatible schema: decoded and re-encoded
+    # What the file's header said at inspection (its sync marker and listed keys, hashed): the
+    # writing pass refuses a file rewritten in between, whose drop positions would be wrong.
+    fingerprint: bytes = b""
 
     @property
     def arrival_order(self) -> tuple[int, tuple[str | int, ...]]:

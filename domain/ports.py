@@ -15,7 +15,7 @@ from returns.result import Result
 
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
 from domain.lake import (
-    FirstWins,
+    DropPlan,
     MergedFile,
     MergedManifest,
     MergeRefusal,
@@ -66,8 +66,12 @@ class LineReader(Protocol):
 
 
 class ChunkReader(Protocol):
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
-        """The object's bytes, streamed in chunks."""
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        """The object's bytes from `start` to `end` (exclusive; None: its end), streamed in
+        chunks; a range past the object's end yields nothing (a lake merge reads a file's header
+        by its first 64 KiB, not the whole object)."""
         ...
 
 
@@ -391,14 +395,34 @@ class WavePackage(Protocol):
 # --- The data lake's compaction (issue 11): merge_avro_files, move_merged_avro_files ------------
 
 
+class DuplicateIndex(Protocol):
+    """The dedupe keys of one merge, file by file; then which records repeat an earlier one.
+    domain.lake.FirstWinsIndex is the rule in plain Python; adapters/lake_keys.py holds the one
+    production uses (numpy arrays, spilled to disk past a size)."""
+
+    def add(self, file: str, keys: bytes) -> None:
+        """A file's keys: 16 bytes per record (domain.lake.dedupe_key), in record order."""
+        ...
+
+    def drops(self, order: Sequence[str], watch: frozenset[bytes] | None = None) -> DropPlan:
+        """With the files in arrival order, the positions of the records whose key an earlier
+        record holds (the first wins); with `watch`, only records whose key is in it drop."""
+        ...
+
+    def close(self) -> None:
+        """Frees what the index holds (memory, spill files)."""
+        ...
+
+
 class LakeCompactor(Protocol):
     """Merges one type's Avro files of a prefix into one, block by block (adapters/)."""
 
     def inspect(
-        self, record_type: str, sources: Sequence[ObjectInfo]
+        self, record_type: str, sources: Sequence[ObjectInfo], keys: DuplicateIndex
     ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
         """Each source's header: its schema checked against the type's current one (or a
-        compatible older one), its records counted, its arrival read. Writes nothing."""
+        compatible older one), its records counted, its arrival read, its records' dedupe keys
+        given to `keys`. Writes nothing."""
         ...
 
     def write_merged(
@@ -407,10 +431,10 @@ class LakeCompactor(Protocol):
         prefix: str,
         files: Sequence[SourceFile],
         target: ObjectRef,
-        index: FirstWins,
+        drops: DropPlan,
     ) -> Result[MergedFile, MergeRefusal]:
-        """The files' records in that order, each dedupe id once (`index` decides), written to
-        `target` completely or not at all; the header lists the sources (MergedManifest)."""
+        """The files' records in that order minus `drops`, written to `target` completely or
+        not at all; the header lists the sources (MergedManifest)."""
         ...
 
     def count_records(self, ref: ObjectRef) -> int:

@@ -18,6 +18,7 @@ from returns.result import Failure, Result, Success
 
 from adapters.aws.sqs import SqsMoveQueue
 from adapters.lake_compactor import AvroLakeCompactor
+from adapters.lake_keys import SpillingKeyIndex
 from domain.lake import (
     LakeLayout,
     MergeCounts,
@@ -63,6 +64,9 @@ def build_merge(c: Container) -> MergeRun:
         raise ValueError(f"MERGE_ENGINE must be embedded or athena, got {s.merge_engine!r}")
     limits = MergeLimits(max_bytes=s.merge_max_bytes, max_records=s.merge_max_records)
 
+    def new_index() -> SpillingKeyIndex:
+        return SpillingKeyIndex(in_memory_keys=s.merge_keys_in_memory)
+
     def run(
         request: MergeRequest, *, on_progress: Callable[[int], None] | None = None
     ) -> MergeCounts:
@@ -75,6 +79,7 @@ def build_merge(c: Container) -> MergeRun:
             layout=layout,
             limits=limits,
             duplicates=finder,
+            new_index=new_index,
             on_progress=on_progress,
         )
 

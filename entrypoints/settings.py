@@ -127,13 +127,14 @@ class Settings:
     wave_stale_minutes: int = 15
     # The data lake's compaction (docs/data-lake.md): merge_avro_files queues each merged prefix
     # on MOVE_QUEUE for move_merged_avro_files, which archives the sources under
-    # LAKE_ARCHIVE_PREFIX. The guards refuse a merge past them (the embedded merge's memory
-    # grows with the records, ~90 B each, not with the bytes); MERGE_ENGINE=athena finds the
-    # duplicates in Athena instead, so only those are held.
+    # LAKE_ARCHIVE_PREFIX. The guards refuse a merge past them. Memory is flat in both bytes and
+    # records: the dedupe keys spill to disk (24 B each, in TMPDIR) past MERGE_KEYS_IN_MEMORY, so
+    # MERGE_MAX_RECORDS guards that disk. MERGE_ENGINE=athena has Athena find the repeated ids.
     move_queue: str = "campaign-workers-move-merged-avro"
     lake_archive_prefix: str = "avro/archived/"
     merge_max_bytes: int = 50 * 1024**3
     merge_max_records: int = 10_000_000
+    merge_keys_in_memory: int = 2_000_000
     merge_engine: str = "embedded"
 
     def fan_source(self) -> str:
@@ -213,6 +214,7 @@ class Settings:
             lake_archive_prefix=_get(env, "LAKE_ARCHIVE_PREFIX", d.lake_archive_prefix),
             merge_max_bytes=_int(env, "MERGE_MAX_BYTES", d.merge_max_bytes),
             merge_max_records=_int(env, "MERGE_MAX_RECORDS", d.merge_max_records),
+            merge_keys_in_memory=_int(env, "MERGE_KEYS_IN_MEMORY", d.merge_keys_in_memory),
             merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
             kinesis_max_in_flight=_int(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
             kinesis_pacing=_float(env, "KINESIS_PACING", d.kinesis_pacing),

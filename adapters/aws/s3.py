@@ -128,16 +128,31 @@ class S3ObjectStore:
 
     # --- reads --------------------------------------------------------------------------------
 
-    def _get(self, ref: ObjectRef) -> Any:
+    def _get(self, ref: ObjectRef, byte_range: str | None = None) -> Any:
         try:
-            return self.client.get_object(Bucket=ref.bucket, Key=ref.key)
+            if byte_range is None:
+                return self.client.get_object(Bucket=ref.bucket, Key=ref.key)
+            return self.client.get_object(Bucket=ref.bucket, Key=ref.key, Range=byte_range)
         except ClientError as error:
             if _is_missing(error):
                 raise ObjectNotFound(ref) from error
             raise
 
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
-        body = self._get(ref)["Body"]
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
+        if start == 0 and end is None:
+            body = self._get(ref)["Body"]
+        elif end is not None and end <= start:
+            return
+        else:
+            try:
+                body = self._get(ref, f"bytes={start}-{'' if end is None else end - 1}")["Body"]
+            except ClientError as error:
+                # Asked past the object's end (S3 answers 416): there is nothing there to read.
+                if str(error.response.get("Error", {}).get("Code", "")) == "InvalidRange":
+                    return
+                raise
         try:
             yield from body.iter_chunks(self.chunk_size)
         finally:

@@ -12,15 +12,16 @@ For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (dom
    not grow with it) and the compactor's inspection: every source's writer schema is the
    type's current one or an older one it can read, else the merge of that type is refused
    naming the file and nothing is written;
-4. the merged file is written completely (multipart) with each `dedupeId` once, the first by
-   arrival (FirstWins over the files in arrival order), then its record count is read back
+4. the duplicates are found from every source's dedupe keys (the DuplicateIndex the
+   inspection fed: each key's first record by arrival wins), then the merged file is written
+   completely (multipart) without them, block by block, and its record count is read back
    from its block counts and checked against the sources' minus the duplicates dropped; a
    mismatch deletes it (nothing has pointed at it yet) and refuses;
 5. the prefix goes to the move queue.
 
-Memory: the dedupe keys of one type's prefix (~90 B per record in FirstWins, guarded by
-`max_records`; with a DuplicateFinder, only the keys that repeat), plus the compactor's one block
-and one upload part. Not the bytes merged.
+Memory: what the DuplicateIndex holds (production's spills to disk past a fixed number of
+keys, adapters/lake_keys.py; `max_records` guards the disk it needs), the positions dropped, and
+the compactor's one block and one upload part. Not the bytes merged.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from dataclasses import dataclass, field
 from returns.result import Failure, Result, Success
 
 from domain.lake import (
-    FirstWins,
+    DropPlan,
+    FirstWinsIndex,
     LakeLayout,
     MergeCounts,
     MergeRefusal,
@@ -41,7 +43,7 @@ from domain.lake import (
     in_arrival_order,
 )
 from domain.models import ObjectInfo
-from domain.ports import LakeCompactor, MergeManifests, MoveQueue, ObjectStore
+from domain.ports import DuplicateIndex, LakeCompactor, MergeManifests, MoveQueue, ObjectStore
 from domain.records import RECORD_TYPES
 
 WORKER = "merge_avro_files"
@@ -53,7 +55,7 @@ class MergeLimits:
     """Guards, not design limits: past them a merge is refused with a reason, not attempted."""
 
     max_bytes: int = 50 * GIB
-    max_records: int = 10_000_000  # ~0.9 GB of keys in FirstWins
+    max_records: int = 10_000_000  # 240 MB of spilled keys (24 B each) in the function's /tmp
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +79,11 @@ def merge_avro_files(
     layout: LakeLayout,
     limits: MergeLimits = MergeLimits(),
     duplicates: DuplicateFinder | None = None,
+    new_index: Callable[[], DuplicateIndex] = FirstWinsIndex,
     on_progress: Callable[[int], None] | None = None,
 ) -> MergeCounts:
-    """`on_progress` hears the records merged so far after each type (the CLI's progress)."""
+    """`new_index` makes each type's DuplicateIndex (production: adapters/lake_keys.py);
+    `on_progress` hears the records merged so far after each type (the CLI's progress)."""
     merges = []
     for record_type in request.record_types:
         merges.append(
@@ -93,6 +97,7 @@ def merge_avro_files(
                 layout=layout,
                 limits=limits,
                 duplicates=duplicates,
+                new_index=new_index,
             )
         )
         if on_progress is not None:
@@ -111,6 +116,7 @@ def _merge_type(
     layout: LakeLayout,
     limits: MergeLimits,
     duplicates: DuplicateFinder | None,
+    new_index: Callable[[], DuplicateIndex],
 ) -> TypeMerge:
     target = layout.merged_ref(record_type, prefix)
     manifest = manifests.read_manifest(target)
@@ -142,36 +148,26 @@ def _merge_type(
                 f"{limits.max_bytes:,} bytes (MERGE_MAX_BYTES)",
             )
         )
-    match compactor.inspect(record_type, sources):
-        case Failure(refusal):
-            return refused(refusal)
-        case Success(inspected):
-            files = in_arrival_order(inspected)
-    source_records = sum(f.records for f in files)
-    watch: frozenset[bytes] | None = None
-    if duplicates is not None:
-        match duplicates(record_type, prefix, files):
+    index = new_index()
+    try:
+        match _plan(record_type, prefix, sources, compactor, index, limits, duplicates):
             case Failure(refusal):
                 return refused(refusal)
-            case Success(found):
-                watch = found
-    if watch is None and source_records > limits.max_records:
-        return refused(
-            MergeRefusal(
-                "too_large",
-                f"{source_records:,} records exceed the embedded merge's guard of "
-                f"{limits.max_records:,} (MERGE_MAX_RECORDS): use the Athena engine",
-            )
-        )
-    index = FirstWins(watch=watch, max_keys=limits.max_records)
-    match compactor.write_merged(record_type, prefix, files, target, index):
+            case Success((files, drops)):
+                pass
+    finally:
+        # The keys are no longer needed once the drops are known (a spilling index removes
+        # its files here, on refusals and errors too).
+        index.close()
+    source_records = sum(f.records for f in files)
+    match compactor.write_merged(record_type, prefix, files, target, drops):
         case Failure(refusal):
             return refused(refusal)
         case Success(merged):
             pass
     expected = source_records - merged.duplicates
     written = compactor.count_records(target)
-    if written != expected or merged.records != expected:
+    if written != expected or merged.records != expected or merged.duplicates != drops.total:
         # Nothing points at the merged file yet (the move is not queued): removing it leaves
         # the prefix as it was, and a re-run starts over.
         store.delete(target)
@@ -192,6 +188,42 @@ def _merge_type(
         bytes=merged.bytes,
         merged=target,
     )
+
+
+def _plan(
+    record_type: str,
+    prefix: str,
+    sources: Sequence[ObjectInfo],
+    compactor: LakeCompactor,
+    index: DuplicateIndex,
+    limits: MergeLimits,
+    duplicates: DuplicateFinder | None,
+) -> Result[tuple[list[SourceFile], DropPlan], MergeRefusal]:
+    """The sources inspected (their keys into `index`) and put in arrival order, and what the
+    merge drops from them."""
+    match compactor.inspect(record_type, sources, index):
+        case Failure(refusal):
+            return Failure(refusal)
+        case Success(inspected):
+            files = in_arrival_order(inspected)
+    source_records = sum(f.records for f in files)
+    if source_records > limits.max_records:
+        return Failure(
+            MergeRefusal(
+                "too_large",
+                f"{source_records:,} records exceed the merge's guard of "
+                f"{limits.max_records:,} (MERGE_MAX_RECORDS; their keys take 24 B each on the "
+                "function's temporary storage): merge a smaller prefix or raise the guard",
+            )
+        )
+    watch: frozenset[bytes] | None = None
+    if duplicates is not None:
+        match duplicates(record_type, prefix, files):
+            case Failure(refusal):
+                return Failure(refusal)
+            case Success(found):
+                watch = found
+    return Success((files, index.drops([f.info.ref.key for f in files], watch)))
 
 
 def _sources(

@@ -18,7 +18,7 @@ from adapters.memory import MemoryMoveQueue
 from domain.lake import LakeLayout
 from domain.lake_athena import AthenaDuplicates
 from domain.models import ObjectRef
-from domain.workers.merge_avro_files import MergeLimits, MergeRequest, merge_avro_files
+from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from tests.support.lake_files import ban_record, lake_file, read_records
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,6 @@ def merge(store: Any, finder: Any, layout: LakeLayout) -> Any:
         manifests=compactor,
         queue=MemoryMoveQueue(),
         layout=layout,
-        limits=MergeLimits(max_records=2),  # far below the lake: only the repeating ids fit
         duplicates=finder,
     )
 

@@ -179,3 +179,31 @@ def test_rewriting_replaces_the_old_object_only_when_the_new_one_is_complete(
         out.write(os.urandom(9 * MIB))
         raise RuntimeError("interrupted")
     assert s3.read_bytes(ref) == b"old"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (0, None, b"0123456789"),
+        (0, 4, b"0123"),
+        (4, None, b"456789"),
+        (3, 7, b"3456"),
+        (8, 64, b"89"),  # a range running past the end: what there is
+        (10, None, b""),  # starting at the end (S3 answers 416): nothing
+        (64, 128, b""),
+        (5, 5, b""),
+    ],
+)
+def test_iter_chunks_reads_a_byte_range(
+    s3_client: Any, bucket: str, start: int, end: int | None, expected: bytes
+) -> None:
+    ref = ObjectRef(bucket, "lake/range.bin")
+    s3 = store(s3_client, chunk_size=3)
+    s3.put_bytes(ref, b"0123456789")
+
+    assert b"".join(s3.iter_chunks(ref, start, end)) == expected
+
+
+def test_a_range_of_a_missing_object_is_object_not_found(s3_client: Any, bucket: str) -> None:
+    with pytest.raises(ObjectNotFound):
+        list(store(s3_client).iter_chunks(ObjectRef(bucket, "lake/none.bin"), 0, 64))

@@ -4,6 +4,7 @@ codec, and whether a file's header lists its keys."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from hypothesis import given
@@ -11,8 +12,9 @@ from hypothesis import strategies as st
 
 from adapters.avro_container import ChunkReader, iter_blocks, read_header
 from adapters.lake_compactor import AvroLakeCompactor
+from adapters.lake_keys import SpillingKeyIndex
 from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
-from domain.lake import LakeLayout, MoveRequest
+from domain.lake import FirstWinsIndex, LakeLayout, MoveRequest
 from domain.models import ObjectRef
 from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from tests.support.lake_files import ban_record, lake_file, read_records
@@ -65,7 +67,11 @@ def write_day(store: InMemoryObjectStore, files: list[dict[str, Any]]) -> list[d
     return [record for _, records in sorted(order, key=lambda item: item[0]) for record in records]
 
 
-def merge(store: InMemoryObjectStore, queue: MemoryMoveQueue) -> Any:
+def merge(
+    store: InMemoryObjectStore, queue: MemoryMoveQueue, *, in_memory_keys: int | None = None
+) -> Any:
+    """The merge with production's index (spilling past `in_memory_keys`), or with the rule's
+    plain-Python reference when None."""
     compactor = AvroLakeCompactor(store)
     return merge_avro_files(
         MergeRequest(PREFIX, ("codeBan",)),
@@ -74,12 +80,17 @@ def merge(store: InMemoryObjectStore, queue: MemoryMoveQueue) -> Any:
         manifests=compactor,
         queue=queue,
         layout=LAYOUT,
+        new_index=(
+            FirstWinsIndex
+            if in_memory_keys is None
+            else partial(SpillingKeyIndex, in_memory_keys=in_memory_keys)
+        ),
     )
 
 
-@given(lake_day())
+@given(lake_day(), st.one_of(st.none(), st.integers(1, 40)))
 def test_merged_file_holds_each_dedupe_id_once_the_first_by_arrival(
-    files: list[dict[str, Any]],
+    files: list[dict[str, Any]], in_memory_keys: int | None
 ) -> None:
     store, queue = InMemoryObjectStore(), MemoryMoveQueue()
     arrived = write_day(store, files)
@@ -87,7 +98,7 @@ def test_merged_file_holds_each_dedupe_id_once_the_first_by_arrival(
     for record in arrived:
         first.setdefault(record["dedupeId"], record)
 
-    counts = merge(store, queue)
+    counts = merge(store, queue, in_memory_keys=in_memory_keys)
 
     merged = store.objects[LAYOUT.merged_ref("codeBan", PREFIX)]
     got = read_records(merged)

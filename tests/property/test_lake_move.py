@@ -75,9 +75,11 @@ class CrashingStore(InMemoryObjectStore):
         if crash:
             raise Crash
 
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
         crash = self._step()
-        chunks = list(super().iter_chunks(ref))
+        chunks = list(super().iter_chunks(ref, start, end))
         if crash:
             raise Crash
         return iter(chunks)

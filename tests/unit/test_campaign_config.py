@@ -56,7 +56,9 @@ class DictStore:
     def iter_lines(self, ref: ObjectRef) -> Iterator[bytes]:
         raise NotImplementedError
 
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
         raise NotImplementedError
 
     def put_bytes(self, ref: ObjectRef, data: bytes, content_type: str = "") -> None:
