@@ -233,14 +233,15 @@ def read_header(reader: ChunkReader) -> Header:
     return Header(meta, sync, reader.offset)
 
 
-def iter_blocks(reader: ChunkReader, header: Header) -> Iterator[RawBlock]:
+def iter_blocks(reader: ChunkReader, sync: bytes) -> Iterator[RawBlock]:
+    """The blocks after a header whose sync marker is `sync`."""
     while not reader.at_end():
         count = reader.read_long()
         size = reader.read_long()
         if count < 0 or size < 0:
             raise NotAnAvroFile(f"a block with a negative count or size at byte {reader.offset}")
         data = reader.read(size)
-        if reader.read(SYNC_SIZE) != header.sync:
+        if reader.read(SYNC_SIZE) != sync:
             raise NotAnAvroFile(f"a block not followed by the sync marker at byte {reader.offset}")
         yield RawBlock(count, data)
 

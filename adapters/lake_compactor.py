@@ -41,9 +41,9 @@ from returns.result import Failure, Result, Success
 from adapters.avro import SCHEMA_DIR, load_schema
 from adapters.avro_container import (
     CODEC_META,
-    KEYS_META,
     MERGED_META,
     SCHEMA_META,
+    SYNC_SIZE,
     ChunkReader,
     Header,
     NotAnAvroFile,
@@ -191,7 +191,7 @@ class AvroLakeCompactor:
                     writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
                     scanned = [
                         _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
-                        for block in iter_blocks(reader, header)
+                        for block in iter_blocks(reader, header.sync)
                     ]
                     packed = b"".join(key for block_keys in scanned for key in block_keys)
                 else:
@@ -211,6 +211,8 @@ class AvroLakeCompactor:
                     keyed=listed is not None,
                     resolved=verdict == _RESOLVE,
                     fingerprint=_fingerprint(header),
+                    header_size=header.size,
+                    codec=header.codec,
                 )
             )
         return Success(tuple(found))
@@ -274,19 +276,15 @@ class AvroLakeCompactor:
         current = self._schema(record_type)
         reader = ChunkReader(_lazy(self._store, info.ref))
         try:
-            header = read_header(reader)
-            # The file may have been rewritten since inspect (a late replay): its drop positions
-            # would then name other records, so it is refused rather than copied blindly.
-            verdict = self._verdict(record_type, header, info.ref.key)
-            if verdict != (_RESOLVE if source.resolved else _SAME) or (
-                _fingerprint(header) != source.fingerprint
-            ):
-                raise _Refused(_unreadable(info, "it changed while the merge ran"))
-            writer_schema = _parsed_writer(header) if source.resolved else current.parsed
-            as_stored = header.codec == self.codec and not source.resolved
+            raw = reader.read(source.header_size)
+            header = self._same_header(record_type, source, raw)
+            writer_schema = (
+                _parsed_writer(header or _header_of(raw)) if source.resolved else current.parsed
+            )
+            as_stored = source.codec == self.codec and not source.resolved
             listed: list[bytes] | None = None
             position = 0
-            for block in iter_blocks(reader, header):
+            for block in iter_blocks(reader, raw[-SYNC_SIZE:]):
                 start = bisect_left(drops, position)
                 stop = bisect_left(drops, position + block.count, start)
                 if start == stop and as_stored:
@@ -297,10 +295,10 @@ class AvroLakeCompactor:
                     continue
                 dropped = {drops[i] - position for i in range(start, stop)}
                 if source.keyed and listed is None:
-                    listed = keys_of(header.meta)
+                    listed = keys_of((header or _header_of(raw)).meta)
                 block_keys = listed[position : position + block.count] if listed else None
                 kept = self._kept(
-                    decompress(header.codec, block.data),
+                    decompress(source.codec, block.data),
                     block,
                     dropped,
                     block_keys,
@@ -327,6 +325,23 @@ class AvroLakeCompactor:
             raise _Refused(_unreadable(info, "disappeared while the merge read it")) from gone
         finally:
             reader.close()
+
+    def _same_header(self, record_type: str, source: SourceFile, raw: bytes) -> Header | None:
+        """None when the header's bytes are the inspected ones (the common case: no parse);
+        else the header parsed, if it says the same (a writer that encodes headers otherwise);
+        else the file changed since inspect (a late replay) and is refused."""
+        if zlib.crc32(raw).to_bytes(4, "big") == source.fingerprint:
+            return None
+        try:
+            header = _header_of(raw)
+        except NotAnAvroFile:
+            header = None
+        if header is None or _fingerprint(header) != source.fingerprint:
+            raise _Refused(_unreadable(source.info, "it changed while the merge ran"))
+        verdict = self._verdict(record_type, header, source.info.ref.key)
+        if verdict != (_RESOLVE if source.resolved else _SAME):
+            raise _Refused(_unreadable(source.info, "its schema changed while the merge ran"))
+        return header
 
     def _kept(
         self,
@@ -435,11 +450,18 @@ def _scan(
 
 
 def _fingerprint(header: Header) -> bytes:
-    """What identifies a source's content for the merge: its sync marker (fastavro draws or
-    save_campaign_data derives one per file) and a CRC-32 of the keys its header lists. Not a
-    defence against forgery, a check that the file read twice is the same file; CRC-32 because a
-    keyed BLAKE2b of every header cost ~45 ns a record of a merge's ~250."""
-    return header.sync + zlib.crc32(header.meta.get(KEYS_META, b"")).to_bytes(4, "big")
+    """A source's header as the merge saw it: the CRC-32 of its canonical encoding (schema,
+    codec, listed keys, sync marker...). Not a defence against forgery: a check that the file
+    read twice is the same file. CRC-32 because a keyed BLAKE2b of every header cost ~45 ns a
+    record of a merge's ~250."""
+    return zlib.crc32(header_bytes(header.meta, header.sync)).to_bytes(4, "big")
+
+
+def _header_of(raw: bytes) -> Header:
+    header = read_header(ChunkReader([raw]))
+    if header.size != len(raw):
+        raise NotAnAvroFile(f"its header is {header.size} bytes, not {len(raw)}")
+    return header
 
 
 def _parsed_writer(header: Header) -> Any:

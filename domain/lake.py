@@ -219,9 +219,12 @@ class SourceFile:
     first_arrival_ms: int | None  # None: the file does not say (written before this field)
     keyed: bool  # the header lists its records' dedupe keys (else they are read from the data)
     resolved: bool = False  # written with an older compatible schema: decoded and re-encoded
-    # What the file's header said at inspection (its sync marker and listed keys, hashed): the
-    # writing pass refuses a file rewritten in between, whose drop positions would be wrong.
+    # The file's header at inspection, hashed, its size and codec: the writing pass reads the
+    # header's bytes and parses them only if they differ (a file rewritten in between is refused:
+    # its drop positions would name other records).
     fingerprint: bytes = b""
+    header_size: int = 0
+    codec: str = "null"
 
     @property
     def arrival_order(self) -> tuple[int, tuple[str | int, ...]]:

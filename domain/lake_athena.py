@@ -1,9 +1,10 @@
-"""The Athena engine of merge_avro_files, for a lake too large to hold its ids in one function.
+"""The Athena engine of merge_avro_files: Athena names the dedupe ids that occur more than once.
 
-Athena does the one part of a merge that grows with the lake, finding which dedupe ids occur
-more than once; the merge then writes the merged file block by block as always, tracking only
-those ids (FirstWins(watch=...)), so the first-by-arrival rule, the block copies and the merged
-file are the same whichever engine found the duplicates.
+Built for a lake too large to hold its ids in one function; since the embedded duplicate index
+spills to disk (adapters/lake_keys.py) that is no longer a limit, and this engine is kept for a
+second opinion on which ids repeat. The merge then writes the merged file block by block as
+always, dropping only those ids (the duplicate index's `watch`), so the first-by-arrival rule and
+the block copies are the same whichever engine found the duplicates.
 
 Why not the original's way (a consolidating `SELECT DISTINCT` whose output becomes the merged
 file): Athena's output would be another schema (lower-cased column names), every record would be

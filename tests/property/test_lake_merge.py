@@ -112,7 +112,7 @@ def test_merged_file_holds_each_dedupe_id_once_the_first_by_arrival(
     assert queue.requests == [MoveRequest("codeBan", PREFIX)]
     reader = ChunkReader([merged])
     header = read_header(reader)
-    assert sum(block.count for block in iter_blocks(reader, header)) == len(first)
+    assert sum(block.count for block in iter_blocks(reader, header.sync)) == len(first)
 
 
 @given(lake_day())
