@@ -115,9 +115,11 @@ class GatedStore:
         self.gates.gate(self.run)
         return self.inner.iter_lines(ref)
 
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
         self.gates.gate(self.run)
-        return self.inner.iter_chunks(ref)
+        return self.inner.iter_chunks(ref, start, end)
 
     def read_bytes(self, ref: ObjectRef) -> bytes:
         self.gates.gate(self.run)

@@ -67,10 +67,13 @@ class OnlyChunks:
     def __init__(self, data: bytes, size: int) -> None:
         self.data, self.size = data, size
 
-    def iter_chunks(self, ref: ObjectRef) -> Iterator[bytes]:
+    def iter_chunks(
+        self, ref: ObjectRef, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
         assert ref == WAVE
-        for start in range(0, len(self.data), self.size):
-            yield self.data[start : start + self.size]
+        data = self.data[start:end]
+        for first in range(0, len(data), self.size):
+            yield data[first : first + self.size]
 
 
 def test_the_scheduled_wave_only_streams_its_csv() -> None:
