@@ -424,6 +424,25 @@ def test_the_cli_processes_a_file_and_exits_zero(pipeline, s3_client, read_strea
     assert len(streamed(read_stream, pipeline["stream"])) > 0
 
 
+def test_the_cli_refuses_a_file_another_run_holds_with_one_message_and_streams_nothing(
+    pipeline, s3_client, read_stream, capsys
+):
+    from entrypoints.cli import main
+
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.held.txt", sample_file(50))
+    held = {"holder": "lambda/7/abc", "expiresAt": "2999-01-01T00:00:00+00:00"}
+    s3_client.put_object(
+        Bucket=pipeline["bucket"],
+        Key=f"progress/{CAMPAIGN}.held/lease.json",
+        Body=orjson.dumps({**held, "released": False, "renewals": 0}),
+    )
+    assert main(["process-scored-files", ref.uri, "--quiet", "--sequential"]) == 1
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps it to the terminal
+    assert out.startswith(f"failed {ref.uri}: another run (lambda/7/abc) holds this file until")
+    assert "2999-01-01T00:00:00Z; nothing was streamed" in out
+    assert streamed(read_stream, pipeline["stream"]) == []
+
+
 def test_the_cli_exits_non_zero_for_a_failed_file_and_two_for_a_bad_uri(pipeline, s3_client):
     from entrypoints.cli import main
 
