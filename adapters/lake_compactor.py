@@ -30,6 +30,7 @@ import json
 import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ from adapters.avro_container import (
     packed_keys_of,
     read_header,
 )
+from adapters.read_ahead import read_ahead
 from domain.lake import (
     KEY_BYTES,
     DropPlan,
@@ -108,11 +110,14 @@ class AvroLakeCompactor:
         schema_dir: Path = SCHEMA_DIR,
         codec: str = "deflate",
         compression_level: int | None = None,
+        read_ahead: int = 4,
     ) -> None:
         self._store = store
         self._schema_dir = schema_dir
         self.codec = codec
         self.compression_level = compression_level
+        # Sources fetched ahead while one is merged (adapters/read_ahead.py); 0: none.
+        self.read_ahead = read_ahead
         self._current: dict[str, _Current] = {}
         # Writer schema text -> verdict, per type: 500 files share one or two schemas, and
         # parsing one costs more than copying a file's blocks.
@@ -176,46 +181,72 @@ class AvroLakeCompactor:
         dedupe keys given to `keys`: from the header's list (no block read), or for a file
         without one by the projection on `dedupeId`, block by block. Nothing is written."""
         current = self._schema(record_type)
-        found = []
-        for info in sources:
-            reader = ChunkReader(_head_first(self._store, info.ref))
-            try:
-                header = read_header(reader)
-                verdict = self._verdict(record_type, header, info.ref.key)
-                if isinstance(verdict, MergeRefusal):
-                    return Failure(verdict)
-                if header.codec not in ("null", "deflate"):
-                    return Failure(_unreadable(info, f"codec {header.codec!r} is not supported"))
-                listed = packed_keys_of(header.meta)
-                if listed is None:
-                    writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
-                    scanned = [
-                        _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
-                        for block in iter_blocks(reader, header.sync)
-                    ]
-                    packed = b"".join(key for block_keys in scanned for key in block_keys)
-                else:
-                    packed = listed
-                keys.add(info.ref.key, packed)
-            except (NotAnAvroFile, ValueError, EOFError, zlib.error) as bad:
-                return Failure(_unreadable(info, str(bad)))
-            except ObjectNotFound:
-                return Failure(_unreadable(info, "disappeared while the merge read it"))
-            finally:
-                reader.close()
-            found.append(
-                SourceFile(
-                    info,
-                    len(packed) // KEY_BYTES,
-                    first_arrival_of(header.meta),
-                    keyed=listed is not None,
-                    resolved=verdict == _RESOLVE,
-                    fingerprint=_fingerprint(header),
-                    header_size=header.size,
-                    codec=header.codec,
-                )
-            )
+        found: list[SourceFile] = []
+        heads = read_ahead(self._fetch_head, sources, ahead=self.read_ahead)
+        with closing(heads):
+            for info, head in heads:
+                refusal = self._inspect_one(record_type, current, info, head, keys, found)
+                if refusal is not None:
+                    return Failure(refusal)
         return Success(tuple(found))
+
+    def _fetch_head(self, info: ObjectInfo) -> list[bytes]:
+        return list(self._store.iter_chunks(info.ref, 0, HEAD_BYTES))
+
+    def _fetch_whole(self, source: SourceFile) -> list[bytes] | None:
+        """A source small enough to hold (save_campaign_data's files are ~0.1-1 MB); a larger
+        one (a merged day, in a month's merge) streams when its turn comes."""
+        if source.info.size > READ_AHEAD_MAX_BYTES:
+            return None
+        return list(self._store.iter_chunks(source.info.ref))
+
+    def _inspect_one(
+        self,
+        record_type: str,
+        current: _Current,
+        info: ObjectInfo,
+        head: Callable[[], list[bytes]],
+        keys: DuplicateIndex,
+        found: list[SourceFile],
+    ) -> MergeRefusal | None:
+        reader = ChunkReader(_head_then_rest(head, self._store, info.ref))
+        try:
+            header = read_header(reader)
+            verdict = self._verdict(record_type, header, info.ref.key)
+            if isinstance(verdict, MergeRefusal):
+                return verdict
+            if header.codec not in ("null", "deflate"):
+                return _unreadable(info, f"codec {header.codec!r} is not supported")
+            listed = packed_keys_of(header.meta)
+            if listed is None:
+                writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
+                scanned = [
+                    _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
+                    for block in iter_blocks(reader, header.sync)
+                ]
+                packed = b"".join(key for block_keys in scanned for key in block_keys)
+            else:
+                packed = listed
+            keys.add(info.ref.key, packed)
+        except (NotAnAvroFile, ValueError, EOFError, zlib.error) as bad:
+            return _unreadable(info, str(bad))
+        except ObjectNotFound:
+            return _unreadable(info, "disappeared while the merge read it")
+        finally:
+            reader.close()
+        found.append(
+            SourceFile(
+                info,
+                len(packed) // KEY_BYTES,
+                first_arrival_of(header.meta),
+                keyed=listed is not None,
+                resolved=verdict == _RESOLVE,
+                fingerprint=_fingerprint(header),
+                header_size=header.size,
+                codec=header.codec,
+            )
+        )
+        return None
 
     def write_merged(
         self,
@@ -241,11 +272,18 @@ class AvroLakeCompactor:
         }
         tally = _Tally()
         try:
-            with self._store.open_writer(target, AVRO_CONTENT_TYPE) as out:
+            bodies = read_ahead(self._fetch_whole, files, ahead=self.read_ahead)
+            with self._store.open_writer(target, AVRO_CONTENT_TYPE) as out, closing(bodies):
                 tally.bytes += out.write(header_bytes(meta, sync))
-                for source in files:
+                for source, body in bodies:
                     self._copy_file(
-                        record_type, source, drops.of(source.info.ref.key), sync, out.write, tally
+                        record_type,
+                        source,
+                        _fetched(body, self._store, source.info.ref),
+                        drops.of(source.info.ref.key),
+                        sync,
+                        out.write,
+                        tally,
                     )
         except _Refused as refused:
             return Failure(refused.refusal)
@@ -264,6 +302,7 @@ class AvroLakeCompactor:
         self,
         record_type: str,
         source: SourceFile,
+        chunks: Iterator[bytes],
         drops: Sequence[int],
         sync: bytes,
         write: Callable[[bytes], int],
@@ -274,7 +313,7 @@ class AvroLakeCompactor:
         rewritten without the dropped records."""
         info = source.info
         current = self._schema(record_type)
-        reader = ChunkReader(_lazy(self._store, info.ref))
+        reader = ChunkReader(chunks)
         try:
             raw = reader.read(source.header_size)
             header = self._same_header(record_type, source, raw)
@@ -421,12 +460,31 @@ def _lazy(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
 HEAD_BYTES = 64 * 1024
 
 
+READ_AHEAD_MAX_BYTES = 8 * 1024 * 1024
+
+
 def _head_first(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
     """The object's first 64 KiB, then (only if the reader wants more) the rest: reading a
     header costs one small ranged GET instead of the object (a lake file's header with 1,000
     listed keys is ~23 KB of its ~88)."""
     yield from store.iter_chunks(ref, 0, HEAD_BYTES)
     yield from store.iter_chunks(ref, HEAD_BYTES)
+
+
+def _head_then_rest(
+    head: Callable[[], list[bytes]], store: ObjectStore, ref: ObjectRef
+) -> Iterator[bytes]:
+    """_head_first with the first 64 KiB fetched ahead (adapters/read_ahead.py)."""
+    yield from head()
+    yield from store.iter_chunks(ref, HEAD_BYTES)
+
+
+def _fetched(
+    body: Callable[[], list[bytes] | None], store: ObjectStore, ref: ObjectRef
+) -> Iterator[bytes]:
+    """The object fetched ahead, or streamed now when it was too large to fetch ahead."""
+    chunks = body()
+    yield from store.iter_chunks(ref) if chunks is None else chunks
 
 
 def _scan(
