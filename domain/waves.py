@@ -27,11 +27,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 from returns.result import Failure, Result, Success
 
 from domain.chunk_reader import ChunkReader
 from domain.codes import TM_PLACEHOLDER_CODE
+from domain.models import ObjectRef
 
 WAVE_CSV_PREFIX = "smsWaves/csv/"
 CONFIG_STATES = ("scheduled", "triggered", "completed", "failed")
@@ -196,6 +198,35 @@ def unwrap_event(event: Any) -> Any:
         except ValueError:
             return event
     return event
+
+
+def event_object(
+    event: Any, bucket: str, key_fields: Sequence[str] = ("key",)
+) -> Result[ObjectRef, str]:
+    """The object a worker's (unwrapped) input names, in `bucket` unless it names its own: an S3
+    event's first record (the key URL-decoded: S3 events encode keys, `+` for a space), a
+    mapping with a key under one of `key_fields` (and perhaps `bucket`), or a bare key; a key
+    may be an s3:// URI. The key is empty when the input names none (the caller says what it
+    expected); Failure only for an s3:// URI that does not parse."""
+    key: Any = event
+    if isinstance(event, Mapping):
+        records = event.get("Records")
+        if isinstance(records, list) and records:
+            first = records[0] if isinstance(records[0], Mapping) else {}
+            s3 = first.get("s3") or {}
+            key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
+            bucket = str((s3.get("bucket") or {}).get("name") or bucket)
+        else:
+            key = next((event[f] for f in key_fields if event.get(f)), "")
+            bucket = str(event.get("bucket") or bucket)
+    if not isinstance(key, str):
+        return Success(ObjectRef(bucket, ""))
+    if key.startswith("s3://"):
+        try:
+            return Success(ObjectRef.parse(key))
+        except ValueError as error:
+            return Failure(str(error))
+    return Success(ObjectRef(bucket, key))
 
 
 # --- CSV ---------------------------------------------------------------------------------------

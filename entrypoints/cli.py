@@ -298,14 +298,7 @@ def _process_scheduled_wave(args: argparse.Namespace) -> int:
 
 def _load_code_assignments_to_stream(args: argparse.Namespace) -> int:
     def parse(settings: Settings) -> Result[WaveConfigRef, str]:
-        bucket, key = settings.scoring_bucket, args.key
-        if key.startswith("s3://"):
-            try:
-                ref = ObjectRef.parse(key)
-            except ValueError as bad:
-                return Failure(str(bad))
-            bucket, key = ref.bucket, ref.key
-        return WaveConfigRef.parse({"bucket": bucket, "key": key}, bucket)
+        return WaveConfigRef.parse({"key": args.key}, settings.scoring_bucket)
 
     return _job(args, "streaming code assignments", parse, registry.code_stream_run)
 

@@ -32,7 +32,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
-from urllib.parse import unquote_plus
 
 from returns.result import Failure, Result, Success
 
@@ -44,6 +43,7 @@ from domain.waves import (
     CodeChunk,
     CsvProblem,
     code_chunks,
+    event_object,
     iso_millis,
     read_wave_csv,
     streamed_checkpoint_key,
@@ -62,22 +62,20 @@ class WaveConfigRef:
 
     @staticmethod
     def parse(event: Any, bucket: str) -> Result[WaveConfigRef, str]:
-        """An S3 event (first record; key URL-decoded), or `{key}` / `{bucket, key}` directly."""
+        """An S3 event (first record; key URL-decoded), `{key}` / `{bucket, key}` directly, or
+        the key alone; the key may be an s3:// URI."""
         event = unwrap_event(event)
-        if not isinstance(event, Mapping):
+        if not isinstance(event, Mapping | str):
             return Failure("input is not an S3 event or {key}")
-        records = event.get("Records")
-        if isinstance(records, list) and records and isinstance(records[0], Mapping):
-            s3 = records[0].get("s3") or {}
-            key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
-            bucket = str((s3.get("bucket") or {}).get("name") or bucket)
-        else:
-            key = str(event.get("key") or "")
-            bucket = str(event.get("bucket") or bucket)
-        wave = wave_of_config_key(key)
+        match event_object(event, bucket):
+            case Failure(bad_uri):
+                return Failure(bad_uri)
+            case Success(ref):
+                pass
+        wave = wave_of_config_key(ref.key)
         if wave is None:
-            return Failure(f"key {key!r} is not smsWaves/{{state}}/{{wave}}_csv.json")
-        return Success(WaveConfigRef(ObjectRef(bucket, key), wave))
+            return Failure(f"key {ref.key!r} is not smsWaves/{{state}}/{{wave}}_csv.json")
+        return Success(WaveConfigRef(ref, wave))
 
 
 @dataclass(frozen=True)

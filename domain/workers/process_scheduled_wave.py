@@ -16,10 +16,9 @@ Memory bound: one batch of coded rows (2,500).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import unquote_plus
 
 from returns.result import Failure, Result, Success
 
@@ -31,6 +30,7 @@ from domain.waves import (
     CsvProblem,
     campaign_of_wave_key,
     code_chunks,
+    event_object,
     read_wave_csv,
     unwrap_event,
 )
@@ -45,31 +45,19 @@ class ScheduledWave:
 
     @staticmethod
     def parse(event: Any, bucket: str) -> Result[ScheduledWave, str]:
-        event = unwrap_event(event)
-        key: Any = event
-        ref_bucket = bucket
-        if isinstance(event, Mapping):
-            records = event.get("Records")
-            if isinstance(records, list) and records:
-                s3 = records[0].get("s3", {}) if isinstance(records[0], Mapping) else {}
-                key = unquote_plus(str(s3.get("object", {}).get("key", "")))
-                ref_bucket = str(s3.get("bucket", {}).get("name") or bucket)
-            else:
-                key = event.get("key") or event.get("fileKey") or event.get("Key")
-        if isinstance(key, str) and key.startswith("s3://"):
-            try:
-                ref = ObjectRef.parse(key)
-            except ValueError as error:
-                return Failure(str(error))
-            ref_bucket, key = ref.bucket, ref.key
-        if not isinstance(key, str) or not key:
+        match event_object(unwrap_event(event), bucket, ("key", "fileKey", "Key")):
+            case Failure(bad_uri):
+                return Failure(bad_uri)
+            case Success(ref):
+                pass
+        if not ref.key:
             return Failure(
                 "input has no wave key (expected {key: 'smsWaves/csv/{campaignId}_{suffix}.csv'})"
             )
-        campaign = campaign_of_wave_key(key)
+        campaign = campaign_of_wave_key(ref.key)
         if campaign is None:
-            return Failure(f"key {key!r} is not smsWaves/csv/{{campaignId}}_{{suffix}}.csv")
-        return Success(ScheduledWave(ObjectRef(ref_bucket, key), campaign))
+            return Failure(f"key {ref.key!r} is not smsWaves/csv/{{campaignId}}_{{suffix}}.csv")
+        return Success(ScheduledWave(ref, campaign))
 
 
 @dataclass(frozen=True)

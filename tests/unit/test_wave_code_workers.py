@@ -246,3 +246,67 @@ def test_a_bad_config_is_named(config: bytes, kind: str) -> None:
 def test_a_key_that_is_not_a_wave_config_is_named() -> None:
     parsed = WaveConfigRef.parse({"key": "smsWaves/triggered/x.json"}, BUCKET)
     assert isinstance(parsed, Failure) and "x.json" in parsed.failure()
+
+
+# --- the one reading of a worker's input object (domain/waves.event_object) ------------------
+
+CONFIG_KEY = "smsWaves/triggered/camp1_w1_csv.json"
+
+
+def s3_event(bucket: str, key: str) -> dict[str, object]:
+    return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
+
+
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        (s3_event("other", CONFIG_KEY), ObjectRef("other", CONFIG_KEY)),
+        ({"key": CONFIG_KEY}, ObjectRef(BUCKET, CONFIG_KEY)),
+        ({"bucket": "other", "key": CONFIG_KEY}, ObjectRef("other", CONFIG_KEY)),
+        ({"key": f"s3://other/{CONFIG_KEY}"}, ObjectRef("other", CONFIG_KEY)),
+        (f"s3://other/{CONFIG_KEY}", ObjectRef("other", CONFIG_KEY)),
+        (CONFIG_KEY, ObjectRef(BUCKET, CONFIG_KEY)),
+        ({"data": {"key": CONFIG_KEY}}, ObjectRef(BUCKET, CONFIG_KEY)),
+    ],
+)
+def test_a_wave_config_is_found_in_every_input_shape(event: object, where: ObjectRef) -> None:
+    assert WaveConfigRef.parse(event, BUCKET).unwrap() == WaveConfigRef(where, "camp1_w1")
+
+
+def test_a_wave_config_key_in_an_s3_event_is_url_decoded() -> None:
+    event = s3_event("b", "smsWaves/completed/c%3D1_w+1_csv.json")
+    parsed = WaveConfigRef.parse(event, BUCKET).unwrap()
+    assert parsed == WaveConfigRef(ObjectRef("b", "smsWaves/completed/c=1_w 1_csv.json"), "c=1_w 1")
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"key": "s3://"}, "s3://"),
+        ([CONFIG_KEY], "not an S3 event"),
+        ({"Records": [{"s3": None}]}, "key ''"),
+        ({"Records": ["not a record"]}, "key ''"),
+    ],
+)
+def test_a_wave_config_input_that_names_none_is_refused(event: object, reason: str) -> None:
+    parsed = WaveConfigRef.parse(event, BUCKET)
+    assert isinstance(parsed, Failure) and reason in parsed.failure()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"bucket": "other", "key": KEY},
+        {"fileKey": f"s3://other/{KEY}"},
+        {"Key": KEY, "bucket": "other"},
+        s3_event("other", KEY),
+    ],
+)
+def test_a_scheduled_wave_names_its_own_bucket_in_any_shape(event: object) -> None:
+    assert ScheduledWave.parse(event, BUCKET).unwrap().source == ObjectRef("other", KEY)
+
+
+@pytest.mark.parametrize("event", [{"Records": [{"s3": None}]}, {"Records": [7]}, {"key": 7}])
+def test_a_scheduled_wave_input_without_a_key_is_refused(event: object) -> None:
+    parsed = ScheduledWave.parse(event, BUCKET)
+    assert isinstance(parsed, Failure) and "no wave key" in parsed.failure()
