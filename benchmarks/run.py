@@ -25,6 +25,8 @@ BENCHMARKS = {
     "wave_prep": "benchmarks.bench_wave_prep",
     "wave_codes": "benchmarks.bench_wave_codes",
     "dynamo_assign": "benchmarks.bench_dynamo_assign",
+    "ledger": "benchmarks.bench_ledger",
+    "pacman_transports": "benchmarks.bench_pacman_transports",
 }
 OUT = Path(__file__).parent / "out"
 

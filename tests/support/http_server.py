@@ -117,6 +117,13 @@ def _compile(path: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+class _ThreadingServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: 64 clients connecting at once overflowed it,
+    # and the refused SYNs came back as 1 s+ connect stalls and retries (measured in
+    # benchmarks/bench_pacman_transports.py). A real service's backlog is in the hundreds.
+    request_queue_size = 256
+
+
 class LocalHttpServer:
     def __init__(self) -> None:
         self._routes: list[_Route] = []
@@ -125,7 +132,7 @@ class LocalHttpServer:
         self._stopping = threading.Event()
         self.requests: list[Request] = []
         self.connections = 0  # accepted so far (keep-alive: many requests each)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _ThreadingServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread = threading.Thread(
