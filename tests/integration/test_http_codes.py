@@ -192,15 +192,20 @@ def test_the_calls_of_a_batch_share_keep_alive_connections_up_to_the_concurrency
 
 
 def test_pacman_5xx_429_and_timeouts_mid_file_are_retried_once_each_and_every_fan_gets_a_code(
-    server: LocalHttpServer, issuer: HttpCodeIssuer
+    server: LocalHttpServer,
 ) -> None:
     pacman = FakePacman(server, token="t0ken")
+    # 5 tries: a retried call may draw the next fault too, and there are 4 of them.
+    issuer = pacman_issuer(server.url, retries=4)
     assert all(isinstance(r, Success) for r in issuer.issue_many([request("warm")]))
     server.inject(Fault.status(503), times=1)
     server.inject(Fault.throttle("0"), times=1)
     server.inject(Fault.slow(1.0), times=1)  # beyond the 0.3 s read timeout
     server.inject(Fault.dropped(), times=1)
-    results = issuer.issue_many([request(f"g{i}") for i in range(40)])
+    try:
+        results = issuer.issue_many([request(f"g{i}") for i in range(40)])
+    finally:
+        issuer.close()
     assert all(isinstance(r, Success) for r in results)
     faults = [r.fault for r in server.requests if r.fault]
     assert sorted(faults) == ["dropped connection", "slow 1.0s", "status 429", "status 503"]
