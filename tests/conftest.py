@@ -8,6 +8,8 @@ Emulator fixtures (integration tests):
 - `s3_client`, `kinesis_client`: boto3 clients on the emulator.
 - `make_bucket()` / `make_stream(shards=1)`: create a uniquely named bucket / ACTIVE stream.
 - `read_stream(name)`: every record of a stream, per shard in sequence order (GetRecords).
+- `sqs_outage`: an OutageProxy in front of the emulator, down (refusing connections) until the
+  test calls `.up()`; point AWS_ENDPOINT_URL_SQS at its `.url`.
 Tests share one emulator, so they use unique names and never assume an empty backend.
 """
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from adapters.aws.clients import ClientFactory
     from local.emulator import EmbeddedEmulator
     from tests.support.endpoint import ExternalEndpoint
+    from tests.support.tcp_proxy import OutageProxy
 
 
 def unique_name(prefix: str) -> str:
@@ -121,3 +124,14 @@ def read_stream(kinesis_client: Any) -> Callable[[str], dict[str, list[dict[str,
         return by_shard
 
     return read
+
+
+@pytest.fixture
+def sqs_outage(emulator: Any) -> Iterator[OutageProxy]:
+    from tests.support.tcp_proxy import OutageProxy
+
+    host, port = emulator.endpoint_url.rsplit("//", 1)[1].split(":")
+    proxy = OutageProxy(host, int(port)).up()
+    proxy.down()  # down before the code under test starts
+    yield proxy
+    proxy.down()

@@ -18,18 +18,19 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 pytest.importorskip("amazon_kclpy")
 
-from adapters.aws.clients import ClientFactory, ClientOptions
+from adapters.aws.clients import ClientFactory
 from domain.backoff import Backoff
 from domain.records import DEDUPE_FIELD, RecordType, formatted
 from entrypoints.kcl_cli import (
+    DaemonConfig,
     DaemonSupervisor,
     daemon_command,
     daemon_config,
@@ -42,9 +43,14 @@ from entrypoints.kcl_cli import (
 from entrypoints.settings import Settings
 from local.emulator_h2c import H2cListener, start_h2c_listener
 from tests.support import kcl_child
-from tests.support.kcl_lake import dead_lettered_sequence_numbers, lake_dedupe_ids
+from tests.support.kcl_lake import (
+    dead_letter_counts,
+    dead_lettered_sequence_numbers,
+    lake_dedupe_ids,
+)
 from tests.support.kcl_probe import stored_sequence_numbers
 from tests.support.stream_records import raw, sample_record
+from tests.support.tcp_proxy import OutageProxy
 
 pytestmark = [
     pytest.mark.integration,
@@ -77,13 +83,19 @@ def _mixed_payloads(count: int, start: int = 0) -> list[bytes]:
 Placed = dict[tuple[str, str], bytes]  # (shard, sequence number) -> data
 
 
-def _put(kinesis: Any, stream: str, payloads: list[bytes], offset: int = 0) -> Placed:
+def _put(
+    kinesis: Any,
+    stream: str,
+    payloads: list[bytes],
+    offset: int = 0,
+    key: Callable[[int], str] = "fan-{}".format,
+) -> Placed:
+    """Puts the payloads, the n-th (from `offset`) under partition key `key(n)`."""
     placed: Placed = {}
     for start in range(0, len(payloads), 500):
         chunk = payloads[start : start + 500]
         entries = [
-            {"Data": data, "PartitionKey": f"fan-{offset + start + i}"}
-            for i, data in enumerate(chunk)
+            {"Data": data, "PartitionKey": key(offset + start + i)} for i, data in enumerate(chunk)
         ]
         answer = kinesis.put_records(StreamName=stream, Records=entries)
         assert answer["FailedRecordCount"] == 0
@@ -198,29 +210,71 @@ class _Daemon:
         return code
 
 
+def _consumer_env(emulator: Any, stream: str, bucket: str, **extra: str) -> dict[str, str]:
+    """The consumer's environment on the emulator: its stream and lake bucket, then `extra`."""
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "INPUT_STREAM": stream,
+        "CAMPAIGN_DATA_BUCKET": bucket,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class _Consumer:
+    """A daemon's settings, config and command line for one test's stream and worker."""
+
+    settings: Settings
+    config: DaemonConfig
+    command: list[str]
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        return daemon_environment(self.settings, env)
+
+
+def _consumer(
+    worker: str, env: dict[str, str], h2c: H2cListener, name: str, tmp_path: Path, batch: int
+) -> _Consumer:
+    """Application `kcl-{name}-{stream}`, worker id `kcl-{name}-worker`, `batch` records a
+    GetRecords, 5 s to checkpoint on SIGTERM, the test KCL child."""
+    settings = Settings.from_env(env)
+    stream = env["INPUT_STREAM"]
+    config = daemon_config(
+        worker,
+        settings,
+        kinesis_endpoint=h2c.url,
+        application=f"kcl-{name}-{stream}",
+        worker_id=f"kcl-{name}-worker",
+        shutdown_grace_millis=5_000,
+        extra={"maxRecords": str(batch)},
+        stream=stream,
+        child_main=kcl_child.MODULE,
+    )
+    return _Consumer(settings, config, daemon_command(write_properties(config, tmp_path / "kcl")))
+
+
 @pytest.fixture(params=["lake", "probe"])
 def store(
     request: pytest.FixtureRequest,
-    emulator: Any,
+    aws: ClientFactory,
     s3_client: Any,
     make_bucket: Callable[[], str],
 ) -> _ProbeStore | _LakeStore:
     bucket = make_bucket()
     if request.param == "probe":
         return _ProbeStore(s3_client, bucket)
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"dlq-{bucket}")["QueueUrl"]
     return _LakeStore(s3_client, bucket, sqs, queue_url)
 
 
 def test_the_real_daemon_delivers_every_record_exactly_once_across_kills_and_a_shutdown(
     emulator: Any,
+    aws: ClientFactory,
     h2c: H2cListener,
     kinesis_client: Any,
     store: _ProbeStore | _LakeStore,
@@ -238,48 +292,27 @@ def test_the_real_daemon_delivers_every_record_exactly_once_across_kills_and_a_s
         return len(records) - (poison if isinstance(store, _LakeStore) else 0)
 
     marker = tmp_path / "crashed"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "INPUT_STREAM": stream,
-        "CAMPAIGN_DATA_BUCKET": store.bucket,
-        "DEAD_LETTER_QUEUE": getattr(store, "queue_url", "unused"),
+    env = _consumer_env(
+        emulator,
+        stream,
+        store.bucket,
+        DEAD_LETTER_QUEUE=getattr(store, "queue_url", "unused"),
         # The worker dies once after its 3rd batch: after writing it, before checkpointing.
-        "PROBE_CRASH_MARKER": str(marker),
-        "PROBE_CRASH_AFTER": "3",
+        PROBE_CRASH_MARKER=str(marker),
+        PROBE_CRASH_AFTER="3",
         # Slow enough that the test can kill a child mid-stream.
-        "PROBE_BATCH_DELAY": "0.3",
-    }
-    settings = Settings.from_env(env)
-    config = daemon_config(
-        store.worker,
-        settings,
-        kinesis_endpoint=h2c.url,
-        application=f"kcl-test-{stream}",
-        worker_id="kcl-test-worker",
-        shutdown_grace_millis=5_000,
-        extra={"maxRecords": "250"},
-        stream=stream,
-        child_main=kcl_child.MODULE,
+        PROBE_BATCH_DELAY="0.3",
     )
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    consumer = _consumer(store.worker, env, h2c, "test", tmp_path, batch=250)
+    config = consumer.config
+    dynamodb = aws.client("dynamodb")
     primed = prime_lease_table(
         dynamodb, kinesis_client, application=config.application, stream=stream
     )
     assert primed == 2
-    command = daemon_command(write_properties(config, tmp_path / "kcl"))
     log = tmp_path / "daemon.log"
 
-    daemon = _Daemon(command, daemon_environment(settings, env), log)
+    daemon = _Daemon(consumer.command, consumer.environment(env), log)
     try:
         # 1. A child dies between writing its batch and checkpointing it: the daemon exits 1,
         #    the supervisor starts a new one with the same workerId.
@@ -326,7 +359,7 @@ def test_the_real_daemon_delivers_every_record_exactly_once_across_kills_and_a_s
     placed |= _put(kinesis_client, stream, _mixed_payloads(500, start=RECORDS), offset=RECORDS)
     env.pop("PROBE_CRASH_MARKER")
     env["PROBE_BATCH_DELAY"] = "0"
-    again = _Daemon(command, daemon_environment(settings, env), log)
+    again = _Daemon(consumer.command, consumer.environment(env), log)
     try:
         _wait_until(lambda: store.progress() >= target(placed), 180, "the new records", log)
         time.sleep(1)  # a replay (there must be none) would land now
@@ -359,6 +392,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervisor(
     emulator: Any,
+    aws: ClientFactory,
     h2c: H2cListener,
     kinesis_client: Any,
     s3_client: Any,
@@ -387,29 +421,9 @@ def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervis
     placed |= _put(kinesis_client, stream, _mixed_payloads(1500, 3000), offset=3000)
     assert len({shard for shard, _ in placed}) == 5
 
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "INPUT_STREAM": stream,
-        "CAMPAIGN_DATA_BUCKET": store.bucket,
-        "PROBE_BATCH_DELAY": "0.05",
-    }
-    settings = Settings.from_env(env)
-    config = daemon_config(
-        store.worker,
-        settings,
-        kinesis_endpoint=h2c.url,
-        application=f"kcl-reshard-{stream}",
-        worker_id="kcl-reshard-worker",
-        shutdown_grace_millis=5_000,
-        extra={"maxRecords": "200"},
-        stream=stream,
-        child_main=kcl_child.MODULE,
-    )
-    aws = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
+    env = _consumer_env(emulator, stream, store.bucket, PROBE_BATCH_DELAY="0.05")
+    consumer = _consumer(store.worker, env, h2c, "reshard", tmp_path, batch=200)
+    config = consumer.config
     assert prime_local_leases(aws, application=config.application, stream=stream) == 5
     leases = {
         item["leaseKey"]["S"]: item
@@ -427,8 +441,8 @@ def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervis
     spec.write_text(
         json.dumps(
             {
-                "command": daemon_command(write_properties(config, tmp_path / "kcl")),
-                "env": daemon_environment(settings, env),
+                "command": consumer.command,
+                "env": consumer.environment(env),
                 "log": str(log),
                 "jvm_pid": str(jvm_pid),
                 "lock": str(tmp_path / "worker.lock"),
@@ -481,27 +495,6 @@ def test_a_resharded_stream_from_a_primed_cold_start_across_a_sigkilled_supervis
     store.assert_exactly_once(placed, dead_letters=False)
 
 
-def _dead_letter_counts(sqs: Any, queue_url: str) -> Counter[tuple[str, str]]:
-    """How many dead letters each (shard, sequence number) has in the queue (all read)."""
-    seen: Counter[tuple[str, str]] = Counter()
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            return seen
-        for message in messages:
-            body = json.loads(message["Body"])
-            seen[(body["shardId"], body["sequenceNumber"])] += 1
-        # A FIFO queue hands out a group's next messages only once these are deleted.
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
-            ],
-        )
-
-
 # The issue's outage lasted three minutes; the suite's default keeps it shorter. The consumer
 # must recover by itself whatever the length: DLQ_OUTAGE_SECONDS=180 runs the original.
 OUTAGE_SECONDS = float(os.environ.get("DLQ_OUTAGE_SECONDS", "45"))
@@ -509,6 +502,8 @@ OUTAGE_SECONDS = float(os.environ.get("DLQ_OUTAGE_SECONDS", "45"))
 
 def test_the_consumer_rides_out_a_dead_letter_queue_outage_and_dead_letters_each_poison_once(
     emulator: Any,
+    aws: ClientFactory,
+    sqs_outage: OutageProxy,
     h2c: H2cListener,
     kinesis_client: Any,
     s3_client: Any,
@@ -521,10 +516,8 @@ def test_the_consumer_rides_out_a_dead_letter_queue_outage_and_dead_letters_each
     name) is resolved at the first send, batches are given up at their deadline, the daemon is
     restarted with backoff for as long as it takes, and once SQS is back every record is in the
     lake once and every poison record in the (FIFO) dead-letter queue once."""
-    from tests.support.tcp_proxy import OutageProxy
-
     bucket = make_bucket()
-    sqs = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url)).client("sqs")
+    sqs = aws.client("sqs")
     queue_name = f"dlq-{bucket}.fifo"
     queue_url = sqs.create_queue(QueueName=queue_name, Attributes={"FifoQueue": "true"})["QueueUrl"]
     store = _LakeStore(s3_client, bucket, sqs, queue_url)
@@ -533,39 +526,22 @@ def test_the_consumer_rides_out_a_dead_letter_queue_outage_and_dead_letters_each
     poison = {key for key, data in placed.items() if data == POISON}
     assert len(poison) >= 10
 
-    host, port = emulator.endpoint_url.rsplit("//", 1)[1].split(":")
-    proxy = OutageProxy(host, int(port)).up()
-    proxy.down()  # down before the consumer starts: it must start anyway
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ENDPOINT_URL_SQS": proxy.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "INPUT_STREAM": stream,
-        "CAMPAIGN_DATA_BUCKET": bucket,
-        "DEAD_LETTER_QUEUE": queue_name,  # a name: resolved at the first send
-        "BATCH_DEADLINE_SECONDS": "10",
-    }
-    settings = Settings.from_env(env)
-    config = daemon_config(
-        store.worker,
-        settings,
-        kinesis_endpoint=h2c.url,
-        application=f"kcl-outage-{stream}",
-        worker_id="kcl-outage-worker",
-        shutdown_grace_millis=5_000,
-        extra={"maxRecords": "250"},
-        stream=stream,
-        child_main=kcl_child.MODULE,
+    # SQS is down before the consumer starts (sqs_outage): it must start anyway.
+    env = _consumer_env(
+        emulator,
+        stream,
+        bucket,
+        AWS_ENDPOINT_URL_SQS=sqs_outage.url,
+        DEAD_LETTER_QUEUE=queue_name,  # a name: resolved at the first send
+        BATCH_DEADLINE_SECONDS="10",
     )
-    aws = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
+    consumer = _consumer(store.worker, env, h2c, "outage", tmp_path, batch=250)
+    config = consumer.config
     assert prime_local_leases(aws, application=config.application, stream=stream) == 1
     log = tmp_path / "daemon.log"
     daemon = _Daemon(
-        daemon_command(write_properties(config, tmp_path / "kcl")),
-        daemon_environment(settings, env),
+        consumer.command,
+        consumer.environment(env),
         log,
         restart_backoff=Backoff(base_seconds=1.0, cap_seconds=5.0, retries=10**6),
     )
@@ -573,8 +549,8 @@ def test_the_consumer_rides_out_a_dead_letter_queue_outage_and_dead_letters_each
         time.sleep(OUTAGE_SECONDS)
         assert daemon.thread.is_alive(), "the supervisor gave up during the outage"
         assert daemon.supervisor.starts >= 2, "no batch was given up at its deadline"
-        assert not _dead_letter_counts(sqs, queue_url), "sent while SQS was down?"
-        proxy.up()
+        assert not dead_letter_counts(sqs, queue_url), "sent while SQS was down?"
+        sqs_outage.up()
         last = max((sequence for _, sequence in placed), key=int)
         dynamodb = aws.client("dynamodb")
 
@@ -587,32 +563,22 @@ def test_the_consumer_rides_out_a_dead_letter_queue_outage_and_dead_letters_each
         assert daemon.thread.is_alive() and daemon.result == [], "the supervisor stopped"
     finally:
         daemon.stop()
-        proxy.down()
     store.assert_exactly_once(placed, dead_letters=False)
-    letters = _dead_letter_counts(sqs, queue_url)
+    letters = dead_letter_counts(sqs, queue_url)
     assert set(letters) == poison, "poison records lost (or good ones dead-lettered)"
     assert [key for key, n in letters.items() if n > 1] == [], "dead-lettered twice"
 
 
 def _put_keyed(kinesis: Any, stream: str, start: int, count: int, keys: int = 16) -> Placed:
     """Records of `keys` fans, each record naming its fan and its place in the put order."""
-    placed: Placed = {}
-    numbers = list(range(start, start + count))
-    for at in range(0, len(numbers), 500):
-        chunk = [
-            (f"fan-{n % keys}", json.dumps({"key": f"fan-{n % keys}", "n": n}).encode())
-            for n in numbers[at : at + 500]
-        ]
-        entries = [{"Data": data, "PartitionKey": key} for key, data in chunk]
-        answer = kinesis.put_records(StreamName=stream, Records=entries)
-        assert answer["FailedRecordCount"] == 0
-        for (_, data), result in zip(chunk, answer["Records"], strict=True):
-            placed[(result["ShardId"], result["SequenceNumber"])] = data
-    return placed
+    numbers = range(start, start + count)
+    payloads = [json.dumps({"key": f"fan-{n % keys}", "n": n}).encode() for n in numbers]
+    return _put(kinesis, stream, payloads, offset=start, key=lambda n: f"fan-{n % keys}")
 
 
 def test_the_real_daemon_processes_each_keys_records_in_order_across_a_split_and_a_merge(
     emulator: Any,
+    aws: ClientFactory,
     h2c: H2cListener,
     kinesis_client: Any,
     s3_client: Any,
@@ -650,37 +616,13 @@ def test_the_real_daemon_processes_each_keys_records_in_order_across_a_split_and
             len(shards & middle) == 1 and {"shardId-000000000000", "shardId-000000000003"} <= shards
         )
 
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "INPUT_STREAM": stream,
-        "CAMPAIGN_DATA_BUCKET": store.bucket,
-        # Slow parents: a child started before its parents ended would overtake them.
-        "PROBE_BATCH_DELAY": "0.05",
-    }
-    settings = Settings.from_env(env)
-    config = daemon_config(
-        store.worker,
-        settings,
-        kinesis_endpoint=h2c.url,
-        application=f"kcl-order-{stream}",
-        worker_id="kcl-order-worker",
-        shutdown_grace_millis=5_000,
-        extra={"maxRecords": "100"},
-        stream=stream,
-        child_main=kcl_child.MODULE,
-    )
-    aws = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
-    assert prime_local_leases(aws, application=config.application, stream=stream) == 4
+    # Slow parents: a child started before its parents ended would overtake them.
+    env = _consumer_env(emulator, stream, store.bucket, PROBE_BATCH_DELAY="0.05")
+    consumer = _consumer(store.worker, env, h2c, "order", tmp_path, batch=100)
+    application = consumer.config.application
+    assert prime_local_leases(aws, application=application, stream=stream) == 4
     log = tmp_path / "daemon.log"
-    daemon = _Daemon(
-        daemon_command(write_properties(config, tmp_path / "kcl")),
-        daemon_environment(settings, env),
-        log,
-    )
+    daemon = _Daemon(consumer.command, consumer.environment(env), log)
     try:
         _wait_until(lambda: store.progress() >= len(placed), 300, "all records", log)
         time.sleep(2)  # a duplicate (there must be none) would land now

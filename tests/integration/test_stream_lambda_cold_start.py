@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import pytest
 
 from domain.records import DEDUPE_FIELD, RecordType, formatted
 from tests.conftest import unique_name
-from tests.support.kcl_lake import lake_dedupe_ids
+from tests.support.kcl_lake import dead_letter_counts, lake_dedupe_ids
 from tests.support.stream_fakes import kinesis_event
 from tests.support.stream_records import raw, sample_record
 from tests.support.tcp_proxy import OutageProxy
@@ -78,35 +78,6 @@ class Sandbox:
             self.process.wait()
 
 
-@pytest.fixture
-def sqs_outage(emulator: Any) -> Iterator[OutageProxy]:
-    host, port = emulator.endpoint_url.rsplit("//", 1)[1].split(":")
-    proxy = OutageProxy(host, int(port)).up()
-    proxy.down()  # down before the sandbox starts
-    yield proxy
-    proxy.down()
-
-
-def _dead_letters(sqs: Any, queue_url: str) -> Counter[tuple[str, str]]:
-    """How many dead letters each (shard, sequence number) has (all read, then deleted)."""
-    seen: Counter[tuple[str, str]] = Counter()
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            return seen
-        for message in messages:
-            body = json.loads(message["Body"])
-            seen[(body["shardId"], body["sequenceNumber"])] += 1
-        sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
-            ],
-        )
-
-
 def test_a_cold_start_with_sqs_down_fails_the_batch_then_dead_letters_the_poison_once(
     emulator: Any,
     aws: Any,
@@ -147,7 +118,7 @@ def test_a_cold_start_with_sqs_down_fails_the_batch_then_dead_letters_the_poison
         down = sandbox.invoke(event)
         failed = [item["itemIdentifier"] for item in down["batchItemFailures"]]
         assert failed and int(failed[0]) <= int(poison[1])
-        assert not _dead_letters(sqs, queue_url), "a dead letter sent while SQS was down?"
+        assert not dead_letter_counts(sqs, queue_url), "a dead letter sent while SQS was down?"
 
         # SQS is back; Lambda retries the batch in the same (warm) sandbox.
         sqs_outage.up()
@@ -157,5 +128,5 @@ def test_a_cold_start_with_sqs_down_fails_the_batch_then_dead_letters_the_poison
     finally:
         sandbox.close()
     assert sandbox.process.returncode == 0
-    assert _dead_letters(sqs, queue_url) == Counter({poison: 1})  # dead-lettered once
+    assert dead_letter_counts(sqs, queue_url) == Counter({poison: 1})  # dead-lettered once
     assert lake_dedupe_ids(s3_client, bucket) == good  # every good record in the lake once

@@ -46,3 +46,24 @@ def dead_lettered_sequence_numbers(sqs: Any, queue_url: str) -> set[tuple[str, s
         for message in messages:
             body = json.loads(message["Body"])
             found.add((body["shardId"], body["sequenceNumber"]))
+
+
+def dead_letter_counts(sqs: Any, queue_url: str) -> Counter[tuple[str, str]]:
+    """How many dead letters each (shard, sequence number) has in the queue (all read, then
+    deleted: a FIFO queue hands out a group's next messages only once these are deleted)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=600, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            return seen
+        for message in messages:
+            body = json.loads(message["Body"])
+            seen[(body["shardId"], body["sequenceNumber"])] += 1
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
+            ],
+        )
