@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from adapters.aws.sqs import move_request_from_body
 from adapters.logging import correlation, lambda_logger
@@ -222,29 +222,49 @@ def _job_failed(what: str, kind: str, message: str, retryable: bool) -> None:
     raise WorkerFailed(f"{kind}: {message}")
 
 
+In = TypeVar("In")
+
+
+def _run_job(
+    what: str,
+    parsed: Result[In, str],
+    run: Callable[[Settings], Callable[[In], Result[Any, Any]]],
+    settings: Settings,
+    done: str,
+) -> dict[str, Any]:
+    """A code job's input parsed, then run: its JSON result logged as `done` and returned;
+    raises WorkerFailed (bad input, or a failure a retry cannot cure) or RetryableFailure. A
+    failure that carries the counts so far logs them first."""
+    match parsed:
+        case Failure(reason):
+            _job_failed(what, "bad_input", reason, False)
+        case Success(job_input):
+            match run(settings)(job_input):
+                case Success(result):
+                    answer: dict[str, Any] = result.to_json()
+                    log.info(done, extra=answer)
+                    return answer
+                case Failure(failure):
+                    counts = getattr(failure, "counts", None)
+                    if counts is not None:
+                        log.error("counts so far", extra=counts.to_json())
+                    _job_failed(what, failure.kind, failure.message, failure.retryable)
+    raise AssertionError("unreachable")
+
+
 @lambda_entry
 def generate_sms_wave_codes_handler(event: Any, context: Any) -> dict[str, Any]:
     """Direct invoke / Step Functions / upload service `{data}` -> generateSmsWaveCodes."""
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
     with correlation(getattr(context, "aws_request_id", None)):
-        match GenerateInput.parse(event):
-            case Failure(reason):
-                _job_failed("generate_sms_wave_codes", "bad_input", reason, False)
-            case Success(request):
-                match registry.wave_codes_run(settings)(request):
-                    case Success(generated):
-                        answer: dict[str, Any] = generated.to_json()
-                        log.info("wave codes generated", extra=answer)
-                        return answer
-                    case Failure(failure):
-                        _job_failed(
-                            "generate_sms_wave_codes",
-                            failure.kind,
-                            failure.message,
-                            failure.retryable,
-                        )
-    raise AssertionError("unreachable")
+        return _run_job(
+            "generate_sms_wave_codes",
+            GenerateInput.parse(event),
+            registry.wave_codes_run,
+            settings,
+            "wave codes generated",
+        )
 
 
 @lambda_entry
@@ -254,24 +274,13 @@ def process_scheduled_wave_handler(event: Any, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
     with correlation(getattr(context, "aws_request_id", None)):
-        match ScheduledWave.parse(event, settings.scoring_bucket):
-            case Failure(reason):
-                _job_failed("process_scheduled_wave", "bad_input", reason, False)
-            case Success(wave):
-                match registry.scheduled_wave_run(settings)(wave):
-                    case Success(assigned):
-                        response: dict[str, Any] = assigned.to_json()
-                        log.info("wave codes assigned", extra=response)
-                        return response
-                    case Failure(failure):
-                        log.error("counts so far", extra=failure.counts.to_json())
-                        _job_failed(
-                            "process_scheduled_wave",
-                            failure.kind,
-                            failure.message,
-                            failure.retryable,
-                        )
-    raise AssertionError("unreachable")
+        return _run_job(
+            "process_scheduled_wave",
+            ScheduledWave.parse(event, settings.scoring_bucket),
+            registry.scheduled_wave_run,
+            settings,
+            "wave codes assigned",
+        )
 
 
 @lambda_entry
