@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from returns.result import Failure, Success
 
 from adapters.http.async_client import AsyncJsonHttpClient
@@ -296,3 +298,53 @@ def test_a_closed_issuer_refuses_to_issue(server: LocalHttpServer) -> None:
     issuer.close()  # closing twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         issuer.issue(request())
+
+
+FAULTS = {
+    "503": Fault.status(503),
+    "429": Fault.throttle("0"),
+    "dropped": Fault.dropped(),
+    "garbage": Fault.garbage(),
+    "400": Fault.status(400, b'{"error": "no"}'),
+}
+
+
+@settings(max_examples=30)
+@given(
+    faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=12),
+    fans=st.integers(min_value=1, max_value=40),
+    concurrency=st.integers(min_value=1, max_value=8),
+)
+def test_every_fan_of_a_batch_comes_back_once_in_order_whatever_pacman_does(
+    faults: list[str], fans: int, concurrency: int
+) -> None:
+    """In = out + failed, per fan, in order: a fan's result is the one code Pacman issued it,
+    or a failure naming it (invalid only for an answer that refused or garbled it; unavailable
+    only when its every try drew a retryable fault). No fault issues a code, so every code
+    issued is returned to its fan."""
+    with running_server() as server:
+        pacman = FakePacman(server, token="t0ken")
+        for name in faults:
+            server.inject(FAULTS[name], times=1)
+        issuer = pacman_issuer(server.url, retries=2, concurrency=concurrency)
+        try:
+            results = issuer.issue_many([request(f"g{i}") for i in range(fans)])
+        finally:
+            issuer.close()
+    issued = {i["globalUserId"]: i["code"] for i in pacman.issued}
+    assert len(pacman.issued) == len(issued)  # one code per fan at most
+    assert len(results) == fans
+    failed = 0
+    for i, result in enumerate(results):
+        match result:
+            case Success(code):
+                assert issued[f"g{i}"] == code
+            case Failure(failure):
+                failed += 1
+                assert failure.what == f"code for fan 'g{i}'"
+                assert f"g{i}" not in issued
+    assert fans == len(issued) + failed
+    refusals = sum(1 for f in faults if f in ("garbage", "400"))
+    invalid = sum(1 for r in results if isinstance(r, Failure) and r.failure().kind == "invalid")
+    assert invalid <= refusals
+    assert failed - invalid <= (len(faults) - refusals) // 3  # each needs three retryable faults
