@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
 from types import ModuleType
@@ -50,18 +51,29 @@ def _say(kind: str, message: object) -> None:
     )
 
 
-def _process_scored_files(args: argparse.Namespace) -> int:
+@contextmanager
+def _running(
+    args: argparse.Namespace, console: Console, description: str, unit: str = "rows"
+) -> Iterator[tuple[Settings, Callable[[int], None]]]:
+    """The settings from the environment, logging configured, and a progress callback: a live
+    counter on a terminal unless --quiet, a no-op elsewhere."""
     from entrypoints import bootstrap
 
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    enabled = console.is_terminal and not args.quiet
+    with reports.row_progress(console, enabled=enabled, description=description, unit=unit) as tick:
+        yield settings, tick
+
+
+def _process_scored_files(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     try:
         ref = ObjectRef.parse(args.uri)
     except ValueError as bad:
         console.print(f"[red]error:[/] {bad}")
         return 2
-    settings = Settings.from_env()
-    bootstrap.configure_logging(settings)
-    with reports.row_progress(console, enabled=console.is_terminal and not args.quiet) as tick:
+    with _running(args, console, "scoring and scrubbing") as (settings, tick):
         outcome = registry.scored_file_run(settings)(
             ref, processes=1 if args.sequential else None, on_progress=tick
         )
@@ -74,7 +86,7 @@ def _process_sms_wave_files(args: argparse.Namespace) -> int:
     from returns.result import Failure, Success
 
     from domain.wave_prep.request import request_from_json
-    from entrypoints import bootstrap, wave_prep
+    from entrypoints import wave_prep
 
     console = Console(stderr=True)
     doc = {
@@ -93,12 +105,7 @@ def _process_sms_wave_files(args: argparse.Namespace) -> int:
             return 2
         case Success(request):
             pass
-    settings = Settings.from_env()
-    bootstrap.configure_logging(settings)
-    enabled = console.is_terminal and not args.quiet
-    with reports.row_progress(
-        console, enabled=enabled, description="selecting fans", unit="fans read"
-    ) as tick:
+    with _running(args, console, "selecting fans", "fans read") as (settings, tick):
         outcome = registry.wave_prep_run(settings)(request, on_progress=tick)
     result = wave_prep.outcome_dict(outcome)
     print(json.dumps(result, indent=2))
@@ -110,7 +117,7 @@ def _merge_avro_files(args: argparse.Namespace) -> int:
 
     from returns.result import Failure, Success
 
-    from entrypoints import bootstrap, lake
+    from entrypoints import lake
 
     console = Console(stderr=True)
     event: dict[str, object] = {"prefix": args.prefix} if args.prefix else {"type": args.kind}
@@ -122,12 +129,8 @@ def _merge_avro_files(args: argparse.Namespace) -> int:
             return 2
         case Success(request):
             pass
-    settings = Settings.from_env()
-    bootstrap.configure_logging(settings)
-    enabled = console.is_terminal and not args.quiet
-    with reports.row_progress(
-        console, enabled=enabled, description=f"merging {request.prefix}", unit="records merged"
-    ) as tick:
+    merging = f"merging {request.prefix}"
+    with _running(args, console, merging, "records merged") as (settings, tick):
         counts = registry.lake_merge_run(settings)(request, on_progress=tick)
     result = lake.merge_dict(counts)
     print(lake.dumps(result))
@@ -138,22 +141,17 @@ def _merge_avro_files(args: argparse.Namespace) -> int:
 
 def _move_merged_avro_files(args: argparse.Namespace) -> int:
     from domain.lake import parse_prefix
-    from entrypoints import bootstrap, lake
+    from entrypoints import lake
 
     console = Console(stderr=True)
     prefix = parse_prefix(args.prefix)
     if prefix is None:
         console.print(f"[red]error:[/] prefix must be YYYY/MM/DD or YYYY/MM, got {args.prefix!r}")
         return 2
-    settings = Settings.from_env()
-    bootstrap.configure_logging(settings)
-    move = registry.lake_move_run(settings)
     requests = lake.move_requests_for(prefix, args.type)
     results = []
-    enabled = console.is_terminal and not args.quiet
-    with reports.row_progress(
-        console, enabled=enabled, description=f"archiving {prefix}", unit="record types"
-    ) as tick:
+    with _running(args, console, f"archiving {prefix}", "record types") as (settings, tick):
+        move = registry.lake_move_run(settings)
         for done, request in enumerate(requests, 1):
             results.append(lake.move_dict(move(request)))
             tick(done)
@@ -250,14 +248,8 @@ def _job(
 ) -> int:
     """Parses a code worker's input, runs it with a progress bar and prints its JSON result.
     Exit 0 done, 1 failed (a retry may cure it), 2 bad input or a failure a retry cannot cure."""
-    from entrypoints import bootstrap
-
     console = Console(stderr=True)
-    settings = Settings.from_env()
-    bootstrap.configure_logging(settings)
-    with reports.row_progress(
-        console, enabled=console.is_terminal and not args.quiet, description=description
-    ) as tick:
+    with _running(args, console, description) as (settings, tick):
         match parse(settings):
             case Success(event):
                 outcome = runner(settings)(event, on_progress=tick)
