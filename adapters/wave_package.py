@@ -1,7 +1,7 @@
 """WavePackage: the delivery zip built in a temporary file, then uploaded whole.
 
 Files are deflated straight into one temporary zip (no uncompressed copies on disk), each
-streamed line by line; the zip is then streamed to the ObjectStore's writer (a multipart upload
+streamed line by line; the zip is then streamed to the store's writer (a multipart upload
 that completes only when the whole file is sent), and the temporary file is removed whatever
 happens. Disk needed: the compressed zip only: measured 4.1 MiB for 100,000 selected fans with
 full contact details (~43 bytes a fan, benchmarks/bench_wave_prep.py), so Lambda's default
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from domain.models import ObjectRef
-from domain.ports import ObjectStore
+from domain.ports import BlobWriter
 
 UPLOAD_CHUNK = 8 * 1024 * 1024
 WRITE_BLOCK = 64 * 1024
@@ -46,7 +46,7 @@ class _ZipWriter:
 
 
 class ZipPackage:
-    def __init__(self, store: ObjectStore, temp_dir: str | None = None) -> None:
+    def __init__(self, store: BlobWriter, temp_dir: str | None = None) -> None:
         self._store = store
         self._temp_dir = temp_dir
 
