@@ -399,14 +399,9 @@ def _wave_markets(
     request: WavePrepRequest, bucket: str, store: BlobReader, markets: CampaignMarkets
 ) -> tuple[WaveMarket, ...]:
     ref = market_details_ref(bucket, request.campaign_id, request.date_key)
-    try:
-        raw = store.read_bytes(ref)
-    except ObjectNotFound:
-        raise _Failed("markets_missing", f"no market details at {ref.uri}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Failed("bad_markets", f"{ref.uri}: not UTF-8 (byte {exc.start})") from None
+    text = _text(store, ref, "bad_markets")
+    if text is None:
+        raise _Failed("markets_missing", f"no market details at {ref.uri}")
     match parse_market_details(text, ref.uri):
         case Failure(message):
             raise _Failed("bad_markets", message)
@@ -421,16 +416,23 @@ def _wave_markets(
     raise AssertionError("unreachable")
 
 
-def _code_pool(store: BlobReader, ref: ObjectRef) -> Iterator[str] | None:
-    """The uploaded codes as one pool handed out in file order, or None without a file."""
+def _text(store: BlobReader, ref: ObjectRef, bad: str) -> str | None:
+    """An uploaded file's text, or None when there is none; not UTF-8 fails as `bad`."""
     try:
         raw = store.read_bytes(ref)
     except ObjectNotFound:
         return None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Failed("bad_codes", f"{ref.uri}: not UTF-8 (byte {exc.start})") from None
+        raise _Failed(bad, f"{ref.uri}: not UTF-8 (byte {exc.start})") from None
+
+
+def _code_pool(store: BlobReader, ref: ObjectRef) -> Iterator[str] | None:
+    """The uploaded codes as one pool handed out in file order, or None without a file."""
+    text = _text(store, ref, "bad_codes")
+    if text is None:
+        return None
     match parse_code_file(text, ref.uri):
         case Failure(message):
             raise _Failed("bad_codes", message)

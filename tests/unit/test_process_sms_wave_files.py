@@ -133,6 +133,19 @@ def test_a_missing_market_file_and_fans_without_contact_are_reported() -> None:
     assert isinstance(missing, Failure) and missing.failure().kind == "markets_missing"
 
 
+def test_an_uploaded_file_that_is_not_utf8_fails_naming_it() -> None:
+    for kind, ref in [
+        ("bad_markets", market_details_ref(BUCKET, CAMPAIGN, DATE_KEY)),
+        ("bad_codes", code_file_ref(BUCKET, CAMPAIGN, DATE_KEY, "nonTmCodes")),
+    ]:
+        world = WaveWorld([("m1", "NY", 2, "external")], [fan(1, 0.5, "m1")])
+        world.store.put_bytes(ref, b"code\n\xff\xfe\n")
+        outcome = world.run()
+        assert isinstance(outcome, Failure), kind
+        assert outcome.failure().kind == kind
+        assert f"{ref.uri}: not UTF-8 (byte 5)" in outcome.failure().message
+
+
 def test_one_email_row_per_address_and_a_tm_code_wins() -> None:
     shared = "same@example.com"
     world = WaveWorld(
