@@ -100,7 +100,7 @@ class Settings:
     pacman_url: str | None = None
     codes_table: str = "campaign-codes"
     # Pacman calls in flight while a wave's codes are issued, on one asyncio event loop (~20 ms
-    # each; 100 reach ~2,000-3,000 codes/s, benchmarks/README.md "Wave codes").
+    # each; 100 reach ~2,000-2,300 codes/s, benchmarks/README.md "Wave codes").
     pacman_concurrency: int = 100
     # Threads issuing codes from and recording them in the DynamoDB codes table.
     issue_concurrency: int = 32

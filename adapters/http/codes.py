@@ -51,8 +51,8 @@ from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
 # Pacman answers in ~20 ms: 100 calls in flight allow ~5,000 codes/s in theory; on one event loop
-# they cost ~0.15 ms of CPU each, so ~2,000-3,000 codes/s were measured (benchmarks/README.md,
-# "Wave codes"). 64 in flight stayed near 2,000: too close to the target to be the default.
+# they cost ~0.17 ms of CPU each, so ~2,000-2,300 codes/s were measured (benchmarks/README.md,
+# "Wave codes"). 64 in flight gave 950-1,800 in the worker: below the 2,000 target.
 DEFAULT_ISSUE_CONCURRENCY = 100
 # Seconds a batch of issuing may take (the worker's chunk of 1,000 fans takes ~0.5 s).
 DEFAULT_ISSUE_BATCH_DEADLINE_SECONDS = 120.0
