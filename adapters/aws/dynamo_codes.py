@@ -56,7 +56,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
+from adapters.aws.errors import AWS_ERRORS, error_code, lookup_failure, unavailable
 from domain.backoff import Backoff
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
 from domain.models import FailureKind, LookupFailure
@@ -78,7 +78,6 @@ _RESEND_REASONS = frozenset(
 )
 # DynamoDB's limit of items per TransactWriteItems.
 TRANSACT_WRITE_LIMIT = 100
-_INVALID = frozenset({"ValidationException", "SerializationException"})
 
 Clock = Callable[[], datetime]
 
@@ -126,13 +125,6 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-def _failure(what: str, error: Exception) -> LookupFailure:
-    code = error_code(error)
-    return LookupFailure(
-        what, FailureKind.INVALID if code in _INVALID else FailureKind.UNAVAILABLE, code
-    )
-
-
 class _Unavailable(Exception):
     def __init__(self, failure: LookupFailure) -> None:
         super().__init__(str(failure))
@@ -140,7 +132,7 @@ class _Unavailable(Exception):
 
 
 def _unavailable(what: str) -> Callable[[Exception], _Unavailable]:
-    return lambda error: _Unavailable(_failure(what, error))
+    return lambda error: _Unavailable(lookup_failure(what, error))
 
 
 def _conditional(
@@ -188,7 +180,7 @@ def _batch_get(
             try:
                 answer = db.batch_get_item(RequestItems=request)
             except AWS_ERRORS as error:
-                raise _Unavailable(_failure(what, error)) from error
+                raise _Unavailable(lookup_failure(what, error)) from error
             for item in answer.get("Responses", {}).get(table, []):
                 found[item["pk"]["S"]] = item
             request = answer.get("UnprocessedKeys") or {}
@@ -247,7 +239,7 @@ class _Candidates:
         try:
             answer = self._db.query(**query)
         except AWS_ERRORS as error:
-            raise _Unavailable(_failure(f"free codes of pool {self._pool}", error)) from error
+            raise _Unavailable(lookup_failure(f"free codes of pool {self._pool}", error)) from error
         # Kept reversed so that pop() hands out the oldest free code first.
         fetched = [item["pk"]["S"].removeprefix("code#") for item in answer["Items"]]
         self._buffer[:0] = reversed(fetched)

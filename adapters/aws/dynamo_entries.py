@@ -28,7 +28,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters.aws.errors import AWS_ERRORS, error_code
+from adapters.aws.errors import AWS_ERRORS, error_code, lookup_failure
 from domain.backoff import Backoff
 from domain.models import FailureKind, LookupFailure
 from domain.records import AssignedCodes, CodeAssignment
@@ -39,7 +39,6 @@ BATCH_GET_LIMIT = 100
 # sequential round trips would take seconds; boto3 clients are thread-safe.
 DEFAULT_CONCURRENCY = 8
 
-_INVALID_CODES = frozenset({"ValidationException", "SerializationException"})
 # Six BatchGetItem tries, waits of up to 0.1, 0.2, 0.4, 0.8, 1.6 s for the unprocessed keys.
 DEFAULT_UNPROCESSED_BACKOFF = Backoff(base_seconds=0.1, cap_seconds=2.0, retries=5)
 
@@ -48,10 +47,11 @@ def fan_key(global_user_id: str, campaign_id: str) -> dict[str, dict[str, str]]:
     return {"PK": {"S": f"fan:{global_user_id}"}, "SK": {"S": f"campaign:{campaign_id}"}}
 
 
-def _failure(what: str, error: Exception) -> LookupFailure:
-    code = error_code(error)
-    kind = FailureKind.INVALID if code in _INVALID_CODES else FailureKind.UNAVAILABLE
-    return LookupFailure(what, kind, code)
+def _worst(what: str, failures: Sequence[LookupFailure]) -> LookupFailure:
+    """The call's failure: an unavailable one if any (a retry may cure the call), else the
+    first, as a failure of `what`."""
+    worst = next((f for f in failures if f.kind == FailureKind.UNAVAILABLE), failures[0])
+    return LookupFailure(what, worst.kind, worst.detail)
 
 
 class DynamoEntryDirectory:
@@ -90,8 +90,7 @@ class DynamoEntryDirectory:
         failures = [o for o in outcomes if isinstance(o, LookupFailure)]
         if failures:
             # Some may have been written: a retry counts those as `already`.
-            worst = next((f for f in failures if f.kind == FailureKind.UNAVAILABLE), failures[0])
-            return Failure(LookupFailure(what, worst.kind, worst.detail))
+            return Failure(_worst(what, failures))
         return Success(
             AssignedCodes(
                 assigned=sum(1 for o in outcomes if o is True),
@@ -131,7 +130,7 @@ class DynamoEntryDirectory:
         except AWS_ERRORS as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 return False
-            return _failure("entry", error)
+            return lookup_failure("entry", error)
         return True
 
 
@@ -159,9 +158,8 @@ class DynamoSelectionLedger:
             outcomes = list(pool.map(lambda a: self._mark(campaign_id, a, now), assignments))
         failures = [o for o in outcomes if o is not None]
         if failures:
-            worst = next((f for f in failures if f.kind == FailureKind.UNAVAILABLE), failures[0])
             what = f"selections of campaign {campaign_id!r} in {self.table}"
-            return Failure(LookupFailure(what, worst.kind, worst.detail))
+            return Failure(_worst(what, failures))
         return Success(len(assignments))
 
     def _mark(self, campaign_id: str, assignment: CodeAssignment, now: str) -> LookupFailure | None:
@@ -182,7 +180,7 @@ class DynamoSelectionLedger:
                 ExpressionAttributeValues=values,
             )
         except AWS_ERRORS as error:
-            return _failure("selection", error)
+            return lookup_failure("selection", error)
         return None
 
 
@@ -230,7 +228,7 @@ class DynamoUserDirectory:
             try:
                 answer = self._db.batch_get_item(RequestItems=request)
             except AWS_ERRORS as error:
-                return _failure(f"users in {self.table}", error)
+                return lookup_failure(f"users in {self.table}", error)
             for item in answer.get("Responses", {}).get(self.table, []):
                 key = item.get(self._key, {}).get("S")
                 user_id = item.get(self._attribute, {}).get("S")

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
 AWS_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+# The request itself is wrong: retrying it cannot help (DynamoDB's names for it).
+INVALID_REQUEST = frozenset({"ValidationException", "SerializationException"})
 
 
 def error_code(error: Exception) -> str:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code", "") or "ClientError")
     return type(error).__name__
+
+
+def lookup_failure(what: str, error: Exception) -> LookupFailure:
+    """A port's answer for a call that failed: invalid when the request was wrong, else
+    unavailable (botocore has retried it); the detail is the error code."""
+    code = error_code(error)
+    kind = FailureKind.INVALID if code in INVALID_REQUEST else FailureKind.UNAVAILABLE
+    return LookupFailure(what, kind, code)
 
 
 def unavailable(dependency: str, error: Exception) -> DependencyUnavailable:

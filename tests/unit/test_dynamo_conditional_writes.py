@@ -1,6 +1,8 @@
-"""The codes table's conditional writes share one classification: a failed condition is an
-answer (the code exists, is held, is owned), any other error outlasted botocore's retries and
-becomes the caller's kind of failure, named by what was being written."""
+"""The DynamoDB adapters classify failures one way (adapters/aws/errors.lookup_failure). The
+codes table's conditional writes: a failed condition is an answer (the code exists, is held, is
+owned), any other error outlasted botocore's retries and becomes the caller's kind of failure,
+named by what was being written. The entries' many writes: the call fails as unavailable when
+any write was (a retry may cure it), else as the first failure."""
 
 from __future__ import annotations
 
@@ -166,3 +168,37 @@ def test_ledger_transactions_still_cancelled_when_the_resends_run_out_are_unavai
     ledger = DynamoIssuedCodeLedger(ConflictingDynamo(99), "codes", backoff=no_wait(retries=2))
     with pytest.raises(DependencyUnavailable, match=r"1 records still cancelled after 3"):
         ledger.record("w1", {"g1": IssuedCode("C", 1)})
+
+
+class FailingByCode:
+    """UpdateItem fails with the error code its fan's user id names ('ok' succeeds)."""
+
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        code = request["ExpressionAttributeValues"][":user"]["S"]
+        if code == "ok":
+            return {}
+        raise ClientError({"Error": {"Code": code, "Message": "no"}}, "UpdateItem")
+
+
+@pytest.mark.parametrize(
+    ("codes", "kind", "detail"),
+    [
+        (["ok", "ValidationException"], FailureKind.INVALID, "ValidationException"),
+        (["ValidationException", "InternalServerError"], FailureKind.UNAVAILABLE, "Internal"),
+        (["InternalServerError", "ValidationException"], FailureKind.UNAVAILABLE, "Internal"),
+    ],
+)
+def test_entries_fail_as_unavailable_when_any_write_was(
+    codes: list[str], kind: FailureKind, detail: str
+) -> None:
+    from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoSelectionLedger
+    from domain.records import CodeAssignment
+
+    assignments = [CodeAssignment("camp-1", c, f"g{i}", f"C{i}") for i, c in enumerate(codes)]
+    for outcome in (
+        DynamoEntryDirectory(FailingByCode(), "demand").assign_codes("camp-1", assignments),
+        DynamoSelectionLedger(FailingByCode(), "demand").record_selections("camp-1", assignments),
+    ):
+        assert isinstance(outcome, Failure)
+        assert outcome.failure().kind == kind and outcome.failure().detail.startswith(detail)
+        assert "camp-1" in outcome.failure().what
