@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -220,14 +221,14 @@ class HttpCodeIssuer:
         self.batch_deadline_seconds = batch_deadline_seconds
         self._runner = asyncio.Runner()
         self._lock = threading.Lock()
-        self._closed = False
+        # Closed by close(), or when collected, or at interpreter exit: a CLI run or a test
+        # that never calls close() would otherwise end with aiohttp's "Unclosed client session"
+        # on stderr (its connections are only closed on the loop that opened them).
+        self._finalizer = weakref.finalize(self, _shut_down, self._runner, client)
 
     def close(self) -> None:
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._runner.run(self._client.aclose())
-                self._runner.close()
+            self._finalizer()  # once: later calls do nothing
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
         (result,) = self.issue_many([request])
@@ -238,7 +239,7 @@ class HttpCodeIssuer:
             return []
         correlation_id = current_correlation_id()  # the loop's context is not the caller's
         with self._lock:
-            if self._closed:
+            if not self._finalizer.alive:
                 raise RuntimeError("HttpCodeIssuer is closed")
             return self._runner.run(self._issue_all(requests, correlation_id))
 
@@ -301,6 +302,11 @@ class HttpCodeIssuer:
         if not passwords or len(passwords) != 1:
             return _shape(what, response, "expected {passwords: [one non-empty string]}")
         return Success(passwords[0])
+
+
+def _shut_down(runner: asyncio.Runner, client: AsyncJsonHttpClient) -> None:
+    runner.run(client.aclose())
+    runner.close()
 
 
 def _what(request: CodeRequest) -> str:
