@@ -393,7 +393,10 @@ def _load_code_assignments_to_stream(c: Container) -> CodeStreamRun:
     )
 
 
-_CODE_TABLE = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem")
+# The codes table's ledger and issuer: BatchGetItem to recall, PutItem to issue and to record
+# (a TransactWriteItems of Puts is authorised as each item's PutItem). No GetItem: a failed
+# condition returns the item it failed on.
+_CODE_TABLE = ("dynamodb:BatchGetItem", "dynamodb:PutItem")
 _WAVE_CODES = _job(
     name="generate_sms_wave_codes",
     summary="a code per fan of a wave from Pacman (or generated), recorded, into the wave CSV",
@@ -412,7 +415,8 @@ _SCHEDULED_WAVE = _job(
     summary="assigns a scheduled wave's codes to its campaign in batches of 2,500",
     trigger=DirectInput("{key: smsWaves/csv/{campaignId}_{suffix}.csv}"),
     build=_process_scheduled_wave,
-    actions=("s3:GetObject", "dynamodb:UpdateItem", "dynamodb:GetItem"),
+    # Assign's failed condition returns the code's item (ALL_OLD): no GetItem.
+    actions=("s3:GetObject", "dynamodb:UpdateItem"),
 )
 _CODE_STREAM = _job(
     name="load_code_assignments_to_stream",
