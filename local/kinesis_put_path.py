@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,24 +42,31 @@ _limits_lock = threading.Lock()
 _limits: dict[str, float] = {}  # empty: no limit
 _buckets: dict[tuple[str, str], tuple[TokenBucket, TokenBucket]] = {}
 throttled_entries = 0  # since the limit was last enabled
+_limits_clock: Callable[[], float] = time.monotonic
 
 
 def enable_shard_limits(
     records_per_second: float = SHARD_RECORDS_PER_SECOND,
     bytes_per_second: float = SHARD_BYTES_PER_SECOND,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Turns the per-shard limit on (process-wide) with fresh buckets."""
-    global throttled_entries
+    """Turns the per-shard limit on (process-wide) with fresh buckets, refilled by `clock`
+    (a test that counts what one second's buckets let through stops it: on a loaded machine
+    the calls take long enough to refill them, and the count would depend on the load)."""
+    global throttled_entries, _limits_clock
     with _limits_lock:
         _limits.update(records=records_per_second, bytes=bytes_per_second)
         _buckets.clear()
+        _limits_clock = clock
         throttled_entries = 0
 
 
 def disable_shard_limits() -> None:
+    global _limits_clock
     with _limits_lock:
         _limits.clear()
         _buckets.clear()
+        _limits_clock = time.monotonic
 
 
 def _admit(stream_name: str, shard_id: str, size: int, now: float) -> bool:
@@ -82,7 +90,6 @@ def _admit(stream_name: str, shard_id: str, size: int, now: float) -> bool:
 def response_put_records(self: Any) -> str:
     """PutRecords: one parse of the body, per-shard limits if on, moto's backend for the rest
     (its size checks included), a plain JSON answer."""
-    import time
     from base64 import b64decode
 
     request = json.loads(self.body)
@@ -93,7 +100,7 @@ def response_put_records(self: Any) -> str:
         admitted = list(range(len(entries)))
         if _limits:
             stream = backend.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
-            now = time.monotonic()
+            now = _limits_clock()
             with _limits_lock:
                 admitted = []
                 for index, entry in enumerate(entries):
