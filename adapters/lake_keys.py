@@ -35,7 +35,9 @@ from domain.lake import KEY_BYTES, DropPlan, check_order, split_keys
 
 ROW = np.dtype([("hi", "<u8"), ("lo", "<u8"), ("file", "<u4"), ("pos", "<u4")])
 PARTITION_BITS = 10
-DEFAULT_IN_MEMORY_KEYS = 1_000_000  # ~16 MB collected, ~50 MB at the peak of a search
+# Measured (benchmarks/README.md): 250,000 keys kept a merge's own memory at ~15 MB for 500,000
+# and 1,000,000 records alike, where holding 1,000,000 in memory peaked at ~68 MB.
+DEFAULT_IN_MEMORY_KEYS = 250_000
 
 U64 = npt.NDArray[np.uint64]
 # 4-byte positions in the answer ("I" is 4 bytes on every platform Lambda runs).
@@ -91,10 +93,7 @@ class SpillingKeyIndex:
             found = [_repeats(rows, rank) for rows in self._groups()]
             dropped = np.concatenate(found) if found else np.empty(0, ROW)
         else:
-            packed = self._packed()
-            # The common case decided on the first halves alone, before any row is built.
-            distinct = len(packed) < 4 or _distinct(packed[0::2])
-            dropped = np.empty(0, ROW) if distinct else _repeats(self._pending_rows(packed), rank)
+            dropped = _repeats(self._candidate_rows(), rank)
         self._clear_pending()
         if watch is not None:
             keep = [_key_of(row) in watch for row in dropped]
@@ -117,6 +116,33 @@ class SpillingKeyIndex:
         """The pending keys as 64-bit halves (first, second, first, ...), without a copy."""
         return np.frombuffer(self._pending, dtype="<u8")
 
+    def _candidate_rows(self) -> npt.NDArray[np.void]:
+        """The pending keys whose first 64 bits occur more than once, as rows: decided on the
+        halves alone (a sorted copy, 8 B a key, and one index, 8 B), so no row is built for a
+        key that cannot repeat (rows of every key took ~100 B a key at the peak, measured)."""
+        packed = self._packed()
+        halves = packed[0::2]
+        ordered = np.sort(halves)
+        same = ordered[1:] == ordered[:-1]
+        if not same.any():
+            return np.empty(0, ROW)
+        repeated = np.unique(ordered[1:][same])
+        del ordered, same
+        slot = np.searchsorted(repeated, halves)
+        np.minimum(slot, len(repeated) - 1, out=slot)
+        picked = np.flatnonzero(repeated[slot] == halves)
+        del slot
+        counts = np.array([count for _, count in self._pending_files], dtype=np.int64)
+        starts = np.cumsum(counts) - counts
+        owner = np.searchsorted(starts, picked, side="right") - 1
+        files = np.array([number for number, _ in self._pending_files], dtype=np.uint32)
+        rows = np.empty(len(picked), ROW)
+        rows["hi"] = halves[picked]
+        rows["lo"] = packed[1::2][picked]
+        rows["file"] = files[owner]
+        rows["pos"] = picked - starts[owner]
+        return rows
+
     def _pending_rows(self, packed: U64 | None = None) -> npt.NDArray[np.void]:
         counts = np.array([count for _, count in self._pending_files], dtype=np.int64)
         total = int(counts.sum())
@@ -138,7 +164,8 @@ class SpillingKeyIndex:
         self._clear_pending()
         if not len(rows):
             return
-        partition = (rows["hi"] >> np.uint64(64 - PARTITION_BITS)).astype(np.int64)
+        # 16-bit partition numbers: numpy's stable sort of them is a radix sort, linear.
+        partition = (rows["hi"] >> np.uint64(64 - PARTITION_BITS)).astype(np.uint16)
         rows = rows[np.argsort(partition, kind="stable")]
         ends = np.cumsum(np.bincount(partition, minlength=2**PARTITION_BITS))
         if self._tmp is None:
@@ -159,23 +186,21 @@ class SpillingKeyIndex:
             while last + 1 < len(sizes) and held + int(sizes[last + 1]) <= self.in_memory_keys:
                 last += 1
                 held += int(sizes[last])
-            parts = []
+            # Read straight into one array: concatenating per-run reads held every row twice.
+            group = np.empty(held, ROW)
+            filled = 0
             for path, ends in self._runs:
                 start = int(ends[first - 1]) if first else 0
                 stop = int(ends[last])
                 if stop > start:
-                    parts.append(
-                        np.fromfile(path, ROW, count=stop - start, offset=start * ROW.itemsize)
-                    )
-            yield np.concatenate(parts) if parts else np.empty(0, ROW)
+                    with open(path, "rb") as run:
+                        run.seek(start * ROW.itemsize)
+                        view = group[filled : filled + stop - start].view(np.uint8).data
+                        if run.readinto(view) != len(view):
+                            raise OSError(f"{path} is shorter than the keys spilled into it")
+                    filled += stop - start
+            yield group
             first = last + 1
-
-
-def _distinct(halves: U64) -> bool:
-    """No two equal values, by one sort of a copy (8 B a key). A bucket count first would halve
-    the time (measured: 14 ms against 28 for 500,000) but needs ~40 B a key: memory first."""
-    ordered = np.sort(halves)
-    return not bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _repeats(rows: npt.NDArray[np.void], rank: U64) -> npt.NDArray[np.void]:
@@ -187,7 +212,14 @@ def _repeats(rows: npt.NDArray[np.void], rank: U64) -> npt.NDArray[np.void]:
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return rows[:0]
-    candidates = rows[np.isin(hi, ordered[1:][same])]
+    repeated = np.unique(ordered[1:][same])
+    del ordered, same
+    # Which rows share their first half with another, by a search in the (few) repeated halves:
+    # 8 B a row, where np.isin sorted a copy of everything again (~40 B a row, measured).
+    slot = np.searchsorted(repeated, hi)
+    np.minimum(slot, len(repeated) - 1, out=slot)
+    candidates = rows[repeated[slot] == hi]
+    del slot
     arrival = (rank[candidates["file"]] << np.uint64(32)) | candidates["pos"].astype(np.uint64)
     order = np.lexsort((arrival, candidates["lo"], candidates["hi"]))
     sorted_rows = candidates[order]
