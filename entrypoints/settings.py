@@ -134,7 +134,7 @@ class Settings:
     lake_archive_prefix: str = "avro/archived/"
     merge_max_bytes: int = 50 * 1024**3
     merge_max_records: int = 10_000_000
-    merge_keys_in_memory: int = 250_000
+    merge_keys_in_memory: int = 500_000
     merge_engine: str = "embedded"
 
     def fan_source(self) -> str:

@@ -80,7 +80,7 @@ def test_every_record_is_kept_or_dropped_and_each_key_kept_once(
 
 
 def test_spilled_keys_are_removed_on_close(tmp_path: Path) -> None:
-    index = SpillingKeyIndex(in_memory_keys=2, spill_dir=str(tmp_path))
+    index = SpillingKeyIndex(in_memory_keys=1, spill_dir=str(tmp_path))
     index.add("a", POOL[0] + POOL[1])
     index.add("b", POOL[1] + POOL[2])
     assert index.spilled_runs == 2 and any(tmp_path.iterdir())
