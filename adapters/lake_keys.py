@@ -207,12 +207,12 @@ class SpillingKeyIndex:
 def _repeats(rows: npt.NDArray[np.void], rank: U64) -> npt.NDArray[np.void]:
     """The rows whose 128-bit key an earlier row (by file rank, then position) holds."""
     if len(rows) < 2:
-        return rows[:0]
+        return np.empty(0, ROW)  # not rows[:0]: a view would keep the whole group alive
     hi = rows["hi"]
     ordered = np.sort(hi)
     same = ordered[1:] == ordered[:-1]
     if not same.any():
-        return rows[:0]
+        return np.empty(0, ROW)  # not rows[:0]: a view would keep the whole group alive
     repeated = np.unique(ordered[1:][same])
     del ordered, same
     # Which rows share their first half with another, by a search in the (few) repeated halves:

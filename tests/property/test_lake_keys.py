@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.lake_keys import SpillingKeyIndex
+from adapters.lake_keys import ROW, SpillingKeyIndex, _repeats
 from domain.lake import KEY_BYTES, FirstWinsIndex, dedupe_key
 from domain.ports import DuplicateIndex
 
@@ -103,3 +104,12 @@ def test_an_order_that_leaves_out_a_file_is_a_bug_not_a_merge() -> None:
 def test_keys_of_a_ragged_length_are_refused_naming_the_length() -> None:
     with pytest.raises(ValueError, match="17 bytes"):
         SpillingKeyIndex().add("a", POOL[0] + b"x")
+
+
+def test_a_group_without_repeats_is_not_kept_alive_by_its_answer() -> None:
+    # A view of the group (rows[:0]) kept every spilled group in memory until the end of the
+    # search: 24 B a key of a merge, the one thing the spill is there to bound.
+    rows = np.zeros(4, ROW)
+    rows["hi"] = [1, 2, 3, 4]
+    answer = _repeats(rows, np.zeros(1, dtype=np.uint64))
+    assert len(answer) == 0 and not np.shares_memory(answer, rows)
