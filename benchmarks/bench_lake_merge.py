@@ -155,7 +155,9 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
             pass
 
     store = DirectoryStore(root)
-    compactor = AvroLakeCompactor(store, compression_level=1)  # type: ignore[arg-type]
+    # read_ahead=0: the files are local, there is no GET latency for the read-ahead threads to
+    # hide, only their GIL handoffs to pay (adapters/lake_compactor.py has both measured).
+    compactor = AvroLakeCompactor(store, compression_level=1, read_ahead=0)  # type: ignore[arg-type]
     counts = merge_avro_files(
         MergeRequest(DAY, (TYPE,)),
         store=store,  # type: ignore[arg-type]
