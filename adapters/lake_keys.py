@@ -35,9 +35,9 @@ from domain.lake import KEY_BYTES, DropPlan, check_order, split_keys
 
 ROW = np.dtype([("hi", "<u8"), ("lo", "<u8"), ("file", "<u4"), ("pos", "<u4")])
 PARTITION_BITS = 10
-# Measured (benchmarks/README.md): held in memory, 500,000 keys cost ~14 MB and 0.45 CPU µs a
-# record of the whole merge; spilled in groups of 250,000 they cost ~18 MB but 0.62 µs. So a
-# month of scenario 3 (500,000) stays in memory, and a bigger prefix spills.
+# Measured (benchmarks/README.md): 500,000 keys held cost a merge ~13-17 MiB of its own memory;
+# past them the merge is bounded at ~33 MiB. 100,000 keeps it at 7-12 MiB for ~0.1 CPU µs a
+# record more. So scenario 3's month (500,000) is searched in memory and a bigger prefix spills.
 DEFAULT_IN_MEMORY_KEYS = 500_000
 
 U64 = npt.NDArray[np.uint64]
