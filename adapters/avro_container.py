@@ -235,28 +235,26 @@ def read_header(reader: ChunkReader) -> Header:
 
 def iter_blocks(reader: ChunkReader, sync: bytes) -> Iterator[RawBlock]:
     """The blocks after a header whose sync marker is `sync`."""
-    while not reader.at_end():
-        count = reader.read_long()
-        size = reader.read_long()
-        if count < 0 or size < 0:
-            raise NotAnAvroFile(f"a block with a negative count or size at byte {reader.offset}")
-        data = reader.read(size)
-        if reader.read(SYNC_SIZE) != sync:
-            raise NotAnAvroFile(f"a block not followed by the sync marker at byte {reader.offset}")
-        yield RawBlock(count, data)
+    return _blocks(reader, sync, with_data=True)
 
 
 def iter_block_counts(reader: ChunkReader, header: Header) -> Iterator[int]:
     """Each block's record count, its data skipped, not copied (the merge's count check)."""
+    return (block.count for block in _blocks(reader, header.sync, with_data=False))
+
+
+def _blocks(reader: ChunkReader, sync: bytes, *, with_data: bool) -> Iterator[RawBlock]:
     while not reader.at_end():
         count = reader.read_long()
         size = reader.read_long()
         if count < 0 or size < 0:
             raise NotAnAvroFile(f"a block with a negative count or size at byte {reader.offset}")
-        reader.skip(size)
-        if reader.read(SYNC_SIZE) != header.sync:
+        data = reader.read(size) if with_data else b""
+        if not with_data:
+            reader.skip(size)
+        if reader.read(SYNC_SIZE) != sync:
             raise NotAnAvroFile(f"a block not followed by the sync marker at byte {reader.offset}")
-        yield count
+        yield RawBlock(count, data)
 
 
 # --- writing ----------------------------------------------------------------------------------
