@@ -35,6 +35,7 @@ from adapters.http.client import (
     Answer,
     JsonResponse,
     ServiceError,
+    json_headers,
     out_of_tries,
     retry_delay,
 )
@@ -63,9 +64,7 @@ class AsyncJsonHttpClient:
         self.max_retry_after = max_retry_after
         self.max_connections = max_connections
         self._base = base_url.rstrip("/")
-        self._headers = {"Accept": "application/json", "User-Agent": "campaign-workers"}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+        self._headers = json_headers(token)
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )

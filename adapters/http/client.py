@@ -211,6 +211,14 @@ def out_of_tries(service: str, tries: int, last: ServiceError | None) -> Depende
     return DependencyUnavailable(service, f"{last} (after {tries} attempts)")
 
 
+def json_headers(token: str | None) -> dict[str, str]:
+    """The headers every JSON call sends, with the bearer token when the service has one."""
+    headers = {"Accept": "application/json", "User-Agent": "campaign-workers"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 class JsonHttpClient:
     """A JSON client bound to one service: base URL, bearer token, timeouts, retries.
 
@@ -237,12 +245,9 @@ class JsonHttpClient:
         self.retry = retry
         self.max_retry_after = max_retry_after
         self._hide_path = hide_path
-        headers = {"Accept": "application/json", "User-Agent": "campaign-workers"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            headers=headers,
+            headers=json_headers(token),
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
             # Callers that issue calls from several threads (Pacman) keep that many connections
