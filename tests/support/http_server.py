@@ -9,17 +9,22 @@ Retry-After, a response slower than the client's timeout, a garbage body, a drop
         server.inject(Fault.status(503), times=2)
         ... server.url ...
 
+In front of a real server (`forward_to(url)`: every request no route takes is relayed there as
+it came, and its answer back), it is a fault-injecting proxy: the emulator's S3 with one
+UploadPart failing is `server.inject(Fault.status(500), method="PUT", query={"partNumber": "2"})`.
+
 `http_server` is a pytest fixture built on it; import it into a test module to use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +43,7 @@ class Request:
     body: bytes
     path_params: dict[str, str] = field(default_factory=dict)
     fault: str | None = None  # the fault injected into this request, if any
+    raw_query: str = ""  # as sent (parse_qs drops S3's valueless `?uploads`)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -106,6 +112,31 @@ class _Injection:
     remaining: int
     method: str | None
     path: re.Pattern[str] | None
+    query: Mapping[str, str]
+
+    def matches(self, method: str, path: str, query: Mapping[str, list[str]]) -> bool:
+        if self.method not in (None, method):
+            return False
+        if self.path is not None and not self.path.fullmatch(path):
+            return False
+        return all(query.get(name, [None])[0] == value for name, value in self.query.items())
+
+
+# Hop-by-hop headers (and the length, set anew) are not relayed; Expect: 100-continue was
+# answered by this server already.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "content-length",
+    }
+)
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -128,6 +159,7 @@ class LocalHttpServer:
     def __init__(self) -> None:
         self._routes: list[_Route] = []
         self._injections: list[_Injection] = []
+        self._upstream: tuple[str, int] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[Request] = []
@@ -171,10 +203,23 @@ class LocalHttpServer:
         with self._lock:
             self._routes.append(_Route(method.upper(), _compile(path), handler))
 
+    def forward_to(self, url: str) -> None:
+        """Requests that no route takes go to `url` (http://host:port) as they came."""
+        split = urlsplit(url)
+        with self._lock:
+            self._upstream = (split.hostname or "127.0.0.1", split.port or 80)
+
     def inject(
-        self, fault: Fault, *, times: int = 1, method: str | None = None, path: str | None = None
+        self,
+        fault: Fault,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        query: Mapping[str, str] | None = None,
     ) -> None:
-        """The next `times` matching requests get `fault` (queued behind earlier injections)."""
+        """The next `times` matching requests get `fault` (queued behind earlier injections);
+        `query` names parameters the request's query string must have with those values."""
         with self._lock:
             self._injections.append(
                 _Injection(
@@ -182,6 +227,7 @@ class LocalHttpServer:
                     times,
                     method.upper() if method else None,
                     _compile(path) if path is not None else None,
+                    dict(query or {}),
                 )
             )
 
@@ -191,12 +237,10 @@ class LocalHttpServer:
 
     # --- inside the server thread ---------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, query: Mapping[str, list[str]]) -> Fault | None:
         with self._lock:
             for injection in self._injections:
-                if injection.method not in (None, method):
-                    continue
-                if injection.path is not None and not injection.path.fullmatch(path):
+                if not injection.matches(method, path, query):
                     continue
                 injection.remaining -= 1
                 if injection.remaining <= 0:
@@ -215,7 +259,27 @@ class LocalHttpServer:
                     return route.handler(routed)
                 except Exception as exc:  # a broken handler answers 500, like a real service
                     return Response.json({"error": f"handler raised {exc!r}"}, 500)
+        if self._upstream is not None:
+            return self._forward(request, *self._upstream)
         return Response.json({"error": f"no route for {request.method} {request.path}"}, 404)
+
+    @staticmethod
+    def _forward(request: Request, host: str, port: int) -> Response:
+        """The request relayed as it came (Host too: a signature covers it), the answer back."""
+        headers = {k: v for k, v in request.headers.items() if k not in _HOP_BY_HOP}
+        target = request.path + (f"?{request.raw_query}" if request.raw_query else "")
+        upstream = http.client.HTTPConnection(host, port, timeout=120)
+        try:
+            upstream.request(request.method, target, body=request.body, headers=headers)
+            answer = upstream.getresponse()
+            body = answer.read()
+            kept = tuple((k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP)
+            length = answer.getheader("Content-Length")
+            if request.method == "HEAD" and length is not None:
+                kept += (("Content-Length", length),)  # the object's size, with no body
+            return Response(answer.status, body, kept)
+        finally:
+            upstream.close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -238,14 +302,16 @@ class LocalHttpServer:
                 split = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = server._take_fault(self.command, split.path)
+                query = parse_qs(split.query)
+                fault = server._take_fault(self.command, split.path, query)
                 request = Request(
                     method=self.command,
                     path=split.path,
-                    query=parse_qs(split.query),
+                    query=query,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                     fault=fault.name if fault else None,
+                    raw_query=split.query,
                 )
                 with server._lock:
                     server.requests.append(request)
@@ -265,14 +331,16 @@ class LocalHttpServer:
                     self.send_response(response.status)
                     for name, value in response.headers:
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(response.body)))
+                    if not any(name.lower() == "content-length" for name, _ in response.headers):
+                        self.send_header("Content-Length", str(len(response.body)))
                     self.end_headers()
-                    self.wfile.write(response.body)
+                    if self.command != "HEAD":
+                        self.wfile.write(response.body)
                 except (BrokenPipeError, ConnectionResetError):
                     # The client gave up (a slow fault beyond its timeout): nothing to answer.
                     self.close_connection = True
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
         return _Handler
 
