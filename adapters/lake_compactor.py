@@ -5,12 +5,16 @@ A merge reads each source twice:
 1. `inspect`: the header only, for a file whose header lists its records' dedupe keys (see
    adapters/avro_container.py): its schema is judged, its keys go to the DuplicateIndex, which
    then says which positions of which files repeat an earlier record (domain.lake.DropPlan).
-   A file without listed keys (a merged file, an older file) has its blocks decoded with a
-   projection on `dedupeId` here instead;
-2. `write_merged`: every block of a file with nothing to drop, in the merged file's schema and
+   A merged file (no header keys) gives its keys from its sidecar when the sidecar matches the
+   seal in the merged file's manifest (adapters/lake_sidecar.py); a file without either (an
+   older file, a merged file without a trusted sidecar) has its blocks decoded with a
+   projection on `dedupeId` here instead. Every file's keys also go to the KeyLog;
+2. `write_merged`: first the merged file's sidecar (the kept keys, from the KeyLog), complete;
+   then every block of a file with nothing to drop, in the merged file's schema and
    codec, is copied as stored (count, size, data; the merged file's own sync marker), neither
    decompressed nor decoded; a block holding a dropped position is decompressed, its records'
-   boundaries found by the projection decode (checking each key against the header's list), the
+   boundaries found by the projection decode (checking each key against the header's list, or
+   the logged keys for a file without one: a wrong sidecar can never drop the wrong record), the
    kept records' bytes joined and compressed again: records are never re-encoded;
    - a file written with an older schema the current one can read (schema resolution): its
      records are decoded with fastavro into the current schema and encoded again;
@@ -61,6 +65,7 @@ from adapters.avro_container import (
     packed_keys_of,
     read_header,
 )
+from adapters.lake_sidecar import seal_json, seal_of, unlisted_keys, write_sidecar
 from adapters.read_ahead import read_ahead
 from domain.lake import (
     KEY_BYTES,
@@ -71,9 +76,10 @@ from domain.lake import (
     SourceEntry,
     SourceFile,
     dedupe_key,
+    split_keys,
 )
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
-from domain.ports import DuplicateIndex, ObjectStore
+from domain.ports import DuplicateIndex, KeyLog, ObjectStore
 
 AVRO_CONTENT_TYPE = "avro/binary"
 DEDUPE_FIELD = "dedupeId"
@@ -178,17 +184,22 @@ class AvroLakeCompactor:
     # --- LakeCompactor --------------------------------------------------------------------------
 
     def inspect(
-        self, record_type: str, sources: Sequence[ObjectInfo], keys: DuplicateIndex
+        self,
+        record_type: str,
+        sources: Sequence[ObjectInfo],
+        keys: DuplicateIndex,
+        log: KeyLog,
     ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
         """Every source's header: schema checked, records counted, arrival read, and its records'
-        dedupe keys given to `keys`: from the header's list (no block read), or for a file
-        without one by the projection on `dedupeId`, block by block. Nothing is written."""
+        dedupe keys given to `keys` and `log`: from the header's list (no block read), a merged
+        file's trusted sidecar, or else by the projection on `dedupeId`, block by block.
+        Nothing is written."""
         current = self._schema(record_type)
         found: list[SourceFile] = []
         heads = read_ahead(self._fetch_head, sources, ahead=self.read_ahead)
         with closing(heads):
             for info, head in heads:
-                refusal = self._inspect_one(record_type, current, info, head, keys, found)
+                refusal = self._inspect_one(record_type, current, info, head, keys, log, found)
                 if refusal is not None:
                     return Failure(refusal)
         return Success(tuple(found))
@@ -210,6 +221,7 @@ class AvroLakeCompactor:
         info: ObjectInfo,
         head: Callable[[], list[bytes]],
         keys: DuplicateIndex,
+        log: KeyLog,
         found: list[SourceFile],
     ) -> MergeRefusal | None:
         reader = ChunkReader(_head_then_rest(head, self._store, info.ref))
@@ -221,16 +233,22 @@ class AvroLakeCompactor:
             if header.codec not in ("null", "deflate"):
                 return _unreadable(info, f"codec {header.codec!r} is not supported")
             listed = packed_keys_of(header.meta)
+            keys_from = ""
             if listed is None:
-                writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
-                scanned = [
-                    _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
-                    for block in iter_blocks(reader, header.sync)
-                ]
-                packed = b"".join(key for block_keys in scanned for key in block_keys)
+                sidecar, keys_from = unlisted_keys(self._store, info, header.meta)
+                if sidecar is None:
+                    writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
+                    scanned = [
+                        _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
+                        for block in iter_blocks(reader, header.sync)
+                    ]
+                    packed = b"".join(key for block_keys in scanned for key in block_keys)
+                else:
+                    packed = sidecar
             else:
                 packed = listed
             keys.add(info.ref.key, packed)
+            log.add(info.ref.key, packed)
         except (NotAnAvroFile, ValueError, EOFError, zlib.error) as bad:
             return _unreadable(info, str(bad))
         except ObjectNotFound:
@@ -247,6 +265,7 @@ class AvroLakeCompactor:
                 fingerprint=_fingerprint(header),
                 header_size=header.size,
                 codec=header.codec,
+                keys_from=keys_from,
             )
         )
         return None
@@ -258,15 +277,21 @@ class AvroLakeCompactor:
         files: Sequence[SourceFile],
         target: ObjectRef,
         drops: DropPlan,
+        log: KeyLog,
+        sidecar: ObjectRef,
     ) -> Result[MergedFile, MergeRefusal]:
         """The merged file of `files` (in that order) minus `drops` at `target`, written
-        completely (multipart) or not at all: a refusal or an error part-way aborts the upload."""
+        completely (multipart) or not at all: a refusal or an error part-way aborts the upload.
+        Its sidecar (the kept keys, from `log`) is written completely before it is begun: the
+        merged file's header seals it (adapters/lake_sidecar.py)."""
         current = self._schema(record_type)
         sync = _sync_for(target, files)
+        seal = write_sidecar(self._store, sidecar, files, drops, log)
         manifest = {
             "recordType": record_type,
             "prefix": prefix,
             "sources": [[f.info.ref.key, f.info.etag or "", f.info.size, f.records] for f in files],
+            "sidecar": seal_json(seal),
         }
         meta = {
             SCHEMA_META: current.text,
@@ -284,11 +309,14 @@ class AvroLakeCompactor:
                         source,
                         _fetched(body, self._store, source.info.ref),
                         drops.of(source.info.ref.key),
+                        log,
                         sync,
                         out.write,
                         tally,
                     )
         except _Refused as refused:
+            # No merged file names the sidecar, so it would never be trusted; tidy it away.
+            self._store.delete(sidecar)
             return Failure(refused.refusal)
         return Success(
             MergedFile(
@@ -298,6 +326,7 @@ class AvroLakeCompactor:
                 tally.bytes,
                 tally.copied,
                 tally.rewritten,
+                seal,
             )
         )
 
@@ -307,6 +336,7 @@ class AvroLakeCompactor:
         source: SourceFile,
         chunks: Iterator[bytes],
         drops: Sequence[int],
+        log: KeyLog,
         sync: bytes,
         write: Callable[[bytes], int],
         tally: _Tally,
@@ -338,7 +368,12 @@ class AvroLakeCompactor:
                 dropped = {drops[i] - position for i in range(start, stop)}
                 if source.keyed and listed is None:
                     listed = keys_of((header or _header_of(raw)).meta)
-                block_keys = listed[position : position + block.count] if listed else None
+                block_keys = (
+                    listed[position : position + block.count]
+                    if listed
+                    # No header keys: the keys the drops were planned from (a sidecar's).
+                    else split_keys(log.read(info.ref.key, position, position + block.count))
+                )
                 kept = self._kept(
                     decompress(source.codec, block.data),
                     block,
@@ -442,6 +477,7 @@ class AvroLakeCompactor:
             manifest["recordType"],
             manifest["prefix"],
             tuple(SourceEntry(k, e, int(s), int(n)) for k, e, s, n in manifest["sources"]),
+            seal_of(manifest),
         )
 
 

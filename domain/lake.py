@@ -7,8 +7,12 @@ Layout (docs/data-lake.md), in the campaign-data bucket:
   (daily) and `avro/registration/merged/2024/05.avro` (monthly). `merged` is never a year, so a
   daily listing (`avro/{type}/2024/05/03/`) never sees a merged file, and a re-run of a day's
   merge never merges its own output;
+- a merged file's sidecar (the kept records' dedupe keys, packed): `avro/merged-keys/{type}/
+  {prefix}.keys`, outside the type's folder, because Athena reads every object under a table's
+  location (a `.keys` among the days' merged files would be read as Avro by a month's table);
 - archived: `avro/archived/{type}/{the key below avro/{type}/}`, e.g.
-  `avro/archived/registration/2024/05/03/{name}.avro` (the original's `avro/archived/...`).
+  `avro/archived/registration/2024/05/03/{name}.avro` (the original's `avro/archived/...`);
+  an archived sidecar: `avro/archived/merged-keys/{type}/{prefix}.keys`.
 
 A day's merge reads the day's sources. A month's merge reads what is left of the month's sources
 (late files) and the month's daily merged files (`avro/{type}/merged/YYYY/MM/`), so the month's
@@ -30,6 +34,8 @@ from domain.records import RECORD_TYPES
 LAKE_BASE = "avro/"
 DEFAULT_ARCHIVE_BASE = "avro/archived/"
 MERGED_DIR = "merged"
+SIDECAR_DIR = "merged-keys"
+SIDECAR_SUFFIX = ".keys"
 KEY_BYTES = 16
 
 
@@ -83,8 +89,27 @@ class LakeLayout:
     def merged_ref(self, record_type: str, prefix: str) -> ObjectRef:
         return ObjectRef(self.bucket, f"{self.type_root(record_type)}{MERGED_DIR}/{prefix}.avro")
 
+    def sidecar_ref(self, record_type: str, prefix: str) -> ObjectRef:
+        """Where the merged file of `prefix` keeps its sidecar (its kept keys, packed)."""
+        return ObjectRef(self.bucket, f"{self._sidecar_root(record_type)}{prefix}{SIDECAR_SUFFIX}")
+
+    def sidecar_of(self, record_type: str, key: str) -> ObjectRef | None:
+        """The sidecar of the merged file at `key`; None when `key` is not a merged file (a
+        source save_campaign_data wrote has none)."""
+        merged_root = f"{self.type_root(record_type)}{MERGED_DIR}/"
+        if not (key.startswith(merged_root) and key.endswith(".avro")):
+            return None
+        return self.sidecar_ref(record_type, key[len(merged_root) : -len(".avro")])
+
+    def _sidecar_root(self, record_type: str) -> str:
+        return f"{LAKE_BASE}{SIDECAR_DIR}/{record_type}/"
+
     def archive_ref(self, record_type: str, source: ObjectRef) -> ObjectRef:
         root = self.type_root(record_type)
+        sidecars = self._sidecar_root(record_type)
+        if source.key.startswith(sidecars):
+            rest = source.key[len(sidecars) :]
+            return ObjectRef(self.bucket, f"{self.archive_base}{SIDECAR_DIR}/{record_type}/{rest}")
         if not source.key.startswith(root):
             raise ValueError(f"{source.uri} is not in the {record_type} lake ({root})")
         return ObjectRef(self.bucket, f"{self.archive_base}{record_type}/{source.key[len(root) :]}")
@@ -200,6 +225,25 @@ class FirstWinsIndex:
         self._keys.clear()
 
 
+class MemoryKeyLog:
+    """The merge's KeyLog (domain.ports) in memory: every file's keys as inspected. For unit
+    tests and small prefixes; production spools them to disk (adapters/lake_sidecar.py)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, bytes] = {}
+
+    def add(self, file: str, keys: bytes) -> None:
+        if file in self._keys:
+            raise ValueError(f"{file}: its keys were logged twice")
+        self._keys[file] = bytes(keys)
+
+    def read(self, file: str, start: int, stop: int) -> bytes:
+        return self._keys[file][start * KEY_BYTES : stop * KEY_BYTES]
+
+    def close(self) -> None:
+        self._keys.clear()
+
+
 def check_order(order: Sequence[str], added: Iterable[str]) -> None:
     """`order` must name each file whose keys were added exactly once: a file left out would
     have its records' repeats go unseen."""
@@ -225,6 +269,9 @@ class SourceFile:
     fingerprint: bytes = b""
     header_size: int = 0
     codec: str = "null"
+    # A merged source without header keys: "sidecar" when its keys came from its trusted
+    # sidecar, "projection" when they were decoded from its records ("" for a keyed file).
+    keys_from: str = ""
 
     @property
     def arrival_order(self) -> tuple[int, tuple[str | int, ...]]:
@@ -261,12 +308,23 @@ class SourceEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class SidecarSeal:
+    """What a merged file's manifest says about its sidecar: where it is, how many keys it
+    holds and the CRC-32 of its bytes. A sidecar is trusted only when it matches its seal."""
+
+    key: str
+    count: int
+    crc32: int
+
+
+@dataclass(frozen=True, slots=True)
 class MergedManifest:
     """What a merged file records about itself in its header: what it was built from."""
 
     record_type: str
     prefix: str
     sources: tuple[SourceEntry, ...]
+    sidecar: SidecarSeal | None = None  # None: a merged file written before sidecars
 
     @property
     def source_records(self) -> int:
@@ -281,6 +339,7 @@ class MergedFile:
     bytes: int
     blocks_copied: int
     blocks_rewritten: int
+    sidecar: SidecarSeal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +367,9 @@ class TypeMerge:
     merged: ObjectRef | None = None
     already_merged: bool = False
     refusal: MergeRefusal | None = None
+    # Merged sources (no header keys) whose keys came from their sidecars / were decoded.
+    keys_from_sidecars: int = 0
+    keys_decoded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +430,7 @@ class MoveCounts:
     already_archived: int = 0  # listed in the manifest, no longer at the source: done earlier
     left: tuple[str, ...] = field(default=())  # sources listed but not merged (or rewritten)
     merged_missing: bool = False
+    sidecars_moved: int = 0  # merged days' sidecars archived with them (a month's move)
 
 
 def in_arrival_order(files: Iterable[SourceFile]) -> list[SourceFile]:

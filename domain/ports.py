@@ -414,15 +414,38 @@ class DuplicateIndex(Protocol):
         ...
 
 
+class KeyLog(Protocol):
+    """Every source's dedupe keys as a merge's inspection read them, file by file, kept until
+    the merged file's sidecar is written from them. domain.lake.MemoryKeyLog holds them in
+    memory; adapters/lake_sidecar.py spools them to disk."""
+
+    def add(self, file: str, keys: bytes) -> None:
+        """A file's keys: 16 bytes per record, in record order."""
+        ...
+
+    def read(self, file: str, start: int, stop: int) -> bytes:
+        """The keys of the file's records at positions `start` to `stop` (exclusive), packed."""
+        ...
+
+    def close(self) -> None:
+        """Frees what the log holds."""
+        ...
+
+
 class LakeCompactor(Protocol):
     """Merges one type's Avro files of a prefix into one, block by block (adapters/)."""
 
     def inspect(
-        self, record_type: str, sources: Sequence[ObjectInfo], keys: DuplicateIndex
+        self,
+        record_type: str,
+        sources: Sequence[ObjectInfo],
+        keys: DuplicateIndex,
+        log: KeyLog,
     ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
         """Each source's header: its schema checked against the type's current one (or a
         compatible older one), its records counted, its arrival read, its records' dedupe keys
-        given to `keys`. Writes nothing."""
+        given to `keys` and `log` (from its header, a merged file's trusted sidecar, or its
+        records). Writes nothing."""
         ...
 
     def write_merged(
@@ -432,9 +455,12 @@ class LakeCompactor(Protocol):
         files: Sequence[SourceFile],
         target: ObjectRef,
         drops: DropPlan,
+        log: KeyLog,
+        sidecar: ObjectRef,
     ) -> Result[MergedFile, MergeRefusal]:
-        """The files' records in that order minus `drops`, written to `target` completely or
-        not at all; the header lists the sources (MergedManifest)."""
+        """First the sidecar at `sidecar` (the kept records' keys from `log`, packed), complete;
+        then the files' records in that order minus `drops`, written to `target` completely or
+        not at all; its header lists the sources and seals the sidecar (MergedManifest)."""
         ...
 
     def count_records(self, ref: ObjectRef) -> int:

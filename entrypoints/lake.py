@@ -19,6 +19,7 @@ from returns.result import Failure, Result, Success
 from adapters.aws.sqs import SqsMoveQueue
 from adapters.lake_compactor import AvroLakeCompactor
 from adapters.lake_keys import SpillingKeyIndex
+from adapters.lake_sidecar import SpooledKeyLog
 from domain.lake import (
     LakeLayout,
     MergeCounts,
@@ -80,6 +81,7 @@ def build_merge(c: Container) -> MergeRun:
             limits=limits,
             duplicates=finder,
             new_index=new_index,
+            new_key_log=SpooledKeyLog,
             on_progress=on_progress,
         )
 
@@ -162,6 +164,12 @@ def merge_dict(counts: MergeCounts) -> dict[str, Any]:
                 "bytes": t.bytes,
                 **({"merged": t.merged.uri} if t.merged else {}),
                 **({"alreadyMerged": True} if t.already_merged else {}),
+                # Merged sources whose keys came from their sidecars, or were decoded.
+                **(
+                    {"keysFromSidecars": t.keys_from_sidecars, "keysDecoded": t.keys_decoded}
+                    if t.keys_from_sidecars or t.keys_decoded
+                    else {}
+                ),
                 **(
                     {
                         "refused": {
@@ -190,6 +198,7 @@ def move_dict(outcome: Result[MoveCounts, MoveFailure]) -> dict[str, Any]:
                 "moved": counts.moved,
                 "alreadyArchived": counts.already_archived,
                 "left": list(counts.left),
+                "sidecarsMoved": counts.sidecars_moved,
             }
         case Failure(failure):
             return {

@@ -13,15 +13,19 @@ For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (dom
    type's current one or an older one it can read, else the merge of that type is refused
    naming the file and nothing is written;
 4. the duplicates are found from every source's dedupe keys (the DuplicateIndex the
-   inspection fed: each key's first record by arrival wins), then the merged file is written
-   completely (multipart) without them, block by block, and its record count is read back
-   from its block counts and checked against the sources' minus the duplicates dropped; a
-   mismatch deletes it (nothing has pointed at it yet) and refuses;
+   inspection fed: each key's first record by arrival wins; a merged source's keys come from
+   its sidecar when it matches its seal, else from its records), then the merged file's
+   sidecar (the kept keys, `avro/merged-keys/{type}/{prefix}.keys`) is written completely,
+   then the merged file, completely (multipart), without the duplicates, block by block,
+   sealing the sidecar in its header; its record count is read back from its block counts and
+   checked against the sources' minus the duplicates dropped and the sidecar's count; a
+   mismatch deletes both (nothing has pointed at them yet) and refuses;
 5. the prefix goes to the move queue.
 
 Memory: what the DuplicateIndex holds (production's spills to disk past a fixed number of
-keys, adapters/lake_keys.py; `max_records` guards the disk it needs), the positions dropped, and
-the compactor's one block and one upload part. Not the bytes merged.
+keys, adapters/lake_keys.py; `max_records` guards the disk it needs), the KeyLog (production's
+spools 16 B a key to disk, adapters/lake_sidecar.py), the positions dropped, and the
+compactor's one block and one upload part. Not the bytes merged.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from domain.lake import (
     DropPlan,
     FirstWinsIndex,
     LakeLayout,
+    MemoryKeyLog,
     MergeCounts,
     MergeRefusal,
     MoveRequest,
@@ -43,7 +48,14 @@ from domain.lake import (
     in_arrival_order,
 )
 from domain.models import ObjectInfo
-from domain.ports import DuplicateIndex, LakeCompactor, MergeManifests, MoveQueue, ObjectStore
+from domain.ports import (
+    DuplicateIndex,
+    KeyLog,
+    LakeCompactor,
+    MergeManifests,
+    MoveQueue,
+    ObjectStore,
+)
 from domain.records import RECORD_TYPES
 
 WORKER = "merge_avro_files"
@@ -80,9 +92,11 @@ def merge_avro_files(
     limits: MergeLimits = MergeLimits(),
     duplicates: DuplicateFinder | None = None,
     new_index: Callable[[], DuplicateIndex] = FirstWinsIndex,
+    new_key_log: Callable[[], KeyLog] = MemoryKeyLog,
     on_progress: Callable[[int], None] | None = None,
 ) -> MergeCounts:
-    """`new_index` makes each type's DuplicateIndex (production: adapters/lake_keys.py);
+    """`new_index` makes each type's DuplicateIndex (production: adapters/lake_keys.py),
+    `new_key_log` its KeyLog (production: adapters/lake_sidecar.py);
     `on_progress` hears the records merged so far after each type (the CLI's progress)."""
     merges = []
     for record_type in request.record_types:
@@ -98,6 +112,7 @@ def merge_avro_files(
                 limits=limits,
                 duplicates=duplicates,
                 new_index=new_index,
+                new_key_log=new_key_log,
             )
         )
         if on_progress is not None:
@@ -117,6 +132,7 @@ def _merge_type(
     limits: MergeLimits,
     duplicates: DuplicateFinder | None,
     new_index: Callable[[], DuplicateIndex],
+    new_key_log: Callable[[], KeyLog],
 ) -> TypeMerge:
     target = layout.merged_ref(record_type, prefix)
     manifest = manifests.read_manifest(target)
@@ -148,34 +164,47 @@ def _merge_type(
                 f"{limits.max_bytes:,} bytes (MERGE_MAX_BYTES)",
             )
         )
-    index = new_index()
+    sidecar = layout.sidecar_ref(record_type, prefix)
+    log = new_key_log()
     try:
-        match _plan(record_type, prefix, sources, compactor, index, limits, duplicates):
+        index = new_index()
+        try:
+            match _plan(record_type, prefix, sources, compactor, index, log, limits, duplicates):
+                case Failure(refusal):
+                    return refused(refusal)
+                case Success((files, drops)):
+                    pass
+        finally:
+            # The index is no longer needed once the drops are known (a spilling index removes
+            # its files here, on refusals and errors too).
+            index.close()
+        source_records = sum(f.records for f in files)
+        match compactor.write_merged(record_type, prefix, files, target, drops, log, sidecar):
             case Failure(refusal):
                 return refused(refusal)
-            case Success((files, drops)):
+            case Success(merged):
                 pass
     finally:
-        # The keys are no longer needed once the drops are known (a spilling index removes
-        # its files here, on refusals and errors too).
-        index.close()
-    source_records = sum(f.records for f in files)
-    match compactor.write_merged(record_type, prefix, files, target, drops):
-        case Failure(refusal):
-            return refused(refusal)
-        case Success(merged):
-            pass
+        log.close()
     expected = source_records - merged.duplicates
     written = compactor.count_records(target)
-    if written != expected or merged.records != expected or merged.duplicates != drops.total:
-        # Nothing points at the merged file yet (the move is not queued): removing it leaves
-        # the prefix as it was, and a re-run starts over.
+    sealed = merged.sidecar.count if merged.sidecar is not None else expected
+    if (
+        written != expected
+        or merged.records != expected
+        or merged.duplicates != drops.total
+        or sealed != expected
+    ):
+        # Nothing points at the merged file yet (the move is not queued): removing it and its
+        # sidecar leaves the prefix as it was, and a re-run starts over.
         store.delete(target)
+        store.delete(sidecar)
         return refused(
             MergeRefusal(
                 "count_mismatch",
                 f"{target.uri} holds {written:,} records, expected {expected:,} "
-                f"({source_records:,} from the sources minus {merged.duplicates:,} duplicates)",
+                f"({source_records:,} from the sources minus {merged.duplicates:,} duplicates; "
+                f"its sidecar {sealed:,} keys)",
             )
         )
     queue.send(MoveRequest(record_type, prefix))
@@ -187,6 +216,8 @@ def _merge_type(
         duplicates=merged.duplicates,
         bytes=merged.bytes,
         merged=target,
+        keys_from_sidecars=sum(1 for f in files if f.keys_from == "sidecar"),
+        keys_decoded=sum(1 for f in files if f.keys_from == "projection"),
     )
 
 
@@ -196,12 +227,13 @@ def _plan(
     sources: Sequence[ObjectInfo],
     compactor: LakeCompactor,
     index: DuplicateIndex,
+    log: KeyLog,
     limits: MergeLimits,
     duplicates: DuplicateFinder | None,
 ) -> Result[tuple[list[SourceFile], DropPlan], MergeRefusal]:
     """The sources inspected (their keys into `index`) and put in arrival order, and what the
     merge drops from them."""
-    match compactor.inspect(record_type, sources, index):
+    match compactor.inspect(record_type, sources, index, log):
         case Failure(refusal):
             return Failure(refusal)
         case Success(inspected):
