@@ -444,8 +444,9 @@ class AvroLakeCompactor:
         bounds, found = _scan(plain, block.count, writer_schema, current)
         if block_keys is not None and found != list(block_keys):
             # A header that lists other ids than the data holds would drop the wrong records.
+            listed_in = "header's" if source.keyed else f"{source.keys_from}'s"
             raise _Refused(
-                _unreadable(source.info, "its header's dedupe keys do not match its records")
+                _unreadable(source.info, f"its {listed_in} dedupe keys do not match its records")
             )
         return [plain[start:end] for i, (start, end) in enumerate(bounds) if i not in dropped]
 

@@ -73,7 +73,7 @@ def test_merge_by_lambda_then_move_by_its_sqs_event(lake: dict[str, Any]) -> Non
     listed = s3.list_objects_v2(Bucket=lake["bucket"], Prefix="avro/")["Contents"]
     assert sorted(o["Key"] for o in listed) == [
         f"avro/archived/codeBan/{DAY}/shardId-000000000000-{n}.avro" for n in range(3)
-    ] + ["avro/codeBan/merged/2024/05/03.avro"]
+    ] + ["avro/codeBan/merged/2024/05/03.avro", "avro/merged-keys/codeBan/2024/05/03.keys"]
 
 
 def test_a_scheduled_daily_merge_takes_the_day_before_the_events_time(

@@ -1,6 +1,7 @@
 """move_merged_avro_files against a crash at any point (a model-based test): whatever step the
 process dies at, and however often, running it again finishes the job, no source's bytes are
-ever lost, and no archive object is written twice."""
+ever lost, and no archive object is written twice. A day's move leaves the day's sidecar with
+the day's merged file; a month's move archives the days' merged files with their sidecars."""
 
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ class MoveUnderCrashes(RuleBasedStateMachine):
             layout=LAYOUT,
         )
         assert counts.refusals == ()
+        self.sidecar = self.store.objects[LAYOUT.sidecar_ref("codeBan", DAY)]
 
     @rule()
     def a_late_file_arrives(self) -> None:
@@ -153,6 +155,12 @@ class MoveUnderCrashes(RuleBasedStateMachine):
     def nothing_is_archived_twice(self) -> None:
         assert all(n == 1 for n in self.store.copies.values()), self.store.copies
 
+    @invariant()
+    def the_days_sidecar_stays_with_the_days_merged_file(self) -> None:
+        sidecar = LAYOUT.sidecar_ref("codeBan", DAY)
+        assert self.store.objects.get(sidecar) == self.sidecar
+        assert LAYOUT.archive_ref("codeBan", sidecar) not in self.store.objects
+
     @precondition(lambda self: self.done)
     @invariant()
     def a_finished_move_archived_every_merged_source_and_left_the_late_ones(self) -> None:
@@ -167,6 +175,122 @@ class MoveUnderCrashes(RuleBasedStateMachine):
 
 
 TestMoveUnderCrashes = MoveUnderCrashes.TestCase
+
+MONTH = "2024/05"
+
+
+class MonthMoveUnderCrashes(RuleBasedStateMachine):
+    """A month's move, whose sources are the days' merged files (each with its sidecar) and
+    files that arrived after their day was merged, crashed anywhere, any number of times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = CrashingStore()
+        self.compactor = AvroLakeCompactor(self.store)
+        self.originals: dict[str, bytes] = {}  # the month's sources and the days' sidecars
+        self.merged_days: list[str] = []
+        self.done = False
+
+    def merge(self, prefix: str) -> None:
+        counts = merge_avro_files(
+            MergeRequest(prefix, ("codeBan",)),
+            store=self.store,
+            compactor=self.compactor,
+            manifests=self.compactor,
+            queue=MemoryMoveQueue(),
+            layout=LAYOUT,
+        )
+        assert counts.refusals == ()
+
+    @initialize(
+        days=st.lists(
+            st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=4), min_size=1, max_size=3),
+            min_size=1,
+            max_size=3,
+        ),
+        late=st.lists(st.integers(0, 9), max_size=3),
+    )
+    def merge_the_days_then_the_month(self, days: list[list[list[int]]], late: list[int]) -> None:
+        for number, files in enumerate(days):
+            day = f"{MONTH}/{number + 1:02d}"
+            for shard, ids in enumerate(files):
+                ref = ObjectRef(BUCKET, f"avro/codeBan/{day}/shardId-{shard}-1.avro")
+                self.store.put_bytes(ref, lake_file("codeBan", [ban_record(f"i{i}") for i in ids]))
+            self.merge(day)
+            # The day's own move archives its sources and leaves its merged file and sidecar.
+            moved = move_merged_avro_files(
+                MoveRequest("codeBan", day),
+                store=self.store,
+                manifests=self.compactor,
+                layout=LAYOUT,
+            ).unwrap()
+            assert (moved.moved, moved.sidecars_moved) == (len(files), 0)
+            for ref in (LAYOUT.merged_ref("codeBan", day), LAYOUT.sidecar_ref("codeBan", day)):
+                self.originals[ref.key] = self.store.objects[ref]
+            self.merged_days.append(day)
+        for n, i in enumerate(late):
+            ref = ObjectRef(BUCKET, f"avro/codeBan/{MONTH}/01/shardId-9-{n}.avro")
+            data = lake_file("codeBan", [ban_record(f"i{i}")])
+            self.store.put_bytes(ref, data)
+            self.originals[ref.key] = data
+        self.merge(MONTH)
+        self.store.copies.clear()  # the days' moves copied their own sources
+
+    @rule(at=st.integers(1, 40), after=st.booleans())
+    def move_and_crash(self, at: int, after: bool) -> None:
+        self.store.crash_at, self.store.after = self.store.calls + at, after
+        try:
+            self.run_move()
+        except Crash:
+            pass
+        finally:
+            self.store.crash_at = None
+
+    @rule()
+    def move(self) -> None:
+        self.run_move()
+        self.done = True
+
+    def run_move(self) -> None:
+        outcome = move_merged_avro_files(
+            MoveRequest("codeBan", MONTH), store=self.store, manifests=self.compactor, layout=LAYOUT
+        )
+        assert outcome.unwrap().merged_missing is False
+
+    @invariant()
+    def nothing_is_lost(self) -> None:
+        for key, data in self.originals.items():
+            ref = ObjectRef(BUCKET, key)
+            here = self.store.objects.get(ref)
+            archived = self.store.objects.get(LAYOUT.archive_ref("codeBan", ref))
+            assert data in (here, archived), f"{key} lost"
+
+    @invariant()
+    def nothing_is_archived_twice(self) -> None:
+        assert all(n == 1 for n in self.store.copies.values()), self.store.copies
+
+    @invariant()
+    def a_sidecar_in_place_has_its_merged_file_beside_it(self) -> None:
+        for day in self.merged_days:
+            if LAYOUT.sidecar_ref("codeBan", day) in self.store.objects:
+                assert LAYOUT.merged_ref("codeBan", day) in self.store.objects
+
+    @invariant()
+    def the_months_own_merged_file_and_sidecar_stay(self) -> None:
+        for ref in (LAYOUT.merged_ref("codeBan", MONTH), LAYOUT.sidecar_ref("codeBan", MONTH)):
+            assert ref in self.store.objects
+            assert LAYOUT.archive_ref("codeBan", ref) not in self.store.objects
+
+    @precondition(lambda self: self.done)
+    @invariant()
+    def a_finished_move_archived_every_merged_day_with_its_sidecar(self) -> None:
+        for key in self.originals:
+            ref = ObjectRef(BUCKET, key)
+            assert ref not in self.store.objects, f"{key} still in place"
+            assert LAYOUT.archive_ref("codeBan", ref) in self.store.objects
+
+
+TestMonthMoveUnderCrashes = MonthMoveUnderCrashes.TestCase
 
 
 def test_without_a_merged_file_nothing_moves() -> None:
