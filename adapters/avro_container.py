@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pybase64
+
 from domain.lake import KEY_BYTES, dedupe_key, split_keys
 
 MAGIC = b"Obj\x01"
@@ -78,8 +80,10 @@ def packed_keys_of(meta: Mapping[str, bytes]) -> bytes | None:
     raw = meta.get(KEYS_META)
     if raw is None:
         return None
+    # pybase64 (SIMD), not binascii: a month's 500 headers decode in ~1 ms against ~26 (~36
+    # in strict_mode), which was a fifth of a merge with no duplicate. validate=True: strict.
     try:
-        packed = binascii.a2b_base64(raw, strict_mode=True)
+        packed = pybase64.b64decode(raw, validate=True)
     except binascii.Error as bad:
         raise NotAnAvroFile(f"{KEYS_META} is not base64: {bad}") from None
     if len(packed) % KEY_BYTES:
@@ -186,6 +190,12 @@ class ChunkReader:
             raise NotAnAvroFile(f"a negative length at byte {self.offset}")
         return self.read(size)
 
+    def take_over(self) -> tuple[Iterator[bytes], bytes, int, int]:
+        """The chunks still to come, the buffer, the position in it and the buffer's offset in
+        the object, for a loop that reads on without this reader's method calls; the reader is
+        not used after this (but still closed)."""
+        return self._chunks, self._buffer, self._position, self.offset - self._position
+
     def close(self) -> None:
         close = getattr(self._chunks, "close", None)
         if close is not None:
@@ -210,7 +220,7 @@ class Header:
 @dataclass(frozen=True, slots=True)
 class RawBlock:
     count: int
-    data: bytes  # as stored: compressed with the file's codec
+    data: bytes | memoryview  # as stored: compressed with the file's codec
 
 
 def read_header(reader: ChunkReader) -> Header:
@@ -234,27 +244,89 @@ def read_header(reader: ChunkReader) -> Header:
 
 
 def iter_blocks(reader: ChunkReader, sync: bytes) -> Iterator[RawBlock]:
-    """The blocks after a header whose sync marker is `sync`."""
-    return _blocks(reader, sync, with_data=True)
+    """The blocks after a header whose sync marker is `sync`: a block's data is a view of the
+    chunk holding it (copied only when it spans chunks)."""
+    for count, _, pieces in walk_blocks(reader, sync):
+        yield RawBlock(count, pieces[0] if len(pieces) == 1 else b"".join(pieces))
 
 
 def iter_block_counts(reader: ChunkReader, header: Header) -> Iterator[int]:
     """Each block's record count, its data skipped, not copied (the merge's count check)."""
-    return (block.count for block in _blocks(reader, header.sync, with_data=False))
+    return (count for count, _, _ in walk_blocks(reader, header.sync))
 
 
-def _blocks(reader: ChunkReader, sync: bytes, *, with_data: bool) -> Iterator[RawBlock]:
-    while not reader.at_end():
-        count = reader.read_long()
-        size = reader.read_long()
+BLOCK_HEAD_MAX = 20  # a block's count and size: two varints of at most 10 bytes
+
+
+def walk_blocks(reader: ChunkReader, sync: bytes) -> Iterator[tuple[int, bytes, list[memoryview]]]:
+    """Each block's record count, its head (count and size as stored) and its data as views of
+    the chunks holding it, the reader's chunks taken over from where it stopped. One loop with
+    the varints parsed in place, where the ChunkReader's method calls per value were ~1/6 of a
+    merge's CPU (a merge walks every source's blocks, then the merged file's to count them)."""
+    chunks, buf, pos, base = reader.take_over()
+    while True:
+        if len(buf) - pos < BLOCK_HEAD_MAX:
+            buf, pos, base = _join_next(chunks, buf, pos, base, BLOCK_HEAD_MAX)
+            if pos == len(buf):
+                return
+        start = pos
+        count, pos = _varint(buf, pos, base)
+        size, pos = _varint(buf, pos, base)
+        head = buf[start:pos]
         if count < 0 or size < 0:
-            raise NotAnAvroFile(f"a block with a negative count or size at byte {reader.offset}")
-        data = reader.read(size) if with_data else b""
-        if not with_data:
-            reader.skip(size)
-        if reader.read(SYNC_SIZE) != sync:
-            raise NotAnAvroFile(f"a block not followed by the sync marker at byte {reader.offset}")
-        yield RawBlock(count, data)
+            raise NotAnAvroFile(f"a block with a negative count or size at byte {base + pos}")
+        pieces = []
+        view = memoryview(buf)
+        while size:
+            if pos == len(buf):
+                chunk = next(chunks, None)
+                if chunk is None:
+                    raise NotAnAvroFile(f"ends at byte {base + pos}, inside a block")
+                base += len(buf)
+                buf, pos, view = chunk, 0, memoryview(chunk)
+            step = min(size, len(buf) - pos)
+            pieces.append(view[pos : pos + step])
+            pos += step
+            size -= step
+        if len(buf) - pos < SYNC_SIZE:
+            buf, pos, base = _join_next(chunks, buf, pos, base, SYNC_SIZE)
+        if buf[pos : pos + SYNC_SIZE] != sync:
+            raise NotAnAvroFile(f"a block not followed by the sync marker at byte {base + pos}")
+        pos += SYNC_SIZE
+        yield count, head, pieces
+
+
+def _join_next(
+    chunks: Iterator[bytes], buf: bytes, pos: int, base: int, wanted: int
+) -> tuple[bytes, int, int]:
+    """At least `wanted` bytes from `pos` in one buffer (fewer at the object's end): the rest
+    of `buf` joined with the next chunks. Only a block head or sync marker cut by a chunk's end
+    pays this copy."""
+    parts, available = [buf[pos:]], len(buf) - pos
+    base += pos
+    while available < wanted:
+        chunk = next(chunks, None)
+        if chunk is None:
+            break
+        parts.append(chunk)
+        available += len(chunk)
+    return b"".join(parts), 0, base
+
+
+def _varint(buf: bytes, pos: int, base: int) -> tuple[int, int]:
+    """The zig-zag varint at `pos` and the position after it."""
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise NotAnAvroFile(f"ends at byte {base + pos}, inside a value")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+        if shift > 63:
+            raise NotAnAvroFile(f"a varint longer than 10 bytes at byte {base + pos}")
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -276,9 +348,9 @@ def block_bytes(count: int, data: bytes, sync: bytes) -> bytes:
 # --- codecs (raw DEFLATE per the spec: no zlib header, hence wbits -15) -------------------------
 
 
-def decompress(codec: str, data: bytes) -> bytes:
+def decompress(codec: str, data: bytes | memoryview) -> bytes:
     if codec == "null":
-        return data
+        return bytes(data)
     if codec == "deflate":
         return zlib.decompress(data, -15)
     raise NotAnAvroFile(f"codec {codec!r} is not supported (null, deflate)")

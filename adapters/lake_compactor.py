@@ -64,6 +64,7 @@ from adapters.avro_container import (
     merged_meta,
     packed_keys_of,
     read_header,
+    walk_blocks,
 )
 from adapters.lake_sidecar import seal_json, seal_of, unlisted_keys, write_sidecar
 from adapters.read_ahead import read_ahead
@@ -207,6 +208,19 @@ class AvroLakeCompactor:
     def _fetch_head(self, info: ObjectInfo) -> list[bytes]:
         return list(self._store.iter_chunks(info.ref, 0, HEAD_BYTES))
 
+    def _fingerprint(self, info: ObjectInfo, head: list[bytes], size: int) -> bytes:
+        """The CRC-32 of the header's bytes as stored: from the first 64 KiB fetched, or for a
+        longer header (a file of ~2,800 records or more) by one more ranged read."""
+        crc, left = 0, size
+        for chunk in head:
+            crc = zlib.crc32(memoryview(chunk)[:left], crc)
+            left -= min(left, len(chunk))
+        if left:
+            crc = 0
+            for chunk in self._store.iter_chunks(info.ref, 0, size):
+                crc = zlib.crc32(chunk, crc)
+        return crc.to_bytes(4, "big")
+
     def _fetch_whole(self, source: SourceFile) -> list[bytes] | None:
         """A source small enough to hold (save_campaign_data's files are ~0.1-1 MB); a larger
         one (a merged day, in a month's merge) streams when its turn comes."""
@@ -224,9 +238,11 @@ class AvroLakeCompactor:
         log: KeyLog,
         found: list[SourceFile],
     ) -> MergeRefusal | None:
-        reader = ChunkReader(_head_then_rest(head, self._store, info.ref))
+        head_chunks = head()
+        reader = ChunkReader(_then_rest(head_chunks, self._store, info.ref))
         try:
             header = read_header(reader)
+            fingerprint = self._fingerprint(info, head_chunks, header.size)
             verdict = self._verdict(record_type, header, info.ref.key)
             if isinstance(verdict, MergeRefusal):
                 return verdict
@@ -262,10 +278,11 @@ class AvroLakeCompactor:
                 first_arrival_of(header.meta),
                 keyed=listed is not None,
                 resolved=verdict == _RESOLVE,
-                fingerprint=_fingerprint(header),
+                fingerprint=fingerprint,
                 header_size=header.size,
                 codec=header.codec,
                 keys_from=keys_from,
+                sync=header.sync,
             )
         )
         return None
@@ -285,7 +302,7 @@ class AvroLakeCompactor:
         Its sidecar (the kept keys, from `log`) is written completely before it is begun: the
         merged file's header seals it (adapters/lake_sidecar.py)."""
         current = self._schema(record_type)
-        sync = _sync_for(target, files)
+        sync = self._sync_for(target, files)
         seal = write_sidecar(self._store, sidecar, files, drops, log)
         manifest = {
             "recordType": record_type,
@@ -307,7 +324,7 @@ class AvroLakeCompactor:
                     self._copy_file(
                         record_type,
                         source,
-                        _fetched(body, self._store, source.info.ref),
+                        body,
                         drops.of(source.info.ref.key),
                         log,
                         sync,
@@ -334,45 +351,59 @@ class AvroLakeCompactor:
         self,
         record_type: str,
         source: SourceFile,
-        chunks: Iterator[bytes],
+        body: Callable[[], list[bytes] | None],
         drops: Sequence[int],
         log: KeyLog,
         sync: bytes,
-        write: Callable[[bytes], int],
+        write: Callable[[bytes | memoryview], int],
         tally: _Tally,
     ) -> None:
         """One source's blocks into the merged file: a block none of whose positions is in
         `drops` is copied as stored (when codec and schema are the merged file's), any other is
-        rewritten without the dropped records."""
+        rewritten without the dropped records. `body` gives the source's chunks fetched ahead,
+        or None to stream them now."""
         info = source.info
         current = self._schema(record_type)
-        reader = ChunkReader(chunks)
+        reader: ChunkReader | None = None
         try:
+            held = body()
+            reader = ChunkReader(_lazy(self._store, info.ref) if held is None else held)
             raw = reader.read(source.header_size)
-            header = self._same_header(record_type, source, raw)
-            writer_schema = (
-                _parsed_writer(header or _header_of(raw)) if source.resolved else current.parsed
-            )
+            self._same_header(source, raw)
+            writer_schema = _parsed_writer(_header_of(raw)) if source.resolved else current.parsed
             as_stored = source.codec == self.codec and not source.resolved
+            # A held file with nothing to drop whose sync marker is the merged file's: its bytes
+            # after the header are the merged file's bytes for it. Its blocks are still walked
+            # (each one's size, sync marker and count checked), then written as the views held.
+            whole = held is not None and as_stored and not drops and source.sync == sync
             listed: list[bytes] | None = None
             position = 0
-            for block in iter_blocks(reader, raw[-SYNC_SIZE:]):
+            # Blocks copied as stored are joined and written once per run of them: their heads
+            # (count, size) as stored, their data as views of the chunks read, the merged file's
+            # sync marker after each. No varint is encoded, no block copied on its own.
+            stored: list[bytes | memoryview] = []
+            for count, head, pieces in walk_blocks(reader, raw[-SYNC_SIZE:]):
                 start = bisect_left(drops, position)
-                stop = bisect_left(drops, position + block.count, start)
+                stop = bisect_left(drops, position + count, start)
                 if start == stop and as_stored:
-                    tally.bytes += write(block_bytes(block.count, block.data, sync))
-                    tally.records += block.count
+                    if not whole:
+                        stored += (head, *pieces, sync)
+                    tally.records += count
                     tally.copied += 1
-                    position += block.count
+                    position += count
                     continue
+                if stored:
+                    tally.bytes += write(b"".join(stored))
+                    stored = []
+                block = RawBlock(count, pieces[0] if len(pieces) == 1 else b"".join(pieces))
                 dropped = {drops[i] - position for i in range(start, stop)}
                 if source.keyed and listed is None:
-                    listed = keys_of((header or _header_of(raw)).meta)
+                    listed = keys_of(_header_of(raw).meta)
                 block_keys = (
-                    listed[position : position + block.count]
+                    listed[position : position + count]
                     if listed
                     # No header keys: the keys the drops were planned from (a sidecar's).
-                    else split_keys(log.read(info.ref.key, position, position + block.count))
+                    else split_keys(log.read(info.ref.key, position, position + count))
                 )
                 kept = self._kept(
                     decompress(source.codec, block.data),
@@ -390,6 +421,11 @@ class AvroLakeCompactor:
                     data = compress(self.codec, b"".join(kept), self.compression_level)
                     tally.bytes += write(block_bytes(len(kept), data, sync))
                     tally.records += len(kept)
+            if stored:
+                tally.bytes += write(b"".join(stored))
+            if whole and held is not None:
+                for view in _after(held, source.header_size):
+                    tally.bytes += write(view)
             if position != source.records:
                 raise _Refused(
                     _unreadable(
@@ -401,24 +437,31 @@ class AvroLakeCompactor:
         except ObjectNotFound as gone:
             raise _Refused(_unreadable(info, "disappeared while the merge read it")) from gone
         finally:
-            reader.close()
+            if reader is not None:
+                reader.close()
 
-    def _same_header(self, record_type: str, source: SourceFile, raw: bytes) -> Header | None:
-        """None when the header's bytes are the inspected ones (the common case: no parse);
-        else the header parsed, if it says the same (a writer that encodes headers otherwise);
-        else the file changed since inspect (a late replay) and is refused."""
-        if zlib.crc32(raw).to_bytes(4, "big") == source.fingerprint:
-            return None
-        try:
-            header = _header_of(raw)
-        except NotAnAvroFile:
-            header = None
-        if header is None or _fingerprint(header) != source.fingerprint:
+    def _sync_for(self, target: ObjectRef, files: Sequence[SourceFile]) -> bytes:
+        """The merged file's sync marker: the one its sources copied as stored share (lake files
+        of a schema all carry the schema's, adapters/avro.sync_marker), so each of them with
+        nothing to drop is copied whole; else one derived from the target and sources. Either
+        way a re-run over the same files writes the same bytes."""
+        shared = {f.sync for f in files if f.codec == self.codec and not f.resolved}
+        if len(shared) == 1 and len(next(iter(shared))) == SYNC_SIZE:
+            return shared.pop()
+        digest = hashlib.blake2b(digest_size=16, person=b"cw-merged-sync")
+        digest.update(target.key.encode("utf-8"))
+        for f in files:
+            digest.update(f"\n{f.info.ref.key}\t{f.info.etag}\t{f.info.size}".encode())
+        return digest.digest()
+
+    def _same_header(self, source: SourceFile, raw: bytes) -> None:
+        """The header's bytes are the inspected ones, else the file was rewritten since (a late
+        replay) and is refused: its drop positions would name other records. CRC-32 of the bytes
+        as stored: not a defence against forgery, a check that the file read twice is the same
+        file (a keyed BLAKE2b cost ~45 ns a record; re-encoding the header to hash a canonical
+        form, ~15)."""
+        if zlib.crc32(raw).to_bytes(4, "big") != source.fingerprint:
             raise _Refused(_unreadable(source.info, "it changed while the merge ran"))
-        verdict = self._verdict(record_type, header, source.info.ref.key)
-        if verdict != (_RESOLVE if source.resolved else _SAME):
-            raise _Refused(_unreadable(source.info, "its schema changed while the merge ran"))
-        return header
 
     def _kept(
         self,
@@ -511,20 +554,18 @@ def _head_first(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
     yield from store.iter_chunks(ref, HEAD_BYTES)
 
 
-def _head_then_rest(
-    head: Callable[[], list[bytes]], store: ObjectStore, ref: ObjectRef
-) -> Iterator[bytes]:
-    """_head_first with the first 64 KiB fetched ahead (adapters/read_ahead.py)."""
-    yield from head()
+def _then_rest(head: list[bytes], store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
+    """_head_first with the first 64 KiB already fetched (ahead, adapters/read_ahead.py)."""
+    yield from head
     yield from store.iter_chunks(ref, HEAD_BYTES)
 
 
-def _fetched(
-    body: Callable[[], list[bytes] | None], store: ObjectStore, ref: ObjectRef
-) -> Iterator[bytes]:
-    """The object fetched ahead, or streamed now when it was too large to fetch ahead."""
-    chunks = body()
-    yield from store.iter_chunks(ref) if chunks is None else chunks
+def _after(chunks: list[bytes], offset: int) -> Iterator[memoryview]:
+    """The chunks' bytes from `offset` on, as views."""
+    for chunk in chunks:
+        if offset < len(chunk):
+            yield memoryview(chunk)[offset:]
+        offset = max(0, offset - len(chunk))
 
 
 def _scan(
@@ -547,14 +588,6 @@ def _scan(
     return bounds, keys
 
 
-def _fingerprint(header: Header) -> bytes:
-    """A source's header as the merge saw it: the CRC-32 of its canonical encoding (schema,
-    codec, listed keys, sync marker...). Not a defence against forgery: a check that the file
-    read twice is the same file. CRC-32 because a keyed BLAKE2b of every header cost ~45 ns a
-    record of a merge's ~250."""
-    return zlib.crc32(header_bytes(header.meta, header.sync)).to_bytes(4, "big")
-
-
 def _header_of(raw: bytes) -> Header:
     header = read_header(ChunkReader([raw]))
     if header.size != len(raw):
@@ -564,16 +597,6 @@ def _header_of(raw: bytes) -> Header:
 
 def _parsed_writer(header: Header) -> Any:
     return fastavro.parse_schema(json.loads(header.schema_text))
-
-
-def _sync_for(target: ObjectRef, files: Sequence[SourceFile]) -> bytes:
-    """The merged file's sync marker from its target and sources: a re-run over the same files
-    writes the same bytes."""
-    digest = hashlib.blake2b(digest_size=16, person=b"cw-merged-sync")
-    digest.update(target.key.encode("utf-8"))
-    for f in files:
-        digest.update(f"\n{f.info.ref.key}\t{f.info.etag}\t{f.info.size}".encode())
-    return digest.digest()
 
 
 def _unreadable(info: ObjectInfo, why: str) -> MergeRefusal:

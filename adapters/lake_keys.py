@@ -7,11 +7,11 @@ measured on the benchmark's month (500,000 keys; benchmarks/README.md), a Python
 of memory; one sort of the keys' first 64 bits as a uint64 array costs ~50-60 ns and 16 B. The
 merge's whole budget at 4,000,000 records/s is 250 ns a record.
 
-How the duplicates are found, exactly (a repeat of the first 64 bits is only a candidate):
-1. the keys' first 64 bits are sorted; no two equal neighbours means no duplicate (the common
-   case, decided without touching the other half);
-2. otherwise the rows whose first 64 bits repeat are ordered by (all 128 bits, arrival) and every
-   row equal to its predecessor in all 128 bits is dropped: the first by arrival stays.
+How the duplicates are found, exactly (a repeat of the first 4 bytes is only a candidate):
+1. the keys' first 4 bytes are sorted (as uint32); no two equal neighbours means no duplicate
+   (the common case, decided without touching the other 12 bytes);
+2. otherwise the rows whose first 4 bytes repeat are ordered by (all 128 bits, arrival) and
+   every row equal to its predecessor in all 128 bits is dropped: the first by arrival stays.
 
 Spilling: past `in_memory_keys` pending keys, rows of (key, file, position) (24 B) are written to
 a run file in the spill directory, grouped by the key's top `PARTITION_BITS` bits. At the end
@@ -24,9 +24,15 @@ bytes per dropped record in the answer; disk: 24 B per key, removed by `close`.
 from __future__ import annotations
 
 import array
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+# Before numpy's first import: its OpenBLAS starts a thread per core that spun through the
+# merge (measured: the merge's CPU time doubled, ~60 ms more for a month's 500 files, taken
+# from the merge itself on a one-vCPU Lambda). The merge calls no BLAS routine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +41,7 @@ from domain.lake import KEY_BYTES, DropPlan, check_order, split_keys
 
 ROW = np.dtype([("hi", "<u8"), ("lo", "<u8"), ("file", "<u4"), ("pos", "<u4")])
 PARTITION_BITS = 10
+TABLE_BITS = 20
 # Measured (benchmarks/README.md): 500,000 keys held cost a merge ~13-17 MiB of its own memory;
 # past them the merge is bounded at ~33 MiB. 100,000 keeps it at 7-12 MiB for ~0.1 CPU µs a
 # record more. So scenario 3's month (500,000) is searched in memory and a bigger prefix spills.
@@ -118,27 +125,19 @@ class SpillingKeyIndex:
         return np.frombuffer(self._pending, dtype="<u8")
 
     def _candidate_rows(self) -> npt.NDArray[np.void]:
-        """The pending keys whose first 64 bits occur more than once, as rows: decided on the
-        halves alone (a sorted copy, 8 B a key, and one index, 8 B), so no row is built for a
-        key that cannot repeat (rows of every key took ~100 B a key at the peak, measured)."""
+        """The pending keys whose first 4 bytes occur more than once, as rows: decided on those
+        bytes alone (a sorted copy, 4 B a key, and one index), so no row is built for a key that
+        cannot repeat (rows of every key took ~100 B a key at the peak, measured)."""
         packed = self._packed()
-        halves = packed[0::2]
-        ordered = np.sort(halves)
-        same = ordered[1:] == ordered[:-1]
-        if not same.any():
+        picked = _sharing_first_bytes(packed.view("<u4")[0::4])
+        if not len(picked):
             return np.empty(0, ROW)
-        repeated = np.unique(ordered[1:][same])
-        del ordered, same
-        slot = np.searchsorted(repeated, halves)
-        np.minimum(slot, len(repeated) - 1, out=slot)
-        picked = np.flatnonzero(repeated[slot] == halves)
-        del slot
         counts = np.array([count for _, count in self._pending_files], dtype=np.int64)
         starts = np.cumsum(counts) - counts
         owner = np.searchsorted(starts, picked, side="right") - 1
         files = np.array([number for number, _ in self._pending_files], dtype=np.uint32)
         rows = np.empty(len(picked), ROW)
-        rows["hi"] = halves[picked]
+        rows["hi"] = packed[0::2][picked]
         rows["lo"] = packed[1::2][picked]
         rows["file"] = files[owner]
         rows["pos"] = picked - starts[owner]
@@ -204,23 +203,38 @@ class SpillingKeyIndex:
             first = last + 1
 
 
+def _sharing_first_bytes(firsts: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
+    """Positions of the keys whose first 4 bytes (`firsts`) another key shares: the only keys
+    that can repeat. 32 bits and not the first 64: sorting 500,000 of them took ~16 ms against
+    ~27 (benchmarks/README.md), and among random keys few share them (~30 pairs in 500,000)."""
+    ordered = np.sort(firsts)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.empty(0, np.intp)
+    repeated = np.unique(ordered[1:][same])
+    del ordered, same
+    # Which keys hold a repeated value: a table of the repeated values' low 20 bits picks the
+    # few that may (1 MiB, one look-up a key), and only those are checked exactly. A binary
+    # search of every key in the repeated values cost ~30 ns a key; np.isin over all of them
+    # sorted a copy of everything again (~40 B a key).
+    table = np.zeros(1 << TABLE_BITS, dtype=bool)
+    low = np.uint32((1 << TABLE_BITS) - 1)
+    table[repeated & low] = True
+    maybe = np.flatnonzero(table[firsts & low])
+    exact: npt.NDArray[np.intp] = maybe[np.isin(firsts[maybe], repeated)]
+    return exact
+
+
 def _repeats(rows: npt.NDArray[np.void], rank: U64) -> npt.NDArray[np.void]:
     """The rows whose 128-bit key an earlier row (by file rank, then position) holds."""
     if len(rows) < 2:
         return np.empty(0, ROW)  # not rows[:0]: a view would keep the whole group alive
-    hi = rows["hi"]
-    ordered = np.sort(hi)
-    same = ordered[1:] == ordered[:-1]
-    if not same.any():
+    # The key's first 4 bytes: the low half of `hi`, read little-endian (the partition is `hi`'s
+    # top bits, shared by a whole group, so they would tell nothing here).
+    picked = _sharing_first_bytes((rows["hi"] & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    if not len(picked):
         return np.empty(0, ROW)  # not rows[:0]: a view would keep the whole group alive
-    repeated = np.unique(ordered[1:][same])
-    del ordered, same
-    # Which rows share their first half with another, by a search in the (few) repeated halves:
-    # 8 B a row, where np.isin sorted a copy of everything again (~40 B a row, measured).
-    slot = np.searchsorted(repeated, hi)
-    np.minimum(slot, len(repeated) - 1, out=slot)
-    candidates = rows[repeated[slot] == hi]
-    del slot
+    candidates = rows[picked]
     arrival = (rank[candidates["file"]] << np.uint64(32)) | candidates["pos"].astype(np.uint64)
     order = np.lexsort((arrival, candidates["lo"], candidates["hi"]))
     sorted_rows = candidates[order]

@@ -72,7 +72,7 @@ class _Writer:
         self.parts: list[bytes] = []
         self.writes = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self.parts.append(bytes(data))
         self.writes += 1
         return len(data)

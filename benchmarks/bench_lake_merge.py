@@ -51,14 +51,16 @@ class DirectoryStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, ref: Any) -> Path:
-        return Path(self.root, ref.bucket, ref.key)
+    def _path(self, ref: Any) -> str:
+        # os.path, not pathlib: the stand-in for S3 should not cost more than the merge it feeds
+        # (two Path objects per source were ~10 % of a merge's CPU).
+        return os.path.join(self.root, ref.bucket, ref.key)
 
     def iter_chunks(self, ref: Any, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         from domain.models import ObjectNotFound
 
         try:
-            handle = self._path(ref).open("rb")
+            handle = open(self._path(ref), "rb")  # noqa: SIM115 (closed below, as it is streamed)
         except FileNotFoundError:
             raise ObjectNotFound(ref) from None
         with handle:
@@ -70,7 +72,7 @@ class DirectoryStore:
 
     @contextmanager
     def open_writer(self, ref: Any, content_type: str = "") -> Iterator[Any]:
-        path = self._path(ref)
+        path = Path(self._path(ref))
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
         with partial.open("wb") as handle:
@@ -96,11 +98,11 @@ class DirectoryStore:
     def head(self, ref: Any) -> Any:
         from domain.models import ObjectInfo
 
-        path = self._path(ref)
+        path = Path(self._path(ref))
         return ObjectInfo(ref, path.stat().st_size) if path.exists() else None
 
     def delete(self, ref: Any) -> None:
-        self._path(ref).unlink(missing_ok=True)
+        Path(self._path(ref)).unlink(missing_ok=True)
 
 
 def write_lake(root: Path, files: int, kind: str) -> int:

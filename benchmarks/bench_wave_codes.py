@@ -79,7 +79,7 @@ class StreamingWaveStore:
         store = self
 
         class Counter:
-            def write(self, data: bytes) -> int:
+            def write(self, data: bytes | memoryview) -> int:
                 store.written += len(data)
                 return len(data)
 

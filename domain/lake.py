@@ -272,6 +272,7 @@ class SourceFile:
     # A merged source without header keys: "sidecar" when its keys came from its trusted
     # sidecar, "projection" when they were decoded from its records ("" for a keyed file).
     keys_from: str = ""
+    sync: bytes = b""  # the file's sync marker: a merged file sharing it copies its bytes whole
 
     @property
     def arrival_order(self) -> tuple[int, tuple[str | int, ...]]:

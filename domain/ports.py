@@ -50,7 +50,8 @@ class Clock(Protocol):
 
 
 class ObjectWriter(Protocol):
-    def write(self, data: bytes) -> int: ...
+    # memoryview too: the merge writes views of the chunks it read, not copies of them.
+    def write(self, data: bytes | memoryview) -> int: ...
 
 
 # The object store, split by need: a worker names the parts it uses (a reader of lines, a writer

@@ -392,7 +392,7 @@ class MultipartWriter:
     def parts_in_flight(self) -> int:
         return len(self._in_flight)
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         if self._closed:
             raise ValueError(f"writer for {self.ref.uri} is closed")
         if self._failed is not None:

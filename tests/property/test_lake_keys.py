@@ -1,6 +1,6 @@
 """The production dedupe index (adapters/lake_keys.SpillingKeyIndex) drops exactly what the rule's
 plain-Python reference (domain.lake.FirstWinsIndex) drops: for any files, any keys (including
-keys that share their first 64 bits and differ after), any arrival order, any watch, and any
+keys that share their first 4 or 8 bytes and differ after), any arrival order, any watch, and any
 spill threshold, from never spilling to spilling after every file."""
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ from adapters.lake_keys import ROW, SpillingKeyIndex, _repeats
 from domain.lake import KEY_BYTES, FirstWinsIndex, dedupe_key
 from domain.ports import DuplicateIndex
 
-# Keys from a small pool so repeats are common; half of them share their first 8 bytes with
-# another key of the pool, the case where the 64-bit sort finds a candidate that is no repeat.
+# Keys from a small pool so repeats are common; the others share their first 4 or 8 bytes with
+# one of them: candidates of the index's 32-bit sort that are no repeat.
 _REAL = [dedupe_key(str(i)) for i in range(12)]
-POOL = _REAL + [key[:8] + dedupe_key(f"twin-{i}")[8:] for i, key in enumerate(_REAL)]
+POOL = (
+    _REAL
+    + [key[:8] + dedupe_key(f"twin-{i}")[8:] for i, key in enumerate(_REAL)]
+    + [key[:4] + dedupe_key(f"cousin-{i}")[4:] for i, key in enumerate(_REAL)]
+)
 
 
 @st.composite

@@ -68,7 +68,7 @@ class CrashingStore(InMemoryObjectStore):
             def __init__(self, inner: Any) -> None:
                 self.inner = inner
 
-            def write(self, data: bytes) -> int:
+            def write(self, data: bytes | memoryview) -> int:
                 store._step()
                 return int(self.inner.write(data))
 
