@@ -21,9 +21,9 @@ A merge reads each source twice:
    - another codec: decompressed and compressed, not decoded.
 
 Memory: one chunk of the object being read (1 MiB from S3), one block (~64 KiB before
-compression as save_campaign_data writes them), one part of the merged object being uploaded
-(8 MiB), and the DropPlan (4 B per dropped record with the production index). Nothing grows
-with the bytes merged.
+compression as save_campaign_data writes them), the merged object's upload parts (S3: at most
+3 x 8 MiB, 2 uploading in the background and 1 filling, adapters/aws/s3.py), and the DropPlan
+(4 B per dropped record with the production index). Nothing grows with the bytes merged.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ streamed line by line; the zip is then streamed to the store's writer (a multipa
 that completes only when the whole file is sent), and the temporary file is removed whatever
 happens. Disk needed: the compressed zip only: measured 4.1 MiB for 100,000 selected fans with
 full contact details (~43 bytes a fan, benchmarks/bench_wave_prep.py), so Lambda's default
-512 MB of /tmp holds the zip of ~12 million selected fans; memory holds one 8 MiB upload part.
+512 MB of /tmp holds the zip of ~12 million selected fans; memory holds the S3 writer's upload
+parts (at most 3 x 8 MiB, 2 of them uploading).
 """
 
 from __future__ import annotations

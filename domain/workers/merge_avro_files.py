@@ -25,7 +25,8 @@ For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (dom
 Memory: what the DuplicateIndex holds (production's spills to disk past a fixed number of
 keys, adapters/lake_keys.py; `max_records` guards the disk it needs), the KeyLog (production's
 spools 16 B a key to disk, adapters/lake_sidecar.py), the positions dropped, and the
-compactor's one block and one upload part. Not the bytes merged.
+compactor's one block and the store's upload parts (S3: 2 uploading, 1 filling). Not the
+bytes merged.
 """
 
 from __future__ import annotations
