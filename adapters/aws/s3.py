@@ -398,6 +398,9 @@ class MultipartWriter:
         return len(self._in_flight)
 
     def write(self, data: bytes | memoryview) -> int:
+        """Takes a copy of `data` (into the part filling, or a part of its own), never the
+        caller's buffer: a view the caller reuses after this returns cannot change a part that
+        is still uploading."""
         if self._closed:
             raise ValueError(f"writer for {self.ref.uri} is closed")
         if self._failed is not None:

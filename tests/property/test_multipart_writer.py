@@ -119,6 +119,21 @@ def test_the_object_is_the_concatenation_of_the_writes(
     assert upload_threads() == []
 
 
+@given(writes, part_sizes, in_flight)
+def test_a_view_the_caller_reuses_after_writing_does_not_change_the_object(
+    pieces: list[bytes], part_size: int, uploads_in_flight: int
+) -> None:
+    """The merge writes views of the chunks it read; it may overwrite them once write returns."""
+    s3 = _MultipartS3(part_size)
+    with MultipartWriter(s3, REF, "avro/binary", part_size, uploads_in_flight) as out:
+        for piece in pieces:
+            reused = bytearray(piece)
+            out.write(memoryview(reused))
+            reused[:] = b"\xff" * len(reused)
+    assert s3.objects[REF.key] == b"".join(pieces)
+    assert upload_threads() == []
+
+
 @given(writes, part_sizes, in_flight, st.data())
 def test_a_failing_part_leaves_no_object_and_no_upload_and_names_the_part(
     pieces: list[bytes], part_size: int, uploads_in_flight: int, data: st.DataObject
