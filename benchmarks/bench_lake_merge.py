@@ -149,6 +149,7 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
     default holding up to 500,000 keys in memory."""
     from adapters.lake_compactor import AvroLakeCompactor
     from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
     from domain.lake import LakeLayout
     from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 
@@ -172,6 +173,7 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
             if in_memory_keys is None
             else partial(SpillingKeyIndex, in_memory_keys=in_memory_keys)
         ),
+        new_key_log=SpooledKeyLog,
     )
     assert not counts.refusals, counts.refusals
     return counts.records, counts.duplicates

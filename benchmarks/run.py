@@ -23,6 +23,7 @@ BENCHMARKS = {
     "end_to_end": "benchmarks.bench_end_to_end",
     "lake_merge": "benchmarks.bench_lake_merge",
     "s3_upload": "benchmarks.bench_s3_upload",
+    "lake_month": "benchmarks.bench_lake_month",
     "wave_prep": "benchmarks.bench_wave_prep",
     "wave_codes": "benchmarks.bench_wave_codes",
     "dynamo_assign": "benchmarks.bench_dynamo_assign",

@@ -1,0 +1,198 @@
+"""A month's merge over merged days, with the days' sidecars and without (docs/data-lake.md,
+"Sidecars"), in the same run.
+
+    python -m benchmarks.bench_lake_month [days files_per_day]     # default: 10 50
+
+The lake: `days` days of `files_per_day` files x 1,000 registrations as save_campaign_data
+writes them (header keys), each day's last file replaying the previous day's first (a re-run
+across midnight: 1,000 duplicates a day that only the month's merge can see). Each day is
+merged (measured too: that merge now also writes its sidecar) and its sources removed as the
+day's move would. Then the month's merge, whose sources are the days' merged files, runs:
+- `sidecars`: the days' keys read from their sidecars (16 B a record);
+- `projection`: the same merged files with their sidecars deleted, so their keys are decoded
+  from the records (`dedupeId` by the projection), as for every merged day before sidecars.
+
+Each merge runs in a fresh process (its peak RSS is its own), over files in a temporary directory
+(benchmarks/bench_lake_merge.DirectoryStore), as production wires it (entrypoints/lake.py).
+Records/s counts the merge's source records; CPU µs per record is user+system time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_lake_merge import BUCKET, RECORDS_PER_FILE, TYPE, DirectoryStore
+from benchmarks.machine import machine
+
+MONTH = "2024/05"
+RUNS = 3
+
+
+class Store(DirectoryStore):
+    """DirectoryStore with the whole-object read a sidecar takes."""
+
+    def read_bytes(self, ref: Any) -> bytes:
+        from domain.models import ObjectNotFound
+
+        try:
+            return self._path(ref).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(ref) from None
+
+
+def write_days(root: Path, days: int, files: int) -> int:
+    """The days' source files; returns the duplicates the month's merge must drop."""
+    from adapters.avro import AvroSchemas
+    from benchmarks.stream_records import registration
+    from domain.records import canonical_json, with_dedupe_id
+
+    schemas = AvroSchemas(compression_level=1)
+    serial = 0
+    first_of_day: list[int] = []
+    for day in range(1, days + 1):
+        folder = root / BUCKET / "avro" / TYPE / MONTH / f"{day:02d}"
+        folder.mkdir(parents=True)
+        arrived = datetime(2024, 5, day, tzinfo=UTC)
+        first_of_day.append(serial)
+        for number in range(files):
+            if number == files - 1 and day > 1:
+                ids = range(first_of_day[-2], first_of_day[-2] + RECORDS_PER_FILE)
+            else:
+                ids = range(serial, serial + RECORDS_PER_FILE)
+                serial += RECORDS_PER_FILE
+            records = [
+                schemas.conform(
+                    TYPE, with_dedupe_id(registration(random.Random(i), i), canonical_json), arrived
+                ).unwrap()
+                for i in ids
+            ]
+            name = f"shardId-000000000000-{number:06d}.avro"
+            (folder / name).write_bytes(schemas.encode(TYPE, records))
+    return (days - 1) * RECORDS_PER_FILE
+
+
+def merge(root: Path, prefix: str) -> Any:
+    from adapters.lake_compactor import AvroLakeCompactor
+    from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
+    from domain.lake import LakeLayout
+    from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
+
+    class Queue:
+        def send(self, request: Any) -> None:
+            pass
+
+    store = Store(root)
+    # read_ahead=0: local files, no GET latency to hide (as benchmarks/bench_lake_merge.py).
+    compactor = AvroLakeCompactor(store, compression_level=1, read_ahead=0)  # type: ignore[arg-type]
+    counts = merge_avro_files(
+        MergeRequest(prefix, (TYPE,)),
+        store=store,  # type: ignore[arg-type]
+        compactor=compactor,
+        manifests=compactor,
+        queue=Queue(),
+        layout=LakeLayout(BUCKET),
+        new_index=SpillingKeyIndex,
+        new_key_log=SpooledKeyLog,
+    )
+    assert not counts.refusals, counts.refusals
+    return counts
+
+
+def _run(root: str, prefix: str, answer: Any) -> None:
+    import adapters.lake_compactor
+    import adapters.lake_keys
+    import adapters.lake_sidecar
+    import domain.workers.merge_avro_files  # noqa: F401
+
+    with open("/proc/self/statm") as statm:
+        before_mib = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    started, cpu = time.perf_counter(), time.process_time()
+    counts = merge(Path(root), prefix)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    (merged,) = counts.types
+    answer.send(
+        (
+            wall,
+            cpu,
+            merged.records + merged.duplicates,
+            merged.duplicates,
+            merged.keys_from_sidecars,
+            merged.keys_decoded,
+            peak_mib - before_mib,
+        )
+    )
+
+
+def measure(root: Path, prefix: str) -> tuple[float, float, int, int, int, int, float]:
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_run, args=(str(root), prefix, theirs))
+    process.start()
+    result = ours.recv()
+    process.join()
+    return result  # type: ignore[no-any-return]
+
+
+def main(argv: list[str]) -> int:
+    days, files = (int(argv[0]), int(argv[1])) if len(argv) == 2 else (10, 50)
+    print(f"machine: {machine()}")
+    root = Path(tempfile.mkdtemp(prefix="bench-lake-month-"))
+    rows = []
+    try:
+        expected = write_days(root, days, files)
+        daily = []
+        for day in range(1, days + 1):
+            prefix = f"{MONTH}/{day:02d}"
+            daily.append(measure(root, prefix))
+            # The day's move: its sources go; its merged file and sidecar stay.
+            shutil.rmtree(root / BUCKET / "avro" / TYPE / prefix)
+        rows.append(("each day (writes its sidecar)", daily, False))
+        month_merged = root / BUCKET / "avro" / TYPE / "merged" / f"{MONTH}.avro"
+        month_sidecar = root / BUCKET / "avro" / "merged-keys" / TYPE / f"{MONTH}.keys"
+        with_sidecars = []
+        for _ in range(RUNS):
+            with_sidecars.append(measure(root, MONTH))
+            month_merged.unlink()
+            month_sidecar.unlink()
+        rows.append(("month, keys from sidecars", with_sidecars, True))
+        shutil.rmtree(root / BUCKET / "avro" / "merged-keys" / TYPE / MONTH)
+        rows.append(("month, keys decoded (no sidecars)", [measure(root, MONTH)], True))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(
+        "| merge | runs | records in | duplicates | from sidecars / decoded | median s | "
+        "records/s | CPU µs/record | merge's own MiB (max) | vs decoded |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    decoded_wall = statistics.median(r[0] for r in rows[-1][1])
+    for name, runs, month in rows:
+        records = runs[0][2]
+        if month:
+            assert all(r[3] == expected for r in runs), (name, [r[3] for r in runs], expected)
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        own = max(r[6] for r in runs)
+        sources = f"{runs[0][4]} / {runs[0][5]}" if month else "–"
+        ratio = f"{decoded_wall / wall:.1f}x" if month else "–"
+        print(
+            f"| {name} | {len(runs)} | {records:,} | {runs[0][3]:,} | {sources} | {wall:.3f} | "
+            f"{records / wall:,.0f} | {cpu / records * 1e6:.2f} | {own:.0f} | {ratio} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
