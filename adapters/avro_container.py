@@ -15,8 +15,10 @@ Lake metadata (this project's own header keys, ignored by every other reader):
   every metadata value as UTF-8 text.) ~21 bytes per record, before the data's own ~150-300.
 - `campaign_workers.first_arrival_ms`: the file's first record's arrival (receivedAt), the
   merge's file order.
-- `campaign_workers.merged`: on merged files only, JSON: record type, prefix, counts, and the
-  sources (key, ETag, size) the file was built from; the move archives exactly those.
+- `campaign_workers.merged`: on merged files only, JSON: record type, prefix, counts, the
+  sources (key, ETag, size) the file was built from (the move archives exactly those), and the
+  seal of its sidecar (`sidecar`: key, count, CRC-32; adapters/lake_sidecar.py), the object that
+  lists the merged records' dedupe keys instead of this header.
 """
 
 from __future__ import annotations
