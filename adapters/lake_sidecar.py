@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -65,7 +66,8 @@ class SpooledKeyLog:
             self._file = tempfile.TemporaryFile(  # noqa: SIM115
                 dir=self._spill_dir, buffering=1 << 20
             )
-        self._file.seek(self._end)
+        # Appended through the buffer, never a seek: a seek flushes it, and a seek before each
+        # file's keys plus one before each read cost ~8 ms of a 500-file merge's ~115.
         self._file.write(keys)
         self._at[file] = (self._end, len(keys) // KEY_BYTES)
         self._end += len(keys)
@@ -75,8 +77,13 @@ class SpooledKeyLog:
         start, stop = max(0, start), min(stop, count)
         if stop <= start or self._file is None:
             return b""
-        self._file.seek(offset + start * KEY_BYTES)
-        return self._file.read((stop - start) * KEY_BYTES)
+        self._file.flush()  # a no-op once flushed: the reads come after the adds
+        # pread: one system call at the offset, the file's position (the appends') left alone.
+        wanted = (stop - start) * KEY_BYTES
+        data = os.pread(self._file.fileno(), wanted, offset + start * KEY_BYTES)
+        if len(data) != wanted:
+            raise OSError(f"the key log ends before {file}'s keys {start}..{stop}")
+        return data
 
     def close(self) -> None:
         if self._file is not None:

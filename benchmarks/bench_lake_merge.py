@@ -173,6 +173,8 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
             if in_memory_keys is None
             else partial(SpillingKeyIndex, in_memory_keys=in_memory_keys)
         ),
+        # Production's key log (16 B a key in TMPDIR) for the sidecar, not the domain's in-memory
+        # default, so memory and time are what a merge pays.
         new_key_log=SpooledKeyLog,
     )
     assert not counts.refusals, counts.refusals
