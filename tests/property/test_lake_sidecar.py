@@ -5,7 +5,10 @@ makes the merge decode that day's keys instead: never a wrong drop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -183,3 +186,75 @@ def unsealed(merged: bytes) -> bytes:
     meta = dict(header.meta)
     meta[MERGED_META] = json.dumps(manifest).encode()
     return header_bytes(meta, header.sync) + merged[header.size :]
+
+
+class Crash(BaseException):
+    """The process dies (BaseException: nothing in the worker may swallow it)."""
+
+
+class CrashingStore(InMemoryObjectStore):
+    """Dies at its `crash_at`-th call (reads, listings, writes, deletes), before its effect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_at: int | None = None
+        self.calls = 0
+
+    def _step(self) -> None:
+        self.calls += 1
+        if self.crash_at is not None and self.calls == self.crash_at:
+            raise Crash
+
+    def iter_chunks(self, ref: ObjectRef, start: int = 0, end: int | None = None) -> Any:
+        self._step()
+        return super().iter_chunks(ref, start, end)
+
+    def read_bytes(self, ref: ObjectRef) -> bytes:
+        self._step()
+        return super().read_bytes(ref)
+
+    def list_objects(self, bucket: str, prefix: str) -> Any:
+        self._step()
+        return super().list_objects(bucket, prefix)
+
+    def delete(self, ref: ObjectRef) -> None:
+        self._step()
+        super().delete(ref)
+
+    @contextmanager
+    def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[Any]:
+        self._step()  # dies before the upload starts
+        with super().open_writer(ref, content_type) as out:
+            yield out
+            self._step()  # dies with the parts uploaded, before the object is completed
+
+
+@given(lake_month(), st.integers(1, 60))
+def test_a_days_merge_killed_anywhere_and_run_again_leaves_a_sidecar_the_month_trusts(
+    month: dict[str, Any], crash_at: int
+) -> None:
+    store = CrashingStore()
+    days = sorted(month["days"])
+    for number, (ids, cuts) in enumerate(month["days"][days[0]]):
+        put_file(store, f"avro/codeBan/{days[0]}/shardId-0-{number}.avro", ids, cuts, str(number))
+    store.crash_at = crash_at
+    with contextlib.suppress(Crash):
+        merge(store, days[0], production=True)
+    store.crash_at = None
+    # The re-run overwrites an orphan sidecar or finds the day merged with its sidecar.
+    assert merge(store, days[0], production=True).refusals == ()
+    for day in days[1:]:
+        for number, (ids, cuts) in enumerate(month["days"][day]):
+            put_file(store, f"avro/codeBan/{day}/shardId-0-{number}.avro", ids, cuts, day)
+        assert merge(store, day, production=True).refusals == ()
+    for day in days:  # the days' moves
+        for info in list(store.list_objects(BUCKET, f"avro/codeBan/{day}/")):
+            store.delete(info.ref)
+    expected = expected_month(store, month)
+
+    counts = merge(store, MONTH, production=True)
+
+    assert counts.refusals == ()
+    assert (counts.types[0].keys_from_sidecars, counts.types[0].keys_decoded) == (len(days), 0)
+    merged = store.objects[LAYOUT.merged_ref("codeBan", MONTH)]
+    assert [r["payload"] for r in read_records(merged)] == expected
