@@ -1,18 +1,25 @@
 """Sidecars on the emulator, over HTTP, through the Lambda handlers (production's wiring: S3, the
 spilling index, the spooled key log): days merged, each with its sidecar; the month merged from
 the days' sidecars instead of their records, read back with fastavro; the month's move archiving
-the days' merged files with their sidecars. And the fault: a sidecar with the right key count
-but other bytes is not trusted (its checksum), the day's keys are decoded, the month is the same."""
+the days' merged files with their sidecars; a sidecar big enough for a multipart upload. And the
+fault: a sidecar with the right key count but other bytes is not trusted (its checksum), the
+day's keys are decoded, the month is the same."""
 
 from __future__ import annotations
 
 import json
+import os
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from adapters.aws.s3 import S3ObjectStore
+from adapters.lake_sidecar import SpooledKeyLog, read_trusted, write_sidecar
+from domain.lake import DropPlan, SourceFile
+from domain.models import ObjectInfo, ObjectRef
 from entrypoints.lambda_handlers import merge_avro_files_handler, move_merged_avro_files_handler
 from tests.conftest import unique_name
 from tests.support.lake_files import SCHEMAS, read_records
@@ -128,3 +135,24 @@ def test_a_sidecar_with_the_right_count_but_other_bytes_falls_back_to_decoding(
     assert (month["keysFromSidecars"], month["keysDecoded"]) == (1, 1)
     records = read_records(read(lake, "avro/codeBan/merged/2024/05.avro"))  # fastavro
     assert sorted(r["dedupeId"] for r in records) == sorted(f"d{i}" for i in range(22))
+
+
+def test_a_big_sidecar_is_uploaded_in_parts_and_read_back_trusted(
+    s3_client: Any, make_bucket: Callable[[], str]
+) -> None:
+    bucket = make_bucket()
+    store = S3ObjectStore(s3_client, part_size=5 * 1024 * 1024)
+    keys = os.urandom(16 * 400_000)  # 6.4 MB: two parts
+    log = SpooledKeyLog()
+    log.add("source", keys)
+    source = SourceFile(ObjectInfo(ObjectRef(bucket, "source"), 1), 400_000, None, keyed=False)
+    target = ObjectRef(bucket, "avro/merged-keys/codeBan/2024/05.keys")
+
+    seal = write_sidecar(store, target, [source], DropPlan({"source": (3, 399_999)}), log)
+    log.close()
+
+    written = store.head(target)
+    assert written is not None and written.etag is not None and written.etag.endswith("-2")
+    kept = keys[: 3 * 16] + keys[4 * 16 : 399_999 * 16]
+    assert (seal.count, seal.crc32) == (399_998, zlib.crc32(kept))
+    assert read_trusted(store.read_bytes, bucket, seal)[0] == kept
