@@ -192,6 +192,12 @@ class ChunkReader:
             raise NotAnAvroFile(f"a negative length at byte {self.offset}")
         return self.read(size)
 
+    def first_chunk(self) -> bytes:
+        """The object's first chunk while nothing has been read from it, else nothing."""
+        if self.offset == 0 and self._fill(1) and self._position == 0:
+            return self._buffer
+        return b""
+
     def take_over(self) -> tuple[Iterator[bytes], bytes, int, int]:
         """The chunks still to come, the buffer, the position in it and the buffer's offset in
         the object, for a loop that reads on without this reader's method calls; the reader is
@@ -226,6 +232,18 @@ class RawBlock:
 
 
 def read_header(reader: ChunkReader) -> Header:
+    # The common case in one pass over the first chunk, without a reader call per value (~27 µs
+    # a lake header the other way, a fifth of a merge's inspection); anything else (a header
+    # longer than the chunk, a damaged one) is read value by value, with its error.
+    header = header_in(reader.first_chunk())
+    if header is not None:
+        reader.skip(header.size)
+        return header
+    return header_by_values(reader)
+
+
+def header_by_values(reader: ChunkReader) -> Header:
+    """read_header one value at a time, across chunks."""
     if reader.read(4) != MAGIC:
         raise NotAnAvroFile("does not start with the Avro magic bytes Obj\\x01")
     meta: dict[str, bytes] = {}
@@ -243,6 +261,39 @@ def read_header(reader: ChunkReader) -> Header:
         raise NotAnAvroFile("has no avro.schema in its header")
     sync = reader.read(SYNC_SIZE)
     return Header(meta, sync, reader.offset)
+
+
+def header_in(buf: bytes) -> Header | None:
+    """The header at the start of `buf` if `buf` holds all of it and it reads as read_header
+    reads it; else None (read_header then reads it from the reader, or names what is wrong)."""
+    if buf[:4] != MAGIC:
+        return None
+    meta: dict[str, bytes] = {}
+    pos, end = 4, len(buf)
+    try:
+        while True:
+            count, pos = _varint(buf, pos, 0)
+            if count == 0:
+                break
+            if count < 0:
+                count = -count
+                _, pos = _varint(buf, pos, 0)
+            for _ in range(count):
+                size, pos = _varint(buf, pos, 0)
+                if size < 0 or pos + size > end:
+                    return None
+                key = buf[pos : pos + size].decode("utf-8")
+                pos += size
+                size, pos = _varint(buf, pos, 0)
+                if size < 0 or pos + size > end:
+                    return None
+                meta[key] = buf[pos : pos + size]
+                pos += size
+    except (NotAnAvroFile, UnicodeDecodeError):
+        return None
+    if SCHEMA_META not in meta or pos + SYNC_SIZE > end:
+        return None
+    return Header(meta, buf[pos : pos + SYNC_SIZE], pos + SYNC_SIZE)
 
 
 def iter_blocks(reader: ChunkReader, sync: bytes) -> Iterator[RawBlock]:

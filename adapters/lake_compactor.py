@@ -206,11 +206,11 @@ class AvroLakeCompactor:
         return Success(tuple(found))
 
     def _fetch_head(self, info: ObjectInfo) -> list[bytes]:
-        return list(self._store.iter_chunks(info.ref, 0, HEAD_BYTES))
+        return list(self._store.iter_chunks(info.ref, 0, head_size(info.size)))
 
     def _fingerprint(self, info: ObjectInfo, head: list[bytes], size: int) -> bytes:
-        """The CRC-32 of the header's bytes as stored: from the first 64 KiB fetched, or for a
-        longer header (a file of ~2,800 records or more) by one more ranged read."""
+        """The CRC-32 of the header's bytes as stored: from the head fetched, or for a longer
+        header by one more ranged read."""
         crc, left = 0, size
         for chunk in head:
             crc = zlib.crc32(memoryview(chunk)[:left], crc)
@@ -239,7 +239,7 @@ class AvroLakeCompactor:
         found: list[SourceFile],
     ) -> MergeRefusal | None:
         head_chunks = head()
-        reader = ChunkReader(_then_rest(head_chunks, self._store, info.ref))
+        reader = ChunkReader(_then_rest(head_chunks, self._store, info.ref, head_size(info.size)))
         try:
             header = read_header(reader)
             fingerprint = self._fingerprint(info, head_chunks, header.size)
@@ -541,6 +541,17 @@ def _lazy(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
 
 
 HEAD_BYTES = 64 * 1024
+HEAD_MIN_BYTES = 16 * 1024
+
+
+def head_size(size: int) -> int:
+    """How much of a source one ranged read fetches for its header: a third of the file plus
+    8 KiB, within 16-64 KiB. A lake file's header is mostly its listed keys (~21 B a record)
+    and holds ~1/4 of a file of small records (~23 KB of a 1,000-record file's ~88), so the
+    guess covers it; a fixed 64 KiB read 2.7x the bytes needed there, and the kernel's copies
+    are half a local merge's time (benchmarks/README.md). A longer header costs one more read.
+    """
+    return min(HEAD_BYTES, max(HEAD_MIN_BYTES, size // 3 + 8 * 1024))
 
 
 READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024  # x 8 ahead: at most 32 MiB held
@@ -554,10 +565,13 @@ def _head_first(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
     yield from store.iter_chunks(ref, HEAD_BYTES)
 
 
-def _then_rest(head: list[bytes], store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
-    """_head_first with the first 64 KiB already fetched (ahead, adapters/read_ahead.py)."""
+def _then_rest(
+    head: list[bytes], store: ObjectStore, ref: ObjectRef, fetched: int
+) -> Iterator[bytes]:
+    """The first `fetched` bytes already fetched (ahead, adapters/read_ahead.py), then (only if
+    the reader wants more) the rest."""
     yield from head
-    yield from store.iter_chunks(ref, HEAD_BYTES)
+    yield from store.iter_chunks(ref, fetched)
 
 
 def _after(chunks: list[bytes], offset: int) -> Iterator[memoryview]:
