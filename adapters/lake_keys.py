@@ -40,6 +40,7 @@ import numpy.typing as npt
 from domain.lake import KEY_BYTES, DropPlan, check_order, split_keys
 
 ROW = np.dtype([("hi", "<u8"), ("lo", "<u8"), ("file", "<u4"), ("pos", "<u4")])
+_ROW_BYTES = np.dtype((np.void, ROW.itemsize))
 PARTITION_BITS = 10
 TABLE_BITS = 20
 # Measured (benchmarks/README.md): 500,000 keys held cost a merge ~13-17 MiB of its own memory;
@@ -166,7 +167,7 @@ class SpillingKeyIndex:
             return
         # 16-bit partition numbers: numpy's stable sort of them is a radix sort, linear.
         partition = (rows["hi"] >> np.uint64(64 - PARTITION_BITS)).astype(np.uint16)
-        rows = rows[np.argsort(partition, kind="stable")]
+        rows = _take(rows, np.argsort(partition, kind="stable"))
         ends = np.cumsum(np.bincount(partition, minlength=2**PARTITION_BITS))
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="cw-merge-keys-", dir=self._spill_dir)
@@ -201,6 +202,13 @@ class SpillingKeyIndex:
                     filled += stop - start
             yield group
             first = last + 1
+
+
+def _take(rows: npt.NDArray[np.void], index: npt.NDArray[np.intp]) -> npt.NDArray[np.void]:
+    """rows[index], through a view as opaque 24-byte items: numpy's fancy indexing of a
+    structured array copies field by field (~63 ms for 500,000 rows, against ~8)."""
+    taken: npt.NDArray[np.void] = rows.view(_ROW_BYTES)[index].view(ROW)
+    return taken
 
 
 def _sharing_first_bytes(firsts: npt.NDArray[np.uint32]) -> npt.NDArray[np.intp]:
