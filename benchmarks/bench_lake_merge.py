@@ -64,10 +64,13 @@ class DirectoryStore:
         except FileNotFoundError:
             raise ObjectNotFound(ref) from None
         with handle:
+            # The bytes wanted, known from the file's size: no read past the end to find it (a
+            # GET's body ends where its Content-Length says).
+            size = os.fstat(handle.fileno()).st_size
             handle.seek(start)
-            left = -1 if end is None else max(0, end - start)
-            while left and (chunk := handle.read(1024 * 1024 if left < 0 else min(left, 1 << 20))):
-                left -= len(chunk) if left > 0 else 0
+            left = max(0, (size if end is None else min(end, size)) - start)
+            while left and (chunk := handle.read(min(left, 1 << 20))):
+                left -= len(chunk)
                 yield chunk
 
     @contextmanager
@@ -175,7 +178,11 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
         ),
         # Production's key log (16 B a key in TMPDIR) for the sidecar, not the domain's in-memory
         # default, so memory and time are what a merge pays.
-        new_key_log=SpooledKeyLog,
+        new_key_log=(
+            SpooledKeyLog
+            if in_memory_keys is None
+            else partial(SpooledKeyLog, in_memory_keys=in_memory_keys)
+        ),
     )
     assert not counts.refusals, counts.refusals
     return counts.records, counts.duplicates

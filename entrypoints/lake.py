@@ -68,6 +68,9 @@ def build_merge(c: Container) -> MergeRun:
     def new_index() -> SpillingKeyIndex:
         return SpillingKeyIndex(in_memory_keys=s.merge_keys_in_memory)
 
+    def new_key_log() -> SpooledKeyLog:
+        return SpooledKeyLog(in_memory_keys=s.merge_keys_in_memory)
+
     def run(
         request: MergeRequest, *, on_progress: Callable[[int], None] | None = None
     ) -> MergeCounts:
@@ -81,7 +84,7 @@ def build_merge(c: Container) -> MergeRun:
             limits=limits,
             duplicates=finder,
             new_index=new_index,
-            new_key_log=SpooledKeyLog,
+            new_key_log=new_key_log,
             on_progress=on_progress,
         )
 

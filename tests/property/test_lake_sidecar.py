@@ -66,7 +66,8 @@ def merge(store: InMemoryObjectStore, prefix: str, production: bool) -> Any:
         queue=MemoryMoveQueue(),
         layout=LAYOUT,
         new_index=partial(SpillingKeyIndex, in_memory_keys=7) if production else FirstWinsIndex,
-        new_key_log=SpooledKeyLog if production else MemoryKeyLog,
+        # A log held in memory for 5 keys: the month's spills, most days' do not.
+        new_key_log=partial(SpooledKeyLog, in_memory_keys=5) if production else MemoryKeyLog,
     )
 
 

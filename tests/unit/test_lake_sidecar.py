@@ -7,6 +7,7 @@ import json
 import logging
 import zlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -46,7 +47,15 @@ def a_day(store: InMemoryObjectStore, day: str = DAY) -> None:
         store.put_bytes(ref, lake_file("codeBan", records))
 
 
-@pytest.mark.parametrize("new_log", [MemoryKeyLog, SpooledKeyLog])
+@pytest.mark.parametrize(
+    "new_log",
+    [
+        MemoryKeyLog,
+        SpooledKeyLog,
+        partial(SpooledKeyLog, in_memory_keys=3),  # spills to its file at the second add
+        partial(SpooledKeyLog, in_memory_keys=0),  # on disk from the first
+    ],
+)
 def test_a_key_log_reads_back_any_range_of_a_files_keys(new_log: Callable[[], KeyLog]) -> None:
     log = new_log()
     one = b"".join(dedupe_key(str(i)) for i in range(5))
@@ -62,6 +71,18 @@ def test_a_key_log_reads_back_any_range_of_a_files_keys(new_log: Callable[[], Ke
     assert log.read("two", 0, 1) == two
     with pytest.raises(ValueError, match="twice"):
         log.add("one", one)
+    log.close()
+
+
+def test_a_key_log_past_its_memory_bound_holds_its_keys_on_disk_only() -> None:
+    log = SpooledKeyLog(in_memory_keys=3)
+    log.add("one", b"".join(dedupe_key(str(i)) for i in range(2)))
+    assert not log.spilled
+    log.add("two", b"".join(dedupe_key(str(i)) for i in range(2, 4)))
+    assert log.spilled
+    assert log.read("one", 0, 2) + log.read("two", 0, 2) == b"".join(
+        dedupe_key(str(i)) for i in range(4)
+    )
     log.close()
 
 
