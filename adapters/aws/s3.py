@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -511,6 +512,7 @@ class MultipartWriter:
                 self._collect(block=True)
             self._stop_threads()
             self.parts.sort(key=lambda part: int(part["PartNumber"]))  # S3 requires the order
+            abandoned = self._begun_before_this()
             self._call(
                 "CompleteMultipartUpload",
                 self.client.complete_multipart_upload,
@@ -520,6 +522,50 @@ class MultipartWriter:
         except BaseException:
             self.abort_quietly()
             raise
+        self._reap(abandoned)
+
+    def _begun_before_this(self) -> list[str]:
+        """This key's other uploads, begun no later than this one and still open (listed while
+        this one is too: its Initiated and theirs are the server's clock)."""
+        try:
+            listed = self.client.list_multipart_uploads(
+                Bucket=self.ref.bucket, Prefix=self.ref.key
+            ).get("Uploads", [])
+        except AWS_ERRORS:
+            log.warning("could not list abandoned uploads", extra={"uri": self.ref.uri})
+            return []
+        same_key = [u for u in listed if u.get("Key") == self.ref.key]
+        began = next(
+            (u.get("Initiated") for u in same_key if u["UploadId"] == self.upload_id), None
+        )
+        if not isinstance(began, datetime):
+            return []
+        # Not after this one: a writer that began later is spared (the emulator, whose uploads
+        # all say the same Initiated, is then answered as if every other one began first).
+        return [
+            str(u["UploadId"])
+            for u in same_key
+            if u["UploadId"] != self.upload_id
+            and isinstance(u.get("Initiated"), datetime)
+            and u["Initiated"] <= began
+        ]
+
+    def _reap(self, abandoned: list[str]) -> None:
+        """Aborts this key's uploads begun before this one and never completed. A writer killed
+        part-way (a Lambda timeout, an OOM, kill -9) cannot abort its upload, whose parts stay
+        billed and invisible until a lifecycle rule reaps them; a re-run of the same object
+        finds them here. Once this upload is complete an earlier one is abandoned or late, and
+        a late one completing now would put older bytes over these: aborted either way. Best
+        effort: the object is complete whatever this finds."""
+        for upload_id in abandoned:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.ref.bucket, Key=self.ref.key, UploadId=upload_id
+                )
+            except AWS_ERRORS:
+                log.warning("could not abort an abandoned upload", extra={"uri": self.ref.uri})
+                continue
+            log.info("aborted an abandoned multipart upload", extra={"uri": self.ref.uri})
 
     def abort_quietly(self) -> None:
         """Aborts while another error is in flight: a failing abort must not hide that error.

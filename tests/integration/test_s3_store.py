@@ -270,3 +270,23 @@ def test_an_error_in_the_with_block_aborts_with_parts_on_the_wire(
     # started), the byte left over never; the abort came last.
     assert requests[0] == ("POST", "") and requests[-1] == ("DELETE", "")
     assert {n for m, n in requests[1:-1] if m == "PUT"} in ({"1", "2"}, {"1", "2", "3"})
+
+
+def test_a_completed_upload_aborts_its_keys_uploads_abandoned_before_it_and_no_other(
+    s3_client: Any, bucket: str
+) -> None:
+    ref = ObjectRef(bucket, "avro/registration/merged/2024/05/03.avro")
+    # What a writer killed part-way leaves: an upload begun, a part sent, never completed.
+    abandoned = s3_client.create_multipart_upload(Bucket=bucket, Key=ref.key)["UploadId"]
+    s3_client.upload_part(
+        Bucket=bucket, Key=ref.key, UploadId=abandoned, PartNumber=1, Body=os.urandom(PART)
+    )
+    other = s3_client.create_multipart_upload(Bucket=bucket, Key=ref.key + ".other")["UploadId"]
+    data = os.urandom(2 * PART + 7)
+
+    with store(s3_client, part_size=PART).open_writer(ref, "avro/binary") as out:
+        out.write(data)
+
+    assert store(s3_client).read_bytes(ref) == data
+    left = uploads_in_progress(s3_client, bucket)
+    assert [(u["Key"], u["UploadId"]) for u in left] == [(ref.key + ".other", other)]
