@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ class _MultipartS3:
         self.failing = failing
         self.objects: dict[str, bytes] = {}
         self.uploads: dict[str, dict[int, bytes]] = {}
+        self.begun: dict[str, tuple[str, datetime]] = {}  # upload -> (key, Initiated)
         self.on_the_wire = 0
         self.most_on_the_wire = 0
         self._ids = itertools.count()
@@ -44,7 +46,17 @@ class _MultipartS3:
     def create_multipart_upload(self, Bucket: str, Key: str, ContentType: str) -> Any:
         upload_id = f"upload-{next(self._ids)}"
         self.uploads[upload_id] = {}
+        self.begun[upload_id] = (Key, datetime.now(UTC))
         return {"UploadId": upload_id}
+
+    def list_multipart_uploads(self, Bucket: str, Prefix: str) -> Any:
+        return {
+            "Uploads": [
+                {"Key": key, "UploadId": upload_id, "Initiated": initiated}
+                for upload_id, (key, initiated) in self.begun.items()
+                if upload_id in self.uploads and key.startswith(Prefix)
+            ]
+        }
 
     def upload_part(
         self, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes
@@ -176,3 +188,24 @@ def test_an_error_in_the_with_block_aborts_whatever_is_in_flight(
     assert REF.key not in s3.objects
     assert s3.uploads == {}
     assert upload_threads() == []
+
+
+@given(st.integers(0, 3), st.integers(0, 3), in_flight)
+def test_a_completed_upload_leaves_none_of_its_keys_earlier_uploads_and_all_of_the_others(
+    abandoned: int, others: int, uploads_in_flight: int
+) -> None:
+    s3 = _MultipartS3(4)
+    for _ in range(abandoned):  # runs killed part-way: begun, a part sent, never completed
+        begun = s3.create_multipart_upload(Bucket=REF.bucket, Key=REF.key, ContentType="")
+        s3.upload_part(REF.bucket, REF.key, begun["UploadId"], 1, b"part")
+    kept = {
+        s3.create_multipart_upload(Bucket=REF.bucket, Key=f"{REF.key}.{n}", ContentType="")[
+            "UploadId"
+        ]
+        for n in range(others)
+    }
+    with MultipartWriter(s3, REF, "avro/binary", 4, uploads_in_flight) as out:
+        out.write(b"0123456789")
+
+    assert s3.objects[REF.key] == b"0123456789"
+    assert set(s3.uploads) == kept
