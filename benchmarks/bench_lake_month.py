@@ -20,6 +20,7 @@ Records/s counts the merge's source records; CPU µs per record is user+system t
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import resource
 import shutil
@@ -153,6 +154,7 @@ def main(argv: list[str]) -> int:
     rows = []
     try:
         expected = write_days(root, days, files)
+        os.sync()  # the days' dirty pages written out before the clock (bench_lake_merge.py)
         daily = []
         for day in range(1, days + 1):
             prefix = f"{MONTH}/{day:02d}"
