@@ -158,22 +158,10 @@ class ChunkReader:
         # Parsed in the buffer, not a read(1) per byte: a lake header holds a few dozen varints
         # and a merge reads 500 headers twice (measured: the byte-wise loop was ~1/6 of a merge).
         self._fill(10)  # False near the end: then the buffer holds all that is left
-        buffer, start = self._buffer, self._position
-        index, shift, result = start, 0, 0
-        while True:
-            if index >= len(buffer):
-                raise NotAnAvroFile(f"ends at byte {self.offset + index - start}, inside a value")
-            byte = buffer[index]
-            index += 1
-            result |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 63:
-                raise NotAnAvroFile(f"a varint longer than 10 bytes at byte {self.offset}")
-        self._position = index
-        self.offset += index - start
-        return (result >> 1) ^ -(result & 1)
+        value, end = _varint(self._buffer, self._position, self.offset - self._position)
+        self.offset += end - self._position
+        self._position = end
+        return value
 
     def skip(self, size: int) -> None:
         """Moves past `size` bytes without copying them (the count check skips every block's

@@ -73,6 +73,15 @@ class DirectoryStore:
                 left -= len(chunk)
                 yield chunk
 
+    def read_bytes(self, ref: Any) -> bytes:
+        """A whole object (a merged day's sidecar, in a month's merge)."""
+        from domain.models import ObjectNotFound
+
+        try:
+            return Path(self._path(ref)).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(ref) from None
+
     @contextmanager
     def open_writer(self, ref: Any, content_type: str = "") -> Iterator[Any]:
         path = Path(self._path(ref))
@@ -148,8 +157,13 @@ SPILL_KEYS = 100_000
 
 
 def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, int]:
-    """The merge as production wires it (entrypoints/lake.py): the spilling key index, by
-    default holding up to 500,000 keys in memory."""
+    counts = merge_prefix(root, DAY, in_memory_keys)
+    return counts.records, counts.duplicates
+
+
+def merge_prefix(root: Path, prefix: str, in_memory_keys: int | None = None) -> Any:
+    """The merge of `prefix` as production wires it (entrypoints/lake.py): the spilling key
+    index and the sidecar's key log, by default holding up to 500,000 keys in memory."""
     from adapters.lake_compactor import AvroLakeCompactor
     from adapters.lake_keys import SpillingKeyIndex
     from adapters.lake_sidecar import SpooledKeyLog
@@ -165,7 +179,7 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
     # hide, only their GIL handoffs to pay (adapters/lake_compactor.py has both measured).
     compactor = AvroLakeCompactor(store, compression_level=1, read_ahead=0)  # type: ignore[arg-type]
     counts = merge_avro_files(
-        MergeRequest(DAY, (TYPE,)),
+        MergeRequest(prefix, (TYPE,)),
         store=store,  # type: ignore[arg-type]
         compactor=compactor,
         manifests=compactor,
@@ -176,8 +190,8 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
             if in_memory_keys is None
             else partial(SpillingKeyIndex, in_memory_keys=in_memory_keys)
         ),
-        # Production's key log (16 B a key in TMPDIR) for the sidecar, not the domain's in-memory
-        # default, so memory and time are what a merge pays.
+        # Production's key log for the sidecar, not the domain's in-memory default, so memory
+        # and time are what a merge pays.
         new_key_log=(
             SpooledKeyLog
             if in_memory_keys is None
@@ -185,7 +199,7 @@ def merge_blocks(root: Path, in_memory_keys: int | None = None) -> tuple[int, in
         ),
     )
     assert not counts.refusals, counts.refusals
-    return counts.records, counts.duplicates
+    return counts
 
 
 def merge_records(root: Path) -> tuple[int, int]:

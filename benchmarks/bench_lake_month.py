@@ -32,23 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_lake_merge import BUCKET, RECORDS_PER_FILE, TYPE, DirectoryStore
+from benchmarks.bench_lake_merge import BUCKET, RECORDS_PER_FILE, TYPE, merge_prefix
 from benchmarks.machine import machine
 
 MONTH = "2024/05"
 RUNS = 3
-
-
-class Store(DirectoryStore):
-    """DirectoryStore with the whole-object read a sidecar takes."""
-
-    def read_bytes(self, ref: Any) -> bytes:
-        from domain.models import ObjectNotFound
-
-        try:
-            return Path(self._path(ref)).read_bytes()
-        except FileNotFoundError:
-            raise ObjectNotFound(ref) from None
 
 
 def write_days(root: Path, days: int, files: int) -> int:
@@ -82,34 +70,6 @@ def write_days(root: Path, days: int, files: int) -> int:
     return (days - 1) * RECORDS_PER_FILE
 
 
-def merge(root: Path, prefix: str) -> Any:
-    from adapters.lake_compactor import AvroLakeCompactor
-    from adapters.lake_keys import SpillingKeyIndex
-    from adapters.lake_sidecar import SpooledKeyLog
-    from domain.lake import LakeLayout
-    from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
-
-    class Queue:
-        def send(self, request: Any) -> None:
-            pass
-
-    store = Store(root)
-    # read_ahead=0: local files, no GET latency to hide (as benchmarks/bench_lake_merge.py).
-    compactor = AvroLakeCompactor(store, compression_level=1, read_ahead=0)  # type: ignore[arg-type]
-    counts = merge_avro_files(
-        MergeRequest(prefix, (TYPE,)),
-        store=store,  # type: ignore[arg-type]
-        compactor=compactor,
-        manifests=compactor,
-        queue=Queue(),
-        layout=LakeLayout(BUCKET),
-        new_index=SpillingKeyIndex,
-        new_key_log=SpooledKeyLog,
-    )
-    assert not counts.refusals, counts.refusals
-    return counts
-
-
 def _run(root: str, prefix: str, answer: Any) -> None:
     # Imports before the clock: a merge is measured, not a cold start.
     import adapters.lake_compactor
@@ -120,7 +80,7 @@ def _run(root: str, prefix: str, answer: Any) -> None:
     with open("/proc/self/statm") as statm:
         before_mib = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
     started, cpu = time.perf_counter(), time.process_time()
-    counts = merge(Path(root), prefix)
+    counts = merge_prefix(Path(root), prefix)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (merged,) = counts.types

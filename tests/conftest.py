@@ -135,3 +135,13 @@ def sqs_outage(emulator: Any) -> Iterator[OutageProxy]:
     proxy.down()  # down before the code under test starts
     yield proxy
     proxy.down()
+
+
+@pytest.fixture
+def s3_proxy(emulator: Any) -> Iterator[Any]:
+    """The emulator's S3 behind a local proxy that injects faults (tests/support/http_server)."""
+    from tests.support.http_server import running_server
+
+    with running_server() as server:
+        server.forward_to(emulator.endpoint_url)
+        yield server

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
@@ -20,26 +20,14 @@ from adapters.memory import MemoryMoveQueue
 from domain.lake import LakeLayout, MoveRequest
 from domain.streaming import DependencyUnavailable
 from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
-from tests.support.http_server import Fault, LocalHttpServer, running_server
+from tests.support.http_server import LocalHttpServer
 from tests.support.lake_files import ban_record, lake_file
+from tests.support.s3_faults import INTERNAL_ERROR
 
 pytestmark = pytest.mark.integration
 DAY = "2024/05/03"
 PART = 5 * 1024 * 1024
 FILES, RECORDS = 6, 500
-INTERNAL_ERROR = Fault.status(
-    500,
-    b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message>"
-    b"</Error>",
-    {"Content-Type": "application/xml"},
-)
-
-
-@pytest.fixture
-def s3_proxy(emulator: Any) -> Iterator[LocalHttpServer]:
-    with running_server() as server:
-        server.forward_to(emulator.endpoint_url)
-        yield server
 
 
 def padded(dedupe_id: str, arrival: int) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,24 +13,13 @@ from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.s3 import UPLOAD_THREAD_PREFIX, S3ObjectStore
 from domain.models import ObjectNotFound, ObjectRef, OverlongLine
 from domain.streaming import DependencyUnavailable
-from tests.support.http_server import Fault, LocalHttpServer, running_server
+from tests.support.http_server import Fault, LocalHttpServer
+from tests.support.s3_faults import INTERNAL_ERROR, SLOW_DOWN
 
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
 PART = 5 * MIB  # S3's smallest part: many parts for few bytes
-# S3's own answers: its throttle is a 503 SlowDown, its blip a 500 InternalError.
-SLOW_DOWN = Fault.status(
-    503,
-    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
-    {"Content-Type": "application/xml"},
-)
-INTERNAL_ERROR = Fault.status(
-    500,
-    b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message>"
-    b"</Error>",
-    {"Content-Type": "application/xml"},
-)
 
 
 @pytest.fixture
@@ -48,14 +37,6 @@ def uploads_in_progress(s3_client: Any, bucket: str) -> list[dict[str, Any]]:
 
 def upload_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(UPLOAD_THREAD_PREFIX)]
-
-
-@pytest.fixture
-def s3_proxy(emulator: Any) -> Iterator[LocalHttpServer]:
-    """The emulator's S3 behind a local proxy that injects faults (tests/support/http_server)."""
-    with running_server() as server:
-        server.forward_to(emulator.endpoint_url)
-        yield server
 
 
 def proxied(server: LocalHttpServer, *, max_attempts: int = 3) -> Any:
