@@ -13,13 +13,10 @@ from returns.result import Failure, Result, Success
 
 from adapters.aws.athena_engine import AthenaQueryEngine
 from adapters.aws.s3 import S3ObjectStore
-from adapters.lake_compactor import AvroLakeCompactor
-from adapters.memory import MemoryMoveQueue
 from domain.lake import LakeLayout
 from domain.lake_athena import AthenaDuplicates
 from domain.models import ObjectRef
-from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
-from tests.support.lake_files import ban_record, lake_file, read_records
+from tests.support.lake_files import ban_record, lake_file, merge_bans, read_records
 
 pytestmark = pytest.mark.integration
 DAY = "2024/05/03"
@@ -40,16 +37,7 @@ def seed(endpoint: str, *results: list[list[str]]) -> None:
 
 
 def merge(store: Any, finder: Any, layout: LakeLayout) -> Any:
-    compactor = AvroLakeCompactor(store)
-    return merge_avro_files(
-        MergeRequest(DAY, ("codeBan",)),
-        store=store,
-        compactor=compactor,
-        manifests=compactor,
-        queue=MemoryMoveQueue(),
-        layout=layout,
-        duplicates=finder,
-    )
+    return merge_bans(store, DAY, layout, duplicates=finder)
 
 
 def test_athena_finds_the_repeating_ids_and_its_tables_are_dropped(

@@ -28,6 +28,7 @@ from adapters.avro import AvroSchemas
 from benchmarks.stream_records import registration
 from domain.records import canonical_json, with_dedupe_id
 from tests.conftest import unique_name
+from tests.support.lake_files import lake_environment
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,12 +136,8 @@ def lake(emulator: Any, make_bucket: Callable[[], str], aws: Any) -> tuple[Lake,
     queue = sqs.create_queue(QueueName=unique_name("move"))["QueueUrl"]
     env = {
         **os.environ,
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        **lake_environment(emulator.endpoint_url, bucket, queue),
         "AWS_REGION": "us-east-1",
-        "CAMPAIGN_DATA_BUCKET": bucket,
-        "MOVE_QUEUE": queue,
     }
     return Lake(s3, bucket, env), upload_day(s3, bucket)
 

@@ -12,7 +12,7 @@ import pytest
 from entrypoints import cli
 from entrypoints.lambda_handlers import merge_avro_files_handler, move_merged_avro_files_handler
 from tests.conftest import unique_name
-from tests.support.lake_files import SCHEMAS
+from tests.support.lake_files import SCHEMAS, lake_environment
 
 pytestmark = pytest.mark.integration
 DAY = "2024/05/03"
@@ -36,13 +36,7 @@ def lake(
 ) -> dict[str, Any]:
     bucket, sqs = make_bucket(), aws.client("sqs")
     queue = sqs.create_queue(QueueName=unique_name("move"))["QueueUrl"]
-    for name, value in {
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "CAMPAIGN_DATA_BUCKET": bucket,
-        "MOVE_QUEUE": queue,
-    }.items():
+    for name, value in lake_environment(emulator.endpoint_url, bucket, queue).items():
         monkeypatch.setenv(name, value)
     s3 = aws.client("s3")
     for number, ids in enumerate([range(0, 10), range(5, 15), range(20, 25)]):

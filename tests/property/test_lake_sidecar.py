@@ -16,14 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.avro_container import MERGED_META, ChunkReader, header_bytes, read_header
-from adapters.lake_compactor import AvroLakeCompactor
 from adapters.lake_keys import SpillingKeyIndex
 from adapters.lake_sidecar import SpooledKeyLog
-from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
+from adapters.memory import InMemoryObjectStore
 from domain.lake import FirstWinsIndex, LakeLayout, MemoryKeyLog, dedupe_key
 from domain.models import ObjectRef
-from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
-from tests.support.lake_files import ban_record, lake_file, read_records
+from tests.support.lake_files import ban_record, lake_file, merge_bans, read_records
 
 BUCKET = "lake"
 MONTH = "2024/05"
@@ -57,14 +55,10 @@ def put_file(
 
 
 def merge(store: InMemoryObjectStore, prefix: str, production: bool) -> Any:
-    compactor = AvroLakeCompactor(store)
-    return merge_avro_files(
-        MergeRequest(prefix, ("codeBan",)),
-        store=store,
-        compactor=compactor,
-        manifests=compactor,
-        queue=MemoryMoveQueue(),
-        layout=LAYOUT,
+    return merge_bans(
+        store,
+        prefix,
+        LAYOUT,
         new_index=partial(SpillingKeyIndex, in_memory_keys=7) if production else FirstWinsIndex,
         # A log held in memory for 5 keys: the month's spills, most days' do not.
         new_key_log=partial(SpooledKeyLog, in_memory_keys=5) if production else MemoryKeyLog,

@@ -62,3 +62,33 @@ def lake_file(
 
 def read_records(data: bytes) -> list[dict[str, Any]]:
     return [dict(r) for r in fastavro.reader(io.BytesIO(data))]  # type: ignore[arg-type]
+
+
+def merge_bans(store: Any, prefix: str, layout: Any, **wiring: Any) -> Any:
+    """merge_avro_files of the codeBan type over `store`, with the block compactor on it and an
+    in-memory move queue; `wiring`: the worker's other arguments (index, key log, finder)."""
+    from adapters.lake_compactor import AvroLakeCompactor
+    from adapters.memory import MemoryMoveQueue
+    from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
+
+    compactor = AvroLakeCompactor(store)
+    return merge_avro_files(
+        MergeRequest(prefix, ("codeBan",)),
+        store=store,
+        compactor=compactor,
+        manifests=compactor,
+        queue=MemoryMoveQueue(),
+        layout=layout,
+        **wiring,
+    )
+
+
+def lake_environment(endpoint_url: str, bucket: str, move_queue: str) -> dict[str, str]:
+    """The environment the lake's handlers and CLI read, pointed at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "CAMPAIGN_DATA_BUCKET": bucket,
+        "MOVE_QUEUE": move_queue,
+    }

@@ -15,12 +15,11 @@ import pytest
 from adapters.avro_container import MERGED_META, ChunkReader, header_bytes, read_header
 from adapters.lake_compactor import AvroLakeCompactor
 from adapters.lake_sidecar import SpooledKeyLog
-from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
+from adapters.memory import InMemoryObjectStore
 from domain.lake import LakeLayout, MemoryKeyLog, dedupe_key
 from domain.models import ObjectRef
 from domain.ports import KeyLog
-from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
-from tests.support.lake_files import ban_record, lake_file, read_records
+from tests.support.lake_files import ban_record, lake_file, merge_bans, read_records
 
 BUCKET = "lake"
 DAY, MONTH = "2024/05/03", "2024/05"
@@ -28,16 +27,7 @@ LAYOUT = LakeLayout(BUCKET)
 
 
 def merge(store: InMemoryObjectStore, prefix: str) -> Any:
-    compactor = AvroLakeCompactor(store)
-    return merge_avro_files(
-        MergeRequest(prefix, ("codeBan",)),
-        store=store,
-        compactor=compactor,
-        manifests=compactor,
-        queue=MemoryMoveQueue(),
-        layout=LAYOUT,
-        new_key_log=SpooledKeyLog,
-    )
+    return merge_bans(store, prefix, LAYOUT, new_key_log=SpooledKeyLog)
 
 
 def a_day(store: InMemoryObjectStore, day: str = DAY) -> None:
