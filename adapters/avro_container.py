@@ -164,8 +164,8 @@ class ChunkReader:
         return value
 
     def skip(self, size: int) -> None:
-        """Moves past `size` bytes without copying them (the count check skips every block's
-        data)."""
+        """Moves past `size` bytes without copying them (past a header read in one pass over
+        the first chunk)."""
         while size:
             if not self._fill(1):
                 raise NotAnAvroFile(f"ends at byte {self.offset}, inside a value")
