@@ -1,25 +1,57 @@
-# Every target sets itself up: a fresh machine needs only python3 (3.11+) and make.
+# Every target sets itself up. A fresh machine needs python3 (3.11+) and make for everything,
+# and Java 17 with Maven for the KCL MultiLangDaemon (make test, make integration, make kcl):
+# `make prereqs` checks all of them and says in one line what is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed
 KCL_STAMP := $(VENV)/.kcl-installed
 
-.PHONY: install kcl demo test unit integration lint format bench clean package
+# uv installs exactly uv.lock: never a Python of its own (the machine's python3 runs the venv),
+# and quietly (a failure still prints what failed).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+UV_SYNC := $(UV) sync --quiet --frozen --python $(PYTHON)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+.PHONY: install lock lock-check prereqs kcl demo test unit integration lint format bench clean package
+
+# uv itself, pinned with its wheels' hashes (.ci/uv.txt).
+$(UV): .ci/uv.txt
+	@$(PYTHON) .ci/check_prereqs.py python
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r .ci/uv.txt
+	touch $(UV)
+
+# The venv holds exactly what uv.lock says for the `dev` extra (production + cli + local + dev),
+# hashes checked. A pyproject.toml the lock does not match stops here: run `make lock`.
+$(STAMP): $(UV) pyproject.toml uv.lock
+	@$(MAKE) --no-print-directory lock-check
+	$(UV_SYNC) --extra dev --inexact
 	touch $(STAMP)
 
 install: $(STAMP)
 
-# amazon-kclpy with the KCL MultiLangDaemon's jars (java 17 runs them; Maven is the fallback
-# when amazon-kclpy's own jar download fails, see .ci/install_kclpy.py).
+# The one deliberate refresh: re-resolve pyproject.toml's pins into uv.lock (transitive
+# dependencies and hashes included). Review the diff of uv.lock, then run make test.
+lock: $(UV)
+	$(UV) lock --quiet --python $(PYTHON)
+
+lock-check: $(UV)
+	@$(UV) lock --check --quiet --python $(PYTHON) 2>/dev/null || { \
+		echo "uv.lock does not match pyproject.toml: a dependency was added or changed" \
+		     "without locking it. Run 'make lock' and commit uv.lock." >&2; exit 1; }
+
+prereqs:
+	@$(PYTHON) .ci/check_prereqs.py python java maven
+
+# amazon-kclpy with the KCL MultiLangDaemon's jars (java 17 runs them, Maven fetches them;
+# see .ci/install_kclpy.py). Outside uv.lock, so `uv sync --inexact` above leaves it installed.
 kcl: $(KCL_STAMP)
 
 $(KCL_STAMP): $(STAMP) .ci/install_kclpy.py
+	@$(PYTHON) .ci/check_prereqs.py python java maven
 	$(BIN)/python .ci/install_kclpy.py
 	touch $(KCL_STAMP)
 
@@ -42,10 +74,11 @@ unit: $(STAMP)
 integration: $(STAMP) $(KCL_STAMP)
 	$(BIN)/pytest -q tests/integration
 
-test: lint $(KCL_STAMP)
+test: prereqs lint $(KCL_STAMP)
 	$(BIN)/pytest -q
 
-# The Lambda deployment zip (Python 3.11, x86_64): production packages + runtime dependencies.
+# The Lambda deployment zip (Python 3.11, x86_64): production packages + the locked runtime
+# dependencies (uv.lock, hashes checked).
 package: $(STAMP)
 	$(BIN)/python .ci/package_lambda.py
 
@@ -53,4 +86,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist

@@ -12,9 +12,12 @@ Python side is unchanged. So this script always:
 2. sets the pom's `kcl.version` to KCL_VERSION,
 3. fetches exactly the artifacts the pom lists with Maven (`dependency:copy-dependencies`) into
    the package's jar directory, and installs from that directory (setup then finds every jar).
-An install whose multilang jar is another version is replaced. Quiet unless something fails
-(then the captured Maven and pip output is printed). The daemon logs the version it runs at
-start (entrypoints.kcl.daemon.kcl_version). Standard library only: it runs before anything else.
+An install whose multilang jar is another version is replaced. Nothing unlocked is fetched: the
+source archive is checked against SOURCE_SHA256, and it is built without build isolation and
+without an index, from the setuptools and pytest-runner (its setup_requires) that uv.lock
+holds. Quiet unless something fails (then the captured Maven and pip output is printed). The
+daemon logs the version it runs at start (entrypoints.kcl.daemon.kcl_version). Standard library
+only: it runs before anything else.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ POM_NS = "{http://maven.apache.org/POM/4.0.0}"
 
 
 KCL_VERSION = "3.1.3"
+# sha256 of amazon_kclpy-3.2.0.tar.gz as PyPI serves it.
+SOURCE_SHA256 = "62e81cc84714c920fe6aa5d61837b298fe7e01f6326dcb564b12ab8e6c4aca4e"
 
 
 def _quiet(command: list[str], what: str) -> bool:
@@ -45,7 +50,8 @@ def _quiet(command: list[str], what: str) -> bool:
 
 
 def _pip(*args: str) -> bool:
-    return _quiet([sys.executable, "-m", "pip", "--quiet", *args], f"pip {args[0]}")
+    command = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check", *args]
+    return _quiet(command, f"pip {args[0]}")
 
 
 def installed_with_jars() -> bool:
@@ -94,8 +100,10 @@ def copy_jars(pom: Path, into: Path) -> bool:
 def install_through_maven() -> None:
     with tempfile.TemporaryDirectory(prefix="kclpy-") as scratch:
         work = Path(scratch)
-        if not _pip("download", "--no-deps", "--no-binary", ":all:", "-d", scratch,
-                    f"{PACKAGE}=={VERSION}"):  # fmt: skip
+        pinned = work / "requirements.txt"
+        pinned.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{SOURCE_SHA256}\n", "utf-8")
+        if not _pip("download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+                    "-d", scratch, "-r", str(pinned)):  # fmt: skip
             raise SystemExit(f"could not download the {PACKAGE} {VERSION} source archive")
         archive = next(work.glob("amazon_kclpy-*.tar.gz"))
         with tarfile.open(archive) as tar:
@@ -106,7 +114,8 @@ def install_through_maven() -> None:
         set_kcl_version(pom, KCL_VERSION)
         if not copy_jars(pom, jars):
             raise SystemExit(f"could not fetch the KCL {KCL_VERSION} jars through Maven")
-        if not _pip("install", "--force-reinstall", "--no-deps", str(source)):
+        if not _pip("install", "--force-reinstall", "--no-deps", "--no-index",
+                    "--no-build-isolation", str(source)):  # fmt: skip
             raise SystemExit(f"installing {PACKAGE} from {source} failed")
 
 

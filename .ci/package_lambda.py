@@ -3,22 +3,21 @@
     python .ci/package_lambda.py [--output dist/campaign-workers-lambda.zip]
 
 For the Lambda Python 3.11 runtime on x86_64: the runtime dependencies of pyproject.toml's
-`[project].dependencies` (never an extra: no moto, hypercorn, rich, localstack-client) are
-installed for that platform from manylinux2014 wheels (`--only-binary=:all:`, so nothing is
-compiled for this machine by mistake), beside the packages domain/, adapters/, streams/ and
-entrypoints/ (never local/, tests/ or benchmarks/). The zip is reproducible: sorted entries,
-fixed timestamps, no bytecode. One package serves every worker; the handler setting picks it.
+`[project].dependencies` (never an extra: no moto, hypercorn, rich, localstack-client), at the
+versions and hashes uv.lock holds, are installed for that platform from manylinux2014 wheels
+(`--only-binary=:all:`, so nothing is compiled for this machine by mistake), beside the
+packages domain/, adapters/, streams/ and entrypoints/ (never local/, tests/ or benchmarks/).
+The zip is reproducible: sorted entries, fixed timestamps, no bytecode. One package serves every
+worker; the handler setting picks it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,25 +33,21 @@ SKIPPED = {"__pycache__"}
 SKIPPED_TOP = {"bin"}
 
 
-def runtime_dependencies() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return list(project["project"]["dependencies"])
-
-
-def constraints(directory: Path) -> Path:
-    """The versions this environment resolved (`make install`), as pip constraints, so the
-    package holds the transitive dependencies the tests ran against, not whatever is newest."""
-    pins = sorted(
-        f"{dist.metadata['Name']}=={dist.version}"
-        for dist in importlib.metadata.distributions()
-        if dist.metadata["Name"] and dist.metadata["Name"].lower() != "campaign-workers"
-    )
-    path = directory / "constraints.txt"
-    path.write_text("\n".join(pins) + "\n", encoding="utf-8")
+def locked_runtime_requirements(directory: Path) -> Path:
+    """`[project].dependencies` and everything they pull in, at the versions and with the
+    hashes of uv.lock (no extra: the Lambda package never holds the cli, local or dev ones), so
+    the zip holds what the tests ran against, on any later day."""
+    uv = shutil.which("uv", path=str(ROOT / ".tools" / "bin")) or shutil.which("uv")
+    if uv is None:
+        raise SystemExit("uv not found: run `make package` (it installs uv into .tools/)")
+    path = directory / "requirements.txt"
+    command = [uv, "export", "--quiet", "--frozen", "--no-dev", "--no-emit-project",
+               "--format", "requirements-txt", "--output-file", str(path)]  # fmt: skip
+    subprocess.run(command, check=True, cwd=ROOT)
     return path
 
 
-def install_dependencies(target: Path, pinned: Path) -> None:
+def install_dependencies(target: Path, requirements: Path) -> None:
     command = [
         sys.executable,
         "-m",
@@ -61,6 +56,8 @@ def install_dependencies(target: Path, pinned: Path) -> None:
         "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
+        "--no-deps",
+        "--require-hashes",
         "--target",
         str(target),
         "--platform",
@@ -70,9 +67,8 @@ def install_dependencies(target: Path, pinned: Path) -> None:
         "--python-version",
         PYTHON_VERSION,
         "--only-binary=:all:",
-        "--constraint",
-        str(pinned),
-        *runtime_dependencies(),
+        "-r",
+        str(requirements),
     ]
     subprocess.run(command, check=True)
 
@@ -88,7 +84,7 @@ def _files(root: Path) -> Iterator[Path]:
 def build(output: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="lambda-package-") as scratch:
         staging = Path(scratch) / "package"
-        install_dependencies(staging, constraints(Path(scratch)))
+        install_dependencies(staging, locked_runtime_requirements(Path(scratch)))
         for package in PRODUCTION_PACKAGES:
             ignore = shutil.ignore_patterns(*SKIPPED, "*.pyc")
             shutil.copytree(ROOT / package, staging / package, ignore=ignore)
