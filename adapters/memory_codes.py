@@ -31,22 +31,28 @@ class IssuerFaults:
 
     unavailable_after: int | None = None
     rejected: set[str] = field(default_factory=set)
+    # Called with the call's number (1-based) before it issues: a test's crash (kill -9) hook.
+    before_call: Callable[[int], None] | None = None
 
 
 class MemoryCodeIssuer:
-    """Issues `CODE{n}` codes, counting calls; thread-safe like the real adapters."""
+    """Issues `CODE{n}` codes, counting calls; thread-safe like the real adapters. Keeps issue
+    keys like the DynamoDB issuer: a request with a key it has seen gets that key's code."""
 
     def __init__(self, faults: IssuerFaults | None = None, prefix: str = "CODE") -> None:
         self.faults = faults or IssuerFaults()
         self.prefix = prefix
         self.calls = 0
         self.issued: list[tuple[CodeRequest, str]] = []
+        self.by_key: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
         what = f"code for fan {request.global_user_id!r}"
         with self._lock:
             self.calls += 1
+            if self.faults.before_call is not None:
+                self.faults.before_call(self.calls)
             after = self.faults.unavailable_after
             if after is not None and self.calls > after:
                 return Failure(
@@ -54,8 +60,12 @@ class MemoryCodeIssuer:
                 )
             if request.global_user_id in self.faults.rejected:
                 return Failure(LookupFailure(what, FailureKind.INVALID, "issuer refused the fan"))
+            if request.issue_key in self.by_key:
+                return Success(self.by_key[request.issue_key])
             code = f"{self.prefix}{len(self.issued) + 1:08d}"
             self.issued.append((request, code))
+            if request.issue_key:
+                self.by_key[request.issue_key] = code
             return Success(code)
 
     def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:

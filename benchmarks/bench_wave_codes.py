@@ -114,8 +114,10 @@ def serve(delay: float) -> None:
 
 
 def child(url: str, fans: int, concurrency: int) -> None:
+    from adapters.clock import SystemClock
     from adapters.http.async_client import AsyncJsonHttpClient
     from adapters.http.codes import HttpCodeIssuer
+    from adapters.leases import MemoryLeases
     from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
 
     config = {"generateOfferCode": True, "notifyDate": "2026-07-04T18:00:00Z",
@@ -131,6 +133,7 @@ def child(url: str, fans: int, concurrency: int) -> None:
         store=store,
         issuer=issuer,
         ledger=NullLedger(),
+        leases=MemoryLeases(SystemClock()),
         bucket="b",
     ).unwrap()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

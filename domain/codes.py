@@ -27,6 +27,11 @@ class CodeRequest:
     begin: datetime
     end: datetime
     global_user_id: str
+    # The same key again gets the same code back from an issuer that keeps keys (the DynamoDB
+    # issuer, the in-memory one): a re-run after a kill mid-chunk reuses the codes the killed run
+    # was issued but never recorded, instead of leaving them issued and held by nobody.
+    # generate_sms_wave_codes passes `{wave}#{globalUserId}`. Pacman's contract has no such key.
+    issue_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

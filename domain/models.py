@@ -145,3 +145,24 @@ class Notification:
     fields: tuple[tuple[str, str], ...] = ()
     channel: str | None = None
     ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHeld:
+    """Another run holds what this run wanted (a scored file, a wave, a lake day): who, until
+    when its lease ends unless renewed, and since when it has held it. A 'busy' refusal: the
+    refused run did nothing; run it again after `expires_at` (or once the holder is done)."""
+
+    holder: str
+    expires_at: datetime
+    since: datetime | None = field(default=None, compare=False)
+    subject: str = field(default="this file", compare=False)
+    consequence: str = field(default="nothing was streamed", compare=False)
+
+    def __str__(self) -> str:
+        since = "" if self.since is None else f" (since {self.since:%Y-%m-%dT%H:%M:%SZ})"
+        return (
+            f"another run ({self.holder}) holds {self.subject} until "
+            f"{self.expires_at:%Y-%m-%dT%H:%M:%SZ}{since}; {self.consequence}; "
+            "run it again after that"
+        )

@@ -24,6 +24,7 @@ from domain.lake import (
 )
 from domain.models import (
     Campaign,
+    LeaseHeld,
     LookupFailure,
     Notification,
     ObjectInfo,
@@ -123,6 +124,29 @@ class VersionedBlobs(Protocol):
         """Writes only if the object's version is still `expected_version` (None: only if there
         is no object). The new version, or None when another writer got there first."""
         ...
+
+
+class Lease(Protocol):
+    """A run's hold on one piece of work (domain/lease.py states the rules)."""
+
+    def keep(self) -> bool:
+        """Before each step that writes: True while this run still holds it (renewing it when
+        half its term is gone); False when another run took it over (this one stalled past
+        its term, so it must stop and write nothing more)."""
+        ...
+
+    def release(self) -> None:
+        """Done (or failed): a retry may start at once."""
+        ...
+
+
+class Leases(Protocol):
+    """One run at a time per name (a wave prefix, a lake day): the second run is refused with
+    who holds it (run id, host, pid) and since when; a crashed holder's lease is taken over
+    after its term. Production: adapters/leases.ObjectLeases (S3 conditional puts); tests:
+    adapters/leases.MemoryLeases."""
+
+    def acquire(self, name: str) -> Result[Lease, LeaseHeld]: ...
 
 
 class ObjectReader(LineReader, ChunkReader, BlobReader, Protocol):

@@ -9,6 +9,7 @@ Keys (the original's layout, §2.4):
     smsWaves/generated/{waveFilePrefix}.csv (+ .counts.json)  the new wave CSV, staged complete
                                                   before it replaces the old one
     smsWaves/streamed/{waveName}.json             load_code_assignments_to_stream's checkpoint
+    smsWaves/leases/{waveFilePrefix}.json         generate_sms_wave_codes' one-run-at-a-time lease
 
 Validity window: begin = notifyDate - 24 h, end = the same UTC instant one calendar year later
 (29 February -> 28 February). notifyDate is ISO 8601: with an offset (`Z`, `-05:00`) it is that
@@ -34,6 +35,7 @@ from returns.result import Failure, Result, Success
 from domain.chunk_reader import ChunkReader
 from domain.codes import TM_PLACEHOLDER_CODE
 from domain.models import ObjectRef
+from domain.spreadsheet import neutralise
 
 WAVE_CSV_PREFIX = "smsWaves/csv/"
 CONFIG_STATES = ("scheduled", "triggered", "completed", "failed")
@@ -41,10 +43,26 @@ BEFORE_NOTIFY = timedelta(hours=24)
 GENERATING_MARKER = "genCodes"
 CODE_COLUMN = "code"
 GLOBAL_USER_ID = "globalUserId"
+REGENERATE_OPTION = "regenerateCodes"
+# generate_sms_wave_codes' lease per wave: smsWaves/leases/{waveFilePrefix}.json
+WAVE_LEASE_PREFIX = "smsWaves/leases/"
 
 
 def wave_csv_key(wave_name: str) -> str:
     return f"{WAVE_CSV_PREFIX}{wave_name}.csv"
+
+
+def wave_prefix_problem(prefix: Any) -> str | None:
+    """Why `prefix` cannot name a wave (it becomes part of S3 keys), or None. Checked before
+    anything is written: a prefix with a NUL or a newline failed only at S3, after the
+    normalized config had been written under it."""
+    if not isinstance(prefix, str) or not prefix.strip():
+        return "waveFilePrefix is missing or empty"
+    if not prefix.isprintable():
+        return f"waveFilePrefix {prefix!r} holds a control character (a NUL, a newline, a tab)"
+    if "/" in prefix or "\\" in prefix or not prefix.strip(". "):
+        return f"waveFilePrefix {prefix!r} contains '/' or '\\', or is only dots"
+    return None
 
 
 def normalized_config_key(prefix: str) -> str:
@@ -131,6 +149,8 @@ class GenerationConfig:
     product_id: str
     source: str
     raw: Mapping[str, Any]
+    # `regenerateCodes`: replace the real codes the wave file already holds (TM stays TM).
+    regenerate: bool = False
 
     def normalized(self, generating: bool) -> dict[str, Any]:
         """The config with beginDate/endDate expanded; the generating marker while it runs."""
@@ -171,6 +191,16 @@ def parse_generation_config(value: Any) -> Result[GenerationConfig, str]:
             return Failure(f"config.{reason}")
         case Success(notify_at):
             pass
+    try:  # 9999-12-31T23:00Z ends after year 9999, 0001-01-01 begins before year 1
+        validity_window(notify_at)
+    except (ValueError, OverflowError):
+        return Failure(
+            "config.notifyDate is out of range: its code window (24 h before it to one year "
+            "after) must fall within the years 1 to 9999"
+        )
+    regenerate = _flag(value.get(REGENERATE_OPTION, False))
+    if regenerate is None:
+        return Failure(f"config.{REGENERATE_OPTION} must be true or false")
     for name in ("productId", "source"):
         field = value.get(name)
         if not isinstance(field, str | int) or isinstance(field, bool) or not str(field).strip():
@@ -182,6 +212,7 @@ def parse_generation_config(value: Any) -> Result[GenerationConfig, str]:
             str(value["productId"]).strip(),
             str(value["source"]).strip(),
             value,
+            regenerate,
         )
     )
 
@@ -243,28 +274,44 @@ class WaveRow:
     fields: int
 
 
+class _NotUtf8(CsvProblem):
+    """Bytes that are not UTF-8 on physical line `line` (1-based, the header's line is 1)."""
+
+    def __init__(self, line: int, error: UnicodeDecodeError) -> None:
+        bad = error.object[error.start : error.start + 1].hex()
+        super().__init__(f"not UTF-8 (byte 0x{bad} at byte {error.start + 1} of line {line})")
+        self.line = line
+
+
+# A lone CR ends a line too (old spreadsheets save so); CRLF stays one line end.
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
 def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """UTF-8 (a BOM dropped) lines, line ends kept so that csv sees quoted newlines."""
-    stream = io.TextIOWrapper(
-        io.BufferedReader(ChunkReader(chunks)), encoding="utf-8-sig", newline=""
-    )
-    try:
-        yield from stream
-    except UnicodeDecodeError as error:
-        raise CsvProblem(
-            f"not UTF-8 (invalid byte near offset {error.start} of a block)"
-        ) from error
+    """UTF-8 (a BOM dropped) lines, line ends kept so that csv sees quoted newlines. Decoded line
+    by line (LF never occurs inside a UTF-8 sequence), so a bad byte is reported with its line."""
+    stream = io.BufferedReader(ChunkReader(chunks))
+    for number, raw in enumerate(stream, 1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise _NotUtf8(number, error) from error
+        if "\r" in text[:-2]:
+            yield from _LONE_CR.split(text)
+        else:
+            yield text
 
 
 def read_wave_csv(chunks: Iterable[bytes]) -> tuple[list[str], Iterator[WaveRow]]:
     """The header and the data rows. Quotes, commas and newlines inside quoted fields, CRLF
     and a BOM are the csv module's to handle; blank lines are skipped. Raises CsvProblem for a
-    file without a header, and (while iterating) for bad encoding or a runaway field (the csv
-    module's default limit: 131,072 characters, far beyond any SMS text)."""
+    file without a header, and (while iterating) for bad encoding (naming the data row and
+    line) or a runaway field (the csv module's default limit: 131,072 characters, far beyond
+    any SMS text)."""
     reader = csv.reader(_text_lines(chunks), strict=False)
     try:
         header = next((row for row in reader if row), None)
-    except csv.Error as error:
+    except (csv.Error, _NotUtf8) as error:
         raise CsvProblem(f"header: {error}") from error
     if header is None:
         raise CsvProblem("the file is empty (no header)")
@@ -281,7 +328,7 @@ def read_wave_csv(chunks: Iterable[bytes]) -> tuple[list[str], Iterator[WaveRow]
                     yield WaveRow(number, None, len(row))
                 else:
                     yield WaveRow(number, dict(zip(names, row, strict=True)), len(row))
-        except csv.Error as error:
+        except (csv.Error, _NotUtf8) as error:
             raise CsvProblem(f"data row {number + 1}: {error}") from error
 
     return names, rows()
@@ -331,7 +378,8 @@ def code_chunks(
 
 
 def render_csv(rows: Sequence[Sequence[str]]) -> bytes:
-    """Rows as CSV bytes (CRLF line ends, minimal quoting), for a wave CSV."""
+    """Rows as CSV bytes (CRLF line ends, minimal quoting), for a wave CSV: people open it in
+    spreadsheets, so every cell goes through domain/spreadsheet.py's one formula rule."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\r\n").writerows([map(neutralise, r) for r in rows])
     return buffer.getvalue().encode("utf-8")

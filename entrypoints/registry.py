@@ -60,9 +60,11 @@ from adapters.aws.sqs import SqsVerdictQueue
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import SystemClock
 from adapters.json_codec import exact_dumps, exact_loads
+from adapters.leases import ObjectLeases
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
+from domain.waves import WAVE_LEASE_PREFIX
 from domain.workers.generate_sms_wave_codes import (
     GeneratedWave,
     GenerateFailure,
@@ -213,7 +215,7 @@ def _process_scored_files(c: Container) -> ScoredFileRun:
             mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
             on_progress=on_progress,
             # Where the run is, for the answer a second run of the file gets (lease.py).
-            run_id=f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}",
+            run_id=run_holder(),
             lease_seconds=s.scored_file_lease_seconds,
         )
 
@@ -369,13 +371,30 @@ ScheduledWaveRun = Run[ScheduledWave, Result[AssignedWave, AssignFailure]]
 CodeStreamRun = Run[WaveConfigRef, Result[StreamedWave, StreamFailure]]
 
 
+def run_holder() -> str:
+    """Names this run in a lease, for the refusal a second run gets: host/pid/run id."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+
+
 def _generate_sms_wave_codes(c: Container) -> WaveCodesRun:
+    s = c.settings
+    leases = ObjectLeases(
+        c.store,
+        s.scoring_bucket,
+        WAVE_LEASE_PREFIX,
+        holder=run_holder(),
+        clock=SystemClock(),
+        seconds=s.run_lease_seconds,
+        subject="wave {name}",
+        consequence="nothing was issued",
+    )
     return partial(
         generate_sms_wave_codes,
         store=c.store,
         issuer=c.code_issuer,
         ledger=c.issued_codes,
-        bucket=c.settings.scoring_bucket,
+        leases=leases,
+        bucket=s.scoring_bucket,
     )
 
 

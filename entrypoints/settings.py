@@ -93,6 +93,10 @@ class Settings:
     # The term of a scored file's lease (domain/scoring/lease.py): how long a crashed run keeps
     # a re-run of the same file waiting; each put must finish within half of it.
     scored_file_lease_seconds: float = 120.0
+    # The term of a wave's codes lease and of a lake day's merge lease (domain/lease.py): one
+    # run at a time; a killed run's lease is taken over after this. Renewed between chunks /
+    # record types, so one chunk or one type's merge must finish within half of it.
+    run_lease_seconds: float = 600.0
     # Access codes (docs/access-codes.md): the code service and Pacman over HTTP when their URLs
     # are set; otherwise the DynamoDB codes table holds the inventory and generates codes. The
     # issued-code ledger of generate_sms_wave_codes is always in that table.
@@ -196,6 +200,7 @@ class Settings:
             scored_file_lease_seconds=_seconds(
                 env, "SCORED_FILE_LEASE_SECONDS", d.scored_file_lease_seconds
             ),
+            run_lease_seconds=_seconds(env, "RUN_LEASE_SECONDS", d.run_lease_seconds),
             code_service_url=_get(env, "CODE_SERVICE_URL") or None,
             pacman_url=_get(env, "PACMAN_URL") or None,
             codes_table=_get(env, "CODES_TABLE", d.codes_table),

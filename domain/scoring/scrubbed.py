@@ -8,10 +8,8 @@ file's order (trimmed), then raw. `row` is the line number in the scored file (t
 split into the header's columns (bad encoding, wrong column count, blank), with undecodable bytes
 shown as \\xNN escapes, so nothing of a broken row is lost. RFC 4180 quoting, CRLF line ends.
 
-Formula injection (CSV injection): a cell starting with = + - @ tab or CR is read as a formula by
-Excel, LibreOffice and Google Sheets. Such cells get a leading apostrophe. Plain numbers are left
-alone because they cannot run anything and rewriting them would corrupt the data people need:
-`+15551234567` (E.164 phones), `-0.5`, `+3`.
+Formula injection (CSV injection): every cell goes through domain/spreadsheet.py's `neutralise`,
+the one rule for every CSV a person may open.
 """
 
 from __future__ import annotations
@@ -22,6 +20,8 @@ import re
 from collections.abc import Sequence
 
 from domain.scoring.columns import ColumnLayout
+from domain.spreadsheet import FORMULA_STARTS
+from domain.spreadsheet import neutralise as neutralise  # re-exported: one rule (spreadsheet.py)
 
 LEAD_COLUMNS: tuple[str, ...] = (
     "row",
@@ -35,17 +35,9 @@ LEAD_COLUMNS: tuple[str, ...] = (
 RAW_COLUMN = "raw"
 TAG_SEPARATOR = "|"
 LINE_END = "\r\n"
-_FORMULA_STARTS = frozenset("=+-@\t\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_FORMULA_STARTS = FORMULA_STARTS
 # A line needs the csv module's quoting only if a cell holds one of these.
 _NEEDS_QUOTING = re.compile(r'[",\r\n]')
-
-
-def neutralise(cell: str) -> str:
-    """`cell`, made inert for spreadsheets (see module docstring)."""
-    if cell[:1] in _FORMULA_STARTS and cell and not _PLAIN_NUMBER.fullmatch(cell):
-        return "'" + cell
-    return cell
 
 
 def header_cells(layout: ColumnLayout) -> list[str]:

@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
+from adapters.clock import FixedClock
+from adapters.leases import MemoryLeases
 from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer, MemoryIssuedCodeLedger
 from domain.models import ObjectRef
 from domain.workers.generate_sms_wave_codes import (
@@ -23,6 +25,7 @@ from domain.workers.generate_sms_wave_codes import (
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 
 BUCKET = "vf-scoring"
+T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
 WAVE = ObjectRef(BUCKET, "smsWaves/csv/camp1_w1.csv")
 NORMALIZED = ObjectRef(BUCKET, "smsWaves/configs/camp1_w1.normalized.json")
 CONFIG = {
@@ -47,7 +50,13 @@ def run(
     chunk_rows: int = 3,
 ) -> Result[GeneratedWave, GenerateFailure]:
     return generate_sms_wave_codes(
-        request(), store=store, issuer=issuer, ledger=ledger, bucket=BUCKET, chunk_rows=chunk_rows
+        request(),
+        store=store,
+        issuer=issuer,
+        ledger=ledger,
+        leases=MemoryLeases(FixedClock(T0)),
+        bucket=BUCKET,
+        chunk_rows=chunk_rows,
     )
 
 
@@ -123,6 +132,7 @@ def test_without_generate_offer_code_nothing_is_touched() -> None:
     result = generate_sms_wave_codes(
         request({**CONFIG, "generateOfferCode": False}),
         store=store, issuer=MemoryCodeIssuer(), ledger=MemoryIssuedCodeLedger(), bucket=BUCKET,
+        leases=MemoryLeases(FixedClock(T0)),
     ).unwrap()  # fmt: skip
     assert result.to_json()["generateOfferCode"] is False and not store.objects
 

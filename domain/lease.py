@@ -1,0 +1,168 @@
+"""One run at a time of a piece of work (a scored file, a wave's codes, a lake day's merge), by a
+lease object written with conditional puts (S3's `If-None-Match` / `If-Match`; the in-memory
+store's equivalent). First written for scored files (domain/scoring/lease.py): two runs of the
+same file at the same moment (S3 delivering an event twice, an operator's CLI run beside the
+Lambda's) both streamed it, every fan texted twice. Then two runs of one wave both issued a code
+to every fan, and two merges of one lake day both merged and queued a move. A run takes the
+lease before it reads any progress or writes anything:
+
+- **Taking it**: no lease object, or one that has expired or was released, is taken with a
+  conditional write (create only if absent / replace only that version: S3's `If-None-Match`
+  and `If-Match`). Of two runs racing for it exactly one write succeeds; the other run is told
+  who holds the file and until when, and stops having streamed nothing.
+- **Keeping it**: the holder renews it (a conditional write over its own last version, with a
+  new expiry) before a put whenever less than half of the term is left, so every put starts
+  with at least half the term (default 60 of 120 s) before anyone else may take over. A renewal
+  that finds another version means another run took the file over: this one stops.
+- **A crash** (kill -9, a Lambda timeout) leaves the lease to expire: at most one term later a
+  re-run takes it over and resumes from the last checkpoint. A stale lease never blocks for
+  longer than the term; an unreadable lease object counts as expired.
+- **Releasing it**: at the end of a run (done, stranded, stopped, or an exception) the holder
+  marks it released, so a retry can start at once.
+
+Exclusive as long as a put finishes within half the term and the clocks of the machines agree
+to within a few seconds (the expiry is a UTC time the holder writes and others read). A holder
+stalled past its lease is treated as crashed: the records of the put it was in may be put again
+by the run that takes over, as for a crash (consumers de-duplicate by `dedupeId`), and the
+stalled run stops at its next renewal or at its next checkpoint, which is created only if absent
+(progress.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from returns.result import Failure, Result, Success
+
+from domain.models import LeaseHeld, ObjectRef
+from domain.ports import Clock, VersionedBlobs
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "BlobLease", "LeaseHeld"]
+
+DEFAULT_LEASE_SECONDS = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    holder: str
+    expires_at: datetime
+    released: bool = False
+    renewals: int = 0
+    since: datetime | None = None  # when this holder took it (renewals keep it)
+
+    def to_bytes(self) -> bytes:
+        # `renewals` keeps every write distinct: a version is the ETag, the MD5 of these bytes.
+        state = {
+            "holder": self.holder,
+            "expiresAt": self.expires_at.isoformat(),
+            "released": self.released,
+            "renewals": self.renewals,
+            **({"since": self.since.isoformat()} if self.since else {}),
+        }
+        return json.dumps(state, sort_keys=True).encode("utf-8")
+
+    @staticmethod
+    def from_bytes(data: bytes) -> _Terms | None:
+        """The lease's terms, or None when the object is not a lease (it counts as expired)."""
+        try:
+            state = json.loads(data)
+            return _Terms(
+                holder=str(state["holder"]),
+                expires_at=datetime.fromisoformat(state["expiresAt"]),
+                released=bool(state["released"]),
+                renewals=int(state["renewals"]),
+                since=datetime.fromisoformat(state["since"]) if "since" in state else None,
+            )
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def holds_at(self, now: datetime) -> bool:
+        return not self.released and now < self.expires_at
+
+
+class BlobLease:
+    """One run's lease on one piece of work (module docstring). Not thread-safe: one per run.
+    `subject` and `consequence` word the refusal a second run gets ("this file", "nothing was
+    streamed")."""
+
+    def __init__(
+        self,
+        blobs: VersionedBlobs,
+        ref: ObjectRef,
+        holder: str,
+        clock: Clock,
+        seconds: float,
+        *,
+        subject: str = "this file",
+        consequence: str = "nothing was streamed",
+    ) -> None:
+        if seconds <= 0:
+            raise ValueError(f"a lease lasts more than 0 s, got {seconds}")
+        self.blobs, self.ref, self.holder, self.clock = blobs, ref, holder, clock
+        self.subject, self.consequence = subject, consequence
+        self.term = timedelta(seconds=seconds)
+        self._version: str | None = None
+        self._terms: _Terms | None = None
+
+    def acquire(self) -> Result[None, LeaseHeld]:
+        """Takes the lease, unless another run holds it."""
+        found = self.blobs.read_versioned(self.ref)
+        now = self.clock.now()  # after the read: the term starts as close to the write as can be
+        expected: str | None = None
+        renewals = 0
+        if found is not None:
+            data, expected = found
+            current = _Terms.from_bytes(data)
+            if current is not None and current.holds_at(now):
+                return Failure(self._held(current))
+            renewals = current.renewals + 1 if current is not None else 0
+        terms = _Terms(self.holder, now + self.term, renewals=renewals, since=now)
+        version = self.blobs.put_versioned(self.ref, terms.to_bytes(), expected)
+        if version is None:
+            return Failure(self._winner(now))
+        self._version, self._terms = version, terms
+        return Success(None)
+
+    def _winner(self, now: datetime) -> LeaseHeld:
+        """Who took the lease in the moment between our read and our write."""
+        found = self.blobs.read_versioned(self.ref)
+        terms = None if found is None else _Terms.from_bytes(found[0])
+        if terms is None:
+            return LeaseHeld("unknown", now + self.term, None, self.subject, self.consequence)
+        return self._held(terms)
+
+    def _held(self, terms: _Terms) -> LeaseHeld:
+        return LeaseHeld(
+            terms.holder, terms.expires_at, terms.since, self.subject, self.consequence
+        )
+
+    def keep(self) -> bool:
+        """Before a put: True when this run still holds the lease with at least half its term
+        ahead (renewing it when less is left); False when another run took it over."""
+        if self._terms is None or self._version is None:
+            return False
+        now = self.clock.now()
+        if self._terms.expires_at - now >= self.term / 2:
+            return True
+        terms = self._terms
+        return self._write(
+            _Terms(self.holder, now + self.term, False, terms.renewals + 1, terms.since)
+        )
+
+    def release(self) -> None:
+        """Marks the lease released (when this run still holds it), so a retry starts at once."""
+        if self._terms is None or self._version is None:
+            return
+        terms = self._terms
+        self._write(_Terms(self.holder, self.clock.now(), True, terms.renewals + 1, terms.since))
+        self._terms = self._version = None
+
+    def _write(self, terms: _Terms) -> bool:
+        version = self.blobs.put_versioned(self.ref, terms.to_bytes(), self._version)
+        if version is None:  # another run took the file over
+            self._terms = self._version = None
+            return False
+        self._terms, self._version = terms, version
+        return True
