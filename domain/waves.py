@@ -118,7 +118,10 @@ def parse_notify_date(value: Any) -> Result[datetime, str]:
         return Failure("notifyDate is not an ISO 8601 date or date-time")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return Success(moment.astimezone(UTC))
+    try:
+        return Success(moment.astimezone(UTC))
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        return Failure("notifyDate is out of range (before year 1 or after 9999 in UTC)")
 
 
 def validity_window(notify: datetime) -> tuple[datetime, datetime]:

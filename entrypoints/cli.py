@@ -275,7 +275,11 @@ def _config_argument(value: str) -> Any:
 
 def _generate_sms_wave_codes(args: argparse.Namespace) -> int:
     def parse(_settings: Settings) -> Result[GenerateInput, str]:
-        config = _config_argument(args.config)
+        try:
+            config = _config_argument(args.config)
+        except (OSError, UnicodeDecodeError) as unreadable:  # was a traceback
+            why = getattr(unreadable, "strerror", None) or str(unreadable)
+            return Failure(f"--config {args.config}: cannot read the file ({why})")
         return GenerateInput.parse({"waveFilePrefix": args.wave_file_prefix, "config": config})
 
     return _job(args, "issuing codes", parse, registry.wave_codes_run)
