@@ -25,6 +25,8 @@ One table (`CODES_TABLE`), string key `pk`, three kinds of item:
   filled afresh.
 - `issued#{wave}#{globalUserId}`: the ledger of generate_sms_wave_codes (code, row), written
   conditionally 100 to a TransactWriteItems (`DynamoIssuedCodeLedger.record` says why).
+- `issuing#{issueKey}`: the issuer's intent, the code it is issuing for that key (a wave's fan),
+  written before the code (`DynamoCodeIssuer.issue` says why).
 
 Reserve retries on conflicts (a candidate taken by a concurrent reservation: the next candidate,
 then a fresh Query) as the code service does, with no limit but the supply: when the pool has no
@@ -573,34 +575,70 @@ class DynamoCodeIssuer:
         self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="issuer")
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
+        """With an `issue_key`, idempotent: the intent item `issuing#{key}` names the candidate
+        code BEFORE the code is written (first writer wins), so a request killed anywhere is
+        finished by the next request with that key with the same code: a kill between issuing
+        and the caller's record leaves no code issued and held by nobody (QA found 602 after a
+        SIGKILL when the code came first). One more PutItem per code."""
         what = f"code for fan {request.global_user_id!r}"
-        for _ in range(MAX_DRAWS):
-            code = self._generate()
-            try:
-                written = _conditional(
+        key = request.issue_key
+        named: str | None = None  # the code the intent names, once it names one
+        try:
+            for _ in range(MAX_DRAWS):
+                code = self._generate()
+                if key:
+                    code = named = self._intend(key, code, named, what)
+                current = _written_or_current(
                     self._db.put_item,
                     _unavailable(what),
                     TableName=self.table,
-                    Item={
-                        "pk": _s(code_pk(code)),
-                        "code": _s(code),
-                        "type": _s(str(CodeType.EXTERNAL)),
-                        "status": _s("issued"),
-                        "globalUserId": _s(request.global_user_id),
-                        "productId": _s(request.product_id),
-                        "source": _s(request.source),
-                        "validFrom": _s(request.begin.isoformat()),
-                        "validTo": _s(request.end.isoformat()),
-                        "issuedAt": _s(self._clock().isoformat()),
-                    },
+                    Item=self._item(code, request),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
-            except _Unavailable as problem:
-                return Failure(problem.failure)
-            if written:
-                return Success(code)
-            # the code exists: draw again
+                if current is None:
+                    return Success(code)
+                if key and current.get("issueKey", {}).get("S") == key:
+                    return Success(code)  # an earlier (killed) request wrote it for this fan
+                # the code exists for another: draw again
+        except _Unavailable as problem:
+            return Failure(problem.failure)
         return Failure(LookupFailure(what, FailureKind.INVALID, f"{MAX_DRAWS} draws all collided"))
+
+    def _intend(self, key: str, candidate: str, named: str | None, what: str) -> str:
+        """Points `issuing#{key}` at `candidate` (if it names nothing yet, or still `named`, a
+        code that collided); returns the code it names afterwards."""
+        condition = (
+            ("attribute_not_exists(pk)", {})
+            if named is None
+            else ("code = :named", {"ExpressionAttributeValues": {":named": _s(named)}})
+        )
+        current = _written_or_current(
+            self._db.put_item,
+            _unavailable(what),
+            TableName=self.table,
+            Item={"pk": _s(f"issuing#{key}"), "code": _s(candidate)},
+            ConditionExpression=condition[0],
+            **condition[1],
+        )
+        if current is None:
+            return candidate
+        code = current.get("code", {}).get("S")
+        return code if isinstance(code, str) and code else candidate
+
+    def _item(self, code: str, request: CodeRequest) -> dict[str, Any]:
+        return {
+            "pk": _s(code_pk(code)),
+            "code": _s(code),
+            "type": _s(str(CodeType.EXTERNAL)),
+            "status": _s("issued"),
+            "globalUserId": _s(request.global_user_id),
+            "productId": _s(request.product_id),
+            "source": _s(request.source),
+            "validFrom": _s(request.begin.isoformat()),
+            "validTo": _s(request.end.isoformat()),
+            "issuedAt": _s(self._clock().isoformat()),
+            **({"issueKey": _s(request.issue_key)} if request.issue_key else {}),
+        }
 
     def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
         return list(self._pool.map(self.issue, requests))
