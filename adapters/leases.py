@@ -11,7 +11,10 @@ the same rules on a dict, for unit tests of the workers that take leases.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +23,13 @@ from returns.result import Failure, Result, Success
 from domain.lease import DEFAULT_LEASE_SECONDS, BlobLease
 from domain.models import LeaseHeld, ObjectRef
 from domain.ports import Clock, Lease, VersionedBlobs
+
+MERGE_LEASE_PREFIX = "leases/merge_avro_files/"
+
+
+def run_holder() -> str:
+    """Names this run in a lease, for the refusal a second run gets: host/pid/run id."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
 
 
 class ObjectLeases:

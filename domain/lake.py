@@ -380,6 +380,8 @@ class MergeCounts:
 
     prefix: str
     types: tuple[TypeMerge, ...] = ()
+    # Another run holds the prefix's merge lease (who, since when): this run merged nothing.
+    busy: str | None = None
 
     @property
     def files(self) -> int:

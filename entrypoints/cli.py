@@ -136,6 +136,9 @@ def _merge_avro_files(args: argparse.Namespace) -> int:
     print(lake.dumps(result))
     if counts.already_merged:
         console.print(f"{request.prefix} was merged already: nothing written, move queued again")
+    if counts.busy:
+        console.print(f"[red]busy:[/] {counts.busy}")
+        return 2
     return 1 if counts.refusals else 0
 
 

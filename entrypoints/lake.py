@@ -17,9 +17,11 @@ from typing import Any, Protocol
 from returns.result import Failure, Result, Success
 
 from adapters.aws.sqs import SqsMoveQueue
+from adapters.clock import SystemClock
 from adapters.lake_compactor import AvroLakeCompactor
 from adapters.lake_keys import SpillingKeyIndex
 from adapters.lake_sidecar import SpooledKeyLog
+from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
 from domain.lake import (
     LakeLayout,
     MergeCounts,
@@ -71,11 +73,23 @@ def build_merge(c: Container) -> MergeRun:
     def new_key_log() -> SpooledKeyLog:
         return SpooledKeyLog(in_memory_keys=s.merge_keys_in_memory)
 
+    leases = ObjectLeases(
+        c.store,
+        s.campaign_data_bucket,
+        MERGE_LEASE_PREFIX,
+        holder=run_holder(),
+        clock=SystemClock(),
+        seconds=s.run_lease_seconds,
+        subject="the merge of {name}",
+        consequence="nothing was merged or queued",
+    )
+
     def run(
         request: MergeRequest, *, on_progress: Callable[[int], None] | None = None
     ) -> MergeCounts:
         return merge_avro_files(
             request,
+            leases=leases,
             store=c.store,
             compactor=compactor,
             manifests=compactor,
@@ -159,6 +173,7 @@ def merge_dict(counts: MergeCounts) -> dict[str, Any]:
         "duplicates": counts.duplicates,
         "bytes": counts.bytes,
         "alreadyMerged": counts.already_merged,
+        **({"busy": counts.busy} if counts.busy else {}),
         "types": {
             t.record_type: {
                 "files": t.files,

@@ -43,9 +43,6 @@ new handler, only `WORKER=<name>` on its function.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -60,7 +57,7 @@ from adapters.aws.sqs import SqsVerdictQueue
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import SystemClock
 from adapters.json_codec import exact_dumps, exact_loads
-from adapters.leases import ObjectLeases
+from adapters.leases import ObjectLeases, run_holder
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
@@ -369,11 +366,6 @@ class Run(Protocol[In_contra, Out_co]):
 WaveCodesRun = Run[GenerateInput, Result[GeneratedWave, GenerateFailure]]
 ScheduledWaveRun = Run[ScheduledWave, Result[AssignedWave, AssignFailure]]
 CodeStreamRun = Run[WaveConfigRef, Result[StreamedWave, StreamFailure]]
-
-
-def run_holder() -> str:
-    """Names this run in a lease, for the refusal a second run gets: host/pid/run id."""
-    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
 
 
 def _generate_sms_wave_codes(c: Container) -> WaveCodesRun:

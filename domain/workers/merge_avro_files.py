@@ -22,6 +22,11 @@ For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (dom
    mismatch deletes both (nothing has pointed at them yet) and refuses;
 5. the prefix goes to the move queue.
 
+One merge of a prefix at a time: with `leases`, a run first takes the prefix's lease (production:
+`leases/merge_avro_files/{prefix}.json` in the lake bucket, S3 conditional puts). A second merge
+of the same day meanwhile merges nothing and queues nothing (`busy`, naming the holder and since
+when); a killed merge's lease is taken over after its term; the lease is renewed between types.
+
 Memory: what the DuplicateIndex holds (production's spills to disk past a fixed number of
 keys, adapters/lake_keys.py; `max_records` guards the disk it needs), the KeyLog (production's
 spools 16 B a key to disk, adapters/lake_sidecar.py), the positions dropped, and the
@@ -53,6 +58,8 @@ from domain.ports import (
     DuplicateIndex,
     KeyLog,
     LakeCompactor,
+    Lease,
+    Leases,
     MergeManifests,
     MoveQueue,
     ObjectStore,
@@ -95,15 +102,26 @@ def merge_avro_files(
     new_index: Callable[[], DuplicateIndex] = FirstWinsIndex,
     new_key_log: Callable[[], KeyLog] = MemoryKeyLog,
     on_progress: Callable[[int], None] | None = None,
+    leases: Leases | None = None,
 ) -> MergeCounts:
-    """`new_index` makes each type's DuplicateIndex (production: adapters/lake_keys.py),
+    """`leases` keeps merges of one prefix from overlapping (module docstring);
+    `new_index` makes each type's DuplicateIndex (production: adapters/lake_keys.py),
     `new_key_log` its KeyLog (production: adapters/lake_sidecar.py);
     `on_progress` hears the records merged so far after each type (the CLI's progress)."""
-    merges = []
-    for record_type in request.record_types:
-        merges.append(
-            _merge_type(
-                record_type,
+    lease = None
+    if leases is not None:
+        match leases.acquire(request.prefix):
+            case Failure(held):
+                return MergeCounts(request.prefix, busy=str(held))
+            case Success(lease):
+                pass
+    try:
+        return _merge_leased(
+            request,
+            lease,
+            on_progress,
+            lambda t: _merge_type(
+                t,
                 request.prefix,
                 store=store,
                 compactor=compactor,
@@ -114,8 +132,25 @@ def merge_avro_files(
                 duplicates=duplicates,
                 new_index=new_index,
                 new_key_log=new_key_log,
-            )
+            ),
         )
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _merge_leased(
+    request: MergeRequest,
+    lease: Lease | None,
+    on_progress: Callable[[int], None] | None,
+    merge: Callable[[str], TypeMerge],
+) -> MergeCounts:
+    merges: list[TypeMerge] = []
+    for record_type in request.record_types:
+        if lease is not None and not lease.keep():
+            busy = "another run took this merge over (this run stalled past its lease)"
+            return MergeCounts(request.prefix, tuple(merges), busy=busy)
+        merges.append(merge(record_type))
         if on_progress is not None:
             on_progress(sum(m.records for m in merges))
     return MergeCounts(request.prefix, tuple(merges))
