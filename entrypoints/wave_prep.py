@@ -28,9 +28,11 @@ from adapters.http.eligible_fans import HttpEligibleFans
 from adapters.wave_package import ZipPackage
 from domain.ports import CampaignMarkets, EligibleFans
 from domain.wave_prep.request import WavePrepRequest
+from domain.wave_prep.status import WaveStatus
 from domain.workers.process_sms_wave_files import (
     WavePrepCounts,
     WavePrepFailure,
+    allow_another_attempt,
     process_sms_wave_files,
 )
 from entrypoints.bootstrap import Container
@@ -94,9 +96,28 @@ def build(c: Container) -> WavePrepRun:
     return run
 
 
+def allow_attempt(
+    c: Container, campaign_id: str, date_key: str, *, by: str, reason: str
+) -> Result[WaveStatus, WavePrepFailure]:
+    """The operator's grant of one more attempt (docs/wave-prep.md, "Status and attempts")."""
+    s = c.settings
+    return allow_another_attempt(
+        campaign_id,
+        date_key,
+        by=by,
+        reason=reason,
+        status=S3WaveStatusStore(c.aws.client("s3"), s.scoring_bucket),
+        clock=SystemClock(),
+        stale_after=timedelta(minutes=s.wave_stale_minutes),
+    )
+
+
 def wave_input(event: Any) -> Any:
-    """The wave's input from any of its callers: direct or Step Functions (the input itself),
-    the upload service (`{"data": {...}}`), or an API Gateway proxy (`{"body": "<json>"}`)."""
+    """The wave's input from any of its callers: direct or Step Functions (the input itself, or
+    a lambda:invoke task's whole output `{Payload, StatusCode, ...}`), the upload service
+    (`{"data": {...}}`), or an API Gateway proxy (`{"body": "<json>"}`)."""
+    if isinstance(event, Mapping) and "campaignId" not in event and "Payload" in event:
+        return wave_input(event["Payload"])
     if isinstance(event, Mapping):
         if isinstance(event.get("data"), Mapping):
             return event["data"]

@@ -64,7 +64,7 @@ from domain.wave_prep.selection import (
     SelectionOutcome,
     SelectionRules,
 )
-from domain.wave_prep.status import Refusal, WaveCount, WaveStatus, next_attempt
+from domain.wave_prep.status import Refusal, WaveCount, WaveStatus, grant_attempt, next_attempt
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,6 +79,21 @@ _MAX_REASONS = 20
 RETRYABLE = frozenset(
     {"campaign_unavailable", "markets_unavailable", "codes_unavailable", "dependency_unavailable"}
 )
+# The upload or the campaign's set-up is wrong, found before any fan is read or code reserved:
+# the run is refused without spending its attempt, so the corrected upload runs.
+INPUT_REFUSALS = frozenset(
+    {
+        "markets_missing",
+        "bad_markets",
+        "markets_mismatch",
+        "bad_codes",
+        "no_salt",
+        "campaign_not_found",
+        "markets_not_found",
+    }
+)
+# The deployment is wrong (no codes table): neither a retry nor a new upload can cure it.
+ENVIRONMENT = frozenset({"codes_missing"})
 
 
 def market_details_ref(bucket: str, campaign_id: str, date_key: str) -> ObjectRef:
@@ -137,6 +152,10 @@ class WavePrepFailure:
     @property
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
+
+    @property
+    def environment(self) -> bool:
+        return self.kind in ENVIRONMENT
 
 
 class _Failed(Exception):
@@ -209,6 +228,8 @@ def process_sms_wave_files(
             on_progress=on_progress,
         )
     except _Failed as failed:
+        if failed.kind in INPUT_REFUSALS:
+            return _write_refused(status, claim, version, clock, failed.kind, failed.message)
         return _write_failed(status, claim, version, clock, failed.kind, failed.message)
     except DependencyUnavailable as down:
         return _write_failed(status, claim, version, clock, "dependency_unavailable", str(down))
@@ -239,6 +260,45 @@ def process_sms_wave_files(
     return Success(counts)
 
 
+def allow_another_attempt(
+    campaign_id: str,
+    date_key: str,
+    *,
+    by: str,
+    reason: str,
+    status: WaveStatusStore,
+    clock: Clock,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> Result[WaveStatus, WavePrepFailure]:
+    """An operator's grant of one more attempt to a wave that used all of its own, written
+    conditionally into its status (`attemptGrants`: who, when, why); refused, changing nothing,
+    for a wave that has attempts left, is running, or never ran."""
+    try:
+        current = status.read(campaign_id, date_key)
+    except ValueError as unreadable:
+        return Failure(WavePrepFailure("status_unreadable", f"status: {unreadable}"))
+    granted = grant_attempt(
+        current[0] if current else None,
+        campaign_id,
+        date_key,
+        by=by,
+        reason=reason,
+        now=clock.now(),
+        stale_after=stale_after,
+    )
+    if isinstance(granted, Refusal):
+        return Failure(WavePrepFailure(granted.kind, granted.message))
+    if status.write(granted, current[1] if current else None) is None:
+        return Failure(
+            WavePrepFailure("running", f"the status of {campaign_id}/{date_key} changed: retry")
+        )
+    log.warning(
+        "wave prep attempt granted",
+        extra={"campaignId": campaign_id, "dateKey": date_key, "by": by, "reason": reason},
+    )
+    return Success(granted)
+
+
 def _write_failed(
     status: WaveStatusStore,
     claim: WaveStatus,
@@ -250,6 +310,20 @@ def _write_failed(
     log.error("wave prep failed", extra={"kind": kind, "error": message})
     status.write(claim.fail(clock.now(), f"{kind}: {message}"), version)
     return Failure(WavePrepFailure(kind, message, claim.attempts))
+
+
+def _write_refused(
+    status: WaveStatusStore,
+    claim: WaveStatus,
+    version: str,
+    clock: Clock,
+    kind: str,
+    message: str,
+) -> Result[WavePrepCounts, WavePrepFailure]:
+    """FAILED in the status (the admin sees why) with the claimed attempt given back."""
+    log.error("wave prep input refused", extra={"kind": kind, "error": message})
+    status.write(claim.refuse(clock.now(), f"{kind}: {message}"), version)
+    return Failure(WavePrepFailure(kind, message))
 
 
 def _wave_count(counts: WavePrepCounts) -> WaveCount:
@@ -526,9 +600,10 @@ def _reserve(
             # Recorded before any code is used: a retry finds it here and reserves nothing.
             return ledger.record(reservation)
         case Failure(failure):
-            kind = (
-                "codes_unavailable" if failure.kind == FailureKind.UNAVAILABLE else "codes_refused"
-            )
+            kind = {
+                FailureKind.UNAVAILABLE: "codes_unavailable",
+                FailureKind.MISSING: "codes_missing",
+            }.get(failure.kind, "codes_refused")
             raise _Failed(kind, f"reserving {count} codes under {key}: {failure}")
     raise AssertionError("unreachable")
 
