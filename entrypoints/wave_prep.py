@@ -25,6 +25,7 @@ from adapters.clock import SystemClock
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.eligible_fans import HttpEligibleFans
+from adapters.logging import mask_text
 from adapters.wave_package import ZipPackage
 from domain.ports import CampaignMarkets, EligibleFans
 from domain.wave_prep.request import WavePrepRequest
@@ -170,7 +171,8 @@ def outcome_dict(outcome: Result[WavePrepCounts, WavePrepFailure]) -> dict[str, 
                 "success": False,
                 "status": "FAILED" if failure.attempt is not None else "REFUSED",
                 "attempt": failure.attempt,
-                "error": {"kind": failure.kind, "message": failure.message},
+                # Masked: it can quote a dependency's error body, contacts and all.
+                "error": {"kind": failure.kind, "message": mask_text(failure.message)},
                 "retryable": failure.retryable,
             }
     raise TypeError(f"not a wave prep outcome: {outcome!r}")

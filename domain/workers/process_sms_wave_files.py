@@ -545,7 +545,10 @@ def _select(
     if on_progress is not None:
         on_progress(read)
     if bad_reasons:
-        log.warning("fan records that do not parse", extra={"reasons": dict(bad_reasons)})
+        # A reason quotes the record's id, which may be an email: values, never keys, so the
+        # log's masking sees them (a masker that skips keys once logged an address).
+        reasons = [{"reason": why, "records": n} for why, n in bad_reasons.most_common()]
+        log.warning("fan records that do not parse", extra={"reasons": reasons})
     return selection.outcome(), read, {str(k): v for k, v in sorted(ineligible.items())}
 
 

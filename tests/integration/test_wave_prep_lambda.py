@@ -225,3 +225,47 @@ def test_an_operator_allows_one_more_attempt_on_record(
     assert (code, third["attempt"]) == (0, 3)
     assert _status(s3_client, wave["scoring"])["attemptGrants"][0]["by"] == "alice"
     assert _cli(capsys)[1]["error"]["kind"] == "attempts_exhausted"
+
+
+def test_a_code_services_error_body_reaches_no_status_response_or_output_unmasked(
+    wave: dict[str, str],
+    s3_client: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.http_server import Response, running_server
+
+    s3_client.delete_object(
+        Bucket=wave["scoring"], Key=f"wavePrep/{CAMPAIGN}/nonTmCodes/{DATE_KEY}.csv"
+    )
+    body = "cannot reserve for jane.doe@fanmail.net +13125550199"
+    with running_server() as codes:
+        codes.route("GET", f"/{CAMPAIGN}/reserve", lambda r: Response.text(body, status=400))
+        monkeypatch.setenv("CODE_SERVICE_URL", codes.url)
+        answer = process_sms_wave_files_handler({"campaignId": CAMPAIGN, "dateKey": DATE_KEY}, None)
+        status = json.dumps(_status(s3_client, wave["scoring"]))
+        code, printed = _cli(capsys)
+    assert answer["error"]["kind"] == printed["error"]["kind"] == "codes_refused" and code == 2
+    for shown in (json.dumps(answer), status, json.dumps(printed)):
+        assert "cannot reserve for" in shown  # the body is there, to say what went wrong
+        assert "jane.doe@fanmail.net" not in shown and "3125550199" not in shown
+
+
+def test_fan_records_that_do_not_parse_are_logged_without_the_id_they_carry(
+    wave: dict[str, str], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.fake_wave_services import FakeScoringService, entry
+    from tests.support.http_server import running_server
+
+    with running_server() as server:
+        service = FakeScoringService(server)
+        bad = entry(1, "high", ["m1"], _id={"globalUserId": "jane.doe@fanmail.net"})  # type: ignore[arg-type]
+        service.entries[CAMPAIGN] = [entry(i, 0.5, ["m1"]) for i in range(3)] + [bad]
+        monkeypatch.setenv("WAVE_FAN_SOURCE", "entry_service")
+        monkeypatch.setenv("ENTRY_SERVICE_URL", server.url)
+        capfd.readouterr()
+        answer = process_sms_wave_files_handler({"campaignId": CAMPAIGN, "dateKey": DATE_KEY}, None)
+    assert answer["success"] and answer["count"]["ineligible"] == {"bad_record": 1}
+    logged = capfd.readouterr().err
+    assert "fan records that do not parse" in logged and "score is not a number" in logged
+    assert "jane.doe@fanmail.net" not in logged
