@@ -27,6 +27,7 @@ from adapters.http.client import JsonHttpClient
 from adapters.http.eligible_fans import HttpEligibleFans
 from adapters.logging import mask_text
 from adapters.wave_package import ZipPackage
+from adapters.wave_selections import StoredWaveSelections
 from domain.ports import CampaignMarkets, EligibleFans
 from domain.wave_prep.request import WavePrepRequest
 from domain.wave_prep.status import WaveStatus
@@ -88,6 +89,7 @@ def build(c: Container) -> WavePrepRun:
             ledger=S3ReservationLedger(s3, s.scoring_bucket),
             status=S3WaveStatusStore(s3, s.scoring_bucket),
             package=ZipPackage(c.store),
+            selections=StoredWaveSelections(c.store, s.scoring_bucket),
             clock=SystemClock(),
             reserve_batch=s.wave_reserve_batch,
             stale_after=timedelta(minutes=s.wave_stale_minutes),

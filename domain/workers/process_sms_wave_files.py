@@ -6,12 +6,15 @@ A run:
    n + 1); a run already under way, or a third attempt, is refused and changes nothing;
 2. reads the campaign, the market details CSV and the campaign's markets, and combines them
    (domain.wave_prep.markets), and the optional uploaded TM / non-TM code files;
-3. streams the eligible fans once through the selection (domain.wave_prep.selection);
+3. streams the eligible fans once through the selection (domain.wave_prep.selection), fans the
+   campaign's other waves selected (the selection ledger, not only the lake) counting as
+   already coded unless `reassign`;
 4. gets each market's codes: `TM` (or the uploaded TM codes) for TM markets; for external
    markets the uploaded non-TM codes, or reservations from the code inventory in batches of
    `reserve_batch`, each recorded in the reservation ledger under (campaign, date key, market,
    batch) *before* any of its codes is used, and reused from there by a retry;
-5. writes sms/, email/ and masterCodes/ per market into the zip, uploaded complete;
+5. records who it selected in the selection ledger, then writes sms/, email/ and masterCodes/
+   per market into the zip, uploaded complete (the ledger entry withdrawn if it is not);
 6. writes FINISHED with the counts and the zip's path, or FAILED with the error.
 
 Memory: the selection holds one entry per place (total capacity), plus each market's codes and
@@ -45,6 +48,7 @@ from domain.ports import (
     PackageWriter,
     ReservationLedger,
     WavePackage,
+    WaveSelections,
     WaveStatusStore,
 )
 from domain.streaming import DependencyUnavailable
@@ -186,6 +190,7 @@ def process_sms_wave_files(
     ledger: ReservationLedger,
     status: WaveStatusStore,
     package: WavePackage,
+    selections: WaveSelections,
     clock: Clock,
     reserve_batch: int = DEFAULT_RESERVE_BATCH,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
@@ -224,6 +229,7 @@ def process_sms_wave_files(
             codes=codes,
             ledger=ledger,
             package=package,
+            selections=selections,
             reserve_batch=reserve_batch,
             on_progress=on_progress,
         )
@@ -348,6 +354,7 @@ def _run(
     codes: CodeInventory,
     ledger: ReservationLedger,
     package: WavePackage,
+    selections: WaveSelections,
     reserve_batch: int,
     on_progress: Callable[[int], None] | None,
 ) -> WavePrepCounts:
@@ -368,7 +375,10 @@ def _run(
         salt=campaign.band_salt,
         date_key=date_key,
     )
-    outcome, fans_read, ineligible = _select(request, wave_markets, fans, rules, on_progress)
+    # Fans the campaign's other waves selected are coded (or about to be) even before their
+    # codeAssignment records reach the lake: without this two waves chose the same top fans.
+    coded = frozenset() if request.reassign else selections.selected_elsewhere(cid, date_key)
+    outcome, fans_read, ineligible = _select(request, wave_markets, fans, rules, coded, on_progress)
     use = _CodeUse()
     by_id = {m.market_id: m for m in wave_markets}
     market_files = [
@@ -394,18 +404,16 @@ def _run(
     owners = files.email_owners(market_files)
     sms_rows: dict[str, int] = {}
     email_rows: dict[str, int] = {}
-    with package.publish(target) as writer:
-        for mf in market_files:
-            market_id = mf.market.market_id
-            sms_rows[market_id] = _add(writer, f"sms/{market_id}.csv", files.sms_lines(mf))
-            email_rows[market_id] = _add(
-                writer, f"email/{market_id}.csv", files.email_lines(mf, owners)
-            )
-            _add(
-                writer,
-                f"masterCodes/{market_id}.csv",
-                files.master_lines(mf),
-            )
+    # Recorded before the zip can appear, so no published fan is ever missing from the ledger;
+    # withdrawn if the zip is not published (those fans were given nothing).
+    selections.record(
+        cid, date_key, [p.fan.global_user_id for m in outcome.markets for p in m.selected]
+    )
+    try:
+        _publish(package, target, market_files, owners, sms_rows, email_rows)
+    except BaseException:
+        _withdraw(selections, cid, date_key)
+        raise
     return WavePrepCounts(
         campaign_id=cid,
         date_key=date_key,
@@ -423,6 +431,36 @@ def _run(
         codes_reserved=use.reserved,
         codes_reused=use.reused,
     )
+
+
+def _publish(
+    package: WavePackage,
+    target: ObjectRef,
+    market_files: Sequence[files.MarketFiles],
+    owners: set[tuple[str, str]],
+    sms_rows: dict[str, int],
+    email_rows: dict[str, int],
+) -> None:
+    with package.publish(target) as writer:
+        for mf in market_files:
+            market_id = mf.market.market_id
+            sms_rows[market_id] = _add(writer, f"sms/{market_id}.csv", files.sms_lines(mf))
+            email_rows[market_id] = _add(
+                writer, f"email/{market_id}.csv", files.email_lines(mf, owners)
+            )
+            _add(writer, f"masterCodes/{market_id}.csv", files.master_lines(mf))
+
+
+def _withdraw(selections: WaveSelections, campaign_id: str, date_key: str) -> None:
+    """Best effort: a withdrawal that fails leaves the entry, which a retry of this date key
+    rewrites; the publishing error is the one to report."""
+    try:
+        selections.withdraw(campaign_id, date_key)
+    except Exception as error:
+        log.warning(
+            "wave selection not withdrawn",
+            extra={"campaignId": campaign_id, "dateKey": date_key, "error": repr(error)},
+        )
 
 
 def _market_counts(
@@ -520,6 +558,7 @@ def _select(
     wave_markets: Sequence[WaveMarket],
     fans: EligibleFans,
     rules: SelectionRules,
+    coded: frozenset[str],
     on_progress: Callable[[int], None] | None,
 ) -> tuple[SelectionOutcome, int, dict[str, int]]:
     query = request.query(tuple(m.market_id for m in wave_markets))
@@ -534,6 +573,8 @@ def _select(
         match item:
             case Success(fan):
                 reason = ineligibility(fan, query)
+                if reason is None and fan.global_user_id in coded:  # empty on reassign
+                    reason = Ineligible.ALREADY_CODED  # by another wave of the campaign
                 if reason is not None:
                     ineligible[reason] += 1
                 elif selection.offer(fan) is Offer.NO_WAVE_MARKET:

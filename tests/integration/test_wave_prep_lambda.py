@@ -269,3 +269,38 @@ def test_fan_records_that_do_not_parse_are_logged_without_the_id_they_carry(
     logged = capfd.readouterr().err
     assert "fan records that do not parse" in logged and "score is not a number" in logged
     assert "jane.doe@fanmail.net" not in logged
+
+
+def test_two_waves_on_different_days_before_the_lake_knows_share_no_fan(
+    wave: dict[str, str], s3_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = "2026-12-08"
+    s3_client.put_object(
+        Bucket=wave["scoring"],
+        Key=f"wavePrep/{CAMPAIGN}/data/{later}.csv",
+        Body=market_csv([("m1", "NY", 5, "TM"), ("m2", "LA", 3, "TM")]),
+    )
+
+    def chosen(date_key: str) -> set[str]:
+        key = f"wavePrep/{CAMPAIGN}/prepped/prepped.{date_key}.zip"
+        raw = s3_client.get_object(Bucket=wave["scoring"], Key=key)["Body"].read()
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            return {
+                line.split(",")[0]
+                for name in archive.namelist()
+                if name.startswith("masterCodes/")
+                for line in archive.read(name).decode().splitlines()[1:]
+            }
+
+    assert _cli(capsys)[0] == 0
+    code = cli.main(["process-sms-wave-files", CAMPAIGN, later, "--quiet"])
+    second = json.loads(capsys.readouterr().out)
+    assert code == 0 and second["count"]["selected"] == 8
+    assert second["count"]["ineligible"]["already_coded"] == 8
+    assert len(chosen(DATE_KEY)) == len(chosen(later)) == 8
+    assert not chosen(DATE_KEY) & chosen(later)
+    # reassign: the first wave's fans compete again (the lake-independent ledger is ignored).
+    s3_client.delete_object(Bucket=wave["scoring"], Key=f"wavePrep/{CAMPAIGN}/status/{later}.json")
+    assert cli.main(["process-sms-wave-files", CAMPAIGN, later, "--quiet", "--reassign"]) == 0
+    capsys.readouterr()
+    assert chosen(later) == chosen(DATE_KEY)
