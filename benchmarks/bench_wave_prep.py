@@ -74,6 +74,7 @@ def run_worker(n: int) -> dict[str, Any]:
         MemoryWaveStatusStore,
     )
     from adapters.wave_package import ZipPackage
+    from adapters.wave_selections import StoredWaveSelections
     from domain.models import Campaign
     from domain.wave_prep.markets import CampaignMarket
     from domain.wave_prep.request import WavePrepRequest
@@ -106,6 +107,7 @@ def run_worker(n: int) -> dict[str, Any]:
         ledger=MemoryReservationLedger(),
         status=MemoryWaveStatusStore(),
         package=ZipPackage(store),
+        selections=StoredWaveSelections(store, "b"),
         clock=StepClock(),
     )
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu

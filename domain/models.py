@@ -124,6 +124,10 @@ class FailureKind(StrEnum):
     NOT_FOUND = "not_found"  # the thing asked for does not exist: the caller's to report
     INVALID = "invalid"  # the request or the answer is wrong: retrying cannot help
     UNAVAILABLE = "unavailable"  # transient, already retried by the adapter: replay later
+    # The dependency itself is not there (no such table): the deployment's to fix, a retry
+    # cannot help. Only ports that opt in say it (the code inventory's reserve); elsewhere a
+    # missing resource stays UNAVAILABLE so stream workers replay rather than drop records.
+    MISSING = "missing"
 
 
 @dataclass(frozen=True, slots=True)

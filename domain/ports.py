@@ -402,6 +402,24 @@ class WaveStatusStore(Protocol):
         ...
 
 
+class WaveSelections(Protocol):
+    """Wave prep's own ledger of who each wave of a campaign selected (one entry per date key):
+    a later wave reads it, so a fan coded by one wave is not selected by another, whatever has
+    reached the lake yet."""
+
+    def record(self, campaign_id: str, date_key: str, fan_ids: Sequence[str]) -> None:
+        """Replaces the date key's entry (a retry of the same wave rewrites its own)."""
+        ...
+
+    def withdraw(self, campaign_id: str, date_key: str) -> None:
+        """Removes the date key's entry (its zip was never published); absent is fine."""
+        ...
+
+    def selected_elsewhere(self, campaign_id: str, date_key: str) -> frozenset[str]:
+        """Every fan the campaign's waves on other date keys selected."""
+        ...
+
+
 class PackageWriter(Protocol):
     def add(self, name: str, lines: Iterable[bytes]) -> int:
         """Adds a file of these lines; returns the bytes written (before compression)."""

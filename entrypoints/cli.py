@@ -107,9 +107,33 @@ def _process_sms_wave_files(args: argparse.Namespace) -> int:
             pass
     with _running(args, console, "selecting fans", "fans read") as (settings, tick):
         outcome = registry.wave_prep_run(settings)(request, on_progress=tick)
-    result = wave_prep.outcome_dict(outcome)
-    print(json.dumps(result, indent=2))
-    return 0 if result["success"] else 1
+    print(json.dumps(wave_prep.outcome_dict(outcome), indent=2))
+    match outcome:
+        case Failure(failure) if failure.retryable:
+            return Exit.FAILED
+        case Failure(failure) if failure.environment:
+            return Exit.ENVIRONMENT
+        case Failure():  # refused, or failed in a way no re-run cures
+            return Exit.REFUSED
+    return Exit.OK
+
+
+def _allow_wave_prep_attempt(args: argparse.Namespace) -> int:
+    from entrypoints import bootstrap, wave_prep
+
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    c = bootstrap.container(settings)
+    outcome = wave_prep.allow_attempt(
+        c, args.campaign_id, args.date_key, by=args.by, reason=args.reason
+    )
+    match outcome:
+        case Success(status):
+            print(json.dumps(status.to_json(), indent=2))
+            return Exit.OK
+        case Failure(refused):
+            _say(refused.kind, refused.message)
+    return Exit.REFUSED
 
 
 def _merge_avro_files(args: argparse.Namespace) -> int:
@@ -357,6 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     wave.add_argument("--max-score", type=float)
     wave.add_argument("--quiet", action="store_true", help="no progress bar")
     wave.set_defaults(run=_process_sms_wave_files)
+    grant = commands.add_parser(
+        "allow-wave-prep-attempt",
+        help="allow a wave prep that used its attempts one more (recorded: who, when, why)",
+    )
+    grant.add_argument("campaign_id")
+    grant.add_argument("date_key", help="YYYY-MM-DD")
+    grant.add_argument("--by", required=True, help="who allows it (kept in the status JSON)")
+    grant.add_argument("--reason", required=True, help="why (kept in the status JSON)")
+    grant.set_defaults(run=_allow_wave_prep_attempt)
 
     merge = commands.add_parser(
         "merge-avro-files",

@@ -25,12 +25,16 @@ from adapters.clock import SystemClock
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.eligible_fans import HttpEligibleFans
+from adapters.logging import mask_text
 from adapters.wave_package import ZipPackage
+from adapters.wave_selections import StoredWaveSelections
 from domain.ports import CampaignMarkets, EligibleFans
 from domain.wave_prep.request import WavePrepRequest
+from domain.wave_prep.status import WaveStatus
 from domain.workers.process_sms_wave_files import (
     WavePrepCounts,
     WavePrepFailure,
+    allow_another_attempt,
     process_sms_wave_files,
 )
 from entrypoints.bootstrap import Container
@@ -85,6 +89,7 @@ def build(c: Container) -> WavePrepRun:
             ledger=S3ReservationLedger(s3, s.scoring_bucket),
             status=S3WaveStatusStore(s3, s.scoring_bucket),
             package=ZipPackage(c.store),
+            selections=StoredWaveSelections(c.store, s.scoring_bucket),
             clock=SystemClock(),
             reserve_batch=s.wave_reserve_batch,
             stale_after=timedelta(minutes=s.wave_stale_minutes),
@@ -94,9 +99,28 @@ def build(c: Container) -> WavePrepRun:
     return run
 
 
+def allow_attempt(
+    c: Container, campaign_id: str, date_key: str, *, by: str, reason: str
+) -> Result[WaveStatus, WavePrepFailure]:
+    """The operator's grant of one more attempt (docs/wave-prep.md, "Status and attempts")."""
+    s = c.settings
+    return allow_another_attempt(
+        campaign_id,
+        date_key,
+        by=by,
+        reason=reason,
+        status=S3WaveStatusStore(c.aws.client("s3"), s.scoring_bucket),
+        clock=SystemClock(),
+        stale_after=timedelta(minutes=s.wave_stale_minutes),
+    )
+
+
 def wave_input(event: Any) -> Any:
-    """The wave's input from any of its callers: direct or Step Functions (the input itself),
-    the upload service (`{"data": {...}}`), or an API Gateway proxy (`{"body": "<json>"}`)."""
+    """The wave's input from any of its callers: direct or Step Functions (the input itself, or
+    a lambda:invoke task's whole output `{Payload, StatusCode, ...}`), the upload service
+    (`{"data": {...}}`), or an API Gateway proxy (`{"body": "<json>"}`)."""
+    if isinstance(event, Mapping) and "campaignId" not in event and "Payload" in event:
+        return wave_input(event["Payload"])
     if isinstance(event, Mapping):
         if isinstance(event.get("data"), Mapping):
             return event["data"]
@@ -149,7 +173,8 @@ def outcome_dict(outcome: Result[WavePrepCounts, WavePrepFailure]) -> dict[str, 
                 "success": False,
                 "status": "FAILED" if failure.attempt is not None else "REFUSED",
                 "attempt": failure.attempt,
-                "error": {"kind": failure.kind, "message": failure.message},
+                # Masked: it can quote a dependency's error body, contacts and all.
+                "error": {"kind": failure.kind, "message": mask_text(failure.message)},
                 "retryable": failure.retryable,
             }
     raise TypeError(f"not a wave prep outcome: {outcome!r}")

@@ -58,7 +58,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters.aws.errors import AWS_ERRORS, error_code, lookup_failure, unavailable
+from adapters.aws.errors import AWS_ERRORS, as_missing, error_code, lookup_failure, unavailable
 from domain.backoff import Backoff
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
 from domain.models import FailureKind, LookupFailure
@@ -336,7 +336,8 @@ class DynamoCodeInventory:
                 if code is not None:
                     held[slot] = code
         except _Unavailable as problem:
-            return Failure(problem.failure)
+            # No codes table is the deployment's fault: wave prep must not retry it as an outage.
+            return Failure(as_missing(problem.failure))
         return Success(
             Reservation(
                 key=key,

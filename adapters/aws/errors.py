@@ -19,6 +19,18 @@ AWS_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
 INVALID_REQUEST = frozenset({"ValidationException", "SerializationException"})
 
 
+# The resource a call names does not exist: a deployment fault, not an outage.
+MISSING_RESOURCE = frozenset({"ResourceNotFoundException", "NoSuchBucket"})
+
+
+def as_missing(failure: LookupFailure) -> LookupFailure:
+    """`failure` as FailureKind.MISSING when its AWS error says the resource is not there (for
+    ports whose callers must not retry a deployment fault as an outage); else unchanged."""
+    if failure.kind == FailureKind.UNAVAILABLE and failure.detail in MISSING_RESOURCE:
+        return LookupFailure(failure.what, FailureKind.MISSING, failure.detail)
+    return failure
+
+
 def error_code(error: Exception) -> str:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code", "") or "ClientError")

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from adapters.aws.s3 import conditional_put, get_versioned
+from adapters.logging import mask_value
 from domain.codes import Reservation
 from domain.models import ObjectRef
 from domain.wave_prep.status import WaveStatus, status_from_json
@@ -50,7 +51,9 @@ class S3WaveStatusStore:
         return status_from_json(doc, campaign_id, date_key), etag
 
     def write(self, status: WaveStatus, expected_version: str | None) -> str | None:
-        body = json.dumps(status.to_json(), indent=2).encode()
+        # Masked: an error message can quote a dependency's body ("cannot reserve for
+        # jane@... +1312..."), and admins and buckets are no place for contacts.
+        body = json.dumps(mask_value(status.to_json()), indent=2).encode()
         key = status_key(status.campaign_id, status.date_key)
         return conditional_put(self._client, ObjectRef(self._bucket, key), body, expected_version)
 

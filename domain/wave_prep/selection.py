@@ -34,13 +34,16 @@ come in (tests/property/test_wave_selection.py proves both against a reference t
 everything). Memory: one held entry per place (at most the total capacity), a few counters per
 market; a fan who loses everywhere is forgotten at once.
 
-Counts per market: `eligible` fans claimed it, `selected` got a place in it, `waitlisted` claimed
-it but got no place anywhere (the market's waitlist); the rest of its `eligible` were placed in
-another market. Overall: `eligible` distinct fans competing, `waitlisted` = eligible - selected.
+Counts are of distinct fans, never records: per market, `eligible` fans claimed it (on any of
+their records), `selected` got a place in it, `waitlisted` claimed it but got no place anywhere
+(the market's waitlist); the rest of its `eligible` were placed in another market. Overall:
+`eligible` distinct fans competing, `waitlisted` = eligible - selected. Keeping them distinct
+costs one small entry per competing fan (fan id -> claimed markets as bits).
 
-A source should deliver each fan once. If it does not, the selection still never places a fan
-twice: a record for a fan who holds a place is dropped and counted as a duplicate (a duplicate
-of a fan already turned away competes again on its own record).
+A source should deliver each fan once. If it does not (the lake before its merge), the selection
+still never places a fan twice and counts them once: every further record of a competing fan is
+a `duplicate`; one for a fan who holds a place is dropped, one for a fan turned away competes
+again on its own record.
 """
 
 from __future__ import annotations
@@ -166,6 +169,11 @@ class Selection:
         self._heaps: dict[str, list[_Held]] = {m: [] for m in capacities}
         self._eligible: dict[str, int] = dict.fromkeys(capacities, 0)
         self._holding: dict[str, _Held] = {}
+        # Every competing fan's claimed markets as a bit set (one bit per market): the counts
+        # are of fans, not records, so a lake read before its merge (a fan scored twice)
+        # counts what it counts after. O(competing fans), the one structure that is.
+        self._bit = {m: 1 << i for i, m in enumerate(capacities)}
+        self._claimed: dict[str, int] = {}
         self._competing = 0
         self._duplicates = 0
 
@@ -182,14 +190,23 @@ class Selection:
         claims = self._rules.claims(fan, self._capacities)
         if not claims:
             return Offer.NO_WAVE_MARKET
-        if fan.global_user_id in self._holding:
-            self._duplicates += 1
-            return Offer.DUPLICATE
-        self._competing += 1
+        fan_id, bit = fan.global_user_id, self._bit
+        known = self._claimed.get(fan_id)
+        mask = 0
         for market_id, _rank in claims:
-            self._eligible[market_id] += 1
+            if not (known or 0) & bit[market_id]:
+                self._eligible[market_id] += 1
+            mask |= bit[market_id]
+        self._claimed[fan_id] = mask | (known or 0)
+        if known is None:
+            self._competing += 1
+        else:
+            self._duplicates += 1
+            if fan_id in self._holding:
+                return Offer.DUPLICATE
+        # A fan turned away before competes again on this record (counted once all the same).
         self._propose(fan, self._rules.fan_order(fan), claims, 0)
-        return Offer.COMPETES
+        return Offer.COMPETES if known is None else Offer.DUPLICATE
 
     def _priority(self, order: Priority, rank: int) -> Priority:
         return (rank, *order) if self._rules.order_by_preference else order
@@ -220,11 +237,14 @@ class Selection:
 
     def outcome(self) -> SelectionOutcome:
         elsewhere = dict.fromkeys(self._capacities, 0)
-        for entry in self._holding.values():
-            placed_in = entry.claims[entry.pos][0]
-            for market_id, _rank in entry.claims:
-                if market_id != placed_in:
-                    elsewhere[market_id] += 1
+        market_ids = list(self._capacities)
+        for fan_id, entry in self._holding.items():
+            # Every market the fan claimed on any of their records, but the one they hold.
+            others = self._claimed[fan_id] & ~self._bit[entry.claims[entry.pos][0]]
+            while others:
+                lowest = others & -others
+                elsewhere[market_ids[lowest.bit_length() - 1]] += 1
+                others ^= lowest
         markets = []
         for market_id, capacity in self._capacities.items():
             held = sorted(self._heaps[market_id], key=lambda e: e.priority)

@@ -6,12 +6,15 @@ A run:
    n + 1); a run already under way, or a third attempt, is refused and changes nothing;
 2. reads the campaign, the market details CSV and the campaign's markets, and combines them
    (domain.wave_prep.markets), and the optional uploaded TM / non-TM code files;
-3. streams the eligible fans once through the selection (domain.wave_prep.selection);
+3. streams the eligible fans once through the selection (domain.wave_prep.selection), fans the
+   campaign's other waves selected (the selection ledger, not only the lake) counting as
+   already coded unless `reassign`;
 4. gets each market's codes: `TM` (or the uploaded TM codes) for TM markets; for external
    markets the uploaded non-TM codes, or reservations from the code inventory in batches of
    `reserve_batch`, each recorded in the reservation ledger under (campaign, date key, market,
    batch) *before* any of its codes is used, and reused from there by a retry;
-5. writes sms/, email/ and masterCodes/ per market into the zip, uploaded complete;
+5. records who it selected in the selection ledger, then writes sms/, email/ and masterCodes/
+   per market into the zip, uploaded complete (the ledger entry withdrawn if it is not);
 6. writes FINISHED with the counts and the zip's path, or FAILED with the error.
 
 Memory: the selection holds one entry per place (total capacity), plus each market's codes and
@@ -45,6 +48,7 @@ from domain.ports import (
     PackageWriter,
     ReservationLedger,
     WavePackage,
+    WaveSelections,
     WaveStatusStore,
 )
 from domain.streaming import DependencyUnavailable
@@ -64,7 +68,7 @@ from domain.wave_prep.selection import (
     SelectionOutcome,
     SelectionRules,
 )
-from domain.wave_prep.status import Refusal, WaveCount, WaveStatus, next_attempt
+from domain.wave_prep.status import Refusal, WaveCount, WaveStatus, grant_attempt, next_attempt
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,6 +83,21 @@ _MAX_REASONS = 20
 RETRYABLE = frozenset(
     {"campaign_unavailable", "markets_unavailable", "codes_unavailable", "dependency_unavailable"}
 )
+# The upload or the campaign's set-up is wrong, found before any fan is read or code reserved:
+# the run is refused without spending its attempt, so the corrected upload runs.
+INPUT_REFUSALS = frozenset(
+    {
+        "markets_missing",
+        "bad_markets",
+        "markets_mismatch",
+        "bad_codes",
+        "no_salt",
+        "campaign_not_found",
+        "markets_not_found",
+    }
+)
+# The deployment is wrong (no codes table): neither a retry nor a new upload can cure it.
+ENVIRONMENT = frozenset({"codes_missing"})
 
 
 def market_details_ref(bucket: str, campaign_id: str, date_key: str) -> ObjectRef:
@@ -138,6 +157,10 @@ class WavePrepFailure:
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
 
+    @property
+    def environment(self) -> bool:
+        return self.kind in ENVIRONMENT
+
 
 class _Failed(Exception):
     """Inside a run: stop with this failure (written as FAILED by the caller)."""
@@ -167,6 +190,7 @@ def process_sms_wave_files(
     ledger: ReservationLedger,
     status: WaveStatusStore,
     package: WavePackage,
+    selections: WaveSelections,
     clock: Clock,
     reserve_batch: int = DEFAULT_RESERVE_BATCH,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
@@ -205,10 +229,13 @@ def process_sms_wave_files(
             codes=codes,
             ledger=ledger,
             package=package,
+            selections=selections,
             reserve_batch=reserve_batch,
             on_progress=on_progress,
         )
     except _Failed as failed:
+        if failed.kind in INPUT_REFUSALS:
+            return _write_refused(status, claim, version, clock, failed.kind, failed.message)
         return _write_failed(status, claim, version, clock, failed.kind, failed.message)
     except DependencyUnavailable as down:
         return _write_failed(status, claim, version, clock, "dependency_unavailable", str(down))
@@ -239,6 +266,45 @@ def process_sms_wave_files(
     return Success(counts)
 
 
+def allow_another_attempt(
+    campaign_id: str,
+    date_key: str,
+    *,
+    by: str,
+    reason: str,
+    status: WaveStatusStore,
+    clock: Clock,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> Result[WaveStatus, WavePrepFailure]:
+    """An operator's grant of one more attempt to a wave that used all of its own, written
+    conditionally into its status (`attemptGrants`: who, when, why); refused, changing nothing,
+    for a wave that has attempts left, is running, or never ran."""
+    try:
+        current = status.read(campaign_id, date_key)
+    except ValueError as unreadable:
+        return Failure(WavePrepFailure("status_unreadable", f"status: {unreadable}"))
+    granted = grant_attempt(
+        current[0] if current else None,
+        campaign_id,
+        date_key,
+        by=by,
+        reason=reason,
+        now=clock.now(),
+        stale_after=stale_after,
+    )
+    if isinstance(granted, Refusal):
+        return Failure(WavePrepFailure(granted.kind, granted.message))
+    if status.write(granted, current[1] if current else None) is None:
+        return Failure(
+            WavePrepFailure("running", f"the status of {campaign_id}/{date_key} changed: retry")
+        )
+    log.warning(
+        "wave prep attempt granted",
+        extra={"campaignId": campaign_id, "dateKey": date_key, "by": by, "reason": reason},
+    )
+    return Success(granted)
+
+
 def _write_failed(
     status: WaveStatusStore,
     claim: WaveStatus,
@@ -250,6 +316,20 @@ def _write_failed(
     log.error("wave prep failed", extra={"kind": kind, "error": message})
     status.write(claim.fail(clock.now(), f"{kind}: {message}"), version)
     return Failure(WavePrepFailure(kind, message, claim.attempts))
+
+
+def _write_refused(
+    status: WaveStatusStore,
+    claim: WaveStatus,
+    version: str,
+    clock: Clock,
+    kind: str,
+    message: str,
+) -> Result[WavePrepCounts, WavePrepFailure]:
+    """FAILED in the status (the admin sees why) with the claimed attempt given back."""
+    log.error("wave prep input refused", extra={"kind": kind, "error": message})
+    status.write(claim.refuse(clock.now(), f"{kind}: {message}"), version)
+    return Failure(WavePrepFailure(kind, message))
 
 
 def _wave_count(counts: WavePrepCounts) -> WaveCount:
@@ -274,6 +354,7 @@ def _run(
     codes: CodeInventory,
     ledger: ReservationLedger,
     package: WavePackage,
+    selections: WaveSelections,
     reserve_batch: int,
     on_progress: Callable[[int], None] | None,
 ) -> WavePrepCounts:
@@ -294,7 +375,10 @@ def _run(
         salt=campaign.band_salt,
         date_key=date_key,
     )
-    outcome, fans_read, ineligible = _select(request, wave_markets, fans, rules, on_progress)
+    # Fans the campaign's other waves selected are coded (or about to be) even before their
+    # codeAssignment records reach the lake: without this two waves chose the same top fans.
+    coded = frozenset() if request.reassign else selections.selected_elsewhere(cid, date_key)
+    outcome, fans_read, ineligible = _select(request, wave_markets, fans, rules, coded, on_progress)
     use = _CodeUse()
     by_id = {m.market_id: m for m in wave_markets}
     market_files = [
@@ -320,18 +404,16 @@ def _run(
     owners = files.email_owners(market_files)
     sms_rows: dict[str, int] = {}
     email_rows: dict[str, int] = {}
-    with package.publish(target) as writer:
-        for mf in market_files:
-            market_id = mf.market.market_id
-            sms_rows[market_id] = _add(writer, f"sms/{market_id}.csv", files.sms_lines(mf))
-            email_rows[market_id] = _add(
-                writer, f"email/{market_id}.csv", files.email_lines(mf, owners)
-            )
-            _add(
-                writer,
-                f"masterCodes/{market_id}.csv",
-                files.master_lines(mf),
-            )
+    # Recorded before the zip can appear, so no published fan is ever missing from the ledger;
+    # withdrawn if the zip is not published (those fans were given nothing).
+    selections.record(
+        cid, date_key, [p.fan.global_user_id for m in outcome.markets for p in m.selected]
+    )
+    try:
+        _publish(package, target, market_files, owners, sms_rows, email_rows)
+    except BaseException:
+        _withdraw(selections, cid, date_key)
+        raise
     return WavePrepCounts(
         campaign_id=cid,
         date_key=date_key,
@@ -349,6 +431,36 @@ def _run(
         codes_reserved=use.reserved,
         codes_reused=use.reused,
     )
+
+
+def _publish(
+    package: WavePackage,
+    target: ObjectRef,
+    market_files: Sequence[files.MarketFiles],
+    owners: set[tuple[str, str]],
+    sms_rows: dict[str, int],
+    email_rows: dict[str, int],
+) -> None:
+    with package.publish(target) as writer:
+        for mf in market_files:
+            market_id = mf.market.market_id
+            sms_rows[market_id] = _add(writer, f"sms/{market_id}.csv", files.sms_lines(mf))
+            email_rows[market_id] = _add(
+                writer, f"email/{market_id}.csv", files.email_lines(mf, owners)
+            )
+            _add(writer, f"masterCodes/{market_id}.csv", files.master_lines(mf))
+
+
+def _withdraw(selections: WaveSelections, campaign_id: str, date_key: str) -> None:
+    """Best effort: a withdrawal that fails leaves the entry, which a retry of this date key
+    rewrites; the publishing error is the one to report."""
+    try:
+        selections.withdraw(campaign_id, date_key)
+    except Exception as error:
+        log.warning(
+            "wave selection not withdrawn",
+            extra={"campaignId": campaign_id, "dateKey": date_key, "error": repr(error)},
+        )
 
 
 def _market_counts(
@@ -446,6 +558,7 @@ def _select(
     wave_markets: Sequence[WaveMarket],
     fans: EligibleFans,
     rules: SelectionRules,
+    coded: frozenset[str],
     on_progress: Callable[[int], None] | None,
 ) -> tuple[SelectionOutcome, int, dict[str, int]]:
     query = request.query(tuple(m.market_id for m in wave_markets))
@@ -460,6 +573,8 @@ def _select(
         match item:
             case Success(fan):
                 reason = ineligibility(fan, query)
+                if reason is None and fan.global_user_id in coded:  # empty on reassign
+                    reason = Ineligible.ALREADY_CODED  # by another wave of the campaign
                 if reason is not None:
                     ineligible[reason] += 1
                 elif selection.offer(fan) is Offer.NO_WAVE_MARKET:
@@ -471,7 +586,10 @@ def _select(
     if on_progress is not None:
         on_progress(read)
     if bad_reasons:
-        log.warning("fan records that do not parse", extra={"reasons": dict(bad_reasons)})
+        # A reason quotes the record's id, which may be an email: values, never keys, so the
+        # log's masking sees them (a masker that skips keys once logged an address).
+        reasons = [{"reason": why, "records": n} for why, n in bad_reasons.most_common()]
+        log.warning("fan records that do not parse", extra={"reasons": reasons})
     return selection.outcome(), read, {str(k): v for k, v in sorted(ineligible.items())}
 
 
@@ -526,9 +644,10 @@ def _reserve(
             # Recorded before any code is used: a retry finds it here and reserves nothing.
             return ledger.record(reservation)
         case Failure(failure):
-            kind = (
-                "codes_unavailable" if failure.kind == FailureKind.UNAVAILABLE else "codes_refused"
-            )
+            kind = {
+                FailureKind.UNAVAILABLE: "codes_unavailable",
+                FailureKind.MISSING: "codes_missing",
+            }.get(failure.kind, "codes_refused")
             raise _Failed(kind, f"reserving {count} codes under {key}: {failure}")
     raise AssertionError("unreachable")
 

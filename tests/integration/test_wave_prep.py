@@ -18,6 +18,7 @@ from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.eligible_fans import HttpEligibleFans
 from adapters.wave_package import ZipPackage
+from adapters.wave_selections import StoredWaveSelections
 from domain.backoff import no_wait
 from domain.codes import Reservation
 from domain.models import ObjectRef
@@ -196,6 +197,7 @@ def test_scenario_4_end_to_end_over_http_and_s3(
             ledger=ledger,
             status=status,
             package=ZipPackage(store),
+            selections=StoredWaveSelections(store, bucket),
             clock=clock,
             reserve_batch=16,
         )
@@ -327,6 +329,7 @@ def test_scenario_4_with_the_code_service_timing_out_over_http(
                 ledger=S3ReservationLedger(s3_client, bucket),
                 status=status,
                 package=ZipPackage(store),
+                selections=StoredWaveSelections(store, bucket),
                 clock=StepClock(),
                 reserve_batch=16,
             )

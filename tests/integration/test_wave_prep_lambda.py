@@ -94,3 +94,213 @@ def test_the_cli_runs_the_wave(wave: dict[str, str], capsys: pytest.CaptureFixtu
     code = cli.main(["process-sms-wave-files", CAMPAIGN, DATE_KEY, "--random-selection", "--quiet"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["success"] and result["count"]["selected"] == 8
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *more: str) -> tuple[int, dict[str, Any]]:
+    code = cli.main(["process-sms-wave-files", CAMPAIGN, DATE_KEY, "--quiet", *more])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_wave_the_cli_refuses_or_no_rerun_can_cure_exits_2(
+    wave: dict[str, str], s3_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3_client.put_object(
+        Bucket=wave["scoring"],
+        Key=f"wavePrep/{CAMPAIGN}/data/{DATE_KEY}.csv",
+        Body=market_csv([("m1", "NY", 5, "TM"), ("m9", "Nowhere", 3, "external")]),
+    )
+    code, mismatch = _cli(capsys)
+    assert (code, mismatch["error"]["kind"], mismatch["retryable"]) == (
+        2,
+        "markets_mismatch",
+        False,
+    )
+    s3_client.put_object(
+        Bucket=wave["scoring"],
+        Key=f"wavePrep/{CAMPAIGN}/data/{DATE_KEY}.csv",
+        Body=market_csv([("m1", "NY", 5, "TM"), ("m2", "LA", 3, "external")]),
+    )
+    assert _cli(capsys)[0] == 0 and _cli(capsys)[0] == 0
+    code, exhausted = _cli(capsys)
+    assert (code, exhausted["status"], exhausted["error"]["kind"]) == (
+        2,
+        "REFUSED",
+        "attempts_exhausted",
+    )
+
+
+def test_a_missing_codes_table_is_the_environment_not_a_retryable_outage(
+    wave: dict[str, str],
+    s3_client: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No uploaded codes: the external market reserves from the codes table, which is not there.
+    s3_client.delete_object(
+        Bucket=wave["scoring"], Key=f"wavePrep/{CAMPAIGN}/nonTmCodes/{DATE_KEY}.csv"
+    )
+    monkeypatch.setenv("CODES_TABLE", "no-such-codes-table")
+    code, result = _cli(capsys)
+    assert code == 3
+    assert (result["error"]["kind"], result["retryable"]) == ("codes_missing", False)
+    assert (
+        "no-such-codes-table" in result["error"]["message"]
+        or "ResourceNotFound" in (result["error"]["message"])
+    )
+    answer = process_sms_wave_files_handler({"campaignId": CAMPAIGN, "dateKey": DATE_KEY}, None)
+    assert (answer["error"]["kind"], answer["retryable"]) == ("codes_missing", False)
+
+
+def test_step_functions_lambda_invoke_output_is_unwrapped(wave: dict[str, str]) -> None:
+    # What a Step Functions `arn:aws:states:::lambda:invoke` task hands the next state whole.
+    event = {
+        "ExecutedVersion": "$LATEST",
+        "Payload": {"campaignId": CAMPAIGN, "dateKey": DATE_KEY, "randomSelection": True},
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {"Content-Type": ["application/json"]},
+            "HttpHeaders": {"Content-Type": "application/json"},
+            "HttpStatusCode": 200,
+        },
+        "SdkResponseMetadata": {"RequestId": "5d3f6a36-0f3e-4a4a-9f4b-6c0f3f8f8f8f"},
+        "StatusCode": 200,
+    }
+    answer = process_sms_wave_files_handler(event, None)
+    assert answer["success"] and answer["count"]["selected"] == 8
+
+
+def _status(s3_client: Any, bucket: str) -> dict[str, Any]:
+    key = f"wavePrep/{CAMPAIGN}/status/{DATE_KEY}.json"
+    doc: dict[str, Any] = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return doc
+
+
+def test_input_mistakes_do_not_spend_attempts_so_the_corrected_upload_runs(
+    wave: dict[str, str], s3_client: Any
+) -> None:
+    event = {"data": {"campaignId": CAMPAIGN, "dateKey": DATE_KEY}}
+    markets_key = f"wavePrep/{CAMPAIGN}/data/{DATE_KEY}.csv"
+    s3_client.delete_object(Bucket=wave["scoring"], Key=markets_key)  # not uploaded yet
+    missing = process_sms_wave_files_handler(event, None)
+    assert (missing["status"], missing["error"]["kind"]) == ("REFUSED", "markets_missing")
+    status = _status(s3_client, wave["scoring"])
+    assert (status["status"], status["attempts"], status["attemptSpent"]) == ("FAILED", 0, False)
+    assert "markets_missing" in status["error"]["message"]
+    s3_client.put_object(  # the upload forgets LA
+        Bucket=wave["scoring"], Key=markets_key, Body=market_csv([("m1", "NY", 5, "TM")])
+    )
+    mismatch = process_sms_wave_files_handler(event, None)
+    assert (mismatch["status"], mismatch["error"]["kind"]) == ("REFUSED", "markets_mismatch")
+    assert _status(s3_client, wave["scoring"])["attempts"] == 0
+    s3_client.put_object(
+        Bucket=wave["scoring"],
+        Key=markets_key,
+        Body=market_csv([("m1", "NY", 5, "TM"), ("m2", "LA", 3, "external")]),
+    )
+    done = process_sms_wave_files_handler(event, None)
+    assert done["success"] and done["attempt"] == 1
+    assert _status(s3_client, wave["scoring"])["status"] == "FINISHED"
+
+
+def test_an_operator_allows_one_more_attempt_on_record(
+    wave: dict[str, str], s3_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grant = ["allow-wave-prep-attempt", CAMPAIGN, DATE_KEY, "--by", "ops@", "--reason", "re-upload"]
+    assert cli.main(grant) == 2  # never ran: it has its attempts
+    assert "no_wave" in capsys.readouterr().err
+    assert _cli(capsys)[0] == 0
+    assert cli.main(grant) == 2  # one attempt left: nothing to allow
+    assert "attempts_remain" in capsys.readouterr().err
+    assert _cli(capsys)[0] == 0
+    code, exhausted = _cli(capsys)
+    assert (code, exhausted["error"]["kind"]) == (2, "attempts_exhausted")
+    assert "allow-wave-prep-attempt" in exhausted["error"]["message"]
+    assert cli.main([*grant[:4], "alice", "--reason", "the LA venue moved; rerun approved"]) == 0
+    capsys.readouterr()
+    status = _status(s3_client, wave["scoring"])
+    assert [(g["by"], g["reason"]) for g in status["attemptGrants"]] == [
+        ("alice", "the LA venue moved; rerun approved")
+    ]
+    assert status["attemptGrants"][0]["at"] and status["count"]["selected"] == 8  # kept
+    code, third = _cli(capsys)
+    assert (code, third["attempt"]) == (0, 3)
+    assert _status(s3_client, wave["scoring"])["attemptGrants"][0]["by"] == "alice"
+    assert _cli(capsys)[1]["error"]["kind"] == "attempts_exhausted"
+
+
+def test_a_code_services_error_body_reaches_no_status_response_or_output_unmasked(
+    wave: dict[str, str],
+    s3_client: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.http_server import Response, running_server
+
+    s3_client.delete_object(
+        Bucket=wave["scoring"], Key=f"wavePrep/{CAMPAIGN}/nonTmCodes/{DATE_KEY}.csv"
+    )
+    body = "cannot reserve for jane.doe@fanmail.net +13125550199"
+    with running_server() as codes:
+        codes.route("GET", f"/{CAMPAIGN}/reserve", lambda r: Response.text(body, status=400))
+        monkeypatch.setenv("CODE_SERVICE_URL", codes.url)
+        answer = process_sms_wave_files_handler({"campaignId": CAMPAIGN, "dateKey": DATE_KEY}, None)
+        status = json.dumps(_status(s3_client, wave["scoring"]))
+        code, printed = _cli(capsys)
+    assert answer["error"]["kind"] == printed["error"]["kind"] == "codes_refused" and code == 2
+    for shown in (json.dumps(answer), status, json.dumps(printed)):
+        assert "cannot reserve for" in shown  # the body is there, to say what went wrong
+        assert "jane.doe@fanmail.net" not in shown and "3125550199" not in shown
+
+
+def test_fan_records_that_do_not_parse_are_logged_without_the_id_they_carry(
+    wave: dict[str, str], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.fake_wave_services import FakeScoringService, entry
+    from tests.support.http_server import running_server
+
+    with running_server() as server:
+        service = FakeScoringService(server)
+        bad = entry(1, "high", ["m1"], _id={"globalUserId": "jane.doe@fanmail.net"})  # type: ignore[arg-type]
+        service.entries[CAMPAIGN] = [entry(i, 0.5, ["m1"]) for i in range(3)] + [bad]
+        monkeypatch.setenv("WAVE_FAN_SOURCE", "entry_service")
+        monkeypatch.setenv("ENTRY_SERVICE_URL", server.url)
+        capfd.readouterr()
+        answer = process_sms_wave_files_handler({"campaignId": CAMPAIGN, "dateKey": DATE_KEY}, None)
+    assert answer["success"] and answer["count"]["ineligible"] == {"bad_record": 1}
+    logged = capfd.readouterr().err
+    assert "fan records that do not parse" in logged and "score is not a number" in logged
+    assert "jane.doe@fanmail.net" not in logged
+
+
+def test_two_waves_on_different_days_before_the_lake_knows_share_no_fan(
+    wave: dict[str, str], s3_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = "2026-12-08"
+    s3_client.put_object(
+        Bucket=wave["scoring"],
+        Key=f"wavePrep/{CAMPAIGN}/data/{later}.csv",
+        Body=market_csv([("m1", "NY", 5, "TM"), ("m2", "LA", 3, "TM")]),
+    )
+
+    def chosen(date_key: str) -> set[str]:
+        key = f"wavePrep/{CAMPAIGN}/prepped/prepped.{date_key}.zip"
+        raw = s3_client.get_object(Bucket=wave["scoring"], Key=key)["Body"].read()
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            return {
+                line.split(",")[0]
+                for name in archive.namelist()
+                if name.startswith("masterCodes/")
+                for line in archive.read(name).decode().splitlines()[1:]
+            }
+
+    assert _cli(capsys)[0] == 0
+    code = cli.main(["process-sms-wave-files", CAMPAIGN, later, "--quiet"])
+    second = json.loads(capsys.readouterr().out)
+    assert code == 0 and second["count"]["selected"] == 8
+    assert second["count"]["ineligible"]["already_coded"] == 8
+    assert len(chosen(DATE_KEY)) == len(chosen(later)) == 8
+    assert not chosen(DATE_KEY) & chosen(later)
+    # reassign: the first wave's fans compete again (the lake-independent ledger is ignored).
+    s3_client.delete_object(Bucket=wave["scoring"], Key=f"wavePrep/{CAMPAIGN}/status/{later}.json")
+    assert cli.main(["process-sms-wave-files", CAMPAIGN, later, "--quiet", "--reassign"]) == 0
+    capsys.readouterr()
+    assert chosen(later) == chosen(DATE_KEY)

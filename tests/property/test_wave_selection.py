@@ -162,3 +162,48 @@ def test_a_fan_without_a_wave_market_and_a_repeated_holder_are_told_apart() -> N
     assert selection.offer(EligibleFan("a", 0.9, ("m1",))) is Offer.DUPLICATE
     outcome = selection.outcome()
     assert (outcome.eligible, outcome.selected, outcome.duplicates) == (1, 1, 1)
+
+
+@given(
+    fans_strategy(),
+    capacities_strategy,
+    rules_strategy,
+    st.data(),
+    st.randoms(use_true_random=False),
+)
+def test_repeated_records_of_the_same_fan_never_change_the_counts(
+    fans: list[EligibleFan],
+    capacities: dict[str, int],
+    rules: SelectionRules,
+    data: st.DataObject,
+    rnd: random.Random,
+) -> None:
+    """A lake read before a merge holds some fans twice or more; the counts are of fans, so
+    they are the same as after the merge, when each fan is there once."""
+    once = select(fans, capacities, rules)
+    repeats = data.draw(st.lists(st.sampled_from(fans), max_size=30)) if fans else []
+    repeated = fans + repeats
+    rnd.shuffle(repeated)
+    twice = select(repeated, capacities, rules)
+    assert (twice.eligible, twice.selected, twice.waitlisted) == (
+        once.eligible,
+        once.selected,
+        once.waitlisted,
+    )
+    for a, b in zip(twice.markets, once.markets, strict=True):
+        assert (a.eligible, a.waitlisted) == (b.eligible, b.waitlisted)
+        assert [p.fan.global_user_id for p in a.selected] == [
+            p.fan.global_user_id for p in b.selected
+        ]
+    competing_repeats = sum(1 for f in repeats if rules.claims(f, capacities))
+    assert twice.duplicates == competing_repeats
+
+
+def test_a_fan_turned_away_twice_is_one_eligible_fan_on_the_waitlist() -> None:
+    selection = Selection({"m1": 1}, SelectionRules())
+    selection.offer(EligibleFan("best", 0.9, ("m1",)))
+    assert selection.offer(EligibleFan("late", 0.1, ("m1",))) is Offer.COMPETES
+    assert selection.offer(EligibleFan("late", 0.1, ("m1",))) is Offer.DUPLICATE
+    outcome = selection.outcome()
+    assert (outcome.eligible, outcome.waitlisted, outcome.duplicates) == (2, 1, 1)
+    assert (outcome.markets[0].eligible, outcome.markets[0].waitlisted) == (2, 1)

@@ -19,6 +19,7 @@ from adapters.memory_wave import (
     MemoryWaveStatusStore,
 )
 from adapters.wave_package import ZipPackage
+from adapters.wave_selections import StoredWaveSelections
 from domain.models import Campaign, ObjectRef
 from domain.wave_prep.fans import EligibleFan
 from domain.wave_prep.markets import CampaignMarket
@@ -74,7 +75,11 @@ class WaveWorld:
 
     def run(self, **options: Any) -> Result[WavePrepCounts, WavePrepFailure]:
         reserve_batch = options.pop("reserve_batch", 20_000)
-        request = WavePrepRequest(CAMPAIGN, DATE_KEY, **options)
+        date_key = options.pop("date_key", DATE_KEY)
+        details = market_details_ref(BUCKET, CAMPAIGN, date_key)
+        if date_key != DATE_KEY and details not in self.store.objects:
+            self.store.put_bytes(details, market_csv(self.markets))
+        request = WavePrepRequest(CAMPAIGN, date_key, **options)
         return process_sms_wave_files(
             request,
             bucket=BUCKET,
@@ -86,6 +91,7 @@ class WaveWorld:
             ledger=self.ledger,
             status=self.status,
             package=ZipPackage(self.store),
+            selections=StoredWaveSelections(self.store, BUCKET),
             clock=self.clock,
             reserve_batch=reserve_batch,
         )
@@ -94,9 +100,10 @@ class WaveWorld:
     def zip_ref(self) -> ObjectRef:
         return package_ref(BUCKET, CAMPAIGN, DATE_KEY)
 
-    def zip_files(self) -> dict[str, list[dict[str, str]]]:
+    def zip_files(self, date_key: str = DATE_KEY) -> dict[str, list[dict[str, str]]]:
         """name -> rows (as dicts) of every CSV in the published zip."""
-        with zipfile.ZipFile(io.BytesIO(self.store.objects[self.zip_ref])) as archive:
+        ref = package_ref(BUCKET, CAMPAIGN, date_key)
+        with zipfile.ZipFile(io.BytesIO(self.store.objects[ref])) as archive:
             return {
                 name: list(csv.DictReader(io.StringIO(archive.read(name).decode())))
                 for name in archive.namelist()
