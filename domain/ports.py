@@ -538,3 +538,30 @@ class OnceLedger(Protocol):
     def read(self, keys: Sequence[str]) -> Mapping[str, Entry]:
         """The entries that exist for these keys (consistent reads)."""
         ...
+
+
+class MonotonicClock(Protocol):
+    """Seconds that only go forward, and waiting for them (time.monotonic / sleep and
+    asyncio.sleep in production; a fake whose sleeps move its time in tests)."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def sleep_async(self, seconds: float) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """No more than a rate of units per second (domain/rate.py's rules): weighted (a text costs
+    its message parts), callers served in the order they ask, from threads and from asyncio.
+    A weight the limiter can never hold raises ValueError. Not a concurrency cap: a caller
+    that must also bound its calls in flight takes its cap first, then the rate
+    (adapters/rate_limiter.Throttle), so that the time it was given is the time it calls."""
+
+    def acquire(self, weight: float = 1) -> None:
+        """Blocks the calling thread until `weight` units may go, and takes them."""
+        ...
+
+    async def acquire_async(self, weight: float = 1) -> None:
+        """Waits (asyncio) until `weight` units may go, and takes them."""
+        ...
