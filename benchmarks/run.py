@@ -28,6 +28,8 @@ BENCHMARKS = {
     "wave_codes": "benchmarks.bench_wave_codes",
     "dynamo_assign": "benchmarks.bench_dynamo_assign",
     "ledger": "benchmarks.bench_ledger",
+    "once_ledger": "benchmarks.bench_once_ledger",
+    "rate_limiter": "benchmarks.bench_rate_limiter",
     "pacman_transports": "benchmarks.bench_pacman_transports",
 }
 OUT = Path(__file__).parent / "out"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from returns.result import Result
@@ -33,6 +33,7 @@ from domain.models import (
     PutOutcome,
     StreamRecord,
 )
+from domain.once import Entry, Outcome, Resolution
 from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
 from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
@@ -537,4 +538,72 @@ class QueryEngine(Protocol):
 
     def discard(self, execution_id: str) -> None:
         """Removes the execution's output objects (results and their metadata)."""
+        ...
+
+
+# --- Doing an effect once, no faster than allowed (issue 19) ------------------------------------
+
+
+class OnceLedger(Protocol):
+    """Effects that must happen once (a text sent), keyed by their natural id. domain/once.py
+    holds the rules (claimed -> started -> done | failed | unknown); implementations only
+    compare and set: adapters/aws/dynamo_ledger.py, and tests/support/memory_ledger.py.
+
+    A worker claims, starts (recorded *before* calling the outside world), calls, finishes.
+    A claim whose owner died is taken over after its expiry; one whose attempt had started
+    becomes UNKNOWN instead, never a second effect. Raises DependencyUnavailable when the
+    store cannot answer; LedgerConflict for a transition the entry does not allow."""
+
+    def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
+        """Each key's entry after `owner` tried to claim it: `owner`'s claim (CLAIMED, held by
+        `owner`) where it won, else what holds it (another's live claim, or a settled entry,
+        including one this claim turned UNKNOWN)."""
+        ...
+
+    def start(self, entry: Entry) -> Entry:
+        """Records that the attempt starts, on the owner's live claim `entry` (as claimed)."""
+        ...
+
+    def finish(self, settlements: Sequence[tuple[Entry, Outcome]]) -> Mapping[str, Entry]:
+        """Each owner's outcome on its started entry (also on one turned UNKNOWN meanwhile:
+        the owner's answer settles it)."""
+        ...
+
+    def release(self, entry: Entry) -> None:
+        """The owner gives the key back: only when the effect did not happen."""
+        ...
+
+    def resolve(self, key: str, resolution: Resolution) -> Entry:
+        """Reconciles an UNKNOWN entry from an outside lookup (a delivery receipt)."""
+        ...
+
+    def read(self, keys: Sequence[str]) -> Mapping[str, Entry]:
+        """The entries that exist for these keys (consistent reads)."""
+        ...
+
+
+class MonotonicClock(Protocol):
+    """Seconds that only go forward, and waiting for them (time.monotonic / sleep and
+    asyncio.sleep in production; a fake whose sleeps move its time in tests)."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def sleep_async(self, seconds: float) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """No more than a rate of units per second (domain/rate.py's rules): weighted (a text costs
+    its message parts), callers served in the order they ask, from threads and from asyncio.
+    A weight the limiter can never hold raises ValueError. Not a concurrency cap: a caller
+    that must also bound its calls in flight takes its cap first, then the rate
+    (adapters/rate_limiter.Throttle), so that the time it was given is the time it calls."""
+
+    def acquire(self, weight: float = 1) -> None:
+        """Blocks the calling thread until `weight` units may go, and takes them."""
+        ...
+
+    async def acquire_async(self, weight: float = 1) -> None:
+        """Waits (asyncio) until `weight` units may go, and takes them."""
         ...

@@ -8,11 +8,13 @@ with few throttled entries instead of retrying its way through throttling.
 
 How: ListShards gives each open shard's hash-key range; a record goes to the shard whose range
 holds the MD5 of its partition key (as a 128-bit integer), which is how Kinesis routes it. Each
-shard has two token buckets (records, bytes) holding at most one second's worth; a batch waits
-until each bucket it needs has at least what it takes (or is full, for a batch larger than a
-second's worth), then takes it, so the rate over any stretch of time stays at the limit. Pacing
-runs at `headroom` (default 0.95) of the limits: the server's clock and ours do not agree to the
-millisecond, and other producers may share the stream.
+shard has two rate schedules (domain/rate.py: records, bytes), each a token bucket holding at
+most one second's worth and a one-second window that never holds more than a second's worth: a
+batch goes at the earliest time every schedule it needs has room for it (for a batch larger
+than a second's worth: a full bucket and an empty window, then the bucket pays it back), so the
+rate over any stretch of time stays at the limit. Pacing runs at `headroom` (default 0.95) of
+the limits: the server's clock and ours do not agree to the millisecond, and other producers
+may share the stream.
 
 Only this process's own traffic is counted: several producers writing one stream each need a
 share of the limits (`headroom`). The shard map is read once, at the first batch; a resharded
@@ -37,8 +39,7 @@ from adapters.aws.kinesis_limits import (
     record_size,
 )
 from domain.models import StreamRecord
-
-_CLOCK_TOLERANCE = 1e-6  # seconds
+from domain.rate import RateSchedule
 
 
 def hash_key(partition_key: str) -> int:
@@ -50,7 +51,9 @@ def hash_key(partition_key: str) -> int:
 
 @dataclass
 class TokenBucket:
-    """`rate` tokens a second, at most `rate * burst_seconds` held; time from `now`."""
+    """`rate` tokens a second, at most `rate * burst_seconds` held; time from `now`. What the
+    emulator's throttling shard counts (local/kinesis_put_path.py), as Kinesis does; the
+    pacer's side is domain/rate.py's RateSchedule."""
 
     rate: float
     burst_seconds: float = 1.0
@@ -132,19 +135,24 @@ class ShardPacer:
         self.records_per_second = records_per_second * headroom
         self.bytes_per_second = bytes_per_second * headroom
         self.clock, self.sleep = clock, sleep
-        self._buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
+        self._schedules: dict[str, tuple[RateSchedule, RateSchedule]] = {}
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
-    def _buckets_of(self, shard_id: str) -> tuple[TokenBucket, TokenBucket]:
-        buckets = self._buckets.get(shard_id)
-        if buckets is None:
-            buckets = (TokenBucket(self.records_per_second), TokenBucket(self.bytes_per_second))
-            self._buckets[shard_id] = buckets
-        return buckets
+    def _schedules_of(self, shard_id: str) -> tuple[RateSchedule, RateSchedule]:
+        schedules = self._schedules.get(shard_id)
+        if schedules is None:
+            schedules = (
+                RateSchedule(self.records_per_second, oversize="debt"),
+                RateSchedule(self.bytes_per_second, oversize="debt"),
+            )
+            self._schedules[shard_id] = schedules
+        return schedules
 
     def wait_for(self, records: Sequence[StreamRecord]) -> None:
-        """Blocks until every shard `records` go to has room for them, then takes it."""
+        """Blocks until every shard `records` go to has room for them, having taken it.
+        Batches are given their times in the order they ask (under the lock, which is not held
+        while waiting)."""
         with self._lock:
             if self._map is None:
                 self._map = self._load_shards()
@@ -154,21 +162,16 @@ class ShardPacer:
                 shard = self._map.shard_for(record.partition_key)
                 counts[shard] += 1
                 sizes[shard] += record_size(record)
-            while True:
-                now = self.clock()
-                delay = 0.0
-                for shard, count in counts.items():
-                    by_count, by_size = self._buckets_of(shard)
-                    delay = max(
-                        delay,
-                        by_count.wait_needed(count, now),
-                        by_size.wait_needed(sizes[shard], now),
-                    )
-                if delay <= _CLOCK_TOLERANCE:  # float rounding must not spin for ever
-                    break
-                self.waited_seconds += delay
-                self.sleep(delay)
+            now = self.clock()
+            at = now
             for shard, count in counts.items():
-                by_count, by_size = self._buckets_of(shard)
-                by_count.take(count)
-                by_size.take(sizes[shard])
+                by_count, by_size = self._schedules_of(shard)
+                at = max(at, by_count.earliest(count, now), by_size.earliest(sizes[shard], now))
+            for shard, count in counts.items():
+                by_count, by_size = self._schedules_of(shard)
+                by_count.take(count, at)
+                by_size.take(sizes[shard], at)
+            if at > now:
+                self.waited_seconds += at - now
+        if at > now:
+            self.sleep(at - now)

@@ -73,3 +73,17 @@ def test_a_hot_shard_paces_to_a_thousand_records_a_second() -> None:
     for _ in range(10):
         pacer.wait_for([StreamRecord("same-fan", b"x")] * 500)
     assert fake.now == 4.0  # 5,000 records: 1,000 up front, then 4 seconds at 1,000/s
+
+
+@given(st.lists(st.integers(1, 1_000), min_size=1, max_size=20))
+def test_a_shard_never_gets_more_than_a_seconds_worth_in_any_second(sizes: list[int]) -> None:
+    """The first second included: a bucket that starts full and refills while it drains
+    would let two seconds' worth through it."""
+    fake = FakeTime()
+    pacer = ShardPacer(four_shards, headroom=1.0, clock=fake.clock, sleep=fake.sleep)
+    sent: list[tuple[float, int]] = []
+    for size in sizes:
+        pacer.wait_for([StreamRecord("same-fan", b"x")] * size)
+        sent.append((fake.now, size))
+    for start, _ in sent:
+        assert sum(n for at, n in sent if start <= at < start + 1.0) <= 1_000
