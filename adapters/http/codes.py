@@ -35,8 +35,10 @@ answer with messages, not codes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +52,8 @@ from adapters.logging import current_correlation_id
 from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
+
+log = logging.getLogger(__name__)
 
 # Pacman answers in ~20 ms: 100 calls in flight allow ~5,000 codes/s in theory; on one event loop
 # they cost ~0.17 ms of CPU each, so ~2,000-2,300 codes/s were measured (benchmarks/README.md,
@@ -241,7 +245,11 @@ class HttpCodeIssuer:
         with self._lock:
             if not self._finalizer.alive:
                 raise RuntimeError("HttpCodeIssuer is closed")
-            return self._runner.run(self._issue_all(requests, correlation_id))
+            retried_before = self._client.calls_retried
+            results = self._runner.run(self._issue_all(requests, correlation_id))
+            retried = self._client.calls_retried - retried_before
+        _log_batch(len(requests), retried, results)
+        return results
 
     async def _issue_all(
         self, requests: Sequence[CodeRequest], correlation_id: str | None
@@ -302,6 +310,28 @@ class HttpCodeIssuer:
         if not passwords or len(passwords) != 1:
             return _shape(what, response, "expected {passwords: [one non-empty string]}")
         return Success(passwords[0])
+
+
+def _log_batch(calls: int, retried: int, results: Sequence[Result[str, LookupFailure]]) -> None:
+    """One WARNING per batch that had trouble, with counts only: the per-call retries log at
+    DEBUG (one line per fan per retry was 33 lines for 13 fans), and no fan's id or Pacman's
+    error body (which may echo an email) goes into it; the failures themselves reach the worker.
+    """
+    failed = Counter(r.failure().kind for r in results if isinstance(r, Failure))
+    if not retried and not failed:
+        return
+    log.warning(
+        "pacman: %d of %d calls retried, %d failed",
+        retried,
+        calls,
+        failed.total(),
+        extra={
+            "calls": calls,
+            "callsRetried": retried,
+            "callsFailed": failed.total(),
+            "failedByKind": {str(kind): n for kind, n in sorted(failed.items())},
+        },
+    )
 
 
 def _shut_down(runner: asyncio.Runner, client: AsyncJsonHttpClient) -> None:
