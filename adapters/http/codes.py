@@ -238,21 +238,28 @@ class HttpCodeIssuer:
         (result,) = self.issue_many([request])
         return result
 
-    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+    def issue_many(
+        self, requests: Sequence[CodeRequest], *, deadline_seconds: float | None = None
+    ) -> Sequence[Result[str, LookupFailure]]:
+        """Within `batch_deadline_seconds`, or the caller's `deadline_seconds` when shorter
+        (the worker's share of its lease)."""
         if not requests:
             return []
+        deadline = self.batch_deadline_seconds
+        if deadline_seconds is not None:
+            deadline = max(0.001, min(deadline, deadline_seconds))
         correlation_id = current_correlation_id()  # the loop's context is not the caller's
         with self._lock:
             if not self._finalizer.alive:
                 raise RuntimeError("HttpCodeIssuer is closed")
             retried_before = self._client.calls_retried
-            results = self._runner.run(self._issue_all(requests, correlation_id))
+            results = self._runner.run(self._issue_all(requests, correlation_id, deadline))
             retried = self._client.calls_retried - retried_before
         _log_batch(len(requests), retried, results)
         return results
 
     async def _issue_all(
-        self, requests: Sequence[CodeRequest], correlation_id: str | None
+        self, requests: Sequence[CodeRequest], correlation_id: str | None, deadline: float
     ) -> list[Result[str, LookupFailure]]:
         # `concurrency` callers take the next request in turn: at most that many in flight, and
         # no task or semaphore wait per request (measured: ~15 % of the CPU per call).
@@ -266,23 +273,23 @@ class HttpCodeIssuer:
         callers = [
             asyncio.ensure_future(caller()) for _ in range(min(self.concurrency, len(requests)))
         ]
-        _done, late = await asyncio.wait(callers, timeout=self.batch_deadline_seconds)
+        _done, late = await asyncio.wait(callers, timeout=deadline)
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
         for task in _done:
             task.result()  # a bug in a caller is raised, not turned into a missing code
         return [
-            self._late(request) if result is None else result
+            self._late(request, deadline) if result is None else result
             for request, result in zip(requests, results, strict=True)
         ]
 
-    def _late(self, request: CodeRequest) -> Result[str, LookupFailure]:
+    def _late(self, request: CodeRequest, deadline: float) -> Result[str, LookupFailure]:
         return Failure(
             LookupFailure(
                 _what(request),
                 FailureKind.UNAVAILABLE,
-                f"pacman: no answer within the batch deadline of {self.batch_deadline_seconds:g} s",
+                f"pacman: no answer within the batch deadline of {deadline:g} s",
             )
         )
 

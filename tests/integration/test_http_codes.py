@@ -280,6 +280,20 @@ def test_calls_unanswered_at_the_batch_deadline_are_unavailable_and_the_answered
     assert {r.failure().what for r in late} == {f"code for fan {g!r}" for g in hung}
 
 
+def test_the_callers_deadline_shortens_the_batch_deadline(server: LocalHttpServer) -> None:
+    """The worker passes its share of the lease: a chunk ends by then even when the adapter's
+    own batch deadline is longer."""
+    FakePacman(server, token="t0ken")
+    server.inject(Fault.slow(30.0), times=1)
+    issuer = pacman_issuer(server.url, concurrency=2, read_timeout=60.0, deadline=60.0)
+    try:
+        results = issuer.issue_many([request(f"g{i}") for i in range(4)], deadline_seconds=0.5)
+    finally:
+        issuer.close()
+    (late,) = [r for r in results if isinstance(r, Failure)]
+    assert "batch deadline of 0.5 s" in late.failure().detail
+
+
 def test_the_asyncio_server_of_the_benchmark_serves_the_same_pacman() -> None:
     pacman = FakePacman(token="t0ken")
     with AsyncHttpServer({("POST", "/passwords"): pacman.answer}, delay=0.001) as fast:
