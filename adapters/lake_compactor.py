@@ -190,6 +190,7 @@ class AvroLakeCompactor:
         sources: Sequence[ObjectInfo],
         keys: DuplicateIndex,
         log: KeyLog,
+        heartbeat: Callable[[], None] | None = None,
     ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
         """Every source's header: schema checked, records counted, arrival read, and its records'
         dedupe keys given to `keys` and `log`: from the header's list (no block read), a merged
@@ -200,6 +201,8 @@ class AvroLakeCompactor:
         heads = read_ahead(self._fetch_head, sources, ahead=self.read_ahead)
         with closing(heads):
             for info, head in heads:
+                if heartbeat is not None:
+                    heartbeat()
                 refusal = self._inspect_one(record_type, current, info, head, keys, log, found)
                 if refusal is not None:
                     return Failure(refusal)
@@ -296,6 +299,7 @@ class AvroLakeCompactor:
         drops: DropPlan,
         log: KeyLog,
         sidecar: ObjectRef,
+        heartbeat: Callable[[], None] | None = None,
     ) -> Result[MergedFile, MergeRefusal]:
         """The merged file of `files` (in that order) minus `drops` at `target`, written
         completely (multipart) or not at all: a refusal or an error part-way aborts the upload.
@@ -321,6 +325,8 @@ class AvroLakeCompactor:
             with self._store.open_writer(target, AVRO_CONTENT_TYPE) as out, closing(bodies):
                 tally.bytes += out.write(header_bytes(meta, sync))
                 for source, body in bodies:
+                    if heartbeat is not None:
+                        heartbeat()
                     self._copy_file(
                         record_type,
                         source,

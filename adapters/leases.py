@@ -119,6 +119,12 @@ class _MemoryLease:
                 self.held.expires_at = now + self.leases.term
             return True
 
+    def seconds_left(self) -> float:
+        with self.leases._lock:
+            if self.leases.table.get(self.name) is not self.held:
+                return 0.0
+            return max(0.0, (self.held.expires_at - self.leases.clock.now()).total_seconds())
+
     def release(self) -> None:
         with self.leases._lock:
             if self.leases.table.get(self.name) is self.held:

@@ -45,6 +45,7 @@ class MemoryCodeIssuer:
         self.calls = 0
         self.issued: list[tuple[CodeRequest, str]] = []
         self.by_key: dict[str, str] = {}
+        self.deadlines: list[float | None] = []  # each issue_many's deadline_seconds
         self._lock = threading.Lock()
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]:
@@ -68,7 +69,11 @@ class MemoryCodeIssuer:
                 self.by_key[request.issue_key] = code
             return Success(code)
 
-    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+    def issue_many(
+        self, requests: Sequence[CodeRequest], *, deadline_seconds: float | None = None
+    ) -> Sequence[Result[str, LookupFailure]]:
+        """Instant, so the deadline is only recorded (a test's slow issuer is its before_call)."""
+        self.deadlines.append(deadline_seconds)
         return [self.issue(r) for r in requests]
 
 

@@ -151,6 +151,12 @@ class BlobLease:
             _Terms(self.holder, now + self.term, False, terms.renewals + 1, terms.since)
         )
 
+    def seconds_left(self) -> float:
+        """Seconds before another run may take the lease over (0 when lost or lapsed)."""
+        if self._terms is None:
+            return 0.0
+        return max(0.0, (self._terms.expires_at - self.clock.now()).total_seconds())
+
     def release(self) -> None:
         """Marks the lease released (when this run still holds it), so a retry starts at once."""
         if self._terms is None or self._version is None:

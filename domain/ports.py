@@ -140,6 +140,11 @@ class Lease(Protocol):
         """Done (or failed): a retry may start at once."""
         ...
 
+    def seconds_left(self) -> float:
+        """Seconds before another run may take this lease over (0 when lost or lapsed): a
+        worker bounds its next step by it, so no step outlives the lease (domain/lease.py)."""
+        ...
+
 
 class Leases(Protocol):
     """One run at a time per name (a wave prefix, a lake day): the second run is refused with
@@ -305,9 +310,14 @@ class CodeIssuer(Protocol):
 
     def issue(self, request: CodeRequest) -> Result[str, LookupFailure]: ...
 
-    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+    def issue_many(
+        self, requests: Sequence[CodeRequest], *, deadline_seconds: float | None = None
+    ) -> Sequence[Result[str, LookupFailure]]:
         """One result per request, in order. Adapters issue them concurrently (a bounded number
-        in flight); the caller bounds memory by the size of `requests`."""
+        in flight); the caller bounds memory by the size of `requests`. With `deadline_seconds`
+        the call returns within about that long: requests unanswered or not started by then
+        come back 'unavailable' (the worker derives it from its lease, so a chunk cannot
+        outlive the lease)."""
         ...
 
 
@@ -485,11 +495,13 @@ class LakeCompactor(Protocol):
         sources: Sequence[ObjectInfo],
         keys: DuplicateIndex,
         log: KeyLog,
+        heartbeat: Callable[[], None] | None = None,
     ) -> Result[tuple[SourceFile, ...], MergeRefusal]:
         """Each source's header: its schema checked against the type's current one (or a
         compatible older one), its records counted, its arrival read, its records' dedupe keys
         given to `keys` and `log` (from its header, a merged file's trusted sidecar, or its
-        records). Writes nothing."""
+        records). Writes nothing. `heartbeat` is called before each source (the merge renews
+        its lease there, and raises to stop when it was lost)."""
         ...
 
     def write_merged(
@@ -501,10 +513,13 @@ class LakeCompactor(Protocol):
         drops: DropPlan,
         log: KeyLog,
         sidecar: ObjectRef,
+        heartbeat: Callable[[], None] | None = None,
     ) -> Result[MergedFile, MergeRefusal]:
         """First the sidecar at `sidecar` (the kept records' keys from `log`, packed), complete;
         then the files' records in that order minus `drops`, written to `target` completely or
-        not at all; its header lists the sources and seals the sidecar (MergedManifest)."""
+        not at all; its header lists the sources and seals the sidecar (MergedManifest).
+        `heartbeat` is called before each source is copied; an exception from it abandons the
+        merged file (the upload is aborted)."""
         ...
 
     def count_records(self, ref: ObjectRef) -> int:

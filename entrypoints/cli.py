@@ -287,10 +287,10 @@ def _job(
             print(json.dumps(done.to_json(), indent=2))
             return 0
         case Failure(str() as failure):
-            console.print(f"[red]error:[/] {failure}")
+            _say("error", failure)  # one line, masked: a wrapped error read as two
             return 2
         case Failure(failure):
-            console.print(f"[red]{failure.kind}:[/] {failure.message}")
+            _say(failure.kind, failure.message)
             return 1 if failure.retryable else 2
     raise TypeError(f"not a worker outcome: {outcome!r}")
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -641,8 +642,27 @@ class DynamoCodeIssuer:
             **({"issueKey": _s(request.issue_key)} if request.issue_key else {}),
         }
 
-    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
-        return list(self._pool.map(self.issue, requests))
+    def issue_many(
+        self, requests: Sequence[CodeRequest], *, deadline_seconds: float | None = None
+    ) -> Sequence[Result[str, LookupFailure]]:
+        """A request not started by the deadline comes back 'unavailable' (the worker stops and
+        a re-run issues it); one started finishes (its key makes the re-run get the same code)."""
+        if deadline_seconds is None:
+            return list(self._pool.map(self.issue, requests))
+        end = time.monotonic() + deadline_seconds
+
+        def issue_in_time(request: CodeRequest) -> Result[str, LookupFailure]:
+            if time.monotonic() >= end:
+                return Failure(
+                    LookupFailure(
+                        f"code for fan {request.global_user_id!r}",
+                        FailureKind.UNAVAILABLE,
+                        f"not started within the deadline of {deadline_seconds:g} s",
+                    )
+                )
+            return self.issue(request)
+
+        return list(self._pool.map(issue_in_time, requests))
 
 
 class DynamoIssuedCodeLedger:

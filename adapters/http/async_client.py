@@ -70,6 +70,9 @@ class AsyncJsonHttpClient:
         )
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, yarl.URL] = {}  # parsed once per path: ~10 µs a call otherwise
+        # Calls that needed at least one retry, since the client was made: a caller making calls
+        # by the batch logs the difference once per batch (retries themselves log at DEBUG).
+        self.calls_retried = 0
 
     def __repr__(self) -> str:  # the token stays out of logs
         return f"AsyncJsonHttpClient({self.service!r}, {self._base!r})"
@@ -108,6 +111,8 @@ class AsyncJsonHttpClient:
         last: ServiceError | None = None
         for attempt in range(self.retry.tries):
             if attempt:
+                if attempt == 1:
+                    self.calls_retried += 1
                 delay = retry_delay(self, attempt, last)
                 if delay > 0:
                     await asyncio.sleep(delay)

@@ -189,18 +189,26 @@ class RetryPolicy(Protocol):
 
 
 def retry_delay(client: RetryPolicy, retry: int, last: ServiceError | None) -> float:
-    """The wait before retry number `retry`, logged: the backoff's jittered draw, or longer when
-    the service said when (Retry-After)."""
+    """The wait before retry number `retry`: the backoff's jittered draw, or longer when the
+    service said when (Retry-After). Logged at DEBUG, without the answer's body: a call made per
+    fan logged one WARNING per fan per retry (33 lines for 13 fans with Pacman down), and a body
+    may echo a fan's email. Callers that make calls by the batch log one line per batch (Pacman:
+    adapters/http/codes.py); a spent budget raises DependencyUnavailable for the caller to say."""
     delay = client.retry.delay(retry)
     retry_after = last.retry_after if last is not None else None
     if retry_after is not None:
         # The HTTP contract: the server said when, so wait at least that long (retrying
         # sooner is refused again and spends the budget), within our own ceiling.
         delay = max(delay, min(retry_after, client.max_retry_after))
-    log.warning(
+    log.debug(
         "retrying %s call",
         client.service,
-        extra={"retry": retry, "delaySeconds": round(delay, 3), "error": str(last)},
+        extra={
+            "retry": retry,
+            "delaySeconds": round(delay, 3),
+            "status": last.status if last is not None else None,
+            "reason": last.reason if last is not None else "",
+        },
     )
     return delay
 

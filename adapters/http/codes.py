@@ -35,8 +35,10 @@ answer with messages, not codes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +52,8 @@ from adapters.logging import current_correlation_id
 from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
+
+log = logging.getLogger(__name__)
 
 # Pacman answers in ~20 ms: 100 calls in flight allow ~5,000 codes/s in theory; on one event loop
 # they cost ~0.17 ms of CPU each, so ~2,000-2,300 codes/s were measured (benchmarks/README.md,
@@ -234,17 +238,28 @@ class HttpCodeIssuer:
         (result,) = self.issue_many([request])
         return result
 
-    def issue_many(self, requests: Sequence[CodeRequest]) -> Sequence[Result[str, LookupFailure]]:
+    def issue_many(
+        self, requests: Sequence[CodeRequest], *, deadline_seconds: float | None = None
+    ) -> Sequence[Result[str, LookupFailure]]:
+        """Within `batch_deadline_seconds`, or the caller's `deadline_seconds` when shorter
+        (the worker's share of its lease)."""
         if not requests:
             return []
+        deadline = self.batch_deadline_seconds
+        if deadline_seconds is not None:
+            deadline = max(0.001, min(deadline, deadline_seconds))
         correlation_id = current_correlation_id()  # the loop's context is not the caller's
         with self._lock:
             if not self._finalizer.alive:
                 raise RuntimeError("HttpCodeIssuer is closed")
-            return self._runner.run(self._issue_all(requests, correlation_id))
+            retried_before = self._client.calls_retried
+            results = self._runner.run(self._issue_all(requests, correlation_id, deadline))
+            retried = self._client.calls_retried - retried_before
+        _log_batch(len(requests), retried, results)
+        return results
 
     async def _issue_all(
-        self, requests: Sequence[CodeRequest], correlation_id: str | None
+        self, requests: Sequence[CodeRequest], correlation_id: str | None, deadline: float
     ) -> list[Result[str, LookupFailure]]:
         # `concurrency` callers take the next request in turn: at most that many in flight, and
         # no task or semaphore wait per request (measured: ~15 % of the CPU per call).
@@ -258,23 +273,23 @@ class HttpCodeIssuer:
         callers = [
             asyncio.ensure_future(caller()) for _ in range(min(self.concurrency, len(requests)))
         ]
-        _done, late = await asyncio.wait(callers, timeout=self.batch_deadline_seconds)
+        _done, late = await asyncio.wait(callers, timeout=deadline)
         for task in late:
             task.cancel()
         await asyncio.gather(*late, return_exceptions=True)
         for task in _done:
             task.result()  # a bug in a caller is raised, not turned into a missing code
         return [
-            self._late(request) if result is None else result
+            self._late(request, deadline) if result is None else result
             for request, result in zip(requests, results, strict=True)
         ]
 
-    def _late(self, request: CodeRequest) -> Result[str, LookupFailure]:
+    def _late(self, request: CodeRequest, deadline: float) -> Result[str, LookupFailure]:
         return Failure(
             LookupFailure(
                 _what(request),
                 FailureKind.UNAVAILABLE,
-                f"pacman: no answer within the batch deadline of {self.batch_deadline_seconds:g} s",
+                f"pacman: no answer within the batch deadline of {deadline:g} s",
             )
         )
 
@@ -302,6 +317,28 @@ class HttpCodeIssuer:
         if not passwords or len(passwords) != 1:
             return _shape(what, response, "expected {passwords: [one non-empty string]}")
         return Success(passwords[0])
+
+
+def _log_batch(calls: int, retried: int, results: Sequence[Result[str, LookupFailure]]) -> None:
+    """One WARNING per batch that had trouble, with counts only: the per-call retries log at
+    DEBUG (one line per fan per retry was 33 lines for 13 fans), and no fan's id or Pacman's
+    error body (which may echo an email) goes into it; the failures themselves reach the worker.
+    """
+    failed = Counter(r.failure().kind for r in results if isinstance(r, Failure))
+    if not retried and not failed:
+        return
+    log.warning(
+        "pacman: %d of %d calls retried, %d failed",
+        retried,
+        calls,
+        failed.total(),
+        extra={
+            "calls": calls,
+            "callsRetried": retried,
+            "callsFailed": failed.total(),
+            "failedByKind": {str(kind): n for kind, n in sorted(failed.items())},
+        },
+    )
 
 
 def _shut_down(runner: asyncio.Runner, client: AsyncJsonHttpClient) -> None:

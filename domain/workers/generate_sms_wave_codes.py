@@ -248,6 +248,8 @@ def _generate_leased(
         )
         match generated:
             case Success(result):
+                if not lease.keep():  # nothing more written by a run that lost the wave
+                    return Failure(_taken_over(prefix))
                 store.put_bytes(staged_counts, _json(result.to_json()), JSON)
             case failed:  # a Failure; the capture keeps mypy sure `result` is set below
                 return failed
@@ -265,8 +267,8 @@ def _generate_leased(
 def _taken_over(prefix: str) -> GenerateFailure:
     return GenerateFailure(
         "taken_over",
-        f"wave {prefix}: another run took this wave over (this run stalled past its lease); "
-        "it finishes the wave",
+        f"wave {prefix}: this run lost its lease (it stalled past its term and another run "
+        "took the wave over); that run finishes the wave",
     )
 
 
@@ -360,7 +362,7 @@ def _generate(
             for chunk in _chunks(rows, chunk_rows):
                 if not lease.keep():
                     raise _Stop(_taken_over(request.wave_file_prefix))
-                w.write(_chunk(request, chunk, out_header, issuer, ledger, tally))
+                w.write(_chunk(request, chunk, out_header, issuer, ledger, lease, tally))
                 if on_progress is not None:
                     on_progress(tally.rows_in)
     except ObjectNotFound:
@@ -406,9 +408,11 @@ def _chunk(
     header: list[str],
     issuer: CodeIssuer,
     ledger: IssuedCodeLedger,
+    lease: Lease,
     tally: _Tally,
 ) -> bytes:
-    """One chunk: codes kept, recalled or issued and recorded, then its rows rendered."""
+    """One chunk: codes kept, recalled or issued and recorded, then its rows rendered (only
+    while the lease holds: a run that lost it stops before writing the chunk's rows)."""
     wave = request.wave_file_prefix
     tally.rows_in += len(chunk)
     first_row: dict[str, int] = {}  # gid -> its first row in this chunk
@@ -432,7 +436,9 @@ def _chunk(
         known.update(_ledger(lambda: ledger.record(wave, to_keep)))
     tally.kept += len(given)
     missing = [g for g in first_row if g not in known]
-    known.update(_issue(request, missing, first_row, issuer, ledger, tally))
+    known.update(_issue(request, missing, first_row, issuer, ledger, lease, tally))
+    if not lease.keep():
+        raise _Stop(_taken_over(wave))
     out: list[list[str]] = []
     for row in chunk:
         if row.values is None or not (gid := _fan(row.values)) or not gid.isprintable():
@@ -458,6 +464,7 @@ def _issue(
     first_row: Mapping[str, int],
     issuer: CodeIssuer,
     ledger: IssuedCodeLedger,
+    lease: Lease,
     tally: _Tally,
 ) -> Mapping[str, IssuedCode]:
     if not gids:
@@ -471,7 +478,10 @@ def _issue(
         CodeRequest(config.product_id, config.source, begin, end, g, issue_key=f"{wave}#{g}")
         for g in gids
     ]
-    results = issuer.issue_many(requests)
+    # Issuing gets half the time the lease has left (at least a quarter of its term: keep()
+    # renewed it at half), the rest is for recording and writing the chunk: no step between
+    # renewals outlives the lease, so another run cannot take the wave over mid-chunk.
+    results = issuer.issue_many(requests, deadline_seconds=lease.seconds_left() / 2)
     fresh: dict[str, IssuedCode] = {}
     down = None
     for gid, result in zip(gids, results, strict=True):

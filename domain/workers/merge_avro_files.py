@@ -25,7 +25,12 @@ For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (dom
 One merge of a prefix at a time: with `leases`, a run first takes the prefix's lease (production:
 `leases/merge_avro_files/{prefix}.json` in the lake bucket, S3 conditional puts). A second merge
 of the same day meanwhile merges nothing and queues nothing (`busy`, naming the holder and since
-when); a killed merge's lease is taken over after its term; the lease is renewed between types.
+when); a killed merge's lease is taken over after its term. The lease is renewed between types
+and inside a type's merge before each source file is inspected or copied (a big type takes longer
+than half of RUN_LEASE_SECONDS; one source file does not), and checked once more before the move
+is queued: a merge that lost its lease stops there, abandoning the merged file it was writing
+(the upload is aborted) or, when it was complete, leaving it for the run that took over, which
+finds it and queues the move itself. Nothing is queued by a run that lost its lease.
 
 Memory: what the DuplicateIndex holds (production's spills to disk past a fixed number of
 keys, adapters/lake_keys.py; `max_records` guards the disk it needs), the KeyLog (production's
@@ -115,6 +120,7 @@ def merge_avro_files(
                 return MergeCounts(request.prefix, busy=str(held))
             case Success(lease):
                 pass
+    heartbeat = None if lease is None else _heartbeat(lease)
     try:
         return _merge_leased(
             request,
@@ -132,11 +138,30 @@ def merge_avro_files(
                 duplicates=duplicates,
                 new_index=new_index,
                 new_key_log=new_key_log,
+                heartbeat=heartbeat,
             ),
         )
     finally:
         if lease is not None:
             lease.release()
+
+
+_LOST = (
+    "this merge lost its lease (it stalled past its term and another run took the prefix "
+    "over); that run finishes it, and this one queued no move for the type it was merging"
+)
+
+
+class _LeaseLost(Exception):
+    """Raised by the heartbeat inside a type's merge: unwinds it, the merged file abandoned."""
+
+
+def _heartbeat(lease: Lease) -> Callable[[], None]:
+    def beat() -> None:
+        if not lease.keep():
+            raise _LeaseLost(_LOST)
+
+    return beat
 
 
 def _merge_leased(
@@ -148,9 +173,11 @@ def _merge_leased(
     merges: list[TypeMerge] = []
     for record_type in request.record_types:
         if lease is not None and not lease.keep():
-            busy = "another run took this merge over (this run stalled past its lease)"
-            return MergeCounts(request.prefix, tuple(merges), busy=busy)
-        merges.append(merge(record_type))
+            return MergeCounts(request.prefix, tuple(merges), busy=_LOST)
+        try:
+            merges.append(merge(record_type))
+        except _LeaseLost:
+            return MergeCounts(request.prefix, tuple(merges), busy=_LOST)
         if on_progress is not None:
             on_progress(sum(m.records for m in merges))
     return MergeCounts(request.prefix, tuple(merges))
@@ -169,6 +196,7 @@ def _merge_type(
     duplicates: DuplicateFinder | None,
     new_index: Callable[[], DuplicateIndex],
     new_key_log: Callable[[], KeyLog],
+    heartbeat: Callable[[], None] | None = None,
 ) -> TypeMerge:
     target = layout.merged_ref(record_type, prefix)
     manifest = manifests.read_manifest(target)
@@ -205,7 +233,9 @@ def _merge_type(
     try:
         index = new_index()
         try:
-            match _plan(record_type, prefix, sources, compactor, index, log, limits, duplicates):
+            match _plan(
+                record_type, prefix, sources, compactor, index, log, limits, duplicates, heartbeat
+            ):
                 case Failure(refusal):
                     return refused(refusal)
                 case Success((files, drops)):
@@ -215,7 +245,9 @@ def _merge_type(
             # its files here, on refusals and errors too).
             index.close()
         source_records = sum(f.records for f in files)
-        match compactor.write_merged(record_type, prefix, files, target, drops, log, sidecar):
+        match compactor.write_merged(
+            record_type, prefix, files, target, drops, log, sidecar, heartbeat
+        ):
             case Failure(refusal):
                 return refused(refusal)
             case Success(merged):
@@ -243,6 +275,8 @@ def _merge_type(
                 f"its sidecar {sealed:,} keys)",
             )
         )
+    if heartbeat is not None:
+        heartbeat()  # the merged file is complete: the move is queued only while ours
     queue.send(MoveRequest(record_type, prefix))
     return TypeMerge(
         record_type,
@@ -266,10 +300,11 @@ def _plan(
     log: KeyLog,
     limits: MergeLimits,
     duplicates: DuplicateFinder | None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> Result[tuple[list[SourceFile], DropPlan], MergeRefusal]:
     """The sources inspected (their keys into `index`) and put in arrival order, and what the
     merge drops from them."""
-    match compactor.inspect(record_type, sources, index, log):
+    match compactor.inspect(record_type, sources, index, log, heartbeat):
         case Failure(refusal):
             return Failure(refusal)
         case Success(inspected):

@@ -136,6 +136,24 @@ def test_generated_codes_use_the_documented_alphabet(dynamodb: Any, table: str) 
     assert generate.bits == 60
 
 
+def test_requests_not_started_by_the_deadline_are_unavailable_and_write_nothing(
+    dynamodb: Any, table: str
+) -> None:
+    """The worker's share of its lease bounds a chunk with the DynamoDB issuer too."""
+    drawn: list[str] = []
+
+    def draw() -> str:
+        drawn.append(unique_name("E").upper())
+        return drawn[-1]
+
+    issuer = DynamoCodeIssuer(dynamodb, table, draw)
+    request = CodeRequest("prod", "vf", NOW, NOW + timedelta(days=365), "g-late")
+    late = issuer.issue_many([request] * 3, deadline_seconds=0)
+    assert all(isinstance(r, Failure) and r.failure().kind == "unavailable" for r in late)
+    assert "deadline of 0 s" in late[0].failure().detail and drawn == []
+    assert len(issuer.issue_many([request], deadline_seconds=60)) == 1 and len(drawn) == 1
+
+
 def test_the_ledger_keeps_the_first_code_recorded(dynamodb: Any, table: str) -> None:
     ledger = DynamoIssuedCodeLedger(dynamodb, table)
     wave = unique_name("wave")

@@ -3,6 +3,7 @@ code-service and Pacman contracts, including 5xx, 429, timeouts and wrong-shaped
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -279,6 +280,20 @@ def test_calls_unanswered_at_the_batch_deadline_are_unavailable_and_the_answered
     assert {r.failure().what for r in late} == {f"code for fan {g!r}" for g in hung}
 
 
+def test_the_callers_deadline_shortens_the_batch_deadline(server: LocalHttpServer) -> None:
+    """The worker passes its share of the lease: a chunk ends by then even when the adapter's
+    own batch deadline is longer."""
+    FakePacman(server, token="t0ken")
+    server.inject(Fault.slow(30.0), times=1)
+    issuer = pacman_issuer(server.url, concurrency=2, read_timeout=60.0, deadline=60.0)
+    try:
+        results = issuer.issue_many([request(f"g{i}") for i in range(4)], deadline_seconds=0.5)
+    finally:
+        issuer.close()
+    (late,) = [r for r in results if isinstance(r, Failure)]
+    assert "batch deadline of 0.5 s" in late.failure().detail
+
+
 def test_the_asyncio_server_of_the_benchmark_serves_the_same_pacman() -> None:
     pacman = FakePacman(token="t0ken")
     with AsyncHttpServer({("POST", "/passwords"): pacman.answer}, delay=0.001) as fast:
@@ -348,3 +363,38 @@ def test_every_fan_of_a_batch_comes_back_once_in_order_whatever_pacman_does(
     invalid = sum(1 for r in results if isinstance(r, Failure) and r.failure().kind == "invalid")
     assert invalid <= refusals
     assert failed - invalid <= (len(faults) - refusals) // 3  # each needs three retryable faults
+
+
+PRIVATE_BODY = b'{"message": "cannot issue for ann.fan@fanmail.net +13125550123"}'
+
+
+def _logged(record: logging.LogRecord) -> str:
+    """Everything a log line carries: its message and every extra field."""
+    return record.getMessage() + " " + " ".join(map(str, vars(record).values()))
+
+
+@pytest.mark.parametrize(("faults", "failed"), [(5, 0), (10_000, 13)])
+def test_pacman_blips_and_outages_log_one_warning_per_batch_with_counts_and_no_fan(
+    server: LocalHttpServer, caplog: pytest.LogCaptureFixture, faults: int, failed: int
+) -> None:
+    """Issue 17 item 11: 13 fans with Pacman down logged 33 WARNING lines (one per fan per
+    retry). Now the per-call retries are DEBUG and the batch says once how many calls were
+    retried and how many failed, without any fan's id or the error bodies (which may echo one)."""
+    FakePacman(server, token="t0ken")
+    server.inject(Fault.status(503, PRIVATE_BODY), times=faults, path="/passwords")
+    issuer = pacman_issuer(server.url, retries=4, concurrency=4)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            results = issuer.issue_many([request(f"fan{i}") for i in range(13)])
+    finally:
+        issuer.close()
+    assert sum(isinstance(r, Failure) for r in results) == failed
+    retried = len({r.json()["globalUserId"] for r in server.requests if r.fault})
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    (line,) = warnings
+    counts = (line.callsRetried, line.callsFailed, line.calls)  # type: ignore[attr-defined]
+    assert counts == (retried, failed, 13) and 0 < retried <= 13
+    for record in caplog.records:  # DEBUG included: no email, phone or fan id at any level
+        text = _logged(record)
+        assert "@" not in text and "3125550123" not in text and "fan1" not in text, text

@@ -80,7 +80,13 @@ def world(
         "ISSUE_CONCURRENCY": "8",
     }.items():
         monkeypatch.setenv(name, value)
-    return {"bucket": bucket, "stream": stream, "table": table, "s3": aws.client("s3")}
+    return {
+        "bucket": bucket,
+        "stream": stream,
+        "table": table,
+        "s3": aws.client("s3"),
+        "dynamodb": aws.client("dynamodb"),
+    }
 
 
 def s3_event(bucket: str, key: str) -> dict[str, Any]:
@@ -279,3 +285,57 @@ def test_the_cli_runs_the_same_three_steps_and_refuses_bad_input_with_an_error(
         assert (code, out) == (Exit.REFUSED, ""), (argv, err)
         assert err.startswith("error:") and says in " ".join(err.split()), err
         assert "Traceback" not in err
+
+
+def test_a_kept_code_keeps_its_zeros_to_the_stream_and_tm_is_never_assigned_nor_streamed(
+    world: dict[str, Any],
+    pacman: tuple[LocalHttpServer, FakePacman],
+    read_stream: Callable[[str], dict[str, list[dict[str, Any]]]],
+) -> None:
+    """Issue 17 item 1 end to end: a row already holding `0012345` keeps it (not a number, not
+    reissued), is assigned once and published once; a `TM` row stays `TM`, is never assigned in
+    the inventory and never appears on the stream (skipped and counted at each step)."""
+    s3, bucket, db = world["s3"], world["bucket"], world["dynamodb"]
+    rows = [[*fan(i), ""] for i in range(10)] + [[*fan(10), "0012345"], [*fan(11), "TM"]]
+    key = f"smsWaves/csv/{PREFIX}.csv"
+    s3.put_object(Bucket=bucket, Key=key, Body=wave_csv(rows, header=[*HEADER, "code"]))
+    _server, fake = pacman
+
+    generated = generate_sms_wave_codes_handler({"waveFilePrefix": PREFIX, "config": CONFIG}, None)
+    assert (generated["issued"], generated["kept"], generated["count"]["out"]) == (10, 2, 12)
+    assert len(fake.issued) == 10 and {i["globalUserId"] for i in fake.issued} == {
+        fan(i)[0] for i in range(10)
+    }
+    wave = {
+        r["globalUserId"]: r["code"]
+        for r in parse_csv(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    }
+    assert (wave[fan(10)[0]], wave[fan(11)[0]]) == ("0012345", "TM")
+
+    assigned = process_scheduled_wave_handler({"key": key}, None)
+    assert (assigned["in"], assigned["valid"], assigned["updated"]) == (12, 11, 11)
+    assert assigned["dropped"] == {"empty": 0, "placeholder": 1}
+    table = world["table"]
+    kept = db.get_item(TableName=table, Key={"pk": {"S": "code#0012345"}}, ConsistentRead=True)
+    assert kept["Item"]["campaignId"]["S"] == "camp7"
+    assert "Item" not in db.get_item(TableName=table, Key={"pk": {"S": "code#TM"}})
+    # The inventory's items are `code#…`; the wave's ledger (`issued#…`) remembers the TM row
+    # only so a later row of that fan is a duplicate.
+    inventory = [i for i in db.scan(TableName=table)["Items"] if i["pk"]["S"].startswith("code#")]
+    assigned_codes = {i["code"]["S"] for i in inventory if i["status"]["S"] == "assigned"}
+    assert assigned_codes == {c for c in wave.values() if c != "TM"}
+
+    config_key = f"smsWaves/triggered/{PREFIX}_csv.json"
+    s3.put_object(Bucket=bucket, Key=config_key, Body=json.dumps(CONFIG).encode())
+    (streamed,) = load_code_assignments_to_stream_handler(s3_event(bucket, config_key), None)[
+        "waves"
+    ]
+    assert streamed["count"] == {"rows": 12, "streamed": 11}
+    assert streamed["skipped"]["placeholder"] == 1
+    on_stream = [
+        orjson.loads(r["Data"]) for rs in read_stream(world["stream"]).values() for r in rs
+    ]
+    assert sorted(r["code"] for r in on_stream) == sorted(c for c in wave.values() if c != "TM")
+    (zeros,) = [r for r in on_stream if r["globalUserId"] == fan(10)[0]]
+    assert zeros["code"] == "0012345"
+    assert not any(r["globalUserId"] == fan(11)[0] or r["code"] == "TM" for r in on_stream)

@@ -215,3 +215,41 @@ def test_a_global_user_id_of_control_characters_is_rejected_with_its_row() -> No
     assert (result.rows_in, result.rows_out) == (4, 1)
     assert result.rejected == ((2, "bad_global_user_id"), (3, "missing_global_user_id"),
                                (4, "bad_global_user_id"))  # fmt: skip
+
+
+def test_a_chunk_slower_than_the_lease_stops_the_run_saying_the_lease_was_lost() -> None:
+    """A Pacman chunk hangs past the lease's term (fake clock) and another run takes the wave
+    over meanwhile: the stalled run records what it was issued (first record wins) but writes
+    no rows, no staged CSV and no counts, and says it lost its lease."""
+    store = CrashingStore()
+    store.put_bytes(WAVE, wave_csv([fan(1), fan(2)]))
+    clock = FixedClock(T0)
+    leases = MemoryLeases(clock, seconds=600)
+
+    def stall(call: int) -> None:
+        if call == 1:
+            clock.at = T0 + timedelta(seconds=601)
+            leases.sharing("host-b/7/b").acquire(PREFIX).unwrap()
+
+    issuer = MemoryCodeIssuer(IssuerFaults(before_call=stall))
+    failure = run(store, issuer, leases=leases, chunk_rows=10).failure()
+    assert failure.kind == "taken_over" and "lost its lease" in failure.message
+    assert not [ref for ref in store.objects if ref.key.startswith("smsWaves/generated/")]
+    assert store.objects[WAVE] == wave_csv([fan(1), fan(2)])
+
+
+def test_issuing_gets_half_the_time_the_lease_has_left_so_no_chunk_outlives_it() -> None:
+    """Every chunk's issuing deadline is half what the lease has left (keep() renews at half
+    the term), so with a step as slow as its deadline the lease still holds at the next
+    renewal: 600 s lease, each chunk's issuing taking 250 s."""
+    store = CrashingStore()
+    store.put_bytes(WAVE, wave_csv([fan(1), fan(2), fan(3)]))
+    clock = FixedClock(T0)
+    leases = MemoryLeases(clock, seconds=600)
+
+    def slow(_call: int) -> None:
+        clock.at += timedelta(seconds=250)
+
+    issuer = MemoryCodeIssuer(IssuerFaults(before_call=slow))
+    assert run(store, issuer, leases=leases, chunk_rows=1).unwrap().rows_out == 3
+    assert issuer.deadlines == [300.0, 175.0, 300.0]
