@@ -34,6 +34,7 @@ from domain.workers.process_sms_wave_files import (
     process_sms_wave_files,
 )
 from entrypoints.bootstrap import Container
+from entrypoints.settings import reveal
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class WavePrepRun(Protocol):
 
 
 def _client(c: Container, name: str, url: str) -> JsonHttpClient:
-    return JsonHttpClient(name, url, token=c.settings.service_token)
+    return JsonHttpClient(name, url, token=reveal(c.settings.service_token))
 
 
 def _fans(c: Container) -> EligibleFans:
