@@ -34,6 +34,7 @@ from domain.streaming import KPL_MAGIC
 from domain.workers.save_campaign_data import save_campaign_data
 from domain.workers.save_selection import save_selection
 from domain.workers.transform_code_assignments import transform_code_assignments
+from streams.kinesis_records import user_records
 from tests.support.stream_records import (
     batch_of,
     code_assignment,
@@ -189,3 +190,58 @@ def test_save_selection_assigns_the_good_and_dead_letters_each_hostile_record(
     assert counts.handled >= len(datas) - len(bad)
     assert all(letter.reason for letter in dead.letters)
     assert {int(letter.record.sequence_number) - 1000 for letter in dead.letters} <= bad
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@st.composite
+def protobuf_ish(draw: st.DrawFn) -> bytes:
+    """Fields of every wire type with lengths and indexes that may lie, or plain garbage."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=80))
+    out = b""
+    for _ in range(draw(st.integers(min_value=0, max_value=6))):
+        number = draw(st.integers(min_value=0, max_value=5))
+        wire = draw(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7]))
+        out += _varint(number << 3 | wire)
+        if wire == 0:
+            out += _varint(draw(st.integers(min_value=0, max_value=2**70)))
+        elif wire == 2:
+            inner = draw(st.one_of(st.binary(max_size=20), st.just(POISON_SMALL)))
+            out += _varint(len(inner) + draw(st.integers(min_value=-2, max_value=2)) % 2**32)
+            out += inner
+        else:
+            out += draw(st.binary(max_size=8))
+    return out
+
+
+POISON_SMALL = b'{"type":"registration","x":' + b"[" * 100 + b"]" * 100 + b"}"
+
+
+@given(protobuf_ish(), st.booleans())
+def test_a_kpl_aggregate_with_broken_protobuf_is_handed_on_or_split_never_raised(
+    body: bytes, good_checksum: bool
+) -> None:
+    digest = hashlib.md5(body).digest() if good_checksum else b"\x00" * 16
+    data = KPL_MAGIC + body + digest
+    records = user_records(
+        stream="s",
+        shard_id="shardId-0",
+        sequence_number="1",
+        partition_key="k",
+        data=data,
+        arrived_at=None,
+    )
+    assert records
+    dead = MemoryDeadLetters()
+    counts = save_campaign_data(
+        records, archive=MemoryLake(), schemas=SCHEMAS, dead_letters=dead, clock=CLOCK
+    )
+    assert counts.received == len(records) == counts.handled + counts.dead_lettered
