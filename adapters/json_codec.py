@@ -11,27 +11,52 @@ orjson is ~4x the stdlib's speed, but at the edges of JSON it is not the stdlib:
 - `orjson.dumps` refuses integers beyond 64 bits and lone surrogates (TypeError): `exact_dumps`
   and `json_text` then use the stdlib, so the enriched record and the archived JSON text keep
   the exact digits. (A lone surrogate is the schema check's to refuse, see adapters/avro.py.)
-tests/unit/test_big_integers.py holds both paths to the same values.
+- the stdlib parser recurses in C per nesting level and raises RecursionError (not a
+  ValueError) near 1,000 levels, and it accepts NaN, Infinity and 1e400 (inf), which orjson
+  refuses: a record's fate must not hang on whether it holds a 20-digit run, and a crafted
+  record nested 1,000 deep once stopped a shard for good (issue 17). The stdlib path therefore
+  refuses what orjson refuses and turns RecursionError into the same ValueError.
+tests/unit/test_big_integers.py holds both paths to the same values; tests/unit/test_json_codec.py
+holds every hostile nesting and size to ValueError.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from domain.records import NestedTooDeep
+
 _DIGITS = bytes(ord("d") if 0x30 <= byte <= 0x39 else ord(".") for byte in range(256))
 _WIDE_RUN = b"d" * 20
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if value in (math.inf, -math.inf):
+        raise ValueError("a number beyond the range of a double")
+    return value
 
 
 def exact_loads(text: str) -> Any:
     """orjson.loads, or json.loads where the text may hold an integer beyond 64 bits.
 
-    Raises ValueError (orjson.JSONDecodeError is one) on text that is not JSON."""
+    Raises ValueError (orjson.JSONDecodeError, json.JSONDecodeError, NestedTooDeep, and the
+    stdlib's integer-digits limit are all ValueErrors) on text that is not JSON, and nothing
+    else, however deep or large."""
     if _WIDE_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS):
-        return json.loads(text)
+        try:
+            return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise NestedTooDeep("JSON nested too deep to parse") from None
     return orjson.loads(text)
 
 

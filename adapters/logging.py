@@ -48,37 +48,92 @@ def correlation(correlation_id: str | None = None) -> Iterator[str]:
 
 # --- masking ------------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"(?<![\w.+-])([\w.+%-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# The local part takes RFC 5322's atext, not only [\w.+-]: `=@x.co` and `a!b@x.co` are
+# addresses too, and a narrower set left part of one in the line.
+_LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
+_EMAIL = re.compile(rf"(?<!{_LOCAL})({_LOCAL}+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # A candidate phone: optional +, digits with common separators. The digit count decides below.
 # Not after `shardId-`: Kinesis shard ids (shardId-000000000006) are ids, not phones.
-_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?<!shardId-)\+?\(?\d[\d ().-]{5,22}\d(?![\w])")
+# Up to 60 characters: two phones side by side are one candidate, split below.
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])(?<!shardId-)\+?\(?\d[\d ().-]{5,60}\d(?![\w])")
 # Things shaped like phones that are not: ISO dates with a time after a space ("2026-11-28 16"),
 # dotted-quad IP addresses. Masking them would make logs useless without protecting anyone.
 _NOT_A_PHONE = re.compile(r"^\d{4}-\d{2}-\d{2}\b|^\d{1,3}(?:\.\d{1,3}){3}$")
+# Secrets that show in text: a Slack webhook URL (its path is the credential; an error body
+# echoed it into a log line), a bearer token, a Slack API token.
+_SECRETS = (
+    (re.compile(r"(hooks\.slack(?:-gov)?\.com/)[^\s\"'<>]+"), r"\1***"),
+    (re.compile(r"/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+"), "/services/***"),
+    (re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+"), r"\1***"),
+    (re.compile(r"\bxox[abposre]-[\w-]+"), "xox*-***"),
+)
 # Field names whose values are masked whole, whatever they look like.
 SENSITIVE_KEYS = frozenset({"phone", "phonenumber", "phone_number", "email", "emailaddress"})
+# Field names (lowercased, separators dropped) holding a part of one of these are credentials:
+# their values are replaced whole (`serviceToken`, `BAND_SECRET`, `slack_webhook_url`).
+SECRET_KEY_PARTS = ("token", "secret", "password", "passwd", "webhook", "authorization", "apikey")
+MASKED_SECRET = "***"  # noqa: S105 - the mask, not a password
 
 
 def mask_email(local: str, domain: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
-def _mask_phone_match(match: re.Match[str]) -> str:
-    text = match.group(0)
+def _masked_phone(text: str) -> str | None:
+    """The text masked when it is one phone, else None."""
+    if "+" in text[1:]:  # a + starts a number: this piece holds two
+        return None
     digits = re.sub(r"\D", "", text)
     international = text.startswith("+")
-    # Bare runs of 10-15 digits are phones (US 10, E.164 max 15); with a + even 8 digits are.
-    # Shorter runs are counts and ids, longer ones sequence numbers: left alone.
-    low = 8 if international else 10
+    # Bare runs of 10-15 digits are phones (US 10, E.164 max 15); with a + even 7 digits are
+    # (Niue's +683 7000). Shorter runs are counts and ids, longer ones sequence numbers.
+    low = 7 if international else 10
     if not low <= len(digits) <= 15 or _NOT_A_PHONE.search(text):
-        return text
+        return None
     if international:
         return "+" + digits[0] + "*" * (len(digits) - 5) + digits[-4:]
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
+def _masked_run(text: str) -> str:
+    """Space-separated groups with the phones among them masked: of the ways to cut the run
+    into phones and other groups, the one that masks the most digits (then the fewest pieces).
+    `+97122345600 023 456 7800` is two phones; a greedy cut masked `+97122345600 023` and left
+    `456 7800`."""
+    groups = text.split(" ")
+    # best[i]: (digits masked, -pieces, the pieces) for groups[i:]
+    best: list[tuple[int, int, list[str]]] = [(0, 0, [])] * (len(groups) + 1)
+    for start in range(len(groups) - 1, -1, -1):
+        rest = best[start + 1]
+        choice = (rest[0], rest[1] - 1, [groups[start], *rest[2]])
+        for end in range(start + 1, len(groups) + 1):
+            piece = " ".join(groups[start:end])
+            masked = _masked_phone(piece)
+            if masked is not None:
+                after = best[end]
+                digits = sum(ch.isdigit() for ch in piece)
+                option = (after[0] + digits, after[1] - 1, [masked, *after[2]])
+                if option[:2] > choice[:2]:
+                    choice = option
+        best[start] = choice
+    return " ".join(best[0][2])
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    masked = _masked_phone(text)
+    if masked is not None:
+        return masked
+    # Two phones side by side ("for +24762800 (06 1) 234 5600") are one candidate with too
+    # many digits for a phone, which left both in the line: each is found in the run.
+    return _masked_run(text) if " " in text else text
+
+
 def mask_text(text: str) -> str:
-    """Phones become +1******4567 / ******4567, emails j***@example.com."""
+    """Phones become +1******4567 / ******4567, emails j***@example.com, webhook URLs and
+    bearer tokens ***."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
     text = _EMAIL.sub(lambda m: mask_email(m.group(1), m.group(2)), text)
     return _PHONE_CANDIDATE.sub(_mask_phone_match, text)
 
@@ -90,17 +145,47 @@ def _mask_whole(value: str) -> str:
     return "*" * min(len(value), 8) if value else value
 
 
-def mask_value(value: Any, key: str | None = None) -> Any:
-    """Masks strings anywhere inside dicts/lists; values under a sensitive key are masked whole."""
+def is_secret_key(key: str) -> bool:
+    folded = re.sub(r"[^a-z0-9]", "", key.lower())
+    return any(part in folded for part in SECRET_KEY_PARTS)
+
+
+# Deeper structures are cut: the walk recurses, and a RecursionError inside logging makes
+# logging print the record's unmasked arguments to stderr (Handler.handleError).
+_MAX_MASK_DEPTH = 40
+TOO_DEEP_TO_LOG = "[nested too deep to log]"
+
+
+def mask_value(value: Any, key: str | None = None, _depth: int = 0) -> Any:
+    """Masks strings anywhere inside dicts/lists, dictionary keys included (a dict keyed by
+    email once logged one); values under a sensitive key are masked whole, under a secret
+    key replaced. Numbers shaped like phones and other objects (logged through str()) are
+    masked as their text."""
+    if key is not None and value is not None and value != "" and is_secret_key(key):
+        return MASKED_SECRET
     if isinstance(value, str):
         if key is not None and key.lower() in SENSITIVE_KEYS:
             return _mask_whole(value)
         return mask_text(value)
+    if _depth > _MAX_MASK_DEPTH:
+        return TOO_DEEP_TO_LOG
     if isinstance(value, Mapping):
-        return {str(k): mask_value(v, str(k)) for k, v in value.items()}
+        masked: dict[str, Any] = {}
+        for k, v in value.items():
+            name = mask_text(str(k))
+            while name in masked:  # two keys that mask alike both stay in the line
+                name += "~"
+            masked[name] = mask_value(v, str(k), _depth + 1)
+        return masked
     if isinstance(value, list | tuple | set | frozenset):
-        return [mask_value(v, key) for v in value]
-    return value
+        return [mask_value(v, key, _depth + 1) for v in value]
+    if value is None or isinstance(value, bool | float):
+        return value
+    text = str(value)
+    masked_text = mask_value(text, key)
+    if isinstance(value, int) and masked_text == text:
+        return value
+    return masked_text
 
 
 # --- the formatter ------------------------------------------------------------------------------

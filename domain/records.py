@@ -46,6 +46,20 @@ _DEDUPE_DIGEST_BYTES = 16
 
 CORRUPT_AGGREGATE = "corrupt KPL aggregate: the KPL magic, then a bad checksum or protobuf"
 
+# Deeper than any producer nests a record (the schemas go 3 levels down). The stdlib parser,
+# trim_strings and canonical_json recurse per level and raise RecursionError, which no worker
+# catches, from ~330 levels on (trim_strings: 2 frames a level under a 1,000-frame limit): one
+# crafted record nested 1,000 deep stopped its shard for good (issue 17). Deeper records are
+# dead-lettered as not JSON before any of them sees one.
+MAX_NESTING = 64
+TOO_DEEP = f"not JSON: nested deeper than {MAX_NESTING} levels"
+
+
+class NestedTooDeep(ValueError):
+    """A parser's refusal of JSON nested deeper than it can follow (adapters/json_codec.py
+    raises it for the stdlib's RecursionError); decoding gives the reason TOO_DEEP."""
+
+
 JsonLoads = Callable[[str], Any]
 # A record's content -> its canonical JSON bytes (the dedupe id's input). An injected encoder
 # (adapters/canonical_json.py: orjson) must give exactly the bytes of `canonical_json`, else
@@ -75,17 +89,47 @@ def decoded_or_reason(data: bytes, loads: JsonLoads = json.loads) -> dict[str, A
         return f"not UTF-8: invalid byte at offset {error.start}"
     try:
         value = loads(text)
+    except NestedTooDeep:
+        return TOO_DEEP
     except ValueError as error:
         # json.JSONDecodeError carries line/column; a plain ValueError (e.g. lone surrogate)
         # has no position.
         where = getattr(error, "pos", None)
         return "not JSON" + (f": error at character {where}" if where is not None else "")
+    except RecursionError:  # the stdlib parser, injected as is (save_selection's default)
+        return TOO_DEEP
     if not isinstance(value, dict):
         return f"not a JSON object: got {json_kind(value)}"
+    # Only a record with more openers than the limit can be nested that deep, so the common
+    # record never pays for the walk; counting them by deleting the rest is one C pass (~0.2 µs
+    # for 300 bytes, half of two bytes.count calls).
+    openers = len(data) - len(data.translate(None, b"[{"))
+    if openers > MAX_NESTING and nested_deeper_than(value, MAX_NESTING):
+        return TOO_DEEP
     kind = value.get("type")
     if not isinstance(kind, str) or not kind.strip():
         return "no record type: field 'type' missing or not a non-empty string"
     return value
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True when objects and arrays in `value` nest more than `limit` levels (the value itself
+    is level 1). A loop with its own stack: a recursive walk would fail on the records it is
+    there to find."""
+    if not isinstance(value, dict | list):
+        return False
+    if limit < 1:
+        return True
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def record_type_of(record: Mapping[str, Any]) -> str:

@@ -50,7 +50,7 @@ from domain.ports import (
     RecordStream,
     UserDirectory,
 )
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, reveal
 
 T = TypeVar("T")
 
@@ -120,19 +120,19 @@ class Container:
         return worker
 
     def _service(self, name: str, url: str) -> JsonHttpClient:
-        return JsonHttpClient(name, url, token=self.settings.service_token)
+        return JsonHttpClient(name, url, token=reveal(self.settings.service_token))
 
     @cached_property
     def campaigns(self) -> CampaignDirectory:
         s = self.settings
         if s.campaign_service_url:
             client = self._service("campaign service", s.campaign_service_url)
-            return HttpCampaignDirectory(client, band_secret=s.band_secret)
+            return HttpCampaignDirectory(client, band_secret=reveal(s.band_secret) or "")
         return S3CampaignDirectory(
             self.store,
             s.scoring_bucket,
             prefix=s.campaign_config_prefix,
-            band_secret=s.band_secret,
+            band_secret=reveal(s.band_secret) or "",
         )
 
     @cached_property
@@ -195,7 +195,7 @@ class Container:
             pacman = AsyncJsonHttpClient(
                 "pacman",
                 s.pacman_url,
-                token=s.service_token,
+                token=reveal(s.service_token),
                 max_connections=s.pacman_concurrency,
             )
             return HttpCodeIssuer(
@@ -223,7 +223,7 @@ class Container:
     @cached_property
     def notifier(self) -> Notifier:
         if self.settings.slack_webhook_url:
-            return SlackWebhookNotifier(self.settings.slack_webhook_url)
+            return SlackWebhookNotifier(self.settings.slack_webhook_url.reveal())
         return LogNotifier()
 
 

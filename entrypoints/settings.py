@@ -4,9 +4,59 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from adapters.aws.kinesis_limits import DEFAULT_MAX_IN_FLIGHT
+
+
+class Secret:
+    """A credential that shows as *** in repr, str, f-strings, `dataclasses.asdict(settings)`
+    (which deep-copies it: a dataclass would have been opened into its value) and so in any
+    log line, traceback or dump; `reveal()` is the one way to the value, for the adapter that
+    sends it. issue 17: `asdict(settings)` held SERVICE_TOKEN, BAND_SECRET, SLACK_WEBHOOK_URL."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, _spec: str) -> str:
+        return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __deepcopy__(self, _memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickling it would write the value out
+        raise TypeError("a Secret is not pickled")
+
+
+def reveal(secret: Secret | None) -> str | None:
+    """The value of an optional secret, for the adapter that needs it."""
+    return secret.reveal() if secret is not None else None
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    value = _get(env, name)
+    return Secret(value) if value else None
 
 
 class SettingsError(ValueError):
@@ -76,11 +126,11 @@ class Settings:
     campaign_service_url: str | None = None
     entry_service_url: str | None = None
     user_service_url: str | None = None
-    # Secrets: left out of the repr (and so of any log line or traceback that shows Settings);
-    # a Slack webhook's URL is itself the credential.
-    service_token: str | None = field(default=None, repr=False)
-    slack_webhook_url: str | None = field(default=None, repr=False)
-    band_secret: str = field(default="", repr=False)
+    # Secrets: masked wherever Settings shows (repr, asdict, `public()`, any log line or
+    # traceback); a Slack webhook's URL is itself the credential.
+    service_token: Secret | None = field(default=None, repr=False)
+    slack_webhook_url: Secret | None = field(default=None, repr=False)
+    band_secret: Secret | None = field(default=None, repr=False)
     dead_letter_queue: str = "campaign-workers-dlq"
     verdict_queue: str = "verdict-reporter-queue"
     demand_table: str = "demand-table"
@@ -159,6 +209,14 @@ class Settings:
     # only this process's own traffic.
     kinesis_pacing: float = 0.0
 
+    def public(self) -> dict[str, Any]:
+        """Every setting by name, safe to log or print: a secret that is set shows as ***."""
+        shown: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            shown[item.name] = str(value) if isinstance(value, Secret) else value
+        return shown
+
     def endpoint_for(self, service: str) -> str | None:
         return dict(self.service_endpoints).get(service) or self.endpoint_url
 
@@ -186,9 +244,9 @@ class Settings:
             campaign_service_url=_get(env, "CAMPAIGN_SERVICE_URL") or None,
             entry_service_url=_get(env, "ENTRY_SERVICE_URL") or None,
             user_service_url=_get(env, "USER_SERVICE_URL") or None,
-            service_token=_get(env, "SERVICE_TOKEN") or None,
-            slack_webhook_url=_get(env, "SLACK_WEBHOOK_URL") or None,
-            band_secret=_get(env, "BAND_SECRET"),
+            service_token=_secret(env, "SERVICE_TOKEN"),
+            slack_webhook_url=_secret(env, "SLACK_WEBHOOK_URL"),
+            band_secret=_secret(env, "BAND_SECRET"),
             dead_letter_queue=_get(env, "DEAD_LETTER_QUEUE", d.dead_letter_queue),
             verdict_queue=_get(env, "VERDICT_QUEUE", d.verdict_queue),
             demand_table=_get(env, "DEMAND_TABLE", d.demand_table),

@@ -38,6 +38,7 @@ from domain.workers.process_sms_wave_files import (
     process_sms_wave_files,
 )
 from entrypoints.bootstrap import Container
+from entrypoints.settings import reveal
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class WavePrepRun(Protocol):
 
 
 def _client(c: Container, name: str, url: str) -> JsonHttpClient:
-    return JsonHttpClient(name, url, token=c.settings.service_token)
+    return JsonHttpClient(name, url, token=reveal(c.settings.service_token))
 
 
 def _fans(c: Container) -> EligibleFans:

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import httpx
 from returns.result import Failure, Result, Success
 
-from adapters.logging import current_correlation_id
+from adapters.logging import current_correlation_id, mask_text
 from domain.backoff import Backoff
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
@@ -65,7 +65,13 @@ class ServiceError(Exception):
         excerpt: str = "",
         reason: str = "",
         retry_after: float | None = None,
+        hidden: tuple[str, ...] = (),
     ) -> None:
+        # A dependency's answer may echo what it was sent (`cannot reserve for
+        # ...@fanmail.net +1312...`) or its own URL (a Slack webhook's is its secret); this
+        # text reaches logs, status objects, CLI output and Lambda responses, so it is masked
+        # here, once, for every client. `hidden`: strings never shown (a secret URL path).
+        path, excerpt, reason = (_scrubbed(text, hidden) for text in (path, excerpt, reason))
         self.service = service
         self.retry_after = retry_after  # seconds the service asked us to wait (429/503)
         self.method = method
@@ -108,6 +114,13 @@ class JsonResponse:
         )
 
 
+def _scrubbed(text: str, hidden: tuple[str, ...]) -> str:
+    for never_shown in hidden:
+        if never_shown and never_shown != "/":
+            text = text.replace(never_shown, "/…")
+    return mask_text(text)
+
+
 def _excerpt(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= EXCERPT_CHARS else flat[:EXCERPT_CHARS] + "…"
@@ -141,6 +154,7 @@ class Answer:
     shown: str  # the path as errors may show it
     status: int
     text: str
+    hidden: tuple[str, ...] = ()  # never shown in an error (hide_path: the URL and its path)
 
     def classify(self, expect_json: bool) -> Result[JsonResponse, ServiceError] | None:
         """A final answer, or None when the status says: try again."""
@@ -179,6 +193,7 @@ class Answer:
             excerpt=excerpt,
             reason=reason,
             retry_after=retry_after,
+            hidden=self.hidden,
         )
 
 
@@ -295,6 +310,7 @@ class JsonHttpClient:
     ) -> Result[JsonResponse, ServiceError]:
         """One logical call: tried up to `retry.tries` times. Raises DependencyUnavailable."""
         shown = "/…" if self._hide_path else path
+        hidden = self._hidden(path)
         headers = {}
         if (correlation_id := current_correlation_id()) is not None:
             headers["X-Correlation-Id"] = correlation_id
@@ -312,15 +328,25 @@ class JsonHttpClient:
                 )
             except httpx.TimeoutException as exc:
                 last = self._error(
-                    method, shown, FailureKind.UNAVAILABLE, reason=f"timed out ({exc!r})"
+                    method,
+                    shown,
+                    FailureKind.UNAVAILABLE,
+                    reason=f"timed out ({exc!r})",
+                    hidden=hidden,
                 )
                 continue
             except httpx.TransportError as exc:
                 last = self._error(
-                    method, shown, FailureKind.UNAVAILABLE, reason=f"connection: {exc!r}"
+                    method,
+                    shown,
+                    FailureKind.UNAVAILABLE,
+                    reason=f"connection: {exc!r}",
+                    hidden=hidden,
                 )
                 continue
-            answer = Answer(self.service, method, shown, response.status_code, response.text)
+            answer = Answer(
+                self.service, method, shown, response.status_code, response.text, hidden
+            )
             outcome = answer.classify(expect_json)
             if outcome is not None:
                 return outcome
@@ -337,6 +363,7 @@ class JsonHttpClient:
         excerpt: str = "",
         reason: str = "",
         retry_after: float | None = None,
+        hidden: tuple[str, ...] = (),
     ) -> ServiceError:
         return ServiceError(
             service=self.service,
@@ -347,4 +374,13 @@ class JsonHttpClient:
             excerpt=excerpt,
             reason=reason,
             retry_after=retry_after,
+            hidden=hidden,
         )
+
+    def _hidden(self, path: str) -> tuple[str, ...]:
+        """What errors never show: with hide_path, the path and the whole URL (a Slack error
+        body that echoed its webhook URL was logged verbatim)."""
+        if not self._hide_path:
+            return ()
+        bare = path.split("?", 1)[0]
+        return (str(self._http.base_url).rstrip("/") + path, path, bare)

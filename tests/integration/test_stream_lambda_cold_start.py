@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +21,7 @@ import pytest
 from domain.records import DEDUPE_FIELD, RecordType, formatted
 from tests.conftest import unique_name
 from tests.support.kcl_lake import dead_letter_counts, lake_dedupe_ids
+from tests.support.lambda_sandbox import Sandbox
 from tests.support.stream_fakes import kinesis_event
 from tests.support.stream_records import raw, sample_record
 from tests.support.tcp_proxy import OutageProxy
@@ -32,50 +30,6 @@ pytestmark = pytest.mark.integration
 
 POISON = b"\xff\xfe not json, not utf-8"
 SHARD = "shardId-000000000000"
-
-SANDBOX = """
-import json, sys
-from entrypoints import lambda_handlers  # the cold start: module-level code runs now
-print(json.dumps({"imported": True}), flush=True)
-for line in sys.stdin:
-    print(json.dumps(lambda_handlers.stream_worker_handler(json.loads(line), None)), flush=True)
-"""
-
-
-class Sandbox:
-    """One Lambda execution environment: imported once, then invoked event by event."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        root = Path(__file__).resolve().parents[2]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SANDBOX],
-            cwd=root,
-            env={**env, "PYTHONPATH": str(root)},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        self.started = self._answer()
-
-    def _answer(self) -> Any:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line, f"the sandbox died (exit {self.process.wait()})"
-        return json.loads(line)
-
-    def invoke(self, event: dict[str, Any]) -> Any:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(event).encode() + b"\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def test_a_cold_start_with_sqs_down_fails_the_batch_then_dead_letters_the_poison_once(

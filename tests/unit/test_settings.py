@@ -1,6 +1,13 @@
+import contextlib
+import io
+import json
+import logging
+from dataclasses import asdict
+
 import pytest
 
-from entrypoints.settings import Settings
+from adapters.logging import configure_logging
+from entrypoints.settings import Settings, reveal
 
 
 def test_one_endpoint_serves_every_service_unless_a_service_has_its_own():
@@ -47,3 +54,44 @@ def test_secrets_never_show_in_the_repr() -> None:
     shown = repr(settings) + str(settings)
     assert "visible-bucket" in shown
     assert not [name for name, value in secrets.items() if value in shown]
+
+
+def test_secrets_never_show_in_asdict_public_formatting_or_a_log_line() -> None:
+    """Issue 17 item 7: `dataclasses.asdict(settings)` held every secret."""
+    secrets = {
+        "SLACK_WEBHOOK_URL": "https://hooks.example.test/services/T0/B0/webhook-secret",
+        "SERVICE_TOKEN": "token-secret",
+        "BAND_SECRET": "band-secret",
+    }
+    settings = Settings.from_env({**secrets, "SCORING_BUCKET": "visible-bucket"})
+    dumped = asdict(settings)
+    assert not [v for v in secrets.values() if v in json.dumps(dumped, default=str)]
+    out = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    try:
+        with contextlib.redirect_stderr(out):
+            configure_logging("DEBUG")
+            logging.getLogger("campaign.test").debug("settings %s", dumped, extra=dumped)
+            logging.getLogger("campaign.test").info("public", extra={"settings": settings.public()})
+    finally:
+        root.setLevel(level)
+    shown = [
+        json.dumps(dumped, default=str),
+        str(dumped),
+        json.dumps(settings.public()),
+        f"{settings.service_token} {settings.band_secret!s} {settings.slack_webhook_url!r}",
+        out.getvalue(),
+    ]
+    assert "visible-bucket" in shown[0] and "visible-bucket" in shown[2]
+    assert settings.public()["service_token"] == "***"
+    leaked = [(n, text) for text in shown for n, v in secrets.items() if v in text]
+    assert not leaked
+    # The adapters still get the values.
+    assert reveal(settings.service_token) == "token-secret"
+    assert settings.band_secret is not None and settings.band_secret.reveal() == "band-secret"
+    assert Settings.from_env({}).service_token is None and reveal(None) is None
+    assert settings == Settings.from_env({**secrets, "SCORING_BUCKET": "visible-bucket"})
+    assert hash(settings) == hash(
+        Settings.from_env({**secrets, "SCORING_BUCKET": "visible-bucket"})
+    )
