@@ -129,6 +129,9 @@ class Settings:
     wave_reserve_batch: int = 20_000
     # A TRIGGERED wave older than this is a run that died (Lambda's longest timeout is 15 min).
     wave_stale_minutes: int = 15
+    # How long a wave waits for another wave of its campaign to finish selecting (at most half
+    # of a Lambda's remaining time) before it is refused as busy, its attempt not spent.
+    wave_prep_lease_wait_seconds: float = 300.0
     # The data lake's compaction (docs/data-lake.md): merge_avro_files queues each merged prefix
     # on MOVE_QUEUE for move_merged_avro_files, which archives the sources under
     # LAKE_ARCHIVE_PREFIX. The guards refuse a merge past them. Memory is flat in both bytes and
@@ -215,6 +218,9 @@ class Settings:
             athena_output=_get(env, "ATHENA_OUTPUT"),
             wave_reserve_batch=_int(env, "WAVE_RESERVE_BATCH", d.wave_reserve_batch),
             wave_stale_minutes=_int(env, "WAVE_STALE_MINUTES", d.wave_stale_minutes),
+            wave_prep_lease_wait_seconds=_seconds(
+                env, "WAVE_PREP_LEASE_WAIT_SECONDS", d.wave_prep_lease_wait_seconds
+            ),
             move_queue=_get(env, "MOVE_QUEUE", d.move_queue),
             lake_archive_prefix=_get(env, "LAKE_ARCHIVE_PREFIX", d.lake_archive_prefix),
             merge_max_bytes=_int(env, "MERGE_MAX_BYTES", d.merge_max_bytes),
