@@ -93,9 +93,10 @@ class Settings:
     # The term of a scored file's lease (domain/scoring/lease.py): how long a crashed run keeps
     # a re-run of the same file waiting; each put must finish within half of it.
     scored_file_lease_seconds: float = 120.0
-    # The term of a wave's codes lease and of a lake day's merge lease (domain/lease.py): one
-    # run at a time; a killed run's lease is taken over after this. Renewed between chunks /
-    # record types, so one chunk or one type's merge must finish within half of it.
+    # The term of a wave's codes lease, of a lake day's merge lease and of a campaign's wave-prep
+    # selection lease (domain/lease.py): one run at a time; a killed run's lease is taken over
+    # after this. Renewed between chunks / record types / fans, so one chunk, one type's merge
+    # or one page of fans must finish within half of it.
     run_lease_seconds: float = 600.0
     # Access codes (docs/access-codes.md): the code service and Pacman over HTTP when their URLs
     # are set; otherwise the DynamoDB codes table holds the inventory and generates codes. The

@@ -413,7 +413,7 @@ def _run(
                 request, wave_markets, chain(first, stream), rules, selections, lease, on_progress
             )
         finally:
-            lease.release()  # a retry or the campaign's next wave may select at once
+            _release(lease, cid)
     finally:
         _close(stream)
     try:
@@ -600,6 +600,18 @@ def _take_turn(
             )
             raise _Failed("campaign_busy", busy_message(campaign_id, held))
     raise TypeError("not a Result")
+
+
+def _release(lease: Lease, campaign_id: str) -> None:
+    """So the campaign's next wave may select at once. Best effort: a release that fails leaves
+    the lease to expire after its term, which must not fail a wave that selected and recorded."""
+    try:
+        lease.release()
+    except Exception as error:
+        log.warning(
+            "wave selection lease not released",
+            extra={"campaignId": campaign_id, "error": repr(error)},
+        )
 
 
 def _take(items: Iterator[_T], n: int) -> Iterator[_T]:

@@ -14,6 +14,9 @@ from returns.result import Result, Success
 
 from adapters.clock import FixedClock
 from adapters.leases import MemoryLeases, _Held
+from domain.models import LeaseHeld
+from domain.ports import Lease
+from domain.streaming import DependencyUnavailable
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.turns import SelectionTurns
 from tests.support.wave_world import BUCKET, CAMPAIGN, DATE_KEY, WaveWorld
@@ -124,3 +127,33 @@ def test_a_wave_stalled_past_its_lease_records_nothing_and_its_retry_sees_the_ta
     assert not list(world.store.list_objects(BUCKET, f"wavePrep/{CAMPAIGN}/selected/{DATE_KEY}"))
     retried = world.run().unwrap()
     assert retried.attempt == 1 and selected(world, DATE_KEY) == {"g3", "g2"}
+
+
+class _UnreleasableLeases:
+    """Leases whose release meets an S3 outage."""
+
+    def __init__(self, inner: MemoryLeases) -> None:
+        self.inner = inner
+
+    def acquire(self, name: str) -> Result[Lease, LeaseHeld]:
+        return self.inner.acquire(name).map(_Unreleasable)
+
+    def sharing(self, holder: str) -> _UnreleasableLeases:
+        return _UnreleasableLeases(self.inner.sharing(holder))
+
+
+class _Unreleasable:
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+
+    def keep(self) -> bool:
+        return self.lease.keep()
+
+    def release(self) -> None:
+        raise DependencyUnavailable("s3", "release: connection reset")
+
+
+def test_a_lease_that_cannot_be_released_does_not_fail_a_wave_that_selected() -> None:
+    world = WaveWorld(MARKETS, list[EligibleFan | str](fans(6)))
+    world.leases = _UnreleasableLeases(world.leases)  # type: ignore[assignment]
+    assert world.run().unwrap().selected == 2
