@@ -66,6 +66,8 @@ def _peak_mib() -> float:
 
 
 def run_worker(n: int) -> dict[str, Any]:
+    from adapters.clock import SystemClock
+    from adapters.leases import MemoryLeases
     from adapters.memory import InMemoryCampaignDirectory, InMemoryObjectStore
     from adapters.memory_wave import (
         MemoryCampaignMarkets,
@@ -78,6 +80,7 @@ def run_worker(n: int) -> dict[str, Any]:
     from domain.models import Campaign
     from domain.wave_prep.markets import CampaignMarket
     from domain.wave_prep.request import WavePrepRequest
+    from domain.wave_prep.turns import SelectionTurns
     from domain.workers.process_sms_wave_files import (
         market_details_ref,
         package_ref,
@@ -108,6 +111,8 @@ def run_worker(n: int) -> dict[str, Any]:
         status=MemoryWaveStatusStore(),
         package=ZipPackage(store),
         selections=StoredWaveSelections(store, "b"),
+        # The lease is renewed at every fan: its cost is in the figures.
+        turns=SelectionTurns(MemoryLeases(SystemClock()), time.sleep),
         clock=StepClock(),
     )
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu

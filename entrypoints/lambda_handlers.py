@@ -166,7 +166,8 @@ def process_sms_wave_files_handler(event: Any, context: Any) -> dict[str, Any]:
                     "retryable": False,
                 }
             case Success(request):
-                result = wave_prep.outcome_dict(registry.wave_prep_run(settings)(request))
+                run = registry.wave_prep_run(settings)
+                result = wave_prep.outcome_dict(run(request, deadline=wave_prep.deadline(context)))
         log.log(
             logging.INFO if result["success"] else logging.ERROR, "wave prep done", extra=result
         )

@@ -143,9 +143,10 @@ class Settings:
     # The term of a scored file's lease (domain/scoring/lease.py): how long a crashed run keeps
     # a re-run of the same file waiting; each put must finish within half of it.
     scored_file_lease_seconds: float = 120.0
-    # The term of a wave's codes lease and of a lake day's merge lease (domain/lease.py): one
-    # run at a time; a killed run's lease is taken over after this. Renewed between chunks /
-    # record types, so one chunk or one type's merge must finish within half of it.
+    # The term of a wave's codes lease, of a lake day's merge lease and of a campaign's wave-prep
+    # selection lease (domain/lease.py): one run at a time; a killed run's lease is taken over
+    # after this. Renewed between chunks / record types / fans, so one chunk, one type's merge
+    # or one page of fans must finish within half of it.
     run_lease_seconds: float = 600.0
     # Access codes (docs/access-codes.md): the code service and Pacman over HTTP when their URLs
     # are set; otherwise the DynamoDB codes table holds the inventory and generates codes. The
@@ -179,6 +180,9 @@ class Settings:
     wave_reserve_batch: int = 20_000
     # A TRIGGERED wave older than this is a run that died (Lambda's longest timeout is 15 min).
     wave_stale_minutes: int = 15
+    # How long a wave waits for another wave of its campaign to finish selecting (at most half
+    # of a Lambda's remaining time) before it is refused as busy, its attempt not spent.
+    wave_prep_lease_wait_seconds: float = 300.0
     # The data lake's compaction (docs/data-lake.md): merge_avro_files queues each merged prefix
     # on MOVE_QUEUE for move_merged_avro_files, which archives the sources under
     # LAKE_ARCHIVE_PREFIX. The guards refuse a merge past them. Memory is flat in both bytes and
@@ -273,6 +277,9 @@ class Settings:
             athena_output=_get(env, "ATHENA_OUTPUT"),
             wave_reserve_batch=_int(env, "WAVE_RESERVE_BATCH", d.wave_reserve_batch),
             wave_stale_minutes=_int(env, "WAVE_STALE_MINUTES", d.wave_stale_minutes),
+            wave_prep_lease_wait_seconds=_seconds(
+                env, "WAVE_PREP_LEASE_WAIT_SECONDS", d.wave_prep_lease_wait_seconds
+            ),
             move_queue=_get(env, "MOVE_QUEUE", d.move_queue),
             lake_archive_prefix=_get(env, "LAKE_ARCHIVE_PREFIX", d.lake_archive_prefix),
             merge_max_bytes=_int(env, "MERGE_MAX_BYTES", d.merge_max_bytes),

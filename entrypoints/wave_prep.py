@@ -11,8 +11,9 @@ Adapters, by settings (README's settings table):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from returns.result import Failure, Result, Success
@@ -25,12 +26,14 @@ from adapters.clock import SystemClock
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.eligible_fans import HttpEligibleFans
+from adapters.leases import ObjectLeases, run_holder
 from adapters.logging import mask_text
 from adapters.wave_package import ZipPackage
 from adapters.wave_selections import StoredWaveSelections
 from domain.ports import CampaignMarkets, EligibleFans
 from domain.wave_prep.request import WavePrepRequest
 from domain.wave_prep.status import WaveStatus
+from domain.wave_prep.turns import SelectionTurns
 from domain.workers.process_sms_wave_files import (
     WavePrepCounts,
     WavePrepFailure,
@@ -43,9 +46,17 @@ from entrypoints.settings import reveal
 log = logging.getLogger(__name__)
 
 
+# The campaign-wide lease over a wave's selection (domain/wave_prep/turns.py), one per campaign.
+SELECTION_LEASE_PREFIX = "wavePrep/selectionLeases/"
+
+
 class WavePrepRun(Protocol):
     def __call__(
-        self, request: WavePrepRequest, *, on_progress: Callable[[int], None] | None = None
+        self,
+        request: WavePrepRequest,
+        *,
+        deadline: datetime | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Result[WavePrepCounts, WavePrepFailure]: ...
 
 
@@ -77,8 +88,26 @@ def build(c: Container) -> WavePrepRun:
     fans, markets, codes = _fans(c), _markets(c), c.code_inventory
 
     def run(
-        request: WavePrepRequest, *, on_progress: Callable[[int], None] | None = None
+        request: WavePrepRequest,
+        *,
+        deadline: datetime | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Result[WavePrepCounts, WavePrepFailure]:
+        clock = SystemClock()
+        leases = ObjectLeases(
+            c.store,
+            s.scoring_bucket,
+            SELECTION_LEASE_PREFIX,
+            # The refused wave is told which wave holds it, and where that run is.
+            holder=f"wave {request.date_key} on {run_holder()}",
+            clock=clock,
+            seconds=s.run_lease_seconds,
+            subject="the fan selection of campaign {name}",
+            consequence="nothing was selected",
+        )
+        turns = SelectionTurns(
+            leases, time.sleep, wait=timedelta(seconds=s.wave_prep_lease_wait_seconds)
+        )
         return process_sms_wave_files(
             request,
             bucket=s.scoring_bucket,
@@ -91,13 +120,24 @@ def build(c: Container) -> WavePrepRun:
             status=S3WaveStatusStore(s3, s.scoring_bucket),
             package=ZipPackage(c.store),
             selections=StoredWaveSelections(c.store, s.scoring_bucket),
-            clock=SystemClock(),
+            turns=turns,
+            clock=clock,
             reserve_batch=s.wave_reserve_batch,
             stale_after=timedelta(minutes=s.wave_stale_minutes),
+            deadline=deadline,
             on_progress=on_progress,
         )
 
     return run
+
+
+def deadline(context: Any) -> datetime | None:
+    """When this Lambda invocation ends (None outside Lambda): a wave waiting for another of its
+    campaign stops waiting with half of what is left (domain/wave_prep/turns.py)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return SystemClock().now() + timedelta(milliseconds=remaining())
 
 
 def allow_attempt(

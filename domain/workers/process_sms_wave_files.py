@@ -6,16 +6,20 @@ A run:
    n + 1); a run already under way, or a third attempt, is refused and changes nothing;
 2. reads the campaign, the market details CSV and the campaign's markets, and combines them
    (domain.wave_prep.markets), and the optional uploaded TM / non-TM code files;
-3. streams the eligible fans once through the selection (domain.wave_prep.selection), fans the
-   campaign's other waves selected (the selection ledger, not only the lake) counting as
-   already coded unless `reassign`;
-4. gets each market's codes: `TM` (or the uploaded TM codes) for TM markets; for external
+3. opens the eligible fans' stream (its slow start, an Athena query, outside the lease below);
+4. takes the campaign's selection lease (domain.wave_prep.turns: one wave of the campaign at a
+   time, waiting its turn, else refused as busy without spending the attempt), and under it
+   reads the selection ledger, streams the eligible fans once through the selection
+   (domain.wave_prep.selection), fans the campaign's other waves selected counting as already
+   coded unless `reassign`, renewing the lease at every fan, records who it selected in the
+   ledger and releases the lease;
+5. gets each market's codes: `TM` (or the uploaded TM codes) for TM markets; for external
    markets the uploaded non-TM codes, or reservations from the code inventory in batches of
    `reserve_batch`, each recorded in the reservation ledger under (campaign, date key, market,
    batch) *before* any of its codes is used, and reused from there by a retry;
-5. records who it selected in the selection ledger, then writes sms/, email/ and masterCodes/
-   per market into the zip, uploaded complete (the ledger entry withdrawn if it is not);
-6. writes FINISHED with the counts and the zip's path, or FAILED with the error.
+6. writes sms/, email/ and masterCodes/ per market into the zip, uploaded complete (the ledger
+   entry withdrawn if codes or the upload fail);
+7. writes FINISHED with the counts and the zip's path, or FAILED with the error.
 
 Memory: the selection holds one entry per place (total capacity), plus each market's codes and
 the wave's email addresses while the files are written: O(total capacity), not O(fans).
@@ -29,9 +33,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import chain
 from typing import TypeVar
 
 from returns.result import Failure, Result, Success
@@ -45,6 +50,7 @@ from domain.ports import (
     Clock,
     CodeInventory,
     EligibleFans,
+    Lease,
     PackageWriter,
     ReservationLedger,
     WavePackage,
@@ -53,7 +59,7 @@ from domain.ports import (
 )
 from domain.streaming import DependencyUnavailable
 from domain.wave_prep import files
-from domain.wave_prep.fans import BrokenSource, Ineligible, ineligibility
+from domain.wave_prep.fans import BrokenSource, EligibleFan, Ineligible, ineligibility
 from domain.wave_prep.markets import (
     WaveMarket,
     combine,
@@ -69,6 +75,7 @@ from domain.wave_prep.selection import (
     SelectionRules,
 )
 from domain.wave_prep.status import Refusal, WaveCount, WaveStatus, grant_attempt, next_attempt
+from domain.wave_prep.turns import SelectionTurns, busy_message
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -81,7 +88,13 @@ DEFAULT_STALE_AFTER = timedelta(minutes=15)
 PROGRESS_EVERY = 10_000
 _MAX_REASONS = 20
 RETRYABLE = frozenset(
-    {"campaign_unavailable", "markets_unavailable", "codes_unavailable", "dependency_unavailable"}
+    {
+        "campaign_unavailable",
+        "markets_unavailable",
+        "codes_unavailable",
+        "dependency_unavailable",
+        "campaign_busy",
+    }
 )
 # The upload or the campaign's set-up is wrong, found before any fan is read or code reserved:
 # the run is refused without spending its attempt, so the corrected upload runs.
@@ -96,6 +109,9 @@ INPUT_REFUSALS = frozenset(
         "markets_not_found",
     }
 )
+# Another wave of the campaign was selecting (its lease held past this wave's wait, or it took
+# over this wave's lease): nothing recorded or reserved, so no attempt is spent; a retry runs.
+NOT_SPENT = INPUT_REFUSALS | {"campaign_busy"}
 # The deployment is wrong (no codes table): neither a retry nor a new upload can cure it.
 ENVIRONMENT = frozenset({"codes_missing"})
 
@@ -191,11 +207,15 @@ def process_sms_wave_files(
     status: WaveStatusStore,
     package: WavePackage,
     selections: WaveSelections,
+    turns: SelectionTurns,
     clock: Clock,
     reserve_batch: int = DEFAULT_RESERVE_BATCH,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
+    deadline: datetime | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Result[WavePrepCounts, WavePrepFailure]:
+    """`deadline`: when the invocation ends (a Lambda's), bounding how long this wave waits for
+    another wave of its campaign to finish selecting (domain.wave_prep.turns)."""
     cid, date_key = request.campaign_id, request.date_key
     try:
         current = status.read(cid, date_key)
@@ -230,11 +250,14 @@ def process_sms_wave_files(
             ledger=ledger,
             package=package,
             selections=selections,
+            turns=turns,
+            clock=clock,
+            deadline=deadline,
             reserve_batch=reserve_batch,
             on_progress=on_progress,
         )
     except _Failed as failed:
-        if failed.kind in INPUT_REFUSALS:
+        if failed.kind in NOT_SPENT:
             return _write_refused(status, claim, version, clock, failed.kind, failed.message)
         return _write_failed(status, claim, version, clock, failed.kind, failed.message)
     except DependencyUnavailable as down:
@@ -355,6 +378,9 @@ def _run(
     ledger: ReservationLedger,
     package: WavePackage,
     selections: WaveSelections,
+    turns: SelectionTurns,
+    clock: Clock,
+    deadline: datetime | None,
     reserve_batch: int,
     on_progress: Callable[[int], None] | None,
 ) -> WavePrepCounts:
@@ -375,43 +401,51 @@ def _run(
         salt=campaign.band_salt,
         date_key=date_key,
     )
-    # Fans the campaign's other waves selected are coded (or about to be) even before their
-    # codeAssignment records reach the lake: without this two waves chose the same top fans.
-    coded = frozenset() if request.reassign else selections.selected_elsewhere(cid, date_key)
-    outcome, fans_read, ineligible = _select(request, wave_markets, fans, rules, coded, on_progress)
-    use = _CodeUse()
-    by_id = {m.market_id: m for m in wave_markets}
-    market_files = [
-        files.MarketFiles.build(
-            by_id[selected.market_id],
-            selected.selected,
-            _market_codes(
-                request,
-                by_id[selected.market_id],
-                len(selected.selected),
-                codes,
-                ledger,
-                tm_pool,
-                external_pool,
-                reserve_batch,
-                use,
-            ),
-            campaign.home_region,
-        )
-        for selected in outcome.markets
-    ]
-    target = package_ref(bucket, cid, date_key)
-    owners = files.email_owners(market_files)
-    sms_rows: dict[str, int] = {}
-    email_rows: dict[str, int] = {}
-    # Recorded before the zip can appear, so no published fan is ever missing from the ledger;
-    # withdrawn if the zip is not published (those fans were given nothing).
-    selections.record(
-        cid, date_key, [p.fan.global_user_id for m in outcome.markets for p in m.selected]
-    )
+    query = request.query(tuple(m.market_id for m in wave_markets))
+    stream = fans.eligible_fans(cid, query)
     try:
+        # The source's slow start (an Athena query polls up to 10 minutes) before the lease: a
+        # step that long between renewals would outlast the lease's term.
+        first = list(_take(stream, 1))
+        lease = _take_turn(turns, cid, clock, deadline)
+        try:
+            outcome, fans_read, ineligible = _select_and_record(
+                request, wave_markets, chain(first, stream), rules, selections, lease, on_progress
+            )
+        finally:
+            _release(lease, cid)
+    finally:
+        _close(stream)
+    try:
+        use = _CodeUse()
+        by_id = {m.market_id: m for m in wave_markets}
+        market_files = [
+            files.MarketFiles.build(
+                by_id[selected.market_id],
+                selected.selected,
+                _market_codes(
+                    request,
+                    by_id[selected.market_id],
+                    len(selected.selected),
+                    codes,
+                    ledger,
+                    tm_pool,
+                    external_pool,
+                    reserve_batch,
+                    use,
+                ),
+                campaign.home_region,
+            )
+            for selected in outcome.markets
+        ]
+        target = package_ref(bucket, cid, date_key)
+        owners = files.email_owners(market_files)
+        sms_rows: dict[str, int] = {}
+        email_rows: dict[str, int] = {}
         _publish(package, target, market_files, owners, sms_rows, email_rows)
     except BaseException:
+        # The ledger entry (recorded under the lease, before any code) is withdrawn when the
+        # zip is not published: those fans were given nothing.
         _withdraw(selections, cid, date_key)
         raise
     return WavePrepCounts(
@@ -553,12 +587,90 @@ def _code_pool(store: BlobReader, ref: ObjectRef) -> Iterator[str] | None:
     raise AssertionError("unreachable")
 
 
+def _take_turn(
+    turns: SelectionTurns, campaign_id: str, clock: Clock, deadline: datetime | None
+) -> Lease:
+    match turns.take(campaign_id, clock, deadline):
+        case Success(lease):
+            return lease  # type: ignore[no-any-return]
+        case Failure(held):
+            log.warning(
+                "wave prep refused: another wave of the campaign is selecting",
+                extra={"campaignId": campaign_id, "holder": held.holder},
+            )
+            raise _Failed("campaign_busy", busy_message(campaign_id, held))
+    raise TypeError("not a Result")
+
+
+def _release(lease: Lease, campaign_id: str) -> None:
+    """So the campaign's next wave may select at once. Best effort: a release that fails leaves
+    the lease to expire after its term, which must not fail a wave that selected and recorded."""
+    try:
+        lease.release()
+    except Exception as error:
+        log.warning(
+            "wave selection lease not released",
+            extra={"campaignId": campaign_id, "error": repr(error)},
+        )
+
+
+def _take(items: Iterator[_T], n: int) -> Iterator[_T]:
+    return (item for _, item in zip(range(n), items, strict=False))
+
+
+def _close(stream: Iterable[object]) -> None:
+    """Ends a generator source early (an Athena read stops its query and removes its results)."""
+    close = getattr(stream, "close", None)
+    if callable(close):
+        close()
+
+
+def _select_and_record(
+    request: WavePrepRequest,
+    wave_markets: Sequence[WaveMarket],
+    items: Iterable[Result[EligibleFan, str]],
+    rules: SelectionRules,
+    selections: WaveSelections,
+    lease: Lease,
+    on_progress: Callable[[int], None] | None,
+) -> tuple[SelectionOutcome, int, dict[str, int]]:
+    """Under the campaign's lease: the other waves' selections read, this wave's made and
+    recorded, so a wave of the campaign that follows sees it (and one before it is seen)."""
+    cid, date_key = request.campaign_id, request.date_key
+    # Fans the campaign's other waves selected are coded (or about to be) even before their
+    # codeAssignment records reach the lake: without this two waves chose the same top fans.
+    coded = frozenset() if request.reassign else selections.selected_elsewhere(cid, date_key)
+    outcome, fans_read, ineligible = _select(
+        request, wave_markets, items, rules, coded, lease, on_progress
+    )
+    # Half a term ahead before the write: a wave that took this lease over (this one stalled
+    # past its term) read the ledger without this selection, so recording it now would let
+    # both waves give a fan a code.
+    if not lease.keep():
+        raise _Failed("campaign_busy", _taken_over(cid))
+    # Recorded before any code is reserved or the zip can appear, so no published fan is ever
+    # missing from the ledger.
+    selections.record(
+        cid, date_key, [p.fan.global_user_id for m in outcome.markets for p in m.selected]
+    )
+    return outcome, fans_read, ineligible
+
+
+def _taken_over(campaign_id: str) -> str:
+    return (
+        f"another wave of campaign {campaign_id} took over the fan selection (this run stalled "
+        "past its lease); nothing was recorded or reserved and no attempt was spent: trigger "
+        "this wave again"
+    )
+
+
 def _select(
     request: WavePrepRequest,
     wave_markets: Sequence[WaveMarket],
-    fans: EligibleFans,
+    items: Iterable[Result[EligibleFan, str]],
     rules: SelectionRules,
     coded: frozenset[str],
+    lease: Lease,
     on_progress: Callable[[int], None] | None,
 ) -> tuple[SelectionOutcome, int, dict[str, int]]:
     query = request.query(tuple(m.market_id for m in wave_markets))
@@ -566,7 +678,11 @@ def _select(
     ineligible: Counter[str] = Counter()
     bad_reasons: Counter[str] = Counter()
     read = 0
-    for item in fans.eligible_fans(request.campaign_id, query):
+    for item in items:
+        # Renewed at every fan (a clock read unless half the term is gone): the longest step
+        # between renewals is one page of the source, well within half the term.
+        if not lease.keep():
+            raise _Failed("campaign_busy", _taken_over(request.campaign_id))
         read += 1
         if on_progress is not None and read % PROGRESS_EVERY == 0:
             on_progress(read)

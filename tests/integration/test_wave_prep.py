@@ -17,6 +17,7 @@ from adapters.campaign_config import S3CampaignDirectory
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.eligible_fans import HttpEligibleFans
+from adapters.leases import ObjectLeases
 from adapters.wave_package import ZipPackage
 from adapters.wave_selections import StoredWaveSelections
 from domain.backoff import no_wait
@@ -27,6 +28,7 @@ from domain.wave_prep.fans import BrokenSource, EligibilityQuery
 from domain.wave_prep.markets import CampaignMarket
 from domain.wave_prep.request import WavePrepRequest
 from domain.wave_prep.status import Phase, WaveStatus
+from domain.wave_prep.turns import SelectionTurns
 from domain.workers.process_sms_wave_files import (
     market_details_ref,
     package_ref,
@@ -36,6 +38,14 @@ from tests.support.code_fakes import MemoryCodeInventory
 from tests.support.fake_wave_services import FakeScoringService, entry
 from tests.support.http_server import Fault, LocalHttpServer, Response, running_server
 from tests.support.wave_world import StepClock, market_csv
+
+
+def selection_turns(store: S3ObjectStore, bucket: str, clock: StepClock) -> SelectionTurns:
+    """The campaign's selection lease as in production: an object in S3, conditional puts."""
+    return SelectionTurns(
+        ObjectLeases(store, bucket, "leases/", holder="t", clock=clock), clock.sleep
+    )
+
 
 pytestmark = pytest.mark.integration
 
@@ -198,6 +208,7 @@ def test_scenario_4_end_to_end_over_http_and_s3(
             status=status,
             package=ZipPackage(store),
             selections=StoredWaveSelections(store, bucket),
+            turns=selection_turns(store, bucket, clock),
             clock=clock,
             reserve_batch=16,
         )
@@ -316,6 +327,7 @@ def test_scenario_4_with_the_code_service_timing_out_over_http(
             for i in range(300)
         ]
         status = S3WaveStatusStore(s3_client, bucket)
+        clock = StepClock()
 
         def run() -> Any:
             return process_sms_wave_files(
@@ -330,7 +342,8 @@ def test_scenario_4_with_the_code_service_timing_out_over_http(
                 status=status,
                 package=ZipPackage(store),
                 selections=StoredWaveSelections(store, bucket),
-                clock=StepClock(),
+                turns=selection_turns(store, bucket, clock),
+                clock=clock,
                 reserve_batch=16,
             )
 

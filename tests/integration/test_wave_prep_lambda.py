@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from returns.result import Success
 
 from adapters.avro import AvroSchemas
 from entrypoints import cli
-from entrypoints.lambda_handlers import process_sms_wave_files_handler
+from entrypoints.lambda_handlers import WavePrepRetryable, process_sms_wave_files_handler
 from tests.support.wave_world import market_csv
 
 pytestmark = pytest.mark.integration
@@ -304,3 +306,155 @@ def test_two_waves_on_different_days_before_the_lake_knows_share_no_fan(
     assert cli.main(["process-sms-wave-files", CAMPAIGN, later, "--quiet", "--reassign"]) == 0
     capsys.readouterr()
     assert chosen(later) == chosen(DATE_KEY)
+
+
+class _Context:
+    """A Lambda context with `remaining_ms` left of its invocation."""
+
+    aws_request_id = "req-w"
+    function_name = "wave-prep"
+    memory_limit_in_mb = 2048
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:wave-prep"
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def _originals() -> dict[str, Any]:
+    from adapters.leases import ObjectLeases
+    from adapters.wave_selections import StoredWaveSelections
+
+    return {
+        "acquire": ObjectLeases.acquire,
+        "selected_elsewhere": StoredWaveSelections.selected_elsewhere,
+    }
+
+
+_ORIGINAL = _originals()
+
+
+def _two_waves_at_once(
+    wave: dict[str, str],
+    s3_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    contexts: dict[str, Any],
+    hold_until_other_ends: bool,
+) -> tuple[dict[str, Any], bool]:
+    """Starts wave prep of two date keys of the campaign at once, through the Lambda handler in
+    two threads. The first wave to read the selection ledger holds its selection open until
+    the other has knocked on the campaign's lease (or has ended, `hold_until_other_ends`), or
+    has reached the ledger too (as it could before the lease): no interleaving is left to luck."""
+    from adapters.leases import ObjectLeases
+    from adapters.wave_selections import StoredWaveSelections
+
+    later = "2026-12-08"
+    s3_client.put_object(
+        Bucket=wave["scoring"],
+        Key=f"wavePrep/{CAMPAIGN}/data/{later}.csv",
+        Body=market_csv([("m1", "NY", 5, "TM"), ("m2", "LA", 3, "TM")]),
+    )
+    arrived: list[str] = []
+    knocked, ended, go = threading.Event(), threading.Event(), threading.Event()
+    read_ledger, acquire = _ORIGINAL["selected_elsewhere"], _ORIGINAL["acquire"]
+
+    def selected_elsewhere(self: Any, campaign_id: str, date_key: str) -> frozenset[str]:
+        arrived.append(date_key)
+        if len(arrived) == 1:
+            assert go.wait(timeout=60), "the other wave neither knocked nor reached the ledger"
+        else:
+            go.set()  # both read the ledger: the race the lease closes
+        return frozenset(read_ledger(self, campaign_id, date_key))
+
+    def knocking(self: Any, name: str) -> Any:
+        got = acquire(self, name)
+        if not isinstance(got, Success):
+            knocked.set()
+            if not hold_until_other_ends:
+                go.set()
+        return got
+
+    monkeypatch.setattr(StoredWaveSelections, "selected_elsewhere", selected_elsewhere)
+    monkeypatch.setattr(ObjectLeases, "acquire", knocking)
+    results: dict[str, Any] = {}
+
+    def run(date_key: str) -> None:
+        event = {"data": {"campaignId": CAMPAIGN, "dateKey": date_key}}
+        try:
+            results[date_key] = process_sms_wave_files_handler(event, contexts[date_key])
+        except Exception as raised:  # WavePrepRetryable: the response is in its message
+            results[date_key] = raised
+        finally:
+            if len(results) == 1 and hold_until_other_ends:
+                ended.set()
+                go.set()
+
+    threads = [threading.Thread(target=run, args=(day,)) for day in (DATE_KEY, later)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    return results, knocked.is_set()
+
+
+def _chosen(s3_client: Any, bucket: str, date_key: str) -> set[str]:
+    key = f"wavePrep/{CAMPAIGN}/prepped/prepped.{date_key}.zip"
+    raw = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        return {
+            line.split(",")[0]
+            for name in archive.namelist()
+            if name.startswith("masterCodes/")
+            for line in archive.read(name).decode().splitlines()[1:]
+        }
+
+
+def _status_of(s3_client: Any, bucket: str, date_key: str) -> dict[str, Any]:
+    key = f"wavePrep/{CAMPAIGN}/status/{date_key}.json"
+    doc: dict[str, Any] = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return doc
+
+
+def test_two_waves_of_a_campaign_started_at_once_take_turns_and_share_no_fan(
+    wave: dict[str, str], s3_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contexts = {DATE_KEY: None, "2026-12-08": _Context(remaining_ms=900_000)}
+    results, knocked = _two_waves_at_once(wave, s3_client, monkeypatch, contexts, False)
+    assert all(r["success"] and r["attempt"] == 1 for r in results.values()), results
+    first, later = (_chosen(s3_client, wave["scoring"], day) for day in (DATE_KEY, "2026-12-08"))
+    assert len(first) == len(later) == 8 and not first & later
+    assert knocked  # the second waited for the first's lease
+    assert sorted(r["count"]["ineligible"].get("already_coded", 0) for r in results.values()) == [
+        0,
+        8,
+    ]
+    for day in results:
+        assert _status_of(s3_client, wave["scoring"], day)["attempts"] == 1
+
+
+def test_a_wave_that_cannot_wait_for_the_other_is_refused_as_busy_and_spends_no_attempt(
+    wave: dict[str, str], s3_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two seconds left of each invocation: a wave waits one, then is refused.
+    contexts = {day: _Context(remaining_ms=2_000) for day in (DATE_KEY, "2026-12-08")}
+    results, knocked = _two_waves_at_once(wave, s3_client, monkeypatch, contexts, True)
+    refused = [day for day, r in results.items() if isinstance(r, WavePrepRetryable)]
+    assert knocked and len(refused) == 1, results
+    (busy,) = refused
+    (holder,) = set(results) - {busy}
+    assert results[holder]["success"] and results[holder]["attempt"] == 1
+    assert "campaign_busy" in str(results[busy]) and f"wave {holder} on" in str(results[busy])
+    status = _status_of(s3_client, wave["scoring"], busy)
+    assert (status["status"], status["attempts"], status["attemptSpent"]) == ("FAILED", 0, False)
+    from adapters.leases import ObjectLeases
+    from adapters.wave_selections import StoredWaveSelections
+
+    for cls, name in ((ObjectLeases, "acquire"), (StoredWaveSelections, "selected_elsewhere")):
+        monkeypatch.setattr(cls, name, _ORIGINAL[name])  # the lease and ledger as they are
+    again = process_sms_wave_files_handler({"campaignId": CAMPAIGN, "dateKey": busy}, None)
+    assert again["success"] and again["attempt"] == 1
+    first, later = (_chosen(s3_client, wave["scoring"], day) for day in (DATE_KEY, "2026-12-08"))
+    assert not first & later

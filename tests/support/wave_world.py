@@ -11,6 +11,7 @@ from typing import Any
 
 from returns.result import Result
 
+from adapters.leases import MemoryLeases
 from adapters.memory import InMemoryCampaignDirectory, InMemoryObjectStore
 from adapters.memory_wave import (
     MemoryCampaignMarkets,
@@ -24,6 +25,7 @@ from domain.models import Campaign, ObjectRef
 from domain.wave_prep.fans import EligibleFan
 from domain.wave_prep.markets import CampaignMarket
 from domain.wave_prep.request import WavePrepRequest
+from domain.wave_prep.turns import SelectionTurns
 from domain.workers.process_sms_wave_files import (
     WavePrepCounts,
     WavePrepFailure,
@@ -46,6 +48,10 @@ class StepClock:
         self.at += timedelta(seconds=1)
         return self.at
 
+    def sleep(self, seconds: float) -> None:
+        """A wait that passes on this clock, not in the test's time."""
+        self.at += timedelta(seconds=seconds)
+
 
 def market_csv(rows: list[tuple[str, str, int, str]]) -> bytes:
     lines = ["marketId,name,capacity,selectionTime,codeType"]
@@ -65,6 +71,7 @@ class WaveWorld:
     campaign: Campaign = field(default_factory=lambda: Campaign(CAMPAIGN, band_salt=b"salt"))
 
     def __post_init__(self) -> None:
+        self.leases = MemoryLeases(self.clock)
         self.source = MemoryEligibleFans(self.fans)
         self.campaign_markets = MemoryCampaignMarkets(
             {CAMPAIGN: [CampaignMarket(m, n) for m, n, _c, _t in self.markets]}
@@ -92,6 +99,7 @@ class WaveWorld:
             status=self.status,
             package=ZipPackage(self.store),
             selections=StoredWaveSelections(self.store, BUCKET),
+            turns=SelectionTurns(self.leases.sharing(f"wave {date_key}"), self.clock.sleep),
             clock=self.clock,
             reserve_batch=reserve_batch,
         )
