@@ -149,6 +149,9 @@ class _Unreleasable:
     def keep(self) -> bool:
         return self.lease.keep()
 
+    def seconds_left(self) -> float:
+        return self.lease.seconds_left()
+
     def release(self) -> None:
         raise DependencyUnavailable("s3", "release: connection reset")
 
