@@ -1,4 +1,4 @@
-"""In-memory fakes of the access-code ports (CodeIssuer, CodeInventory, IssuedCodeLedger), for
+"""In-memory fakes of the access-code ports (CodeIssuer, CodeInventory), for
 unit tests, dry runs and benchmarks. No I/O, no mocks; beside adapters/memory.py (the other
 ports' fakes) so the code workers' fakes stay in one small module.
 
@@ -17,9 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from returns.result import Failure, Result, Success
 
-from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
+from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.models import FailureKind, LookupFailure
-from domain.streaming import DependencyUnavailable
 
 HOLD = timedelta(hours=24)
 
@@ -75,27 +74,6 @@ class MemoryCodeIssuer:
         """Instant, so the deadline is only recorded (a test's slow issuer is its before_call)."""
         self.deadlines.append(deadline_seconds)
         return [self.issue(r) for r in requests]
-
-
-class MemoryIssuedCodeLedger:
-    """(wave, globalUserId) -> IssuedCode; `fail_next` makes the next calls raise."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], IssuedCode] = {}
-        self.fail_next = 0
-
-    def _trip(self) -> None:
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            raise DependencyUnavailable("memory ledger", "told to fail")
-
-    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
-        self._trip()
-        return {g: self.entries[(wave, g)] for g in global_user_ids if (wave, g) in self.entries}
-
-    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
-        self._trip()
-        return {g: self.entries.setdefault((wave, g), code) for g, code in issued.items()}
 
 
 @dataclass

@@ -23,8 +23,8 @@ One table (`CODES_TABLE`), string key `pk`, three kinds of item:
   The same key again returns the slots' codes, renewing their 24 h (a conditional update that the
   code is still held by that slot); a slot whose code expired and was taken by someone else is
   filled afresh.
-- `issued#{wave}#{globalUserId}`: the ledger of generate_sms_wave_codes (code, row), written
-  conditionally 100 to a TransactWriteItems (`DynamoIssuedCodeLedger.record` says why).
+- `issued-code#{wave}#{globalUserId}`: the issued-code ledger of generate_sms_wave_codes, which
+  is the once-ledger (adapters/aws/dynamo_ledger.py, domain/issued_codes.py) in this table.
 - `issuing#{issueKey}`: the issuer's intent, the code it is issuing for that key (a wave's fan),
   written before the code (`DynamoCodeIssuer.issue` says why).
 
@@ -59,11 +59,10 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters.aws.errors import AWS_ERRORS, as_missing, error_code, lookup_failure, unavailable
+from adapters.aws.errors import AWS_ERRORS, as_missing, error_code, lookup_failure
 from domain.backoff import Backoff
-from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
+from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.models import FailureKind, LookupFailure
-from domain.streaming import DependencyUnavailable
 
 POOL_INDEX = "pool-freeAt"
 HOLD = timedelta(hours=24)
@@ -73,14 +72,6 @@ DEFAULT_CONCURRENCY = 8
 MAX_DRAWS = 5
 DEFAULT_UNPROCESSED_BACKOFF = Backoff(base_seconds=0.05, cap_seconds=2.0, retries=6)
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-_CANCELLED = "TransactionCanceledException"
-# Items of a cancelled transaction that were not at fault ("None"), or whose fault passes: sent
-# again in the next transaction.
-_RESEND_REASONS = frozenset(
-    {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-)
-# DynamoDB's limit of items per TransactWriteItems.
-TRANSACT_WRITE_LIMIT = 100
 
 Clock = Callable[[], datetime]
 
@@ -663,110 +654,6 @@ class DynamoCodeIssuer:
             return self.issue(request)
 
         return list(self._pool.map(issue_in_time, requests))
-
-
-class DynamoIssuedCodeLedger:
-    """IssuedCodeLedger on the codes table: `issued#{wave}#{globalUserId}` -> code, row."""
-
-    def __init__(
-        self,
-        dynamodb: Any,
-        table: str,
-        *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        backoff: Backoff = DEFAULT_UNPROCESSED_BACKOFF,
-    ) -> None:
-        self._db = dynamodb
-        self.table = table
-        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="ledger")
-        self._backoff = backoff
-
-    @staticmethod
-    def _pk(wave: str, global_user_id: str) -> str:
-        return f"issued#{wave}#{global_user_id}"
-
-    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
-        """Raises DependencyUnavailable when DynamoDB cannot answer (after botocore's retries)."""
-        pks = {self._pk(wave, g): g for g in global_user_ids}
-        try:
-            items = _batch_get(self._db, self.table, list(pks), self._backoff, f"ledger of {wave}")
-        except _Unavailable as problem:
-            raise DependencyUnavailable(self.table, str(problem.failure)) from problem
-        return {pks[pk]: _issued(item) for pk, item in items.items()}
-
-    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
-        """Conditional puts (`attribute_not_exists(pk)`), 100 to a TransactWriteItems, those
-        transactions `concurrency` at a time. Why transactions: one PutItem per fan cost ~1.2 ms
-        of client CPU in botocore, 2.4 cores at 2,000 codes/s; a transaction of 100 costs ~60 µs
-        a fan (benchmarks/README.md, "Wave codes"). BatchWriteItem is cheaper still but takes no
-        condition: a concurrent run's record would be overwritten, and the fan could be sent a
-        code the ledger no longer holds. The price: DynamoDB bills a transactional write twice.
-
-        A transaction is all or nothing. One cancelled because some fans hold a record already
-        names them, each with its record (ReturnValuesOnConditionCheckFailure=ALL_OLD): those
-        keep it (the first record wins) and the others are sent again in a new transaction; so
-        are all of one cancelled by a conflicting transaction or throttling, after the backoff
-        (the adapter's only retry loop: partial-batch resends). Raises DependencyUnavailable
-        when DynamoDB cannot answer, or the resends run out."""
-        entries = list(issued.items())
-        groups = [
-            entries[i : i + TRANSACT_WRITE_LIMIT]
-            for i in range(0, len(entries), TRANSACT_WRITE_LIMIT)
-        ]
-        held: dict[str, IssuedCode] = {}
-        for part in self._pool.map(lambda group: self._record_group(wave, group), groups):
-            held.update(part)
-        return held
-
-    def _record_group(
-        self, wave: str, group: list[tuple[str, IssuedCode]]
-    ) -> dict[str, IssuedCode]:
-        held: dict[str, IssuedCode] = {}
-        pending = dict(group)
-        for attempt in range(self._backoff.tries):
-            if attempt:
-                self._backoff.wait(attempt)
-            order = list(pending)
-            try:
-                self._db.transact_write_items(
-                    TransactItems=[self._put(wave, gid, pending[gid]) for gid in order]
-                )
-            except AWS_ERRORS as error:
-                if error_code(error) != _CANCELLED:
-                    raise unavailable(self.table, error) from error
-                reasons = getattr(error, "response", {}).get("CancellationReasons") or []
-                if len(reasons) != len(order):
-                    raise unavailable(self.table, error) from error
-                for gid, reason in zip(order, reasons, strict=True):
-                    code = reason.get("Code")
-                    if code == "ConditionalCheckFailed" and isinstance(reason.get("Item"), Mapping):
-                        held[gid] = _issued(reason["Item"])  # recorded first: that one holds
-                        del pending[gid]
-                    elif code not in _RESEND_REASONS:
-                        raise unavailable(self.table, error) from error
-                if not pending:
-                    return held
-                continue
-            return {**held, **pending}
-        raise DependencyUnavailable(
-            self.table,
-            f"ledger of {wave}: {len(pending)} records still cancelled after "
-            f"{self._backoff.tries} transactions",
-        )
-
-    def _put(self, wave: str, gid: str, code: IssuedCode) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": {"pk": _s(self._pk(wave, gid)), "code": _s(code.code), "row": _n(code.row)},
-                "ConditionExpression": "attribute_not_exists(pk)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-
-def _issued(item: Mapping[str, Any]) -> IssuedCode:
-    return IssuedCode(code=item["code"]["S"], row=int(item["row"]["N"]))
 
 
 def iter_table_codes(db: Any, table: str) -> Iterator[dict[str, Any]]:
