@@ -1,11 +1,11 @@
-"""In-memory fakes of the access-code ports (CodeIssuer, CodeInventory, IssuedCodeLedger), for
+"""In-memory fakes of the access-code ports (CodeIssuer, CodeInventory), for
 unit tests, dry runs and benchmarks. No I/O, no mocks; beside adapters/memory.py (the other
 ports' fakes) so the code workers' fakes stay in one small module.
 
-MemoryCodeInventory keeps the DynamoDB inventory's rules (a code exists once, belongs to one
-campaign, is held by at most one reservation slot, holds expire after 24 h unless assigned,
-the same key returns the same codes), so the workers' unit tests see the same behaviour as the
-integration tests.
+MemoryCodeInventory stores what the DynamoDB inventory stores, on dicts, and decides with the
+same rules, domain/inventory.py's (holds expire after 24 h unless assigned, an unseen code counts
+as assigned, a code of another campaign is a conflict), so the workers' unit tests see the same
+behaviour as the integration tests.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from returns.result import Failure, Result, Success
 
-from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
+from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
+from domain.inventory import AssignOutcome, assign_outcome, hold_until, is_free, seen_status
 from domain.models import FailureKind, LookupFailure
-from domain.streaming import DependencyUnavailable
-
-HOLD = timedelta(hours=24)
 
 
 @dataclass
@@ -77,27 +75,6 @@ class MemoryCodeIssuer:
         return [self.issue(r) for r in requests]
 
 
-class MemoryIssuedCodeLedger:
-    """(wave, globalUserId) -> IssuedCode; `fail_next` makes the next calls raise."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], IssuedCode] = {}
-        self.fail_next = 0
-
-    def _trip(self) -> None:
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            raise DependencyUnavailable("memory ledger", "told to fail")
-
-    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
-        self._trip()
-        return {g: self.entries[(wave, g)] for g in global_user_ids if (wave, g) in self.entries}
-
-    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
-        self._trip()
-        return {g: self.entries.setdefault((wave, g), code) for g, code in issued.items()}
-
-
 @dataclass
 class _Code:
     campaign_id: str | None
@@ -129,9 +106,7 @@ class MemoryCodeInventory:
             return added
 
     def _free(self, item: _Code, now: datetime) -> bool:
-        return item.status == "available" or (
-            item.status == "reserved" and item.free_at is not None and item.free_at <= now
-        )
+        return is_free(item.status, item.free_at, now)
 
     def reserve(
         self, campaign_id: str, count: int, code_type: CodeType, key: str
@@ -143,7 +118,7 @@ class MemoryCodeInventory:
             return Failure(LookupFailure(what, FailureKind.INVALID, "count must be at least 1"))
         with self._lock:
             now = self.clock()
-            until = now + HOLD
+            until = hold_until(now)
             held: list[str] = []
             for i in range(count):
                 slot = f"{campaign_id}#{code_type}#{key}#{i}"
@@ -179,12 +154,17 @@ class MemoryCodeInventory:
             updated = conflicts = 0
             for code in codes:
                 item = self.codes.get(code)
-                if item is None:
-                    self.codes[code] = _Code(campaign_id, CodeType.EXTERNAL, "assigned")
-                    updated += 1
-                elif item.campaign_id not in (None, campaign_id):
+                outcome = assign_outcome(
+                    item.campaign_id if item else None,
+                    item.status if item else None,
+                    campaign_id,
+                    seen=item is not None,
+                )
+                if outcome is AssignOutcome.CONFLICT:
                     conflicts += 1
-                elif item.status != "assigned":
+                elif outcome is AssignOutcome.UPDATED:
+                    if item is None:
+                        item = self.codes[code] = _Code(campaign_id, CodeType.EXTERNAL, "assigned")
                     item.campaign_id, item.status, item.free_at = campaign_id, "assigned", None
                     updated += 1
             return Success(AssignCount(len(codes), updated, conflicts))
@@ -195,7 +175,7 @@ class MemoryCodeInventory:
         now = self.clock()
         return Success(
             {
-                c: ("available" if self._free(self.codes[c], now) else self.codes[c].status)
+                c: seen_status(self.codes[c].status, self.codes[c].free_at, now)
                 for c in codes
                 if c in self.codes and self.codes[c].campaign_id == campaign_id
             }

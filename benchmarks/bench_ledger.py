@@ -1,4 +1,5 @@
-"""The issued-code ledger of generate_sms_wave_codes on the emulator: `DynamoIssuedCodeLedger`
+"""The issued-code ledger of generate_sms_wave_codes on the emulator: `OnceIssuedCodes` over
+`DynamoOnceLedger` (the once-ledger's `record`, in the codes table, as bootstrap wires it)
 recording chunks of 1,000 fans (TransactWriteItems of 100 conditional puts, `--concurrency` at
 a time), recording them again (every fan held already: the cancellations bring the records),
 against one conditional PutItem per fan (the ledger before) in the same run.
@@ -29,8 +30,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from adapters.aws.clients import ClientFactory, ClientOptions
-    from adapters.aws.dynamo_codes import DynamoIssuedCodeLedger, create_codes_table
+    from adapters.aws.dynamo_codes import create_codes_table
+    from adapters.aws.dynamo_ledger import DynamoOnceLedger
     from domain.codes import IssuedCode
+    from domain.issued_codes import OnceIssuedCodes
     from local.emulator import EmulatorProcess
 
     print(machine())
@@ -38,7 +41,8 @@ def main() -> int:
         options = ClientOptions(endpoint_url=emulator.endpoint_url, max_pool_connections=32)
         db = ClientFactory(options).client("dynamodb")
         create_codes_table(db, "codes")
-        ledger = DynamoIssuedCodeLedger(db, "codes", concurrency=args.concurrency)
+        once = DynamoOnceLedger(db, "codes", concurrency=args.concurrency)
+        ledger = OnceIssuedCodes(once, "bench")
         print("| variant | fans | s | fans/s | client CPU µs/fan |")
         print("|---|--:|--:|--:|--:|")
 

@@ -16,6 +16,10 @@ An entry is keyed by the effect's natural id (say `sms#{campaign}#{wave}#{fan}`)
 - UNKNOWN is reported, and reconciled to DONE or FAILED from an outside lookup (a delivery
   receipt) with `resolve`; the owner that made the call may also settle it when its answer comes
   after all (a slow provider), since it knows what happened.
+- `record`: an effect that is safe to repeat under its own key (an issuer that keeps issue
+  keys returns the same code to the same key) needs no claim and no start: its result is
+  written DONE at once, only where the key has no entry, and the first record wins (the issued
+  codes of a wave: domain/issued_codes.py).
 - `release`: the owner gives the key back (deleted), only when it knows the effect did not happen
   (it never started, or the provider refused before acting, e.g. throttling): the key can be
   claimed again at once.
@@ -116,6 +120,16 @@ def on_claim(
             detail=EXPIRED_AFTER_START,
         )
     return Entry(key, EntryState.CLAIMED, owner, now + ttl, current.version + 1)
+
+
+def on_record(
+    current: Entry | None, key: str, owner: str, now: datetime, done: Done
+) -> Entry | None:
+    """DONE with `done`'s result where the key has no entry; None (the entry as it is stands)
+    otherwise: the first record wins, whoever wrote it."""
+    if current is None:
+        return Entry(key, EntryState.DONE, owner, now, 1, done.result)
+    return None
 
 
 def on_start(current: Entry | None, key: str, owner: str, now: datetime) -> Entry:

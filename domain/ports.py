@@ -33,7 +33,7 @@ from domain.models import (
     PutOutcome,
     StreamRecord,
 )
-from domain.once import Entry, Outcome, Resolution
+from domain.once import Done, Entry, Outcome, Resolution
 from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
 from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
@@ -586,6 +586,12 @@ class OnceLedger(Protocol):
 
     def release(self, entry: Entry) -> None:
         """The owner gives the key back: only when the effect did not happen."""
+        ...
+
+    def record(self, results: Mapping[str, Done], owner: str) -> Mapping[str, Entry]:
+        """For an effect safe to repeat under its own key (no claim, no start): each key's
+        result written DONE where the key has no entry; each key's entry afterwards (the
+        first record wins a race)."""
         ...
 
     def resolve(self, key: str, resolution: Resolution) -> Entry:

@@ -10,6 +10,7 @@ Keys (the original's layout, §2.4):
                                                   before it replaces the old one
     smsWaves/streamed/{waveName}.json             load_code_assignments_to_stream's checkpoint
     smsWaves/leases/{waveFilePrefix}.json         generate_sms_wave_codes' one-run-at-a-time lease
+    smsWaves/leases/stream/{waveName}.json        load_code_assignments_to_stream's lease
 
 Validity window: begin = notifyDate - 24 h, end = the same UTC instant one calendar year later
 (29 February -> 28 February). notifyDate is ISO 8601: with an offset (`Z`, `-05:00`) it is that
@@ -46,6 +47,8 @@ GLOBAL_USER_ID = "globalUserId"
 REGENERATE_OPTION = "regenerateCodes"
 # generate_sms_wave_codes' lease per wave: smsWaves/leases/{waveFilePrefix}.json
 WAVE_LEASE_PREFIX = "smsWaves/leases/"
+# load_code_assignments_to_stream's lease per wave (a prefix holds no "/": no clash with the above)
+STREAM_LEASE_PREFIX = "smsWaves/leases/stream/"
 
 
 def wave_csv_key(wave_name: str) -> str:

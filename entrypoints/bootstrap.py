@@ -19,9 +19,9 @@ from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.dynamo_codes import (
     DynamoCodeInventory,
     DynamoCodeIssuer,
-    DynamoIssuedCodeLedger,
 )
 from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoUserDirectory
+from adapters.aws.dynamo_ledger import DynamoOnceLedger
 from adapters.aws.kinesis import KinesisRecordStream
 from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
 from adapters.aws.s3 import S3ObjectStore
@@ -35,9 +35,11 @@ from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer
 from adapters.http.entries import HttpEntryDirectory
 from adapters.http.slack import SlackWebhookNotifier
 from adapters.http.users import HttpUserDirectory
+from adapters.leases import run_holder
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
 from domain.backoff import Backoff
+from domain.issued_codes import OnceIssuedCodes
 from domain.ports import (
     CampaignDirectory,
     CodeInventory,
@@ -209,11 +211,13 @@ class Container:
 
     @cached_property
     def issued_codes(self) -> IssuedCodeLedger:
-        return DynamoIssuedCodeLedger(
+        # The once-ledger's entries in the codes table (domain/issued_codes.py).
+        once = DynamoOnceLedger(
             self._codes_dynamodb,
             self.settings.codes_table,
             concurrency=self.settings.issue_concurrency,
         )
+        return OnceIssuedCodes(once, run_holder())
 
     @cached_property
     def _codes_dynamodb(self) -> Any:

@@ -61,7 +61,7 @@ from adapters.leases import ObjectLeases, run_holder
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
-from domain.waves import WAVE_LEASE_PREFIX
+from domain.waves import STREAM_LEASE_PREFIX, WAVE_LEASE_PREFIX
 from domain.workers.generate_sms_wave_codes import (
     GeneratedWave,
     GenerateFailure,
@@ -395,12 +395,24 @@ def _process_scheduled_wave(c: Container) -> ScheduledWaveRun:
 
 
 def _load_code_assignments_to_stream(c: Container) -> CodeStreamRun:
+    s = c.settings
+    leases = ObjectLeases(
+        c.store,
+        s.scoring_bucket,
+        STREAM_LEASE_PREFIX,
+        holder=run_holder(),
+        clock=SystemClock(),
+        seconds=s.run_lease_seconds,
+        subject="wave {name}",
+        consequence="nothing was streamed",
+    )
     return partial(
         load_code_assignments_to_stream,
         store=c.store,
         stream=c.stream(c.settings.input_stream),
         clock=SystemClock(),
         encode=orjson.dumps,
+        leases=leases,
     )
 
 

@@ -84,7 +84,6 @@ def _markets(c: Container) -> CampaignMarkets:
 
 def build(c: Container) -> WavePrepRun:
     s = c.settings
-    s3 = c.aws.client("s3")
     fans, markets, codes = _fans(c), _markets(c), c.code_inventory
 
     def run(
@@ -116,8 +115,8 @@ def build(c: Container) -> WavePrepRun:
             markets=markets,
             fans=fans,
             codes=codes,
-            ledger=S3ReservationLedger(s3, s.scoring_bucket),
-            status=S3WaveStatusStore(s3, s.scoring_bucket),
+            ledger=S3ReservationLedger(c.store, s.scoring_bucket),
+            status=S3WaveStatusStore(c.store, s.scoring_bucket),
             package=ZipPackage(c.store),
             selections=StoredWaveSelections(c.store, s.scoring_bucket),
             turns=turns,
@@ -150,7 +149,7 @@ def allow_attempt(
         date_key,
         by=by,
         reason=reason,
-        status=S3WaveStatusStore(c.aws.client("s3"), s.scoring_bucket),
+        status=S3WaveStatusStore(c.store, s.scoring_bucket),
         clock=SystemClock(),
         stale_after=timedelta(minutes=s.wave_stale_minutes),
     )

@@ -24,12 +24,14 @@ adapter's only retry loop).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
 from domain.backoff import Backoff
 from domain.once import (
+    Done,
     Entry,
     EntryState,
     LedgerConflict,
@@ -38,6 +40,7 @@ from domain.once import (
     check_ttl,
     on_claim,
     on_finish,
+    on_record,
     on_release,
     on_resolve,
     on_start,
@@ -117,11 +120,18 @@ class DynamoOnceLedger:
         *,
         clock: Callable[[], datetime] = _now,
         backoff: Backoff = DEFAULT_BACKOFF,
+        concurrency: int = 1,
     ) -> None:
         self._db = dynamodb
         self.table = table
         self._clock = clock
         self._backoff = backoff
+        # Transactions of 100 in flight at once (a wave's chunk of 1,000 codes is ten).
+        self._pool = (
+            ThreadPoolExecutor(concurrency, thread_name_prefix="ledger")
+            if concurrency > 1
+            else None
+        )
 
     # -- one entry: a conditional Put or Delete, decided again from what won ---------------------
 
@@ -183,12 +193,29 @@ class DynamoOnceLedger:
 
         return self._settle({e.key: (e, rule(e, o)) for e, o in settlements})
 
+    def record(self, results: Mapping[str, Done], owner: str) -> Mapping[str, Entry]:
+        """Optimistic as `claim`: a new DONE entry per key; one that exists comes back with
+        the cancellation and stands."""
+
+        def rule(key: str, done: Done) -> _Rule:
+            return lambda current: on_record(current, key, owner, self._clock(), done)
+
+        return self._settle({key: (None, rule(key, done)) for key, done in results.items()})
+
     def _settle(self, work: Mapping[str, tuple[Entry | None, _Rule]]) -> dict[str, Entry]:
         answers: dict[str, Entry] = {}
         order = list(work)
-        for start in range(0, len(order), TRANSACT_WRITE_LIMIT):
-            group = {k: work[k] for k in order[start : start + TRANSACT_WRITE_LIMIT]}
-            answers.update(self._settle_group(group))
+        groups = [
+            {k: work[k] for k in order[start : start + TRANSACT_WRITE_LIMIT]}
+            for start in range(0, len(order), TRANSACT_WRITE_LIMIT)
+        ]
+        settled = (
+            map(self._settle_group, groups)
+            if self._pool is None or len(groups) < 2
+            else (self._pool.map(self._settle_group, groups))
+        )
+        for part in settled:
+            answers.update(part)
         return answers
 
     def _settle_group(self, group: Mapping[str, tuple[Entry | None, _Rule]]) -> dict[str, Entry]:

@@ -1,4 +1,5 @@
-"""Wave prep state in S3, written conditionally (S3 conditional writes; moto honours them):
+"""Wave prep state in S3, written conditionally through the VersionedBlobs port (S3's
+conditional writes in production, the in-memory store in tests; moto honours them):
 
 - S3WaveStatusStore: `wavePrep/{campaignId}/status/{dateKey}.json`, the admin's status JSON.
   The first write uses `If-None-Match: *`, every later one `If-Match: <ETag read>`: two
@@ -8,18 +9,19 @@
   wins, and its reservation is the one used (ours expires unused after 24 h).
 
 Failures other than a failed precondition propagate as DependencyUnavailable (the wave fails,
-retryably).
+retryably). Both used to call `conditional_put` on a raw S3 client, past the port: a store
+without conditional writes could have been wired in unnoticed (issue 19); now any
+VersionedBlobs will do, and nothing here knows S3.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from adapters.aws.s3 import conditional_put, get_versioned
 from adapters.logging import mask_value
 from domain.codes import Reservation
 from domain.models import ObjectRef
+from domain.ports import VersionedBlobs
 from domain.wave_prep.status import WaveStatus, status_from_json
 
 
@@ -33,13 +35,13 @@ def reservation_object_key(key: str) -> str:
 
 
 class S3WaveStatusStore:
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
+    def __init__(self, blobs: VersionedBlobs, bucket: str) -> None:
+        self._blobs = blobs
         self._bucket = bucket
 
     def read(self, campaign_id: str, date_key: str) -> tuple[WaveStatus, str] | None:
-        found = get_versioned(
-            self._client, ObjectRef(self._bucket, status_key(campaign_id, date_key))
+        found = self._blobs.read_versioned(
+            ObjectRef(self._bucket, status_key(campaign_id, date_key))
         )
         if found is None:
             return None
@@ -55,16 +57,16 @@ class S3WaveStatusStore:
         # jane@... +1312..."), and admins and buckets are no place for contacts.
         body = json.dumps(mask_value(status.to_json()), indent=2).encode()
         key = status_key(status.campaign_id, status.date_key)
-        return conditional_put(self._client, ObjectRef(self._bucket, key), body, expected_version)
+        return self._blobs.put_versioned(ObjectRef(self._bucket, key), body, expected_version)
 
 
 class S3ReservationLedger:
-    def __init__(self, client: Any, bucket: str) -> None:
-        self._client = client
+    def __init__(self, blobs: VersionedBlobs, bucket: str) -> None:
+        self._blobs = blobs
         self._bucket = bucket
 
     def recorded(self, key: str) -> Reservation | None:
-        found = get_versioned(self._client, ObjectRef(self._bucket, reservation_object_key(key)))
+        found = self._blobs.read_versioned(ObjectRef(self._bucket, reservation_object_key(key)))
         if found is None:
             return None
         doc = json.loads(found[0])
@@ -80,7 +82,7 @@ class S3ReservationLedger:
             }
         ).encode()
         object_key = reservation_object_key(reservation.key)
-        if conditional_put(self._client, ObjectRef(self._bucket, object_key), body, None) is None:
+        if self._blobs.put_versioned(ObjectRef(self._bucket, object_key), body, None) is None:
             earlier = self.recorded(reservation.key)
             if earlier is None:  # deleted between the two calls: nothing to defer to
                 raise RuntimeError(f"reservation {reservation.key} vanished while recording")

@@ -20,8 +20,15 @@ once the whole CSV is streamed. So:
   PutRecords does not name) is byte-for-byte the same record and gets the same dedupe id
   downstream; the entry service assigns a code to a fan once either way;
 - a new upload of the wave CSV (another version) is streamed afresh.
-Two deliveries processed at the same moment are not serialised (S3 has no lock here); the
-copies they put are identical records, absorbed downstream as above.
+One run at a time per wave (issue 19): a run first takes the wave's stream lease (the Leases
+port: production `smsWaves/leases/stream/{wave}.json`, S3 conditional puts, domain/lease.py),
+so two deliveries processed at the same moment no longer both stream the wave: the second is
+refused (`busy`, not retryable: the first finishes) having put nothing. The checkpoint is the
+lease's resumable cursor: read with its version, and every write is a compare-and-set on the
+version read last (it used to be a plain put). A run that lost its lease (stalled past its
+term while another took the wave over) finds it at its next `keep()` or checkpoint and stops
+(`taken_over`) without writing over the other run's cursor. A killed run's lease lapses after
+its term; the re-run takes it over and continues after the last acknowledged chunk.
 
 Memory bound: one chunk (`chunk_rows` rows and their records).
 """
@@ -31,12 +38,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from returns.result import Failure, Result, Success
 
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef, StreamRecord
-from domain.ports import BlobReader, Clock, RecordEncoder, RecordStream, ResumableSource
+from domain.ports import (
+    BlobReader,
+    Clock,
+    Lease,
+    Leases,
+    RecordEncoder,
+    RecordStream,
+    ResumableSource,
+    VersionedBlobs,
+)
 from domain.waves import (
     CODE_COLUMN,
     GLOBAL_USER_ID,
@@ -116,10 +132,16 @@ class StreamedWave:
         return json.dumps(state, sort_keys=True).encode()
 
 
+class CheckpointedSource(ResumableSource, VersionedBlobs, Protocol):
+    """The bucket of the wave: its CSV streamed, its checkpoint compared and set."""
+
+
 @dataclass(frozen=True)
 class StreamFailure:
-    """kind: source_missing, bad_config, bad_csv, missing_columns (nothing streamed), or
-    stranded (retryable; `counts` says how far, the checkpoint lets the retry continue)."""
+    """kind: source_missing, bad_config, bad_csv, missing_columns, busy (another run holds the
+    wave: not retryable, it finishes the job) (nothing streamed), stranded (retryable;
+    `counts` says how far, the checkpoint lets the retry continue), or taken_over (this run
+    stalled past its lease; the run that took the wave over finishes it)."""
 
     kind: str
     message: str
@@ -141,12 +163,42 @@ def _version(info: ObjectInfo) -> str:
 def load_code_assignments_to_stream(
     source: WaveConfigRef,
     *,
-    store: ResumableSource,
+    store: CheckpointedSource,
     stream: RecordStream,
     clock: Clock,
     encode: RecordEncoder,
+    leases: Leases,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: Callable[[int], None] | None = None,
+) -> Result[StreamedWave, StreamFailure]:
+    match leases.acquire(source.wave):
+        case Failure(held):
+            return Failure(StreamFailure("busy", str(held)))
+        case Success(lease):
+            pass
+    try:
+        return _stream_leased(source, store, stream, clock, encode, lease, chunk_rows, on_progress)
+    finally:
+        lease.release()
+
+
+def _taken_over(wave: str) -> StreamFailure:
+    return StreamFailure(
+        "taken_over",
+        f"wave {wave}: this run lost its stream lease (it stalled past its term and another "
+        "run took the wave over); that run finishes the wave",
+    )
+
+
+def _stream_leased(
+    source: WaveConfigRef,
+    store: CheckpointedSource,
+    stream: RecordStream,
+    clock: Clock,
+    encode: RecordEncoder,
+    lease: Lease,
+    chunk_rows: int,
+    on_progress: Callable[[int], None] | None,
 ) -> Result[StreamedWave, StreamFailure]:
     config = _config(store, source.config)
     if isinstance(config, StreamFailure):
@@ -157,7 +209,7 @@ def load_code_assignments_to_stream(
     if info is None:
         return Failure(StreamFailure("source_missing", f"no wave CSV at {csv_ref.uri}"))
     checkpoint_ref = ObjectRef(source.config.bucket, streamed_checkpoint_key(source.wave))
-    state = _resume(store, checkpoint_ref, _version(info))
+    state, cursor = _resume(store, checkpoint_ref, _version(info))
     if state is not None and state.done:
         return Success(replace(state, already_streamed=True))
     if state is None:
@@ -179,8 +231,12 @@ def load_code_assignments_to_stream(
             )
         chunks = code_chunks(rows, lambda chunk: chunk.rows >= chunk_rows, from_row=state.next_row)
         for chunk in chunks:
+            if not lease.keep():
+                return Failure(_taken_over(source.wave))
             state = _put_chunk(state, chunk, common, stream, encode)
-            store.put_bytes(checkpoint_ref, state.checkpoint(), "application/json")
+            cursor = store.put_versioned(checkpoint_ref, state.checkpoint(), cursor)
+            if cursor is None:  # another run moved the cursor: it streams the wave now
+                return Failure(_taken_over(source.wave))
             if state.stranded:
                 return Failure(
                     StreamFailure(
@@ -198,7 +254,8 @@ def load_code_assignments_to_stream(
     except CsvProblem as problem:
         return Failure(StreamFailure("bad_csv", f"{csv_ref.uri}: {problem}", state))
     state = replace(state, done=True)
-    store.put_bytes(checkpoint_ref, state.checkpoint(), "application/json")
+    if store.put_versioned(checkpoint_ref, state.checkpoint(), cursor) is None:
+        return Failure(_taken_over(source.wave))
     return Success(state)
 
 
@@ -219,14 +276,19 @@ def _config(store: BlobReader, ref: ObjectRef) -> Mapping[str, Any] | StreamFail
     return config
 
 
-def _resume(store: BlobReader, ref: ObjectRef, version: str) -> StreamedWave | None:
-    """The checkpoint of this CSV version, or None (none, unreadable, another version)."""
+def _resume(
+    store: VersionedBlobs, ref: ObjectRef, version: str
+) -> tuple[StreamedWave | None, str | None]:
+    """The checkpoint of this CSV version (None: none, unreadable, another version), and the
+    checkpoint object's version, which the next write must still find (None: no object)."""
+    found = store.read_versioned(ref)
+    if found is None:
+        return None, None
     try:
-        state = json.loads(store.read_bytes(ref))
-        checkpoint = StreamedWave(**state)
-    except (ObjectNotFound, ValueError, TypeError):
-        return None
-    return checkpoint if checkpoint.version == version else None
+        checkpoint = StreamedWave(**json.loads(found[0]))
+    except (ValueError, TypeError):
+        return None, found[1]
+    return (checkpoint if checkpoint.version == version else None), found[1]
 
 
 def _put_chunk(

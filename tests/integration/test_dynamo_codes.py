@@ -17,13 +17,14 @@ from adapters.aws.clients import ClientFactory
 from adapters.aws.dynamo_codes import (
     DynamoCodeInventory,
     DynamoCodeIssuer,
-    DynamoIssuedCodeLedger,
     StockCount,
     create_codes_table,
     iter_table_codes,
 )
+from adapters.aws.dynamo_ledger import DynamoOnceLedger
 from adapters.code_generator import CodeGenerator
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode
+from domain.issued_codes import OnceIssuedCodes
 from tests.conftest import unique_name
 from tests.support.inventory_model import InventoryModel
 
@@ -155,7 +156,7 @@ def test_requests_not_started_by_the_deadline_are_unavailable_and_write_nothing(
 
 
 def test_the_ledger_keeps_the_first_code_recorded(dynamodb: Any, table: str) -> None:
-    ledger = DynamoIssuedCodeLedger(dynamodb, table)
+    ledger = OnceIssuedCodes(DynamoOnceLedger(dynamodb, table), "run-1")
     wave = unique_name("wave")
     assert ledger.record(wave, {"g1": IssuedCode("A", 1)}) == {"g1": IssuedCode("A", 1)}
     assert ledger.record(wave, {"g1": IssuedCode("B", 7), "g2": IssuedCode("C", 2)}) == {
@@ -198,7 +199,7 @@ def test_a_lost_ledger_race_learns_the_first_code_from_the_failed_condition(
     aws: ClientFactory, table: str
 ) -> None:
     db, calls = _counting_calls(aws)
-    ledger = DynamoIssuedCodeLedger(db, table)
+    ledger = OnceIssuedCodes(DynamoOnceLedger(db, table), "run-1")
     wave = unique_name("wave")
     ledger.record(wave, {"g1": IssuedCode("A", 1)})
     calls.clear()
@@ -213,7 +214,7 @@ def test_the_ledger_records_a_chunk_in_transactions_of_100_and_the_first_record_
     or earlier run): the held keep their codes, the rest are recorded in the resent
     transactions, and no fan is left out."""
     db, calls = _counting_calls(aws)
-    ledger = DynamoIssuedCodeLedger(db, table, concurrency=2)
+    ledger = OnceIssuedCodes(DynamoOnceLedger(db, table, concurrency=2), "run-1")
     wave = unique_name("wave")
     earlier = {f"g{i}": IssuedCode(f"OLD{i}", i) for i in range(0, 250, 25)}
     assert ledger.record(wave, earlier) == earlier

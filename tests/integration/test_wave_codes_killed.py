@@ -13,13 +13,14 @@ import pytest
 from adapters.aws.clients import ClientFactory
 from adapters.aws.dynamo_codes import (
     DynamoCodeIssuer,
-    DynamoIssuedCodeLedger,
     create_codes_table,
     iter_table_codes,
 )
+from adapters.aws.dynamo_ledger import DynamoOnceLedger
 from adapters.clock import FixedClock
 from adapters.code_generator import CodeGenerator
 from adapters.leases import MemoryLeases
+from domain.issued_codes import OnceIssuedCodes
 from domain.models import ObjectRef
 from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
 from tests.conftest import unique_name
@@ -67,7 +68,7 @@ def test_a_run_killed_mid_issuing_leaves_no_code_issued_and_unheld(
             request,
             store=store,
             issuer=DynamoCodeIssuer(client, table, CodeGenerator(), concurrency=4),
-            ledger=DynamoIssuedCodeLedger(dynamodb, table),
+            ledger=OnceIssuedCodes(DynamoOnceLedger(dynamodb, table), "run"),
             leases=leases,
             bucket=BUCKET,
             chunk_rows=16,

@@ -149,7 +149,7 @@ def test_campaign_markets_over_http_and_from_the_s3_config(
 def test_the_status_is_written_only_by_the_writer_that_read_it_last(
     s3_client: Any, make_bucket: Callable[[], str]
 ) -> None:
-    store = S3WaveStatusStore(s3_client, make_bucket())
+    store = S3WaveStatusStore(S3ObjectStore(s3_client), make_bucket())
     started = datetime(2026, 12, 1, tzinfo=UTC)
     status = WaveStatus("c1", "2026-12-01", Phase.TRIGGERED, 1, started)
     assert store.read("c1", "2026-12-01") is None
@@ -166,7 +166,7 @@ def test_the_status_is_written_only_by_the_writer_that_read_it_last(
 def test_a_reservation_is_recorded_once_and_the_first_one_wins(
     s3_client: Any, make_bucket: Callable[[], str]
 ) -> None:
-    ledger = S3ReservationLedger(s3_client, make_bucket())
+    ledger = S3ReservationLedger(S3ObjectStore(s3_client), make_bucket())
     key = "c1/2026-12-01/m1/0"
     assert ledger.recorded(key) is None
     first = Reservation(key, "r1", ("A", "B"))
@@ -191,8 +191,8 @@ def test_scenario_4_end_to_end_over_http_and_s3(
         entry(i, (i * 37 % 100) / 100, ["m1", "m2"] if i % 2 else ["m2", "m1"]) for i in range(300)
     ]
     inventory = MemoryCodeInventory(fail_calls={4})
-    status = S3WaveStatusStore(s3_client, bucket)
-    ledger = S3ReservationLedger(s3_client, bucket)
+    status = S3WaveStatusStore(S3ObjectStore(s3_client), bucket)
+    ledger = S3ReservationLedger(S3ObjectStore(s3_client), bucket)
     clock = StepClock()
 
     def run() -> Any:
@@ -326,7 +326,7 @@ def test_scenario_4_with_the_code_service_timing_out_over_http(
             entry(i, (i * 37 % 100) / 100, ["m1", "m2"] if i % 2 else ["m2", "m1"])
             for i in range(300)
         ]
-        status = S3WaveStatusStore(s3_client, bucket)
+        status = S3WaveStatusStore(S3ObjectStore(s3_client), bucket)
         clock = StepClock()
 
         def run() -> Any:
@@ -338,7 +338,7 @@ def test_scenario_4_with_the_code_service_timing_out_over_http(
                 markets=HttpCampaignDirectory(client(server)),
                 fans=HttpEligibleFans(client(server)),
                 codes=inventory,
-                ledger=S3ReservationLedger(s3_client, bucket),
+                ledger=S3ReservationLedger(S3ObjectStore(s3_client), bucket),
                 status=status,
                 package=ZipPackage(store),
                 selections=StoredWaveSelections(store, bucket),

@@ -16,6 +16,7 @@ compared after every step. The invariants:
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,8 @@ from domain.once import (
 
 WORKERS = ("w1", "w2")
 KEYS = ("k1", "k2", "k3")
+# Keys of an effect safe to repeat under its own key (a wave's issued codes): only `record`ed.
+RECORDED = ("r1", "r2")
 TTL = timedelta(seconds=30)
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 _RUNS = itertools.count()
@@ -64,6 +67,7 @@ class LedgerModel(RuleBasedStateMachine):
         self.held: dict[str, dict[str, Entry]] = {w: {} for w in WORKERS}
         self.model: dict[str, Expected] = {}
         self.effects: Counter[str] = Counter()
+        self.recorded: dict[str, tuple[str, str]] = {}  # key -> (owner, result) of the first
 
     def owner(self, worker: str) -> str:
         return f"{self.prefix}{worker}#{self.generation[worker]}"
@@ -253,6 +257,51 @@ class LedgerModel(RuleBasedStateMachine):
         detail = resolution.result if isinstance(resolution, Done) else resolution.reason
         self.model[key] = Expected(state, current.owner, current.expires_at, detail)
         assert (entry.state, entry.detail) == (state, detail)
+
+    @rule(
+        worker=st.sampled_from(WORKERS),
+        keys=st.lists(st.sampled_from(RECORDED), min_size=1, unique=True),
+        result=st.sampled_from(["0012345", "B", "C"]),
+    )
+    def record(self, worker: str, keys: list[str], result: str) -> None:
+        """The first record of a key wins, whoever comes later gets it back."""
+        owner = self.owner(worker)
+        answers = self.ledger.record({self.key(k): Done(result) for k in keys}, owner)
+        for key in keys:
+            self.recorded.setdefault(key, (owner, result))
+            entry = answers[self.key(key)]
+            assert (entry.state, (entry.owner, entry.detail)) == (
+                EntryState.DONE,
+                self.recorded[key],
+            )
+
+    @rule(key=st.sampled_from(RECORDED), results=st.lists(st.sampled_from("XYZ"), min_size=2))
+    def record_at_once(self, key: str, results: list[str]) -> None:
+        """Several runs record one key at the same moment (threads): one result wins for all."""
+        barrier = threading.Barrier(len(results))
+        answers: list[Entry] = []
+
+        def run(i: int, result: str) -> None:
+            barrier.wait()
+            found = self.ledger.record({self.key(key): Done(result)}, f"{self.prefix}r{i}")
+            answers.append(found[self.key(key)])
+
+        threads = [threading.Thread(target=run, args=ir) for ir in enumerate(results)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        won = {(e.owner, e.detail) for e in answers}
+        assert len(won) == 1, won
+        if key in self.recorded:
+            assert won == {self.recorded[key]}
+        self.recorded.setdefault(key, won.pop())
+
+    @invariant()
+    def recorded_entries_are_the_first_records(self) -> None:
+        found = self.ledger.read([self.key(k) for k in RECORDED])
+        actual = {k: (e.owner, e.detail) for k in RECORDED if (e := found.get(self.key(k)))}
+        assert actual == self.recorded
 
     @invariant()
     def no_effect_happens_twice(self) -> None:

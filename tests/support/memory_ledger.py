@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from domain.codes import IssuedCode
+from domain.issued_codes import OnceIssuedCodes
 from domain.once import (
+    Done,
     Entry,
     LedgerConflict,
     Outcome,
@@ -16,10 +19,12 @@ from domain.once import (
     check_ttl,
     on_claim,
     on_finish,
+    on_record,
     on_release,
     on_resolve,
     on_start,
 )
+from domain.streaming import DependencyUnavailable
 
 
 class MemoryOnceLedger:
@@ -62,6 +67,21 @@ class MemoryOnceLedger:
                     break
         return answers
 
+    def record(self, results: Mapping[str, Done], owner: str) -> Mapping[str, Entry]:
+        answers: dict[str, Entry] = {}
+        for key, done in results.items():
+            while True:
+                current = self._current(key)
+                new = on_record(current, key, owner, self._clock(), done)
+                if new is None:
+                    assert current is not None
+                    answers[key] = current
+                    break
+                if self._cas(key, 0, new):
+                    answers[key] = new
+                    break
+        return answers
+
     def start(self, entry: Entry) -> Entry:
         new = on_start(entry, entry.key, entry.owner, self._clock())
         if not self._cas(entry.key, entry.version, new):
@@ -95,3 +115,29 @@ class MemoryOnceLedger:
     def read(self, keys: Sequence[str]) -> Mapping[str, Entry]:
         with self._lock:
             return {k: self._entries[k] for k in keys if k in self._entries}
+
+
+class MemoryIssuedCodes(OnceIssuedCodes):
+    """The issued-code ledger as production has it (OnceIssuedCodes) over a MemoryOnceLedger,
+    for the wave workers' unit tests. `fail_next`: that many next calls raise
+    DependencyUnavailable; `entries`: (wave, globalUserId) -> the code recorded."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(MemoryOnceLedger(clock), owner="test-run")
+        self.fail_next = 0
+        self.entries: dict[tuple[str, str], IssuedCode] = {}
+
+    def _trip(self) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise DependencyUnavailable("memory ledger", "told to fail")
+
+    def recall(self, wave: str, global_user_ids: Sequence[str]) -> Mapping[str, IssuedCode]:
+        self._trip()
+        return super().recall(wave, global_user_ids)
+
+    def record(self, wave: str, issued: Mapping[str, IssuedCode]) -> Mapping[str, IssuedCode]:
+        self._trip()
+        held = super().record(wave, issued)
+        self.entries.update({(wave, g): code for g, code in held.items()})
+        return held

@@ -52,6 +52,12 @@ class CrashingStore(InMemoryObjectStore):
         self._step()
         super().put_bytes(ref, data, content_type)
 
+    def put_versioned(
+        self, ref: ObjectRef, data: bytes, expected_version: str | None
+    ) -> str | None:
+        self._step()
+        return super().put_versioned(ref, data, expected_version)
+
     def copy(self, source: ObjectRef, target: ObjectRef) -> None:
         self._step()
         super().copy(source, target)

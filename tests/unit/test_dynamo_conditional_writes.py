@@ -13,9 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 from returns.result import Failure, Success
 
-from adapters.aws.dynamo_codes import DynamoCodeInventory, DynamoCodeIssuer, DynamoIssuedCodeLedger
+from adapters.aws.dynamo_codes import DynamoCodeInventory, DynamoCodeIssuer
+from adapters.aws.dynamo_ledger import DynamoOnceLedger
 from domain.backoff import no_wait
 from domain.codes import CodeRequest, CodeType, IssuedCode
+from domain.issued_codes import OnceIssuedCodes
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
@@ -122,14 +124,26 @@ def test_stock_that_fails_otherwise_raises_naming_the_campaign() -> None:
         inventory.stock("camp-1", CodeType.EXTERNAL, ["A"])
 
 
+def led(dynamo: Any, **options: Any) -> OnceIssuedCodes:
+    """The issued-code ledger as bootstrap builds it: the once-ledger in the codes table."""
+    return OnceIssuedCodes(DynamoOnceLedger(dynamo, "codes", **options), "run-1")
+
+
 def test_a_refused_ledger_entry_returns_the_code_recorded_first() -> None:
-    first = {"code": {"S": "FIRST"}, "row": {"N": "3"}}
-    ledger = DynamoIssuedCodeLedger(RefusingDynamo(CONDITION_FAILED, first), "codes")
+    first = {
+        "pk": {"S": "issued-code#w1#g1"},
+        "state": {"S": "done"},
+        "owner": {"S": "run-0"},
+        "expiresAt": {"N": "0"},
+        "version": {"N": "1"},
+        "detail": {"S": "3:FIRST"},
+    }
+    ledger = led(RefusingDynamo(CONDITION_FAILED, first))
     assert ledger.record("w1", {"g1": IssuedCode("SECOND", 7)}) == {"g1": IssuedCode("FIRST", 3)}
 
 
 def test_a_ledger_entry_that_fails_otherwise_is_the_table_unavailable() -> None:
-    ledger = DynamoIssuedCodeLedger(RefusingDynamo("InternalServerError"), "codes")
+    ledger = led(RefusingDynamo("InternalServerError"))
     with pytest.raises(DependencyUnavailable, match="InternalServerError"):
         ledger.record("w1", {"g1": IssuedCode("SECOND", 7)})
 
@@ -157,7 +171,7 @@ class ConflictingDynamo:
 
 def test_a_ledger_transaction_cancelled_by_a_conflict_is_resent_whole() -> None:
     dynamo = ConflictingDynamo(conflicts=2)
-    ledger = DynamoIssuedCodeLedger(dynamo, "codes", concurrency=1, backoff=no_wait(retries=3))
+    ledger = led(dynamo, backoff=no_wait(retries=3))
     issued = {f"g{i}": IssuedCode(f"C{i}", i) for i in range(150)}
     assert ledger.record("w1", issued) == issued
     # 100 + 50, the first cancelled twice: every fan sent until recorded, none dropped.
@@ -165,9 +179,9 @@ def test_a_ledger_transaction_cancelled_by_a_conflict_is_resent_whole() -> None:
 
 
 def test_ledger_transactions_still_cancelled_when_the_resends_run_out_are_unavailable() -> None:
-    ledger = DynamoIssuedCodeLedger(ConflictingDynamo(99), "codes", backoff=no_wait(retries=2))
-    with pytest.raises(DependencyUnavailable, match=r"1 records still cancelled after 3"):
-        ledger.record("w1", {"g1": IssuedCode("C", 1)})
+    ledger = led(ConflictingDynamo(99), backoff=no_wait(retries=2))
+    with pytest.raises(DependencyUnavailable, match=r"still cancelled after retries"):
+        ledger.record("w1", {"g1": IssuedCode("C", 1), "g2": IssuedCode("D", 2)})
 
 
 class FailingByCode:

@@ -14,7 +14,7 @@ from returns.result import Failure, Result, Success
 
 from adapters.clock import FixedClock
 from adapters.leases import MemoryLeases
-from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer, MemoryIssuedCodeLedger
+from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer
 from domain.models import ObjectRef
 from domain.workers.generate_sms_wave_codes import (
     GeneratedWave,
@@ -22,6 +22,7 @@ from domain.workers.generate_sms_wave_codes import (
     GenerateInput,
     generate_sms_wave_codes,
 )
+from tests.support.memory_ledger import MemoryIssuedCodes
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 
 BUCKET = "vf-scoring"
@@ -46,7 +47,7 @@ def request(config: dict[str, object] | None = None) -> GenerateInput:
 def run(
     store: CrashingStore,
     issuer: MemoryCodeIssuer,
-    ledger: MemoryIssuedCodeLedger,
+    ledger: MemoryIssuedCodes,
     chunk_rows: int = 3,
 ) -> Result[GeneratedWave, GenerateFailure]:
     return generate_sms_wave_codes(
@@ -63,7 +64,7 @@ def run(
 def test_every_fan_gets_a_code_and_the_config_its_window() -> None:
     store = CrashingStore()
     store.put_bytes(WAVE, wave_csv([fan(i) for i in range(7)], bom=True))
-    issuer, ledger = MemoryCodeIssuer(), MemoryIssuedCodeLedger()
+    issuer, ledger = MemoryCodeIssuer(), MemoryIssuedCodes()
     result = run(store, issuer, ledger).unwrap()
     assert result.to_json()["count"] == {"in": 7, "out": 7, "errors": 0, "errorsByReason": {}}
     rows = parse_csv(store.objects[WAVE])
@@ -85,7 +86,7 @@ def test_bad_rows_are_dropped_with_reasons_and_counted() -> None:
     rows = [fan(1), fan(2), ["", "m3", "1", "a", "b", "c", "d", "false", "en"], fan(1), ["short"]]
     store.put_bytes(WAVE, wave_csv(rows) + b"\r\n\r\n")
     issuer = MemoryCodeIssuer(IssuerFaults(rejected={fan(2)[0]}))
-    result = run(store, issuer, MemoryIssuedCodeLedger(), chunk_rows=2).unwrap()
+    result = run(store, issuer, MemoryIssuedCodes(), chunk_rows=2).unwrap()
     assert (result.rows_in, result.rows_out, result.errors) == (5, 1, 4)
     assert result.errors_by_reason == {
         "issuer_rejected": 1,
@@ -100,7 +101,7 @@ def test_an_issuer_outage_mid_file_stops_the_run_and_the_rerun_reuses_the_codes(
     store = CrashingStore()
     original = wave_csv([fan(i) for i in range(10)])
     store.put_bytes(WAVE, original)
-    ledger = MemoryIssuedCodeLedger()
+    ledger = MemoryIssuedCodes()
     down = MemoryCodeIssuer(IssuerFaults(unavailable_after=4))
     failed = run(store, down, ledger)
     assert isinstance(failed, Failure)
@@ -119,7 +120,7 @@ def test_an_issuer_outage_mid_file_stops_the_run_and_the_rerun_reuses_the_codes(
 def test_a_finished_wave_run_again_does_nothing_and_says_so() -> None:
     store = CrashingStore()
     store.put_bytes(WAVE, wave_csv([fan(i) for i in range(3)]))
-    issuer, ledger = MemoryCodeIssuer(), MemoryIssuedCodeLedger()
+    issuer, ledger = MemoryCodeIssuer(), MemoryIssuedCodes()
     run(store, issuer, ledger).unwrap()
     wave = store.objects[WAVE]
     again = run(store, issuer, ledger).unwrap()
@@ -131,7 +132,7 @@ def test_without_generate_offer_code_nothing_is_touched() -> None:
     store = CrashingStore()
     result = generate_sms_wave_codes(
         request({**CONFIG, "generateOfferCode": False}),
-        store=store, issuer=MemoryCodeIssuer(), ledger=MemoryIssuedCodeLedger(), bucket=BUCKET,
+        store=store, issuer=MemoryCodeIssuer(), ledger=MemoryIssuedCodes(), bucket=BUCKET,
         leases=MemoryLeases(FixedClock(T0)),
     ).unwrap()  # fmt: skip
     assert result.to_json()["generateOfferCode"] is False and not store.objects
@@ -174,14 +175,14 @@ def test_upload_service_and_step_functions_shapes_are_accepted() -> None:
 def test_a_file_that_is_not_a_wave_fails_and_is_left_alone(data: bytes, kind: str) -> None:
     store = CrashingStore()
     store.put_bytes(WAVE, data)
-    outcome = run(store, MemoryCodeIssuer(), MemoryIssuedCodeLedger())
+    outcome = run(store, MemoryCodeIssuer(), MemoryIssuedCodes())
     assert isinstance(outcome, Failure) and outcome.failure().kind == kind
     assert store.objects[WAVE] == data
     assert "@" not in outcome.failure().message
 
 
 def test_a_missing_wave_is_named() -> None:
-    outcome = run(CrashingStore(), MemoryCodeIssuer(), MemoryIssuedCodeLedger())
+    outcome = run(CrashingStore(), MemoryCodeIssuer(), MemoryIssuedCodes())
     assert isinstance(outcome, Failure) and outcome.failure().kind == "source_missing"
     assert WAVE.uri in outcome.failure().message
 
@@ -198,7 +199,7 @@ def test_crash_at_any_step_and_rerun_each_fan_holds_exactly_one_code(
     store = CrashingStore(crash_at=crash)
     rows = [fan(i) for i in picks]
     store.objects[WAVE] = wave_csv(rows)
-    ledger = MemoryIssuedCodeLedger()
+    ledger = MemoryIssuedCodes()
     faults = IssuerFaults(rejected={fan(i)[0] for i in rejected})
     with contextlib.suppress(Crash):
         run(store, MemoryCodeIssuer(faults, prefix="A"), ledger, chunk_rows=chunk)

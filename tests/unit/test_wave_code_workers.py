@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result
 
 from adapters.clock import FixedClock
+from adapters.leases import MemoryLeases
 from adapters.memory import InMemoryRecordStream
 from adapters.memory_codes import MemoryCodeInventory
 from domain.codes import CodeType
-from domain.models import ObjectRef
+from domain.models import LeaseHeld, ObjectRef
+from domain.ports import Clock, Lease, Leases
 from domain.workers.load_code_assignments_to_stream import (
     StreamedWave,
     StreamFailure,
@@ -157,12 +159,21 @@ def world(rows: list[list[str]]) -> CrashingStore:
 
 
 def load(
-    store: CrashingStore, stream: InMemoryRecordStream, state: str = "triggered", chunk: int = 2
+    store: CrashingStore,
+    stream: InMemoryRecordStream,
+    state: str = "triggered",
+    chunk: int = 2,
+    *,
+    leases: Leases | None = None,
+    clock: Clock | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Result[StreamedWave, StreamFailure]:
+    """One run; by default with leases of its own (a run after the last one's ended)."""
     source = WaveConfigRef.parse(config_event(state), BUCKET).unwrap()
     return load_code_assignments_to_stream(
-        source, store=store, stream=stream, clock=FixedClock(AT),
+        source, store=store, stream=stream, clock=clock or FixedClock(AT),
         encode=lambda r: json.dumps(r).encode(), chunk_rows=chunk,
+        leases=leases or MemoryLeases(FixedClock(AT)), on_progress=on_progress,
     )  # fmt: skip
 
 
@@ -229,6 +240,91 @@ def test_a_crash_at_any_step_then_a_rerun_streams_every_code_and_resends_at_most
     assert len(keys) - len(set(keys)) <= chunk
     assert len({r.data for r in stream.records}) == n  # a resend is the same record
     assert counts.rows == n
+
+
+def test_a_second_run_while_the_first_streams_the_wave_is_refused_and_puts_nothing() -> None:
+    store = world([coded(i) for i in range(5)])
+    stream = InMemoryRecordStream()
+    leases = MemoryLeases(FixedClock(AT), holder="first", seconds=600)
+    refused: list[Result[StreamedWave, StreamFailure]] = []
+
+    def meanwhile(_: int) -> None:  # a second delivery of the event, mid-run
+        if not refused:
+            refused.append(load(store, stream, "completed", leases=leases.sharing("second")))
+
+    assert load(store, stream, leases=leases, on_progress=meanwhile).unwrap().streamed == 5
+    assert isinstance(refused[0], Failure) and refused[0].failure().kind == "busy"
+    assert not refused[0].failure().retryable and "first" in refused[0].failure().message
+    assert sorted(r.partition_key for r in stream.records) == [f"C{i:05d}" for i in range(5)]
+
+
+class AlwaysGranted:
+    """Leases that never refuse: two runs at once, to show the checkpoint alone is a
+    compare-and-set (what a run stalled past its lease meets)."""
+
+    def acquire(self, name: str) -> Result[Lease, LeaseHeld]:
+        return MemoryLeases(FixedClock(AT), holder=name).acquire(name)
+
+
+def test_a_run_whose_cursor_another_run_moved_stops_without_writing_over_it() -> None:
+    store = world([coded(i) for i in range(6)])
+    stream = InMemoryRecordStream()
+    other: list[StreamedWave] = []
+
+    def overtaken(_: int) -> None:
+        if not other:
+            other.append(load(store, stream, "completed", leases=AlwaysGranted()).unwrap())
+
+    stalled = load(store, stream, leases=AlwaysGranted(), on_progress=overtaken)
+    assert isinstance(stalled, Failure) and stalled.failure().kind == "taken_over"
+    checkpoint = json.loads(store.read_bytes(ObjectRef(BUCKET, "smsWaves/streamed/camp1_w1.json")))
+    assert checkpoint["done"] and checkpoint["streamed"] == other[0].streamed == 6
+
+
+def test_a_run_that_stalled_past_its_lease_stops_and_the_one_that_took_over_finishes() -> None:
+    clock = FixedClock(AT)
+    store = world([coded(i) for i in range(6)])
+    stream = InMemoryRecordStream()
+    leases = MemoryLeases(clock, holder="stalled", seconds=60)
+    took_over: list[StreamedWave] = []
+
+    def stall(_: int) -> None:
+        if not took_over:
+            clock.at = AT + timedelta(seconds=61)
+            run = load(store, stream, leases=leases.sharing("next"), clock=clock)
+            took_over.append(run.unwrap())
+
+    stalled = load(store, stream, leases=leases, clock=clock, on_progress=stall)
+    assert isinstance(stalled, Failure) and stalled.failure().kind == "taken_over"
+    assert took_over[0].done and took_over[0].resumed_at_row == 3
+    keys = [r.partition_key for r in stream.records]
+    assert sorted(keys) == [f"C{i:05d}" for i in range(6)]  # nothing twice, nothing lost
+
+
+@settings(max_examples=60)
+@given(n=st.integers(0, 10), crash=st.integers(1, 10), chunk=st.integers(1, 4))
+def test_a_run_killed_holding_the_lease_is_taken_over_after_its_term_and_nothing_is_lost(
+    n: int, crash: int, chunk: int
+) -> None:
+    clock = FixedClock(AT)
+    store = world([coded(i) for i in range(n)])
+    stream = InMemoryRecordStream()
+    leases = MemoryLeases(clock, holder="killed", seconds=60)
+    store.crash_at = store.steps + crash
+    with contextlib.suppress(Crash):
+        load(store, stream, chunk=chunk, leases=leases, clock=clock)
+    store.crash_at = None
+    rerun = leases.sharing("rerun")
+    early = load(store, stream, "completed", chunk=chunk, leases=rerun, clock=clock)
+    killed_holding = isinstance(early, Failure)
+    if killed_holding:  # the killed run's lease holds until its term is out
+        assert early.failure().kind == "busy"
+        clock.at = AT + timedelta(seconds=61)
+        assert load(store, stream, "completed", chunk=chunk, leases=rerun, clock=clock).unwrap()
+    keys = [r.partition_key for r in stream.records]
+    assert sorted(set(keys)) == [f"C{i:05d}" for i in range(n)]
+    assert len(keys) - len(set(keys)) <= chunk  # only the chunk in flight at the kill, resent
+    assert len({r.data for r in stream.records}) == n  # and resent as the same record
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from returns.result import Failure, Result
 
 from adapters.clock import FixedClock
 from adapters.leases import MemoryLeases
-from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer, MemoryIssuedCodeLedger
+from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer
 from domain.models import ObjectRef
 from domain.waves import parse_generation_config
 from domain.workers.generate_sms_wave_codes import (
@@ -23,6 +23,7 @@ from domain.workers.generate_sms_wave_codes import (
     GenerateInput,
     generate_sms_wave_codes,
 )
+from tests.support.memory_ledger import MemoryIssuedCodes
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 
 BUCKET = "vf-scoring"
@@ -44,7 +45,7 @@ def request(config: dict[str, object] | None = None) -> GenerateInput:
 def run(
     store: CrashingStore,
     issuer: MemoryCodeIssuer,
-    ledger: MemoryIssuedCodeLedger | None = None,
+    ledger: MemoryIssuedCodes | None = None,
     leases: MemoryLeases | None = None,
     config: dict[str, object] | None = None,
     chunk_rows: int = 3,
@@ -53,7 +54,7 @@ def run(
         request(config),
         store=store,
         issuer=issuer,
-        ledger=ledger or MemoryIssuedCodeLedger(),
+        ledger=ledger or MemoryIssuedCodes(),
         leases=leases or MemoryLeases(FixedClock(T0)),
         bucket=BUCKET,
         chunk_rows=chunk_rows,
@@ -124,7 +125,7 @@ def test_a_kill_mid_issuing_then_a_rerun_leaves_every_fan_one_code_and_none_unhe
     kill -9 between issuing a code and recording it (QA: 602 codes 'issued', held by nobody)."""
     store = CrashingStore()
     store.objects[WAVE] = wave_csv([fan(i) for i in picks])
-    ledger, leases = MemoryIssuedCodeLedger(), MemoryLeases(FixedClock(T0))
+    ledger, leases = MemoryIssuedCodes(), MemoryLeases(FixedClock(T0))
 
     def kill(call: int) -> None:
         if call == crash_at:
