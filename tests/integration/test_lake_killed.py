@@ -58,6 +58,10 @@ def upload_day(s3: Any, bucket: str) -> set[str]:
 Moment = Callable[[float], bool]
 
 
+# A merge's lease term: short, so a killed run's lease expires within the test.
+LEASE_SECONDS = 5
+
+
 @dataclass
 class Lake:
     s3: Any
@@ -89,6 +93,9 @@ class Lake:
                 child.send_signal(signal.SIGKILL)
                 landed += child.wait() == -signal.SIGKILL
                 most_open = max(most_open, len(self.open_uploads("")))
+                # The killed run's lease holds the prefix for its term: the next run is started
+                # once it has expired (one refused as busy is test_lake_merge_exclusive's case).
+                time.sleep(LEASE_SECONDS + 0.5)
         assert self.run(*args).wait() == 0
         return landed, most_open
 
@@ -138,6 +145,7 @@ def lake(emulator: Any, make_bucket: Callable[[], str], aws: Any) -> tuple[Lake,
         **os.environ,
         **lake_environment(emulator.endpoint_url, bucket, queue),
         "AWS_REGION": "us-east-1",
+        "RUN_LEASE_SECONDS": str(LEASE_SECONDS),
     }
     return Lake(s3, bucket, env), upload_day(s3, bucket)
 
