@@ -59,6 +59,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, as_missing, error_code, lookup_failure, unavailable
 from domain.backoff import Backoff
 from domain.codes import AssignCount, CodeRequest, CodeType, IssuedCode, Reservation
@@ -177,9 +178,7 @@ def _batch_get(
                 "ConsistentRead": True,
             }
         }
-        for attempt in range(backoff.tries):
-            if attempt:
-                backoff.wait(attempt)
+        for _ in backoff.attempts(deadlines.current()):
             try:
                 answer = db.batch_get_item(RequestItems=request)
             except AWS_ERRORS as error:
@@ -723,9 +722,7 @@ class DynamoIssuedCodeLedger:
     ) -> dict[str, IssuedCode]:
         held: dict[str, IssuedCode] = {}
         pending = dict(group)
-        for attempt in range(self._backoff.tries):
-            if attempt:
-                self._backoff.wait(attempt)
+        for _ in self._backoff.attempts(deadlines.current()):
             order = list(pending)
             try:
                 self._db.transact_write_items(
