@@ -188,9 +188,7 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
         sub_sequence_number: int | None,
     ) -> bool:
         """Checkpoints, retrying throttling. False if the lease is gone; raises past the budget."""
-        for attempt in range(self.checkpoint_backoff.tries):
-            if attempt:
-                self.checkpoint_backoff.wait(attempt)
+        for attempt in self.checkpoint_backoff.attempts():
             try:
                 checkpointer.checkpoint(sequence_number, sub_sequence_number)
             except CheckpointError as refused:
