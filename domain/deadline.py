@@ -12,9 +12,11 @@ mutable state and does no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 Monotonic = Callable[[], float]
@@ -76,3 +78,13 @@ class Deadline:
         """Raises DeadlinePassed naming `what` when no time is left."""
         if self.passed:
             raise DeadlinePassed(f"{what}: deadline passed before the call")
+
+
+# Puts a deadline in force for the calls made inside (adapters/deadline.py `within`): handed to
+# a runtime (streams/) by its entry point, since a runtime may not import the adapters.
+DeadlineScope = Callable[["Deadline | None"], AbstractContextManager[object]]
+
+
+def unscoped(_deadline: Deadline | None) -> AbstractContextManager[object]:
+    """The scope of a runtime given none: calls keep their own timeouts (tests, scripts)."""
+    return contextlib.nullcontext()

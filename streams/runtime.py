@@ -10,8 +10,8 @@ the KCL child exits without checkpointing, the poller stops without checkpointin
 handler reports the batch's records as failed. Each call inside is retried by one layer only
 (botocore, the HTTP client, or the adapter for partial-batch resends); this is the only loop
 around them, and the two do not stack: the batch's Deadline is in force while the worker runs
-(adapters/deadline.py), so every call inside, its retries included, ends by it; a replay only
-starts while time is left (`Backoff.attempts`).
+(`scope`: adapters/deadline.py `within`, handed in by the entry point), so every call inside,
+its retries included, ends by it; a replay only starts while time is left (`Backoff.attempts`).
 
 A hung call (an endpoint that accepts and never answers) is bounded too: with
 `abandon_hung_calls` the worker runs in a daemon thread and the batch is abandoned when the
@@ -30,9 +30,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from adapters import deadline as deadlines
 from domain.backoff import Backoff
-from domain.deadline import Deadline
+from domain.deadline import Deadline, DeadlineScope, unscoped
 from domain.ports import StreamWorker
 from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord
 
@@ -102,6 +101,7 @@ def run_batch(
     deadline_seconds: float | None = DEFAULT_BATCH_DEADLINE_SECONDS,
     abandon_hung_calls: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    scope: DeadlineScope = unscoped,
 ) -> BatchOutcome:
     """Runs `worker` on `batch`, replaying the whole batch on DependencyUnavailable (`backoff`)
     until `deadline_seconds` after the first try (None: no deadline, the backoff's count only).
@@ -122,7 +122,7 @@ def run_batch(
     for _ in backoff.attempts(deadline):
         attempts += 1
         try:
-            with deadlines.within(deadline if deadline.bounded else None):
+            with scope(deadline if deadline.bounded else None):
                 if abandon_hung_calls and deadline.bounded:
                     counts = _call_within(worker, batch, deadline.remaining())
                 else:
