@@ -11,14 +11,27 @@ top of this draw, not here.
 
 This is a value: the delays are a computation over the injected `random`, and `wait` sleeps
 through the injected `sleep`, so tests run retries instantly and check every delay.
+
+`attempts` (and `attempts_async`) is the one retry loop of the code base: every adapter that
+retries a call and every runtime that replays a batch iterates it, so the budget, the jittered
+waits and the deadline are decided here once. It stops early when the next wait would reach the
+call's Deadline (domain/deadline.py): a retry is never started with no time left. It is a
+generator, not tenacity: ~0.7 µs a call that succeeds first time against tenacity's 12.6 µs
+(`Retrying(...)(f)`) or 22.5 µs (its `for attempt in Retrying(...)` form), measured on this
+machine; the asyncio Pacman path spends ~150-200 µs of CPU a call in all, and the partial-batch
+resends (a loop body that keeps what succeeded) fit a loop better than a wrapped function
+(docs/design-notes.md, "One retry loop").
 """
 
 from __future__ import annotations
 
+import asyncio
 import random as _random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+
+from domain.deadline import Deadline
 
 # 2**62 * any sane base is far beyond any cap; clamping the exponent keeps huge retry numbers
 # from overflowing the float before min() can cap them.
@@ -64,6 +77,47 @@ class Backoff:
         if seconds > 0:
             self.sleep(seconds)
         return seconds
+
+    def attempts(
+        self,
+        deadline: Deadline | None = None,
+        *,
+        delay: Callable[[int], float] | None = None,
+    ) -> Iterator[int]:
+        """The try numbers of one call, 0 first: before each retry it sleeps the jittered wait
+        (or `delay(retry)`, e.g. a Retry-After floor). It stops after `tries`, or when the wait
+        would end at or past `deadline` (no retry starts with no time left). The caller's body
+        `return`s on success and `continue`s on a retryable failure; after the loop it raises,
+        naming what it waited on."""
+        for attempt in range(self.tries):
+            if attempt:
+                seconds = self.delay(attempt) if delay is None else delay(attempt)
+                if deadline is not None and seconds >= deadline.remaining():
+                    return
+                if seconds > 0:
+                    self.sleep(seconds)
+            elif deadline is not None and deadline.passed:
+                return
+            yield attempt
+
+    async def attempts_async(
+        self,
+        deadline: Deadline | None = None,
+        *,
+        delay: Callable[[int], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> AsyncIterator[int]:
+        """`attempts` on an event loop: the waits are `await sleep(...)`."""
+        for attempt in range(self.tries):
+            if attempt:
+                seconds = self.delay(attempt) if delay is None else delay(attempt)
+                if deadline is not None and seconds >= deadline.remaining():
+                    return
+                if seconds > 0:
+                    await sleep(seconds)
+            elif deadline is not None and deadline.passed:
+                return
+            yield attempt
 
 
 def no_wait(retries: int = 10) -> Backoff:

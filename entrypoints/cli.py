@@ -21,6 +21,7 @@ from returns.result import Failure, Result, Success
 from rich.console import Console
 from rich.markup import escape
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, error_code
 from adapters.logging import mask_text
 from domain.models import ObjectRef
@@ -245,6 +246,7 @@ def _poll(args: argparse.Namespace) -> int:
         deadline_seconds=settings.batch_deadline_seconds,
         # This process exits when a batch is abandoned, so a hung call may be left behind.
         abandon_hung_calls=True,
+        deadline_scope=deadlines.within,
     )
     try:
         polled = poller.run(until_caught_up=not args.follow)

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from adapters import deadline as deadlines
 from domain.ports import StreamWorker
 from entrypoints import bootstrap, registry
 from entrypoints.settings import Settings
@@ -57,6 +58,7 @@ def serve(
         stream_name,
         output_file=protocol,
         batch_deadline_seconds=settings.batch_deadline_seconds,
+        deadline_scope=deadlines.within,
     )
     return 0
 

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.aws.sqs import move_request_from_body
 from adapters.logging import correlation, lambda_logger
+from domain.deadline import Deadline
 from domain.ports import StreamWorker
 from domain.streaming import DependencyUnavailable
 from domain.wave_prep.request import request_from_json
@@ -45,13 +47,30 @@ def lambda_entry(handler: Handler[R]) -> Handler[R]:
 
     @functools.wraps(handler)
     def entry(event: Any, context: Any) -> R:
-        with correlation(getattr(context, "aws_request_id", None)):
+        with (
+            correlation(getattr(context, "aws_request_id", None)),
+            deadlines.within(invocation_deadline(context)),
+        ):
             if context is None:
                 return handler(event, context)
             result: R = with_context(event, context)
             return result
 
     return entry
+
+
+# Seconds kept back from the invocation's remaining time, to report and return before Lambda's
+# own timeout kills the invocation mid-sentence.
+REPORT_MARGIN_SECONDS = 5.0
+
+
+def invocation_deadline(context: Any) -> Deadline | None:
+    """The root Deadline of an invocation: its remaining time, less the margin to report. None
+    without a Lambda context (the demo, a test, a script): nothing bounds the work."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return None
+    return Deadline.after(max(0.0, remaining_ms() / 1000.0 - REPORT_MARGIN_SECONDS))
 
 
 # Failures a later attempt can cure. Lambda retries an asynchronous S3 invocation when the

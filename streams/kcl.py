@@ -37,6 +37,7 @@ from amazon_kclpy.checkpoint_error import CheckpointError
 from amazon_kclpy.v3 import processor as v3
 
 from domain.backoff import Backoff
+from domain.deadline import DeadlineScope, unscoped
 from domain.ports import StreamWorker
 from streams.kinesis_records import from_kcl
 from streams.runtime import DEFAULT_BATCH_BACKOFF, DEFAULT_BATCH_DEADLINE_SECONDS, run_batch
@@ -100,6 +101,8 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
     batch_deadline_seconds: float = DEFAULT_BATCH_DEADLINE_SECONDS
     checkpoint_backoff: Backoff = DEFAULT_CHECKPOINT_BACKOFF
     exit: Callable[[int], NoReturn] = _exit
+    # Puts each batch's deadline in force for the worker's calls (adapters/deadline.py `within`).
+    deadline_scope: DeadlineScope = unscoped
     shard_id: str = "unknown-shard"
     lease_is_lost: bool = False
     last_checkpoint: str | None = None
@@ -134,6 +137,7 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
                 deadline_seconds=self.batch_deadline_seconds,
                 # This process exits when a batch is abandoned: a hung call dies with it.
                 abandon_hung_calls=True,
+                scope=self.deadline_scope,
             )
         except Exception:
             # A bug. Returning (or raising into amazon_kclpy, which logs and answers "done")
@@ -188,9 +192,7 @@ class StreamRecordProcessor(v3.RecordProcessorBase):  # type: ignore[misc]
         sub_sequence_number: int | None,
     ) -> bool:
         """Checkpoints, retrying throttling. False if the lease is gone; raises past the budget."""
-        for attempt in range(self.checkpoint_backoff.tries):
-            if attempt:
-                self.checkpoint_backoff.wait(attempt)
+        for attempt in self.checkpoint_backoff.attempts():
             try:
                 checkpointer.checkpoint(sequence_number, sub_sequence_number)
             except CheckpointError as refused:
@@ -255,6 +257,7 @@ def run_processor(
     batch_backoff: Backoff = DEFAULT_BATCH_BACKOFF,
     batch_deadline_seconds: float = DEFAULT_BATCH_DEADLINE_SECONDS,
     checkpoint_backoff: Backoff = DEFAULT_CHECKPOINT_BACKOFF,
+    deadline_scope: DeadlineScope = unscoped,
 ) -> None:
     """Speaks the MultiLang protocol on stdin/stdout (or the given files) until stdin closes."""
     processor = StreamRecordProcessor(
@@ -263,6 +266,7 @@ def run_processor(
         batch_backoff=batch_backoff,
         batch_deadline_seconds=batch_deadline_seconds,
         checkpoint_backoff=checkpoint_backoff,
+        deadline_scope=deadline_scope,
     )
     process = kcl.KCLProcess(
         processor,

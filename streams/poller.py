@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from domain.deadline import DeadlineScope, unscoped
 from domain.ports import StreamWorker
 from domain.streaming import BatchCounts
 from streams.checkpoints import SHARD_END, CheckpointStore, DynamoCheckpoints, FileCheckpoints
@@ -118,6 +119,8 @@ class ShardPoller:
     relist_seconds: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    # Puts each batch's deadline in force for the worker's calls (adapters/deadline.py `within`).
+    deadline_scope: DeadlineScope = unscoped
     _known: dict[str, _Shard] = field(default_factory=dict, init=False, repr=False)
     _owned: set[str] = field(default_factory=set, init=False, repr=False)
     _ended: set[str] = field(default_factory=set, init=False, repr=False)
@@ -213,6 +216,7 @@ class ShardPoller:
                 backoff=self.backoff,
                 deadline_seconds=self.deadline_seconds,
                 abandon_hung_calls=self.abandon_hung_calls,
+                scope=self.deadline_scope,
             )
             if outcome.exhausted:
                 raise BatchAbandoned(

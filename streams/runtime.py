@@ -8,7 +8,10 @@ nothing twice), until the batch's deadline (`BATCH_DEADLINE_SECONDS`, default 12
 passed. Then the outcome says it is abandoned, and the runtime gives it up the way it does:
 the KCL child exits without checkpointing, the poller stops without checkpointing, the Lambda
 handler reports the batch's records as failed. Each call inside is retried by one layer only
-(botocore, or the adapter for partial-batch resends); this is the only loop around them.
+(botocore, the HTTP client, or the adapter for partial-batch resends); this is the only loop
+around them, and the two do not stack: the batch's Deadline is in force while the worker runs
+(`scope`: adapters/deadline.py `within`, handed in by the entry point), so every call inside,
+its retries included, ends by it; a replay only starts while time is left (`Backoff.attempts`).
 
 A hung call (an endpoint that accepts and never answers) is bounded too: with
 `abandon_hung_calls` the worker runs in a daemon thread and the batch is abandoned when the
@@ -20,6 +23,7 @@ own timeout ends a hung invocation, and the event is retried whole.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -27,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from domain.backoff import Backoff
+from domain.deadline import Deadline, DeadlineScope, unscoped
 from domain.ports import StreamWorker
 from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord
 
@@ -74,7 +79,11 @@ def _call_within(
         except BaseException as error:  # handed to the caller's thread below
             failure.append(error)
 
-    thread = threading.Thread(target=run, name=f"batch-{worker.name}", daemon=True)
+    # The thread runs in this context: its calls see the batch's deadline (threads start empty).
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(run,), name=f"batch-{worker.name}", daemon=True
+    )
     thread.start()
     thread.join(max(seconds, 0.0))
     if thread.is_alive():
@@ -92,6 +101,7 @@ def run_batch(
     deadline_seconds: float | None = DEFAULT_BATCH_DEADLINE_SECONDS,
     abandon_hung_calls: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    scope: DeadlineScope = unscoped,
 ) -> BatchOutcome:
     """Runs `worker` on `batch`, replaying the whole batch on DependencyUnavailable (`backoff`)
     until `deadline_seconds` after the first try (None: no deadline, the backoff's count only).
@@ -101,25 +111,22 @@ def run_batch(
     if not batch:
         return BatchOutcome(counts=BatchCounts(), attempts=0)
     started = clock()
-    deadline = None if deadline_seconds is None else started + deadline_seconds
+    deadline = (
+        Deadline.never(clock)
+        if deadline_seconds is None
+        else Deadline.after(deadline_seconds, clock)
+    )
     last_error: DependencyUnavailable | None = None
     first = batch[0]
     attempts = 0
-    for attempt in range(backoff.tries):
-        if attempt:
-            wait = backoff.delay(attempt)
-            if deadline is not None:
-                wait = min(wait, deadline - clock())  # never sleep past the deadline
-            if wait > 0:
-                backoff.sleep(wait)
-            if deadline is not None and clock() >= deadline:
-                break
+    for _ in backoff.attempts(deadline):
         attempts += 1
         try:
-            if abandon_hung_calls and deadline is not None:
-                counts = _call_within(worker, batch, deadline - clock())
-            else:
-                counts = worker(batch)
+            with scope(deadline if deadline.bounded else None):
+                if abandon_hung_calls and deadline.bounded:
+                    counts = _call_within(worker, batch, deadline.remaining())
+                else:
+                    counts = worker(batch)
         except _HungCall:
             last_error = DependencyUnavailable(
                 "batch deadline",
@@ -138,7 +145,7 @@ def run_batch(
                 clock() - started,
                 transient,
             )
-            if deadline is not None and clock() >= deadline:
+            if deadline.passed:
                 break
             continue
         return BatchOutcome(counts=counts, attempts=attempts)

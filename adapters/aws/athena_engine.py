@@ -4,7 +4,9 @@ maximum; the first row of a SELECT's first page is its header), and the executio
 objects (`{id}.csv` and `{id}.csv.metadata` under the output location) removed on request.
 
 One retry layer: botocore's standard mode retries each call; the polling here is waiting for a
-query to finish, not retrying a call.
+query to finish, not retrying a call, and goes through the same helper (`Backoff.attempts`:
+jittered waits of up to 0.2, 0.4, ... 5 s) until `max_wait_seconds` or the work's deadline
+(adapters/deadline.py), whichever comes first.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, unavailable
+from domain.backoff import Backoff
+from domain.deadline import Deadline
 from domain.models import ObjectRef
 
 PAGE_ROWS = 1000
 _DONE = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+_POLLS = 1_000_000  # the deadline ends the polling, not a count
 
 
 class UnexpectedResult(ValueError):
@@ -69,22 +75,25 @@ class AthenaQueryEngine:
 
     def wait(self, execution: str) -> Result[str, str]:
         """Polls until the query ends; one still running at the deadline is stopped."""
-        deadline = self._monotonic() + self.max_wait_seconds
-        wait = 0.2
+        work = deadlines.current()
+        if work is not None and work.bounded:
+            deadline = work.child(self.max_wait_seconds)
+        else:
+            deadline = Deadline.after(self.max_wait_seconds, self._monotonic)
+        poll = Backoff(base_seconds=0.2, cap_seconds=5.0, retries=_POLLS, sleep=self._sleep)
+        state: dict[str, Any] = {"State": "not yet polled"}
         try:
-            while True:
+            for _ in poll.attempts(deadline):
                 status = self._athena.get_query_execution(QueryExecutionId=execution)
                 state = status["QueryExecution"]["Status"]
                 if state["State"] in _DONE:
                     break
-                if self._monotonic() + wait > deadline:
-                    self._athena.stop_query_execution(QueryExecutionId=execution)
-                    return Failure(
-                        f"query {execution} still {state['State']} after "
-                        f"{self.max_wait_seconds:.0f} s; stopped"
-                    )
-                self._sleep(wait)
-                wait = min(wait * 2, 5.0)
+            else:
+                self._athena.stop_query_execution(QueryExecutionId=execution)
+                return Failure(
+                    f"athena: query {execution} still {state['State']} after "
+                    f"{self.max_wait_seconds:.0f} s or its deadline; stopped"
+                )
         except AWS_ERRORS as error:
             raise unavailable("athena", error) from error
         if state["State"] != "SUCCEEDED":

@@ -28,6 +28,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, error_code, lookup_failure
 from domain.backoff import Backoff
 from domain.models import FailureKind, LookupFailure
@@ -222,9 +223,7 @@ class DynamoUserDirectory:
                 "ExpressionAttributeNames": {"#k": self._key, "#a": self._attribute},
             }
         }
-        for attempt in range(self._backoff.tries):
-            if attempt:
-                self._backoff.wait(attempt)
+        for _ in self._backoff.attempts(deadlines.current()):
             try:
                 answer = self._db.batch_get_item(RequestItems=request)
             except AWS_ERRORS as error:

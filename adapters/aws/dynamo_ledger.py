@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, error_code, unavailable
 from domain.backoff import Backoff
 from domain.once import (
@@ -230,10 +231,13 @@ class DynamoOnceLedger:
             else:
                 pending[key] = (current.version if current else 0, new)
         attempt = 0
+        deadline = deadlines.current()
         while pending:
-            if attempt >= self._backoff.tries:
+            # Not Backoff.attempts: a decision (another writer won) starts the count again.
+            if attempt >= self._backoff.tries or (deadline is not None and deadline.passed):
                 raise DependencyUnavailable(
-                    self.table, f"{len(pending)} ledger writes still cancelled after retries"
+                    self.table,
+                    f"{len(pending)} ledger writes still cancelled after retries or the deadline",
                 )
             if attempt:
                 self._backoff.wait(attempt)
@@ -311,9 +315,7 @@ class DynamoOnceLedger:
                     "ConsistentRead": True,
                 }
             }
-            for attempt in range(self._backoff.tries):
-                if attempt:
-                    self._backoff.wait(attempt)
+            for _ in self._backoff.attempts(deadlines.current()):
                 try:
                     answer = self._db.batch_get_item(RequestItems=request)
                 except AWS_ERRORS as error:

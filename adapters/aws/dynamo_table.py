@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, error_code, lookup_failure
 from domain.backoff import Backoff
 from domain.models import FailureKind, LookupFailure
@@ -165,9 +166,7 @@ def _batch_get(
                 "ConsistentRead": True,
             }
         }
-        for attempt in range(backoff.tries):
-            if attempt:
-                backoff.wait(attempt)
+        for _ in backoff.attempts(deadlines.current()):
             try:
                 answer = db.batch_get_item(RequestItems=request)
             except AWS_ERRORS as error:

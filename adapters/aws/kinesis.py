@@ -36,6 +36,7 @@ Memory: at most `max_in_flight` + 1 batches (each <= 500 records, <= 5 MiB) plus
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -45,6 +46,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from adapters import deadline as deadlines
 from adapters.aws.kinesis_limits import (
     DEFAULT_MAX_IN_FLIGHT,
     KINESIS_LIMITS,
@@ -202,7 +204,13 @@ class KinesisRecordStream:
                 future: Future[_BatchResult] = Future()
                 future.set_result(self._send_batch(batch.records, batch.positions))
             else:
-                future = self._executor().submit(self._send_batch, batch.records, batch.positions)
+                # In the caller's context: the pool thread's calls see the work's deadline.
+                future = self._executor().submit(
+                    contextvars.copy_context().run,
+                    self._send_batch,
+                    batch.records,
+                    batch.positions,
+                )
             run.in_flight[future] = keys
         run.drain()
         if run.error is not None:
@@ -238,6 +246,7 @@ class KinesisRecordStream:
             for r, position in zip(records, positions, strict=True)
         ]
         stalled = 0
+        deadline = deadlines.current()
         while True:
             result.calls += 1
             try:
@@ -260,7 +269,11 @@ class KinesisRecordStream:
                     return result
                 failure = f"{len(pending)} entries failed inside a 200 response"
             stalled = 1 if progressed else stalled + 1
-            if stalled > self.backoff.retries:
+            wait = self.backoff.delay(stalled)
+            # The partial-batch resend stops at the work's deadline too: what is left is stranded.
+            if stalled > self.backoff.retries or (
+                deadline is not None and wait >= deadline.remaining()
+            ):
                 result.stranded_at = tuple(position for _, position in pending)
                 return result
             log.warning(
@@ -268,7 +281,8 @@ class KinesisRecordStream:
                 extra={"stream": self.stream_name, "reason": failure, "retry": stalled},
             )
             result.retries += 1
-            self.backoff.wait(stalled)
+            if wait > 0:
+                self.backoff.sleep(wait)
 
     def _still_failing(
         self, pending: list[tuple[dict[str, Any], int]], response: Any, result: _BatchResult

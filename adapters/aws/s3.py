@@ -147,6 +147,10 @@ class S3ObjectStore:
             if _is_missing(error):
                 raise ObjectNotFound(ref) from error
             raise
+        except AWS_ERRORS as error:
+            # A timeout or dropped connection is an outage of S3, named with the object: raw,
+            # a stream runtime took it for a bug instead of replaying the batch.
+            raise unavailable(ref.uri, error) from error
 
     def iter_chunks(
         self, ref: ObjectRef, start: int = 0, end: int | None = None

@@ -31,6 +31,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from adapters import deadline as deadlines
 from adapters.aws.errors import AWS_ERRORS, unavailable
 from domain.backoff import Backoff
 from domain.lake import MoveRequest
@@ -95,9 +96,9 @@ class _BatchSender:
     def _send(self, batch: list[dict[str, Any]]) -> None:
         pending = {entry["Id"]: entry for entry in batch}
         failed: list[dict[str, Any]] = []
-        for attempt in range(self._resend.tries):
-            if attempt:
-                self._resend.wait(attempt)
+        tries = 0  # none made when the deadline had passed already
+        for _ in self._resend.attempts(deadlines.current()):
+            tries += 1
             try:
                 answer = self._sqs.send_message_batch(
                     QueueUrl=self.queue_url, Entries=list(pending.values())
@@ -113,7 +114,8 @@ class _BatchSender:
                 break  # the request itself is wrong: resending the same entries cannot help
         raise DependencyUnavailable(
             f"{self._what} {self.queue}",
-            f"{len(pending)} messages not accepted after {attempt + 1} attempts; "
+            f"{len(pending)} messages not accepted after {tries} attempts (or at the "
+            "deadline); "
             f"last: {_failure_text(failed)}",
         )
 

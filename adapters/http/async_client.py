@@ -7,8 +7,10 @@ calls/s against a 20 ms service; aiohttp on one event loop (a C HTTP parser, no 
 switches) costs ~0.15-0.2 ms and keeps 100 calls in flight from one thread
 (benchmarks/README.md, "Wave codes"). The house rule is the same piece as the blocking client's:
 `Answer.classify` reads every answer, `retry_delay` spaces the tries (domain.backoff's jittered
-draw, Retry-After as a floor), `out_of_tries` is what a spent budget raises. One retry layer per
-call: the loop in `request`, nothing around it (aiohttp itself does not retry).
+draw, Retry-After as a floor), `out_of_tries` is what a spent budget raises, and the tries are
+the same helper's (`Backoff.attempts_async`, the asyncio form of `Backoff.attempts`), bounded by
+the same deadline. One retry layer per call: that loop, nothing around it (aiohttp itself does
+not retry).
 
 Timeouts: `connect_timeout` to open a connection, `read_timeout` between bytes of the answer
 (aiohttp's sock_connect / sock_read: the same meaning as httpx's connect / read). A connection
@@ -38,8 +40,10 @@ from adapters.http.client import (
     json_headers,
     out_of_tries,
     retry_delay,
+    timeouts_within,
 )
 from domain.backoff import Backoff
+from domain.deadline import Deadline
 from domain.models import FailureKind
 
 
@@ -63,6 +67,7 @@ class AsyncJsonHttpClient:
         self.retry = retry
         self.max_retry_after = max_retry_after
         self.max_connections = max_connections
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self._base = base_url.rstrip("/")
         self._headers = json_headers(token)
         self._timeout = aiohttp.ClientTimeout(
@@ -95,11 +100,17 @@ class AsyncJsonHttpClient:
             self._session = None
 
     async def post(
-        self, path: str, body: Any, *, correlation_id: str | None = None
+        self,
+        path: str,
+        body: Any,
+        *,
+        correlation_id: str | None = None,
+        deadline: Deadline | None = None,
     ) -> Result[JsonResponse, ServiceError]:
-        """One logical call: tried up to `retry.tries` times. Raises DependencyUnavailable.
-        `correlation_id` is passed in, not read from the context: the loop runs in a context of
-        its own."""
+        """One logical call: tried up to `retry.tries` times within `deadline`, each try's
+        timeouts cut to the time left. Raises DependencyUnavailable. `correlation_id` and
+        `deadline` are passed in, not read from the context: the loop runs in a context of its
+        own."""
         headers = {"Content-Type": "application/json"}
         if correlation_id is not None:
             headers["X-Correlation-Id"] = correlation_id
@@ -109,15 +120,24 @@ class AsyncJsonHttpClient:
         if url is None:
             url = self._urls.setdefault(path, yarl.URL(self._base + path))
         last: ServiceError | None = None
-        for attempt in range(self.retry.tries):
-            if attempt:
-                if attempt == 1:
-                    self.calls_retried += 1
-                delay = retry_delay(self, attempt, last)
-                if delay > 0:
-                    await asyncio.sleep(delay)
+        tries = 0
+        timeout = self._timeout
+
+        # The delay reads `last` when the retry comes: the latest failure's Retry-After.
+        def delay(retry: int) -> float:
+            return retry_delay(self, retry, last)
+
+        async for attempt in self.retry.attempts_async(deadline, delay=delay, sleep=asyncio.sleep):
+            tries += 1
+            if attempt == 1:
+                self.calls_retried += 1
+            if deadline is not None and deadline.bounded:
+                connect, read = timeouts_within(self.connect_timeout, self.read_timeout, deadline)
+                timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
             try:
-                async with session.post(url, data=content, headers=headers) as response:
+                async with session.post(
+                    url, data=content, headers=headers, timeout=timeout
+                ) as response:
                     raw = await response.read()
                     status, retry_after = response.status, response.headers.get("Retry-After")
             except TimeoutError as exc:  # aiohttp's read and connect timeouts are TimeoutErrors
@@ -131,7 +151,7 @@ class AsyncJsonHttpClient:
             if outcome is not None:
                 return outcome
             last = answer.retryable(retry_after)
-        raise out_of_tries(self.service, self.retry.tries, last) from last
+        raise out_of_tries(self.service, tries, last, deadline) from last
 
     def _error(self, path: str, reason: str) -> ServiceError:
         return ServiceError(

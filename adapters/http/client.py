@@ -30,8 +30,10 @@ from typing import Any, Protocol
 import httpx
 from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.logging import current_correlation_id, mask_text
 from domain.backoff import Backoff
+from domain.deadline import Deadline
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
@@ -228,10 +230,21 @@ def retry_delay(client: RetryPolicy, retry: int, last: ServiceError | None) -> f
     return delay
 
 
-def out_of_tries(service: str, tries: int, last: ServiceError | None) -> DependencyUnavailable:
-    """What a call raises (`from last`) once every try failed."""
-    assert last is not None
-    return DependencyUnavailable(service, f"{last} (after {tries} attempts)")
+def out_of_tries(
+    service: str, tries: int, last: ServiceError | None, deadline: Deadline | None = None
+) -> DependencyUnavailable:
+    """What a call raises (`from last`) once every try failed or its deadline came."""
+    if last is None:
+        return DependencyUnavailable(service, "no time left before the first try (deadline)")
+    ended = f"after {tries} attempts"
+    if deadline is not None and deadline.bounded:
+        ended += f", {deadline.remaining():.1f} s left of its deadline"
+    return DependencyUnavailable(service, f"{last} ({ended})")
+
+
+def timeouts_within(connect: float, read: float, deadline: Deadline | None) -> tuple[float, float]:
+    """A try's connect and read timeouts, cut to the time the deadline leaves."""
+    return deadlines.fit(connect, deadline), deadlines.fit(read, deadline)
 
 
 def json_headers(token: str | None) -> dict[str, str]:
@@ -267,6 +280,7 @@ class JsonHttpClient:
         self.service = service
         self.retry = retry
         self.max_retry_after = max_retry_after
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self._hide_path = hide_path
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -307,8 +321,12 @@ class JsonHttpClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         expect_json: bool = True,
+        deadline: Deadline | None = None,
     ) -> Result[JsonResponse, ServiceError]:
-        """One logical call: tried up to `retry.tries` times. Raises DependencyUnavailable."""
+        """One logical call: tried up to `retry.tries` times within `deadline` (by default the
+        work's, adapters/deadline.py), each try's timeouts cut to the time left. Raises
+        DependencyUnavailable."""
+        deadline = deadline or deadlines.current()
         shown = "/…" if self._hide_path else path
         hidden = self._hidden(path)
         headers = {}
@@ -319,12 +337,23 @@ class JsonHttpClient:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
         last: ServiceError | None = None
-        for attempt in range(self.retry.tries):
-            if attempt:
-                self.retry.sleep(retry_delay(self, attempt, last))
+        tries = 0
+
+        # The delay reads `last` when the retry comes: the latest failure's Retry-After.
+        def delay(retry: int) -> float:
+            return retry_delay(self, retry, last)
+
+        for _ in self.retry.attempts(deadline, delay=delay):
+            tries += 1
+            connect, read = timeouts_within(self.connect_timeout, self.read_timeout, deadline)
             try:
                 response = self._http.request(
-                    method, path, params=params, content=content, headers=headers
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    timeout=httpx.Timeout(read, connect=connect),
                 )
             except httpx.TimeoutException as exc:
                 last = self._error(
@@ -351,7 +380,7 @@ class JsonHttpClient:
             if outcome is not None:
                 return outcome
             last = answer.retryable(response.headers.get("Retry-After"))
-        raise out_of_tries(self.service, self.retry.tries, last) from last
+        raise out_of_tries(self.service, tries, last, deadline) from last
 
     def _error(
         self,

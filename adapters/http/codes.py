@@ -46,10 +46,12 @@ from urllib.parse import quote
 
 from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.http.async_client import AsyncJsonHttpClient
 from adapters.http.client import JsonHttpClient, JsonResponse, ServiceError
 from adapters.logging import current_correlation_id
 from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
+from domain.deadline import Deadline
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
@@ -248,6 +250,8 @@ class HttpCodeIssuer:
         deadline = self.batch_deadline_seconds
         if deadline_seconds is not None:
             deadline = max(0.001, min(deadline, deadline_seconds))
+        if (work := deadlines.current()) is not None:  # the invocation's or batch's, if sooner
+            deadline = max(0.001, min(deadline, work.remaining()))
         correlation_id = current_correlation_id()  # the loop's context is not the caller's
         with self._lock:
             if not self._finalizer.alive:
@@ -266,9 +270,11 @@ class HttpCodeIssuer:
         results: list[Result[str, LookupFailure] | None] = [None] * len(requests)
         turns = iter(range(len(requests)))
 
+        bound = Deadline.after(deadline)  # each call's tries and timeouts fit the batch's
+
         async def caller() -> None:
             for i in turns:
-                results[i] = await self._issue(requests[i], correlation_id)
+                results[i] = await self._issue(requests[i], correlation_id, bound)
 
         callers = [
             asyncio.ensure_future(caller()) for _ in range(min(self.concurrency, len(requests)))
@@ -294,7 +300,7 @@ class HttpCodeIssuer:
         )
 
     async def _issue(
-        self, request: CodeRequest, correlation_id: str | None
+        self, request: CodeRequest, correlation_id: str | None, deadline: Deadline
     ) -> Result[str, LookupFailure]:
         what = _what(request)
         body = {
@@ -305,7 +311,9 @@ class HttpCodeIssuer:
             "globalUserId": request.global_user_id,
         }
         try:
-            answer = await self._client.post("/passwords", body, correlation_id=correlation_id)
+            answer = await self._client.post(
+                "/passwords", body, correlation_id=correlation_id, deadline=deadline
+            )
         except DependencyUnavailable as error:
             return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, str(error)))
         match _data(what, answer):

@@ -72,3 +72,52 @@ class OutageProxy:
         finally:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
+
+
+@dataclass
+class SilentServer:
+    """A dependency that accepts every TCP connection, reads what it is sent and never answers:
+    the hung endpoint no connect timeout catches, only a read timeout or a deadline."""
+
+    port: int = 0
+    _listener: socket.socket | None = field(default=None, init=False, repr=False)
+    _open: list[socket.socket] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SilentServer:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(256)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._open = self._open, []
+        if listener is not None:
+            listener.close()
+        for sock in sockets:
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._open.append(client)
+            threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _swallow(client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while client.recv(65536):
+                pass
