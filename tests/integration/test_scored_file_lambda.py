@@ -447,7 +447,7 @@ def test_the_cli_exits_non_zero_for_a_failed_file_and_two_for_a_bad_uri(pipeline
     from entrypoints.cli import main
 
     ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.e.txt", b"")
-    assert main(["process-scored-files", ref.uri, "--quiet"]) == 1
+    assert main(["process-scored-files", ref.uri, "--quiet"]) == 2  # refused: README exit 2
     assert main(["process-scored-files", "not-a-uri", "--quiet"]) == 2
 
 
