@@ -271,10 +271,10 @@ def progress_lines(
 
 
 @contextmanager
-def invocation(context: Any) -> Iterator[Settings]:
-    """One correlation id per invocation (Lambda's request id, or a fresh one), the settings."""
-    with correlation(getattr(context, "aws_request_id", None)):
-        yield settings()
+def invocation(_context: Any) -> Iterator[Settings]:
+    """An invocation's settings. Its one correlation id is `lambda_entry`'s: a second block
+    here logged one invocation under two ids."""
+    yield settings()
 
 
 def lambda_entry(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
