@@ -65,7 +65,7 @@ def _run_job(args: argparse.Namespace) -> int:
     with _running(args, console, worker.name.replace("_", " "), cli.unit) as (settings, tick):
         run = registry.run_of(worker.name, settings)
         for done, item in enumerate(items, 1):
-            single = tick if len(items) == 1 else None
+            single = tick if len(items) == 1 and cli.progress else None
             results.append(
                 runtime.run_item(worker.name, job, run, item, settings, single, cli.options(args))
             )
@@ -73,7 +73,8 @@ def _run_job(args: argparse.Namespace) -> int:
                 tick(done)
     failures = [w.failure for w in results if w.failure is not None]
     if cli.table:
-        reports.print_handler_response(Console(), {"files": [w.response for w in results]})
+        files = [{"source": str(i), **w.response} for i, w in zip(items, results, strict=True)]
+        reports.print_handler_response(Console(), {"files": files})
     elif not failures or cli.failure_json:
         responses = [w.response for w in results]
         print(json.dumps(responses[0] if len(responses) == 1 else responses, indent=2))
@@ -82,7 +83,8 @@ def _run_job(args: argparse.Namespace) -> int:
             console.print(written.note)
     if not cli.table:
         for failure in failures:
-            _say(failure.kind, failure.message)  # one line, masked
+            # One line, masked; a refused input is an `error:` as argparse's are.
+            _say("error" if failure.kind == job.bad_input else failure.kind, failure.message)
     if not args.quiet:
         console.print(runtime.counts_line(runtime.total([w.counts for w in results])))
     return runtime.exit_code(failures)

@@ -178,6 +178,8 @@ class Cli:
     failure_json: bool = False
     # Keyword arguments of the bound run the command line sets (e.g. one process).
     options: Callable[[argparse.Namespace], Mapping[str, Any]] = lambda _a: {}
+    # The bound run takes `on_progress` (a move does not).
+    progress: bool = True
     # Print the results as counts tables (entrypoints/reports.py), not JSON.
     table: bool = False
 
@@ -788,6 +790,7 @@ _MOVE = Worker(
         ),
         inputs=_move_bodies,
         unit="record types",
+        progress=False,
     ),
 )
 
@@ -821,7 +824,7 @@ def _write_wave_prep(outcome: Result[WavePrepCounts, WavePrepFailure]) -> Writte
             tally = {
                 "in": c.fans_read,
                 "out": c.selected,
-                "rejected": c.ineligible + c.duplicates,
+                "rejected": sum(c.ineligible.values()) + c.duplicates,
                 "waitlisted": c.waitlisted,
                 "codesReserved": c.codes_reserved,
             }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -339,7 +340,11 @@ def handle(
         results.append((item, Written(response, written.failure, written.counts, written.ids)))
     counts = total([w.counts for _, w in results])
     ids = {k: v for _, w in results for k, v in w.ids.items()} if len(results) == 1 else {}
-    emit_metrics(name, counts, ids)
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        # Only inside Lambda, whose log stream CloudWatch reads EMF from: elsewhere (the demo,
+        # a script) stdout is the caller's and the counts are in the log line below.
+        emit_metrics(name, counts, ids)
+    log.info("%s counts", name, extra={"counts": counts})
     if trigger_kind == "sqs":
         # Exactly the partial batch response's shape: Lambda reads batchItemFailures only; a
         # failed or unparsable message is delivered again, then to the queue's DLQ.
