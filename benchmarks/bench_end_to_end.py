@@ -102,7 +102,9 @@ def child(uri: str, processes: int) -> int:
     bootstrap.configure_logging(settings)
     with DescendantPeak() as pool:
         started = time.perf_counter()
-        outcome = registry.scored_file_run(settings)(ObjectRef.parse(uri), processes=processes)
+        outcome = registry.run_of("process_scored_files", settings)(
+            ObjectRef.parse(uri), processes=processes
+        )
         seconds = time.perf_counter() - started
     counts = outcome.unwrap()
     pool_kib = pool.peak_kib

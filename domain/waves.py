@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote_plus
 
 from returns.result import Failure, Result, Success
 
@@ -223,39 +222,18 @@ def parse_generation_config(value: Any) -> Result[GenerationConfig, str]:
     )
 
 
-def unwrap_event(event: Any) -> Any:
-    """The worker's input from a direct invoke, Step Functions (the state's input is the event;
-    a `Payload` wrapper is taken off) or the upload service's body `{data: {...}}`."""
-    for wrapper in ("data", "Payload", "input"):
-        if isinstance(event, Mapping) and set(event) == {wrapper}:
-            event = event[wrapper]
-    if isinstance(event, str | bytes):
-        try:
-            event = json.loads(event)
-        except ValueError:
-            return event
-    return event
-
-
 def event_object(
     event: Any, bucket: str, key_fields: Sequence[str] = ("key",)
 ) -> Result[ObjectRef, str]:
-    """The object a worker's (unwrapped) input names, in `bucket` unless it names its own: an S3
-    event's first record (the key URL-decoded: S3 events encode keys, `+` for a space), a
-    mapping with a key under one of `key_fields` (and perhaps `bucket`), or a bare key; a key
-    may be an s3:// URI. The key is empty when the input names none (the caller says what it
-    expected); Failure only for an s3:// URI that does not parse."""
+    """The object a worker's input names, in `bucket` unless it names its own: a mapping with a
+    key under one of `key_fields` (and perhaps `bucket`), or a bare key; a key may be an s3://
+    URI (AWS events are unwrapped before: entrypoints/events.py `unwrap`). The key is empty
+    when the input names none (the caller says what it expected); Failure only for an s3://
+    URI that does not parse."""
     key: Any = event
     if isinstance(event, Mapping):
-        records = event.get("Records")
-        if isinstance(records, list) and records:
-            first = records[0] if isinstance(records[0], Mapping) else {}
-            s3 = first.get("s3") or {}
-            key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
-            bucket = str((s3.get("bucket") or {}).get("name") or bucket)
-        else:
-            key = next((event[f] for f in key_fields if event.get(f)), "")
-            bucket = str(event.get("bucket") or bucket)
+        key = next((event[f] for f in key_fields if event.get(f)), "")
+        bucket = str(event.get("bucket") or bucket)
     if not isinstance(key, str):
         return Success(ObjectRef(bucket, ""))
     if key.startswith("s3://"):

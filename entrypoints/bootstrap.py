@@ -8,13 +8,16 @@ exist, what triggers them and how each is bound to these adapters: entrypoints/r
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
 from adapters.avro import AvroSchemas
 from adapters.aws.athena_engine import AthenaQueryEngine
+from adapters.aws.athena_fans import AthenaEligibleFans
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.dynamo_codes import (
     DynamoCodeInventory,
@@ -24,34 +27,47 @@ from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoUserDirector
 from adapters.aws.dynamo_ledger import DynamoOnceLedger
 from adapters.aws.kinesis import KinesisRecordStream
 from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
+from adapters.aws.lake_fans import LakeEligibleFans
 from adapters.aws.s3 import S3ObjectStore
-from adapters.aws.sqs import SqsDeadLetters
+from adapters.aws.sqs import SqsDeadLetters, SqsMoveQueue
+from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
 from adapters.campaign_config import S3CampaignDirectory
+from adapters.clock import SystemClock
 from adapters.code_generator import CodeGenerator
 from adapters.http.async_client import AsyncJsonHttpClient
 from adapters.http.campaigns import HttpCampaignDirectory
 from adapters.http.client import JsonHttpClient
 from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer
+from adapters.http.eligible_fans import HttpEligibleFans
 from adapters.http.entries import HttpEntryDirectory
 from adapters.http.slack import SlackWebhookNotifier
 from adapters.http.users import HttpUserDirectory
-from adapters.leases import run_holder
+from adapters.lake_compactor import AvroLakeCompactor
+from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
+from adapters.wave_package import ZipPackage
+from adapters.wave_selections import StoredWaveSelections
 from domain.backoff import Backoff
 from domain.issued_codes import OnceIssuedCodes
+from domain.lake import LakeLayout
+from domain.lake_athena import AthenaDuplicates
 from domain.ports import (
     CampaignDirectory,
+    CampaignMarkets,
     CodeInventory,
     CodeIssuer,
     ConditionalObjectStore,
     DeadLetters,
+    EligibleFans,
     EntryDirectory,
     IssuedCodeLedger,
     Notifier,
     RecordStream,
     UserDirectory,
 )
+from domain.wave_prep.turns import SELECTION_LEASE_PREFIX, SelectionTurns
+from domain.waves import STREAM_LEASE_PREFIX, WAVE_LEASE_PREFIX
 from entrypoints.settings import Settings, reveal
 
 T = TypeVar("T")
@@ -126,6 +142,16 @@ class Container:
 
     @cached_property
     def campaigns(self) -> CampaignDirectory:
+        return self._campaign_directory
+
+    @cached_property
+    def markets(self) -> CampaignMarkets:
+        """The same directory as `campaigns` (one per process, with BAND_SECRET): wave prep used
+        to build a second one without it."""
+        return self._campaign_directory
+
+    @cached_property
+    def _campaign_directory(self) -> HttpCampaignDirectory | S3CampaignDirectory:
         s = self.settings
         if s.campaign_service_url:
             client = self._service("campaign service", s.campaign_service_url)
@@ -223,6 +249,117 @@ class Container:
     def _codes_dynamodb(self) -> Any:
         # One connection per thread issuing or recording codes, instead of waiting for a pool of 10.
         return self.aws.client("dynamodb", max_pool_connections=self.settings.issue_concurrency)
+
+    def leases(
+        self, bucket: str, prefix: str, subject: str, consequence: str, holder: str = ""
+    ) -> ObjectLeases:
+        """A run's lease on what it works on (one run at a time; docs/access-codes.md)."""
+        return ObjectLeases(
+            self.store,
+            bucket,
+            prefix,
+            holder=holder or run_holder(),
+            clock=SystemClock(),
+            seconds=self.settings.run_lease_seconds,
+            subject=subject,
+            consequence=consequence,
+        )
+
+    @cached_property
+    def wave_leases(self) -> ObjectLeases:
+        return self.leases(
+            self.settings.scoring_bucket,
+            WAVE_LEASE_PREFIX,
+            "wave {name}",
+            "nothing was issued",
+        )
+
+    @cached_property
+    def stream_leases(self) -> ObjectLeases:
+        return self.leases(
+            self.settings.scoring_bucket,
+            STREAM_LEASE_PREFIX,
+            "wave {name}",
+            "nothing was streamed",
+        )
+
+    def selection_turns(self, date_key: str) -> SelectionTurns:
+        """A campaign's wave-prep selection lease, held by the wave of `date_key` (the refused
+        wave is told which wave holds it, and where that run is; docs/wave-prep.md)."""
+        leases = self.leases(
+            self.settings.scoring_bucket,
+            SELECTION_LEASE_PREFIX,
+            "the fan selection of campaign {name}",
+            "nothing was selected",
+            holder=f"wave {date_key} on {run_holder()}",
+        )
+        wait = timedelta(seconds=self.settings.wave_prep_lease_wait_seconds)
+        return SelectionTurns(leases, time.sleep, wait=wait)
+
+    # --- the lake (docs/data-lake.md) ------------------------------------------------------------
+
+    @cached_property
+    def lake_layout(self) -> LakeLayout:
+        return LakeLayout(self.settings.campaign_data_bucket, self.settings.lake_archive_prefix)
+
+    @cached_property
+    def lake_compactor(self) -> AvroLakeCompactor:
+        return AvroLakeCompactor(self.store, compression_level=1)
+
+    @cached_property
+    def move_queue(self) -> SqsMoveQueue:
+        return SqsMoveQueue(self.aws.client("sqs"), self.settings.move_queue)
+
+    @cached_property
+    def merge_leases(self) -> ObjectLeases:
+        return self.leases(
+            self.settings.campaign_data_bucket,
+            MERGE_LEASE_PREFIX,
+            "the merge of {name}",
+            "nothing was merged or queued",
+        )
+
+    @cached_property
+    def lake_duplicates(self) -> AthenaDuplicates | None:
+        """MERGE_ENGINE=athena: Athena names the repeated ids; embedded: the merge finds them."""
+        s = self.settings
+        if s.merge_engine == "embedded":
+            return None
+        if s.merge_engine != "athena":
+            raise ValueError(f"MERGE_ENGINE must be embedded or athena, got {s.merge_engine!r}")
+        compactor = self.lake_compactor
+        return AthenaDuplicates(
+            self.athena, s.athena_database, self.lake_layout, compactor.projection_json
+        )
+
+    # --- wave prep (docs/wave-prep.md) -----------------------------------------------------------
+
+    @cached_property
+    def eligible_fans(self) -> EligibleFans:
+        s = self.settings
+        source = s.fan_source()
+        if source == "entry_service":
+            assert s.entry_service_url is not None  # fan_source() checked it
+            return HttpEligibleFans(self._service("entry service", s.entry_service_url))
+        if source == "athena":
+            return AthenaEligibleFans(self.athena)
+        return LakeEligibleFans(self.store, s.campaign_data_bucket)
+
+    @cached_property
+    def wave_status(self) -> S3WaveStatusStore:
+        return S3WaveStatusStore(self.aws.client("s3"), self.settings.scoring_bucket)
+
+    @cached_property
+    def reservation_ledger(self) -> S3ReservationLedger:
+        return S3ReservationLedger(self.aws.client("s3"), self.settings.scoring_bucket)
+
+    @cached_property
+    def wave_package(self) -> ZipPackage:
+        return ZipPackage(self.store)
+
+    @cached_property
+    def wave_selections(self) -> StoredWaveSelections:
+        return StoredWaveSelections(self.store, self.settings.scoring_bucket)
 
     @cached_property
     def notifier(self) -> Notifier:

@@ -159,3 +159,44 @@ def s3_put_event(ref: ObjectRef, size: int = 0) -> dict[str, Any]:
             }
         ]
     }
+
+
+def unwrap(event: Any) -> Any:
+    """A directly invoked job's input from any of its callers (the one place AWS wrappers come
+    off; domain parsers see the input itself):
+    - direct invoke: the input;
+    - Step Functions: the state's input, or a lambda:invoke task's whole output
+      `{Payload, StatusCode, ...}` (or `{Payload}` / `{input}` alone);
+    - the upload service: `{"data": {...}}`;
+    - API Gateway's proxy `{"body": "<json>"}`, or the input as JSON text;
+    - an S3 notification naming one created object: `{bucket, key}` (key URL-decoded)."""
+    for _ in range(4):  # wrappers nest at most a few deep (a Payload holding {data})
+        if isinstance(event, str | bytes):
+            try:
+                event = json.loads(event)
+            except ValueError:
+                return event
+        if not isinstance(event, Mapping):
+            return event
+        if "Payload" in event and ("StatusCode" in event or set(event) == {"Payload"}):
+            event = event["Payload"]
+        elif isinstance(event.get("data"), Mapping | str) and "Records" not in event:
+            event = event["data"]
+        elif set(event) == {"input"}:
+            event = event["input"]
+        elif isinstance(event.get("body"), str) and "Records" not in event:
+            event = event["body"]
+        else:
+            break
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if isinstance(records, list) and records and isinstance(records[0], Mapping):
+        # An S3 notification's first object (whatever its eventName: a direct test event has
+        # none); its key URL-decoded. Malformed: left as it is, for the parser to name.
+        try:
+            s3 = records[0]["s3"]
+            bucket, key = s3["bucket"]["name"], s3["object"]["key"]
+        except (KeyError, TypeError):
+            return event
+        if isinstance(bucket, str) and isinstance(key, str):
+            return {"bucket": bucket, "key": unquote_plus(key)}
+    return event

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from entrypoints import runtime
 from entrypoints.kcl.daemon import (
     DAEMON_CLASS,
     daemon_command,
@@ -64,7 +65,7 @@ _log = logging.getLogger(__name__)
 
 
 def _settings_and_config(args: argparse.Namespace) -> tuple[Settings, DaemonConfig]:
-    settings = Settings.from_env()
+    settings = runtime.settings()
     config = daemon_config(
         args.worker,
         settings,

@@ -22,7 +22,7 @@ from typing import TextIO
 
 from adapters import deadline as deadlines
 from domain.ports import StreamWorker
-from entrypoints import bootstrap, registry
+from entrypoints import registry, runtime
 from entrypoints.settings import Settings
 
 _log = logging.getLogger("entrypoints.kcl_main")
@@ -45,8 +45,7 @@ def serve(
     """Runs the worker `build` makes as the record processor for `stream`, until the daemon
     ends the conversation."""
     protocol = reserve_stdout_for_protocol()
-    settings = Settings.from_env()
-    bootstrap.configure_logging(settings)
+    settings = runtime.settings()
     # Imported here, not at the top: amazon_kclpy is an optional install (make kcl).
     from streams.kcl import run_processor
 

@@ -1,29 +1,16 @@
-"""merge_avro_files and move_merged_avro_files bound to adapters (their registry factories), and
-their input and output shapes for the Lambda handlers and the CLI (docs/data-lake.md).
-
-Adapters, by settings (README's settings table): the lake in CAMPAIGN_DATA_BUCKET (S3, the
-block-level compactor), the move queue MOVE_QUEUE (SQS), the archive under
-LAKE_ARCHIVE_PREFIX; MERGE_ENGINE=athena finds duplicates with Athena (ATHENA_DATABASE,
-ATHENA_WORKGROUP, ATHENA_OUTPUT).
-"""
+"""merge_avro_files' and move_merged_avro_files' input and output shapes (docs/data-lake.md):
+their registry entries parse and write with these; their adapters come from bootstrap."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from adapters.aws.sqs import SqsMoveQueue
-from adapters.clock import SystemClock
-from adapters.lake_compactor import AvroLakeCompactor
-from adapters.lake_keys import SpillingKeyIndex
-from adapters.lake_sidecar import SpooledKeyLog
-from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
 from domain.lake import (
-    LakeLayout,
     MergeCounts,
     MergeKind,
     MoveCounts,
@@ -31,89 +18,9 @@ from domain.lake import (
     parse_prefix,
     previous_period_prefix,
 )
-from domain.lake_athena import AthenaDuplicates
 from domain.records import RECORD_TYPES
-from domain.workers.merge_avro_files import MergeLimits, MergeRequest, merge_avro_files
-from domain.workers.move_merged_avro_files import MoveFailure, move_merged_avro_files
-from entrypoints.bootstrap import Container
-
-
-class MergeRun(Protocol):
-    def __call__(
-        self, request: MergeRequest, *, on_progress: Callable[[int], None] | None = None
-    ) -> MergeCounts: ...
-
-
-MoveRun = Callable[[MoveRequest], Result[MoveCounts, MoveFailure]]
-
-
-def _layout(c: Container) -> LakeLayout:
-    return LakeLayout(c.settings.campaign_data_bucket, c.settings.lake_archive_prefix)
-
-
-def _compactor(c: Container) -> AvroLakeCompactor:
-    return c.built("lake_compactor", lambda: AvroLakeCompactor(c.store, compression_level=1))
-
-
-def build_merge(c: Container) -> MergeRun:
-    s = c.settings
-    compactor = _compactor(c)
-    layout = _layout(c)
-    queue = SqsMoveQueue(c.aws.client("sqs"), s.move_queue)
-    finder = None
-    if s.merge_engine == "athena":
-        finder = AthenaDuplicates(c.athena, s.athena_database, layout, compactor.projection_json)
-    elif s.merge_engine != "embedded":
-        raise ValueError(f"MERGE_ENGINE must be embedded or athena, got {s.merge_engine!r}")
-    limits = MergeLimits(max_bytes=s.merge_max_bytes, max_records=s.merge_max_records)
-
-    def new_index() -> SpillingKeyIndex:
-        return SpillingKeyIndex(in_memory_keys=s.merge_keys_in_memory)
-
-    def new_key_log() -> SpooledKeyLog:
-        return SpooledKeyLog(in_memory_keys=s.merge_keys_in_memory)
-
-    leases = ObjectLeases(
-        c.store,
-        s.campaign_data_bucket,
-        MERGE_LEASE_PREFIX,
-        holder=run_holder(),
-        clock=SystemClock(),
-        seconds=s.run_lease_seconds,
-        subject="the merge of {name}",
-        consequence="nothing was merged or queued",
-    )
-
-    def run(
-        request: MergeRequest, *, on_progress: Callable[[int], None] | None = None
-    ) -> MergeCounts:
-        return merge_avro_files(
-            request,
-            leases=leases,
-            store=c.store,
-            compactor=compactor,
-            manifests=compactor,
-            queue=queue,
-            layout=layout,
-            limits=limits,
-            duplicates=finder,
-            new_index=new_index,
-            new_key_log=new_key_log,
-            on_progress=on_progress,
-        )
-
-    return run
-
-
-def build_move(c: Container) -> MoveRun:
-    compactor = _compactor(c)
-    layout = _layout(c)
-
-    def run(request: MoveRequest) -> Result[MoveCounts, MoveFailure]:
-        return move_merged_avro_files(request, store=c.store, manifests=compactor, layout=layout)
-
-    return run
-
+from domain.workers.merge_avro_files import MergeRequest
+from domain.workers.move_merged_avro_files import MoveFailure
 
 # --- inputs ------------------------------------------------------------------------------------
 

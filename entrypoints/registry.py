@@ -42,54 +42,60 @@ new handler, only `WORKER=<name>` on its function.
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Generic, Protocol, TypeVar
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import orjson
-from returns.result import Result
+from returns.result import Failure, Result, Success
 
+from adapters import deadline as deadlines
 from adapters.aws.dynamo_entries import DynamoSelectionLedger
 from adapters.aws.lake import S3Lake
-from adapters.aws.sqs import SqsVerdictQueue
+from adapters.aws.sqs import SqsVerdictQueue, move_request_from_body
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import SystemClock
 from adapters.json_codec import exact_dumps, exact_loads
-from adapters.leases import ObjectLeases, run_holder
+from adapters.lake_keys import SpillingKeyIndex
+from adapters.lake_sidecar import SpooledKeyLog
+from adapters.leases import run_holder
 from adapters.parallel import ProcessPoolChunkMapper
+from domain.lake import MergeCounts, MoveCounts, MoveRequest, parse_prefix
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
-from domain.waves import STREAM_LEASE_PREFIX, WAVE_LEASE_PREFIX
-from domain.workers.generate_sms_wave_codes import (
-    GeneratedWave,
-    GenerateFailure,
-    GenerateInput,
-    generate_sms_wave_codes,
-)
+from domain.wave_prep.request import WavePrepRequest, request_from_json
+from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
 from domain.workers.load_code_assignments_to_stream import (
     StreamedWave,
     StreamFailure,
     WaveConfigRef,
     load_code_assignments_to_stream,
 )
-from domain.workers.process_scheduled_wave import (
-    AssignedWave,
-    AssignFailure,
-    ScheduledWave,
-    process_scheduled_wave,
-)
+from domain.workers.merge_avro_files import MergeLimits, merge_avro_files
+from domain.workers.move_merged_avro_files import MoveFailure, move_merged_avro_files
+from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
 from domain.workers.process_scored_files import (
     ScoredFileCounts,
     ScoredFileFailure,
     process_scored_files,
+)
+from domain.workers.process_sms_wave_files import (
+    WavePrepCounts,
+    WavePrepFailure,
+    process_sms_wave_files,
 )
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
 from domain.workers.transform_code_assignments import TransformCodeAssignments
 from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
+from entrypoints.runtime import Job, JobFailure, Run, Written, s3_item
 from entrypoints.settings import Settings
 
 _log = logging.getLogger("entrypoints.bootstrap")
@@ -161,62 +167,65 @@ W = TypeVar("W", covariant=True)
 
 
 @dataclass(frozen=True)
+class Cli:
+    """A job's CLI subcommand: its arguments (argparse `add_argument` calls: flags, options) and
+    the inputs a parsed command line makes (what its trigger would carry), progress `unit`."""
+
+    help: str
+    arguments: tuple[tuple[tuple[str, ...], Mapping[str, Any]], ...]
+    inputs: Callable[[argparse.Namespace], Sequence[Any]]
+    unit: str = "rows"
+    # Print the response on stdout when the job failed too (wave prep: its status document).
+    failure_json: bool = False
+    # Keyword arguments of the bound run the command line sets (e.g. one process).
+    options: Callable[[argparse.Namespace], Mapping[str, Any]] = lambda _a: {}
+    # The bound run takes `on_progress` (a move does not).
+    progress: bool = True
+    # Print the results as counts tables (entrypoints/reports.py), not JSON.
+    table: bool = False
+
+
+@dataclass(frozen=True)
 class Worker(Generic[W]):
-    """One registered worker: its name, trigger, factory, Lambda handler and AWS actions."""
+    """One registered worker: its name, trigger, factory, AWS actions, and for a job (every
+    worker that is not a stream consumer) how the runtime parses, runs and writes it and its CLI
+    subcommand (entrypoints/runtime.py). Its Lambda handler is `{name}_handler` in
+    entrypoints.lambda_handlers, made from this entry (stream workers share one)."""
 
     name: str
     summary: str
     trigger: Trigger
     build: Callable[[Container], W]
-    # The Lambda handler setting of its function (one package serves every worker).
-    handler: str
     # What its role must allow (README's deployment table; least privilege).
     actions: tuple[str, ...]
+    job: Job[Any, Any] | None = None
+    cli: Cli | None = None
+
+    @property
+    def handler(self) -> str:
+        """The Lambda handler setting of its function (one package serves every worker)."""
+        if isinstance(self.trigger, KinesisStream):
+            return "entrypoints.lambda_handlers.stream_worker_handler"
+        return f"entrypoints.lambda_handlers.{self.name}_handler"
+
+    @property
+    def command(self) -> str:
+        return self.name.replace("_", "-")
+
+
+def trigger_kind(trigger: Trigger) -> str:
+    """How the runtime splits an event of this trigger into inputs."""
+    if isinstance(trigger, S3Objects):
+        return "s3"
+    if isinstance(trigger, SqsQueue):
+        return "sqs"
+    return "direct"
 
 
 # --- the workers -------------------------------------------------------------------------------
 
 
-class ScoredFileRun(Protocol):
-    """process_scored_files bound to adapters: one scored file in, its outcome out."""
-
-    def __call__(
-        self,
-        source: ObjectRef,
-        *,
-        processes: int | None = None,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> Result[ScoredFileCounts, ScoredFileFailure]: ...
-
-
-def _process_scored_files(c: Container) -> ScoredFileRun:
-    s = c.settings
-
-    def run(
-        source: ObjectRef,
-        *,
-        processes: int | None = None,
-        on_progress: Callable[[int], None] | None = None,
-    ) -> Result[ScoredFileCounts, ScoredFileFailure]:
-        processes = processes or s.processes_for_transform()
-        _log.info("processing scored file", extra={"source": source.uri, "processes": processes})
-        return process_scored_files(
-            source,
-            store=c.store,
-            stream=c.stream(s.scored_output_stream),
-            campaigns=c.campaigns,
-            notifier=c.notifier,
-            clock=SystemClock(),
-            encode=orjson.dumps,
-            blacklist=ObjectRef(source.bucket, s.blacklist_key),
-            mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
-            on_progress=on_progress,
-            # Where the run is, for the answer a second run of the file gets (lease.py).
-            run_id=run_holder(),
-            lease_seconds=s.scored_file_lease_seconds,
-        )
-
-    return run
+QUIET = (("--quiet",), {"action": "store_true", "help": "no progress bar"})
 
 
 def _save_campaign_data(c: Container) -> StreamWorker:
@@ -288,24 +297,122 @@ def _stream_worker(
         summary=summary,
         trigger=KinesisStream(stream),
         build=build,
-        handler="entrypoints.lambda_handlers.stream_worker_handler",
         actions=(*_CONSUMES, *actions, *_DEAD_LETTERS),
     )
 
 
-def _job(
-    name: str,
-    summary: str,
-    trigger: Trigger,
-    build: Callable[[Container], W],
-    actions: tuple[str, ...],
-) -> Worker[W]:
-    """A worker with a Lambda handler of its own, named `{name}_handler`."""
-    handler = f"entrypoints.lambda_handlers.{name}_handler"
-    return Worker(name, summary, trigger, build, handler, actions)
+# --- jobs: one input in, one outcome out -----------------------------------------------------
 
 
-_SCORED_FILES = _job(
+def _process_scored_files(c: Container) -> Run:
+    s = c.settings
+
+    def run(
+        source: ObjectRef,
+        *,
+        processes: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Result[ScoredFileCounts, ScoredFileFailure]:
+        processes = processes or s.processes_for_transform()
+        _log.info("processing scored file", extra={"source": source.uri, "processes": processes})
+        return process_scored_files(
+            source,
+            store=c.store,
+            stream=c.stream(s.scored_output_stream),
+            campaigns=c.campaigns,
+            notifier=c.notifier,
+            clock=SystemClock(),
+            encode=orjson.dumps,
+            blacklist=ObjectRef(source.bucket, s.blacklist_key),
+            mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
+            on_progress=on_progress,
+            # Where the run is, for the answer a second run of the file gets (lease.py).
+            run_id=run_holder(),
+            lease_seconds=s.scored_file_lease_seconds,
+        )
+
+    return run
+
+
+# A scored file's failures a later attempt can cure. `in_progress`: another run holds the
+# file's lease (a live one finishes it, and the retry is then a no-op; a crashed one's lease
+# expires and the retry resumes). `taken_over`: likewise.
+SCORED_RETRYABLE = frozenset(
+    {"campaign_unavailable", "blacklist_unavailable", "stranded", "in_progress", "taken_over"}
+)
+
+
+def counts_dict(counts: ScoredFileCounts) -> dict[str, Any]:
+    return {
+        "in": counts.rows_in,
+        "out": counts.rows_out,
+        "rejected": counts.rows_rejected,
+        "tagged": counts.tagged,
+        "stranded": counts.stranded,
+        "rejectedByReason": dict(counts.rejected_by_reason),
+        "byTag": dict(counts.by_tag),
+        "byBand": dict(counts.by_band),
+    }
+
+
+def _scored_counts(counts: ScoredFileCounts | None) -> dict[str, int]:
+    if counts is None:
+        return {"failed": 1}
+    return {
+        "in": counts.rows_in,
+        "out": counts.rows_out,
+        "rejected": counts.rows_rejected,
+        "failed": counts.stranded,
+        "tagged": counts.tagged,
+    }
+
+
+def file_result(outcome: Result[ScoredFileCounts, ScoredFileFailure]) -> dict[str, Any]:
+    return _write_scored_file(outcome).response
+
+
+def _write_scored_file(outcome: Result[ScoredFileCounts, ScoredFileFailure]) -> Written:
+    match outcome:
+        case Success(counts):
+            done: dict[str, Any] = {
+                "source": counts.source.uri,
+                "status": "ok",
+                "scrubbed": counts.scrubbed.uri,
+                "count": counts_dict(counts),
+            }
+            if counts.already_processed:  # a re-delivered event: nothing was done again
+                done["alreadyProcessed"] = True
+            if counts.resumed_at_line is not None:
+                done["resumedAtLine"] = counts.resumed_at_line
+            return Written(done, None, _scored_counts(counts), {"source": counts.source.uri})
+        case Failure(failure):
+            job_failure = JobFailure(
+                failure.kind, failure.message, retryable=failure.kind in SCORED_RETRYABLE
+            )
+            result: dict[str, Any] = {
+                "source": failure.source.uri,
+                "status": "failed",
+                "error": {"kind": failure.kind, "message": failure.message},
+                "retryable": job_failure.retryable,
+            }
+            if failure.counts is not None:
+                result["scrubbed"] = failure.counts.scrubbed.uri
+                result["count"] = counts_dict(failure.counts)
+            ids = {"source": failure.source.uri}
+            return Written(result, job_failure, _scored_counts(failure.counts), ids)
+    raise TypeError(f"not a worker outcome: {outcome!r}")
+
+
+def _scored_file_input(item: Any, _settings: Settings) -> Result[ObjectRef, str]:
+    if isinstance(item, ObjectRef):
+        return Success(item)
+    try:
+        return Success(ObjectRef.parse(str(item)))
+    except ValueError as bad:
+        return Failure(str(bad))
+
+
+_SCORED_FILES = Worker(
     name="process_scored_files",
     summary="scores, scrubs and streams a scored file; writes the scrubbed CSV; Slack summary",
     trigger=S3Objects(bucket="scoring_bucket", prefix="scored/"),
@@ -320,8 +427,487 @@ _SCORED_FILES = _job(
         "kinesis:PutRecords",
         "kinesis:ListShards",  # only with KINESIS_PACING
     ),
+    job=Job(parse=_scored_file_input, write=_write_scored_file, collection="files"),
+    cli=Cli(
+        help="score, scrub and stream one scored file",
+        arguments=(
+            (("uri",), {"help": "s3://bucket/scored/{campaignId}.{timestamp}.txt"}),
+            (("--sequential",), {"action": "store_true", "help": "one process, no pool"}),
+        ),
+        inputs=lambda a: [a.uri],
+        options=lambda a: {"processes": 1} if a.sequential else {},
+        table=True,
+    ),
 )
-FILE_WORKERS: tuple[Worker[ScoredFileRun], ...] = (_SCORED_FILES,)
+
+
+def _code_job_writer(
+    counts: Callable[[Any], dict[str, int]], ids: Callable[[Any], dict[str, str]]
+) -> Callable[[Result[Any, Any]], Written]:
+    """A code job's outcome: its `to_json()` when done; its failure (and the counts so far, when
+    it carries them) when not."""
+
+    def write(outcome: Result[Any, Any]) -> Written:
+        match outcome:
+            case Success(done):
+                return Written(done.to_json(), None, counts(done), ids(done))
+            case Failure(failed):
+                job_failure = JobFailure(failed.kind, failed.message, retryable=failed.retryable)
+                so_far = getattr(failed, "counts", None)
+                response: dict[str, Any] = {
+                    "status": "failed",
+                    "error": {"kind": failed.kind, "message": failed.message},
+                    "retryable": failed.retryable,
+                }
+                if so_far is not None:
+                    response["count"] = so_far.to_json()
+                return Written(
+                    response,
+                    job_failure,
+                    counts(so_far) if so_far is not None else {"failed": 1},
+                )
+        raise TypeError(f"not a worker outcome: {outcome!r}")
+
+    return write
+
+
+def _generate_sms_wave_codes(c: Container) -> Run:
+    return partial(
+        generate_sms_wave_codes,
+        store=c.store,
+        issuer=c.code_issuer,
+        ledger=c.issued_codes,
+        leases=c.wave_leases,
+        bucket=c.settings.scoring_bucket,
+    )
+
+
+def _process_scheduled_wave(c: Container) -> Run:
+    return partial(process_scheduled_wave, store=c.store, inventory=c.code_inventory)
+
+
+def _load_code_assignments_to_stream(c: Container) -> Run:
+    return partial(
+        load_code_assignments_to_stream,
+        store=c.store,
+        stream=c.stream(c.settings.input_stream),
+        clock=SystemClock(),
+        encode=orjson.dumps,
+        leases=c.stream_leases,
+    )
+
+
+def _config_argument(value: str) -> Any:
+    """A JSON object, or @path to a file holding one (an unreadable file is named, not a
+    traceback)."""
+    if not value.startswith("@"):
+        return value
+    try:
+        return Path(value[1:]).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as unreadable:
+        why = getattr(unreadable, "strerror", None) or str(unreadable)
+        return _Unreadable(f"--config {value}: cannot read the file ({why})")
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    reason: str
+
+
+def _generate_input(event: Any, _settings: Settings) -> Result[GenerateInput, str]:
+    if isinstance(event, Mapping) and isinstance(event.get("config"), _Unreadable):
+        return Failure(event["config"].reason)
+    return GenerateInput.parse(event)
+
+
+# The codes table's ledger and issuer: BatchGetItem to recall, PutItem to issue and to record
+# (a TransactWriteItems of Puts is authorised as each item's PutItem). No GetItem: a failed
+# condition returns the item it failed on.
+_CODE_TABLE = ("dynamodb:BatchGetItem", "dynamodb:PutItem")
+_WAVE_CODES = Worker(
+    name="generate_sms_wave_codes",
+    summary="a code per fan of a wave from Pacman (or generated), recorded, into the wave CSV",
+    trigger=DirectInput("{waveFilePrefix, config} (Step Functions, upload service {data})"),
+    build=_generate_sms_wave_codes,
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        *_CODE_TABLE,
+    ),
+    job=Job(
+        parse=_generate_input,
+        write=_code_job_writer(
+            lambda w: {
+                "in": w.rows_in,
+                "out": w.rows_out,
+                "rejected": w.errors,
+                "issued": w.issued,
+                "reused": w.reused,
+                "kept": w.kept,
+            },
+            lambda w: {"waveFilePrefix": w.wave_file_prefix},
+        ),
+        refusal="raise",
+    ),
+    cli=Cli(
+        help="a code per fan of a wave, into its CSV (Pacman or generated)",
+        arguments=(
+            (("wave_file_prefix",), {"help": "the wave: smsWaves/csv/{prefix}.csv"}),
+            (("--config",), {"required": True, "help": "the wave config as JSON, or @file.json"}),
+        ),
+        inputs=lambda a: [
+            {"waveFilePrefix": a.wave_file_prefix, "config": _config_argument(a.config)}
+        ],
+    ),
+)
+_SCHEDULED_WAVE = Worker(
+    name="process_scheduled_wave",
+    summary="assigns a scheduled wave's codes to its campaign in batches of 2,500",
+    trigger=DirectInput("{key: smsWaves/csv/{campaignId}_{suffix}.csv}"),
+    build=_process_scheduled_wave,
+    # Assign's failed condition returns the code's item (ALL_OLD): no GetItem.
+    actions=("s3:GetObject", "dynamodb:UpdateItem"),
+    job=Job(
+        parse=lambda e, s: ScheduledWave.parse(e, s.scoring_bucket),
+        write=_code_job_writer(
+            lambda w: {
+                "in": w.rows_in,
+                "out": w.updated,
+                "rejected": w.dropped_empty + w.dropped_placeholder,
+                "conflicts": w.conflicts,
+            },
+            lambda w: {"campaignId": w.campaign_id, "key": w.source.key},
+        ),
+        refusal="raise",
+    ),
+    cli=Cli(
+        help="assign a scheduled wave's codes to its campaign",
+        arguments=(
+            (("key",), {"help": "smsWaves/csv/{campaignId}_{suffix}.csv or s3://bucket/..."}),
+        ),
+        inputs=lambda a: [{"key": a.key}],
+    ),
+)
+
+
+def _streamed_write(outcome: Result[StreamedWave, StreamFailure]) -> Written:
+    written = _code_job_writer(
+        lambda w: {
+            "in": w.rows,
+            "out": w.streamed,
+            "rejected": w.rejected,
+            "failed": w.stranded,
+        },
+        lambda w: {"wave": w.wave, "campaignId": w.campaign_id},
+    )(outcome)
+    if written.failure is None:
+        return Written({"status": "ok", **written.response}, None, written.counts, written.ids)
+    return written
+
+
+_CODE_STREAM = Worker(
+    name="load_code_assignments_to_stream",
+    summary="a wave's codes as codeAssignment records on the input stream, once per wave",
+    trigger=S3Objects(bucket="scoring_bucket", prefix="smsWaves/triggered/ (and completed/)"),
+    build=_load_code_assignments_to_stream,
+    actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
+    job=Job(
+        parse=lambda item, s: WaveConfigRef.parse(
+            s3_item(item) if isinstance(item, ObjectRef) else item, s.scoring_bucket
+        ),
+        write=_streamed_write,
+        bad_input="bad_key",
+        collection="waves",
+    ),
+    cli=Cli(
+        help="put a wave's codes on the input stream, once",
+        arguments=((("key",), {"help": "smsWaves/triggered/{wave}_csv.json or s3://bucket/..."}),),
+        inputs=lambda a: [{"key": a.key}],
+    ),
+)
+
+# --- the lake (docs/data-lake.md) ---------------------------------------------------------------
+
+
+def _merge_avro_files(c: Container) -> Run:
+    s = c.settings
+    limits = MergeLimits(max_bytes=s.merge_max_bytes, max_records=s.merge_max_records)
+
+    def new_index() -> SpillingKeyIndex:
+        return SpillingKeyIndex(in_memory_keys=s.merge_keys_in_memory)
+
+    def new_key_log() -> SpooledKeyLog:
+        return SpooledKeyLog(in_memory_keys=s.merge_keys_in_memory)
+
+    return partial(
+        merge_avro_files,
+        leases=c.merge_leases,
+        store=c.store,
+        compactor=c.lake_compactor,
+        manifests=c.lake_compactor,
+        queue=c.move_queue,
+        layout=c.lake_layout,
+        limits=limits,
+        duplicates=c.lake_duplicates,
+        new_index=new_index,
+        new_key_log=new_key_log,
+    )
+
+
+def _write_merge(counts: MergeCounts) -> Written:
+    result = lake.merge_dict(counts)
+    failure = None
+    if counts.busy:
+        failure = JobFailure("busy", counts.busy)
+    elif counts.refusals:
+        # A refusal (an outdated schema, a guard) is reported, not raised: a retry would meet
+        # the same files; the other types are merged regardless.
+        refused = [t.refusal for t in counts.refusals if t.refusal]
+        failure = JobFailure("refused", "; ".join(f"{r.kind}: {r.message}" for r in refused))
+    note = (
+        f"{counts.prefix} was merged already: nothing written, move queued again"
+        if counts.already_merged
+        else None
+    )
+    tally = {
+        "in": counts.records,
+        "out": counts.records - counts.duplicates,
+        "rejected": counts.duplicates,
+        "failed": len(counts.refusals),
+        "files": counts.files,
+    }
+    return Written(result, failure, tally, {"prefix": counts.prefix}, note)
+
+
+_S3_LAKE = ("s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# The one Athena orchestration (the lake merge's engine, wave prep's eligible fans).
+_ATHENA = (
+    "athena:StartQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:StopQueryExecution",
+)
+_MERGE = Worker(
+    name="merge_avro_files",
+    summary="compacts a day's / month's lake files into one Avro file per type, each record "
+    "once; queues the move",
+    trigger=Schedule(
+        'cron(0 10 * * ? *) input {"type": "daily"}, cron(0 9 2 * ? *) input {"type": "monthly"}'
+        ' (or direct: {"prefix": "YYYY/MM/DD"})'
+    ),
+    build=_merge_avro_files,
+    actions=(
+        *_S3_LAKE,
+        "s3:AbortMultipartUpload",
+        "sqs:GetQueueUrl",
+        "sqs:SendMessageBatch",
+        # MERGE_ENGINE=athena only: its temporary tables and queries
+        *_ATHENA,
+        "glue:CreateTable",
+        "glue:DeleteTable",
+        "glue:GetTable",
+        "glue:GetDatabase",
+    ),
+    job=Job(
+        parse=lambda e, _s: lake.merge_request_from_event(e, datetime.now(UTC)),
+        write=_write_merge,
+        failed=lambda f: {"status": "refused", "error": f.message},
+    ),
+    cli=Cli(
+        help="compact the lake: one Avro file per record type for a day or month, each record once",
+        arguments=(
+            (("--daily",), {"dest": "kind", "action": "store_const", "const": "daily"}),
+            (("--monthly",), {"dest": "kind", "action": "store_const", "const": "monthly"}),
+            (("--prefix",), {"help": "YYYY/MM/DD or YYYY/MM (default: --daily, yesterday)"}),
+            (("--type",), {"action": "append", "help": "a record type (repeatable; default all)"}),
+        ),
+        inputs=lambda a: [
+            {
+                **({"prefix": a.prefix} if a.prefix else {"type": a.kind or "daily"}),
+                **({"recordTypes": a.type} if a.type else {}),
+            }
+        ],
+        unit="records merged",
+    ),
+)
+
+
+def _move_merged_avro_files(c: Container) -> Run:
+    return partial(
+        move_merged_avro_files, store=c.store, manifests=c.lake_compactor, layout=c.lake_layout
+    )
+
+
+def _move_input(body: Any, _settings: Settings) -> Result[MoveRequest, str]:
+    try:
+        return Success(move_request_from_body(body))
+    except ValueError as bad:  # a body that is not a move request: to the DLQ, not lost
+        return Failure(str(bad))
+
+
+def _write_move(outcome: Result[MoveCounts, MoveFailure]) -> Written:
+    result = lake.move_dict(outcome)
+    if result["status"] == "failed":
+        # A copy that did not verify: no original was deleted; SQS delivers it again.
+        return Written(result, JobFailure("move_failed", result["error"], True), {"failed": 1})
+    moved = int(result["moved"])
+    ids = {"prefix": str(result["prefix"]), "recordType": str(result["recordType"])}
+    return Written(result, None, {"in": 1, "out": moved}, ids)
+
+
+def _move_bodies(a: argparse.Namespace) -> list[str]:
+    prefix = parse_prefix(a.prefix)
+    if prefix is None:
+        return [json.dumps({"prefix": a.prefix})]  # refused by the parser, naming it
+    return [
+        json.dumps({"recordType": r.record_type, "prefix": r.prefix})
+        for r in lake.move_requests_for(prefix, a.type)
+    ]
+
+
+_MOVE = Worker(
+    name="move_merged_avro_files",
+    summary="archives a merged prefix's sources (copy, verify size and ETag, then delete)",
+    trigger=SqsQueue("move_queue"),
+    build=_move_merged_avro_files,
+    actions=(
+        *_S3_LAKE,
+        "s3:AbortMultipartUpload",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ),
+    job=Job(
+        parse=_move_input,
+        write=_write_move,
+        failed=lambda f: {"status": "failed", "error": f.message},
+    ),
+    cli=Cli(
+        help="archive a merged prefix's source files (copy, verify, then delete)",
+        arguments=(
+            (("prefix",), {"help": "YYYY/MM/DD or YYYY/MM"}),
+            (("--type",), {"action": "append", "help": "a record type (repeatable; default all)"}),
+        ),
+        inputs=_move_bodies,
+        unit="record types",
+        progress=False,
+    ),
+)
+
+# --- wave prep (docs/wave-prep.md) --------------------------------------------------------------
+
+
+def _process_sms_wave_files(c: Container) -> Run:
+    s = c.settings
+    prepare = partial(
+        process_sms_wave_files,
+        bucket=s.scoring_bucket,
+        store=c.store,
+        campaigns=c.campaigns,
+        markets=c.markets,
+        fans=c.eligible_fans,
+        codes=c.code_inventory,
+        ledger=c.reservation_ledger,
+        status=c.wave_status,
+        package=c.wave_package,
+        selections=c.wave_selections,
+        clock=SystemClock(),
+        reserve_batch=s.wave_reserve_batch,
+        stale_after=timedelta(minutes=s.wave_stale_minutes),
+    )
+
+    def run(request: WavePrepRequest, **options: Any) -> Result[WavePrepCounts, WavePrepFailure]:
+        # The invocation's deadline (Lambda's remaining time) bounds how long this wave waits
+        # for another wave of its campaign to finish selecting (domain/wave_prep/turns.py).
+        bound = deadlines.current()
+        ends = None
+        if bound is not None and bound.bounded:
+            ends = datetime.now(UTC) + timedelta(seconds=bound.remaining())
+        turns = c.selection_turns(request.date_key)
+        return prepare(request, turns=turns, deadline=ends, **options)
+
+    return run
+
+
+def _write_wave_prep(outcome: Result[WavePrepCounts, WavePrepFailure]) -> Written:
+    result = wave_prep.outcome_dict(outcome)
+    match outcome:
+        case Success(c):
+            tally = {
+                "in": c.fans_read,
+                "out": c.selected,
+                "rejected": sum(c.ineligible.values()) + c.duplicates,
+                "waitlisted": c.waitlisted,
+                "codesReserved": c.codes_reserved,
+            }
+            return Written(result, None, tally, {"key": c.package.key})
+        case Failure(f):
+            error = result["error"]  # masked: it can quote a dependency's error body
+            failure = JobFailure(
+                f.kind, error["message"], retryable=f.retryable, environment=f.environment
+            )
+            return Written(result, failure, {"failed": 1})
+    raise TypeError(f"not a wave prep outcome: {outcome!r}")
+
+
+_WAVE_PREP = Worker(
+    name="process_sms_wave_files",
+    summary="wave prep: fans per market within capacity, codes, sms/email/masterCodes zip",
+    trigger=DirectInput("{campaignId, dateKey, reassign, orderByPreference, ...}"),
+    build=_process_sms_wave_files,
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "s3:AbortMultipartUpload",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        *_ATHENA,
+    ),
+    job=Job(
+        parse=lambda e, _s: request_from_json(e),
+        write=_write_wave_prep,
+        failed=lambda f: {
+            "success": False,
+            "status": "REFUSED",
+            "error": {"kind": f.kind, "message": f.message},
+            "retryable": f.retryable,
+        },
+        bad_input="invalid_input",
+    ),
+    cli=Cli(
+        help="wave prep: select fans per market, reserve codes, zip the delivery files",
+        arguments=(
+            (("campaign_id",), {}),
+            (("date_key",), {"help": "YYYY-MM-DD: names the market details and the zip"}),
+            (("--reassign",), {"action": "store_true", "help": "fans holding a code compete too"}),
+            (("--order-by-preference",), {"action": "store_true"}),
+            (("--single-market",), {"action": "store_true", "help": "primary market only"}),
+            (("--random-selection",), {"action": "store_true", "help": "keyed draw, not score"}),
+            (("--min-score",), {"type": float}),
+            (("--max-score",), {"type": float}),
+        ),
+        inputs=lambda a: [
+            {
+                "campaignId": a.campaign_id,
+                "dateKey": a.date_key,
+                "reassign": a.reassign,
+                "orderByPreference": a.order_by_preference,
+                "singleMarket": a.single_market,
+                "randomSelection": a.random_selection,
+                "minScore": a.min_score,
+                "maxScore": a.max_score,
+            }
+        ],
+        unit="fans read",
+        failure_json=True,
+    ),
+)
 
 STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     _stream_worker(
@@ -347,174 +933,11 @@ STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     ),
 )
 
-# --- access codes (docs/access-codes.md): one input in, one outcome out ------------------------
 
-
-In_contra = TypeVar("In_contra", contravariant=True)
-Out_co = TypeVar("Out_co", covariant=True)
-
-
-class Run(Protocol[In_contra, Out_co]):
-    """A job bound to the process's adapters: one input in, its outcome out, with the rows
-    done so far reported to `on_progress` (the CLI's progress bar)."""
-
-    def __call__(
-        self, source: In_contra, /, *, on_progress: Callable[[int], None] | None = None
-    ) -> Out_co: ...
-
-
-WaveCodesRun = Run[GenerateInput, Result[GeneratedWave, GenerateFailure]]
-ScheduledWaveRun = Run[ScheduledWave, Result[AssignedWave, AssignFailure]]
-CodeStreamRun = Run[WaveConfigRef, Result[StreamedWave, StreamFailure]]
-
-
-def _generate_sms_wave_codes(c: Container) -> WaveCodesRun:
-    s = c.settings
-    leases = ObjectLeases(
-        c.store,
-        s.scoring_bucket,
-        WAVE_LEASE_PREFIX,
-        holder=run_holder(),
-        clock=SystemClock(),
-        seconds=s.run_lease_seconds,
-        subject="wave {name}",
-        consequence="nothing was issued",
-    )
-    return partial(
-        generate_sms_wave_codes,
-        store=c.store,
-        issuer=c.code_issuer,
-        ledger=c.issued_codes,
-        leases=leases,
-        bucket=s.scoring_bucket,
-    )
-
-
-def _process_scheduled_wave(c: Container) -> ScheduledWaveRun:
-    return partial(process_scheduled_wave, store=c.store, inventory=c.code_inventory)
-
-
-def _load_code_assignments_to_stream(c: Container) -> CodeStreamRun:
-    s = c.settings
-    leases = ObjectLeases(
-        c.store,
-        s.scoring_bucket,
-        STREAM_LEASE_PREFIX,
-        holder=run_holder(),
-        clock=SystemClock(),
-        seconds=s.run_lease_seconds,
-        subject="wave {name}",
-        consequence="nothing was streamed",
-    )
-    return partial(
-        load_code_assignments_to_stream,
-        store=c.store,
-        stream=c.stream(c.settings.input_stream),
-        clock=SystemClock(),
-        encode=orjson.dumps,
-        leases=leases,
-    )
-
-
-# The codes table's ledger and issuer: BatchGetItem to recall, PutItem to issue and to record
-# (a TransactWriteItems of Puts is authorised as each item's PutItem). No GetItem: a failed
-# condition returns the item it failed on.
-_CODE_TABLE = ("dynamodb:BatchGetItem", "dynamodb:PutItem")
-_WAVE_CODES = _job(
-    name="generate_sms_wave_codes",
-    summary="a code per fan of a wave from Pacman (or generated), recorded, into the wave CSV",
-    trigger=DirectInput("{waveFilePrefix, config} (Step Functions, upload service {data})"),
-    build=_generate_sms_wave_codes,
-    actions=(
-        "s3:GetObject",
-        "s3:PutObject",
-        "s3:DeleteObject",
-        "s3:AbortMultipartUpload",
-        *_CODE_TABLE,
-    ),
-)
-_SCHEDULED_WAVE = _job(
-    name="process_scheduled_wave",
-    summary="assigns a scheduled wave's codes to its campaign in batches of 2,500",
-    trigger=DirectInput("{key: smsWaves/csv/{campaignId}_{suffix}.csv}"),
-    build=_process_scheduled_wave,
-    # Assign's failed condition returns the code's item (ALL_OLD): no GetItem.
-    actions=("s3:GetObject", "dynamodb:UpdateItem"),
-)
-_CODE_STREAM = _job(
-    name="load_code_assignments_to_stream",
-    summary="a wave's codes as codeAssignment records on the input stream, once per wave",
-    trigger=S3Objects(bucket="scoring_bucket", prefix="smsWaves/triggered/ (and completed/)"),
-    build=_load_code_assignments_to_stream,
-    actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
-)
-
-_S3_LAKE = ("s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject")
-# The one Athena orchestration (the lake merge's engine, wave prep's eligible fans).
-_ATHENA = (
-    "athena:StartQueryExecution",
-    "athena:GetQueryExecution",
-    "athena:GetQueryResults",
-    "athena:StopQueryExecution",
-)
-_MERGE = _job(
-    name="merge_avro_files",
-    summary="compacts a day's / month's lake files into one Avro file per type, each record "
-    "once; queues the move",
-    trigger=Schedule(
-        'cron(0 10 * * ? *) input {"type": "daily"}, cron(0 9 2 * ? *) input {"type": "monthly"}'
-        ' (or direct: {"prefix": "YYYY/MM/DD"})'
-    ),
-    build=lake.build_merge,
-    actions=(
-        *_S3_LAKE,
-        "s3:AbortMultipartUpload",
-        "sqs:GetQueueUrl",
-        "sqs:SendMessageBatch",
-        # MERGE_ENGINE=athena only: its temporary tables and queries
-        *_ATHENA,
-        "glue:CreateTable",
-        "glue:DeleteTable",
-        "glue:GetTable",
-        "glue:GetDatabase",
-    ),
-)
-_MOVE = _job(
-    name="move_merged_avro_files",
-    summary="archives a merged prefix's sources (copy, verify size and ETag, then delete)",
-    trigger=SqsQueue("move_queue"),
-    build=lake.build_move,
-    actions=(
-        *_S3_LAKE,
-        "s3:AbortMultipartUpload",
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-    ),
-)
-
-_WAVE_PREP = _job(
-    name="process_sms_wave_files",
-    summary="wave prep: fans per market within capacity, codes, sms/email/masterCodes zip",
-    trigger=DirectInput("{campaignId, dateKey, reassign, orderByPreference, ...}"),
-    build=wave_prep.build,
-    actions=(
-        "s3:GetObject",
-        "s3:PutObject",
-        "s3:DeleteObject",
-        "s3:ListBucket",
-        "s3:AbortMultipartUpload",
-        "dynamodb:Query",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        *_ATHENA,
-    ),
-)
-
-# Scheduled and directly invoked workers, and those run for one S3 object that are not scored
-# files: one input in, one outcome out (code generation, wave prep, lake compaction, ...).
-JOBS: tuple[Worker[object], ...] = (
+# Every worker with an input of its own (not a stream consumer): the job runtime runs them, from
+# Lambda and from the CLI (entrypoints/runtime.py).
+JOBS: tuple[Worker[Run], ...] = (
+    _SCORED_FILES,
     _WAVE_PREP,
     _WAVE_CODES,
     _SCHEDULED_WAVE,
@@ -523,8 +946,11 @@ JOBS: tuple[Worker[object], ...] = (
     _MOVE,
 )
 
-WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
+WORKERS: Mapping[str, Worker[object]] = {
+    w.name: w for w in (_SCORED_FILES, *STREAM_WORKERS, *JOBS[1:])
+}
 _STREAM_WORKERS: Mapping[str, Worker[StreamWorker]] = {w.name: w for w in STREAM_WORKERS}
+_JOBS: Mapping[str, Worker[Run]] = {w.name: w for w in JOBS}
 
 
 class UnknownWorker(ValueError):
@@ -543,9 +969,13 @@ def stream_worker_entry(name: str) -> Worker[StreamWorker]:
     return _lookup(_STREAM_WORKERS, name, "stream worker")
 
 
+def job_entry(name: str) -> Worker[Run]:
+    return _lookup(_JOBS, name, "job")
+
+
 def stream_worker(name: str, settings: Settings) -> StreamWorker:
     """The named stream worker bound to the process's adapters (built once per process)."""
-    return _bound(stream_worker_entry(name), settings)
+    return bound(stream_worker_entry(name), settings)
 
 
 def stream_of(name: str, settings: Settings) -> str:
@@ -556,35 +986,12 @@ def stream_of(name: str, settings: Settings) -> str:
     return trigger.name(settings)
 
 
-def _bound(worker: Worker[W], settings: Settings) -> W:
+def bound(worker: Worker[W], settings: Settings) -> W:
     """The worker bound to the process's adapters, built the first time it is asked for."""
     c = container(settings)
     return c.built(worker.name, lambda: worker.build(c))
 
 
-def wave_prep_run(settings: Settings) -> wave_prep.WavePrepRun:
-    return _bound(_WAVE_PREP, settings)
-
-
-def scored_file_run(settings: Settings) -> ScoredFileRun:
-    return _bound(_SCORED_FILES, settings)
-
-
-def wave_codes_run(settings: Settings) -> WaveCodesRun:
-    return _bound(_WAVE_CODES, settings)
-
-
-def scheduled_wave_run(settings: Settings) -> ScheduledWaveRun:
-    return _bound(_SCHEDULED_WAVE, settings)
-
-
-def code_stream_run(settings: Settings) -> CodeStreamRun:
-    return _bound(_CODE_STREAM, settings)
-
-
-def lake_merge_run(settings: Settings) -> lake.MergeRun:
-    return _bound(_MERGE, settings)
-
-
-def lake_move_run(settings: Settings) -> lake.MoveRun:
-    return _bound(_MOVE, settings)
+def run_of(name: str, settings: Settings) -> Run:
+    """The named job's domain function bound to the process's adapters."""
+    return bound(job_entry(name), settings)

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from adapters.avro import iter_container
 from domain.models import ObjectRef
-from entrypoints import bootstrap, registry, reports
+from entrypoints import bootstrap, registry, reports, runtime
 from entrypoints.events import s3_put_event
 from entrypoints.lambda_handlers import process_scored_files_handler
 from entrypoints.settings import Settings
@@ -157,8 +157,8 @@ def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
         os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint_url
         os.environ["SLACK_WEBHOOK_URL"] = f"http://127.0.0.1:{slack.server_port}/hooks/demo"
         os.environ["TRANSFORM_PROCESSES"] = "0" if parallel else "1"
-        settings = Settings.from_env()
-        bootstrap.configure_logging(settings)
+        runtime.reset_settings()  # the emulator's endpoint was set just now
+        settings = runtime.settings()
         console.print(f"[bold]Embedded AWS emulator[/] at {emulator.endpoint_url}")
         with console.status(f"generating and uploading a scored file of {fans:,} fans"):
             source = _prepare(settings, fans)

@@ -145,3 +145,13 @@ def s3_proxy(emulator: Any) -> Iterator[Any]:
     with running_server() as server:
         server.forward_to(emulator.endpoint_url)
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_afresh() -> Iterator[None]:
+    """The job runtime reads Settings once per process; each test sets its own environment."""
+    from entrypoints import runtime
+
+    runtime.reset_settings()
+    yield
+    runtime.reset_settings()

@@ -21,6 +21,8 @@ from returns.result import Failure, Result, Success
 from domain.models import LeaseHeld
 from domain.ports import Clock, Lease, Leases
 
+# The campaign-wide lease over a wave's selection, one object per campaign id.
+SELECTION_LEASE_PREFIX = "wavePrep/selectionLeases/"
 # A campaign's widest wave reads ~2 M fans in ~30 s of CPU: five minutes covers a queue of a few.
 DEFAULT_WAIT = timedelta(minutes=5)
 # One conditional read a second while waiting: the holder's release is seen within a second.

@@ -78,7 +78,6 @@ from domain.waves import (
     render_csv,
     staged_counts_key,
     staged_csv_key,
-    unwrap_event,
     validity_window,
     wave_csv_key,
     wave_prefix_problem,
@@ -97,8 +96,7 @@ class GenerateInput:
 
     @staticmethod
     def parse(event: Any) -> Result[GenerateInput, str]:
-        """Direct invoke, Step Functions, or the upload service's `{data: {...}}`."""
-        event = unwrap_event(event)
+        """The input itself (entrypoints/events.py `unwrap` takes AWS wrappers off)."""
         if not isinstance(event, Mapping):
             return Failure("input is not a JSON object with waveFilePrefix and config")
         prefix = event.get("waveFilePrefix")

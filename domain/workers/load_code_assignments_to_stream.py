@@ -63,7 +63,6 @@ from domain.waves import (
     iso_millis,
     read_wave_csv,
     streamed_checkpoint_key,
-    unwrap_event,
     wave_csv_key,
     wave_of_config_key,
 )
@@ -78,9 +77,8 @@ class WaveConfigRef:
 
     @staticmethod
     def parse(event: Any, bucket: str) -> Result[WaveConfigRef, str]:
-        """An S3 event (first record; key URL-decoded), `{key}` / `{bucket, key}` directly, or
-        the key alone; the key may be an s3:// URI."""
-        event = unwrap_event(event)
+        """`{key}` / `{bucket, key}`, or the key alone; the key may be an s3:// URI (an S3
+        event is unwrapped to `{bucket, key}` by entrypoints/events.py)."""
         if not isinstance(event, Mapping | str):
             return Failure("input is not an S3 event or {key}")
         match event_object(event, bucket):

@@ -32,7 +32,6 @@ from domain.waves import (
     code_chunks,
     event_object,
     read_wave_csv,
-    unwrap_event,
 )
 
 BATCH_SIZE = 2_500
@@ -45,7 +44,7 @@ class ScheduledWave:
 
     @staticmethod
     def parse(event: Any, bucket: str) -> Result[ScheduledWave, str]:
-        match event_object(unwrap_event(event), bucket, ("key", "fileKey", "Key")):
+        match event_object(event, bucket, ("key", "fileKey", "Key")):
             case Failure(bad_uri):
                 return Failure(bad_uri)
             case Success(ref):

@@ -175,6 +175,9 @@ def test_two_processes_produce_exactly_what_one_does(
     second_stream = make_stream(shards=2)
     monkeypatch.setenv("SCORED_OUTPUT_STREAM", second_stream)
     monkeypatch.setenv("TRANSFORM_PROCESSES", "2")
+    from entrypoints import runtime
+
+    runtime.reset_settings()  # settings are read once per process: this stands for a new one
     # A completed file is not processed again unless its done marker is removed.
     s3_client.delete_object(Bucket=pipeline["bucket"], Key=f"progress/{CAMPAIGN}.seq/done.json")
     process_scored_files_handler(s3_put_event(ref), None)
@@ -447,7 +450,7 @@ def test_the_cli_exits_non_zero_for_a_failed_file_and_two_for_a_bad_uri(pipeline
     from entrypoints.cli import main
 
     ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.e.txt", b"")
-    assert main(["process-scored-files", ref.uri, "--quiet"]) == 1
+    assert main(["process-scored-files", ref.uri, "--quiet"]) == 2  # refused: README exit 2
     assert main(["process-scored-files", "not-a-uri", "--quiet"]) == 2
 
 

@@ -15,7 +15,7 @@ from returns.result import Success
 
 from adapters.avro import AvroSchemas
 from entrypoints import cli
-from entrypoints.lambda_handlers import WavePrepRetryable, process_sms_wave_files_handler
+from entrypoints.lambda_handlers import RetryableFailure, process_sms_wave_files_handler
 from tests.support.wave_world import market_csv
 
 pytestmark = pytest.mark.integration
@@ -384,7 +384,7 @@ def _two_waves_at_once(
         event = {"data": {"campaignId": CAMPAIGN, "dateKey": date_key}}
         try:
             results[date_key] = process_sms_wave_files_handler(event, contexts[date_key])
-        except Exception as raised:  # WavePrepRetryable: the response is in its message
+        except Exception as raised:  # RetryableFailure: the response is in its message
             results[date_key] = raised
         finally:
             if len(results) == 1 and hold_until_other_ends:
@@ -441,7 +441,7 @@ def test_a_wave_that_cannot_wait_for_the_other_is_refused_as_busy_and_spends_no_
     # Two seconds left of each invocation: a wave waits one, then is refused.
     contexts = {day: _Context(remaining_ms=2_000) for day in (DATE_KEY, "2026-12-08")}
     results, knocked = _two_waves_at_once(wave, s3_client, monkeypatch, contexts, True)
-    refused = [day for day, r in results.items() if isinstance(r, WavePrepRetryable)]
+    refused = [day for day, r in results.items() if isinstance(r, RetryableFailure)]
     assert knocked and len(refused) == 1, results
     (busy,) = refused
     (holder,) = set(results) - {busy}

@@ -10,7 +10,7 @@ from adapters import deadline as deadlines
 from domain.backoff import no_wait
 from domain.deadline import Deadline
 from domain.streaming import BatchCounts, IncomingRecord
-from entrypoints.lambda_handlers import REPORT_MARGIN_SECONDS, invocation_deadline
+from entrypoints.runtime import REPORT_MARGIN_SECONDS, invocation_deadline
 from streams.runtime import run_batch
 from tests.support.stream_records import batch_of
 

@@ -22,6 +22,7 @@ from domain.workers.generate_sms_wave_codes import (
     GenerateInput,
     generate_sms_wave_codes,
 )
+from entrypoints.events import unwrap
 from tests.support.memory_ledger import MemoryIssuedCodes
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 
@@ -159,9 +160,9 @@ def test_bad_input_names_the_field(event: object, reason: str) -> None:
 
 def test_upload_service_and_step_functions_shapes_are_accepted() -> None:
     body = {"waveFilePrefix": "camp1_w1", "config": json.dumps(CONFIG)}
-    assert isinstance(GenerateInput.parse({"data": body}), Success)
-    assert isinstance(GenerateInput.parse({"Payload": body}), Success)
-    assert isinstance(GenerateInput.parse(json.dumps(body)), Success)
+    assert isinstance(GenerateInput.parse(unwrap({"data": body})), Success)
+    assert isinstance(GenerateInput.parse(unwrap({"Payload": body})), Success)
+    assert isinstance(GenerateInput.parse(unwrap(json.dumps(body))), Success)
 
 
 @pytest.mark.parametrize(

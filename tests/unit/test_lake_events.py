@@ -86,8 +86,8 @@ def test_both_engines_are_built_from_settings_without_calling_aws(engine: str) -
             "MOVE_QUEUE": "http://127.0.0.1:9/000000000000/move",
         }
     )
-    assert registry.lake_merge_run(settings) is registry.lake_merge_run(settings)
-    assert registry.lake_move_run(settings) is registry.lake_move_run(settings)
+    for name in ("merge_avro_files", "move_merged_avro_files"):
+        assert registry.run_of(name, settings) is registry.run_of(name, settings)
 
 
 def test_an_unknown_engine_is_refused_when_built() -> None:
@@ -95,4 +95,4 @@ def test_an_unknown_engine_is_refused_when_built() -> None:
     from entrypoints.settings import Settings
 
     with pytest.raises(ValueError, match="MERGE_ENGINE"):
-        registry.lake_merge_run(Settings(merge_engine="spark"))
+        registry.run_of("merge_avro_files", Settings(merge_engine="spark"))

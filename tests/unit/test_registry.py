@@ -22,7 +22,7 @@ LOCAL = Settings.from_env(
 
 
 def test_names_are_unique_across_kinds() -> None:
-    names = [w.name for w in (*registry.FILE_WORKERS, *registry.STREAM_WORKERS, *registry.JOBS)]
+    names = [w.name for w in (*registry.STREAM_WORKERS, *registry.JOBS)]
     assert len(names) == len(set(names)) == len(registry.WORKERS)
 
 
@@ -67,7 +67,8 @@ def test_a_stream_worker_is_built_once_per_process(name: str) -> None:
 
 
 def test_the_scored_file_run_is_built_once_per_process() -> None:
-    assert registry.scored_file_run(LOCAL) is registry.scored_file_run(LOCAL)
+    run = registry.run_of("process_scored_files", LOCAL)
+    assert run is registry.run_of("process_scored_files", LOCAL)
 
 
 def test_one_producer_per_stream_and_one_client_per_service() -> None:

@@ -26,6 +26,7 @@ from domain.workers.load_code_assignments_to_stream import (
     load_code_assignments_to_stream,
 )
 from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
+from entrypoints.events import unwrap
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, wave_csv
 
 BUCKET = "vf-scoring"
@@ -91,7 +92,7 @@ def test_codes_of_another_campaign_are_conflicts() -> None:
     store.put_bytes(WAVE, wave_with_codes([coded(1), coded(2)]))
     inventory = MemoryCodeInventory()
     inventory.stock("camp2", CodeType.EXTERNAL, ["C00002"])
-    wave = ScheduledWave.parse({"data": {"key": KEY}}, BUCKET).unwrap()
+    wave = ScheduledWave.parse(unwrap({"data": {"key": KEY}}), BUCKET).unwrap()
     counts = process_scheduled_wave(wave, store=store, inventory=inventory).unwrap()
     assert (counts.updated, counts.conflicts) == (1, 1)
 
@@ -105,7 +106,7 @@ def test_codes_of_another_campaign_are_conflicts() -> None:
     ],
 )
 def test_a_key_that_does_not_match_is_named(event: object, reason: str) -> None:
-    parsed = ScheduledWave.parse(event, BUCKET)
+    parsed = ScheduledWave.parse(unwrap(event), BUCKET)
     assert isinstance(parsed, Failure) and reason in parsed.failure()
 
 
@@ -115,7 +116,7 @@ def test_an_s3_event_key_is_url_decoded() -> None:
             {"s3": {"bucket": {"name": "b"}, "object": {"key": "smsWaves/csv/c%3D1_w+1.csv"}}}
         ]
     }
-    wave = ScheduledWave.parse(event, BUCKET).unwrap()
+    wave = ScheduledWave.parse(unwrap(event), BUCKET).unwrap()
     assert (wave.source, wave.campaign_id) == (ObjectRef("b", "smsWaves/csv/c=1_w 1.csv"), "c=1")
 
 
@@ -169,7 +170,7 @@ def load(
     on_progress: Callable[[int], None] | None = None,
 ) -> Result[StreamedWave, StreamFailure]:
     """One run; by default with leases of its own (a run after the last one's ended)."""
-    source = WaveConfigRef.parse(config_event(state), BUCKET).unwrap()
+    source = WaveConfigRef.parse(unwrap(config_event(state)), BUCKET).unwrap()
     return load_code_assignments_to_stream(
         source, store=store, stream=stream, clock=clock or FixedClock(AT),
         encode=lambda r: json.dumps(r).encode(), chunk_rows=chunk,
@@ -366,12 +367,12 @@ def s3_event(bucket: str, key: str) -> dict[str, object]:
     ],
 )
 def test_a_wave_config_is_found_in_every_input_shape(event: object, where: ObjectRef) -> None:
-    assert WaveConfigRef.parse(event, BUCKET).unwrap() == WaveConfigRef(where, "camp1_w1")
+    assert WaveConfigRef.parse(unwrap(event), BUCKET).unwrap() == WaveConfigRef(where, "camp1_w1")
 
 
 def test_a_wave_config_key_in_an_s3_event_is_url_decoded() -> None:
     event = s3_event("b", "smsWaves/completed/c%3D1_w+1_csv.json")
-    parsed = WaveConfigRef.parse(event, BUCKET).unwrap()
+    parsed = WaveConfigRef.parse(unwrap(event), BUCKET).unwrap()
     assert parsed == WaveConfigRef(ObjectRef("b", "smsWaves/completed/c=1_w 1_csv.json"), "c=1_w 1")
 
 
@@ -385,7 +386,7 @@ def test_a_wave_config_key_in_an_s3_event_is_url_decoded() -> None:
     ],
 )
 def test_a_wave_config_input_that_names_none_is_refused(event: object, reason: str) -> None:
-    parsed = WaveConfigRef.parse(event, BUCKET)
+    parsed = WaveConfigRef.parse(unwrap(event), BUCKET)
     assert isinstance(parsed, Failure) and reason in parsed.failure()
 
 
@@ -399,10 +400,10 @@ def test_a_wave_config_input_that_names_none_is_refused(event: object, reason: s
     ],
 )
 def test_a_scheduled_wave_names_its_own_bucket_in_any_shape(event: object) -> None:
-    assert ScheduledWave.parse(event, BUCKET).unwrap().source == ObjectRef("other", KEY)
+    assert ScheduledWave.parse(unwrap(event), BUCKET).unwrap().source == ObjectRef("other", KEY)
 
 
 @pytest.mark.parametrize("event", [{"Records": [{"s3": None}]}, {"Records": [7]}, {"key": 7}])
 def test_a_scheduled_wave_input_without_a_key_is_refused(event: object) -> None:
-    parsed = ScheduledWave.parse(event, BUCKET)
+    parsed = ScheduledWave.parse(unwrap(event), BUCKET)
     assert isinstance(parsed, Failure) and "no wave key" in parsed.failure()
