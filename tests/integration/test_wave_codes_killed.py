@@ -19,10 +19,10 @@ from adapters.aws.dynamo_codes import (
 )
 from adapters.clock import FixedClock
 from adapters.code_generator import CodeGenerator
-from adapters.leases import MemoryLeases
 from domain.models import ObjectRef
 from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
 from tests.conftest import unique_name
+from tests.support.memory_leases import MemoryLeases
 from tests.support.wave_files import Crash, CrashingStore, fan, parse_csv, wave_csv
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
 
 from adapters.clock import FixedClock
-from adapters.leases import MemoryLeases
-from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer, MemoryIssuedCodeLedger
 from domain.models import ObjectRef
 from domain.workers.generate_sms_wave_codes import (
     GeneratedWave,
@@ -22,6 +20,8 @@ from domain.workers.generate_sms_wave_codes import (
     GenerateInput,
     generate_sms_wave_codes,
 )
+from tests.support.memory_codes import IssuerFaults, MemoryCodeIssuer, MemoryIssuedCodeLedger
+from tests.support.memory_leases import MemoryLeases
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 
 BUCKET = "vf-scoring"

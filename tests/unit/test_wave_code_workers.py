@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result
 
 from adapters.clock import FixedClock
-from adapters.memory import InMemoryRecordStream
-from adapters.memory_codes import MemoryCodeInventory
 from domain.codes import CodeType
 from domain.models import ObjectRef
 from domain.workers.load_code_assignments_to_stream import (
@@ -24,6 +22,8 @@ from domain.workers.load_code_assignments_to_stream import (
     load_code_assignments_to_stream,
 )
 from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
+from tests.support.memory_codes import MemoryCodeInventory
+from tests.support.memory_scored_files import InMemoryRecordStream
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, wave_csv
 
 BUCKET = "vf-scoring"

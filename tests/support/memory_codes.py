@@ -1,6 +1,6 @@
 """In-memory fakes of the access-code ports (CodeIssuer, CodeInventory, IssuedCodeLedger), for
-unit tests, dry runs and benchmarks. No I/O, no mocks; beside adapters/memory.py (the other
-ports' fakes) so the code workers' fakes stay in one small module.
+unit tests and benchmarks. No I/O, no mocks; beside the other ports' fakes
+(tests/support/memory_*.py) so the code workers' fakes stay in one small module.
 
 MemoryCodeInventory keeps the DynamoDB inventory's rules (a code exists once, belongs to one
 campaign, is held by at most one reservation slot, holds expire after 24 h unless assigned,
