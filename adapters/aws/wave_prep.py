@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adapters.aws.s3 import conditional_put, get_versioned
+from adapters.aws.s3_conditional import conditional_put, get_versioned
 from adapters.logging import mask_value
 from domain.codes import Reservation
 from domain.models import ObjectRef
