@@ -33,14 +33,13 @@ import io
 import json
 import zlib
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import to_parsing_canonical_form
 from returns.result import Failure, Result, Success
 
 from adapters.avro import SCHEMA_DIR, load_schema
@@ -66,6 +65,15 @@ from adapters.avro_container import (
     read_header,
     walk_blocks,
 )
+from adapters.avro_resolution import RESOLVE, CurrentSchema, judge
+from adapters.lake_reads import (
+    READ_AHEAD_MAX_BYTES,
+    chunks_after,
+    head_first,
+    head_size,
+    lazy_chunks,
+    then_rest,
+)
 from adapters.lake_sidecar import seal_json, seal_of, unlisted_keys, write_sidecar
 from adapters.read_ahead import read_ahead
 from domain.lake import (
@@ -81,11 +89,9 @@ from domain.lake import (
 )
 from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
 from domain.ports import DuplicateIndex, KeyLog, ObjectStore
+from domain.records import DEDUPE_FIELD
 
 AVRO_CONTENT_TYPE = "avro/binary"
-DEDUPE_FIELD = "dedupeId"
-_SAME = "same"
-_RESOLVE = "resolve"
 
 
 class _Refused(Exception):
@@ -94,17 +100,6 @@ class _Refused(Exception):
     def __init__(self, refusal: MergeRefusal) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
-
-
-@dataclass(frozen=True, slots=True)
-class _Current:
-    """One type's current schema, prepared once."""
-
-    text: bytes  # as written into merged headers
-    parsed: Any
-    canonical: str
-    name: str
-    projection: Any  # {dedupeId} only, for finding keys and record boundaries
 
 
 class AvroLakeCompactor:
@@ -128,33 +123,17 @@ class AvroLakeCompactor:
         # ahead, 2.7 s with 8. On local files there is no wait to hide and the threads' GIL
         # handoffs doubled a 500-file merge's time, so the benchmark reads local files with 0.
         self.read_ahead = read_ahead
-        self._current: dict[str, _Current] = {}
+        self._current: dict[str, CurrentSchema] = {}
         # Writer schema text -> verdict, per type: 500 files share one or two schemas, and
         # parsing one costs more than copying a file's blocks.
         self._verdicts: dict[tuple[str, bytes], str | MergeRefusal] = {}
 
     # --- schemas ------------------------------------------------------------------------------
 
-    def _schema(self, record_type: str) -> _Current:
+    def _schema(self, record_type: str) -> CurrentSchema:
         current = self._current.get(record_type)
         if current is None:
-            raw = load_schema(self._schema_dir / f"{record_type}.avsc")
-            parsed = fastavro.parse_schema(raw)
-            name = _fullname(raw)
-            projection = fastavro.parse_schema(
-                {
-                    "type": "record",
-                    "name": name,
-                    "fields": [{"name": DEDUPE_FIELD, "type": "string"}],
-                }
-            )
-            current = _Current(
-                json.dumps(raw, separators=(",", ":")).encode("utf-8"),
-                parsed,
-                to_parsing_canonical_form(parsed),
-                name,
-                projection,
-            )
+            current = CurrentSchema.of(load_schema(self._schema_dir / f"{record_type}.avsc"))
             self._current[record_type] = current
         return current
 
@@ -162,7 +141,7 @@ class AvroLakeCompactor:
         cache_key = (record_type, header.schema_text)
         verdict = self._verdicts.get(cache_key)
         if verdict is None:
-            verdict = _judge(self._schema(record_type), header.schema_text, key)
+            verdict = judge(self._schema(record_type), header.schema_text, key)
             self._verdicts[cache_key] = verdict
         if isinstance(verdict, MergeRefusal):
             return MergeRefusal(verdict.kind, f"{key}: {verdict.message}", key)
@@ -234,7 +213,7 @@ class AvroLakeCompactor:
     def _inspect_one(
         self,
         record_type: str,
-        current: _Current,
+        current: CurrentSchema,
         info: ObjectInfo,
         head: Callable[[], list[bytes]],
         keys: DuplicateIndex,
@@ -242,7 +221,7 @@ class AvroLakeCompactor:
         found: list[SourceFile],
     ) -> MergeRefusal | None:
         head_chunks = head()
-        reader = ChunkReader(_then_rest(head_chunks, self._store, info.ref, head_size(info.size)))
+        reader = ChunkReader(then_rest(head_chunks, self._store, info.ref, head_size(info.size)))
         try:
             header = read_header(reader)
             fingerprint = self._fingerprint(info, head_chunks, header.size)
@@ -256,7 +235,7 @@ class AvroLakeCompactor:
             if listed is None:
                 sidecar, keys_from = unlisted_keys(self._store, info, header.meta)
                 if sidecar is None:
-                    writer = _parsed_writer(header) if verdict == _RESOLVE else current.parsed
+                    writer = _parsed_writer(header) if verdict == RESOLVE else current.parsed
                     scanned = [
                         _scan(decompress(header.codec, block.data), block.count, writer, current)[1]
                         for block in iter_blocks(reader, header.sync)
@@ -280,7 +259,7 @@ class AvroLakeCompactor:
                 len(packed) // KEY_BYTES,
                 first_arrival_of(header.meta),
                 keyed=listed is not None,
-                resolved=verdict == _RESOLVE,
+                resolved=verdict == RESOLVE,
                 fingerprint=fingerprint,
                 header_size=header.size,
                 codec=header.codec,
@@ -373,7 +352,7 @@ class AvroLakeCompactor:
         reader: ChunkReader | None = None
         try:
             held = body()
-            reader = ChunkReader(_lazy(self._store, info.ref) if held is None else held)
+            reader = ChunkReader(lazy_chunks(self._store, info.ref) if held is None else held)
             raw = reader.read(source.header_size)
             self._same_header(source, raw)
             writer_schema = _parsed_writer(_header_of(raw)) if source.resolved else current.parsed
@@ -430,7 +409,7 @@ class AvroLakeCompactor:
             if stored:
                 tally.bytes += write(b"".join(stored))
             if whole and held is not None:
-                for view in _after(held, source.header_size):
+                for view in chunks_after(held, source.header_size):
                     tally.bytes += write(view)
             if position != source.records:
                 raise _Refused(
@@ -476,7 +455,7 @@ class AvroLakeCompactor:
         dropped: set[int],
         block_keys: Sequence[bytes] | None,
         writer_schema: Any,
-        current: _Current,
+        current: CurrentSchema,
         source: SourceFile,
     ) -> list[bytes]:
         """The block's records minus the dropped positions, as Avro bytes of the current schema."""
@@ -501,7 +480,7 @@ class AvroLakeCompactor:
 
     def count_records(self, ref: ObjectRef) -> int:
         """Records in a container file, from its block counts alone (no block is decompressed)."""
-        reader = ChunkReader(_lazy(self._store, ref))
+        reader = ChunkReader(lazy_chunks(self._store, ref))
         try:
             header = read_header(reader)
             return sum(iter_block_counts(reader, header))
@@ -512,7 +491,7 @@ class AvroLakeCompactor:
 
     def read_manifest(self, ref: ObjectRef) -> MergedManifest | None:
         """What a merged file says it was built from; None when there is no such file."""
-        reader = ChunkReader(_head_first(self._store, ref))
+        reader = ChunkReader(head_first(self._store, ref))
         try:
             header = read_header(reader)
         except ObjectNotFound:
@@ -540,56 +519,8 @@ class _Tally:
     rewritten: int = 0
 
 
-def _lazy(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
-    """The object's chunks, asked for at the first read: a missing object (ObjectNotFound) is
-    then raised where the reader is used, inside its error handling, whatever the store."""
-    yield from store.iter_chunks(ref)
-
-
-HEAD_BYTES = 64 * 1024
-HEAD_MIN_BYTES = 16 * 1024
-
-
-def head_size(size: int) -> int:
-    """How much of a source one ranged read fetches for its header: a third of the file plus
-    8 KiB, within 16-64 KiB. A lake file's header is mostly its listed keys (~21 B a record)
-    and holds ~1/4 of a file of small records (~23 KB of a 1,000-record file's ~88), so the
-    guess covers it; a fixed 64 KiB read 2.7x the bytes needed there, and the kernel's copies
-    are half a local merge's time (benchmarks/README.md). A longer header costs one more read.
-    """
-    return min(HEAD_BYTES, max(HEAD_MIN_BYTES, size // 3 + 8 * 1024))
-
-
-READ_AHEAD_MAX_BYTES = 4 * 1024 * 1024  # x 8 ahead: at most 32 MiB held
-
-
-def _head_first(store: ObjectStore, ref: ObjectRef) -> Iterator[bytes]:
-    """The object's first 64 KiB, then (only if the reader wants more) the rest: reading a
-    header costs one small ranged GET instead of the object (a lake file's header with 1,000
-    listed keys is ~23 KB of its ~88)."""
-    yield from store.iter_chunks(ref, 0, HEAD_BYTES)
-    yield from store.iter_chunks(ref, HEAD_BYTES)
-
-
-def _then_rest(
-    head: list[bytes], store: ObjectStore, ref: ObjectRef, fetched: int
-) -> Iterator[bytes]:
-    """The first `fetched` bytes already fetched (ahead, adapters/read_ahead.py), then (only if
-    the reader wants more) the rest."""
-    yield from head
-    yield from store.iter_chunks(ref, fetched)
-
-
-def _after(chunks: list[bytes], offset: int) -> Iterator[memoryview]:
-    """The chunks' bytes from `offset` on, as views."""
-    for chunk in chunks:
-        if offset < len(chunk):
-            yield memoryview(chunk)[offset:]
-        offset = max(0, offset - len(chunk))
-
-
 def _scan(
-    plain: bytes, count: int, writer_schema: Any, current: _Current
+    plain: bytes, count: int, writer_schema: Any, current: CurrentSchema
 ) -> tuple[list[tuple[int, int]], list[bytes]]:
     """Each record's byte range and dedupe key, decoding only `dedupeId` (the projection)."""
     stream = io.BytesIO(plain)
@@ -621,111 +552,3 @@ def _parsed_writer(header: Header) -> Any:
 
 def _unreadable(info: ObjectInfo, why: str) -> MergeRefusal:
     return MergeRefusal("unreadable", f"{info.ref.key}: {why}", info.ref.key)
-
-
-# --- schema resolution (Avro spec, "Schema Resolution"), as the merge needs it --------------------
-
-
-def _judge(current: _Current, writer_text: bytes, key: str) -> str | MergeRefusal:
-    """`same` (canonical forms equal: blocks copy as they are), `resolve` (an older schema the
-    current one reads: records are decoded into it), or why the file cannot be merged."""
-    try:
-        writer = json.loads(writer_text)
-        parsed = fastavro.parse_schema(writer)
-    except Exception as error:
-        return MergeRefusal("unreadable", f"its writer schema does not parse: {error}", key)
-    if to_parsing_canonical_form(parsed) == current.canonical:
-        return _SAME
-    if not isinstance(writer, dict) or _fullname(writer) != current.name:
-        return MergeRefusal(
-            "foreign_schema",
-            f"written with schema {_name_of(writer)!r}, not this type's {current.name!r}",
-            key,
-        )
-    reader = json.loads(current.text)
-    problem = _resolution_problem(writer, reader, current.name)
-    if problem is not None:
-        return MergeRefusal(
-            "outdated_schema",
-            f"written with a schema the current {current.name} schema cannot read: {problem}",
-            key,
-        )
-    return _RESOLVE
-
-
-def _fullname(schema: Mapping[str, Any]) -> str:
-    name = str(schema.get("name", ""))
-    namespace = schema.get("namespace")
-    return f"{namespace}.{name}" if namespace and "." not in name else name
-
-
-def _name_of(schema: Any) -> str:
-    return str(schema.get("name", schema.get("type"))) if isinstance(schema, dict) else str(schema)
-
-
-_PROMOTIONS = {
-    "int": {"long", "float", "double"},
-    "long": {"float", "double"},
-    "float": {"double"},
-    "string": {"bytes"},
-    "bytes": {"string"},
-}
-
-
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-
-
-def _base(schema: Any) -> Any:
-    """A primitive written as an object (`{"type": "long", "logicalType": ...}`) as its name:
-    resolution works on the underlying type."""
-    if isinstance(schema, dict) and schema.get("type") in _PRIMITIVES:
-        return schema["type"]
-    return schema
-
-
-def _resolution_problem(writer: Any, reader: Any, where: str) -> str | None:
-    writer, reader = _base(writer), _base(reader)
-    if isinstance(writer, list):
-        for branch in writer:
-            problem = _resolution_problem(branch, reader, where)
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(reader, list):
-        if any(_resolution_problem(writer, branch, where) is None for branch in reader):
-            return None
-        return f"{where}: no branch of the union reads {_name_of(writer)!r}"
-    if isinstance(writer, str) and isinstance(reader, str):
-        if writer == reader or reader in _PROMOTIONS.get(writer, set()):
-            return None
-        return f"{where}: {writer} cannot be read as {reader}"
-    if isinstance(writer, dict) and isinstance(reader, dict):
-        kind = writer.get("type")
-        if kind != reader.get("type"):
-            return f"{where}: {kind} cannot be read as {reader.get('type')}"
-        if kind == "record":
-            written = {f["name"]: f for f in writer.get("fields", [])}
-            for field in reader.get("fields", []):
-                name = field["name"]
-                if name in written:
-                    problem = _resolution_problem(
-                        written[name]["type"], field["type"], f"{where}.{name}"
-                    )
-                    if problem is not None:
-                        return problem
-                elif "default" not in field:
-                    return f"{where}.{name} is not in the file and has no default"
-            return None
-        if kind == "array":
-            return _resolution_problem(writer["items"], reader["items"], f"{where}[]")
-        if kind == "map":
-            return _resolution_problem(writer["values"], reader["values"], f"{where}{{}}")
-        if kind == "enum":
-            missing = set(writer.get("symbols", [])) - set(reader.get("symbols", []))
-            if missing and "default" not in reader:
-                return f"{where}: symbols {sorted(missing)} unknown to the current schema"
-            return None
-        if kind == "fixed":
-            return None if writer.get("size") == reader.get("size") else f"{where}: fixed size"
-        return None
-    return f"{where}: {_name_of(writer)!r} cannot be read as {_name_of(reader)!r}"

@@ -22,7 +22,6 @@ from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.kinesis import KinesisRecordStream
 from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
 from adapters.clock import FixedClock
-from adapters.memory import InMemoryCampaignDirectory, InMemoryObjectStore, RecordingNotifier
 from benchmarks.machine import machine
 from domain.backoff import Backoff
 from domain.models import Campaign, ObjectRef
@@ -30,6 +29,8 @@ from domain.workers.process_scored_files import process_scored_files
 from local import kinesis_put_path
 from local.emulator import EmbeddedEmulator
 from local.sample_data import blacklist_lines, scored_lines
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import InMemoryCampaignDirectory, RecordingNotifier
 
 SHARDS = 4
 

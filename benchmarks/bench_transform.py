@@ -33,12 +33,6 @@ from typing import Any
 import orjson
 
 from adapters.clock import FixedClock
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryObjectStore,
-    InMemoryRecordStream,
-    RecordingNotifier,
-)
 from adapters.parallel import ProcessPoolChunkMapper
 from benchmarks.machine import cpu_model
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
@@ -49,6 +43,12 @@ from domain.scoring.reference import transform_rows
 from domain.scoring.transform import Chunk, TransformContext, transform_chunk
 from domain.workers.process_scored_files import process_scored_files
 from local.sample_data import generate
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
 
 SOURCE = ObjectRef("bench", "scored/bench1.20260101T000000.txt")
 BLACKLIST = ObjectRef("bench", "blacklist.txt")

@@ -117,8 +117,8 @@ def child(url: str, fans: int, concurrency: int) -> None:
     from adapters.clock import SystemClock
     from adapters.http.async_client import AsyncJsonHttpClient
     from adapters.http.codes import HttpCodeIssuer
-    from adapters.leases import MemoryLeases
     from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
+    from tests.support.memory_leases import MemoryLeases
 
     config = {"generateOfferCode": True, "notifyDate": "2026-07-04T18:00:00Z",
               "productId": "p", "source": "vf"}  # fmt: skip

@@ -67,14 +67,6 @@ def _peak_mib() -> float:
 
 def run_worker(n: int) -> dict[str, Any]:
     from adapters.clock import SystemClock
-    from adapters.leases import MemoryLeases
-    from adapters.memory import InMemoryCampaignDirectory, InMemoryObjectStore
-    from adapters.memory_wave import (
-        MemoryCampaignMarkets,
-        MemoryEligibleFans,
-        MemoryReservationLedger,
-        MemoryWaveStatusStore,
-    )
     from adapters.wave_package import ZipPackage
     from adapters.wave_selections import StoredWaveSelections
     from domain.models import Campaign
@@ -87,6 +79,15 @@ def run_worker(n: int) -> dict[str, Any]:
         process_sms_wave_files,
     )
     from tests.support.code_fakes import MemoryCodeInventory
+    from tests.support.memory_leases import MemoryLeases
+    from tests.support.memory_objects import InMemoryObjectStore
+    from tests.support.memory_scored_files import InMemoryCampaignDirectory
+    from tests.support.memory_wave import (
+        MemoryCampaignMarkets,
+        MemoryEligibleFans,
+        MemoryReservationLedger,
+        MemoryWaveStatusStore,
+    )
     from tests.support.wave_world import StepClock, market_csv
 
     store = InMemoryObjectStore()

@@ -1,6 +1,6 @@
 """The code inventory's rules (CodeInventory), pure: what the DynamoDB inventory and the
 in-memory one store differently and decide alike. They used to be written twice, once in each
-adapter (adapters/aws/dynamo_inventory.py, adapters/memory_codes.py), and could drift; the
+adapter (adapters/aws/dynamo_inventory.py, tests/support/memory_codes.py), and could drift; the
 stateful model (tests/support/inventory_model.py) holds both to them.
 
 - A reservation holds its codes for HOLD (24 h) from the last call with its key; a hold that

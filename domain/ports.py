@@ -1,7 +1,7 @@
 """The ports: what the domain needs from the outside world, named by need, not by AWS service.
 
 Each is a `typing.Protocol`; adapters/ implements them with boto3 and HTTP clients,
-adapters/memory.py with in-process fakes for unit tests and dry runs.
+tests/support/memory_*.py with in-process fakes for unit tests (never shipped).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ class Leases(Protocol):
     """One run at a time per name (a wave prefix, a lake day): the second run is refused with
     who holds it (run id, host, pid) and since when; a crashed holder's lease is taken over
     after its term. Production: adapters/leases.ObjectLeases (S3 conditional puts); tests:
-    adapters/leases.MemoryLeases."""
+    tests/support/memory_leases.MemoryLeases."""
 
     def acquire(self, name: str) -> Result[Lease, LeaseHeld]: ...
 

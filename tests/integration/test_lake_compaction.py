@@ -21,7 +21,6 @@ from adapters.aws.s3 import S3ObjectStore
 from adapters.aws.sqs import SqsMoveQueue, move_request_from_body
 from adapters.clock import FixedClock
 from adapters.lake_compactor import AvroLakeCompactor
-from adapters.memory import MemoryDeadLetters
 from domain.lake import LakeLayout, MoveRequest
 from domain.models import ObjectRef
 from domain.streaming import IncomingRecord
@@ -29,6 +28,7 @@ from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from domain.workers.move_merged_avro_files import move_merged_avro_files
 from domain.workers.save_campaign_data import save_campaign_data
 from tests.conftest import unique_name
+from tests.support.memory_stream_workers import MemoryDeadLetters
 from tests.support.stream_records import raw, sample_record
 
 pytestmark = pytest.mark.integration

@@ -16,12 +16,12 @@ import pytest
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.s3 import S3ObjectStore
 from adapters.lake_compactor import AvroLakeCompactor
-from adapters.memory import MemoryMoveQueue
 from domain.lake import LakeLayout, MoveRequest
 from domain.streaming import DependencyUnavailable
 from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from tests.support.http_server import LocalHttpServer
 from tests.support.lake_files import ban_record, lake_file
+from tests.support.memory_compaction import MemoryMoveQueue
 from tests.support.s3_faults import INTERNAL_ERROR
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ from adapters.avro import AvroSchemas, read_container
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.lake import S3Lake
 from adapters.clock import FixedClock
-from adapters.memory import MemoryDeadLetters
 from domain.records import RECORD_TYPES
 from domain.streaming import DependencyUnavailable
 from domain.workers.save_campaign_data import save_campaign_data
 from tests.support.http_server import Fault, running_server
+from tests.support.memory_stream_workers import MemoryDeadLetters
 from tests.support.stream_records import batch_of, raw, sample_record
 
 pytestmark = pytest.mark.integration

@@ -52,6 +52,20 @@ def test_the_package_holds_production_code_and_runtime_dependencies_only(package
     assert not [name for name in top if name.endswith(".pyc") or name == "__pycache__"]
 
 
+def test_the_package_holds_no_in_memory_or_fault_injecting_fake(package: Path) -> None:
+    # The fakes live in tests/support/memory_*.py; one left in (or moved back to) a production
+    # package would ship its `fail_next` switches to every worker.
+    with zipfile.ZipFile(package) as archive:
+        ours = [
+            name
+            for name in archive.namelist()
+            if name.split("/", 1)[0] in {"domain", "adapters", "streams", "entrypoints", "tests"}
+        ]
+    assert ours, "the package holds none of our modules"
+    assert not [name for name in ours if name.startswith("tests/")]
+    assert not [name for name in ours if Path(name).name.startswith("memory")]
+
+
 def test_every_registered_handler_imports_from_the_package_in_a_clean_environment(
     package: Path, tmp_path: Path
 ) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.s3 import UPLOAD_THREAD_PREFIX, S3ObjectStore
+from adapters.aws.s3 import S3ObjectStore
+from adapters.aws.s3_multipart import UPLOAD_THREAD_PREFIX
 from domain.models import ObjectNotFound, ObjectRef, OverlongLine
 from domain.streaming import DependencyUnavailable
 from tests.support.http_server import Fault, LocalHttpServer

@@ -25,12 +25,6 @@ import pytest
 
 from adapters.campaign_config import derive_band_salt
 from adapters.clock import FixedClock
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryObjectStore,
-    InMemoryRecordStream,
-    RecordingNotifier,
-)
 from domain.models import Campaign, ObjectRef
 from domain.workers.process_scored_files import process_scored_files
 from entrypoints import bootstrap
@@ -39,6 +33,12 @@ from entrypoints.lambda_handlers import RetryableFailure, process_scored_files_h
 from local.sample_data import blacklist_lines, scored_lines
 from tests.support.fake_services import FakeSlackWebhook
 from tests.support.http_server import LocalHttpServer, running_server
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from adapters.aws.dynamo_codes import (
 from adapters.aws.dynamo_ledger import DynamoOnceLedger
 from adapters.clock import FixedClock
 from adapters.code_generator import CodeGenerator
-from adapters.leases import MemoryLeases
 from domain.issued_codes import OnceIssuedCodes
 from domain.models import ObjectRef
 from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
 from tests.conftest import unique_name
+from tests.support.memory_leases import MemoryLeases
 from tests.support.wave_files import Crash, CrashingStore, fan, parse_csv, wave_csv
 
 pytestmark = pytest.mark.integration

@@ -14,14 +14,6 @@ import pytest
 
 from adapters.avro import AvroSchemas
 from adapters.aws.dynamo_codes import create_codes_table
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryRecordStream,
-    MemoryDeadLetters,
-    MemoryEntryDirectory,
-    MemoryUserDirectory,
-    MemoryVerdictQueue,
-)
 from domain.streaming import IncomingRecord
 from domain.workers.save_selection import save_selection
 from domain.workers.transform_code_assignments import transform_code_assignments
@@ -35,6 +27,13 @@ from entrypoints.lambda_handlers import (
 from tests.conftest import unique_name
 from tests.support.fake_code_services import FakePacman
 from tests.support.http_server import Fault, LocalHttpServer, running_server
+from tests.support.memory_scored_files import InMemoryCampaignDirectory, InMemoryRecordStream
+from tests.support.memory_stream_workers import (
+    MemoryDeadLetters,
+    MemoryEntryDirectory,
+    MemoryUserDirectory,
+    MemoryVerdictQueue,
+)
 from tests.support.wave_files import HEADER, fan, parse_csv, wave_csv
 
 pytestmark = pytest.mark.integration

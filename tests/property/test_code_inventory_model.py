@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import settings
 
-from adapters.memory_codes import MemoryCodeInventory
 from tests.support.inventory_model import InventoryModel
+from tests.support.memory_codes import MemoryCodeInventory
 
 
 class MemoryInventoryModel(InventoryModel):

@@ -20,21 +20,20 @@ from hypothesis import strategies as st
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
 from adapters.json_codec import exact_dumps, exact_loads
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryRecordStream,
-    MemoryDeadLetters,
-    MemoryEntryDirectory,
-    MemoryLake,
-    MemoryUserDirectory,
-    MemoryVerdictQueue,
-)
 from domain.records import MAX_NESTING, RECORD_TYPES, TOO_DEEP
 from domain.streaming import KPL_MAGIC
 from domain.workers.save_campaign_data import save_campaign_data
 from domain.workers.save_selection import save_selection
 from domain.workers.transform_code_assignments import transform_code_assignments
 from streams.kinesis_records import user_records
+from tests.support.memory_scored_files import InMemoryCampaignDirectory, InMemoryRecordStream
+from tests.support.memory_stream_workers import (
+    MemoryDeadLetters,
+    MemoryEntryDirectory,
+    MemoryLake,
+    MemoryUserDirectory,
+    MemoryVerdictQueue,
+)
 from tests.support.stream_records import (
     batch_of,
     code_assignment,

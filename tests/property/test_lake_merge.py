@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from adapters.avro_container import ChunkReader, iter_blocks, read_header
 from adapters.lake_compactor import AvroLakeCompactor
 from adapters.lake_keys import SpillingKeyIndex
-from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
 from domain.lake import FirstWinsIndex, LakeLayout, MoveRequest
 from domain.models import ObjectRef
 from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from tests.support.lake_files import ban_record, lake_file, read_records
+from tests.support.memory_compaction import MemoryMoveQueue
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET = "lake"
 PREFIX = "2024/05/03"

@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from adapters.lake_compactor import AvroLakeCompactor
-from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
 from domain.lake import LakeLayout, MoveRequest
 from domain.models import ObjectInfo, ObjectRef
 from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from domain.workers.move_merged_avro_files import move_merged_avro_files
 from tests.support.lake_files import ban_record, lake_file
+from tests.support.memory_compaction import MemoryMoveQueue
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET = "lake"
 DAY = "2024/05/03"

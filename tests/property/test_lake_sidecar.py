@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from adapters.avro_container import MERGED_META, ChunkReader, header_bytes, read_header
 from adapters.lake_keys import SpillingKeyIndex
 from adapters.lake_sidecar import SpooledKeyLog
-from adapters.memory import InMemoryObjectStore
 from domain.lake import FirstWinsIndex, LakeLayout, MemoryKeyLog, dedupe_key
 from domain.models import ObjectRef
 from tests.support.lake_files import ban_record, lake_file, merge_bans, read_records
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET = "lake"
 MONTH = "2024/05"

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
-from adapters.memory import MemoryDeadLetters, MemoryLake
 from domain.backoff import no_wait
 from domain.records import DEDUPE_FIELD, formatted
 from domain.streaming import BatchCounts, DependencyUnavailable, IncomingRecord
 from domain.workers.save_campaign_data import SaveCampaignData
 from streams.lambda_kinesis import handle_kinesis_event
+from tests.support.memory_stream_workers import MemoryDeadLetters, MemoryLake
 from tests.support.stream_fakes import MemoryCheckpoints, kinesis_event
 from tests.support.stream_records import raw, sample_record
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.aws.s3 import S3ObjectStore
-from adapters.memory import InMemoryObjectStore
 from domain.models import ObjectRef
+from tests.support.memory_objects import InMemoryObjectStore
 
 REF = ObjectRef("b", "k")
 MIB = 1024 * 1024

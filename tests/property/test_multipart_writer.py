@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.aws.s3 import UPLOAD_THREAD_PREFIX, MultipartWriter
+from adapters.aws.s3_multipart import UPLOAD_THREAD_PREFIX, MultipartWriter
 from domain.models import ObjectRef
 from domain.streaming import DependencyUnavailable
 

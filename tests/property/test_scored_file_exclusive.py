@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from returns.result import Failure, Success
 
 from adapters.clock import FixedClock
-from adapters.memory import InMemoryObjectStore, InMemoryRecordStream, RecordingNotifier
 from domain.models import ObjectInfo, ObjectRef, OverlongLine, PutOutcome, StreamRecord
 from tests.property.test_scored_file_resume import (
     LEASE_SECONDS,
@@ -42,6 +41,8 @@ from tests.property.test_scored_file_resume import (
     run_file,
     uninterrupted,
 )
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import InMemoryRecordStream, RecordingNotifier
 
 LEASE = ObjectRef("b", "progress/c7.20261201/lease.json")
 STEP = timedelta(seconds=LEASE_SECONDS / 12)

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from returns.pipeline import is_successful
 
 from adapters.clock import FixedClock
-from adapters.memory import (
+from domain.models import Campaign, ObjectRef, PutOutcome, StreamRecord
+from domain.workers.process_scored_files import ScoredFileCounts, process_scored_files
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import (
     InMemoryCampaignDirectory,
-    InMemoryObjectStore,
     InMemoryRecordStream,
     RecordingNotifier,
 )
-from domain.models import Campaign, ObjectRef, PutOutcome, StreamRecord
-from domain.workers.process_scored_files import ScoredFileCounts, process_scored_files
 
 SOURCE = ObjectRef("b", "scored/c7.20261201.txt")
 SCRUBBED = ObjectRef("b", "scrubbed/c7.20261201.csv")

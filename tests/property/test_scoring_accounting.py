@@ -12,18 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.clock import FixedClock
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryObjectStore,
-    InMemoryRecordStream,
-    RecordingNotifier,
-)
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.columns import parse_header
 from domain.scoring.reference import transform_rows
 from domain.scoring.transform import Chunk, TransformContext, transform_chunk
 from domain.workers.process_scored_files import process_scored_files
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
 
 SOURCE = ObjectRef("b", "scored/c9.1700000000.txt")
 SCRUBBED = ObjectRef("b", "scrubbed/c9.1700000000.csv")

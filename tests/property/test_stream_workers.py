@@ -15,20 +15,19 @@ from hypothesis import strategies as st
 
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryRecordStream,
+from domain.records import RECORD_TYPES, CodeAssignment, Verdict
+from domain.streaming import BatchCounts, DeadLetter, DependencyUnavailable
+from domain.workers.save_campaign_data import save_campaign_data
+from domain.workers.save_selection import save_selection
+from domain.workers.transform_code_assignments import transform_code_assignments
+from tests.support.memory_scored_files import InMemoryCampaignDirectory, InMemoryRecordStream
+from tests.support.memory_stream_workers import (
     MemoryDeadLetters,
     MemoryEntryDirectory,
     MemoryLake,
     MemoryUserDirectory,
     MemoryVerdictQueue,
 )
-from domain.records import RECORD_TYPES, CodeAssignment, Verdict
-from domain.streaming import BatchCounts, DeadLetter, DependencyUnavailable
-from domain.workers.save_campaign_data import save_campaign_data
-from domain.workers.save_selection import save_selection
-from domain.workers.transform_code_assignments import transform_code_assignments
 from tests.support.stream_records import batch_of, code_assignment, enriched_assignment, raw
 from tests.support.stream_records import sample_record as sample
 

@@ -15,8 +15,6 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from returns.result import Result, Success
 
-from adapters.leases import MemoryLeases, _Held
-from adapters.memory import InMemoryCampaignDirectory
 from adapters.wave_package import ZipPackage
 from adapters.wave_selections import StoredWaveSelections
 from domain.wave_prep.fans import EligibleFan
@@ -28,6 +26,8 @@ from domain.workers.process_sms_wave_files import (
     market_details_ref,
     process_sms_wave_files,
 )
+from tests.support.memory_leases import MemoryLeases, _Held
+from tests.support.memory_scored_files import InMemoryCampaignDirectory
 from tests.support.wave_world import BUCKET, CAMPAIGN, DATE_KEY, WaveWorld, market_csv
 
 MARKETS = ("m1", "m2")

@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from adapters.memory import InMemoryObjectStore, _Writer
 from domain.models import ObjectRef
 from domain.streaming import DependencyUnavailable
 from domain.wave_prep.fans import EligibleFan
+from tests.support.memory_objects import InMemoryObjectStore, MemoryWriter
 from tests.support.wave_world import WaveWorld
 
 
@@ -29,7 +29,7 @@ class FlakyStore(InMemoryObjectStore):
         self.fail_uploads = 0
 
     @contextmanager
-    def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[_Writer]:
+    def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[MemoryWriter]:
         if self.fail_uploads:
             self.fail_uploads -= 1
             raise DependencyUnavailable("s3", "upload interrupted")

@@ -68,8 +68,8 @@ def merge_bans(store: Any, prefix: str, layout: Any, **wiring: Any) -> Any:
     """merge_avro_files of the codeBan type over `store`, with the block compactor on it and an
     in-memory move queue; `wiring`: the worker's other arguments (index, key log, finder)."""
     from adapters.lake_compactor import AvroLakeCompactor
-    from adapters.memory import MemoryMoveQueue
     from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
+    from tests.support.memory_compaction import MemoryMoveQueue
 
     compactor = AvroLakeCompactor(store)
     return merge_avro_files(

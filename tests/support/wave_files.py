@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from adapters.memory import InMemoryObjectStore
 from domain.models import ObjectRef
+from tests.support.memory_objects import InMemoryObjectStore
 
 HEADER = ["globalUserId", "memberId", "marketId", "firstName", "lastName", "email",
           "mobileNumber", "doNotText", "locale"]  # fmt: skip

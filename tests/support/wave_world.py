@@ -11,14 +11,6 @@ from typing import Any
 
 from returns.result import Result
 
-from adapters.leases import MemoryLeases
-from adapters.memory import InMemoryCampaignDirectory, InMemoryObjectStore
-from adapters.memory_wave import (
-    MemoryCampaignMarkets,
-    MemoryEligibleFans,
-    MemoryReservationLedger,
-    MemoryWaveStatusStore,
-)
 from adapters.wave_package import ZipPackage
 from adapters.wave_selections import StoredWaveSelections
 from domain.models import Campaign, ObjectRef
@@ -34,6 +26,15 @@ from domain.workers.process_sms_wave_files import (
     process_sms_wave_files,
 )
 from tests.support.code_fakes import MemoryCodeInventory
+from tests.support.memory_leases import MemoryLeases
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import InMemoryCampaignDirectory
+from tests.support.memory_wave import (
+    MemoryCampaignMarkets,
+    MemoryEligibleFans,
+    MemoryReservationLedger,
+    MemoryWaveStatusStore,
+)
 
 BUCKET = "vf-scoring"
 CAMPAIGN = "camp-1"

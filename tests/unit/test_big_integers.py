@@ -13,9 +13,9 @@ import pytest
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
 from adapters.json_codec import exact_dumps, exact_loads, json_text
-from adapters.memory import MemoryDeadLetters, MemoryLake
 from domain.records import JsonLoads, decode_record
 from domain.workers.save_campaign_data import save_campaign_data
+from tests.support.memory_stream_workers import MemoryDeadLetters, MemoryLake
 from tests.support.stream_records import batch_of, raw, sample_record
 
 WIDE = 18446744073709551617  # 2**64 + 1

@@ -29,7 +29,7 @@ SECRET = b"band secret"
 
 class DictStore:
     """Just the ObjectStore reads this directory uses; counts reads to show the cache works.
-    (A local fake: adapters/memory.py was not written yet when this test was.)"""
+    (A local fake: tests/support/memory_objects.py was not written yet when this test was.)"""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}

@@ -63,8 +63,8 @@ def test_the_athena_projection_reads_a_lake_file_by_schema_resolution() -> None:
     import fastavro
 
     from adapters.lake_compactor import AvroLakeCompactor
-    from adapters.memory import InMemoryObjectStore
     from tests.support.lake_files import ban_record, lake_file
+    from tests.support.memory_objects import InMemoryObjectStore
 
     literal = AvroLakeCompactor(InMemoryObjectStore()).projection_json("codeBan")
     data = lake_file("codeBan", [ban_record("a"), ban_record("b")])

@@ -14,7 +14,6 @@ from returns.result import Success
 
 from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META
 from adapters.lake_compactor import AvroLakeCompactor
-from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
 from domain.lake import (
     FirstWins,
     FirstWinsIndex,
@@ -27,6 +26,8 @@ from domain.lake import (
 from domain.models import ObjectRef
 from domain.workers.merge_avro_files import MergeLimits, MergeRequest, merge_avro_files
 from tests.support.lake_files import SCHEMAS, ban_record, lake_file, read_records
+from tests.support.memory_compaction import MemoryMoveQueue
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET = "lake"
 DAY = "2024/05/03"

@@ -10,12 +10,13 @@ from returns.result import Success
 
 from adapters.clock import FixedClock
 from adapters.lake_compactor import AvroLakeCompactor
-from adapters.leases import MemoryLeases
-from adapters.memory import InMemoryObjectStore, MemoryMoveQueue
 from domain.lake import LakeLayout, MergeCounts
 from domain.models import ObjectRef
 from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
 from tests.support.lake_files import ban_record, lake_file
+from tests.support.memory_compaction import MemoryMoveQueue
+from tests.support.memory_leases import MemoryLeases
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET, DAY = "lake", "2024/05/03"
 T0 = datetime(2024, 5, 4, 10, tzinfo=UTC)

@@ -15,11 +15,11 @@ import pytest
 from adapters.avro_container import MERGED_META, ChunkReader, header_bytes, read_header
 from adapters.lake_compactor import AvroLakeCompactor
 from adapters.lake_sidecar import SpooledKeyLog
-from adapters.memory import InMemoryObjectStore
 from domain.lake import LakeLayout, MemoryKeyLog, dedupe_key
 from domain.models import ObjectRef
 from domain.ports import KeyLog
 from tests.support.lake_files import ban_record, lake_file, merge_bans, read_records
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET = "lake"
 DAY, MONTH = "2024/05/03", "2024/05"

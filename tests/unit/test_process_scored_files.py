@@ -15,18 +15,18 @@ import pytest
 from returns.result import Failure, Success
 
 from adapters.clock import FixedClock
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryObjectStore,
-    InMemoryRecordStream,
-    RecordingNotifier,
-)
 from adapters.parallel import ProcessPoolChunkMapper
 from domain.models import Campaign, ObjectRef, StreamRecord
 from domain.workers.process_scored_files import (
     ScoredFileCounts,
     ScoredFileFailure,
     process_scored_files,
+)
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
+    RecordingNotifier,
 )
 
 BUCKET = "scoring"

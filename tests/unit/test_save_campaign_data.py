@@ -7,10 +7,10 @@ import pytest
 
 from adapters.avro import AvroSchemas
 from adapters.clock import FixedClock
-from adapters.memory import MemoryDeadLetters, MemoryLake
 from domain.records import RECORD_TYPES, RecordType, dedupe_id
 from domain.streaming import DependencyUnavailable
 from domain.workers.save_campaign_data import SaveCampaignData, save_campaign_data
+from tests.support.memory_stream_workers import MemoryDeadLetters, MemoryLake
 from tests.support.stream_records import ARRIVED, batch_of, raw, sample_record
 
 SCHEMAS = AvroSchemas()

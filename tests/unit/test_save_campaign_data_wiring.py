@@ -14,9 +14,9 @@ from adapters.avro import AvroSchemas, read_container
 from adapters.aws.lake import S3Lake
 from adapters.canonical_json import orjson_canonical
 from adapters.clock import FixedClock
-from adapters.memory import MemoryDeadLetters
 from benchmarks.stream_records import batches
 from domain.workers.save_campaign_data import SaveCampaignData
+from tests.support.memory_stream_workers import MemoryDeadLetters
 from tests.support.stream_records import batch_of, raw, sample_record
 
 CLOCK = FixedClock(datetime(2030, 1, 1, tzinfo=UTC))

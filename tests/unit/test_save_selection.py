@@ -4,15 +4,15 @@ from typing import Any
 
 import pytest
 
-from adapters.memory import (
+from domain.records import CodeAssignment, RecordType, verdict_for
+from domain.streaming import DependencyUnavailable
+from domain.workers.save_selection import SaveSelection, save_selection
+from tests.support.memory_stream_workers import (
     MemoryDeadLetters,
     MemoryEntryDirectory,
     MemorySelectionLedger,
     MemoryVerdictQueue,
 )
-from domain.records import CodeAssignment, RecordType, verdict_for
-from domain.streaming import DependencyUnavailable
-from domain.workers.save_selection import SaveSelection, save_selection
 from tests.support.stream_records import batch_of, enriched_assignment, raw, sample_record
 
 

@@ -9,9 +9,9 @@ import pytest
 from returns.pipeline import is_successful
 
 from adapters.clock import FixedClock
-from adapters.memory import InMemoryObjectStore
 from domain.models import ObjectRef
 from domain.scoring.lease import FileLease, LeaseHeld
+from tests.support.memory_objects import InMemoryObjectStore
 
 LEASE = ObjectRef("b", "progress/c1.t/lease.json")
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 import orjson
 
 from adapters.clock import FixedClock
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryObjectStore,
-    InMemoryRecordStream,
-    RecordingNotifier,
-)
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.records import DedupeIds
 from domain.workers.process_scored_files import process_scored_files
+from tests.support.memory_objects import InMemoryObjectStore
+from tests.support.memory_scored_files import (
+    InMemoryCampaignDirectory,
+    InMemoryRecordStream,
+    RecordingNotifier,
+)
 
 SOURCE = ObjectRef("b", "scored/c1.20261201.txt")
 BLACKLIST = ObjectRef("b", "blacklist")

@@ -6,12 +6,6 @@ from typing import Any
 import pytest
 
 from adapters.avro import AvroSchemas
-from adapters.memory import (
-    InMemoryCampaignDirectory,
-    InMemoryRecordStream,
-    MemoryDeadLetters,
-    MemoryUserDirectory,
-)
 from domain.records import RecordType
 from domain.streaming import DependencyUnavailable
 from domain.workers.transform_code_assignments import (
@@ -19,6 +13,8 @@ from domain.workers.transform_code_assignments import (
     TransformCodeAssignments,
     transform_code_assignments,
 )
+from tests.support.memory_scored_files import InMemoryCampaignDirectory, InMemoryRecordStream
+from tests.support.memory_stream_workers import MemoryDeadLetters, MemoryUserDirectory
 from tests.support.stream_records import batch_of, code_assignment, raw, sample_record
 
 SCHEMAS = AvroSchemas()

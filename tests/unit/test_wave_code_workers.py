@@ -13,9 +13,6 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result
 
 from adapters.clock import FixedClock
-from adapters.leases import MemoryLeases
-from adapters.memory import InMemoryRecordStream
-from adapters.memory_codes import MemoryCodeInventory
 from domain.codes import CodeType
 from domain.models import LeaseHeld, ObjectRef
 from domain.ports import Clock, Lease, Leases
@@ -27,6 +24,9 @@ from domain.workers.load_code_assignments_to_stream import (
 )
 from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
 from entrypoints.events import unwrap
+from tests.support.memory_codes import MemoryCodeInventory
+from tests.support.memory_leases import MemoryLeases
+from tests.support.memory_scored_files import InMemoryRecordStream
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, wave_csv
 
 BUCKET = "vf-scoring"

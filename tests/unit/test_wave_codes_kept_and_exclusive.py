@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from returns.result import Failure, Result
 
 from adapters.clock import FixedClock
-from adapters.leases import MemoryLeases
-from adapters.memory_codes import IssuerFaults, MemoryCodeIssuer
 from domain.models import ObjectRef
 from domain.waves import parse_generation_config
 from domain.workers.generate_sms_wave_codes import (
@@ -23,6 +21,8 @@ from domain.workers.generate_sms_wave_codes import (
     GenerateInput,
     generate_sms_wave_codes,
 )
+from tests.support.memory_codes import IssuerFaults, MemoryCodeIssuer
+from tests.support.memory_leases import MemoryLeases
 from tests.support.memory_ledger import MemoryIssuedCodes
 from tests.support.wave_files import HEADER, Crash, CrashingStore, fan, parse_csv, wave_csv
 

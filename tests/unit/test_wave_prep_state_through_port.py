@@ -7,9 +7,9 @@ import threading
 from datetime import UTC, datetime
 
 from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
-from adapters.memory import InMemoryObjectStore
 from domain.codes import Reservation
 from domain.wave_prep.status import Phase, WaveStatus
+from tests.support.memory_objects import InMemoryObjectStore
 
 BUCKET = "scoring"
 

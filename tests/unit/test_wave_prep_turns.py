@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from returns.result import Result, Success
 
 from adapters.clock import FixedClock
-from adapters.leases import MemoryLeases, _Held
 from domain.models import LeaseHeld
 from domain.ports import Lease
 from domain.streaming import DependencyUnavailable
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.turns import SelectionTurns
+from tests.support.memory_leases import MemoryLeases, _Held
 from tests.support.wave_world import BUCKET, CAMPAIGN, DATE_KEY, WaveWorld
 
 OTHER_DAY = "2026-12-08"

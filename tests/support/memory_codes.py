@@ -1,6 +1,6 @@
 """In-memory fakes of the access-code ports (CodeIssuer, CodeInventory), for
-unit tests, dry runs and benchmarks. No I/O, no mocks; beside adapters/memory.py (the other
-ports' fakes) so the code workers' fakes stay in one small module.
+unit tests and benchmarks. No I/O, no mocks; beside the other ports' fakes
+(tests/support/memory_*.py) so the code workers' fakes stay in one small module.
 
 MemoryCodeInventory stores what the DynamoDB inventory stores, on dicts, and decides with the
 same rules, domain/inventory.py's (holds expire after 24 h unless assigned, an unseen code counts

@@ -1,4 +1,4 @@
-"""In-memory fakes of the wave prep ports, for unit tests, dry runs and benchmarks. No I/O.
+"""In-memory fakes of the wave prep ports, for unit tests and benchmarks. No I/O.
 
 MemoryEligibleFans streams what it was given (optionally failing part-way, to exercise a run
 that dies mid-stream); MemoryCampaignMarkets answers per campaign; MemoryReservationLedger and
