@@ -7,7 +7,8 @@ runtime (entrypoints/runtime.py) over its registry entry; nothing here is per wo
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from domain.ports import StreamWorker
@@ -88,8 +89,16 @@ def _kinesis(deadline_seconds: float) -> Handler:
     return kinesis_handler(
         _stream_worker_from_settings,
         build_watermarks=_watermarks_from_settings,
+        report=_report,
         deadline_seconds=deadline_seconds,
     )
+
+
+def _report(worker: str, counts: Mapping[str, int]) -> None:
+    """A stream worker's counts as the same EMF metrics every job emits (inside Lambda only:
+    elsewhere stdout is the caller's; the handler's log line carries them)."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        runtime.emit_metrics(worker, counts, {})
 
 
 @runtime.lambda_entry

@@ -110,6 +110,19 @@ class KinesisBatchResult:
     # Kinesis records at or below their shard's watermark: handled by an earlier batch.
     skipped: int = 0
 
+    def metrics(self) -> dict[str, int]:
+        """The counts every worker reports (in, out, rejected, failed) and this runtime's own:
+        `failed` is the records reported back for Lambda to retry."""
+        c = self.counts
+        return {
+            "in": c.received,
+            "out": c.handled,
+            "rejected": c.filtered,
+            "failed": len(self.failed_sequence_numbers),
+            "deadLettered": c.dead_lettered,
+            "skipped": self.skipped,
+        }
+
     def response(self) -> dict[str, list[dict[str, str]]]:
         return {
             "batchItemFailures": [
@@ -207,10 +220,12 @@ def kinesis_handler(
     build_worker: Callable[[], StreamWorker],
     *,
     build_watermarks: Callable[[], CheckpointStore | None] = lambda: None,
+    report: Callable[[str, Mapping[str, int]], object] = lambda _name, _counts: None,
     **options: Any,
 ) -> Callable[[Mapping[str, Any], Any], dict[str, list[dict[str, str]]]]:
     """A Lambda handler for a worker (and its watermarks) built once per container, on the
-    first event: building touches nothing remote, so a cold start never fails on an outage."""
+    first event: building touches nothing remote, so a cold start never fails on an outage.
+    `report` gets the worker's name and each invocation's counts (the metrics)."""
     built: list[tuple[StreamWorker, CheckpointStore | None]] = []
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
@@ -236,6 +251,7 @@ def kinesis_handler(
             result.skipped,
             len(result.failed_sequence_numbers),
         )
+        report(worker.name, result.metrics())
         return result.response()
 
     return handler

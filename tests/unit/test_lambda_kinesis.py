@@ -112,3 +112,46 @@ def test_stream_name_comes_from_the_arn() -> None:
     assert stream_of("arn:aws:kinesis:us-east-1:1:stream/prd2011-dev1-vf1-input-stream") == (
         "prd2011-dev1-vf1-input-stream"
     )
+
+
+def test_each_invocation_reports_its_counts_as_the_workers_metrics() -> None:
+    reported: list[tuple[str, dict[str, int]]] = []
+    worker = ScriptedWorker(failing=frozenset({f"{3:056d}"}))
+    handler = kinesis_handler(
+        lambda: worker,
+        backoff=no_wait(retries=0),
+        chunk_size=1,
+        report=lambda name, counts: reported.append((name, dict(counts))),
+    )
+    payloads = [b'{"type":"registration"}', b"{broken", *json_payloads(2)]
+    event, _ = kinesis_event({"shardId-000000000000": payloads})
+    handler(event, None)
+    assert reported == [
+        (
+            worker.name,
+            {"in": 2, "out": 1, "rejected": 0, "failed": 2, "deadLettered": 1, "skipped": 0},
+        )
+    ]
+
+
+def test_the_stream_handler_emits_one_emf_line_per_invocation_inside_lambda(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from entrypoints import lambda_handlers
+
+    counts = {"in": 4, "out": 3, "rejected": 0, "failed": 1, "deadLettered": 0, "skipped": 0}
+    lambda_handlers._report("save_campaign_data", counts)
+    assert capsys.readouterr().out == ""  # outside Lambda stdout is the caller's
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "save-campaign-data")
+    lambda_handlers._report("save_campaign_data", counts)
+    emf = json.loads(capsys.readouterr().out)
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "campaign-workers"
+    assert directive["Dimensions"] == [["worker"]]
+    assert emf["worker"] == "save_campaign_data"
+    # Powertools writes each metric's values as a list (one per add_metric call).
+    assert {m["Name"]: emf[m["Name"]] for m in directive["Metrics"]} == {
+        name: [float(value)] for name, value in counts.items()
+    }
