@@ -150,6 +150,21 @@ def archive_to_lake(settings: Settings, checkpoints: Path) -> tuple[Any, dict[st
     return polled, dict(in_lake)
 
 
+@contextmanager
+def _step(console: Console, what: str) -> Iterator[None]:
+    """A spinner on a terminal; without one (piped, CI, a log file) a line when the step starts
+    and one with its time when it ends: rich's status prints nothing there, so a piped demo
+    was silent for minutes."""
+    if console.is_terminal:
+        with console.status(what):
+            yield
+        return
+    console.print(f"{what} ...")
+    began = time.perf_counter()
+    yield
+    console.print(f"  done in {time.perf_counter() - began:.1f} s")
+
+
 def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
     os.environ.update(DEMO_ENV)
     started = time.perf_counter()
@@ -160,17 +175,17 @@ def run_demo(*, fans: int, console: Console, parallel: bool = True) -> int:
         runtime.reset_settings()  # the emulator's endpoint was set just now
         settings = runtime.settings()
         console.print(f"[bold]Embedded AWS emulator[/] at {emulator.endpoint_url}")
-        with console.status(f"generating and uploading a scored file of {fans:,} fans"):
+        with _step(console, f"generating and uploading a scored file of {fans:,} fans"):
             source = _prepare(settings, fans)
         console.print(f"uploaded {source.uri}")
-        with console.status("invoking the processScoredFiles Lambda handler with an S3 event"):
+        with _step(console, "invoking the processScoredFiles Lambda handler with an S3 event"):
             handler_started = time.perf_counter()
             response = process_scored_files_handler(s3_put_event(source), None)
             handler_seconds = time.perf_counter() - handler_started
-        with console.status("reading the stream back with GetRecords"):
+        with _step(console, "reading the stream back with GetRecords"):
             streamed, tags, sample = read_stream(settings)
         with (
-            console.status("archiving the stream into the Avro lake (save_campaign_data)"),
+            _step(console, "archiving the stream into the Avro lake (save_campaign_data)"),
             tempfile.TemporaryDirectory() as scratch,
         ):
             polled, in_lake = archive_to_lake(settings, Path(scratch) / "checkpoints.json")
