@@ -25,8 +25,9 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from returns.result import Failure, Success
 
@@ -46,7 +47,7 @@ SCHEDULED_PREFIX = "smsWaves/scheduled/"
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
-class SchedulerStore(BlobListing, BlobReader, BlobMover, VersionedBlobs):
+class SchedulerStore(BlobListing, BlobReader, BlobMover, VersionedBlobs, Protocol):
     """What the scheduler touches: list, read, create-only writes, delete."""
 
 
@@ -148,7 +149,5 @@ def _fail(
 
 
 def _delete(store: BlobMover, ref: ObjectRef) -> None:
-    try:
+    with suppress(ObjectNotFound):  # the other scheduler deleted it first
         store.delete(ref)
-    except ObjectNotFound:
-        pass  # the other scheduler deleted it first
