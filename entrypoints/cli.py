@@ -326,6 +326,54 @@ def _load_code_assignments_to_stream(args: argparse.Namespace) -> int:
     return _job(args, "streaming code assignments", parse, registry.code_stream_run)
 
 
+def _sms_wave_send(args: argparse.Namespace) -> int:
+    from domain.workers.sms_wave_send import SendInput
+
+    def parse(_settings: Settings) -> Result[SendInput, str]:
+        return SendInput.parse({"waveName": args.wave_name})
+
+    if not args.dry_run:
+        return _job(args, "sending the wave", parse, registry.sms_send_run)
+
+    def plan(settings: Settings) -> registry.Run[SendInput, Any]:
+        run = registry.sms_plan_run(settings)
+        return lambda request, on_progress=None: run(request).map(_Plan)
+
+    return _job(args, "reading the wave", parse, plan)
+
+
+class _Plan:
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+
+    def to_json(self) -> dict[str, Any]:
+        return self.plan
+
+
+def _sms_wave_scheduler(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    print(json.dumps(registry.sms_scheduler_run(settings)().to_json(), indent=2))
+    return 0
+
+
+def _sms_commands(commands: Any) -> None:
+    send = commands.add_parser(
+        "sms-wave-send", help="text and email every fan of a triggered wave, once"
+    )
+    send.add_argument("wave_name", help="the wave: smsWaves/csv/{name}.csv")
+    send.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing: fans per channel, parts per text, UCS-2 texts, time at the rate",
+    )
+    send.add_argument("--quiet", action="store_true", help="no progress bar")
+    send.set_defaults(run=_sms_wave_send)
+    scheduler = commands.add_parser(
+        "sms-wave-scheduler", help="trigger the waves whose notifyDate has come; start sends"
+    )
+    scheduler.set_defaults(run=_sms_wave_scheduler)
+
+
 def _code_commands(commands: Any) -> None:
     generate = commands.add_parser(
         "generate-sms-wave-codes",
@@ -443,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.set_defaults(run=_emulator)
 
     _code_commands(commands)
+    _sms_commands(commands)
     kcl_cli.register(commands)
     return parser
 

@@ -372,3 +372,31 @@ def move_merged_avro_files_handler(event: Any, context: Any) -> dict[str, Any]:
     log.info("move batch done", extra={"moves": moves})
     # Exactly the partial batch response's shape: Lambda reads batchItemFailures only.
     return {"batchItemFailures": failures}
+
+
+@lambda_entry
+def sms_wave_send_handler(event: Any, context: Any) -> dict[str, Any]:
+    """`{waveName}` (Step Functions, direct) -> smsWaveSend: `{waveName, count}`."""
+    from domain.workers.sms_wave_send import SendInput
+
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with correlation(getattr(context, "aws_request_id", None)):
+        return _run_job(
+            "sms_wave_send",
+            SendInput.parse(event),
+            registry.sms_send_run,
+            settings,
+            "wave sent",
+        )
+
+
+@lambda_entry
+def sms_wave_scheduler_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Every 5 minutes: due waves triggered and their sends started."""
+    settings = Settings.from_env()
+    bootstrap.configure_logging(settings)
+    with correlation(getattr(context, "aws_request_id", None)):
+        answer = registry.sms_scheduler_run(settings)().to_json()
+        log.info("waves scheduled", extra=answer)
+        return answer

@@ -88,7 +88,7 @@ from domain.workers.process_scored_files import (
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
 from domain.workers.transform_code_assignments import TransformCodeAssignments
-from entrypoints import lake, wave_prep
+from entrypoints import lake, sms_send, wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.settings import Settings
 
@@ -500,6 +500,41 @@ _WAVE_PREP = _job(
     ),
 )
 
+# Sending a wave (docs/sending.md): the ledger's claims, starts and finishes are conditional
+# PutItem / TransactWriteItems (UpdateItem-free); the lease and the config moves in the bucket.
+_SMS_SEND = _job(
+    name="sms_wave_send",
+    summary="texts and emails every fan of a triggered wave once, within the carriers' rate",
+    trigger=DirectInput("{waveName} (the scheduler's Step Functions execution)"),
+    build=sms_send.build_send,
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "sms-voice:SendTextMessage",
+        "sns:Publish",  # only with SMS_GATEWAY=sns
+        "sqs:GetQueueUrl",
+        "sqs:SendMessageBatch",
+    ),
+)
+_SMS_SCHEDULER = _job(
+    name="sms_wave_scheduler",
+    summary="moves due wave configs to triggered once and starts their sends",
+    trigger=Schedule("rate(5 minutes)"),
+    build=sms_send.build_scheduler,
+    actions=(
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "states:StartExecution",
+    ),
+)
+
 # Scheduled and directly invoked workers, and those run for one S3 object that are not scored
 # files: one input in, one outcome out (code generation, wave prep, lake compaction, ...).
 JOBS: tuple[Worker[object], ...] = (
@@ -509,6 +544,8 @@ JOBS: tuple[Worker[object], ...] = (
     _CODE_STREAM,
     _MERGE,
     _MOVE,
+    _SMS_SEND,
+    _SMS_SCHEDULER,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {w.name: w for w in (*FILE_WORKERS, *STREAM_WORKERS, *JOBS)}
@@ -576,3 +613,16 @@ def lake_merge_run(settings: Settings) -> lake.MergeRun:
 
 def lake_move_run(settings: Settings) -> lake.MoveRun:
     return _bound(_MOVE, settings)
+
+
+def sms_send_run(settings: Settings) -> sms_send.SendRun:
+    return _bound(_SMS_SEND, settings)
+
+
+def sms_plan_run(settings: Settings) -> sms_send.PlanRun:
+    c = container(settings)
+    return c.built("sms_wave_send:plan", lambda: sms_send.build_plan(c))
+
+
+def sms_scheduler_run(settings: Settings) -> sms_send.SchedulerRun:
+    return _bound(_SMS_SCHEDULER, settings)
