@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import httpx
 from returns.result import Result
 
 from adapters.aws.dynamo_ledger import DynamoOnceLedger
@@ -83,9 +82,7 @@ def _gateway(c: Container) -> SmsGateway:
     if s.sms_gateway == "tm":
         if not s.sms_service_url:
             raise SettingsError("SMS_GATEWAY=tm needs SMS_SERVICE_URL")
-        limits = httpx.Limits(max_connections=s.sms_max_in_flight)
-        client = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), limits=limits)
-        return TmSmsGateway(client, s.sms_service_url, token=reveal(s.service_token) or "")
+        return TmSmsGateway(s.sms_service_url, token=reveal(s.service_token) or "")
     raise SettingsError(f"SMS_GATEWAY must be end_user_messaging, sns or tm: {s.sms_gateway!r}")
 
 

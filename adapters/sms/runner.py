@@ -10,8 +10,9 @@ calling thread (fake-clock tests, where the order must be deterministic).
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -21,27 +22,32 @@ class ThreadTaskRunner:
     def run(self, tasks: Iterable[Callable[[], T]], in_flight: int) -> Iterator[T]:
         if in_flight < 1:
             raise ValueError(f"in_flight must be at least 1, got {in_flight}")
-        pending: set[Future[T]] = set()
+        # Each finished call lands on a queue (a done-callback): O(1) per result. Not
+        # concurrent.futures.wait(FIRST_COMPLETED), which installs a waiter on every pending
+        # future at each call: O(in_flight) per result, ~4.8 ms of CPU a text at 200 in flight.
+        finished: queue.SimpleQueue[Future[T]] = queue.SimpleQueue()
+        pending = 0
         source = iter(tasks)
         exhausted = False
         with ThreadPoolExecutor(in_flight, thread_name_prefix="send") as pool:
             try:
                 while True:
-                    while not exhausted and len(pending) < in_flight:
+                    while not exhausted and pending < in_flight:
                         task = next(source, None)
                         if task is None:
                             exhausted = True
                         else:
-                            pending.add(pool.submit(task))
+                            pool.submit(task).add_done_callback(finished.put)
+                            pending += 1
                     if not pending:
                         return
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
+                    future = finished.get()
+                    pending -= 1
+                    yield future.result()
             finally:
-                # Stopping (a task raised, or the consumer stopped): let the calls in flight
-                # finish and record their outcomes; start nothing more.
-                wait(pending)
+                # Stopping (a task raised, or the consumer stopped): the pool's exit lets the
+                # calls in flight finish and record their outcomes; nothing more is submitted.
+                pass
 
 
 class SerialTaskRunner:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.config import Config
 
@@ -202,23 +201,24 @@ def test_tm_sms_service_contract_and_its_answers(http_server: LocalHttpServer) -
         return Response.json({"messageId": "tm-1"})
 
     http_server.route("POST", "/sms", handle)
-    with httpx.Client(timeout=httpx.Timeout(0.5)) as client:
-        gateway = TmSmsGateway(client, http_server.url, token="t0k3n")
+    gateway = TmSmsGateway(http_server.url, token="t0k3n", timeout=0.5)
 
-        def to(number: str) -> Any:
-            return gateway.send(SmsMessage(MESSAGE.key, number, MESSAGE.text, 1))
+    def to(number: str) -> Any:
+        return gateway.send(SmsMessage(MESSAGE.key, number, MESSAGE.text, 1))
 
-        assert to("+12125550101") == Accepted("tm-1")
-        assert to("+12125550102") == OptedOut()
-        assert to("+12125550103") == Refused("http 400 INVALID_NUMBER")
-        http_server.inject(Fault.throttle("2"), times=1)
-        assert to("+12125550101") == Throttled("http 429", 2.0)
-        http_server.inject(Fault.slow(2.0), times=1)
-        assert isinstance(to("+12125550101"), NoAnswer)
-        http_server.inject(Fault.dropped(), times=1)
-        assert isinstance(to("+12125550101"), NoAnswer)
-        http_server.inject(Fault.status(502), times=1)
-        assert to("+12125550101") == NoAnswer("http 502")
+    assert to("+12125550101") == Accepted("tm-1")
+    assert to("+12125550102") == OptedOut()
+    assert to("+12125550103") == Refused("http 400 INVALID_NUMBER")
+    http_server.inject(Fault.throttle("2"), times=1)
+    assert to("+12125550101") == Throttled("http 429", 2.0)
+    http_server.inject(Fault.slow(2.0), times=1)
+    assert isinstance(to("+12125550101"), NoAnswer)
+    http_server.inject(Fault.dropped(), times=1)
+    assert isinstance(to("+12125550101"), NoAnswer)
+    http_server.inject(Fault.status(502), times=1)
+    assert to("+12125550101") == NoAnswer("http 502")
+    refused = TmSmsGateway("http://127.0.0.1:9").send(MESSAGE)
+    assert isinstance(refused, Throttled) and refused.reason.startswith("not sent")
     body = http_server.requests_to("POST", "/sms")[0]
     assert body.headers["authorization"] == "Bearer t0k3n"
     assert body.json()["message"]["messageId"] == MESSAGE.key
