@@ -96,7 +96,13 @@ def run(url: str, fans: int, in_flight: int, rate: float | None) -> None:
     from tests.support.sms_fakes import BUCKET, fan, put_wave
 
     store = InMemoryObjectStore()
-    put_wave(store, "bench", [fan(n, email="") for n in range(fans)])
+    areas = ("212", "213", "312", "415", "617", "646", "718", "917", "202", "305")
+    rows = [
+        fan(n, email="", mobileNumber=f"+1{areas[n // 10_000 % 10]}555{n % 10_000:04d}")
+        for n in range(fans)
+    ]
+    put_wave(store, "bench", rows)
+    del rows
     tm = TmSmsGateway(url)
     stamps: list[float] = []
 
