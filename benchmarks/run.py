@@ -31,6 +31,7 @@ BENCHMARKS = {
     "once_ledger": "benchmarks.bench_once_ledger",
     "rate_limiter": "benchmarks.bench_rate_limiter",
     "pacman_transports": "benchmarks.bench_pacman_transports",
+    "sms_send": "benchmarks.bench_sms_send",
 }
 OUT = Path(__file__).parent / "out"
 

@@ -35,6 +35,7 @@ from domain.models import (
 )
 from domain.once import Done, Entry, Outcome, Resolution
 from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
+from domain.sms import EmailRequest, SmsAnswer, SmsMessage
 from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.markets import CampaignMarket
@@ -628,3 +629,63 @@ class RateLimiter(Protocol):
     async def acquire_async(self, weight: float = 1) -> None:
         """Waits (asyncio) until `weight` units may go, and takes them."""
         ...
+
+
+# --- Sending a wave (issue 20) -------------------------------------------------------------------
+
+
+class SmsGateway(Protocol):
+    """Sends one text (AWS End User Messaging SendTextMessage, SNS Publish to a number, the TM
+    SMS service over HTTP: adapters/sms/). Never raises for what the provider answers: the
+    answer says what happened (domain/sms.py: Accepted, OptedOut, Refused, Throttled, and
+    NoAnswer when the call may have reached the provider without an answer)."""
+
+    def send(self, message: SmsMessage) -> SmsAnswer: ...
+
+
+class EmailQueue(Protocol):
+    """The SMS wave email queue (SQS): `{data: EmailRequest}` messages, up to 10 a call, each
+    carrying its deterministic dedupe id."""
+
+    max_batch: int
+
+    def send(self, requests: Sequence[EmailRequest]) -> Mapping[str, str | None]:
+        """Each request's dedupe id -> the queue's message id, or None when the queue refused
+        that one (not enqueued). Raises DependencyUnavailable when the call had no answer (the
+        requests may have been enqueued)."""
+        ...
+
+
+class TaskRunner(Protocol):
+    """Runs calls with up to `in_flight` at once, taking them from `tasks` lazily (so a
+    worker's memory holds about `in_flight` of them), and yields each result as it completes
+    (in any order). An exception a task raises stops the run and is raised by the iterator.
+    adapters/sms/runner.py: threads; tests: the same, or one at a time."""
+
+    def run(self, tasks: Iterable[Callable[[], T]], in_flight: int) -> Iterator[T]: ...
+
+
+class SendPacer(Protocol):
+    """The two controls of a sender: a cap on calls in flight, then a rate in message parts a
+    second (adapters/rate_limiter.Throttle), slowed further while the provider throttles."""
+
+    def slot(self, parts: int) -> AbstractContextManager[None]:
+        """Held around one provider call of `parts` message parts."""
+        ...
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The provider throttled: every caller waits a while (longer each time in a row)."""
+        ...
+
+    def accepted(self) -> None:
+        """A call went through: the throttling streak is over."""
+        ...
+
+
+class SendStarter(Protocol):
+    """Starts the send of a wave (the scheduler's last step): a Step Functions execution named
+    after the wave (StartExecution with the same name and input is idempotent on a STANDARD
+    state machine), or a direct invoke. Returns a handle (an execution ARN); raises
+    DependencyUnavailable when it could not."""
+
+    def start(self, wave_name: str) -> str: ...

@@ -29,7 +29,8 @@ from adapters.aws.kinesis import KinesisRecordStream
 from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
 from adapters.aws.lake_fans import LakeEligibleFans
 from adapters.aws.s3 import S3ObjectStore
-from adapters.aws.sqs import SqsDeadLetters, SqsMoveQueue
+from adapters.aws.sqs import SqsDeadLetters, SqsEmailQueue, SqsMoveQueue
+from adapters.aws.step_functions import StepFunctionsSendStarter
 from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
 from adapters.campaign_config import S3CampaignDirectory
 from adapters.clock import SystemClock
@@ -46,6 +47,12 @@ from adapters.lake_compactor import AvroLakeCompactor
 from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
+from adapters.sms.gateways import (
+    NO_RETRIES,
+    EndUserMessagingGateway,
+    SnsSmsGateway,
+    TmSmsGateway,
+)
 from adapters.wave_package import ZipPackage
 from adapters.wave_selections import StoredWaveSelections
 from domain.backoff import Backoff
@@ -64,11 +71,15 @@ from domain.ports import (
     IssuedCodeLedger,
     Notifier,
     RecordStream,
+    SendStarter,
+    SmsGateway,
     UserDirectory,
 )
+from domain.streaming import DependencyUnavailable
 from domain.wave_prep.turns import SELECTION_LEASE_PREFIX, SelectionTurns
 from domain.waves import STREAM_LEASE_PREFIX, WAVE_LEASE_PREFIX
-from entrypoints.settings import Settings, reveal
+from domain.workers.sms_wave_send import SEND_LEASE_PREFIX
+from entrypoints.settings import Settings, SettingsError, reveal
 
 T = TypeVar("T")
 
@@ -361,11 +372,73 @@ class Container:
     def wave_selections(self) -> StoredWaveSelections:
         return StoredWaveSelections(self.store, self.settings.scoring_bucket)
 
+    # --- sending a wave (docs/sending.md) --------------------------------------------------------
+
+    @cached_property
+    def sms_gateway(self) -> SmsGateway:
+        """Texts by SMS_GATEWAY; botocore retries off (the send decides what goes again: a
+        retried call that had reached the carrier texted a fan twice)."""
+        s = self.settings
+        if s.sms_gateway == "end_user_messaging":
+            if not s.sms_origination:
+                raise SettingsError("SMS_GATEWAY=end_user_messaging needs SMS_ORIGINATION")
+            client = self.aws.client(
+                "pinpoint-sms-voice-v2", max_pool_connections=s.sms_max_in_flight, **NO_RETRIES
+            )
+            return EndUserMessagingGateway(client, s.sms_origination)
+        if s.sms_gateway == "sns":
+            return SnsSmsGateway(
+                self.aws.client("sns", max_pool_connections=s.sms_max_in_flight, **NO_RETRIES)
+            )
+        if s.sms_gateway == "tm":
+            if not s.sms_service_url:
+                raise SettingsError("SMS_GATEWAY=tm needs SMS_SERVICE_URL")
+            return TmSmsGateway(s.sms_service_url, token=reveal(s.service_token) or "")
+        raise SettingsError(
+            f"SMS_GATEWAY must be end_user_messaging, sns or tm, got {s.sms_gateway!r}"
+        )
+
+    @cached_property
+    def sms_emails(self) -> SqsEmailQueue:
+        return SqsEmailQueue(self.aws.client("sqs"), self.settings.sms_wave_email_queue)
+
+    @cached_property
+    def send_ledger(self) -> DynamoOnceLedger:
+        """The once-ledger of a wave's texts and emails (LEDGER_TABLE)."""
+        return DynamoOnceLedger(self.aws.client("dynamodb"), self.settings.ledger_table)
+
+    @cached_property
+    def send_starter(self) -> SendStarter:
+        """The scheduler's start of a send: Step Functions SMS_WAVE_STATE_MACHINE, or (unset)
+        waves triggered and their sends not started."""
+        machine = self.settings.sms_wave_state_machine
+        if machine:
+            return StepFunctionsSendStarter(self.aws.client("stepfunctions"), machine)
+        return _NotStarting()
+
+    def send_leases(self, holder: str) -> ObjectLeases:
+        """One sender per wave. `holder` is the run's (also the owner of its ledger claims),
+        not the process's: a later run in a warm Lambda must not pass for an earlier one."""
+        return self.leases(
+            self.settings.scoring_bucket,
+            SEND_LEASE_PREFIX,
+            "wave {name}",
+            "nothing was sent",
+            holder=holder,
+        )
+
     @cached_property
     def notifier(self) -> Notifier:
         if self.settings.slack_webhook_url:
             return SlackWebhookNotifier(self.settings.slack_webhook_url.reveal())
         return LogNotifier()
+
+
+class _NotStarting:
+    """No state machine configured: waves are triggered, their sends not started."""
+
+    def start(self, wave_name: str) -> str:
+        raise DependencyUnavailable("SMS_WAVE_STATE_MACHINE", "not set: the send not started")
 
 
 @functools.cache

@@ -66,9 +66,13 @@ from adapters.lake_keys import SpillingKeyIndex
 from adapters.lake_sidecar import SpooledKeyLog
 from adapters.leases import run_holder
 from adapters.parallel import ProcessPoolChunkMapper
+from adapters.rate_limiter import SystemMonotonicClock
+from adapters.sms.pacer import ThrottlePacer
+from adapters.sms.runner import ThreadTaskRunner
 from domain.lake import MergeCounts, MoveCounts, MoveRequest, parse_prefix
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
+from domain.sms import SendCounts
 from domain.wave_prep.request import WavePrepRequest, request_from_json
 from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
 from domain.workers.load_code_assignments_to_stream import (
@@ -92,10 +96,20 @@ from domain.workers.process_sms_wave_files import (
 )
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
+from domain.workers.sms_wave_scheduler import SchedulerResult, sms_wave_scheduler
+from domain.workers.sms_wave_send import (
+    SendFailure,
+    SendInput,
+    SendOptions,
+    SendPorts,
+    SentWave,
+    plan_sms_wave,
+    sms_wave_send,
+)
 from domain.workers.transform_code_assignments import TransformCodeAssignments
 from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
-from entrypoints.runtime import Job, JobFailure, Run, Written, s3_item
+from entrypoints.runtime import Job, JobFailure, Progress, Run, Written, s3_item
 from entrypoints.settings import Settings
 
 _log = logging.getLogger("entrypoints.bootstrap")
@@ -909,6 +923,177 @@ _WAVE_PREP = Worker(
     ),
 )
 
+# --- sending a wave (docs/sending.md) -----------------------------------------------------------
+
+
+def _send_options(s: Settings, owner: str) -> SendOptions:
+    return SendOptions(
+        bucket=s.scoring_bucket,
+        owner=owner,
+        in_flight=s.sms_max_in_flight,
+        rate_parts_per_second=s.sms_parts_per_second or float("inf"),
+    )
+
+
+@dataclass(frozen=True)
+class _SendPlan:
+    """The dry run's plan (plan_sms_wave): what sending would do; nothing sent."""
+
+    plan: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.plan
+
+
+def _sms_wave_send(c: Container) -> Run:
+    s = c.settings
+
+    def run(
+        request: SendInput, *, on_progress: Progress | None = None, dry_run: bool = False
+    ) -> Result[SentWave | _SendPlan, SendFailure]:
+        if dry_run:
+            planned = plan_sms_wave(request, store=c.store, options=_send_options(s, "dry-run"))
+            return planned.map(_SendPlan)
+        owner = run_holder()  # per run: the lease's holder and the owner of its ledger claims
+        clock = SystemMonotonicClock()
+
+        def progress(counts: SendCounts) -> None:
+            _log.info("wave progress", extra={"wave": request.wave_name, **counts.to_json()})
+            if on_progress is not None:
+                on_progress(counts.total)
+
+        ports = SendPorts(
+            store=c.store,
+            ledger=c.send_ledger,
+            gateway=c.sms_gateway,
+            emails=c.sms_emails,
+            runner=ThreadTaskRunner(),
+            pacer=ThrottlePacer(s.sms_parts_per_second or None, s.sms_max_in_flight, clock),
+            leases=c.send_leases(owner),
+            monotonic=clock,
+            notifier=c.notifier,
+            progress=progress,
+        )
+        sent: Result[SentWave | _SendPlan, SendFailure] = sms_wave_send(
+            request, ports=ports, options=_send_options(s, owner)
+        )
+        return sent
+
+    return run
+
+
+def _send_counts(done: SentWave | _SendPlan | SendCounts) -> dict[str, int]:
+    if isinstance(done, _SendPlan):
+        fans = done.plan["fans"]
+        return {"rejected": fans["badRows"], "smsFans": fans["sms"], "emailFans": fans["email"]}
+    counts = done.counts if isinstance(done, SentWave) else done
+    return {
+        "in": counts.total,
+        "out": counts.ok,
+        "failed": counts.failed,
+        **{f"sms_{k}": v for k, v in counts.sms.items()},
+        **{f"email_{k}": v for k, v in counts.email.items()},
+    }
+
+
+_SMS_SEND = Worker(
+    name="sms_wave_send",
+    summary="texts and emails every fan of a triggered wave once, within the carriers' rate",
+    trigger=DirectInput("{waveName} (the scheduler's Step Functions execution)"),
+    build=_sms_wave_send,
+    # The ledger's claims, starts and finishes are conditional PutItem / TransactWriteItems;
+    # the lease and the config moves are in the scoring bucket.
+    actions=(
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "sms-voice:SendTextMessage",
+        "sns:Publish",  # only with SMS_GATEWAY=sns
+        "sqs:GetQueueUrl",
+        "sqs:SendMessageBatch",
+    ),
+    job=Job(
+        parse=lambda e, _s: SendInput.parse(e),
+        write=_code_job_writer(_send_counts, lambda w: {"waveName": w.to_json()["waveName"]}),
+        refusal="raise",  # Step Functions task: fail on WorkerFailed
+    ),
+    cli=Cli(
+        help="text and email every fan of a triggered wave, once",
+        arguments=(
+            (("wave_name",), {"help": "the wave: smsWaves/csv/{name}.csv"}),
+            (
+                ("--dry-run",),
+                {
+                    "action": "store_true",
+                    "help": "send nothing: fans per channel, parts per text, UCS-2 texts, "
+                    "time at the rate",
+                },
+            ),
+        ),
+        inputs=lambda a: [{"waveName": a.wave_name}],
+        options=lambda a: {"dry_run": True} if a.dry_run else {},
+        unit="fans",
+    ),
+)
+
+
+def _sms_wave_scheduler(c: Container) -> Run:
+    def run(_input: object) -> SchedulerResult:
+        return sms_wave_scheduler(
+            store=c.store,
+            starter=c.send_starter,
+            clock=SystemClock(),
+            bucket=c.settings.scoring_bucket,
+        )
+
+    return run
+
+
+def _write_schedule(result: SchedulerResult) -> Written:
+    # A wave not started is no failure of the run: its config stays and the next run (5
+    # minutes on) starts it; without SMS_WAVE_STATE_MACHINE that is the design.
+    tally = {
+        "in": len(result.triggered)
+        + len(result.already)
+        + result.waiting
+        + len(result.failed)
+        + len(result.not_started),
+        "out": len(result.triggered),
+        "rejected": len(result.failed),
+        "alreadyTriggered": len(result.already),
+        "waiting": result.waiting,
+        "notStarted": len(result.not_started),
+    }
+    return Written(result.to_json(), None, tally)
+
+
+_SMS_SCHEDULER = Worker(
+    name="sms_wave_scheduler",
+    summary="moves due wave configs to triggered once and starts their sends",
+    trigger=Schedule("rate(5 minutes)"),
+    build=_sms_wave_scheduler,
+    actions=(
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "states:StartExecution",
+    ),
+    # The scheduled event carries nothing the scheduler needs: every due config is its input.
+    job=Job(parse=lambda _e, _s: Success(None), write=_write_schedule),
+    cli=Cli(
+        help="trigger the waves whose notifyDate has come; start their sends",
+        arguments=(),
+        inputs=lambda _a: [{}],
+        unit="waves",
+        progress=False,
+    ),
+)
+
 STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     _stream_worker(
         name="save_campaign_data",
@@ -944,6 +1129,8 @@ JOBS: tuple[Worker[Run], ...] = (
     _CODE_STREAM,
     _MERGE,
     _MOVE,
+    _SMS_SEND,
+    _SMS_SCHEDULER,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {

@@ -205,6 +205,19 @@ class Settings:
             raise SettingsError("WAVE_FAN_SOURCE=entry_service needs ENTRY_SERVICE_URL")
         return source
 
+    # Sending a wave (docs/sending.md): the once-ledger's DynamoDB table, the SMS gateway
+    # ("end_user_messaging" from SMS_ORIGINATION, "sns", or "tm" at SMS_SERVICE_URL), the email
+    # queue, the calls in flight and the rate in message parts a second (0 = no limit), and the
+    # scheduler's state machine (empty: the scheduler triggers waves without starting them).
+    ledger_table: str = "campaign-workers-once"
+    sms_gateway: str = "end_user_messaging"
+    sms_origination: str = ""
+    sms_service_url: str | None = None
+    sms_wave_email_queue: str = "sms-wave-email-queue"
+    sms_max_in_flight: int = 200
+    sms_parts_per_second: float = 100.0
+    sms_wave_state_machine: str = ""
+
     # PutRecords calls in flight per producer (1: serial); records of one partition key keep
     # their order whatever the number.
     kinesis_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -288,6 +301,14 @@ class Settings:
             merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
             kinesis_max_in_flight=_int(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
             kinesis_pacing=_float(env, "KINESIS_PACING", d.kinesis_pacing),
+            ledger_table=_get(env, "LEDGER_TABLE", d.ledger_table),
+            sms_gateway=_get(env, "SMS_GATEWAY", d.sms_gateway).lower(),
+            sms_origination=_get(env, "SMS_ORIGINATION"),
+            sms_service_url=_get(env, "SMS_SERVICE_URL") or None,
+            sms_wave_email_queue=_get(env, "SMS_WAVE_EMAIL_QUEUE", d.sms_wave_email_queue),
+            sms_max_in_flight=_int(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),
+            sms_parts_per_second=_float(env, "SMS_PARTS_PER_SECOND", d.sms_parts_per_second),
+            sms_wave_state_machine=_get(env, "SMS_WAVE_STATE_MACHINE"),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

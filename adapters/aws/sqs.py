@@ -36,6 +36,7 @@ from adapters.aws.errors import AWS_ERRORS, unavailable
 from domain.backoff import Backoff
 from domain.lake import MoveRequest
 from domain.records import Verdict
+from domain.sms import EmailRequest
 from domain.streaming import DeadLetter, DependencyUnavailable
 
 MAX_BATCH_ENTRIES = 10
@@ -293,3 +294,53 @@ def move_request_from_body(body: str) -> MoveRequest:
     if not isinstance(record_type, str) or not isinstance(prefix, str):
         raise ValueError("move message needs string fields recordType and prefix")
     return MoveRequest(record_type, prefix)
+
+
+class SqsEmailQueue:
+    """EmailQueue on SQS (the SMS wave email queue): body `{"data": EmailRequest}` (§2.6), up to
+    10 a SendMessageBatch, each entry's Id its request's dedupe id (deterministic per wave and
+    fan); that id also goes into MessageDeduplicationId on a FIFO queue (group = the id: no
+    ordering between fans) and into a `dedupeId` attribute on a standard one, so a consumer
+    drops a repeat. Entries the queue refuses inside a 200 answer come back None (not
+    enqueued); a call that raises is DependencyUnavailable (botocore retried it already; the
+    requests may have been enqueued)."""
+
+    max_batch = MAX_BATCH_ENTRIES
+
+    def __init__(self, sqs: Any, queue: str) -> None:
+        self._sqs, self.queue = sqs, queue
+        self._url: str | None = queue if queue.startswith(("http://", "https://")) else None
+
+    @property
+    def queue_url(self) -> str:
+        if self._url is None:
+            self._url = queue_url_for(self._sqs, self.queue)
+        return self._url
+
+    def send(self, requests: Sequence[EmailRequest]) -> Mapping[str, str | None]:
+        if len(requests) > self.max_batch:
+            raise ValueError(f"at most {self.max_batch} emails a call, got {len(requests)}")
+        if not requests:
+            return {}
+        fifo = _is_fifo(self.queue_url)
+        entries = []
+        for request in requests:
+            entry: dict[str, Any] = {
+                "Id": request.dedupe_id,
+                "MessageBody": json.dumps({"data": dict(request.body)}),
+                "MessageAttributes": {
+                    "dedupeId": {"DataType": "String", "StringValue": request.dedupe_id}
+                },
+            }
+            if fifo:
+                entry["MessageGroupId"] = request.dedupe_id
+                entry["MessageDeduplicationId"] = request.dedupe_id
+            entries.append(entry)
+        try:
+            answer = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        except AWS_ERRORS as error:
+            raise unavailable(f"email queue {self.queue}", error) from error
+        sent: dict[str, str | None] = {r.dedupe_id: None for r in requests}
+        for ok in answer.get("Successful") or []:
+            sent[ok["Id"]] = str(ok["MessageId"])
+        return sent

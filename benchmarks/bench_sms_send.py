@@ -1,0 +1,194 @@
+"""Sending a wave: sms_wave_send against a local SMS server (the TM SMS contract) answering in
+50 ms, in a process of its own (aiohttp; its CPU is not the sender's).
+
+1. No rate limit, 200 in flight: sends/s and the sender's CPU µs per send (process time of this
+   process / texts), with its RSS as the wave goes (after each `--fans`/5 rows).
+2. A limit of 500 parts/s (1-part texts): the measured rate (texts whose call started in the
+   first T whole seconds / T) against it.
+
+The ledger is a counting one that keeps nothing (the sender's memory, not a fake's dict), the
+email queue a no-op: what is measured is the sender, the pacer, the threads and the HTTP client.
+
+    python -m benchmarks.bench_sms_send [--fans 20000] [--rated 5000] [--in-flight 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from benchmarks.machine import machine
+
+
+def serve(delay: float) -> None:
+    from tests.support.async_http_server import AsyncHttpServer
+    from tests.support.http_server import Request, Response
+
+    def answer(request: Request) -> Response:
+        return Response.json({"messageId": "tm"})
+
+    with AsyncHttpServer({("POST", "/sms"): answer}, delay=delay) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()  # until the benchmark closes it
+
+
+class NullLedger:
+    """Claims everything, remembers nothing: O(1) memory whatever the wave."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+        self._lock = threading.Lock()
+
+    def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Any]:
+        from domain.once import Entry, EntryState
+
+        until = datetime.now(UTC) + ttl
+        return {k: Entry(k, EntryState.CLAIMED, owner, until, 1) for k in keys}
+
+    def start(self, entry: Any) -> Any:
+        from domain.once import EntryState
+
+        return replace(entry, state=EntryState.STARTED, version=2)
+
+    def finish(self, settlements: Sequence[tuple[Any, Any]]) -> Mapping[str, Any]:
+        with self._lock:
+            self.finished += len(settlements)
+        return {}
+
+    def release(self, entry: Any) -> None: ...
+
+    def record(self, results: Mapping[str, Any], owner: str) -> Mapping[str, Any]:
+        raise NotImplementedError  # the send claims and starts; it never records
+
+    def resolve(self, key: str, resolution: Any) -> Any:
+        raise NotImplementedError
+
+    def read(self, keys: Sequence[str]) -> Mapping[str, Any]:
+        return {}
+
+
+class NoEmails:
+    max_batch = 10
+
+    def send(self, requests: Sequence[Any]) -> Mapping[str, str | None]:
+        return {r.dedupe_id: "q" for r in requests}
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+
+def run(url: str, fans: int, in_flight: int, rate: float | None) -> None:
+    from adapters.clock import SystemClock
+    from adapters.rate_limiter import SystemMonotonicClock
+    from adapters.sms.gateways import TmSmsGateway
+    from adapters.sms.pacer import ThrottlePacer
+    from adapters.sms.runner import ThreadTaskRunner
+    from domain.sms import SendCounts, SmsMessage
+    from domain.workers.sms_wave_send import SendInput, SendOptions, SendPorts, sms_wave_send
+    from tests.support.memory_leases import MemoryLeases
+    from tests.support.memory_objects import InMemoryObjectStore
+    from tests.support.sms_fakes import BUCKET, fan, put_wave
+
+    store = InMemoryObjectStore()
+    areas = ("212", "213", "312", "415", "617", "646", "718", "917", "202", "305")
+    rows = [
+        fan(n, email="", mobileNumber=f"+1{areas[n // 10_000 % 10]}555{n % 10_000:04d}")
+        for n in range(fans)
+    ]
+    put_wave(store, "bench", rows)
+    del rows
+    tm = TmSmsGateway(url)
+    stamps: list[float] = []
+
+    class Stamped:
+        def send(self, message: SmsMessage) -> Any:
+            stamps.append(time.monotonic())
+            return tm.send(message)
+
+    clock = SystemMonotonicClock()
+    memory: list[str] = []
+    step = max(1, fans // 5)
+    mark = [step]
+
+    def progress(counts: SendCounts) -> None:
+        if counts.total >= mark[0]:
+            memory.append(f"{counts.total:,}: {rss_mib():.0f}")
+            mark[0] += step
+
+    ports = SendPorts(
+        store=store,
+        ledger=NullLedger(),
+        gateway=Stamped(),
+        emails=NoEmails(),
+        runner=ThreadTaskRunner(),
+        pacer=ThrottlePacer(rate, in_flight, clock),
+        leases=MemoryLeases(SystemClock()),
+        monotonic=clock,
+        progress=progress,
+    )
+    options = SendOptions(bucket=BUCKET, owner="bench", in_flight=in_flight)
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = sms_wave_send(SendInput("bench"), ports=ports, options=options)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    sent = result.unwrap().counts.sms["sent"]
+    assert sent == fans, result
+    line = f"| {fans:,} | {in_flight} | {rate or 'none'} | {wall:.1f} s | {sent / wall:,.0f} | "
+    line += f"{cpu / sent * 1e6:,.0f} | "
+    if rate:
+        first = stamps[0]
+        whole = int(stamps[-1] - first)
+        in_window = sum(1 for t in stamps if t - first < whole)
+        measured = in_window / whole
+        line += f"{measured:,.1f}/s ({(measured / rate - 1) * 100:+.2f} %) | "
+    else:
+        line += "- | "
+    print(line + "; ".join(memory) + " |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve", type=float)
+    parser.add_argument("--fans", type=int, default=20_000)
+    parser.add_argument("--rated", type=int, default=5_000)
+    parser.add_argument("--in-flight", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--delay", type=float, default=0.05)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return
+    print(machine(), flush=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_sms_send", "--serve", str(args.delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        print(
+            "| texts | in flight | rate (parts/s) | wall | sends/s | sender CPU µs/send | "
+            "measured rate | RSS MiB as the wave goes (rows: MiB) |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        run(url, args.fans, args.in_flight, None)
+        if args.rated:
+            run(url, args.rated, args.in_flight, args.rate)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

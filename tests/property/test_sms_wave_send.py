@@ -1,0 +1,191 @@
+"""sms_wave_send's rules under generated waves, answers and crashes, with a fake clock: no
+one-second window above the rate, the cap on calls in flight never exceeded, every registrant
+in exactly one outcome per channel, and after a crash anywhere and a re-run every fan with a
+number got at most one text, exactly one unless its entry says unknown."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Failure, Success
+
+from adapters.sms.runner import ThreadTaskRunner
+from domain.models import ObjectRef
+from domain.once import EntryState
+from domain.sms import Accepted, NoAnswer, OptedOut, Refused, SmsMessage, Throttled
+from domain.workers.sms_wave_send import SendInput, config_key, sms_wave_send
+from tests.support.sms_fakes import BUCKET, SendWorld, fan, put_wave
+
+texts = st.sampled_from(["hi", "a" * 200, "a" * 159 + "\u2019", "€" * 100, "x" * 400])
+answers = st.sampled_from(["ok", "ok", "ok", "opted", "refused", "noanswer", "throttle"])
+
+
+def world_with(rows: list[dict[str, str]], script: dict[str, str]) -> SendWorld:
+    world = SendWorld()
+    put_wave(world.store, "w", rows)
+
+    def answer(message: SmsMessage, attempt: int) -> Any:
+        kind = script.get(message.key, "ok")
+        if kind == "throttle" and attempt < 2:
+            return Throttled("429")
+        return {
+            "opted": OptedOut(),
+            "refused": Refused("bad"),
+            "noanswer": NoAnswer("timeout"),
+        }.get(kind, Accepted(f"id-{message.key}"))
+
+    assert world.gateway is not None
+    world.gateway.script = answer
+    return world
+
+
+def worst_second(calls: list[tuple[float, int]]) -> int:
+    return max(sum(p for t, p in calls if s <= t < s + 1.0) for s, _ in calls)
+
+
+@given(st.lists(st.tuples(texts, answers), min_size=1, max_size=40), st.integers(6, 20))
+def test_no_one_second_window_holds_more_parts_than_the_rate(
+    fans: list[tuple[str, str]], rate: int
+) -> None:
+    rows = [fan(n, smsText=text) for n, (text, _) in enumerate(fans)]
+    world = world_with(rows, {f"sms#w#fan{n}": a for n, (_, a) in enumerate(fans)})
+    result = sms_wave_send(
+        SendInput("w"), ports=world.ports(rate=rate, cap=4), options=world.options()
+    )
+    assert isinstance(result, Success)
+    assert world.gateway is not None
+    assert worst_second(world.gateway.calls) <= rate
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(
+        st.tuples(answers, st.booleans(), st.booleans(), st.sampled_from(["", "TRUE", "x"])),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from(["both", "email-on-sms-failure"]),
+    st.integers(1, 7),
+)
+def test_every_registrant_lands_in_exactly_one_outcome_per_channel(
+    fans: list[tuple[str, bool, bool, str]], channels: str, chunk: int
+) -> None:
+    rows = []
+    for n, (_, phone, email, flag) in enumerate(fans):
+        row = fan(n, doNotText=flag)
+        if not phone:
+            row["mobileNumber"] = ""
+        if not email:
+            row["email"] = ""
+        rows.append(row)
+    world = world_with(rows, {f"sms#w#fan{n}": f[0] for n, f in enumerate(fans)})
+    put_wave(world.store, "w", rows, {"channels": channels})
+    result = sms_wave_send(
+        SendInput("w"), ports=world.ports(), options=world.options(chunk_rows=chunk)
+    )
+    assert isinstance(result, Success)
+    count = result.unwrap().to_json()["count"]
+    bad = sum(1 for f in fans if f[3] == "x")
+    registrants = len(fans) - bad
+    assert count["total"] == len(fans) == count["ok"] + count["failed"]
+    assert sum(count["detail"]["sms"].values()) == registrants
+    assert sum(count["detail"]["email"].values()) == registrants
+    assert len(count["rejected"]) == bad
+
+
+def test_the_cap_on_calls_in_flight_is_reached_and_never_exceeded() -> None:
+    """A gateway that holds each call until `cap` calls are in flight at once (a barrier):
+    the wave completes only if the sender keeps `cap` in flight, and never more."""
+    cap = 8
+    world = SendWorld()
+    put_wave(world.store, "w", [fan(n) for n in range(cap * 6)])
+    barrier = threading.Barrier(cap, timeout=10)
+    assert world.gateway is not None
+    world.gateway.before_answer = lambda _: barrier.wait()  # type: ignore[assignment,return-value]
+    result = sms_wave_send(
+        SendInput("w"),
+        ports=world.ports(cap=cap, runner=ThreadTaskRunner()),
+        options=world.options(in_flight=cap * 4, chunk_rows=5),
+    )
+    assert isinstance(result, Success), result
+    assert world.gateway.most_in_flight == cap
+    assert result.unwrap().counts.sms["sent"] == cap * 6
+
+
+class Crash(BaseException):
+    """kill -9: nothing after it runs, not even an except Exception."""
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(2, 25),
+    st.sampled_from(["before_call", "after_call", "ledger_finish", "ledger_start", "email"]),
+    st.integers(0, 24),
+    st.lists(answers, min_size=25, max_size=25),
+)
+def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
+    fans: int, where: str, at: int, script: list[str]
+) -> None:
+    at = at % fans
+    world = world_with(
+        [fan(n) for n in range(fans)], {f"sms#w#fan{n}": script[n] for n in range(fans)}
+    )
+    assert world.gateway is not None and world.ledger is not None
+    victim = f"sms#w#fan{at}"
+    gateway, ledger = world.gateway, world.ledger
+    original_send, original_start, original_finish = gateway.send, ledger.start, ledger.finish
+
+    def send(message: SmsMessage) -> Any:
+        if where == "before_call" and message.key == victim:
+            raise Crash
+        answer = original_send(message)
+        if where == "after_call" and message.key == victim:
+            raise Crash
+        return answer
+
+    def start(entry: Any) -> Any:
+        started = original_start(entry)
+        if where == "ledger_start" and entry.key == victim:
+            raise Crash
+        return started
+
+    def finish(settlements: Any) -> Any:
+        if where in ("ledger_finish", "email") and any(
+            e.key == (victim if where == "ledger_finish" else f"email#w#fan{at}")
+            for e, _ in settlements
+        ):
+            raise Crash
+        return original_finish(settlements)
+
+    gateway.send = send  # type: ignore[method-assign]
+    ledger.start = start  # type: ignore[method-assign]
+    ledger.finish = finish  # type: ignore[method-assign]
+    with contextlib.suppress(Crash):
+        sms_wave_send(SendInput("w"), ports=world.ports(), options=world.options())
+    gateway.send, ledger.start, ledger.finish = original_send, original_start, original_finish  # type: ignore[method-assign]
+    # the killed run's lease and claims lapse; a new process runs the wave again
+    world.clock.advance(3600)
+    ref = ObjectRef(BUCKET, config_key("triggered", "w"))
+    if ref not in world.store.objects:
+        world.store.put_bytes(ref, b"{}")
+    again = sms_wave_send(
+        SendInput("w"), ports=world.ports(holder="run-2"), options=world.options("run-2")
+    )
+    assert not isinstance(again, Failure), again
+    entries = ledger.read([f"sms#w#fan{n}" for n in range(fans)])
+    for n in range(fans):
+        number = f"+1212555{n:04d}"
+        texts_sent = gateway.delivered.get(number, 0)
+        assert texts_sent <= 1
+        entry = entries[f"sms#w#fan{n}"]
+        if entry.state is not EntryState.UNKNOWN and script[n] in ("ok", "throttle"):
+            assert texts_sent == 1, (n, entry)
+    counts = again.unwrap().counts
+    assert sum(counts.sms.values()) == fans
+    assert counts.sms["unknown"] == sum(
+        1 for e in entries.values() if e.state is EntryState.UNKNOWN
+    )
