@@ -69,6 +69,7 @@ from adapters.parallel import ProcessPoolChunkMapper
 from adapters.rate_limiter import SystemMonotonicClock
 from adapters.sms.pacer import ThrottlePacer
 from adapters.sms.runner import ThreadTaskRunner
+from domain.deadline import Deadline
 from domain.lake import MergeCounts, MoveCounts, MoveRequest, parse_prefix
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
@@ -926,6 +927,13 @@ _WAVE_PREP = Worker(
 # --- sending a wave (docs/sending.md) -----------------------------------------------------------
 
 
+def _time_left(bound: Deadline | None) -> Callable[[], float] | None:
+    """The seconds an invocation has left (its root deadline), for work that must stop in time."""
+    if bound is None or not bound.bounded:
+        return None
+    return bound.remaining
+
+
 def _send_options(s: Settings, owner: str) -> SendOptions:
     return SendOptions(
         bucket=s.scoring_bucket,
@@ -973,6 +981,7 @@ def _sms_wave_send(c: Container) -> Run:
             monotonic=clock,
             notifier=c.notifier,
             progress=progress,
+            time_left=_time_left(deadlines.current()),
         )
         sent: Result[SentWave | _SendPlan, SendFailure] = sms_wave_send(
             request, ports=ports, options=_send_options(s, owner)

@@ -108,6 +108,11 @@ class SendOptions:
     chunk_rows: int = 200
     claim_ttl: timedelta = timedelta(minutes=10)
     throttle_budget_seconds: float = 300.0
+    # With less time left than this (SendPorts.time_left), no new chunk starts: the texts in
+    # flight finish and are recorded (a gateway answers within its 10 s timeout), the emails are
+    # queued, and the run stops as retryable. Without it, Lambda's timeout killed a big wave
+    # mid-chunk and up to SMS_MAX_IN_FLIGHT texts were left `unknown`, never resent.
+    stop_before_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,8 @@ class SentWave:
 @dataclass(frozen=True)
 class SendFailure:
     """kind: bad_input, not_found, bad_config, bad_csv (config moved to failed), busy (another
-    run holds the wave), taken_over, throttled, unavailable (retryable: a re-run resumes)."""
+    run holds the wave), taken_over, throttled, unavailable, out_of_time (retryable: a re-run
+    resumes)."""
 
     kind: str
     message: str
@@ -151,6 +157,8 @@ class SendPorts:
     monotonic: MonotonicClock
     notifier: Notifier | None = None
     progress: Callable[[SendCounts], None] | None = None
+    # Seconds the run has left (a Lambda invocation's remaining time); None: unbounded.
+    time_left: Callable[[], float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +344,9 @@ def _notify(notifier: Notifier | None, wave: str, counts: SendCounts) -> None:
         return
     fields = [("wave", wave), ("total", str(counts.total)), ("ok", str(counts.ok))]
     fields.append(("failed", str(counts.failed)))
-    for channel, detail in (("sms", counts.sms), ("email", counts.email)):
+    # "texts" and "emails", not "sms" and "email": a field named `email` is a sensitive key to
+    # the log masking, which blanked the email counts in the log's copy of the summary.
+    for channel, detail in (("texts", counts.sms), ("emails", counts.email)):
         fields.append((channel, ", ".join(f"{k} {v}" for k, v in detail.items())))
     unknown = counts.sms[Outcome.UNKNOWN]
     notifier.notify(
@@ -357,6 +367,7 @@ class _Sender:
         self.lease = lease
         self.counts = SendCounts()
         self._emails: list[_FanResult] = []
+        self._out_of_time = False
 
     # main thread: rows -> claims -> tasks; results -> counts and emails
 
@@ -366,9 +377,24 @@ class _Sender:
             self._texted(result)
         self._flush_emails()
         self._progress()
+        if self._out_of_time:
+            raise _Stop(
+                SendFailure(
+                    "out_of_time",
+                    f"wave {self.wave}: stopped before the invocation's end after "
+                    f"{self.counts.total} fans, every text in flight recorded; a re-run "
+                    "continues (the ledger skips each fan already sent)",
+                    retryable=True,
+                    counts=self.counts,
+                )
+            )
 
     def _tasks(self, rows: Iterator[WaveRow]) -> Iterator[Callable[[], _FanResult]]:
         for chunk in _chunks(rows, self.options.chunk_rows):
+            time_left = self.ports.time_left
+            if time_left is not None and time_left() < self.options.stop_before_seconds:
+                self._out_of_time = True
+                return  # the tasks already started finish and are counted by run()
             if not self.lease.keep():
                 raise _Stop(
                     SendFailure(

@@ -3,6 +3,7 @@ answer a provider gives, the ledger's record, one sender per wave, the config's 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -238,3 +239,37 @@ def test_input_is_waveName() -> None:
     assert SendInput.parse(unwrap({"data": {"waveName": "w"}})) == Success(SendInput("w"))
     assert isinstance(SendInput.parse({}), Failure)
     assert isinstance(SendInput.parse({"waveName": "a/b"}), Failure)
+
+
+def test_a_run_near_the_end_of_its_time_stops_between_chunks_and_a_rerun_sends_the_rest() -> None:
+    world = SendWorld()
+    put_wave(world.store, "w", [fan(n) for n in range(25)])
+    # 100 s left at the first two chunks, then 30: less than the 60 s a run keeps back.
+    left = iter([100.0, 100.0, 30.0])
+    ports = dataclasses.replace(world.ports(), time_left=lambda: next(left, 30.0))
+    result = sms_wave_send(SendInput("w"), ports=ports, options=world.options(chunk_rows=10))
+    assert isinstance(result, Failure)
+    failure: SendFailure = result.failure()
+    assert (failure.kind, failure.retryable) == ("out_of_time", True)
+    assert failure.counts is not None and failure.counts.sms["sent"] == 20
+    assert ObjectRef(BUCKET, config_key("triggered", "w")) in world.store.objects
+    # The re-run's result is the wave's: the first run's 20 from the ledger's record, 5 sent now.
+    rest = send(world, "w", owner="run-2").to_json()["count"]["detail"]["sms"]
+    assert (rest["sent"], rest["unknown"]) == (25, 0)
+    delivered = world.gateway.delivered  # type: ignore[union-attr]
+    assert len(delivered) == 25 and set(delivered.values()) == {1}
+
+
+def test_the_wave_summary_keeps_its_email_counts_through_the_log_masking() -> None:
+    from adapters.logging import mask_value
+    from tests.support.memory_scored_files import RecordingNotifier
+
+    world = SendWorld()
+    put_wave(world.store, "w", [fan(n) for n in range(3)])
+    notifier = RecordingNotifier()
+    ports = dataclasses.replace(world.ports(), notifier=notifier)
+    assert isinstance(sms_wave_send(SendInput("w"), ports=ports, options=world.options()), Success)
+    (summary,) = notifier.notifications
+    logged = mask_value(dict(summary.fields))
+    assert logged["texts"].startswith("sent 3")
+    assert logged["emails"].startswith("sent 3")
