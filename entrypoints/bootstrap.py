@@ -283,6 +283,16 @@ class Container:
             "nothing was streamed",
         )
 
+    @cached_property
+    def fanlist_leases(self) -> ObjectLeases:
+        """translate_ranks_to_scores: one run at a time per fanlist upload."""
+        return self.leases(
+            self.settings.scoring_bucket,
+            "fanlist/leases/",
+            "fanlist upload {name}",
+            "nothing was streamed",
+        )
+
     def selection_turns(self, date_key: str) -> SelectionTurns:
         """A campaign's wave-prep selection lease, held by the wave of `date_key` (the refused
         wave is told which wave holds it, and where that run is; docs/wave-prep.md)."""

@@ -93,6 +93,7 @@ from domain.workers.process_sms_wave_files import (
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
 from domain.workers.transform_code_assignments import TransformCodeAssignments
+from domain.workers.translate_ranks_to_scores import FanlistUpload, translate_ranks_to_scores
 from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.runtime import Job, JobFailure, Run, Written, s3_item
@@ -909,6 +910,55 @@ _WAVE_PREP = Worker(
     ),
 )
 
+# --- fanlists (docs/ranks.md) -------------------------------------------------------------------
+
+
+def _translate_ranks_to_scores(c: Container) -> Run:
+    return partial(
+        translate_ranks_to_scores,
+        store=c.store,
+        campaigns=c.campaigns,
+        stream=c.stream(c.settings.fanlist_ranks_stream),
+        clock=SystemClock(),
+        encode=orjson.dumps,
+        leases=c.fanlist_leases,
+    )
+
+
+def _fanlist_upload(item: Any, s: Settings) -> Result[FanlistUpload, str]:
+    return FanlistUpload.parse(
+        s3_item(item) if isinstance(item, ObjectRef) else item, s.scoring_bucket
+    )
+
+
+_RANKS = Worker(
+    name="translate_ranks_to_scores",
+    summary="a fanlist upload's ranks as scores (raw | xnum) on the fanlist ranks stream, once; "
+    "manifest.json beside it",
+    trigger=S3Objects(bucket="scoring_bucket", prefix="fanlist/uploaded/ (suffix .csv)"),
+    build=_translate_ranks_to_scores,
+    actions=("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "kinesis:PutRecords"),
+    job=Job(
+        parse=_fanlist_upload,
+        write=_code_job_writer(
+            lambda r: {
+                "in": r.rows,
+                "out": r.streamed,
+                "rejected": r.bad + r.rejected,
+                "failed": r.stranded,
+            },
+            lambda r: {"source": r.source, "campaignId": r.campaign_id},
+        ),
+        bad_input="bad_key",
+        collection="files",
+    ),
+    cli=Cli(
+        help="a fanlist upload's ranks as scores on the fanlist ranks stream, once",
+        arguments=((("key",), {"help": "fanlist/uploaded/{fanlistId}/{file}.csv or s3://..."}),),
+        inputs=lambda a: [{"key": a.key}],
+    ),
+)
+
 STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     _stream_worker(
         name="save_campaign_data",
@@ -944,6 +994,7 @@ JOBS: tuple[Worker[Run], ...] = (
     _CODE_STREAM,
     _MERGE,
     _MOVE,
+    _RANKS,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {

@@ -212,6 +212,10 @@ class Settings:
     # (0 = off: throttled entries are resent with backoff instead). Off by default: it counts
     # only this process's own traffic.
     kinesis_pacing: float = 0.0
+    # translate_ranks_to_scores' output (the original's fanlistRanksStream).
+    fanlist_ranks_stream: str = "fanlist-ranks-stream"
+    # save_stats' objects `{prefix}{campaignId}.json` in the scoring bucket (docs/stats.md).
+    stats_prefix: str = "stats/"
 
     def public(self) -> dict[str, Any]:
         """Every setting by name, safe to log or print: a secret that is set shows as ***."""
@@ -288,6 +292,8 @@ class Settings:
             merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
             kinesis_max_in_flight=_int(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
             kinesis_pacing=_float(env, "KINESIS_PACING", d.kinesis_pacing),
+            fanlist_ranks_stream=_get(env, "FANLIST_RANKS_STREAM", d.fanlist_ranks_stream),
+            stats_prefix=_get(env, "STATS_PREFIX", d.stats_prefix),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:
