@@ -221,6 +221,17 @@ def markets_from_json(doc: Any) -> Result[tuple[CampaignMarket, ...], str]:
     return Success(tuple(markets))
 
 
+CLOSED_STATUSES = frozenset({"closed", "archived", "inactive", "deleted"})
+
+
+def is_open(doc: Any) -> bool:
+    """A campaign document's `status` (absent = open) is not one of CLOSED_STATUSES."""
+    if not isinstance(doc, Mapping):
+        return False
+    status = doc.get("status")
+    return not (isinstance(status, str) and status.strip().lower() in CLOSED_STATUSES)
+
+
 def is_safe_campaign_id(campaign_id: str) -> bool:
     return bool(_SAFE_ID.match(campaign_id)) and ".." not in campaign_id
 
@@ -269,6 +280,33 @@ class S3CampaignDirectory:
         except ValueError as exc:  # UnicodeDecodeError is a ValueError too
             return Failure(f"not JSON ({exc})")
         return campaign_from_json(doc, requested_id=campaign_id, band_secret=self._band_secret)
+
+    def open_campaigns(self) -> Result[Sequence[Campaign], LookupFailure]:
+        """Every config under the prefix whose `status` is not closed (OpenCampaigns); a config
+        that does not parse is skipped with a warning naming its key (one broken file must not
+        stop every campaign's stats)."""
+        found: list[Campaign] = []
+        for info in self._store.list_objects(self._bucket, self._prefix):
+            name = info.ref.key[len(self._prefix) :]
+            if "/" in name or not name.endswith(".json") or name == CATEGORY_INDEX_NAME:
+                continue
+            try:
+                doc = json.loads(self._store.read_bytes(info.ref))
+            except ObjectNotFound:
+                continue
+            except ValueError:
+                log.warning("campaign config is not JSON", extra={"key": info.ref.key})
+                continue
+            if not is_open(doc):
+                continue
+            match campaign_from_json(
+                doc, requested_id=name[: -len(".json")], band_secret=self._band_secret
+            ):
+                case Success(campaign):
+                    found.append(campaign)
+                case Failure(why):
+                    log.warning("campaign config skipped", extra={"key": info.ref.key, "why": why})
+        return Success(found)
 
     def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
         """`markets` in the campaign's JSON config (CampaignMarkets)."""

@@ -628,3 +628,18 @@ class RateLimiter(Protocol):
     async def acquire_async(self, weight: float = 1) -> None:
         """Waits (asyncio) until `weight` units may go, and takes them."""
         ...
+
+
+# --- Campaign statistics (issue 22): save_stats, slack_stats --------------------------------------
+
+
+class OpenCampaigns(Protocol):
+    """The campaigns open now (stats are kept for them only)."""
+
+    def open_campaigns(self) -> Result[Sequence[Campaign], LookupFailure]: ...
+
+
+class LakeRecords(Protocol):
+    """The lake's records of one file, decoded one at a time (never a whole file in memory)."""
+
+    def records(self, ref: ObjectRef) -> Iterator[Mapping[str, Any]]: ...

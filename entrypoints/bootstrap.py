@@ -43,6 +43,7 @@ from adapters.http.entries import HttpEntryDirectory
 from adapters.http.slack import SlackWebhookNotifier
 from adapters.http.users import HttpUserDirectory
 from adapters.lake_compactor import AvroLakeCompactor
+from adapters.lake_records import AvroLakeRecords
 from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
@@ -62,7 +63,9 @@ from domain.ports import (
     EligibleFans,
     EntryDirectory,
     IssuedCodeLedger,
+    LakeRecords,
     Notifier,
+    OpenCampaigns,
     RecordStream,
     UserDirectory,
 )
@@ -370,6 +373,15 @@ class Container:
     @cached_property
     def wave_selections(self) -> StoredWaveSelections:
         return StoredWaveSelections(self.store, self.settings.scoring_bucket)
+
+    @cached_property
+    def open_campaigns(self) -> OpenCampaigns:
+        """The same directory as `campaigns`: its open campaigns (save_stats, slack_stats)."""
+        return self._campaign_directory
+
+    @cached_property
+    def lake_records(self) -> LakeRecords:
+        return AvroLakeRecords(self.store)
 
     @cached_property
     def notifier(self) -> Notifier:
