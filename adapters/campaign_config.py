@@ -10,8 +10,11 @@ S3 objects `{prefix}{campaignId}.json` (S3CampaignDirectory, the AWS-native alte
         "allowIntlPhones": false,         # boolean; absent = false
         "homeRegion": "US",               # ISO 3166 alpha-2; absent = US (also top-level)
         "bandTiers": [{"name": "high", "low": 0.95, "high": 1.0}, ...],   # or {"high": [0.95, 1.0]}
-        "slackChannel": "#campaign-alerts"                                 # also top-level
+        "slackChannel": "#campaign-alerts",                                # also top-level
+        "scoring": "raw"                  # fanlist campaigns: raw | xnum (also top-level)
       },
+      "slack": {"channels": {"stats": "#stats"}, "noAlert": false},     # slack_stats
+      "status": "open",                   # open campaigns get stats (absent = open)
       "bandSalt": "…",                    # optional; its UTF-8 bytes are the salt
       "categoryIds": ["cat-1", "cat-2"]
     }
@@ -150,6 +153,10 @@ def _campaign(doc: Mapping[str, Any], requested_id: str, band_secret: bytes) -> 
         isinstance(c, str | int) and not isinstance(c, bool) for c in categories
     ):
         raise ValueError("categoryIds is not a list of ids")
+    scoring = options.get("scoring", doc.get("scoring"))
+    if scoring is not None and not isinstance(scoring, str):
+        raise ValueError("scoring is not a string")
+    stats_channel, no_alert = _slack(doc.get("slack"))
     salt_text = doc.get("bandSalt")
     if salt_text is not None and not isinstance(salt_text, str):
         raise ValueError("bandSalt is not a string")
@@ -168,7 +175,29 @@ def _campaign(doc: Mapping[str, Any], requested_id: str, band_secret: bytes) -> 
         band_salt=salt,
         slack_channel=(channel.strip() or None) if channel else None,
         category_ids=tuple(str(c).strip() for c in categories),
+        scoring=(scoring.strip().lower() or None) if scoring else None,
+        stats_channel=stats_channel,
+        no_alert=no_alert,
     )
+
+
+def _slack(slack: Any) -> tuple[str | None, bool]:
+    """`slack: {channels: {stats}, noAlert}` (the campaign schema's): the stats channel and
+    whether the campaign wants no alerts."""
+    if slack is None:
+        return None, False
+    if not isinstance(slack, Mapping):
+        raise ValueError("slack is not an object")
+    channels = slack.get("channels") or {}
+    if not isinstance(channels, Mapping):
+        raise ValueError("slack.channels is not an object")
+    stats = channels.get("stats")
+    if stats is not None and not isinstance(stats, str):
+        raise ValueError("slack.channels.stats is not a string")
+    no_alert = slack.get("noAlert", False)
+    if not isinstance(no_alert, bool):
+        raise ValueError("slack.noAlert is not a boolean")
+    return (stats.strip() or None) if stats else None, no_alert
 
 
 def markets_from_json(doc: Any) -> Result[tuple[CampaignMarket, ...], str]:
@@ -190,6 +219,17 @@ def markets_from_json(doc: Any) -> Result[tuple[CampaignMarket, ...], str]:
             return Failure(f"markets[{index}].name is not a string")
         markets.append(CampaignMarket(str(market_id).strip(), name.strip()))
     return Success(tuple(markets))
+
+
+CLOSED_STATUSES = frozenset({"closed", "archived", "inactive", "deleted"})
+
+
+def is_open(doc: Any) -> bool:
+    """A campaign document's `status` (absent = open) is not one of CLOSED_STATUSES."""
+    if not isinstance(doc, Mapping):
+        return False
+    status = doc.get("status")
+    return not (isinstance(status, str) and status.strip().lower() in CLOSED_STATUSES)
 
 
 def is_safe_campaign_id(campaign_id: str) -> bool:
@@ -240,6 +280,33 @@ class S3CampaignDirectory:
         except ValueError as exc:  # UnicodeDecodeError is a ValueError too
             return Failure(f"not JSON ({exc})")
         return campaign_from_json(doc, requested_id=campaign_id, band_secret=self._band_secret)
+
+    def open_campaigns(self) -> Result[Sequence[Campaign], LookupFailure]:
+        """Every config under the prefix whose `status` is not closed (OpenCampaigns); a config
+        that does not parse is skipped with a warning naming its key (one broken file must not
+        stop every campaign's stats)."""
+        found: list[Campaign] = []
+        for info in self._store.list_objects(self._bucket, self._prefix):
+            name = info.ref.key[len(self._prefix) :]
+            if "/" in name or not name.endswith(".json") or name == CATEGORY_INDEX_NAME:
+                continue
+            try:
+                doc = json.loads(self._store.read_bytes(info.ref))
+            except ObjectNotFound:
+                continue
+            except ValueError:
+                log.warning("campaign config is not JSON", extra={"key": info.ref.key})
+                continue
+            if not is_open(doc):
+                continue
+            match campaign_from_json(
+                doc, requested_id=name[: -len(".json")], band_secret=self._band_secret
+            ):
+                case Success(campaign):
+                    found.append(campaign)
+                case Failure(why):
+                    log.warning("campaign config skipped", extra={"key": info.ref.key, "why": why})
+        return Success(found)
 
     def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
         """`markets` in the campaign's JSON config (CampaignMarkets)."""

@@ -115,6 +115,11 @@ class Campaign:
     band_salt: bytes = b""
     slack_channel: str | None = None
     category_ids: tuple[str, ...] = field(default=())
+    # A fanlist campaign's scoring type (`raw` | `xnum`, docs/ranks.md); None elsewhere.
+    scoring: str | None = None
+    # slack.channels.stats and slack.noAlert (slack_stats, docs/stats.md).
+    stats_channel: str | None = None
+    no_alert: bool = False
 
 
 class FailureKind(StrEnum):

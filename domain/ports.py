@@ -689,3 +689,18 @@ class SendStarter(Protocol):
     DependencyUnavailable when it could not."""
 
     def start(self, wave_name: str) -> str: ...
+
+
+# --- Campaign statistics (issue 22): save_stats, slack_stats --------------------------------------
+
+
+class OpenCampaigns(Protocol):
+    """The campaigns open now (stats are kept for them only)."""
+
+    def open_campaigns(self) -> Result[Sequence[Campaign], LookupFailure]: ...
+
+
+class LakeRecords(Protocol):
+    """The lake's records of one file, decoded one at a time (never a whole file in memory)."""
+
+    def records(self, ref: ObjectRef) -> Iterator[Mapping[str, Any]]: ...

@@ -44,6 +44,7 @@ from adapters.http.entries import HttpEntryDirectory
 from adapters.http.slack import SlackWebhookNotifier
 from adapters.http.users import HttpUserDirectory
 from adapters.lake_compactor import AvroLakeCompactor
+from adapters.lake_records import AvroLakeRecords
 from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
 from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
@@ -69,7 +70,9 @@ from domain.ports import (
     EligibleFans,
     EntryDirectory,
     IssuedCodeLedger,
+    LakeRecords,
     Notifier,
+    OpenCampaigns,
     RecordStream,
     SendStarter,
     SmsGateway,
@@ -294,6 +297,16 @@ class Container:
             "nothing was streamed",
         )
 
+    @cached_property
+    def fanlist_leases(self) -> ObjectLeases:
+        """translate_ranks_to_scores: one run at a time per fanlist upload."""
+        return self.leases(
+            self.settings.scoring_bucket,
+            "fanlist/leases/",
+            "fanlist upload {name}",
+            "nothing was streamed",
+        )
+
     def selection_turns(self, date_key: str) -> SelectionTurns:
         """A campaign's wave-prep selection lease, held by the wave of `date_key` (the refused
         wave is told which wave holds it, and where that run is; docs/wave-prep.md)."""
@@ -426,6 +439,15 @@ class Container:
             "nothing was sent",
             holder=holder,
         )
+
+    @cached_property
+    def open_campaigns(self) -> OpenCampaigns:
+        """The same directory as `campaigns`: its open campaigns (save_stats, slack_stats)."""
+        return self._campaign_directory
+
+    @cached_property
+    def lake_records(self) -> LakeRecords:
+        return AvroLakeRecords(self.store)
 
     @cached_property
     def notifier(self) -> Notifier:

@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,8 @@ from domain.workers.process_sms_wave_files import (
 )
 from domain.workers.save_campaign_data import SaveCampaignData
 from domain.workers.save_selection import SaveSelection
+from domain.workers.save_stats import save_stats
+from domain.workers.slack_stats import slack_stats
 from domain.workers.sms_wave_scheduler import SchedulerResult, sms_wave_scheduler
 from domain.workers.sms_wave_send import (
     SendFailure,
@@ -108,6 +111,7 @@ from domain.workers.sms_wave_send import (
     sms_wave_send,
 )
 from domain.workers.transform_code_assignments import TransformCodeAssignments
+from domain.workers.translate_ranks_to_scores import FanlistUpload, translate_ranks_to_scores
 from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.runtime import Job, JobFailure, Progress, Run, Written, s3_item
@@ -1103,6 +1107,133 @@ _SMS_SCHEDULER = Worker(
     ),
 )
 
+
+# --- fanlists (docs/ranks.md) -------------------------------------------------------------------
+
+
+def _translate_ranks_to_scores(c: Container) -> Run:
+    return partial(
+        translate_ranks_to_scores,
+        store=c.store,
+        campaigns=c.campaigns,
+        stream=c.stream(c.settings.fanlist_ranks_stream),
+        clock=SystemClock(),
+        encode=orjson.dumps,
+        leases=c.fanlist_leases,
+    )
+
+
+def _fanlist_upload(item: Any, s: Settings) -> Result[FanlistUpload, str]:
+    return FanlistUpload.parse(
+        s3_item(item) if isinstance(item, ObjectRef) else item, s.scoring_bucket
+    )
+
+
+_RANKS = Worker(
+    name="translate_ranks_to_scores",
+    summary="a fanlist upload's ranks as scores (raw | xnum) on the fanlist ranks stream, once; "
+    "manifest.json beside it",
+    trigger=S3Objects(bucket="scoring_bucket", prefix="fanlist/uploaded/ (suffix .csv)"),
+    build=_translate_ranks_to_scores,
+    actions=("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "kinesis:PutRecords"),
+    job=Job(
+        parse=_fanlist_upload,
+        write=_code_job_writer(
+            lambda r: {
+                "in": r.rows,
+                "out": r.streamed,
+                "rejected": r.bad + r.rejected,
+                "failed": r.stranded,
+            },
+            lambda r: {"source": r.source, "campaignId": r.campaign_id},
+        ),
+        bad_input="bad_key",
+        collection="files",
+    ),
+    cli=Cli(
+        help="a fanlist upload's ranks as scores on the fanlist ranks stream, once",
+        arguments=((("key",), {"help": "fanlist/uploaded/{fanlistId}/{file}.csv or s3://..."}),),
+        inputs=lambda a: [{"key": a.key}],
+    ),
+)
+
+# --- campaign statistics (docs/stats.md) --------------------------------------------------------
+
+
+def _save_stats(c: Container) -> Run:
+    s = c.settings
+    return partial(
+        save_stats,
+        campaigns=c.open_campaigns,
+        lake=c.lake_records,
+        store=c.store,
+        lake_bucket=s.campaign_data_bucket,
+        scoring_bucket=s.scoring_bucket,
+        prefix=s.stats_prefix,
+        clock=SystemClock(),
+        monotonic=time.monotonic,
+    )
+
+
+def _slack_stats(c: Container) -> Run:
+    s = c.settings
+    return partial(
+        slack_stats,
+        campaigns=c.open_campaigns,
+        store=c.store,
+        notifier=c.notifier,
+        bucket=s.scoring_bucket,
+        prefix=s.stats_prefix,
+    )
+
+
+_STATS = Worker(
+    name="save_stats",
+    summary="per open campaign: registrations, scored, rejected by reason, selected per market, "
+    "codes published, waves; from the lake and the status objects into stats/{campaignId}.json",
+    trigger=Schedule("rate(5 minutes)"),
+    build=_save_stats,
+    actions=("s3:ListBucket", "s3:GetObject", "s3:PutObject"),
+    job=Job(
+        parse=lambda e, _s: Success(e),
+        write=_code_job_writer(
+            lambda r: {"in": r.records, "out": len(r.written), "files": r.files},
+            lambda r: {},
+        ),
+    ),
+    cli=Cli(
+        help="count each open campaign's stats into stats/{campaignId}.json",
+        arguments=(),
+        inputs=lambda a: [{}],
+        unit="records",
+    ),
+)
+_SLACK_STATS = Worker(
+    name="slack_stats",
+    summary="each open campaign's stats object posted to its stats channel (not if noAlert)",
+    trigger=Schedule("rate(30 minutes)"),
+    build=_slack_stats,
+    actions=("s3:ListBucket", "s3:GetObject"),
+    job=Job(
+        parse=lambda e, _s: Success(e),
+        write=_code_job_writer(
+            lambda r: {
+                "in": len(r.posted) + len(r.skipped_no_alert) + len(r.missing) + len(r.failed),
+                "out": len(r.posted),
+                "skipped": len(r.skipped_no_alert),
+                "failed": len(r.failed),
+            },
+            lambda r: {},
+        ),
+    ),
+    cli=Cli(
+        help="post each open campaign's stats to its Slack stats channel",
+        arguments=(),
+        inputs=lambda a: [{}],
+        unit="campaigns",
+    ),
+)
+
 STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     _stream_worker(
         name="save_campaign_data",
@@ -1140,6 +1271,9 @@ JOBS: tuple[Worker[Run], ...] = (
     _MOVE,
     _SMS_SEND,
     _SMS_SCHEDULER,
+    _RANKS,
+    _STATS,
+    _SLACK_STATS,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {

@@ -225,6 +225,10 @@ class Settings:
     # (0 = off: throttled entries are resent with backoff instead). Off by default: it counts
     # only this process's own traffic.
     kinesis_pacing: float = 0.0
+    # translate_ranks_to_scores' output (the original's fanlistRanksStream).
+    fanlist_ranks_stream: str = "fanlist-ranks-stream"
+    # save_stats' objects `{prefix}{campaignId}.json` in the scoring bucket (docs/stats.md).
+    stats_prefix: str = "stats/"
 
     def public(self) -> dict[str, Any]:
         """Every setting by name, safe to log or print: a secret that is set shows as ***."""
@@ -309,6 +313,8 @@ class Settings:
             sms_max_in_flight=_int(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),
             sms_parts_per_second=_float(env, "SMS_PARTS_PER_SECOND", d.sms_parts_per_second),
             sms_wave_state_machine=_get(env, "SMS_WAVE_STATE_MACHINE"),
+            fanlist_ranks_stream=_get(env, "FANLIST_RANKS_STREAM", d.fanlist_ranks_stream),
+            stats_prefix=_get(env, "STATS_PREFIX", d.stats_prefix),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from returns.result import Failure, Result, Success
 
-from adapters.campaign_config import _as_bytes, campaign_from_json, markets_from_json
+from adapters.campaign_config import _as_bytes, campaign_from_json, is_open, markets_from_json
 from adapters.http.client import JsonHttpClient, JsonResponse
 from domain.models import Campaign, FailureKind, LookupFailure
 from domain.wave_prep.markets import CampaignMarket
@@ -49,6 +49,35 @@ class HttpCampaignDirectory:
             case Success(campaign):
                 return Success(campaign)
         raise AssertionError("a Result is a Success or a Failure")
+
+    def open_campaigns(self) -> Result[Sequence[Campaign], LookupFailure]:
+        """GET /campaigns?status=open (OpenCampaigns): a list of campaign documents, bare or as
+        `{campaigns: [...]}` / `{data: [...]}`; a document that does not map is skipped."""
+        what = "open campaigns"
+        match self._client.get("/campaigns", params={"status": "open"}):
+            case Failure(error):
+                return Failure(error.to_lookup_failure(what))
+            case Success(found):
+                body = found.body
+        if isinstance(body, Mapping):
+            body = body.get("campaigns", body.get("data"))
+        if not isinstance(body, list):
+            return Failure(found.wrong_shape("not a list of campaigns").to_lookup_failure(what))
+        campaigns: list[Campaign] = []
+        for doc in body:
+            declared = (
+                next((doc[k] for k in ("id", "campaignId", "_id") if doc.get(k)), None)
+                if isinstance(doc, Mapping)
+                else None
+            )
+            if declared is None or not is_open(doc):
+                continue
+            mapped = campaign_from_json(
+                doc, requested_id=str(declared), band_secret=self._band_secret
+            )
+            if isinstance(mapped, Success):
+                campaigns.append(mapped.unwrap())
+        return Success(campaigns)
 
     def markets(self, campaign_id: str) -> Result[tuple[CampaignMarket, ...], LookupFailure]:
         """GET /campaigns/{id}/markets (CampaignMarkets)."""

@@ -238,3 +238,41 @@ def test_non_boolean_allow_intl_is_refused(value: object) -> None:
     else:
         assert isinstance(result, Failure)
         assert "allowIntlPhones" in result.failure()
+
+
+def test_a_fanlist_campaigns_scoring_and_its_slack_stats_settings_are_read(
+    store: DictStore,
+) -> None:
+    store.put_json(
+        "campaigns/f-1.json",
+        {
+            "id": "f-1",
+            "scoring": " XNUM ",
+            "slack": {"channels": {"stats": "#f1"}, "noAlert": True},
+        },
+    )
+    campaign = directory(store).get_campaign("f-1").unwrap()
+    assert (campaign.scoring, campaign.stats_channel, campaign.no_alert) == ("xnum", "#f1", True)
+
+
+@pytest.mark.parametrize(
+    ("slack", "field"),
+    [("#x", "slack"), ({"channels": "x"}, "slack.channels"), ({"noAlert": "yes"}, "noAlert")],
+)
+def test_a_bad_slack_setting_is_refused_naming_it(store: DictStore, slack: Any, field: str) -> None:
+    store.put_json("campaigns/f-2.json", {"id": "f-2", "slack": slack})
+    outcome = directory(store).get_campaign("f-2")
+    assert isinstance(outcome, Failure) and field in str(outcome.failure())
+
+
+def test_open_campaigns_are_those_not_closed_and_a_broken_config_is_skipped(
+    store: DictStore,
+) -> None:
+    store.put_json("campaigns/a.json", {"id": "a", "status": "open"})
+    store.put_json("campaigns/b.json", {"id": "b"})
+    store.put_json("campaigns/c.json", {"id": "c", "status": "Closed"})
+    store.put_json("campaigns/d.json", {"id": "d", "options": "not an object"})
+    store.put_json("campaigns/categories.json", {"cat": "a"})
+    store.objects[(BUCKET, "campaigns/e.json")] = b"{broken"
+    found = S3CampaignDirectory(store, BUCKET).open_campaigns().unwrap()
+    assert [c.campaign_id for c in found] == ["a", "b"]
