@@ -224,10 +224,12 @@ def _errors(matches: list[Any]) -> list[str]:
     return [f"{m.rule.id} {m.message} ({m.path})" for m in matches]
 
 
+@pytest.mark.slow  # ~5 s: cfn-lint over ~4,000 lines
 def test_cfn_lint_finds_nothing_in_the_template() -> None:
     assert _errors(lint(CHECKED_IN.read_text(encoding="utf-8"))) == []
 
 
+@pytest.mark.slow  # ~6 s: the SAM transform, then cfn-lint over its output
 def test_the_sam_transform_accepts_it_and_cfn_lint_finds_nothing_in_what_it_makes(
     tpl, monkeypatch
 ) -> None:
