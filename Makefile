@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC := $(UV) sync --quiet --frozen --python $(PYTHON)
 
-.PHONY: install lock lock-check prereqs kcl demo test unit integration lint format bench clean package
+.PHONY: install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
 
 # uv itself, pinned with its wheels' hashes (.ci/uv.txt).
 $(UV): .ci/uv.txt
@@ -81,6 +81,11 @@ test: prereqs lint $(KCL_STAMP)
 # dependencies (uv.lock, hashes checked).
 package: $(STAMP)
 	$(BIN)/python .ci/package_lambda.py
+
+# The AWS SAM template (deploy/template.yaml, checked in), generated from the worker registry;
+# tests/unit/test_deploy_template.py fails while it differs from what this writes.
+template: $(STAMP)
+	$(BIN)/python -m deploy.template deploy/template.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -25,7 +25,7 @@ Adding a worker
                summary="records each assigned code as a selection; reports verdicts",
                stream="save_selection_stream",   # a Settings field name
                build=_save_selection,
-               actions=("dynamodb:UpdateItem", ..., "sqs:SendMessageBatch"),
+               actions=("dynamodb:UpdateItem", ..., "sqs:SendMessage"),
            ),
        )
 
@@ -299,7 +299,9 @@ _CONSUMES = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
 )
-_DEAD_LETTERS = ("sqs:GetQueueUrl", "sqs:SendMessageBatch", "s3:PutObject")
+# IAM authorises SendMessageBatch as sqs:SendMessage: "sqs:SendMessageBatch" is no IAM action,
+# and a role allowing only it was denied every batch (cfn-lint W3037 on the deploy template).
+_DEAD_LETTERS = ("sqs:GetQueueUrl", "sqs:SendMessage", "s3:PutObject")
 
 
 def _stream_worker(
@@ -721,7 +723,7 @@ _MERGE = Worker(
         *_S3_LAKE,
         "s3:AbortMultipartUpload",
         "sqs:GetQueueUrl",
-        "sqs:SendMessageBatch",
+        "sqs:SendMessage",  # its SendMessageBatch
         # MERGE_ENGINE=athena only: its temporary tables and queries
         *_ATHENA,
         "glue:CreateTable",
@@ -1254,7 +1256,7 @@ STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
         summary="records each selection (conditional write); sends verdicts to the reporter",
         stream="save_selection_stream",
         build=_save_selection,
-        actions=("dynamodb:UpdateItem", "dynamodb:GetItem", "sqs:SendMessageBatch"),
+        actions=("dynamodb:UpdateItem", "dynamodb:GetItem", "sqs:SendMessage"),
     ),
 )
 

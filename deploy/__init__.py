@@ -1,0 +1,1 @@
+"""Deployment: the AWS SAM template generated from the worker registry (make template)."""
