@@ -93,6 +93,7 @@ _STREAMS = {
     "input_stream": _INPUT,
     "scored_output_stream": _INPUT,
     "save_selection_stream": Resource("kinesis", "SaveSelectionStream", PREFIX + "-save-selection"),
+    "fanlist_ranks_stream": Resource("kinesis", "FanlistRanksStream", PREFIX + "-fanlist-ranks"),
 }
 # Queues the workers use, each with its own dead-letter queue (`{id}DeadLetters`), except the
 # workers' own dead-letter queue: nothing consumes it but an operator (docs/runbooks.md).
@@ -100,12 +101,15 @@ _QUEUES = {
     "dead_letter_queue": Resource("sqs", "DeadLetterQueue", PREFIX + "-dead-letters"),
     "verdict_queue": Resource("sqs", "VerdictQueue", PREFIX + "-verdicts"),
     "move_queue": Resource("sqs", "MoveQueue", PREFIX + "-move-merged-avro"),
+    # The wave's emails, for the email service to consume (its own DLQ beside it).
+    "sms_wave_email_queue": Resource("sqs", "SmsWaveEmailQueue", PREFIX + "-sms-wave-emails"),
 }
 _TABLES = {
     "demand_table": Resource("dynamodb", "DemandTable", PREFIX + "-demand"),
     "users_table": Resource("dynamodb", "UsersTable", PREFIX + "-users"),
     "checkpoint_table": Resource("dynamodb", "CheckpointTable", PREFIX + "-checkpoints"),
     "codes_table": Resource("dynamodb", "CodesTable", PREFIX + "-codes"),
+    "ledger_table": Resource("dynamodb", "LedgerTable", PREFIX + "-once"),
 }
 RESOURCES: Mapping[str, Resource] = {**_BUCKETS, **_STREAMS, **_QUEUES, **_TABLES}
 CONSUMED_QUEUES = ("verdict_queue", "move_queue")
@@ -128,6 +132,10 @@ _KEYS: Mapping[str, JsonDict] = {
     "UsersTable": {
         "KeySchema": [{"AttributeName": "globalUserId", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "globalUserId", "AttributeType": "S"}],
+    },
+    "LedgerTable": {  # adapters/aws/dynamo_ledger.py
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
     },
     "CheckpointTable": {
         "KeySchema": [{"AttributeName": "shardKey", "KeyType": "HASH"}],
@@ -162,6 +170,10 @@ _PARAMETERS = {
     "pacman_url": "PacmanUrl",
     "athena_database": "AthenaDatabase",
     "athena_workgroup": "AthenaWorkgroup",
+    "sms_gateway": "SmsGateway",
+    "sms_origination": "SmsOrigination",
+    "sms_service_url": "SmsServiceUrl",
+    "sms_wave_state_machine": "SmsWaveStateMachine",
 }
 # Secrets: keys of one Secrets Manager secret (JSON), resolved when the stack deploys.
 SECRETS = ("service_token", "band_secret", "slack_webhook_url")
@@ -249,6 +261,28 @@ PROFILES: Mapping[str, Profile] = {
         ephemeral_mb=10240,  # the dedupe keys spill to disk past MERGE_KEYS_IN_MEMORY
     ),
     "move_merged_avro_files": Profile(("campaign_data_bucket", "move_queue"), timeout=300),
+    "sms_wave_send": Profile(
+        (
+            "scoring_bucket",
+            "ledger_table",
+            "sms_gateway",
+            "sms_origination",
+            "sms_service_url",
+            "sms_wave_email_queue",
+            "service_token",
+            "slack_webhook_url",
+        ),
+        memory=2048,
+    ),
+    "sms_wave_scheduler": Profile(("scoring_bucket", "sms_wave_state_machine"), timeout=300),
+    "translate_ranks_to_scores": Profile(
+        (*_CAMPAIGNS, "fanlist_ranks_stream"),
+        memory=2048,
+        s3=(("fanlist/uploaded/", ".csv"),),  # not its manifest.json beside the upload
+    ),
+    # Every run reads the open campaigns' lake again (docs/stats.md: 2 M registrations ~70 s).
+    "save_stats": Profile(("scoring_bucket", "campaign_data_bucket", *_CAMPAIGNS), memory=2048),
+    "slack_stats": Profile((*_CAMPAIGNS, "slack_webhook_url"), timeout=300),
 }
 
 
@@ -271,14 +305,15 @@ def profile(worker: Worker[object]) -> Profile:
     return found
 
 
-_SCHEDULE = re.compile(r"((?:cron|rate)\([^)]*\))\s+input\s+(\{[^}]*\})")
+# `cron(...) input {...}`, or a bare `rate(...)`/`cron(...)` whose event the worker ignores.
+_SCHEDULE = re.compile(r"((?:cron|rate)\([^)]*\))(?:\s+input\s+(\{[^}]*\}))?")
 
 
 def schedules(trigger: Schedule) -> list[tuple[str, JsonDict]]:
     """The registry's schedule text as (expression, input) pairs."""
-    found = [(m[1], json.loads(m[2])) for m in _SCHEDULE.finditer(trigger.expression)]
+    found = [(m[1], json.loads(m[2] or "{}")) for m in _SCHEDULE.finditer(trigger.expression)]
     if not found:
-        raise TemplateError(f"no `cron(...) input {{...}}` in schedule {trigger.expression!r}")
+        raise TemplateError(f"no `cron(...)` or `rate(...)` in schedule {trigger.expression!r}")
     return found
 
 
@@ -298,8 +333,9 @@ def _arns(kind: str, resource: Resource) -> list[JsonDict]:
     return [att(resource.logical_id, "Arn")]
 
 
-# Actions no resource narrows (IAM's service reference lists no resource type for them).
-_UNSCOPED = frozenset({"kinesis:ListStreams"})
+# Actions no resource narrows (IAM's service reference lists no resource type for them;
+# sns:Publish to a phone number, SMS_GATEWAY=sns, has no topic to name).
+_UNSCOPED = frozenset({"kinesis:ListStreams", "sns:Publish"})
 
 
 def _service_arns(service: str, settings: tuple[str, ...]) -> list[JsonDict]:
@@ -310,6 +346,11 @@ def _service_arns(service: str, settings: tuple[str, ...]) -> list[JsonDict]:
                 "${AthenaWorkgroup}"
             )
         ]
+    if service == "sms-voice":  # the account's origination identities (SMS_ORIGINATION)
+        base = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}"
+        return [sub(f"{base}:phone-number/*"), sub(f"{base}:pool/*"), sub(f"{base}:sender-id/*")]
+    if service == "states":  # the wave send's state machine, given as a parameter
+        return [sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*")]
     if service == "glue":
         base = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
         return [
@@ -743,6 +784,23 @@ PARAMETERS: JsonDict = {
     },
     "AthenaDatabase": {"Type": "String", "Default": Settings().athena_database},
     "AthenaWorkgroup": {"Type": "String", "Default": Settings().athena_workgroup},
+    "SmsGateway": {
+        "Type": "String",
+        "Default": Settings().sms_gateway,
+        "AllowedValues": ["end_user_messaging", "sns", "tm"],
+        "Description": "SMS_GATEWAY: where texts go (docs/sending.md)",
+    },
+    "SmsOrigination": {
+        "Type": "String",
+        "Default": "",
+        "Description": "SMS_ORIGINATION: the origination identity texts are sent from",
+    },
+    "SmsWaveStateMachine": {
+        "Type": "String",
+        "Default": "",
+        "Description": "SMS_WAVE_STATE_MACHINE: the wave send's state machine ARN (empty: the "
+        "scheduler triggers waves and leaves their sends unstarted)",
+    },
     **{
         parameter: {"Type": "String", "Default": "", "Description": f"{env_name(s)} (empty: off)"}
         for s, parameter in _PARAMETERS.items()

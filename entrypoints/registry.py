@@ -1029,7 +1029,7 @@ _SMS_SEND = Worker(
         "sms-voice:SendTextMessage",
         "sns:Publish",  # only with SMS_GATEWAY=sns
         "sqs:GetQueueUrl",
-        "sqs:SendMessageBatch",
+        "sqs:SendMessage",  # its SendMessageBatch
     ),
     job=Job(
         parse=lambda e, _s: SendInput.parse(e),

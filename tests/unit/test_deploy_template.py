@@ -111,7 +111,8 @@ def test_every_role_allows_exactly_the_registry_actions_and_only_logs_and_failur
         beside = {a for s in policies["runtime"] for a in s["Action"]}
         assert beside <= {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
         wildcard = [s for s in policies["registry"] if s["Resource"] == "*"]
-        assert all(s["Action"] == ["kinesis:ListStreams"] for s in wildcard), worker.name
+        # Only actions IAM cannot narrow (deploy/template.py _UNSCOPED) are on "*".
+        assert all(set(s["Action"]) <= generator._UNSCOPED for s in wildcard), worker.name
 
 
 def test_every_function_alarms_on_errors_throttles_duration_and_its_own_metrics(tpl) -> None:
