@@ -50,53 +50,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import orjson
 from returns.result import Failure, Result, Success
 
 from adapters import deadline as deadlines
-from adapters.aws.dynamo_entries import DynamoSelectionLedger
-from adapters.aws.lake import S3Lake
-from adapters.aws.sqs import SqsVerdictQueue, move_request_from_body
-from adapters.canonical_json import orjson_canonical
 from adapters.clock import SystemClock
-from adapters.json_codec import exact_dumps, exact_loads
-from adapters.lake_keys import SpillingKeyIndex
-from adapters.lake_sidecar import SpooledKeyLog
-from adapters.leases import run_holder
-from adapters.parallel import ProcessPoolChunkMapper
-from domain.lake import MergeCounts, MoveCounts, MoveRequest, parse_prefix
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
-from domain.wave_prep.request import WavePrepRequest, request_from_json
-from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
-from domain.workers.load_code_assignments_to_stream import (
-    StreamedWave,
-    StreamFailure,
-    WaveConfigRef,
-    load_code_assignments_to_stream,
-)
-from domain.workers.merge_avro_files import MergeLimits, merge_avro_files
-from domain.workers.move_merged_avro_files import MoveFailure, move_merged_avro_files
-from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
-from domain.workers.process_scored_files import (
-    ScoredFileCounts,
-    ScoredFileFailure,
-    process_scored_files,
-)
-from domain.workers.process_sms_wave_files import (
-    WavePrepCounts,
-    WavePrepFailure,
-    process_sms_wave_files,
-)
-from domain.workers.save_campaign_data import SaveCampaignData
-from domain.workers.save_selection import SaveSelection
-from domain.workers.transform_code_assignments import TransformCodeAssignments
-from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.runtime import Job, JobFailure, Run, Written, s3_item
 from entrypoints.settings import Settings
+
+# Each worker's own modules (its domain function, its adapters, numpy for the merge, fastavro
+# for the lake, aiohttp for Pacman) are imported inside its factory, parser and writer, when
+# first used: a Lambda handler imports only its own worker's stack (a cold start that imported
+# every worker's took 2.6 s; benchmarks/bench_cold_start.py). Here for the type checker only.
+if TYPE_CHECKING:
+    from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
+    from domain.lake import MergeCounts, MoveCounts, MoveRequest
+    from domain.wave_prep.request import WavePrepRequest
+    from domain.workers.generate_sms_wave_codes import GenerateInput
+    from domain.workers.load_code_assignments_to_stream import (
+        StreamedWave,
+        StreamFailure,
+        WaveConfigRef,
+    )
+    from domain.workers.merge_avro_files import MergeRequest
+    from domain.workers.move_merged_avro_files import MoveFailure
+    from domain.workers.process_scheduled_wave import ScheduledWave
+    from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
+    from domain.workers.process_sms_wave_files import WavePrepCounts, WavePrepFailure
 
 _log = logging.getLogger("entrypoints.bootstrap")
 
@@ -229,6 +214,11 @@ QUIET = (("--quiet",), {"action": "store_true", "help": "no progress bar"})
 
 
 def _save_campaign_data(c: Container) -> StreamWorker:
+    from adapters.aws.lake import S3Lake
+    from adapters.canonical_json import orjson_canonical
+    from adapters.json_codec import exact_loads
+    from domain.workers.save_campaign_data import SaveCampaignData
+
     return SaveCampaignData(
         archive=S3Lake(c.aws.client("s3"), c.settings.campaign_data_bucket, c.schemas),
         schemas=c.schemas,
@@ -240,6 +230,9 @@ def _save_campaign_data(c: Container) -> StreamWorker:
 
 
 def _transform_code_assignments(c: Container) -> StreamWorker:
+    from adapters.json_codec import exact_dumps
+    from domain.workers.transform_code_assignments import TransformCodeAssignments
+
     return TransformCodeAssignments(
         users=c.users,
         campaigns=c.campaigns,
@@ -251,6 +244,10 @@ def _transform_code_assignments(c: Container) -> StreamWorker:
 
 
 def _save_selection(c: Container) -> StreamWorker:
+    from adapters.aws.dynamo_entries import DynamoSelectionLedger
+    from adapters.aws.sqs import SqsVerdictQueue
+    from domain.workers.save_selection import SaveSelection
+
     s = c.settings
     sqs = c.aws.client("sqs")
     # With the entry service, the selection is recorded in the demand table beside it; the
@@ -305,6 +302,12 @@ def _stream_worker(
 
 
 def _process_scored_files(c: Container) -> Run:
+    import orjson
+
+    from adapters.leases import run_holder
+    from adapters.parallel import ProcessPoolChunkMapper
+    from domain.workers.process_scored_files import process_scored_files
+
     s = c.settings
 
     def run(
@@ -472,6 +475,8 @@ def _code_job_writer(
 
 
 def _generate_sms_wave_codes(c: Container) -> Run:
+    from domain.workers.generate_sms_wave_codes import generate_sms_wave_codes
+
     return partial(
         generate_sms_wave_codes,
         store=c.store,
@@ -483,10 +488,16 @@ def _generate_sms_wave_codes(c: Container) -> Run:
 
 
 def _process_scheduled_wave(c: Container) -> Run:
+    from domain.workers.process_scheduled_wave import process_scheduled_wave
+
     return partial(process_scheduled_wave, store=c.store, inventory=c.code_inventory)
 
 
 def _load_code_assignments_to_stream(c: Container) -> Run:
+    import orjson
+
+    from domain.workers.load_code_assignments_to_stream import load_code_assignments_to_stream
+
     return partial(
         load_code_assignments_to_stream,
         store=c.store,
@@ -517,7 +528,15 @@ class _Unreadable:
 def _generate_input(event: Any, _settings: Settings) -> Result[GenerateInput, str]:
     if isinstance(event, Mapping) and isinstance(event.get("config"), _Unreadable):
         return Failure(event["config"].reason)
+    from domain.workers.generate_sms_wave_codes import GenerateInput
+
     return GenerateInput.parse(event)
+
+
+def _scheduled_wave_input(event: Any, settings: Settings) -> Result[ScheduledWave, str]:
+    from domain.workers.process_scheduled_wave import ScheduledWave
+
+    return ScheduledWave.parse(event, settings.scoring_bucket)
 
 
 # The codes table's ledger and issuer: BatchGetItem to recall, PutItem to issue and to record
@@ -570,7 +589,7 @@ _SCHEDULED_WAVE = Worker(
     # Assign's failed condition returns the code's item (ALL_OLD): no GetItem.
     actions=("s3:GetObject", "dynamodb:UpdateItem"),
     job=Job(
-        parse=lambda e, s: ScheduledWave.parse(e, s.scoring_bucket),
+        parse=_scheduled_wave_input,
         write=_code_job_writer(
             lambda w: {
                 "in": w.rows_in,
@@ -590,6 +609,13 @@ _SCHEDULED_WAVE = Worker(
         inputs=lambda a: [{"key": a.key}],
     ),
 )
+
+
+def _wave_config_input(item: Any, settings: Settings) -> Result[WaveConfigRef, str]:
+    from domain.workers.load_code_assignments_to_stream import WaveConfigRef
+
+    key = s3_item(item) if isinstance(item, ObjectRef) else item
+    return WaveConfigRef.parse(key, settings.scoring_bucket)
 
 
 def _streamed_write(outcome: Result[StreamedWave, StreamFailure]) -> Written:
@@ -614,9 +640,7 @@ _CODE_STREAM = Worker(
     build=_load_code_assignments_to_stream,
     actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
     job=Job(
-        parse=lambda item, s: WaveConfigRef.parse(
-            s3_item(item) if isinstance(item, ObjectRef) else item, s.scoring_bucket
-        ),
+        parse=_wave_config_input,
         write=_streamed_write,
         bad_input="bad_key",
         collection="waves",
@@ -632,6 +656,11 @@ _CODE_STREAM = Worker(
 
 
 def _merge_avro_files(c: Container) -> Run:
+    # The merge's stack: numpy (the key index), fastavro (the compactor), on its path only.
+    from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
+    from domain.workers.merge_avro_files import MergeLimits, merge_avro_files
+
     s = c.settings
     limits = MergeLimits(max_bytes=s.merge_max_bytes, max_records=s.merge_max_records)
 
@@ -656,7 +685,15 @@ def _merge_avro_files(c: Container) -> Run:
     )
 
 
+def _merge_input(event: Any, _settings: Settings) -> Result[MergeRequest, str]:
+    from entrypoints import lake
+
+    return lake.merge_request_from_event(event, datetime.now(UTC))
+
+
 def _write_merge(counts: MergeCounts) -> Written:
+    from entrypoints import lake
+
     result = lake.merge_dict(counts)
     failure = None
     if counts.busy:
@@ -711,7 +748,7 @@ _MERGE = Worker(
         "glue:GetDatabase",
     ),
     job=Job(
-        parse=lambda e, _s: lake.merge_request_from_event(e, datetime.now(UTC)),
+        parse=_merge_input,
         write=_write_merge,
         failed=lambda f: {"status": "refused", "error": f.message},
     ),
@@ -735,12 +772,16 @@ _MERGE = Worker(
 
 
 def _move_merged_avro_files(c: Container) -> Run:
+    from domain.workers.move_merged_avro_files import move_merged_avro_files
+
     return partial(
         move_merged_avro_files, store=c.store, manifests=c.lake_compactor, layout=c.lake_layout
     )
 
 
 def _move_input(body: Any, _settings: Settings) -> Result[MoveRequest, str]:
+    from adapters.aws.sqs import move_request_from_body
+
     try:
         return Success(move_request_from_body(body))
     except ValueError as bad:  # a body that is not a move request: to the DLQ, not lost
@@ -748,6 +789,8 @@ def _move_input(body: Any, _settings: Settings) -> Result[MoveRequest, str]:
 
 
 def _write_move(outcome: Result[MoveCounts, MoveFailure]) -> Written:
+    from entrypoints import lake
+
     result = lake.move_dict(outcome)
     if result["status"] == "failed":
         # A copy that did not verify: no original was deleted; SQS delivers it again.
@@ -758,6 +801,9 @@ def _write_move(outcome: Result[MoveCounts, MoveFailure]) -> Written:
 
 
 def _move_bodies(a: argparse.Namespace) -> list[str]:
+    from domain.lake import parse_prefix
+    from entrypoints import lake
+
     prefix = parse_prefix(a.prefix)
     if prefix is None:
         return [json.dumps({"prefix": a.prefix})]  # refused by the parser, naming it
@@ -800,6 +846,8 @@ _MOVE = Worker(
 
 
 def _process_sms_wave_files(c: Container) -> Run:
+    from domain.workers.process_sms_wave_files import process_sms_wave_files
+
     s = c.settings
     prepare = partial(
         process_sms_wave_files,
@@ -831,7 +879,15 @@ def _process_sms_wave_files(c: Container) -> Run:
     return run
 
 
+def _wave_prep_input(event: Any, _settings: Settings) -> Result[WavePrepRequest, str]:
+    from domain.wave_prep.request import request_from_json
+
+    return request_from_json(event)
+
+
 def _write_wave_prep(outcome: Result[WavePrepCounts, WavePrepFailure]) -> Written:
+    from entrypoints import wave_prep
+
     result = wave_prep.outcome_dict(outcome)
     match outcome:
         case Success(c):
@@ -870,7 +926,7 @@ _WAVE_PREP = Worker(
         *_ATHENA,
     ),
     job=Job(
-        parse=lambda e, _s: request_from_json(e),
+        parse=_wave_prep_input,
         write=_write_wave_prep,
         failed=lambda f: {
             "success": False,
