@@ -31,6 +31,7 @@ BENCHMARKS = {
     "once_ledger": "benchmarks.bench_once_ledger",
     "rate_limiter": "benchmarks.bench_rate_limiter",
     "pacman_transports": "benchmarks.bench_pacman_transports",
+    "cold_start": "benchmarks.bench_cold_start",
 }
 OUT = Path(__file__).parent / "out"
 
