@@ -7,13 +7,17 @@ For the Lambda Python 3.11 runtime on x86_64: the runtime dependencies of pyproj
 versions and hashes uv.lock holds, are installed for that platform from manylinux2014 wheels
 (`--only-binary=:all:`, so nothing is compiled for this machine by mistake), beside the
 packages domain/, adapters/, streams/ and entrypoints/ (never local/, tests/ or benchmarks/).
-The zip is reproducible: sorted entries, fixed timestamps, no bytecode. One package serves every
-worker; the handler setting picks it.
+The zip is reproducible: sorted entries, fixed timestamps. It carries bytecode compiled by a
+Python 3.11 (the runtime's version) as unchecked-hash .pyc files: they name no timestamp and no
+build directory, and Lambda's read-only /var/task could never cache them itself (without them
+every cold start compiled every module it imported: 2.6 s against 1.3 s). One package serves
+every worker; the handler setting picks it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +32,14 @@ PLATFORM = "manylinux2014_x86_64"
 PYTHON_VERSION = "3.11"
 # Zip timestamps cannot be earlier than 1980; a fixed one makes the zip's bytes reproducible.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# The checkout's own __pycache__ (timestamped, this machine's paths) never ships; the zip's
+# bytecode is compiled afresh in the staging directory.
 SKIPPED = {"__pycache__"}
+# Where Lambda unpacks the zip: the path compiled into each .pyc (tracebacks name it).
+TASK_ROOT = "/var/task"
+# Modules no worker imports stay source only (their bytecode would add ~7 MiB to the zip for
+# nothing): the dependencies' test suites, phonenumbers' geocoder, carrier and time-zone data.
+NOT_COMPILED = r"/tests?/|/phonenumbers/(geodata|carrierdata|tzdata)/"
 # Console scripts of the dependencies: nothing in Lambda runs them.
 SKIPPED_TOP = {"bin"}
 
@@ -73,11 +84,32 @@ def install_dependencies(target: Path, requirements: Path) -> None:
     subprocess.run(command, check=True)
 
 
+def runtime_python() -> str | None:
+    """An interpreter of the runtime's version: bytecode is version-specific (a 3.12 .pyc is
+    ignored by 3.11, and the import compiles again)."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == PYTHON_VERSION:
+        return sys.executable
+    return shutil.which(f"python{PYTHON_VERSION}")
+
+
+def compile_bytecode(staging: Path) -> bool:
+    python = runtime_python()
+    if python is None:
+        print(f"no python{PYTHON_VERSION} here: the zip ships without bytecode (slow cold starts)")
+        return False
+    command = [python, "-m", "compileall", "-q", "-j", "0",
+               "--invalidation-mode", "unchecked-hash",  # no timestamp: reproducible
+               "-x", NOT_COMPILED,
+               "-s", str(staging), "-p", TASK_ROOT, str(staging)]  # fmt: skip
+    # A fixed hash seed: set and frozenset constants are marshalled in iteration order.
+    subprocess.run(command, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return True
+
+
 def _files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).parts
-        wanted = not SKIPPED & set(relative) and relative[0] not in SKIPPED_TOP
-        if wanted and path.is_file() and path.suffix != ".pyc":
+        if path.is_file() and relative[0] not in SKIPPED_TOP:
             yield path
 
 
@@ -88,6 +120,7 @@ def build(output: Path) -> Path:
         for package in PRODUCTION_PACKAGES:
             ignore = shutil.ignore_patterns(*SKIPPED, "*.pyc")
             shutil.copytree(ROOT / package, staging / package, ignore=ignore)
+        compile_bytecode(staging)
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_suffix(".tmp")
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -18,6 +18,7 @@ records (what a merge has to get through). CPU µs per record is the process's u
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import random
@@ -264,7 +265,11 @@ def measure(method: str, root: Path) -> tuple[float, float, int, int, float, flo
 
 
 def main(argv: list[str]) -> int:
-    sizes = [int(a) for a in argv] or [500, 1000]
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_lake_merge", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("files", type=int, nargs="*", help="lake sizes in files (500 1000)")
+    sizes = parser.parse_args(argv).files or [500, 1000]
     print(f"machine: {machine()}")
     print(
         "| files | lake | method | records in | duplicates | median s | records/s | "

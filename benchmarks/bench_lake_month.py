@@ -19,6 +19,7 @@ Records/s counts the merge's source records; CPU µs per record is user+system t
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import random
@@ -108,7 +109,13 @@ def measure(root: Path, prefix: str) -> tuple[float, float, int, int, int, int, 
 
 
 def main(argv: list[str]) -> int:
-    days, files = (int(argv[0]), int(argv[1])) if len(argv) == 2 else (10, 50)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_lake_month", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("days", type=int, nargs="?", default=10)
+    parser.add_argument("files_per_day", type=int, nargs="?", default=50)
+    args = parser.parse_args(argv)
+    days, files = args.days, args.files_per_day
     print(f"machine: {machine()}")
     root = Path(tempfile.mkdtemp(prefix="bench-lake-month-"))
     rows = []

@@ -12,6 +12,7 @@ only the stream is measured.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from datetime import UTC, datetime
@@ -36,7 +37,11 @@ SHARDS = 4
 
 
 def main(argv: list[str]) -> int:
-    rows = int(argv[0]) if argv else 200_000
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_paced_stream", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("rows", type=int, nargs="?", default=200_000)
+    rows = parser.parse_args(argv).rows
     source, blacklist = ObjectRef("b", "scored/c1.bench.txt"), ObjectRef("b", "blacklist")
     store = InMemoryObjectStore(
         {

@@ -10,6 +10,7 @@ succeeds) in a process of its own, so the producer's CPU time (time.process_time
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import statistics
@@ -85,8 +86,13 @@ def run(endpoint: str, in_flight: int, data: list[StreamRecord]) -> tuple[float,
 
 
 def main(argv: list[str]) -> int:
-    count = int(argv[0]) if argv else 40_000
-    runs = int(argv[1]) if len(argv) > 1 else 3
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_producer", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("records", type=int, nargs="?", default=40_000)
+    parser.add_argument("runs", type=int, nargs="?", default=3)
+    args = parser.parse_args(argv)
+    count, runs = args.records, args.runs
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve, args=(child,), daemon=True)
     server.start()

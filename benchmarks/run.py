@@ -32,6 +32,8 @@ BENCHMARKS = {
     "rate_limiter": "benchmarks.bench_rate_limiter",
     "pacman_transports": "benchmarks.bench_pacman_transports",
     "sms_send": "benchmarks.bench_sms_send",
+    "cold_start": "benchmarks.bench_cold_start",
+    "stats": "benchmarks.bench_stats",
 }
 OUT = Path(__file__).parent / "out"
 

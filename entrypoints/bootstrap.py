@@ -13,53 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from adapters.avro import AvroSchemas
-from adapters.aws.athena_engine import AthenaQueryEngine
-from adapters.aws.athena_fans import AthenaEligibleFans
-from adapters.aws.clients import ClientFactory, ClientOptions
-from adapters.aws.dynamo_codes import (
-    DynamoCodeInventory,
-    DynamoCodeIssuer,
-)
-from adapters.aws.dynamo_entries import DynamoEntryDirectory, DynamoUserDirectory
-from adapters.aws.dynamo_ledger import DynamoOnceLedger
-from adapters.aws.kinesis import KinesisRecordStream
-from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
-from adapters.aws.lake_fans import LakeEligibleFans
-from adapters.aws.s3 import S3ObjectStore
-from adapters.aws.sqs import SqsDeadLetters, SqsEmailQueue, SqsMoveQueue
-from adapters.aws.step_functions import StepFunctionsSendStarter
-from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
-from adapters.campaign_config import S3CampaignDirectory
-from adapters.clock import SystemClock
-from adapters.code_generator import CodeGenerator
-from adapters.http.async_client import AsyncJsonHttpClient
-from adapters.http.campaigns import HttpCampaignDirectory
-from adapters.http.client import JsonHttpClient
-from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer
-from adapters.http.eligible_fans import HttpEligibleFans
-from adapters.http.entries import HttpEntryDirectory
-from adapters.http.slack import SlackWebhookNotifier
-from adapters.http.users import HttpUserDirectory
-from adapters.lake_compactor import AvroLakeCompactor
-from adapters.lake_records import AvroLakeRecords
 from adapters.leases import MERGE_LEASE_PREFIX, ObjectLeases, run_holder
-from adapters.log_notifier import LogNotifier
 from adapters.logging import configure_logging as _configure_logging
-from adapters.sms.gateways import (
-    NO_RETRIES,
-    EndUserMessagingGateway,
-    SnsSmsGateway,
-    TmSmsGateway,
-)
-from adapters.wave_package import ZipPackage
-from adapters.wave_selections import StoredWaveSelections
-from domain.backoff import Backoff
-from domain.issued_codes import OnceIssuedCodes
-from domain.lake import LakeLayout
-from domain.lake_athena import AthenaDuplicates
 from domain.ports import (
     CampaignDirectory,
     CampaignMarkets,
@@ -84,6 +41,26 @@ from domain.waves import STREAM_LEASE_PREFIX, WAVE_LEASE_PREFIX
 from domain.workers.sms_wave_send import SEND_LEASE_PREFIX
 from entrypoints.settings import Settings, SettingsError, reveal
 
+# Each adapter is imported by the property that builds it, when first asked for: a Lambda
+# handler then imports only its own worker's stack (boto3, aiohttp, fastavro, numpy each cost
+# 0.3-0.9 s of a cold start; benchmarks/bench_cold_start.py). Here for the type checker only.
+if TYPE_CHECKING:
+    from adapters.avro import AvroSchemas
+    from adapters.aws.athena_engine import AthenaQueryEngine
+    from adapters.aws.clients import ClientFactory
+    from adapters.aws.dynamo_ledger import DynamoOnceLedger
+    from adapters.aws.kinesis import KinesisRecordStream
+    from adapters.aws.sqs import SqsEmailQueue, SqsMoveQueue
+    from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
+    from adapters.campaign_config import S3CampaignDirectory
+    from adapters.http.campaigns import HttpCampaignDirectory
+    from adapters.http.client import JsonHttpClient
+    from adapters.lake_compactor import AvroLakeCompactor
+    from adapters.wave_package import ZipPackage
+    from adapters.wave_selections import StoredWaveSelections
+    from domain.lake import LakeLayout
+    from domain.lake_athena import AthenaDuplicates
+
 T = TypeVar("T")
 
 
@@ -102,6 +79,8 @@ class Container:
 
     @cached_property
     def aws(self) -> ClientFactory:
+        from adapters.aws.clients import ClientFactory, ClientOptions
+
         s = self.settings
         return ClientFactory(
             ClientOptions(
@@ -113,6 +92,8 @@ class Container:
 
     @cached_property
     def store(self) -> ConditionalObjectStore:
+        from adapters.aws.s3 import S3ObjectStore
+
         return S3ObjectStore(self.aws.client("s3"), max_line_bytes=self.settings.max_line_bytes)
 
     def stream(self, stream_name: str) -> RecordStream:
@@ -129,6 +110,10 @@ class Container:
         return self.aws.client("kinesis", max_attempts=1)
 
     def _new_stream(self, stream_name: str) -> KinesisRecordStream:
+        from adapters.aws.kinesis import KinesisRecordStream
+        from adapters.aws.kinesis_pacing import ShardMap, ShardPacer
+        from domain.backoff import Backoff
+
         client = self._producer_client
         s = self.settings
         pacer = None
@@ -152,6 +137,8 @@ class Container:
         return worker
 
     def _service(self, name: str, url: str) -> JsonHttpClient:
+        from adapters.http.client import JsonHttpClient
+
         return JsonHttpClient(name, url, token=reveal(self.settings.service_token))
 
     @cached_property
@@ -168,8 +155,12 @@ class Container:
     def _campaign_directory(self) -> HttpCampaignDirectory | S3CampaignDirectory:
         s = self.settings
         if s.campaign_service_url:
+            from adapters.http.campaigns import HttpCampaignDirectory
+
             client = self._service("campaign service", s.campaign_service_url)
             return HttpCampaignDirectory(client, band_secret=reveal(s.band_secret) or "")
+        from adapters.campaign_config import S3CampaignDirectory
+
         return S3CampaignDirectory(
             self.store,
             s.scoring_bucket,
@@ -179,11 +170,15 @@ class Container:
 
     @cached_property
     def schemas(self) -> AvroSchemas:
+        from adapters.avro import AvroSchemas
+
         # zlib level 1: ~2 µs a record cheaper than 6 for files ~10 % bigger (benchmarks/).
         return AvroSchemas(compression_level=1)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:
+        from adapters.aws.sqs import SqsDeadLetters
+
         sqs = self.aws.client("sqs")
         return SqsDeadLetters(
             sqs,
@@ -197,14 +192,22 @@ class Container:
     def users(self) -> UserDirectory:
         s = self.settings
         if s.user_service_url:
+            from adapters.http.users import HttpUserDirectory
+
             return HttpUserDirectory(self._service("user service", s.user_service_url))
+        from adapters.aws.dynamo_entries import DynamoUserDirectory
+
         return DynamoUserDirectory(self.aws.client("dynamodb"), s.users_table)
 
     @cached_property
     def entries(self) -> EntryDirectory:
         s = self.settings
         if s.entry_service_url:
+            from adapters.http.entries import HttpEntryDirectory
+
             return HttpEntryDirectory(self._service("entry service", s.entry_service_url))
+        from adapters.aws.dynamo_entries import DynamoEntryDirectory
+
         return DynamoEntryDirectory(self.aws.client("dynamodb"), s.demand_table)
 
     # --- access codes (docs/access-codes.md) ---------------------------------------------------
@@ -212,6 +215,8 @@ class Container:
     @cached_property
     def athena(self) -> AthenaQueryEngine:
         """One Athena orchestration for every worker that queries the lake (merge, wave prep)."""
+        from adapters.aws.athena_engine import AthenaQueryEngine
+
         s = self.settings
         return AthenaQueryEngine(
             self.aws.client("athena"),
@@ -225,13 +230,20 @@ class Container:
     def code_inventory(self) -> CodeInventory:
         s = self.settings
         if s.code_service_url:
+            from adapters.http.codes import HttpCodeInventory
+
             return HttpCodeInventory(self._service("code service", s.code_service_url))
+        from adapters.aws.dynamo_codes import DynamoCodeInventory
+
         return DynamoCodeInventory(self.aws.client("dynamodb"), s.codes_table)
 
     @cached_property
     def code_issuer(self) -> CodeIssuer:
         s = self.settings
         if s.pacman_url:
+            from adapters.http.async_client import AsyncJsonHttpClient  # aiohttp: Pacman only
+            from adapters.http.codes import HttpCodeIssuer
+
             # Kept for the process (a warm Lambda too): its event loop and keep-alive
             # connections serve every wave after the first.
             pacman = AsyncJsonHttpClient(
@@ -245,12 +257,18 @@ class Container:
                 concurrency=s.pacman_concurrency,
                 batch_deadline_seconds=s.batch_deadline_seconds,
             )
+        from adapters.aws.dynamo_codes import DynamoCodeIssuer
+        from adapters.code_generator import CodeGenerator
+
         return DynamoCodeIssuer(
             self._codes_dynamodb, s.codes_table, CodeGenerator(), concurrency=s.issue_concurrency
         )
 
     @cached_property
     def issued_codes(self) -> IssuedCodeLedger:
+        from adapters.aws.dynamo_ledger import DynamoOnceLedger
+        from domain.issued_codes import OnceIssuedCodes
+
         # The once-ledger's entries in the codes table (domain/issued_codes.py).
         once = DynamoOnceLedger(
             self._codes_dynamodb,
@@ -268,6 +286,8 @@ class Container:
         self, bucket: str, prefix: str, subject: str, consequence: str, holder: str = ""
     ) -> ObjectLeases:
         """A run's lease on what it works on (one run at a time; docs/access-codes.md)."""
+        from adapters.clock import SystemClock
+
         return ObjectLeases(
             self.store,
             bucket,
@@ -324,14 +344,20 @@ class Container:
 
     @cached_property
     def lake_layout(self) -> LakeLayout:
+        from domain.lake import LakeLayout
+
         return LakeLayout(self.settings.campaign_data_bucket, self.settings.lake_archive_prefix)
 
     @cached_property
     def lake_compactor(self) -> AvroLakeCompactor:
+        from adapters.lake_compactor import AvroLakeCompactor
+
         return AvroLakeCompactor(self.store, compression_level=1)
 
     @cached_property
     def move_queue(self) -> SqsMoveQueue:
+        from adapters.aws.sqs import SqsMoveQueue
+
         return SqsMoveQueue(self.aws.client("sqs"), self.settings.move_queue)
 
     @cached_property
@@ -346,6 +372,8 @@ class Container:
     @cached_property
     def lake_duplicates(self) -> AthenaDuplicates | None:
         """MERGE_ENGINE=athena: Athena names the repeated ids; embedded: the merge finds them."""
+        from domain.lake_athena import AthenaDuplicates
+
         s = self.settings
         if s.merge_engine == "embedded":
             return None
@@ -363,26 +391,40 @@ class Container:
         s = self.settings
         source = s.fan_source()
         if source == "entry_service":
+            from adapters.http.eligible_fans import HttpEligibleFans
+
             assert s.entry_service_url is not None  # fan_source() checked it
             return HttpEligibleFans(self._service("entry service", s.entry_service_url))
         if source == "athena":
+            from adapters.aws.athena_fans import AthenaEligibleFans
+
             return AthenaEligibleFans(self.athena)
+        from adapters.aws.lake_fans import LakeEligibleFans
+
         return LakeEligibleFans(self.store, s.campaign_data_bucket)
 
     @cached_property
     def wave_status(self) -> S3WaveStatusStore:
+        from adapters.aws.wave_prep import S3WaveStatusStore
+
         return S3WaveStatusStore(self.aws.client("s3"), self.settings.scoring_bucket)
 
     @cached_property
     def reservation_ledger(self) -> S3ReservationLedger:
+        from adapters.aws.wave_prep import S3ReservationLedger
+
         return S3ReservationLedger(self.aws.client("s3"), self.settings.scoring_bucket)
 
     @cached_property
     def wave_package(self) -> ZipPackage:
+        from adapters.wave_package import ZipPackage
+
         return ZipPackage(self.store)
 
     @cached_property
     def wave_selections(self) -> StoredWaveSelections:
+        from adapters.wave_selections import StoredWaveSelections
+
         return StoredWaveSelections(self.store, self.settings.scoring_bucket)
 
     # --- sending a wave (docs/sending.md) --------------------------------------------------------
@@ -391,6 +433,13 @@ class Container:
     def sms_gateway(self) -> SmsGateway:
         """Texts by SMS_GATEWAY; botocore retries off (the send decides what goes again: a
         retried call that had reached the carrier texted a fan twice)."""
+        from adapters.sms.gateways import (
+            NO_RETRIES,
+            EndUserMessagingGateway,
+            SnsSmsGateway,
+            TmSmsGateway,
+        )
+
         s = self.settings
         if s.sms_gateway == "end_user_messaging":
             if not s.sms_origination:
@@ -413,11 +462,15 @@ class Container:
 
     @cached_property
     def sms_emails(self) -> SqsEmailQueue:
+        from adapters.aws.sqs import SqsEmailQueue
+
         return SqsEmailQueue(self.aws.client("sqs"), self.settings.sms_wave_email_queue)
 
     @cached_property
     def send_ledger(self) -> DynamoOnceLedger:
         """The once-ledger of a wave's texts and emails (LEDGER_TABLE)."""
+        from adapters.aws.dynamo_ledger import DynamoOnceLedger
+
         return DynamoOnceLedger(self.aws.client("dynamodb"), self.settings.ledger_table)
 
     @cached_property
@@ -426,6 +479,8 @@ class Container:
         waves triggered and their sends not started."""
         machine = self.settings.sms_wave_state_machine
         if machine:
+            from adapters.aws.step_functions import StepFunctionsSendStarter
+
             return StepFunctionsSendStarter(self.aws.client("stepfunctions"), machine)
         return _NotStarting()
 
@@ -447,12 +502,18 @@ class Container:
 
     @cached_property
     def lake_records(self) -> LakeRecords:
+        from adapters.lake_records import AvroLakeRecords
+
         return AvroLakeRecords(self.store)
 
     @cached_property
     def notifier(self) -> Notifier:
         if self.settings.slack_webhook_url:
+            from adapters.http.slack import SlackWebhookNotifier
+
             return SlackWebhookNotifier(self.settings.slack_webhook_url.reveal())
+        from adapters.log_notifier import LogNotifier
+
         return LogNotifier()
 
 

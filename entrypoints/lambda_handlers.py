@@ -9,14 +9,17 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.ports import StreamWorker
 from entrypoints import bootstrap, registry, runtime
 from entrypoints.runtime import RetryableFailure, WorkerFailed
 from entrypoints.settings import Settings
-from streams.checkpoints import CheckpointStore, DynamoCheckpoints
-from streams.lambda_kinesis import kinesis_handler
+
+# The stream handler's modules are imported when it first runs: a job's cold start skips them
+# (and every worker's own stack is imported by its registry entry when built).
+if TYPE_CHECKING:
+    from streams.checkpoints import CheckpointStore
 
 __all__ = [
     "RetryableFailure",
@@ -75,6 +78,8 @@ def _watermarks_from_settings() -> CheckpointStore:
     """The per-shard watermarks that keep overlapping batches from archiving a record twice
     (streams/lambda_kinesis.py). The table (key `shardKey`, a string) is the deployment's to
     create; against a local endpoint it is created on first use."""
+    from streams.checkpoints import DynamoCheckpoints
+
     settings = runtime.settings()
     aws = bootstrap.container(settings).aws
     return DynamoCheckpoints(
@@ -86,6 +91,8 @@ def _watermarks_from_settings() -> CheckpointStore:
 
 @functools.cache
 def _kinesis(deadline_seconds: float) -> Handler:
+    from streams.lambda_kinesis import kinesis_handler
+
     return kinesis_handler(
         _stream_worker_from_settings,
         build_watermarks=_watermarks_from_settings,

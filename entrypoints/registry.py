@@ -51,71 +51,43 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import orjson
 from returns.result import Failure, Result, Success
 
 from adapters import deadline as deadlines
-from adapters.aws.dynamo_entries import DynamoSelectionLedger
-from adapters.aws.lake import S3Lake
-from adapters.aws.sqs import SqsVerdictQueue, move_request_from_body
-from adapters.canonical_json import orjson_canonical
 from adapters.clock import SystemClock
-from adapters.json_codec import exact_dumps, exact_loads
-from adapters.lake_keys import SpillingKeyIndex
-from adapters.lake_sidecar import SpooledKeyLog
-from adapters.leases import run_holder
-from adapters.parallel import ProcessPoolChunkMapper
-from adapters.rate_limiter import SystemMonotonicClock
-from adapters.sms.pacer import ThrottlePacer
-from adapters.sms.runner import ThreadTaskRunner
-from domain.deadline import Deadline
-from domain.lake import MergeCounts, MoveCounts, MoveRequest, parse_prefix
 from domain.models import ObjectRef
 from domain.ports import StreamWorker
-from domain.sms import SendCounts
-from domain.wave_prep.request import WavePrepRequest, request_from_json
-from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
-from domain.workers.load_code_assignments_to_stream import (
-    StreamedWave,
-    StreamFailure,
-    WaveConfigRef,
-    load_code_assignments_to_stream,
-)
-from domain.workers.merge_avro_files import MergeLimits, merge_avro_files
-from domain.workers.move_merged_avro_files import MoveFailure, move_merged_avro_files
-from domain.workers.process_scheduled_wave import ScheduledWave, process_scheduled_wave
-from domain.workers.process_scored_files import (
-    ScoredFileCounts,
-    ScoredFileFailure,
-    process_scored_files,
-)
-from domain.workers.process_sms_wave_files import (
-    WavePrepCounts,
-    WavePrepFailure,
-    process_sms_wave_files,
-)
-from domain.workers.save_campaign_data import SaveCampaignData
-from domain.workers.save_selection import SaveSelection
-from domain.workers.save_stats import save_stats
-from domain.workers.slack_stats import slack_stats
-from domain.workers.sms_wave_scheduler import SchedulerResult, sms_wave_scheduler
-from domain.workers.sms_wave_send import (
-    SendFailure,
-    SendInput,
-    SendOptions,
-    SendPorts,
-    SentWave,
-    plan_sms_wave,
-    sms_wave_send,
-)
-from domain.workers.transform_code_assignments import TransformCodeAssignments
-from domain.workers.translate_ranks_to_scores import FanlistUpload, translate_ranks_to_scores
-from entrypoints import lake, wave_prep
 from entrypoints.bootstrap import Container, container
 from entrypoints.runtime import Job, JobFailure, Progress, Run, Written, s3_item
 from entrypoints.settings import Settings
+
+# Each worker's own modules (its domain function, its adapters, numpy for the merge, fastavro
+# for the lake, aiohttp for Pacman) are imported inside its factory, parser and writer, when
+# first used: a Lambda handler imports only its own worker's stack (a cold start that imported
+# every worker's took 2.6 s; benchmarks/bench_cold_start.py). Here for the type checker only.
+if TYPE_CHECKING:
+    from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
+    from domain.deadline import Deadline
+    from domain.lake import MergeCounts, MoveCounts, MoveRequest
+    from domain.sms import SendCounts
+    from domain.wave_prep.request import WavePrepRequest
+    from domain.workers.generate_sms_wave_codes import GenerateInput
+    from domain.workers.load_code_assignments_to_stream import (
+        StreamedWave,
+        StreamFailure,
+        WaveConfigRef,
+    )
+    from domain.workers.merge_avro_files import MergeRequest
+    from domain.workers.move_merged_avro_files import MoveFailure
+    from domain.workers.process_scheduled_wave import ScheduledWave
+    from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
+    from domain.workers.process_sms_wave_files import WavePrepCounts, WavePrepFailure
+    from domain.workers.sms_wave_scheduler import SchedulerResult
+    from domain.workers.sms_wave_send import SendFailure, SendInput, SendOptions, SentWave
+    from domain.workers.translate_ranks_to_scores import FanlistUpload
 
 _log = logging.getLogger("entrypoints.bootstrap")
 
@@ -248,6 +220,11 @@ QUIET = (("--quiet",), {"action": "store_true", "help": "no progress bar"})
 
 
 def _save_campaign_data(c: Container) -> StreamWorker:
+    from adapters.aws.lake import S3Lake
+    from adapters.canonical_json import orjson_canonical
+    from adapters.json_codec import exact_loads
+    from domain.workers.save_campaign_data import SaveCampaignData
+
     return SaveCampaignData(
         archive=S3Lake(c.aws.client("s3"), c.settings.campaign_data_bucket, c.schemas),
         schemas=c.schemas,
@@ -259,6 +236,9 @@ def _save_campaign_data(c: Container) -> StreamWorker:
 
 
 def _transform_code_assignments(c: Container) -> StreamWorker:
+    from adapters.json_codec import exact_dumps
+    from domain.workers.transform_code_assignments import TransformCodeAssignments
+
     return TransformCodeAssignments(
         users=c.users,
         campaigns=c.campaigns,
@@ -270,6 +250,10 @@ def _transform_code_assignments(c: Container) -> StreamWorker:
 
 
 def _save_selection(c: Container) -> StreamWorker:
+    from adapters.aws.dynamo_entries import DynamoSelectionLedger
+    from adapters.aws.sqs import SqsVerdictQueue
+    from domain.workers.save_selection import SaveSelection
+
     s = c.settings
     sqs = c.aws.client("sqs")
     # With the entry service, the selection is recorded in the demand table beside it; the
@@ -326,6 +310,12 @@ def _stream_worker(
 
 
 def _process_scored_files(c: Container) -> Run:
+    import orjson
+
+    from adapters.leases import run_holder
+    from adapters.parallel import ProcessPoolChunkMapper
+    from domain.workers.process_scored_files import process_scored_files
+
     s = c.settings
 
     def run(
@@ -493,6 +483,8 @@ def _code_job_writer(
 
 
 def _generate_sms_wave_codes(c: Container) -> Run:
+    from domain.workers.generate_sms_wave_codes import generate_sms_wave_codes
+
     return partial(
         generate_sms_wave_codes,
         store=c.store,
@@ -504,10 +496,16 @@ def _generate_sms_wave_codes(c: Container) -> Run:
 
 
 def _process_scheduled_wave(c: Container) -> Run:
+    from domain.workers.process_scheduled_wave import process_scheduled_wave
+
     return partial(process_scheduled_wave, store=c.store, inventory=c.code_inventory)
 
 
 def _load_code_assignments_to_stream(c: Container) -> Run:
+    import orjson
+
+    from domain.workers.load_code_assignments_to_stream import load_code_assignments_to_stream
+
     return partial(
         load_code_assignments_to_stream,
         store=c.store,
@@ -538,7 +536,15 @@ class _Unreadable:
 def _generate_input(event: Any, _settings: Settings) -> Result[GenerateInput, str]:
     if isinstance(event, Mapping) and isinstance(event.get("config"), _Unreadable):
         return Failure(event["config"].reason)
+    from domain.workers.generate_sms_wave_codes import GenerateInput
+
     return GenerateInput.parse(event)
+
+
+def _scheduled_wave_input(event: Any, settings: Settings) -> Result[ScheduledWave, str]:
+    from domain.workers.process_scheduled_wave import ScheduledWave
+
+    return ScheduledWave.parse(event, settings.scoring_bucket)
 
 
 # The codes table's ledger and issuer: BatchGetItem to recall, PutItem to issue and to record
@@ -591,7 +597,7 @@ _SCHEDULED_WAVE = Worker(
     # Assign's failed condition returns the code's item (ALL_OLD): no GetItem.
     actions=("s3:GetObject", "dynamodb:UpdateItem"),
     job=Job(
-        parse=lambda e, s: ScheduledWave.parse(e, s.scoring_bucket),
+        parse=_scheduled_wave_input,
         write=_code_job_writer(
             lambda w: {
                 "in": w.rows_in,
@@ -611,6 +617,13 @@ _SCHEDULED_WAVE = Worker(
         inputs=lambda a: [{"key": a.key}],
     ),
 )
+
+
+def _wave_config_input(item: Any, settings: Settings) -> Result[WaveConfigRef, str]:
+    from domain.workers.load_code_assignments_to_stream import WaveConfigRef
+
+    key = s3_item(item) if isinstance(item, ObjectRef) else item
+    return WaveConfigRef.parse(key, settings.scoring_bucket)
 
 
 def _streamed_write(outcome: Result[StreamedWave, StreamFailure]) -> Written:
@@ -635,9 +648,7 @@ _CODE_STREAM = Worker(
     build=_load_code_assignments_to_stream,
     actions=("s3:GetObject", "s3:PutObject", "kinesis:PutRecords"),
     job=Job(
-        parse=lambda item, s: WaveConfigRef.parse(
-            s3_item(item) if isinstance(item, ObjectRef) else item, s.scoring_bucket
-        ),
+        parse=_wave_config_input,
         write=_streamed_write,
         bad_input="bad_key",
         collection="waves",
@@ -653,6 +664,11 @@ _CODE_STREAM = Worker(
 
 
 def _merge_avro_files(c: Container) -> Run:
+    # The merge's stack: numpy (the key index), fastavro (the compactor), on its path only.
+    from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
+    from domain.workers.merge_avro_files import MergeLimits, merge_avro_files
+
     s = c.settings
     limits = MergeLimits(max_bytes=s.merge_max_bytes, max_records=s.merge_max_records)
 
@@ -677,7 +693,15 @@ def _merge_avro_files(c: Container) -> Run:
     )
 
 
+def _merge_input(event: Any, _settings: Settings) -> Result[MergeRequest, str]:
+    from entrypoints import lake
+
+    return lake.merge_request_from_event(event, datetime.now(UTC))
+
+
 def _write_merge(counts: MergeCounts) -> Written:
+    from entrypoints import lake
+
     result = lake.merge_dict(counts)
     failure = None
     if counts.busy:
@@ -732,7 +756,7 @@ _MERGE = Worker(
         "glue:GetDatabase",
     ),
     job=Job(
-        parse=lambda e, _s: lake.merge_request_from_event(e, datetime.now(UTC)),
+        parse=_merge_input,
         write=_write_merge,
         failed=lambda f: {"status": "refused", "error": f.message},
     ),
@@ -756,12 +780,16 @@ _MERGE = Worker(
 
 
 def _move_merged_avro_files(c: Container) -> Run:
+    from domain.workers.move_merged_avro_files import move_merged_avro_files
+
     return partial(
         move_merged_avro_files, store=c.store, manifests=c.lake_compactor, layout=c.lake_layout
     )
 
 
 def _move_input(body: Any, _settings: Settings) -> Result[MoveRequest, str]:
+    from adapters.aws.sqs import move_request_from_body
+
     try:
         return Success(move_request_from_body(body))
     except ValueError as bad:  # a body that is not a move request: to the DLQ, not lost
@@ -769,6 +797,8 @@ def _move_input(body: Any, _settings: Settings) -> Result[MoveRequest, str]:
 
 
 def _write_move(outcome: Result[MoveCounts, MoveFailure]) -> Written:
+    from entrypoints import lake
+
     result = lake.move_dict(outcome)
     if result["status"] == "failed":
         # A copy that did not verify: no original was deleted; SQS delivers it again.
@@ -779,6 +809,9 @@ def _write_move(outcome: Result[MoveCounts, MoveFailure]) -> Written:
 
 
 def _move_bodies(a: argparse.Namespace) -> list[str]:
+    from domain.lake import parse_prefix
+    from entrypoints import lake
+
     prefix = parse_prefix(a.prefix)
     if prefix is None:
         return [json.dumps({"prefix": a.prefix})]  # refused by the parser, naming it
@@ -821,6 +854,8 @@ _MOVE = Worker(
 
 
 def _process_sms_wave_files(c: Container) -> Run:
+    from domain.workers.process_sms_wave_files import process_sms_wave_files
+
     s = c.settings
     prepare = partial(
         process_sms_wave_files,
@@ -852,7 +887,15 @@ def _process_sms_wave_files(c: Container) -> Run:
     return run
 
 
+def _wave_prep_input(event: Any, _settings: Settings) -> Result[WavePrepRequest, str]:
+    from domain.wave_prep.request import request_from_json
+
+    return request_from_json(event)
+
+
 def _write_wave_prep(outcome: Result[WavePrepCounts, WavePrepFailure]) -> Written:
+    from entrypoints import wave_prep
+
     result = wave_prep.outcome_dict(outcome)
     match outcome:
         case Success(c):
@@ -891,7 +934,7 @@ _WAVE_PREP = Worker(
         *_ATHENA,
     ),
     job=Job(
-        parse=lambda e, _s: request_from_json(e),
+        parse=_wave_prep_input,
         write=_write_wave_prep,
         failed=lambda f: {
             "success": False,
@@ -941,6 +984,8 @@ def _time_left(bound: Deadline | None) -> Callable[[], float] | None:
 
 
 def _send_options(s: Settings, owner: str) -> SendOptions:
+    from domain.workers.sms_wave_send import SendOptions
+
     return SendOptions(
         bucket=s.scoring_bucket,
         owner=owner,
@@ -960,6 +1005,12 @@ class _SendPlan:
 
 
 def _sms_wave_send(c: Container) -> Run:
+    from adapters.leases import run_holder
+    from adapters.rate_limiter import SystemMonotonicClock
+    from adapters.sms.pacer import ThrottlePacer
+    from adapters.sms.runner import ThreadTaskRunner
+    from domain.workers.sms_wave_send import SendPorts, plan_sms_wave, sms_wave_send
+
     s = c.settings
 
     def run(
@@ -997,7 +1048,15 @@ def _sms_wave_send(c: Container) -> Run:
     return run
 
 
+def _send_input(event: Any, _settings: Settings) -> Result[SendInput, str]:
+    from domain.workers.sms_wave_send import SendInput
+
+    return SendInput.parse(event)
+
+
 def _send_counts(done: SentWave | _SendPlan | SendCounts) -> dict[str, int]:
+    from domain.workers.sms_wave_send import SentWave
+
     if isinstance(done, _SendPlan):
         fans = done.plan["fans"]
         return {"rejected": fans["badRows"], "smsFans": fans["sms"], "emailFans": fans["email"]}
@@ -1032,7 +1091,7 @@ _SMS_SEND = Worker(
         "sqs:SendMessage",  # its SendMessageBatch
     ),
     job=Job(
-        parse=lambda e, _s: SendInput.parse(e),
+        parse=_send_input,
         write=_code_job_writer(_send_counts, lambda w: {"waveName": w.to_json()["waveName"]}),
         refusal="raise",  # Step Functions task: fail on WorkerFailed
     ),
@@ -1057,6 +1116,8 @@ _SMS_SEND = Worker(
 
 
 def _sms_wave_scheduler(c: Container) -> Run:
+    from domain.workers.sms_wave_scheduler import sms_wave_scheduler
+
     def run(_input: object) -> SchedulerResult:
         return sms_wave_scheduler(
             store=c.store,
@@ -1114,6 +1175,10 @@ _SMS_SCHEDULER = Worker(
 
 
 def _translate_ranks_to_scores(c: Container) -> Run:
+    import orjson
+
+    from domain.workers.translate_ranks_to_scores import translate_ranks_to_scores
+
     return partial(
         translate_ranks_to_scores,
         store=c.store,
@@ -1126,6 +1191,8 @@ def _translate_ranks_to_scores(c: Container) -> Run:
 
 
 def _fanlist_upload(item: Any, s: Settings) -> Result[FanlistUpload, str]:
+    from domain.workers.translate_ranks_to_scores import FanlistUpload
+
     return FanlistUpload.parse(
         s3_item(item) if isinstance(item, ObjectRef) else item, s.scoring_bucket
     )
@@ -1163,6 +1230,8 @@ _RANKS = Worker(
 
 
 def _save_stats(c: Container) -> Run:
+    from domain.workers.save_stats import save_stats
+
     s = c.settings
     return partial(
         save_stats,
@@ -1178,6 +1247,8 @@ def _save_stats(c: Container) -> Run:
 
 
 def _slack_stats(c: Container) -> Run:
+    from domain.workers.slack_stats import slack_stats
+
     s = c.settings
     return partial(
         slack_stats,

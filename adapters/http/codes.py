@@ -41,19 +41,21 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from returns.result import Failure, Result, Success
 
 from adapters import deadline as deadlines
-from adapters.http.async_client import AsyncJsonHttpClient
 from adapters.http.client import JsonHttpClient, JsonResponse, ServiceError
 from adapters.logging import current_correlation_id
 from domain.codes import AssignCount, CodeRequest, CodeType, Reservation
 from domain.deadline import Deadline
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
+
+if TYPE_CHECKING:  # aiohttp only where Pacman is used: the code inventory's Lambdas skip it
+    from adapters.http.async_client import AsyncJsonHttpClient
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ found = {}
 for dotted in handlers:
     module, _, name = dotted.rpartition(".")
     found[dotted] = callable(getattr(importlib.import_module(module), name))
-origins = {m: sys.modules[m].__file__ or "" for m in ("boto3", "orjson", "fastavro")}
+origins = {m: importlib.import_module(m).__file__ or "" for m in ("boto3", "orjson", "fastavro")}
 print(json.dumps({"handlers": found, "origins": origins, "modules": sorted(sys.modules)}))
 """
 
@@ -49,7 +49,19 @@ def test_the_package_holds_production_code_and_runtime_dependencies_only(package
         top = {name.split("/", 1)[0].split(".", 1)[0] for name in archive.namelist()}
     assert {"domain", "adapters", "streams", "entrypoints", "boto3", "orjson", "fastavro"} <= top
     assert top & FORBIDDEN == set()
-    assert not [name for name in top if name.endswith(".pyc") or name == "__pycache__"]
+
+
+def test_the_package_carries_bytecode_for_the_runtime_that_never_checks_a_timestamp(
+    package: Path,
+) -> None:
+    # Lambda cannot write a cache into /var/task: without bytecode every cold start compiles
+    # every module it imports (2.6 s against 1.3 s for all the workers' stacks).
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+        compiled = archive.read("entrypoints/__pycache__/lambda_handlers.cpython-311.pyc")
+    assert "boto3/__pycache__/__init__.cpython-311.pyc" in names
+    # PEP 552 flags: 0b01 is hash-based and unchecked (no timestamp: the zip stays reproducible).
+    assert int.from_bytes(compiled[4:8], "little") == 0b01
 
 
 def test_the_package_holds_no_in_memory_or_fault_injecting_fake(package: Path) -> None:
