@@ -113,8 +113,11 @@ class AvroLakeCompactor:
         codec: str = "deflate",
         compression_level: int | None = None,
         read_ahead: int = 8,
+        abort_uploads: Callable[[ObjectRef], int] | None = None,
     ) -> None:
         self._store = store
+        # S3: the store's abort_open_uploads; None where a store has no multipart uploads.
+        self._abort_uploads = abort_uploads
         self._schema_dir = schema_dir
         self.codec = codec
         self.compression_level = compression_level
@@ -477,6 +480,12 @@ class AvroLakeCompactor:
                 _unreadable(source.info, f"its {listed_in} dedupe keys do not match its records")
             )
         return [plain[start:end] for i, (start, end) in enumerate(bounds) if i not in dropped]
+
+    def reap_uploads(self, targets: Sequence[ObjectRef]) -> None:
+        if self._abort_uploads is None:
+            return
+        for ref in targets:
+            self._abort_uploads(ref)
 
     def count_records(self, ref: ObjectRef) -> int:
         """Records in a container file, from its block counts alone (no block is decompressed)."""

@@ -527,6 +527,12 @@ class LakeCompactor(Protocol):
         """A container file's records, from its block counts."""
         ...
 
+    def reap_uploads(self, targets: Sequence[ObjectRef]) -> None:
+        """Aborts the open uploads of `targets` (a merged file and its sidecar) that a run
+        killed between completing its upload and reaping the others left: called under the
+        prefix's lease, so no live run writes them. Best effort."""
+        ...
+
 
 class MergeManifests(Protocol):
     def read_manifest(self, ref: ObjectRef) -> MergedManifest | None:

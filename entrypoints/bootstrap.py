@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from adapters.aws.clients import ClientFactory
     from adapters.aws.dynamo_ledger import DynamoOnceLedger
     from adapters.aws.kinesis import KinesisRecordStream
+    from adapters.aws.s3 import S3ObjectStore
     from adapters.aws.sqs import SqsEmailQueue, SqsMoveQueue
     from adapters.aws.wave_prep import S3ReservationLedger, S3WaveStatusStore
     from adapters.campaign_config import S3CampaignDirectory
@@ -92,6 +93,10 @@ class Container:
 
     @cached_property
     def store(self) -> ConditionalObjectStore:
+        return self._s3_store
+
+    @cached_property
+    def _s3_store(self) -> S3ObjectStore:
         from adapters.aws.s3 import S3ObjectStore
 
         return S3ObjectStore(self.aws.client("s3"), max_line_bytes=self.settings.max_line_bytes)
@@ -352,7 +357,9 @@ class Container:
     def lake_compactor(self) -> AvroLakeCompactor:
         from adapters.lake_compactor import AvroLakeCompactor
 
-        return AvroLakeCompactor(self.store, compression_level=1)
+        return AvroLakeCompactor(
+            self.store, compression_level=1, abort_uploads=self._s3_store.abort_open_uploads
+        )
 
     @cached_property
     def move_queue(self) -> SqsMoveQueue:

@@ -217,6 +217,30 @@ class S3ObjectStore:
     ) -> None:
         self.client.put_object(Bucket=ref.bucket, Key=ref.key, Body=data, ContentType=content_type)
 
+    def abort_open_uploads(self, ref: ObjectRef) -> int:
+        """Aborts every open multipart upload of `ref`'s key (the caller holds the object's
+        lease: none is a live writer's). Best effort; the number aborted."""
+        try:
+            listed = self.client.list_multipart_uploads(Bucket=ref.bucket, Prefix=ref.key)
+        except AWS_ERRORS:
+            log.warning("could not list open uploads", extra={"uri": ref.uri})
+            return 0
+        aborted = 0
+        for upload in listed.get("Uploads", []):
+            if upload.get("Key") != ref.key:
+                continue
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=ref.bucket, Key=ref.key, UploadId=upload["UploadId"]
+                )
+            except AWS_ERRORS:
+                log.warning("could not abort an abandoned upload", extra={"uri": ref.uri})
+                continue
+            aborted += 1
+        if aborted:
+            log.info("aborted abandoned multipart uploads", extra={"uri": ref.uri, "n": aborted})
+        return aborted
+
     def open_writer(
         self, ref: ObjectRef, content_type: str = DEFAULT_CONTENT_TYPE
     ) -> MultipartWriter:

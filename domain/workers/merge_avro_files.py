@@ -201,6 +201,9 @@ def _merge_type(
     target = layout.merged_ref(record_type, prefix)
     manifest = manifests.read_manifest(target)
     if manifest is not None:
+        # A run killed right after completing the merged file never reaped the uploads the
+        # killed runs before it left open (billed, invisible): this run, holding the lease, does.
+        compactor.reap_uploads((target, layout.sidecar_ref(record_type, prefix)))
         queue.send(MoveRequest(record_type, prefix))
         records = compactor.count_records(target)
         return TypeMerge(

@@ -188,3 +188,20 @@ def test_a_merge_and_a_move_killed_again_and_again_end_once_with_nothing_lost(
     assert day.keys(source_prefix) == []
     assert day.s3.get_object(Bucket=day.bucket, Key=merged_key)["Body"].read() == body
     assert merge_kills + move_kills >= 4, "too few kills landed to have tested anything"
+
+
+def test_a_run_that_finds_the_day_merged_aborts_the_uploads_killed_runs_left_open(
+    lake: tuple[Lake, set[str]],
+) -> None:
+    """A run killed between completing the merged file and reaping the others' uploads leaves
+    them open (billed, invisible); the next run finds the day merged and reaps them."""
+    day, _ = lake
+    args = ("merge-avro-files", "--prefix", DAY, "--type", "registration")
+    assert day.run(*args).wait() == 0
+    merged_key = f"avro/registration/merged/{DAY}.avro"
+    sidecar_key = f"avro/merged-keys/registration/{DAY}.keys"
+    for key in (merged_key, sidecar_key):
+        day.s3.create_multipart_upload(Bucket=day.bucket, Key=key)
+    assert len(day.open_uploads("")) == 2
+    assert day.run(*args).wait() == 0
+    assert day.open_uploads("") == []
