@@ -371,11 +371,11 @@ class Container:
 
     @cached_property
     def wave_status(self) -> S3WaveStatusStore:
-        return S3WaveStatusStore(self.aws.client("s3"), self.settings.scoring_bucket)
+        return S3WaveStatusStore(self.store, self.settings.scoring_bucket)
 
     @cached_property
     def reservation_ledger(self) -> S3ReservationLedger:
-        return S3ReservationLedger(self.aws.client("s3"), self.settings.scoring_bucket)
+        return S3ReservationLedger(self.store, self.settings.scoring_bucket)
 
     @cached_property
     def wave_package(self) -> ZipPackage:
