@@ -215,12 +215,13 @@ def stage_of(stage: Stage, counts: BatchCounts) -> Stage:
     """A stream worker's stage from its poller's counts."""
     stage.received, stage.out = counts.received, counts.handled
     stage.rejected = counts.filtered + counts.dead_lettered
-    stage.reasons.update({k: v for k, v in counts.detail.items() if not k.startswith("handled")})
-    if sum(stage.reasons.values()) != stage.rejected:  # details name what it did, not only drops
-        stage.reasons = Counter(
-            {"filtered": counts.filtered, "dead-lettered": counts.dead_lettered}
-        )
-        stage.reasons = +stage.reasons
+    # The workers' details name drops `filtered:...` / `dead:...`; anything else is what they did.
+    drops = {k: v for k, v in counts.detail.items() if k.startswith(("filtered:", "dead:"))}
+    if sum(drops.values()) == stage.rejected:
+        stage.reasons.update(drops)
+    else:
+        stage.reasons.update({"filtered": counts.filtered, "dead-lettered": counts.dead_lettered})
+    stage.reasons = +stage.reasons
     stage.facts.append(("detail", ", ".join(f"{k} {v:,}" for k, v in counts.detail.items())))
     return stage
 
