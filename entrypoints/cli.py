@@ -140,7 +140,9 @@ def _demo(args: argparse.Namespace) -> int:
     demo = _local_demo()
     if demo is None:
         return Exit.ENVIRONMENT
-    code: int = demo.run_demo(fans=args.fans, console=Console(), parallel=not args.sequential)
+    code: int = demo.run_demo(
+        fans=args.fans, console=Console(), parallel=not args.sequential, wave=args.wave
+    )
     return code
 
 
@@ -218,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--reason", required=True, help="why (kept in the status JSON)")
     grant.set_defaults(run=_allow_wave_prep_attempt)
 
-    demo = commands.add_parser("demo", help="the scored-file pipeline on the embedded emulator")
-    demo.add_argument("--fans", type=int, default=200_000, help="fans in the generated file")
+    demo = commands.add_parser(
+        "demo", help="a whole campaign (Workflow 1) on the embedded emulator"
+    )
+    demo.add_argument("--fans", type=int, default=10_000, help="fans in the generated file")
+    demo.add_argument("--wave", type=int, default=250, help="places in the wave (50 markets)")
     demo.add_argument("--sequential", action="store_true", help="one process, no pool")
     demo.set_defaults(run=_demo)
 
