@@ -478,7 +478,11 @@ class Container:
         """The once-ledger of a wave's texts and emails (LEDGER_TABLE)."""
         from adapters.aws.dynamo_ledger import DynamoOnceLedger
 
-        return DynamoOnceLedger(self.aws.client("dynamodb"), self.settings.ledger_table)
+        # A connection per text in flight: each starts and finishes its own entry (with botocore's
+        # 10, urllib3 dropped a connection per call past them: "Connection pool is full").
+        s = self.settings
+        client = self.aws.client("dynamodb", max_pool_connections=s.sms_max_in_flight)
+        return DynamoOnceLedger(client, s.ledger_table)
 
     @cached_property
     def send_starter(self) -> SendStarter:
