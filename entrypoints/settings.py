@@ -217,6 +217,8 @@ class Settings:
     sms_max_in_flight: int = 200
     sms_parts_per_second: float = 100.0
     sms_wave_state_machine: str = ""
+    # The queue End User Messaging's delivery events reach (reconcile_sms_deliveries' trigger).
+    sms_events_queue: str = "sms-delivery-events"
 
     # PutRecords calls in flight per producer (1: serial); records of one partition key keep
     # their order whatever the number.
@@ -309,6 +311,7 @@ class Settings:
             sms_max_in_flight=_int(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),
             sms_parts_per_second=_float(env, "SMS_PARTS_PER_SECOND", d.sms_parts_per_second),
             sms_wave_state_machine=_get(env, "SMS_WAVE_STATE_MACHINE"),
+            sms_events_queue=_get(env, "SMS_EVENTS_QUEUE", d.sms_events_queue),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:
