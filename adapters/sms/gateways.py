@@ -281,10 +281,17 @@ class AsyncTmSmsGateway(TmSmsGateway):
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = self.connections.timeout
+            # No cookie jar, no decompression: per-request work the TM contract never needs.
+            # Timeouts per socket operation (as adapters/http/async_client.py), not a total
+            # one: one timer less a request.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=self._idle),
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 3.0)),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=min(timeout, 3.0), sock_read=timeout
+                ),
                 headers=self.headers,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
             )
         return self._session
 
