@@ -9,8 +9,8 @@ EventBridge) carry the `Context` sent with the text, `{ledgerKey}`
 - TEXT_DELIVERED, TEXT_SUCCESSFUL (final) -> the entry DONE with the event's message id;
 - a final failure (TEXT_BLOCKED, TEXT_INVALID, TEXT_CARRIER_UNREACHABLE, TEXT_TTL_EXPIRED, ...)
   -> FAILED with the event type as the reason;
-- anything not final (TEXT_QUEUED, TEXT_PENDING, `isFinal: false`), a type we do not know, or
-  an event without our ledger key -> left alone.
+- anything not final (TEXT_QUEUED, TEXT_PENDING, `isFinal: false`), TEXT_UNKNOWN (no answer
+  either way), a type we do not know, or an event without our ledger key -> left alone.
 
 Only an UNKNOWN entry is resolved (OnceLedger.resolve): a DONE or FAILED one is never touched
 (the sender's own record wins). An entry still CLAIMED or STARTED (its run alive, or dead and
@@ -45,10 +45,12 @@ UNDELIVERED = frozenset(
         "TEXT_CARRIER_BLOCKED",
         "TEXT_UNREACHABLE",
         "TEXT_SPAM",
-        "TEXT_UNKNOWN",
         "TEXT_PROTECT_BLOCKED",
     }
 )
+# TEXT_UNKNOWN is left alone: "temporary or permanent", and what End User Messaging reports when
+# no carrier answered in 72 hours. It does not say the text was not delivered; the entry stays
+# unknown rather than claim a failure.
 SMS_KEY_PREFIX = "sms#"
 MAX_KEY = 256  # End User Messaging's Context value limit; the sender cuts the key there
 

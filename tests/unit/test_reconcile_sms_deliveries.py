@@ -25,7 +25,9 @@ from tests.support.memory_ledger import MemoryOnceLedger
 
 KEY = "sms#c1_w1#fan7"
 TTL = timedelta(minutes=10)
-EVENT_TYPES = sorted(DELIVERED | UNDELIVERED | {"TEXT_QUEUED", "TEXT_PENDING", "VOICE_ANSWERED"})
+EVENT_TYPES = sorted(
+    DELIVERED | UNDELIVERED | {"TEXT_QUEUED", "TEXT_PENDING", "TEXT_UNKNOWN", "VOICE_ANSWERED"}
+)
 
 
 def ledger_with(state: str, key: str = KEY) -> MemoryOnceLedger:
@@ -91,9 +93,10 @@ def test_a_final_failure_settles_an_unknown_text_as_failed_naming_the_event(
         event("TEXT_QUEUED"),
         event("TEXT_PENDING"),
         event("TEXT_BLOCKED", isFinal=False),
+        event("TEXT_UNKNOWN"),
         event("VOICE_COMPLETED"),
     ],
-    ids=["queued", "pending", "blocked-not-final", "unknown-type"],
+    ids=["queued", "pending", "blocked-not-final", "text-unknown", "unknown-type"],
 )
 def test_an_event_that_is_not_final_leaves_the_unknown_text_alone(made: DeliveryEvent) -> None:
     ledger = ledger_with("unknown")
