@@ -179,7 +179,8 @@ def run(
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     sent = result.unwrap().counts.sms["sent"]
     assert sent == fans, result
-    kind = runner_kind + (f" ({step_threads} step threads)" if step_threads else "")
+    steps = step_threads and runner_kind == "asyncio"
+    kind = runner_kind + (f" ({step_threads} step threads)" if steps else "")
     kind += ", DynamoDB ledger" if ledger is not None else ""
     line = f"| {kind} | {fans:,} | {in_flight} | {rate or 'none'} | {wall:.1f} s | "
     line += f"{sent / wall:,.0f} | "
