@@ -27,7 +27,9 @@ texts = st.sampled_from(["hi", "a" * 200, "a" * 159 + "\u2019", "€" * 100, "x"
 answers = st.sampled_from(["ok", "ok", "ok", "opted", "refused", "noanswer", "throttle"])
 # Every rule holds whichever runner drives the sends: one at a time, or on one event loop.
 runners = pytest.mark.parametrize(
-    "runner", [SerialTaskRunner(), AsyncTaskRunner()], ids=["serial", "asyncio"]
+    "runner",
+    [SerialTaskRunner(), AsyncTaskRunner(), AsyncTaskRunner(step_threads=3)],
+    ids=["serial", "asyncio", "asyncio-steps-in-threads"],
 )
 
 
@@ -156,6 +158,27 @@ def test_the_cap_holds_on_the_event_loop_too() -> None:
     assert isinstance(result, Success), result
     assert gateway.most_in_flight == cap
     assert result.unwrap().counts.sms["sent"] == cap * 6
+
+
+class SyncOnly:
+    """A gateway with a blocking `send` only (End User Messaging, SNS: botocore)."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.send = gateway.send
+
+
+def test_the_event_loop_runner_sends_through_a_blocking_gateway_in_threads() -> None:
+    world = world_with([fan(n) for n in range(30)], {"sms#w#fan3": "throttle"})
+    ports = world.ports(cap=5, runner=AsyncTaskRunner())
+    ports.gateway = SyncOnly(world.gateway)  # type: ignore[assignment]
+
+    result = sms_wave_send(SendInput("w"), ports=ports, options=world.options(chunk_rows=7))
+
+    assert isinstance(result, Success), result
+    assert result.unwrap().counts.sms["sent"] == 30
+    assert world.gateway is not None
+    assert all(n == 1 for n in world.gateway.delivered.values())
+    assert len(world.gateway.delivered) == 30
 
 
 class Crash(BaseException):
