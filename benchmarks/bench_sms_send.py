@@ -9,12 +9,18 @@
 The ledger is a counting one that keeps nothing (the sender's memory, not a fake's dict), the
 email queue a no-op: what is measured is the sender, the pacer, the threads and the HTTP client.
 
+Both runners in the same run (`--runners threads,asyncio`): ThreadTaskRunner with the TM
+gateway's http.client per thread, AsyncTaskRunner with its aiohttp `send_async`.
+
     python -m benchmarks.bench_sms_send [--fans 20000] [--rated 5000] [--in-flight 200]
+        [--runners threads,asyncio]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import subprocess
 import sys
 import threading
@@ -86,12 +92,33 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * 4096 / 2**20
 
 
-def run(url: str, fans: int, in_flight: int, rate: float | None) -> None:
+def reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+        refs.write("5")  # Linux: VmHWM starts again from the current RSS
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(
+    url: str,
+    fans: int,
+    in_flight: int,
+    rate: float | None,
+    runner_kind: str,
+    ledger: Any = None,
+    step_threads: int = 0,
+) -> None:
     from adapters.clock import SystemClock
     from adapters.rate_limiter import SystemMonotonicClock
-    from adapters.sms.gateways import TmSmsGateway
+    from adapters.sms.gateways import AsyncTmSmsGateway
     from adapters.sms.pacer import ThrottlePacer
-    from adapters.sms.runner import ThreadTaskRunner
+    from adapters.sms.runner import AsyncTaskRunner, ThreadTaskRunner
     from domain.sms import SendCounts, SmsMessage
     from domain.workers.sms_wave_send import SendInput, SendOptions, SendPorts, sms_wave_send
     from tests.support.memory_leases import MemoryLeases
@@ -100,19 +127,31 @@ def run(url: str, fans: int, in_flight: int, rate: float | None) -> None:
 
     store = InMemoryObjectStore()
     areas = ("212", "213", "312", "415", "617", "646", "718", "917", "202", "305")
-    rows = [
+    rows = (  # a generator: 1M rows as dicts would be ~1 GB before the send starts
         fan(n, email="", mobileNumber=f"+1{areas[n // 10_000 % 10]}555{n % 10_000:04d}")
         for n in range(fans)
-    ]
-    put_wave(store, "bench", rows)
+    )
+    wave = f"bench-{runner_kind}-{rate or 0:.0f}-{time.time_ns()}"  # its own ledger entries
+    put_wave(store, wave, rows)  # type: ignore[arg-type]  # iterated once
     del rows
-    tm = TmSmsGateway(url)
+    tm = AsyncTmSmsGateway(url)  # send: http.client (threads); send_async: aiohttp
     stamps: list[float] = []
 
     class Stamped:
+        # Call times only for the rated run: a float a text would grow with the wave (32 MB
+        # at 1M), which the memory column must not count.
         def send(self, message: SmsMessage) -> Any:
-            stamps.append(time.monotonic())
+            if rate:
+                stamps.append(time.monotonic())
             return tm.send(message)
+
+        async def send_async(self, message: SmsMessage) -> Any:
+            if rate:
+                stamps.append(time.monotonic())
+            return await tm.send_async(message)
+
+        async def aclose(self) -> None:
+            await tm.aclose()
 
     clock = SystemMonotonicClock()
     memory: list[str] = []
@@ -126,22 +165,29 @@ def run(url: str, fans: int, in_flight: int, rate: float | None) -> None:
 
     ports = SendPorts(
         store=store,
-        ledger=NullLedger(),
+        ledger=ledger or NullLedger(),
         gateway=Stamped(),
         emails=NoEmails(),
-        runner=ThreadTaskRunner(),
+        runner=AsyncTaskRunner(step_threads) if runner_kind == "asyncio" else ThreadTaskRunner(),
         pacer=ThrottlePacer(rate, in_flight, clock),
         leases=MemoryLeases(SystemClock()),
         monotonic=clock,
         progress=progress,
     )
     options = SendOptions(bucket=BUCKET, owner="bench", in_flight=in_flight)
+    gc.collect()
+    before = rss_mib()
+    reset_peak_rss()
     cpu, wall = time.process_time(), time.perf_counter()
-    result = sms_wave_send(SendInput("bench"), ports=ports, options=options)
+    result = sms_wave_send(SendInput(wave), ports=ports, options=options)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     sent = result.unwrap().counts.sms["sent"]
     assert sent == fans, result
-    line = f"| {fans:,} | {in_flight} | {rate or 'none'} | {wall:.1f} s | {sent / wall:,.0f} | "
+    steps = step_threads and runner_kind == "asyncio"
+    kind = runner_kind + (f" ({step_threads} step threads)" if steps else "")
+    kind += ", DynamoDB ledger" if ledger is not None else ""
+    line = f"| {kind} | {fans:,} | {in_flight} | {rate or 'none'} | {wall:.1f} s | "
+    line += f"{sent / wall:,.0f} | "
     line += f"{cpu / sent * 1e6:,.0f} | "
     if rate:
         first = stamps[0]
@@ -151,7 +197,20 @@ def run(url: str, fans: int, in_flight: int, rate: float | None) -> None:
         line += f"{measured:,.1f}/s ({(measured / rate - 1) * 100:+.2f} %) | "
     else:
         line += "- | "
-    print(line + "; ".join(memory) + " |", flush=True)
+    # The peak during the send (VmHWM, reset before it) over the RSS when it started: the wave
+    # file is in both (the in-memory store holds the whole CSV), the difference is the sender's.
+    print(line + "; ".join(memory) + f" | {before:.0f} -> {peak_rss_mib():.0f} |", flush=True)
+
+
+def dynamo_ledger(stack: contextlib.ExitStack) -> Any:
+    from adapters.aws.clients import ClientFactory, ClientOptions
+    from adapters.aws.dynamo_ledger import DynamoOnceLedger, create_ledger_table
+    from local.emulator import EmulatorProcess
+
+    emulator = stack.enter_context(EmulatorProcess())
+    db = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url)).client("dynamodb")
+    create_ledger_table(db, "ledger")
+    return DynamoOnceLedger(db, "ledger")
 
 
 def main() -> None:
@@ -162,6 +221,10 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=200)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--runners", default="threads,asyncio")  # compared in the same run
+    parser.add_argument("--step-threads", type=int, default=0)  # AsyncTaskRunner's ledger steps
+    # `dynamo`: DynamoOnceLedger on the emulator (a process of its own): two writes a text
+    parser.add_argument("--ledger", choices=("null", "dynamo"), default="null")
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve)
@@ -177,13 +240,18 @@ def main() -> None:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
         print(
-            "| texts | in flight | rate (parts/s) | wall | sends/s | sender CPU µs/send | "
-            "measured rate | RSS MiB as the wave goes (rows: MiB) |"
+            "| runner | texts | in flight | rate (parts/s) | wall | sends/s | sender CPU µs/send | "
+            "measured rate | RSS MiB as the wave goes (rows: MiB) | RSS MiB at start -> peak |"
         )
-        print("|---|---|---|---|---|---|---|---|")
-        run(url, args.fans, args.in_flight, None)
-        if args.rated:
-            run(url, args.rated, args.in_flight, args.rate)
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        with contextlib.ExitStack() as stack:
+            ledger = None
+            if args.ledger == "dynamo":
+                ledger = dynamo_ledger(stack)
+            for runner in args.runners.split(","):
+                run(url, args.fans, args.in_flight, None, runner, ledger, args.step_threads)
+                if args.rated:
+                    run(url, args.rated, args.in_flight, args.rate, runner, ledger)
     finally:
         assert server.stdin is not None
         server.stdin.close()

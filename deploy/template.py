@@ -103,6 +103,8 @@ _QUEUES = {
     "move_queue": Resource("sqs", "MoveQueue", PREFIX + "-move-merged-avro"),
     # The wave's emails, for the email service to consume (its own DLQ beside it).
     "sms_wave_email_queue": Resource("sqs", "SmsWaveEmailQueue", PREFIX + "-sms-wave-emails"),
+    # End User Messaging's delivery events (its event destination, through SNS or directly).
+    "sms_events_queue": Resource("sqs", "SmsEventsQueue", PREFIX + "-sms-events"),
 }
 _TABLES = {
     "demand_table": Resource("dynamodb", "DemandTable", PREFIX + "-demand"),
@@ -112,7 +114,7 @@ _TABLES = {
     "ledger_table": Resource("dynamodb", "LedgerTable", PREFIX + "-once"),
 }
 RESOURCES: Mapping[str, Resource] = {**_BUCKETS, **_STREAMS, **_QUEUES, **_TABLES}
-CONSUMED_QUEUES = ("verdict_queue", "move_queue")
+CONSUMED_QUEUES = ("verdict_queue", "move_queue", "sms_events_queue")
 
 # Key schemas as the adapters create them (adapters/aws/dynamo_table.py, streams/checkpoints.py,
 # tests/integration/test_dynamo_entries.py). No TTL: no table holds entries meant to vanish (the
@@ -274,6 +276,7 @@ PROFILES: Mapping[str, Profile] = {
         ),
         memory=2048,
     ),
+    "reconcile_sms_deliveries": Profile(("ledger_table", "sms_events_queue"), timeout=60),
     "sms_wave_scheduler": Profile(("scoring_bucket", "sms_wave_state_machine"), timeout=300),
     "translate_ranks_to_scores": Profile(
         (*_CAMPAIGNS, "fanlist_ranks_stream"),

@@ -35,7 +35,7 @@ from domain.models import (
 )
 from domain.once import Done, Entry, Outcome, Resolution
 from domain.records import AssignedCodes, CodeAssignment, LakeBatch, Verdict
-from domain.sms import EmailRequest, SmsAnswer, SmsMessage
+from domain.sms import EmailRequest, SendExchange, SmsAnswer, SmsMessage
 from domain.streaming import BatchCounts, DeadLetter, IncomingRecord
 from domain.wave_prep.fans import EligibilityQuery, EligibleFan
 from domain.wave_prep.markets import CampaignMarket
@@ -663,12 +663,20 @@ class EmailQueue(Protocol):
 
 
 class TaskRunner(Protocol):
-    """Runs calls with up to `in_flight` at once, taking them from `tasks` lazily (so a
-    worker's memory holds about `in_flight` of them), and yields each result as it completes
-    (in any order). An exception a task raises stops the run and is raised by the iterator.
-    adapters/sms/runner.py: threads; tests: the same, or one at a time."""
+    """Drives sends (domain/sms.py SendExchange) with up to `in_flight` at once, taking them
+    from `tasks` lazily (so a worker's memory holds about `in_flight` of them): each message an
+    exchange yields is sent with `gateway` inside `pacer.slot(message.parts)` and its answer sent
+    back in; each exchange's result is yielded as it completes (in any order). An exception an
+    exchange raises stops the run (the calls in flight finish) and is raised by the iterator.
+    adapters/sms/runner.py: threads, one asyncio loop, or one at a time (tests)."""
 
-    def run(self, tasks: Iterable[Callable[[], T]], in_flight: int) -> Iterator[T]: ...
+    def run(
+        self,
+        tasks: Iterable[SendExchange[T]],
+        in_flight: int,
+        gateway: SmsGateway,
+        pacer: SendPacer,
+    ) -> Iterator[T]: ...
 
 
 class SendPacer(Protocol):

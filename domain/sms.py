@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.scoring.phones import check_phone
 
@@ -185,6 +185,13 @@ class NoAnswer:
 
 
 SmsAnswer = Accepted | OptedOut | Refused | Throttled | NoAnswer
+
+R = TypeVar("R")
+# One fan's send as a generator the TaskRunner drives: it yields each SmsMessage to send (again
+# after a throttle), receives the gateway's answer, and returns its result. The domain keeps
+# the rules (ledger start before the call, finish after); the runner decides how a call waits
+# (a thread blocked in http.client, or a coroutine on one event loop).
+SendExchange = Generator[SmsMessage, SmsAnswer, R]
 
 
 @dataclass(frozen=True, slots=True)

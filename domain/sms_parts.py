@@ -84,6 +84,12 @@ def split_parts(text: str) -> list[str]:
 
 
 def text_parts(text: str) -> TextParts:
+    if _GSM_BASIC.issuperset(text):
+        # The common text (basic GSM-7 only: no ESC pair, no UCS-2) in one C-level pass: every
+        # character one septet, so the greedy split is plain division. ~1 µs, not ~25 µs a text
+        # (the sender counts the parts of every text it sends).
+        units = len(text)
+        return TextParts(Encoding.GSM7, 1 if units <= GSM_SINGLE else -(-units // GSM_SPLIT), units)
     encoding, outside = encoding_of(text)
     cost = _gsm_cost if encoding is Encoding.GSM7 else _ucs2_cost
     units = sum(map(cost, text))

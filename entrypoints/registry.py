@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from domain.workers.process_scheduled_wave import ScheduledWave
     from domain.workers.process_scored_files import ScoredFileCounts, ScoredFileFailure
     from domain.workers.process_sms_wave_files import WavePrepCounts, WavePrepFailure
+    from domain.workers.reconcile_sms_deliveries import DeliveryEvent, ReconcileResult
     from domain.workers.sms_wave_scheduler import SchedulerResult
     from domain.workers.sms_wave_send import SendFailure, SendInput, SendOptions, SentWave
     from domain.workers.translate_ranks_to_scores import FanlistUpload
@@ -1307,6 +1308,56 @@ _SLACK_STATS = Worker(
     ),
 )
 
+
+def _reconcile_sms_deliveries(c: Container) -> Run:
+    from domain.workers.reconcile_sms_deliveries import reconcile_sms_delivery
+
+    return partial(reconcile_sms_delivery, ledger=c.send_ledger)
+
+
+def _write_reconciled(result: ReconcileResult) -> Written:
+    # pending: the entry is claimed or started (its run alive, or dead and not yet turned
+    # unknown): retryable, so SQS delivers the event again instead of it being lost.
+    failure = None
+    if result.retryable:
+        failure = JobFailure("pending", f"{result.ledger_key}: not settled yet", retryable=True)
+    return Written(result.to_json(), failure, {"in": 1, result.outcome.value: 1})
+
+
+def _delivery_event(body: Any, _settings: Settings) -> Result[DeliveryEvent, str]:
+    from domain.workers.reconcile_sms_deliveries import DeliveryEvent
+
+    return DeliveryEvent.parse(body)
+
+
+def _event_lines(a: argparse.Namespace) -> list[str]:
+    with open(a.events, encoding="utf-8") as lines:
+        return [line for line in lines if line.strip()]
+
+
+_SMS_RECONCILE = Worker(
+    name="reconcile_sms_deliveries",
+    summary="settles texts left unknown from End User Messaging's delivery events",
+    trigger=SqsQueue("sms_events_queue"),
+    build=_reconcile_sms_deliveries,
+    actions=(
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ),
+    job=Job(parse=_delivery_event, write=_write_reconciled),
+    cli=Cli(
+        help="settle unknown texts from delivery events (a file of event JSON, one a line)",
+        arguments=((("events",), {"help": "a file of End User Messaging events, one a line"}),),
+        inputs=_event_lines,
+        unit="events",
+        progress=False,
+    ),
+)
+
 STREAM_WORKERS: tuple[Worker[StreamWorker], ...] = (
     _stream_worker(
         name="save_campaign_data",
@@ -1347,6 +1398,7 @@ JOBS: tuple[Worker[Run], ...] = (
     _RANKS,
     _STATS,
     _SLACK_STATS,
+    _SMS_RECONCILE,
 )
 
 WORKERS: Mapping[str, Worker[object]] = {

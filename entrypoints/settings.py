@@ -217,6 +217,8 @@ class Settings:
     sms_max_in_flight: int = 200
     sms_parts_per_second: float = 100.0
     sms_wave_state_machine: str = ""
+    # The queue End User Messaging's delivery events reach (reconcile_sms_deliveries' trigger).
+    sms_events_queue: str = "sms-delivery-events"
 
     # PutRecords calls in flight per producer (1: serial); records of one partition key keep
     # their order whatever the number.
@@ -315,6 +317,7 @@ class Settings:
             sms_wave_state_machine=_get(env, "SMS_WAVE_STATE_MACHINE"),
             fanlist_ranks_stream=_get(env, "FANLIST_RANKS_STREAM", d.fanlist_ranks_stream),
             stats_prefix=_get(env, "STATS_PREFIX", d.stats_prefix),
+            sms_events_queue=_get(env, "SMS_EVENTS_QUEUE", d.sms_events_queue),
         )
 
     def processes_for_transform(self, in_lambda: bool | None = None) -> int:

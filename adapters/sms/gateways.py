@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
+import orjson
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -213,7 +215,7 @@ class TmSmsGateway:
             self.headers["Authorization"] = f"Bearer {token}"
         self.app_id, self.group_id = app_id, group_id
 
-    def send(self, message: SmsMessage) -> SmsAnswer:
+    def _body(self, message: SmsMessage) -> bytes:
         body = {
             "message": {
                 "to": {"phoneNumber": message.to},
@@ -225,33 +227,90 @@ class TmSmsGateway:
             },
             "correlationId": message.key,
         }
+        return orjson.dumps(body)  # ~1 µs; json.dumps ~10 µs a text
+
+    def send(self, message: SmsMessage) -> SmsAnswer:
         try:
             status, retry_after, data = self.connections.post(
-                "/sms", json.dumps(body).encode(), self.headers
+                "/sms", self._body(message), self.headers
             )
         except _NotSent as error:
             return Throttled(f"not sent: {error}")
         except (OSError, http.client.HTTPException) as error:  # it may have gone
             return NoAnswer(f"no answer: {type(error).__name__}")
-        answer: Any
+        return _tm_answer(message, status, retry_after, data)
+
+
+def _tm_answer(message: SmsMessage, status: int, retry_after: str, data: bytes) -> SmsAnswer:
+    answer: Any
+    try:
+        answer = json.loads(data) if data else {}
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    if 200 <= status < 300:
+        return Accepted(str(answer.get("messageId") or message.key))
+    if status in (429, 503):
+        return Throttled(f"http {status}", _retry_after(retry_after))
+    if status in (401, 403):
+        return Throttled(f"set-up: http {status}")
+    if status >= 500:
+        return NoAnswer(f"http {status}")
+    reason = str(answer.get("reason", ""))
+    if status == 409 and reason.upper() == "OPTED_OUT":
+        return OptedOut()
+    return Refused(f"http {status}" + (f" {reason[:60]}" if reason.isidentifier() else ""))
+
+
+class AsyncTmSmsGateway(TmSmsGateway):
+    """TmSmsGateway with `send_async` on aiohttp, for AsyncTaskRunner (`send` stays: the
+    thread runners use it). The same body and the same answers. aiohttp makes no retries; a
+    connection that could not be opened is Throttled (nothing left), anything after the
+    request was written NoAnswer. Idle keep-alive connections are dropped after
+    `idle_seconds` (as _Connections: a server that closed one would fail the next text
+    in a way that cannot be told from a text lost in flight). The session lives on the loop
+    of the first call; the runner calls `aclose()` on that loop."""
+
+    def __init__(self, base_url: str, *, idle_seconds: float = 4.0, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
+        self._url = base_url.rstrip("/") + "/sms"
+        self._idle = idle_seconds
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = self.connections.timeout
+            # No cookie jar, no decompression: per-request work the TM contract never needs.
+            # Timeouts per socket operation (as adapters/http/async_client.py), not a total
+            # one: one timer less a request.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=self._idle),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=min(timeout, 3.0), sock_read=timeout
+                ),
+                headers=self.headers,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def send_async(self, message: SmsMessage) -> SmsAnswer:
         try:
-            answer = json.loads(data) if data else {}
-        except ValueError:
-            answer = {}
-        if not isinstance(answer, dict):
-            answer = {}
-        if 200 <= status < 300:
-            return Accepted(str(answer.get("messageId") or message.key))
-        if status in (429, 503):
-            return Throttled(f"http {status}", _retry_after(retry_after))
-        if status in (401, 403):
-            return Throttled(f"set-up: http {status}")
-        if status >= 500:
-            return NoAnswer(f"http {status}")
-        reason = str(answer.get("reason", ""))
-        if status == 409 and reason.upper() == "OPTED_OUT":
-            return OptedOut()
-        return Refused(f"http {status}" + (f" {reason[:60]}" if reason.isidentifier() else ""))
+            async with self._client().post(self._url, data=self._body(message)) as response:
+                data = await response.read()
+                retry_after = response.headers.get("Retry-After", "")
+                status = response.status
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            return Throttled(f"not sent: {type(error).__name__}")
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:  # it may have gone
+            return NoAnswer(f"no answer: {type(error).__name__}")
+        return _tm_answer(message, status, retry_after, data)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _retry_after(value: str) -> float | None:

@@ -13,9 +13,10 @@ later than the time the limiter gave, and two calls could land in one second abo
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from adapters.rate_limiter import TokenBucketLimiter
 from domain.ports import MonotonicClock
@@ -37,6 +38,8 @@ class ThrottlePacer:
         if rate_parts_per_second is not None:
             self.limiter = TokenBucketLimiter(rate_parts_per_second, burst=burst, clock=clock)
         self._cap = threading.BoundedSemaphore(max_in_flight)
+        self.max_in_flight = max_in_flight
+        self._tasks: asyncio.Semaphore | None = None  # the cap on one event loop (AsyncTaskRunner)
         self.base, self.ceiling = base, ceiling
         self._lock = threading.Lock()
         self._streak = 0
@@ -50,6 +53,22 @@ class ThrottlePacer:
             if self.limiter is not None:
                 self.limiter.acquire(parts)
             yield
+
+    @asynccontextmanager
+    async def slot_async(self, parts: int) -> AsyncIterator[None]:
+        """slot() for coroutines on one event loop: the same cap, pause and rate."""
+        if self._tasks is None:  # made in the loop that uses it
+            self._tasks = asyncio.Semaphore(self.max_in_flight)
+        async with self._tasks:
+            while (wait := self._pause_left()) > 0:
+                await self.clock.sleep_async(wait)
+            if self.limiter is not None:
+                await self.limiter.acquire_async(parts)
+            yield
+
+    def _pause_left(self) -> float:
+        with self._lock:
+            return self._paused_until - self.clock.monotonic()
 
     def _wait_out_pause(self) -> None:
         while True:

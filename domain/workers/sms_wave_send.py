@@ -28,7 +28,7 @@ registrant lands in exactly one of sent, failed, skipped, opted_out, unknown.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -62,6 +62,8 @@ from domain.sms import (
     Refused,
     Registrant,
     SendCounts,
+    SendExchange,
+    SmsAnswer,
     SmsMessage,
     Throttled,
     WaveOptions,
@@ -372,7 +374,9 @@ class _Sender:
     # main thread: rows -> claims -> tasks; results -> counts and emails
 
     def run(self, rows: Iterator[WaveRow]) -> None:
-        results = self.ports.runner.run(self._tasks(rows), self.options.in_flight)
+        results = self.ports.runner.run(
+            self._tasks(rows), self.options.in_flight, self.ports.gateway, self.ports.pacer
+        )
         for result in results:
             self._texted(result)
         self._flush_emails()
@@ -389,7 +393,7 @@ class _Sender:
                 )
             )
 
-    def _tasks(self, rows: Iterator[WaveRow]) -> Iterator[Callable[[], _FanResult]]:
+    def _tasks(self, rows: Iterator[WaveRow]) -> Iterator[SendExchange[_FanResult]]:
         for chunk in _chunks(rows, self.options.chunk_rows):
             time_left = self.ports.time_left
             if time_left is not None and time_left() < self.options.stop_before_seconds:
@@ -413,10 +417,10 @@ class _Sender:
                 if registrant.phone is None:
                     why = registrant.sms_reason.partition(":")
                     outcome = Outcome.FAILED if why[0] == "failed" else Outcome.SKIPPED
-                    yield partial(_FanResult, registrant, outcome, why[2])
+                    yield _settled(_FanResult(registrant, outcome, why[2]))
                 else:
                     entry = entries[ledger_key("sms", self.wave, registrant.fan)]
-                    yield partial(self._text, registrant, entry)
+                    yield self._text(registrant, entry)
             self._progress()
 
     def _registrants(self, chunk: list[WaveRow]) -> list[Registrant]:
@@ -527,9 +531,10 @@ class _Sender:
             self._fan_done(result, outcome)
         self._ledger(partial(ledger.finish, settlements))
 
-    # a fan's text (a runner's thread)
+    # a fan's text: an exchange the runner drives (a thread's, or the event loop's), sending
+    # each message it yields through the pacer and the gateway and sending the answer back in
 
-    def _text(self, registrant: Registrant, entry: Entry) -> _FanResult:
+    def _text(self, registrant: Registrant, entry: Entry) -> SendExchange[_FanResult]:
         owner = self.options.owner
         if not (entry.state is EntryState.CLAIMED and entry.owner == owner):
             return _FanResult(registrant, *_settled_outcome(entry, owner))
@@ -544,7 +549,7 @@ class _Sender:
             return _FanResult(registrant, Outcome.SKIPPED, "claim_lapsed")
         parts = text_parts(registrant.text).parts
         message = SmsMessage(entry.key, registrant.phone or "", registrant.text, parts)
-        answer = self._call(message, started)
+        answer = yield from self._call(message, started)
         if isinstance(answer, Accepted):
             settlement: LedgerOutcome = Done(answer.message_id)
             result = _FanResult(registrant, Outcome.SENT)
@@ -562,12 +567,11 @@ class _Sender:
 
     def _call(
         self, message: SmsMessage, started: Entry
-    ) -> Accepted | OptedOut | Refused | NoAnswer:
+    ) -> Generator[SmsMessage, SmsAnswer, Accepted | OptedOut | Refused | NoAnswer]:
         pacer, clock = self.ports.pacer, self.ports.monotonic
         deadline = clock.monotonic() + self.options.throttle_budget_seconds
         while True:
-            with pacer.slot(message.parts):
-                answer = self.ports.gateway.send(message)
+            answer = yield message  # sent by the runner under pacer.slot(message.parts)
             if not isinstance(answer, Throttled):
                 if isinstance(answer, Accepted):
                     pacer.accepted()
@@ -585,6 +589,12 @@ class _Sender:
                         self.counts,
                     )
                 )
+
+
+def _settled(result: _FanResult) -> SendExchange[_FanResult]:
+    """An exchange that sends nothing: the fan's outcome is known without a call."""
+    yield from ()
+    return result
 
 
 def _settled_outcome(entry: Entry, owner: str) -> tuple[Outcome, str]:

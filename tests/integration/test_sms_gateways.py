@@ -5,6 +5,7 @@ that throttles, refuses, is slow and drops connections."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +15,12 @@ import pytest
 from botocore.config import Config
 
 from adapters.aws.sqs import SqsEmailQueue
-from adapters.sms.gateways import EndUserMessagingGateway, SnsSmsGateway, TmSmsGateway
+from adapters.sms.gateways import (
+    AsyncTmSmsGateway,
+    EndUserMessagingGateway,
+    SnsSmsGateway,
+    TmSmsGateway,
+)
 from domain.sms import (
     Accepted,
     EmailRequest,
@@ -191,7 +197,35 @@ def test_emails_go_in_batches_of_ten_with_a_deterministic_id_per_fan(aws: Any) -
 # --- the TM SMS service over HTTP --------------------------------------------------------------
 
 
-def test_tm_sms_service_contract_and_its_answers(http_server: LocalHttpServer) -> None:
+Sender = Callable[[TmSmsGateway], tuple[Callable[[SmsMessage], Any], Callable[[], None]]]
+
+
+def sync_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Callable[[], None]]:
+    return gateway.send, lambda: None
+
+
+def async_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Callable[[], None]]:
+    """AsyncTmSmsGateway.send_async, each call on one kept loop (as AsyncTaskRunner's)."""
+    assert isinstance(gateway, AsyncTmSmsGateway)
+    loop = asyncio.new_event_loop()
+
+    def close() -> None:
+        loop.run_until_complete(gateway.aclose())
+        loop.close()
+
+    return lambda message: loop.run_until_complete(gateway.send_async(message)), close
+
+
+@pytest.mark.parametrize(
+    ("make", "sender"),
+    [(TmSmsGateway, sync_sender), (AsyncTmSmsGateway, async_sender)],
+    ids=["http.client", "aiohttp"],
+)
+def test_tm_sms_service_contract_and_its_answers(
+    http_server: LocalHttpServer,
+    make: Callable[..., TmSmsGateway],
+    sender: Sender,
+) -> None:
     def handle(request: Request) -> Response:
         number = request.json()["message"]["to"]["phoneNumber"]
         if number.endswith("02"):
@@ -201,10 +235,11 @@ def test_tm_sms_service_contract_and_its_answers(http_server: LocalHttpServer) -
         return Response.json({"messageId": "tm-1"})
 
     http_server.route("POST", "/sms", handle)
-    gateway = TmSmsGateway(http_server.url, token="t0k3n", timeout=0.5)
+    send, close = sender(make(http_server.url, token="t0k3n", timeout=0.5))
+    unreachable, close_unreachable = sender(make("http://127.0.0.1:9"))
 
     def to(number: str) -> Any:
-        return gateway.send(SmsMessage(MESSAGE.key, number, MESSAGE.text, 1))
+        return send(SmsMessage(MESSAGE.key, number, MESSAGE.text, 1))
 
     assert to("+12125550101") == Accepted("tm-1")
     assert to("+12125550102") == OptedOut()
@@ -217,7 +252,9 @@ def test_tm_sms_service_contract_and_its_answers(http_server: LocalHttpServer) -
     assert isinstance(to("+12125550101"), NoAnswer)
     http_server.inject(Fault.status(502), times=1)
     assert to("+12125550101") == NoAnswer("http 502")
-    refused = TmSmsGateway("http://127.0.0.1:9").send(MESSAGE)
+    refused = unreachable(MESSAGE)
+    close()
+    close_unreachable()
     assert isinstance(refused, Throttled) and refused.reason.startswith("not sent")
     body = http_server.requests_to("POST", "/sms")[0]
     assert body.headers["authorization"] == "Bearer t0k3n"

@@ -5,23 +5,32 @@ number got at most one text, exactly one unless its entry says unknown."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from adapters.sms.runner import ThreadTaskRunner
+from adapters.sms.runner import AsyncTaskRunner, SerialTaskRunner, ThreadTaskRunner
 from domain.models import ObjectRef
 from domain.once import EntryState
+from domain.ports import TaskRunner
 from domain.sms import Accepted, NoAnswer, OptedOut, Refused, SmsMessage, Throttled
 from domain.workers.sms_wave_send import SendInput, config_key, sms_wave_send
 from tests.support.sms_fakes import BUCKET, SendWorld, fan, put_wave
 
 texts = st.sampled_from(["hi", "a" * 200, "a" * 159 + "\u2019", "€" * 100, "x" * 400])
 answers = st.sampled_from(["ok", "ok", "ok", "opted", "refused", "noanswer", "throttle"])
+# Every rule holds whichever runner drives the sends: one at a time, or on one event loop.
+runners = pytest.mark.parametrize(
+    "runner",
+    [SerialTaskRunner(), AsyncTaskRunner(), AsyncTaskRunner(step_threads=3)],
+    ids=["serial", "asyncio", "asyncio-steps-in-threads"],
+)
 
 
 def world_with(rows: list[dict[str, str]], script: dict[str, str]) -> SendWorld:
@@ -47,20 +56,22 @@ def worst_second(calls: list[tuple[float, int]]) -> int:
     return max(sum(p for t, p in calls if s <= t < s + 1.0) for s, _ in calls)
 
 
+@runners
 @given(st.lists(st.tuples(texts, answers), min_size=1, max_size=40), st.integers(6, 20))
 def test_no_one_second_window_holds_more_parts_than_the_rate(
-    fans: list[tuple[str, str]], rate: int
+    runner: TaskRunner, fans: list[tuple[str, str]], rate: int
 ) -> None:
     rows = [fan(n, smsText=text) for n, (text, _) in enumerate(fans)]
     world = world_with(rows, {f"sms#w#fan{n}": a for n, (_, a) in enumerate(fans)})
     result = sms_wave_send(
-        SendInput("w"), ports=world.ports(rate=rate, cap=4), options=world.options()
+        SendInput("w"), ports=world.ports(rate=rate, cap=4, runner=runner), options=world.options()
     )
     assert isinstance(result, Success)
     assert world.gateway is not None
     assert worst_second(world.gateway.calls) <= rate
 
 
+@runners
 @settings(max_examples=40)
 @given(
     st.lists(
@@ -72,7 +83,7 @@ def test_no_one_second_window_holds_more_parts_than_the_rate(
     st.integers(1, 7),
 )
 def test_every_registrant_lands_in_exactly_one_outcome_per_channel(
-    fans: list[tuple[str, bool, bool, str]], channels: str, chunk: int
+    runner: TaskRunner, fans: list[tuple[str, bool, bool, str]], channels: str, chunk: int
 ) -> None:
     rows = []
     for n, (_, phone, email, flag) in enumerate(fans):
@@ -85,7 +96,9 @@ def test_every_registrant_lands_in_exactly_one_outcome_per_channel(
     world = world_with(rows, {f"sms#w#fan{n}": f[0] for n, f in enumerate(fans)})
     put_wave(world.store, "w", rows, {"channels": channels})
     result = sms_wave_send(
-        SendInput("w"), ports=world.ports(), options=world.options(chunk_rows=chunk)
+        SendInput("w"),
+        ports=world.ports(runner=runner),
+        options=world.options(chunk_rows=chunk),
     )
     assert isinstance(result, Success)
     count = result.unwrap().to_json()["count"]
@@ -116,10 +129,63 @@ def test_the_cap_on_calls_in_flight_is_reached_and_never_exceeded() -> None:
     assert result.unwrap().counts.sms["sent"] == cap * 6
 
 
+def test_the_cap_holds_on_the_event_loop_too() -> None:
+    """AsyncTaskRunner: each call waits at a barrier of `cap` coroutines; the wave completes
+    only if `cap` calls are in flight at once, and the count never goes above it."""
+    cap = 8
+    world = SendWorld()
+    put_wave(world.store, "w", [fan(n) for n in range(cap * 6)])
+    assert world.gateway is not None
+    gateway = world.gateway
+    barrier: list[asyncio.Barrier] = []
+
+    async def send_async(message: SmsMessage) -> Any:
+        if not barrier:
+            barrier.append(asyncio.Barrier(cap))
+        with gateway.lock:
+            gateway.in_flight += 1
+            gateway.most_in_flight = max(gateway.most_in_flight, gateway.in_flight)
+        await asyncio.wait_for(barrier[0].wait(), 10)
+        gateway.in_flight -= 1
+        return Accepted(f"m-{message.key}")
+
+    gateway.send_async = send_async  # type: ignore[method-assign]
+    result = sms_wave_send(
+        SendInput("w"),
+        ports=world.ports(cap=cap, runner=AsyncTaskRunner()),
+        options=world.options(in_flight=cap * 4, chunk_rows=5),
+    )
+    assert isinstance(result, Success), result
+    assert gateway.most_in_flight == cap
+    assert result.unwrap().counts.sms["sent"] == cap * 6
+
+
+class SyncOnly:
+    """A gateway with a blocking `send` only (End User Messaging, SNS: botocore)."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.send = gateway.send
+
+
+def test_the_event_loop_runner_sends_through_a_blocking_gateway_in_threads() -> None:
+    world = world_with([fan(n) for n in range(30)], {"sms#w#fan3": "throttle"})
+    ports = world.ports(cap=5, runner=AsyncTaskRunner())
+    ports.gateway = SyncOnly(world.gateway)  # type: ignore[assignment]
+
+    result = sms_wave_send(SendInput("w"), ports=ports, options=world.options(chunk_rows=7))
+
+    assert isinstance(result, Success), result
+    assert result.unwrap().counts.sms["sent"] == 30
+    assert world.gateway is not None
+    assert all(n == 1 for n in world.gateway.delivered.values())
+    assert len(world.gateway.delivered) == 30
+
+
 class Crash(BaseException):
     """kill -9: nothing after it runs, not even an except Exception."""
 
 
+@runners
 @settings(max_examples=60)
 @given(
     st.integers(2, 25),
@@ -128,7 +194,7 @@ class Crash(BaseException):
     st.lists(answers, min_size=25, max_size=25),
 )
 def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
-    fans: int, where: str, at: int, script: list[str]
+    runner: TaskRunner, fans: int, where: str, at: int, script: list[str]
 ) -> None:
     at = at % fans
     world = world_with(
@@ -165,7 +231,7 @@ def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
     ledger.start = start  # type: ignore[method-assign]
     ledger.finish = finish  # type: ignore[method-assign]
     with contextlib.suppress(Crash):
-        sms_wave_send(SendInput("w"), ports=world.ports(), options=world.options())
+        sms_wave_send(SendInput("w"), ports=world.ports(runner=runner), options=world.options())
     gateway.send, ledger.start, ledger.finish = original_send, original_start, original_finish  # type: ignore[method-assign]
     # the killed run's lease and claims lapse; a new process runs the wave again
     world.clock.advance(3600)
@@ -173,7 +239,9 @@ def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
     if ref not in world.store.objects:
         world.store.put_bytes(ref, b"{}")
     again = sms_wave_send(
-        SendInput("w"), ports=world.ports(holder="run-2"), options=world.options("run-2")
+        SendInput("w"),
+        ports=world.ports(holder="run-2", runner=runner),
+        options=world.options("run-2"),
     )
     assert not isinstance(again, Failure), again
     entries = ledger.read([f"sms#w#fan{n}" for n in range(fans)])

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import heapq
 import io
+import itertools
 import json
 import threading
 from collections import defaultdict
@@ -36,6 +38,8 @@ class SteppingClock:
     def __init__(self) -> None:
         self.t = 0.0
         self.lock = threading.Lock()
+        self._sleepers: list[tuple[float, int]] = []
+        self._order = itertools.count()
 
     def monotonic(self) -> float:
         return self.t
@@ -45,8 +49,20 @@ class SteppingClock:
             self.t += max(0.0, seconds)
 
     async def sleep_async(self, seconds: float) -> None:
-        self.sleep(seconds)
-        await asyncio.sleep(0)
+        # Coroutines' sleeps overlap, as on a real clock: each wakes at its own time, the
+        # earliest first (a heap of wake times). Adding each sleep to the time, or waking in
+        # the order they slept, would wake an earlier sleeper late, at someone else's time.
+        me = (self.t + max(0.0, seconds), next(self._order))
+        heapq.heappush(self._sleepers, me)
+        try:
+            await asyncio.sleep(0)  # the coroutines ready now run (and sleep) first
+            while self._sleepers[0] != me:
+                await asyncio.sleep(0)
+            with self.lock:
+                self.t = max(self.t, me[0])
+        finally:
+            self._sleepers.remove(me)
+            heapq.heapify(self._sleepers)
 
     def now(self) -> datetime:
         return START + timedelta(seconds=self.t)
@@ -88,6 +104,16 @@ class FakeGateway:
         finally:
             with self.lock:
                 self.in_flight -= 1
+
+    async def send_async(self, message: SmsMessage) -> SmsAnswer:
+        """For AsyncTaskRunner: the call is made (and timed) now, its answer comes after
+        other coroutines had their turn, so calls interleave."""
+        answer = self.send(message)
+        await asyncio.sleep(0)
+        return answer
+
+    async def aclose(self) -> None:
+        pass
 
 
 @dataclass
