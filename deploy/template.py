@@ -175,7 +175,6 @@ _PARAMETERS = {
     "sms_gateway": "SmsGateway",
     "sms_origination": "SmsOrigination",
     "sms_service_url": "SmsServiceUrl",
-    "sms_wave_state_machine": "SmsWaveStateMachine",
 }
 # Secrets: keys of one Secrets Manager secret (JSON), resolved when the stack deploys.
 SECRETS = ("service_token", "band_secret", "slack_webhook_url")
@@ -427,7 +426,9 @@ def environment(worker: Worker[object]) -> JsonDict:
     }
     for setting in sorted(set(profile(worker).settings)):
         name = env_name(setting)
-        if setting in RESOURCES:
+        if setting == "sms_wave_state_machine":
+            variables[name] = ref(SEND_STATE_MACHINE)  # Ref of a state machine: its ARN
+        elif setting in RESOURCES:
             resource = RESOURCES[setting]
             variables[name] = sub(resource.name)
         elif setting in _PARAMETERS:
@@ -798,12 +799,6 @@ PARAMETERS: JsonDict = {
         "Default": "",
         "Description": "SMS_ORIGINATION: the origination identity texts are sent from",
     },
-    "SmsWaveStateMachine": {
-        "Type": "String",
-        "Default": "",
-        "Description": "SMS_WAVE_STATE_MACHINE: the wave send's state machine ARN (empty: the "
-        "scheduler triggers waves and leaves their sends unstarted)",
-    },
     **{
         parameter: {"Type": "String", "Default": "", "Description": f"{env_name(s)} (empty: off)"}
         for s, parameter in _PARAMETERS.items()
@@ -812,10 +807,116 @@ PARAMETERS: JsonDict = {
 }
 
 
+SEND_STATE_MACHINE = "SmsWaveSendStateMachine"
+
+
+def send_state_machine() -> JsonDict:
+    """The wave send as the scheduler starts it: one Lambda task, retried while the send says a
+    retry can cure it (RetryableFailure: throttled past its budget, out of time, a dependency
+    down; the ledger makes a re-run send each fan once), up to a day; any other failure ends
+    the execution failed, and its alarm says so."""
+    send = logical("sms_wave_send") + "Function"
+    definition = {
+        "Comment": "sms_wave_send, retried while retryable (docs/sending.md)",
+        "StartAt": "Send",
+        "States": {
+            "Send": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "${SendFunctionArn}", "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Retry": [
+                    {
+                        "ErrorEquals": ["RetryableFailure"],
+                        "IntervalSeconds": 60,
+                        "MaxAttempts": 1440,
+                        "BackoffRate": 1.0,
+                    },
+                    {
+                        "ErrorEquals": [
+                            "Lambda.ServiceException",
+                            "Lambda.TooManyRequestsException",
+                            "Lambda.SdkClientException",
+                        ],
+                        "IntervalSeconds": 5,
+                        "MaxAttempts": 6,
+                        "BackoffRate": 2.0,
+                    },
+                ],
+                "End": True,
+            }
+        },
+    }
+    return {
+        SEND_STATE_MACHINE: {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": sub(f"{PREFIX}-sms-wave-send"),
+                "StateMachineType": "STANDARD",  # StartExecution by name is idempotent
+                "DefinitionString": {
+                    "Fn::Sub": [
+                        json.dumps(definition),
+                        {"SendFunctionArn": att(send, "Arn")},
+                    ]
+                },
+                "RoleArn": att(f"{SEND_STATE_MACHINE}Role", "Arn"),
+            },
+        },
+        f"{SEND_STATE_MACHINE}Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "states.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-send",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": ["lambda:InvokeFunction"],
+                                    "Resource": [att(send, "Arn")],
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        f"{SEND_STATE_MACHINE}FailedAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": "a wave send ended failed (docs/runbooks.md)",
+                "Namespace": "AWS/States",
+                "MetricName": "ExecutionsFailed",
+                "Dimensions": [{"Name": "StateMachineArn", "Value": ref(SEND_STATE_MACHINE)}],
+                "Statistic": "Sum",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [ref("AlarmTopic")],
+            },
+        },
+    }
+
+
 def template() -> JsonDict:
     resources = storage()
     for worker in WORKERS.values():
         resources.update(function(worker))
+    if "sms_wave_send" in WORKERS:
+        resources.update(send_state_machine())
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",

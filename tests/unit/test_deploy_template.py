@@ -248,3 +248,18 @@ def test_the_sam_transform_accepts_it_and_cfn_lint_finds_nothing_in_what_it_make
     assert {"AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping",
             "AWS::Scheduler::Schedule", "AWS::Lambda::Permission"} <= kinds  # fmt: skip
     assert _errors(lint(json.dumps(transformed))) == []
+
+
+def test_the_scheduler_starts_a_send_state_machine_that_retries_what_a_retry_can_cure() -> None:
+    resources = generator.template()["Resources"]
+    machine = resources[generator.SEND_STATE_MACHINE]["Properties"]
+    assert machine["StateMachineType"] == "STANDARD"  # StartExecution by name: idempotent
+    text, values = machine["DefinitionString"]["Fn::Sub"]
+    definition = json.loads(text)
+    send = definition["States"][definition["StartAt"]]
+    assert send["Parameters"]["FunctionName"] == "${SendFunctionArn}"
+    assert values["SendFunctionArn"] == {"Fn::GetAtt": ["SmsWaveSendFunction", "Arn"]}
+    assert ["RetryableFailure"] in [r["ErrorEquals"] for r in send["Retry"]]
+    scheduler = resources["SmsWaveSchedulerFunction"]["Properties"]
+    env = scheduler["Environment"]["Variables"]
+    assert env["SMS_WAVE_STATE_MACHINE"] == {"Ref": generator.SEND_STATE_MACHINE}
