@@ -151,7 +151,9 @@ def _emulator(args: argparse.Namespace) -> int:
     if demo is None:
         return Exit.ENVIRONMENT
     try:
-        code: int = demo.serve_emulator(port=args.port, h2c_port=args.h2c_port, console=Console())
+        code: int = demo.serve_emulator(
+            host=args.host, port=args.port, h2c_port=args.h2c_port, console=Console()
+        )
     except demo.PortInUse as busy:
         _say("error", busy)
         return Exit.ENVIRONMENT
@@ -249,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     poll.set_defaults(run=_poll)
 
     emulator = commands.add_parser("emulator", help="serve the embedded AWS emulator until ^C")
+    emulator.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1: an unauthenticated AWS emulator must not face "
+        "the network; 0.0.0.0 only inside a container whose port is published to loopback)",
+    )
     emulator.add_argument("--port", type=int, default=4566)
     emulator.add_argument("--h2c-port", type=int, default=4567, help="HTTP/2 door for the KCL")
     emulator.set_defaults(run=_emulator)

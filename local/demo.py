@@ -259,12 +259,12 @@ def demo_run(*, fans: int, console: Console, parallel: bool = True, wave: int = 
         return DemoResult(0 if run.ok else 1, run)
 
 
-def serve_emulator(*, port: int, h2c_port: int, console: Console) -> int:
+def serve_emulator(*, port: int, h2c_port: int, console: Console, host: str = "127.0.0.1") -> int:
     """The emulator until ^C, with its h2c door for the KCL's HTTP/2-only Kinesis client."""
     stop = threading.Event()
     if h2c_port:
         claim_port("127.0.0.1", h2c_port)  # before the emulator starts: fail with nothing to undo
-    with EmbeddedEmulator(port=port) as emulator:
+    with EmbeddedEmulator(host=host, port=port) as emulator:
         h2c = start_h2c_listener(emulator.server, port=h2c_port)
         try:
             console.print(f"emulator listening at {emulator.endpoint_url} (^C stops it)")

@@ -26,10 +26,23 @@ def pinned_moto_version() -> str:
     return match["version"]
 
 
-def test_moto_server_is_the_default_service_on_4566_at_the_pinned_version() -> None:
+def test_the_projects_own_emulator_is_the_default_service_on_4566() -> None:
+    emulator = compose()["services"]["emulator"]
+    assert emulator["build"] == "."
+    assert "profiles" not in emulator, "it must start with a plain `docker compose up`"
+    assert emulator["ports"] == ["127.0.0.1:4566:4566"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    # The image installs exactly the lock's `local` extra, with the pinned uv, as `make` does.
+    assert "-r .ci/uv.txt" in dockerfile and "--require-hashes" in dockerfile
+    assert "uv sync --quiet --frozen --extra local" in dockerfile
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    assert '"emulator", "--host", "0.0.0.0", "--port", "4566"' in cmd
+
+
+def test_stock_moto_is_optional_on_4566_at_the_pinned_version() -> None:
     moto = compose()["services"]["moto"]
     assert moto["image"] == f"motoserver/moto:{pinned_moto_version()}"
-    assert "profiles" not in moto, "moto must start with a plain `docker compose up`"
+    assert moto["profiles"] == ["moto"]
     host_ports = [port.rsplit(":", 1)[0] for port in moto["ports"]]
     assert host_ports == ["127.0.0.1:4566"]
     container_port = moto["ports"][0].rsplit(":", 1)[1]
