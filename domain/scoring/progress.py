@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
+from domain.models import ObjectNotFound, ObjectRef
 from domain.ports import ConditionalObjectStore
 from domain.scoring.chunk_types import ChunkResult
 
@@ -169,14 +169,6 @@ class Finished:
     """A file completed earlier: its final report, as `done.json` holds it."""
 
     report: Mapping[str, Any]
-
-
-def source_version(info: ObjectInfo) -> str:
-    """What identifies this upload of the source: its ETag, else its size and time."""
-    if info.etag:
-        return info.etag.strip('"')
-    modified = info.last_modified.isoformat() if info.last_modified else ""
-    return f"{info.size}@{modified}"
 
 
 class ProgressLedger:

@@ -38,11 +38,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from domain.models import ObjectInfo, ObjectNotFound, ObjectRef, StreamRecord
+from domain.checkpoints import CheckpointedSource, read_checkpoint, upload_version
+from domain.models import ObjectNotFound, ObjectRef, StreamRecord
 from domain.ports import (
     BlobReader,
     Clock,
@@ -50,8 +51,6 @@ from domain.ports import (
     Leases,
     RecordEncoder,
     RecordStream,
-    ResumableSource,
-    VersionedBlobs,
 )
 from domain.waves import (
     CODE_COLUMN,
@@ -130,10 +129,6 @@ class StreamedWave:
         return json.dumps(state, sort_keys=True).encode()
 
 
-class CheckpointedSource(ResumableSource, VersionedBlobs, Protocol):
-    """The bucket of the wave: its CSV streamed, its checkpoint compared and set."""
-
-
 @dataclass(frozen=True)
 class StreamFailure:
     """kind: source_missing, bad_config, bad_csv, missing_columns, busy (another run holds the
@@ -148,14 +143,6 @@ class StreamFailure:
 
     def __str__(self) -> str:
         return self.message
-
-
-def _version(info: ObjectInfo) -> str:
-    """This upload of the wave CSV: its ETag, else its size and time (as the scored files)."""
-    if info.etag:
-        return info.etag.strip('"')
-    modified = info.last_modified.isoformat() if info.last_modified else ""
-    return f"{info.size}@{modified}"
 
 
 def load_code_assignments_to_stream(
@@ -207,12 +194,12 @@ def _stream_leased(
     if info is None:
         return Failure(StreamFailure("source_missing", f"no wave CSV at {csv_ref.uri}"))
     checkpoint_ref = ObjectRef(source.config.bucket, streamed_checkpoint_key(source.wave))
-    state, cursor = _resume(store, checkpoint_ref, _version(info))
+    state, cursor = read_checkpoint(store, checkpoint_ref, upload_version(info), StreamedWave)
     if state is not None and state.done:
         return Success(replace(state, already_streamed=True))
     if state is None:
         state = StreamedWave(
-            source.wave, campaign_id, created=iso_millis(clock.now()), version=_version(info)
+            source.wave, campaign_id, created=iso_millis(clock.now()), version=upload_version(info)
         )
     else:
         state = replace(state, resumed_at_row=state.next_row)
@@ -272,21 +259,6 @@ def _config(store: BlobReader, ref: ObjectRef) -> Mapping[str, Any] | StreamFail
     if not isinstance(campaign, str | int) or isinstance(campaign, bool) or not str(campaign):
         return StreamFailure("bad_config", f"{ref.uri}: campaignId is missing")
     return config
-
-
-def _resume(
-    store: VersionedBlobs, ref: ObjectRef, version: str
-) -> tuple[StreamedWave | None, str | None]:
-    """The checkpoint of this CSV version (None: none, unreadable, another version), and the
-    checkpoint object's version, which the next write must still find (None: no object)."""
-    found = store.read_versioned(ref)
-    if found is None:
-        return None, None
-    try:
-        checkpoint = StreamedWave(**json.loads(found[0]))
-    except (ValueError, TypeError):
-        return None, found[1]
-    return (checkpoint if checkpoint.version == version else None), found[1]
 
 
 def _put_chunk(

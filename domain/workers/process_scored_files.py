@@ -58,6 +58,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from domain.checkpoints import upload_version
 from domain.models import (
     Campaign,
     Notification,
@@ -90,7 +91,6 @@ from domain.scoring.progress import (
     OpenChunk,
     ProgressLedger,
     RunTotals,
-    source_version,
 )
 from domain.scoring.reasons import Reason
 from domain.scoring.scrubbed import render_header
@@ -505,7 +505,7 @@ def _prepare(
         encode=encode,
         max_record_bytes=stream.max_record_bytes,
     )
-    return _Prepared(ctx, lines, campaign, source_version(info))
+    return _Prepared(ctx, lines, campaign, upload_version(info))
 
 
 def summary(counts: ScoredFileCounts, campaign: Campaign) -> Notification:

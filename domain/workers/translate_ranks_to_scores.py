@@ -33,11 +33,12 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from returns.result import Failure, Result, Success
 
-from domain.models import FailureKind, ObjectInfo, ObjectNotFound, ObjectRef, StreamRecord
+from domain.checkpoints import CheckpointedSource, read_checkpoint, upload_version
+from domain.models import FailureKind, ObjectNotFound, ObjectRef, StreamRecord
 from domain.ports import (
     CampaignDirectory,
     Clock,
@@ -45,8 +46,6 @@ from domain.ports import (
     Leases,
     RecordEncoder,
     RecordStream,
-    ResumableSource,
-    VersionedBlobs,
 )
 from domain.ranks import SCORING_TYPES, BadRank, ScoringType, parse_rank, score
 from domain.records import dedupe_id
@@ -164,17 +163,6 @@ class RanksFailure:
         return self.message
 
 
-class CheckpointedSource(ResumableSource, VersionedBlobs, Protocol):
-    """The scoring bucket: the upload streamed, its checkpoint compared and set."""
-
-
-def _version(info: ObjectInfo) -> str:
-    if info.etag:
-        return info.etag.strip('"')
-    modified = info.last_modified.isoformat() if info.last_modified else ""
-    return f"{info.size}@{modified}"
-
-
 def translate_ranks_to_scores(
     upload: FanlistUpload,
     *,
@@ -217,7 +205,7 @@ def _translate(
     bucket = source.bucket
     checkpoint_ref = ObjectRef(bucket, checkpoint_key(upload.fanlist_id, upload.file))
     manifest_ref = ObjectRef(bucket, manifest_key(upload.fanlist_id))
-    state, cursor = _resume(store, checkpoint_ref, _version(info))
+    state, cursor = read_checkpoint(store, checkpoint_ref, upload_version(info), RanksRun)
     if state is not None and state.done:
         # The manifest again: the run that finished may have died between the two writes.
         store.put_bytes(manifest_ref, _manifest_bytes(state), "application/json")
@@ -227,7 +215,7 @@ def _translate(
         if isinstance(scoring, RanksFailure):
             return Failure(scoring)
         state = RanksRun(
-            source.uri, upload.campaign_id, scoring, _version(info), iso_millis(clock.now())
+            source.uri, upload.campaign_id, scoring, upload_version(info), iso_millis(clock.now())
         )
     else:
         state = replace(state, resumed_at_row=state.next_row)
@@ -414,16 +402,3 @@ def _put_chunk(
         stranded=0,
         next_row=chunk[-1].number + 1,
     )
-
-
-def _resume(
-    store: VersionedBlobs, ref: ObjectRef, version: str
-) -> tuple[RanksRun | None, str | None]:
-    found = store.read_versioned(ref)
-    if found is None:
-        return None, None
-    try:
-        checkpoint = RanksRun(**json.loads(found[0]))
-    except (ValueError, TypeError):
-        return None, found[1]
-    return (checkpoint if checkpoint.version == version else None), found[1]
