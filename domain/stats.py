@@ -124,6 +124,85 @@ def sms_wave_states(keys: Iterable[str], campaign_id: str) -> dict[str, str]:
     return dict(sorted(states.items()))
 
 
+_NORMALIZED_FILE = re.compile(r"^smsWaves/configs/(?P<wave>[^/]+)\.normalized\.json$")
+CODE_COUNTS = ("out", "errors", "issued", "reused", "kept")
+SEND_STATES = ("completed", "failed")
+
+
+def campaign_normalized_configs(keys: Iterable[str], campaign_id: str) -> dict[str, str]:
+    """The campaign's normalized wave configs (generate_sms_wave_codes): wave -> key."""
+    found: dict[str, str] = {}
+    for key in keys:
+        match = _NORMALIZED_FILE.match(key)
+        if match is not None and match["wave"].startswith(f"{campaign_id}_"):
+            found[match["wave"]] = key
+    return dict(sorted(found.items()))
+
+
+def campaign_sent_configs(keys: Iterable[str], campaign_id: str) -> dict[str, str]:
+    """The campaign's sent wave configs (sms_wave_send's `_move_config`): wave -> key of the
+    furthest one (completed over failed), so a wave whose config is in both is counted once."""
+    found: dict[str, tuple[int, str]] = {}
+    for key in keys:
+        match = _WAVE_FILE.match(key)
+        if match is None or match["state"] not in SEND_STATES:
+            continue
+        wave = match["wave"]
+        if not wave.startswith(f"{campaign_id}_"):
+            continue
+        rank = SEND_STATES.index(match["state"])
+        if wave not in found or rank < found[wave][0]:
+            found[wave] = (rank, key)
+    return {wave: key for wave, (_, key) in sorted(found.items())}
+
+
+@dataclass
+class SendTally:
+    """Codes issued per wave (normalized configs' `codeCounts`) and texts/emails per outcome
+    (sent configs' `sendResult.count.detail`), summed over a campaign's waves."""
+
+    codes: Counter[str] = field(default_factory=Counter)
+    codes_by_wave: dict[str, dict[str, int]] = field(default_factory=dict)
+    texts: Counter[str] = field(default_factory=Counter)
+    emails: Counter[str] = field(default_factory=Counter)
+
+    def add_codes(self, wave: str, config: Mapping[str, Any]) -> None:
+        counts = config.get("codeCounts")
+        if not isinstance(counts, Mapping):
+            return  # still generating (or never finished): nothing issued to count yet
+        row = {name: _int(counts.get(name)) for name in CODE_COUNTS}
+        self.codes_by_wave[wave] = row
+        self.codes.update(row)
+
+    def add_sent(self, config: Mapping[str, Any]) -> None:
+        result = config.get("sendResult")
+        count = result.get("count") if isinstance(result, Mapping) else None
+        detail = count.get("detail") if isinstance(count, Mapping) else None
+        if not isinstance(detail, Mapping):
+            return  # a failed wave's result holds a reason, no counts
+        for channel, into in (("sms", self.texts), ("email", self.emails)):
+            outcomes = detail.get(channel)
+            if isinstance(outcomes, Mapping):
+                into.update({str(k): _int(v) for k, v in outcomes.items()})
+
+    def codes_json(self) -> dict[str, Any]:
+        return {
+            "issued": self.codes["issued"] + self.codes["reused"],
+            "reused": self.codes["reused"],
+            "kept": self.codes["kept"],
+            "waveRows": self.codes["out"],
+            "waveErrors": self.codes["errors"],
+            "byWave": dict(self.codes_by_wave),
+        }
+
+
+def _outcomes_json(counts: Counter[str]) -> dict[str, int]:
+    names = ("sent", "failed", "skipped", "opted_out", "unknown")
+    return {name: counts[name] for name in names} | {
+        k: v for k, v in sorted(counts.items()) if k not in names
+    }
+
+
 def stats_document(
     campaign_id: str,
     name: str,
@@ -132,8 +211,10 @@ def stats_document(
     sms_waves: Mapping[str, str],
     generated_at: str,
     took_seconds: float,
+    sends: SendTally | None = None,
 ) -> dict[str, Any]:
     """The stats object save_stats writes and slack_stats reads (docs/stats.md)."""
+    sends = sends if sends is not None else SendTally()
     return {
         "campaignId": campaign_id,
         "name": name,
@@ -151,7 +232,10 @@ def stats_document(
         "codes": {
             "published": tally.codes_published,
             "publishedByMarket": dict(sorted(tally.codes_by_market.items())),
+            **sends.codes_json(),
         },
+        "texts": _outcomes_json(sends.texts),
+        "emails": _outcomes_json(sends.emails),
         "wavePrep": dict(wave_prep.get("waves", {})),
         "smsWaves": dict(sms_waves),
     }
@@ -165,7 +249,10 @@ def slack_lines(doc: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         ("Accepted", f"{doc.get('accepted', 0):,}"),
         ("Rejected", f"{doc.get('rejected', 0):,}"),
         ("Selected", f"{doc.get('selected', 0):,}"),
+        ("Codes issued", f"{(doc.get('codes') or {}).get('issued', 0):,}"),
         ("Codes published", f"{(doc.get('codes') or {}).get('published', 0):,}"),
+        ("Texts sent", f"{(doc.get('texts') or {}).get('sent', 0):,}"),
+        ("Emails sent", f"{(doc.get('emails') or {}).get('sent', 0):,}"),
     ]
     for reason, count in (doc.get("rejectedByReason") or {}).items():
         fields.append((f"Rejected: {reason}", f"{count:,}"))

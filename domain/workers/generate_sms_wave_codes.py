@@ -255,7 +255,13 @@ def _generate_leased(
         return Failure(_taken_over(prefix))
     store.copy(staged, ObjectRef(bucket, wave_csv_key(prefix)))
     final = config.normalized(generating=False)
-    final["codeCounts"] = result.counts_json()
+    # issued/reused/kept too: save_stats counts a campaign's codes from here (docs/stats.md)
+    final["codeCounts"] = {
+        **result.counts_json(),
+        "issued": result.issued,
+        "reused": result.reused,
+        "kept": result.kept,
+    }
     store.put_bytes(normalized, _json(final), JSON)
     store.delete(staged)
     store.delete(staged_counts)

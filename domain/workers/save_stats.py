@@ -7,7 +7,10 @@ Read, never MongoDB:
   are counted in one pass over the lake, not one per campaign;
 - wave prep's status objects `wavePrep/{campaignId}/status/{dateKey}.json`: each wave's state
   and its selected fans per market;
-- the SMS wave configs `smsWaves/{state}/{campaignId}_{suffix}_csv.json`: each wave's state.
+- the SMS wave configs `smsWaves/{state}/{campaignId}_{suffix}_csv.json`: each wave's state,
+  and the completed/failed ones' `sendResult` (texts and emails per outcome);
+- generate_sms_wave_codes' `smsWaves/configs/{campaignId}_{suffix}.normalized.json`: the
+  codes issued per wave (`codeCounts`).
 Memory: one record at a time, the counters, and one listing of keys (keys, not records).
 """
 
@@ -25,6 +28,9 @@ from domain.ports import BlobListing, BlobReader, BlobWriter, Clock, LakeRecords
 from domain.stats import (
     STATS_TYPES,
     CampaignTally,
+    SendTally,
+    campaign_normalized_configs,
+    campaign_sent_configs,
     files_to_read,
     sms_wave_states,
     stats_document,
@@ -110,6 +116,7 @@ def save_stats(
     generated_at = iso_millis(clock.now())
     for cid, campaign in sorted(open_now.items()):
         statuses = _statuses(store, scoring_bucket, cid, unreadable)
+        sends = _sends(store, scoring_bucket, wave_keys, cid, unreadable)
         doc = stats_document(
             cid,
             campaign.name,
@@ -118,6 +125,7 @@ def save_stats(
             sms_wave_states(wave_keys, cid),
             generated_at,
             monotonic() - started,
+            sends,
         )
         ref = ObjectRef(scoring_bucket, stats_key(prefix, cid))
         store.put_bytes(ref, json.dumps(doc, indent=2, sort_keys=True).encode(), "application/json")
@@ -127,20 +135,49 @@ def save_stats(
     )
 
 
+def _sends(
+    store: StatsStore,
+    bucket: str,
+    wave_keys: list[str],
+    campaign_id: str,
+    unreadable: dict[str, str],
+) -> SendTally:
+    """Codes per wave from the normalized configs, texts and emails from the sent configs:
+    one config read at a time."""
+    sends = SendTally()
+    for wave, key in campaign_normalized_configs(wave_keys, campaign_id).items():
+        doc = _read_object(store, ObjectRef(bucket, key), unreadable)
+        if doc is not None:
+            sends.add_codes(wave, doc)
+    for key in campaign_sent_configs(wave_keys, campaign_id).values():
+        doc = _read_object(store, ObjectRef(bucket, key), unreadable)
+        if doc is not None:
+            sends.add_sent(doc)
+    return sends
+
+
+def _read_object(
+    store: StatsStore, ref: ObjectRef, unreadable: dict[str, str]
+) -> Mapping[str, Any] | None:
+    try:
+        doc = json.loads(store.read_bytes(ref))
+    except ObjectNotFound:
+        return None  # removed since the listing
+    except ValueError:
+        unreadable[ref.key] = "not JSON"
+        return None
+    if not isinstance(doc, Mapping):
+        unreadable[ref.key] = "not a JSON object"
+        return None
+    return doc
+
+
 def _statuses(
     store: StatsStore, bucket: str, campaign_id: str, unreadable: dict[str, str]
 ) -> list[Mapping[str, Any]]:
     found: list[Mapping[str, Any]] = []
     for info in store.list_objects(bucket, f"wavePrep/{campaign_id}/status/"):
-        try:
-            doc = json.loads(store.read_bytes(info.ref))
-        except ObjectNotFound:
-            continue  # removed since the listing
-        except ValueError:
-            unreadable[info.ref.key] = "not JSON"
-            continue
-        if isinstance(doc, Mapping):
+        doc = _read_object(store, info.ref, unreadable)
+        if doc is not None:
             found.append(doc)
-        else:
-            unreadable[info.ref.key] = "not a JSON object"
     return found

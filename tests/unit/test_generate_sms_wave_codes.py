@@ -77,6 +77,8 @@ def test_every_fan_gets_a_code_and_the_config_its_window() -> None:
     assert config["beginDate"] == "2026-02-28T20:00:00.000Z"
     assert config["endDate"] == "2027-03-01T20:00:00.000Z"
     assert config["codeCounts"]["out"] == 7
+    # save_stats reads the codes issued from here (docs/stats.md)
+    assert (config["codeCounts"]["issued"], config["codeCounts"]["kept"]) == (7, 0)
     (first, _), *_ = issuer.issued
     assert first.begin == datetime(2026, 2, 28, 20, tzinfo=UTC) and first.product_id == "prod-9"
     assert not [r for r in store.objects if r.key.startswith("smsWaves/generated/")]

@@ -90,7 +90,8 @@ def test_open_campaigns_get_counts_from_the_lake_each_period_once_and_from_the_s
     assert (c1["registrations"], c1["scored"], c1["accepted"], c1["rejected"]) == (5, 4, 2, 2)
     assert c1["rejectedByReason"] == {"blacklisted": 1, "verdict_false": 1}
     assert c1["selectedByMarket"] == {"Boston": 2, "Chicago": 1} and c1["selected"] == 3
-    assert c1["codes"] == {"published": 2, "publishedByMarket": {"m1": 1, "m2": 1}}
+    assert c1["codes"]["published"] == 2
+    assert c1["codes"]["publishedByMarket"] == {"m1": 1, "m2": 1}
     assert c1["wavePrep"] == {"2026-02-10": "FINISHED"}
     assert c1["smsWaves"] == {"c1_w1": "triggered"}
     assert c1["tookSeconds"] > 0 and c1["generatedAt"] == "2026-03-01T12:00:00.000Z"
@@ -98,6 +99,52 @@ def test_open_campaigns_get_counts_from_the_lake_each_period_once_and_from_the_s
     assert "avro/registration/2026/02/01/a.avro" not in lake.read
     assert done.unreadable == {"wavePrep/c1/status/2026-02-11.json": "not JSON"}
     assert done.campaigns == 2 and done.files == 4 and done.took_seconds > 0
+
+
+def sent_config(sms: dict[str, int], email: dict[str, int]) -> bytes:
+    count = {"total": 0, "ok": 0, "failed": 0, "detail": {"sms": sms, "email": email}}
+    return json.dumps({"waveName": "w", "sendResult": {"waveName": "w", "count": count}}).encode()
+
+
+def test_codes_issued_per_wave_and_texts_and_emails_per_outcome_come_from_the_wave_configs() -> (
+    None
+):
+    store, lake = world()
+    put = lambda key, body: store.put_bytes(ObjectRef(SCORING, key), body)  # noqa: E731
+    codes = {"in": 5, "out": 4, "errors": 1, "issued": 3, "reused": 1, "kept": 0}
+    put("smsWaves/configs/c1_w1.normalized.json", json.dumps({"codeCounts": codes}).encode())
+    put("smsWaves/configs/c1_w2.normalized.json", b'{"genCodes": true}')  # still generating
+    put("smsWaves/configs/c2_w9.normalized.json", json.dumps({"codeCounts": codes}).encode())
+    put("smsWaves/configs/c1_w3.normalized.json", b"[1]")
+    zero = {"sent": 0, "failed": 0, "skipped": 0, "opted_out": 0, "unknown": 0}
+    put(
+        "smsWaves/completed/c1_w1_csv.json",
+        sent_config({**zero, "sent": 3, "opted_out": 1}, {**zero, "sent": 2, "skipped": 2}),
+    )
+    # a crash between the put and the delete left the wave in failed and completed: once
+    put("smsWaves/failed/c1_w1_csv.json", sent_config({**zero, "sent": 99}, zero))
+    put("smsWaves/completed/c1_w4_csv.json", sent_config({**zero, "failed": 1, "unknown": 1}, zero))
+    put("smsWaves/failed/c1_w5_csv.json", b'{"sendResult": {"reason": "no wave file"}}')
+    put("smsWaves/completed/c2_w9_csv.json", sent_config({**zero, "sent": 50}, zero))
+    done = run_save(store, lake, [Campaign("c1"), Campaign("c2")]).unwrap()
+    c1 = stats_of(store, "c1")
+    assert c1["codes"]["issued"] == 4 and c1["codes"]["reused"] == 1
+    assert (c1["codes"]["kept"], c1["codes"]["waveRows"], c1["codes"]["waveErrors"]) == (0, 4, 1)
+    assert c1["codes"]["byWave"] == {
+        "c1_w1": {"out": 4, "errors": 1, "issued": 3, "reused": 1, "kept": 0}
+    }
+    assert c1["texts"] == {"sent": 3, "failed": 1, "skipped": 0, "opted_out": 1, "unknown": 1}
+    assert c1["emails"] == {"sent": 2, "failed": 0, "skipped": 2, "opted_out": 0, "unknown": 0}
+    assert stats_of(store, "c2")["texts"]["sent"] == 50
+    assert done.unreadable["smsWaves/configs/c1_w3.normalized.json"] == "not a JSON object"
+
+
+def test_a_campaign_with_no_waves_has_zero_codes_issued_and_zero_texts() -> None:
+    store, lake = world()
+    run_save(store, lake, [Campaign("c2")]).unwrap()
+    c2 = stats_of(store, "c2")
+    assert c2["codes"]["issued"] == 0 and c2["codes"]["byWave"] == {}
+    assert c2["texts"]["sent"] == 0 and c2["emails"] == dict.fromkeys(c2["emails"], 0)
 
 
 def test_a_closed_campaign_gets_no_stats_object() -> None:
