@@ -108,6 +108,7 @@ class CampaignRun:
     stages: list[Stage] = field(default_factory=list)
     reconciliation: Reconciliation | None = None
     left_out: list[str] = field(default_factory=list)
+    stats: dict[str, Any] | None = None  # the campaign's stats object, as save_stats wrote it
 
     @property
     def ok(self) -> bool:
@@ -541,6 +542,7 @@ def run_campaign(
         for name, value in doc.items():
             if isinstance(value, int | float | str) and name not in ("id", "name"):
                 stats.facts.append((name, str(value)))
+        run.stats = doc if isinstance(doc, dict) else None
     run.stages.append(stats)
 
     run.reconciliation = _reconcile(

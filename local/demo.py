@@ -38,6 +38,7 @@ from local.emulator import EmbeddedEmulator, PortInUse, claim_port
 __all__ = ["PortInUse", "run_demo", "serve_emulator"]
 from local.emulator_h2c import start_h2c_listener
 from local.sample_data import BLOCKED_DOMAINS, blacklist_lines, scored_file_bytes
+from local.stats_page import write_stats_page
 from streams.poller import FileCheckpoints, ShardPoller
 
 CAMPAIGN_ID = "demo-presale"
@@ -45,6 +46,8 @@ CAMPAIGN_ID = "demo-presale"
 # entries, the send) cost milliseconds a fan on the emulator, so the default keeps `make demo`
 # to a few minutes; `--wave N` for more.
 WAVE = 250
+# Where the final stats page is written (relative: under the directory `make demo` runs in).
+DEMO_OUTPUT = Path("demo-output")
 DEMO_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -171,13 +174,21 @@ def _step(console: Console, what: str) -> Iterator[None]:
 class DemoResult:
     code: int
     campaign: campaign.CampaignRun | None = None
+    stats_page: Path | None = None  # the final stats as HTML (local/stats_page.py)
 
 
 def run_demo(*, fans: int, console: Console, parallel: bool = True, wave: int = WAVE) -> int:
     return demo_run(fans=fans, console=console, parallel=parallel, wave=wave).code
 
 
-def demo_run(*, fans: int, console: Console, parallel: bool = True, wave: int = WAVE) -> DemoResult:
+def demo_run(
+    *,
+    fans: int,
+    console: Console,
+    parallel: bool = True,
+    wave: int = WAVE,
+    output: Path = DEMO_OUTPUT,
+) -> DemoResult:
     """The scored file to the lake (its tables and checks as before), then the rest of the
     campaign (local/campaign.py) and the reconciliation of every fan."""
     os.environ.update({**DEMO_ENV, **campaign.CAMPAIGN_ENV})
@@ -255,8 +266,10 @@ def demo_run(*, fans: int, console: Console, parallel: bool = True, wave: int = 
             ],
         )
         campaign.print_run(console, run)
+        page = write_stats_page(CAMPAIGN_ID, run, output)
+        console.print(f"[bold]stats page:[/] {page}", soft_wrap=True)
         console.print(f"wall time (all steps): {time.perf_counter() - started:.1f} s")
-        return DemoResult(0 if run.ok else 1, run)
+        return DemoResult(0 if run.ok else 1, run, page)
 
 
 def serve_emulator(*, port: int, h2c_port: int, console: Console, host: str = "127.0.0.1") -> int:

@@ -5,9 +5,12 @@ out."""
 
 from __future__ import annotations
 
+import html
 import io
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -38,13 +41,19 @@ WORKERS = [
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[DemoResult, str]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, str]]:
     """One run for the module; the process's environment and settings restored after it (the
     demo points them at its own emulator)."""
     saved = dict(os.environ)
     out = io.StringIO()
     try:
-        result = demo_run(fans=300, wave=50, parallel=False, console=Console(file=out, width=120))
+        result = demo_run(
+            fans=300,
+            wave=50,
+            parallel=False,
+            console=Console(file=out, width=120),
+            output=tmp_path_factory.mktemp("demo-output"),
+        )
         yield result, out.getvalue()
     finally:
         os.environ.clear()
@@ -98,3 +107,36 @@ def test_each_stage_takes_in_what_the_one_before_put_out(demo: tuple[DemoResult,
     assert merge.received == scored.out + streamed.out
     assert moved.received == moved.out == 2  # one move per merged record type
     assert stats.out == 1
+
+
+def test_the_final_stats_are_an_html_page_at_the_path_it_prints(
+    demo: tuple[DemoResult, str],
+) -> None:
+    result, printed = demo
+    assert result.stats_page is not None and result.campaign is not None
+    page = Path(result.stats_page)
+    assert page.is_file() and str(page) in printed.replace("\n", "")
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "demo-presale" in text
+    rec = result.campaign.reconciliation
+    assert rec is not None
+    assert f"total fans: {rec.fans:,}" in text and f"{rec.fans:,}" == "300"
+    assert '<td>unaccounted</td><td class="n">0</td>' in text
+    assert '<td>accounted for</td><td class="n">300</td>' in text
+    stats = result.campaign.stats
+    assert stats is not None
+    for market, n in stats["selectedByMarket"].items():
+        assert f'<td>{html.escape(market)}</td><td class="n">{n:,}</td>' in text
+    assert not re.search(r"(src|href)=", text)  # self-contained: nothing fetched
+
+
+def test_the_stats_object_counts_the_codes_issued_and_the_texts_sent(
+    demo: tuple[DemoResult, str],
+) -> None:
+    result, _ = demo
+    assert result.campaign is not None and result.campaign.stats is not None
+    stats, rec = result.campaign.stats, result.campaign.reconciliation
+    codes = result.campaign.stages[5]
+    assert rec is not None and codes.worker == "generate_sms_wave_codes"
+    assert stats["codes"]["issued"] + stats["codes"]["kept"] == codes.out
+    assert stats["texts"]["sent"] == rec.where["selected, coded, texted"]
