@@ -180,6 +180,7 @@ def test_slack_stats_posts_to_the_stats_channel_and_skips_no_alert_and_missing_o
     [note] = notifier.notifications
     assert note.channel == "#c1-stats" and "Tour" in note.title
     assert ("Selected: Boston", "2") in note.fields and ("Registrations", "5") in note.fields
+    assert ("Codes issued", "0") in note.fields and ("Texts sent", "0") in note.fields
 
 
 def test_a_notifier_failure_is_reported_per_campaign_not_raised() -> None:
