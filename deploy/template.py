@@ -549,6 +549,13 @@ _STREAM_METRICS = {
     "failed": "records reported back for Lambda to retry",
     "deadLettered": "poison records sent to the dead-letter queue",
 }
+# A worker's own counts that page someone beside those.
+_OWN_METRICS: Mapping[str, Mapping[str, str]] = {
+    "sms_wave_send": {
+        "sms_unknown": "texts whose fate is unknown: never resent (docs/runbooks.md)",
+        "email_unknown": "emails whose fate is unknown: never resent (docs/runbooks.md)",
+    },
+}
 
 
 def alarms(worker: Worker[object]) -> JsonDict:
@@ -582,10 +589,11 @@ def alarms(worker: Worker[object]) -> JsonDict:
             statistic="Maximum",
         )
     own = [{"Name": "worker", "Value": worker.name}]
-    for metric, what in (_STREAM_METRICS if stream else _JOB_METRICS).items():
-        found[f"{name}{metric[0].upper()}{metric[1:]}Alarm"] = _alarm(
-            f"{worker.name}: {what}", metric, NAMESPACE, own, 0
-        )
+    paging = {**(_STREAM_METRICS if stream else _JOB_METRICS), **_OWN_METRICS.get(worker.name, {})}
+    for metric, what in paging.items():
+        # Logical ids are alphanumeric: sms_unknown -> SmsUnknown, deadLettered -> DeadLettered.
+        label = "".join(part[0].upper() + part[1:] for part in metric.split("_"))
+        found[f"{name}{label}Alarm"] = _alarm(f"{worker.name}: {what}", metric, NAMESPACE, own, 0)
     return found
 
 

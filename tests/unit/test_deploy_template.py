@@ -263,3 +263,15 @@ def test_the_scheduler_starts_a_send_state_machine_that_retries_what_a_retry_can
     scheduler = resources["SmsWaveSchedulerFunction"]["Properties"]
     env = scheduler["Environment"]["Variables"]
     assert env["SMS_WAVE_STATE_MACHINE"] == {"Ref": generator.SEND_STATE_MACHINE}
+
+
+def test_texts_and_emails_of_unknown_fate_page_someone() -> None:
+    resources = generator.template()["Resources"]
+    for metric, logical_id in (
+        ("sms_unknown", "SmsWaveSendSmsUnknownAlarm"),
+        ("email_unknown", "SmsWaveSendEmailUnknownAlarm"),
+    ):
+        alarm = resources[logical_id]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("campaign-workers", metric)
+        assert alarm["Dimensions"] == [{"Name": "worker", "Value": "sms_wave_send"}]
+    assert all(name.isalnum() for name in resources), "CloudFormation ids are alphanumeric"
