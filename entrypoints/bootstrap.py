@@ -486,13 +486,19 @@ class Container:
 
     @cached_property
     def send_starter(self) -> SendStarter:
-        """The scheduler's start of a send: Step Functions SMS_WAVE_STATE_MACHINE, or (unset)
-        waves triggered and their sends not started."""
+        """The scheduler's start of a send: Step Functions SMS_WAVE_STATE_MACHINE, else an
+        async invoke of SMS_WAVE_SEND_FUNCTION, else (neither set) waves triggered and their
+        sends not started."""
         machine = self.settings.sms_wave_state_machine
         if machine:
             from adapters.aws.step_functions import StepFunctionsSendStarter
 
             return StepFunctionsSendStarter(self.aws.client("stepfunctions"), machine)
+        function = self.settings.sms_wave_send_function
+        if function:
+            from adapters.aws.lambda_invoke import LambdaInvokeSendStarter
+
+            return LambdaInvokeSendStarter(self.aws.client("lambda"), function)
         return _NotStarting()
 
     def send_leases(self, holder: str) -> ObjectLeases:
@@ -529,10 +535,12 @@ class Container:
 
 
 class _NotStarting:
-    """No state machine configured: waves are triggered, their sends not started."""
+    """Neither a state machine nor a send function: waves triggered, their sends not started."""
 
     def start(self, wave_name: str) -> str:
-        raise DependencyUnavailable("SMS_WAVE_STATE_MACHINE", "not set: the send not started")
+        raise DependencyUnavailable(
+            "SMS_WAVE_STATE_MACHINE", "not set (nor SMS_WAVE_SEND_FUNCTION): the send not started"
+        )
 
 
 @functools.cache

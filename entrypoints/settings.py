@@ -217,6 +217,7 @@ class Settings:
     sms_max_in_flight: int = 200
     sms_parts_per_second: float = 100.0
     sms_wave_state_machine: str = ""
+    sms_wave_send_function: str = ""
     # The queue End User Messaging's delivery events reach (reconcile_sms_deliveries' trigger).
     sms_events_queue: str = "sms-delivery-events"
 
@@ -247,7 +248,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         d = cls()
-        services = ("s3", "kinesis", "sqs", "dynamodb", "sns", "athena", "stepfunctions")
+        services = ("s3", "kinesis", "sqs", "dynamodb", "sns", "athena", "stepfunctions", "lambda")
         return cls(
             worker=_get(env, "WORKER") or None,
             region=_get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION") or d.region,
@@ -315,6 +316,7 @@ class Settings:
             sms_max_in_flight=_int(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),
             sms_parts_per_second=_float(env, "SMS_PARTS_PER_SECOND", d.sms_parts_per_second),
             sms_wave_state_machine=_get(env, "SMS_WAVE_STATE_MACHINE"),
+            sms_wave_send_function=_get(env, "SMS_WAVE_SEND_FUNCTION"),
             fanlist_ranks_stream=_get(env, "FANLIST_RANKS_STREAM", d.fanlist_ranks_stream),
             stats_prefix=_get(env, "STATS_PREFIX", d.stats_prefix),
             sms_events_queue=_get(env, "SMS_EVENTS_QUEUE", d.sms_events_queue),
