@@ -31,15 +31,19 @@ stalled run stops at its next renewal or at its next checkpoint, which is create
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from returns.result import Failure, Result, Success
 
 from domain.models import LeaseHeld, ObjectRef
-from domain.ports import Clock, VersionedBlobs
+from domain.ports import Clock, Lease, Leases, VersionedBlobs
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "BlobLease", "LeaseHeld"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "BlobLease", "LeaseHeld", "leased"]
+
+R = TypeVar("R")
 
 DEFAULT_LEASE_SECONDS = 120.0
 
@@ -172,3 +176,20 @@ class BlobLease:
             return False
         self._terms, self._version = terms, version
         return True
+
+
+def leased(
+    leases: Leases, name: str, busy: Callable[[LeaseHeld], R], run: Callable[[Lease], R]
+) -> R:
+    """`run(lease)` holding the lease on `name`, released however it ends (an exception too, so a
+    retry starts at once instead of waiting out the term); `busy(held)` when another run holds
+    it, having written nothing. The one wrapper every leased worker uses."""
+    match leases.acquire(name):
+        case Failure(held):
+            return busy(held)
+        case Success(lease):
+            pass
+    try:
+        return run(lease)
+    finally:
+        lease.release()

@@ -43,6 +43,7 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from domain.checkpoints import CheckpointedSource, read_checkpoint, upload_version
+from domain.lease import leased
 from domain.models import ObjectNotFound, ObjectRef, StreamRecord
 from domain.ports import (
     BlobReader,
@@ -156,15 +157,14 @@ def load_code_assignments_to_stream(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: Callable[[int], None] | None = None,
 ) -> Result[StreamedWave, StreamFailure]:
-    match leases.acquire(source.wave):
-        case Failure(held):
-            return Failure(StreamFailure("busy", str(held)))
-        case Success(lease):
-            pass
-    try:
-        return _stream_leased(source, store, stream, clock, encode, lease, chunk_rows, on_progress)
-    finally:
-        lease.release()
+    return leased(
+        leases,
+        source.wave,
+        lambda held: Failure(StreamFailure("busy", str(held))),
+        lambda lease: _stream_leased(
+            source, store, stream, clock, encode, lease, chunk_rows, on_progress
+        ),
+    )
 
 
 def _taken_over(wave: str) -> StreamFailure:

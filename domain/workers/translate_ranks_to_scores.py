@@ -38,6 +38,7 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from domain.checkpoints import CheckpointedSource, read_checkpoint, upload_version
+from domain.lease import leased
 from domain.models import FailureKind, ObjectNotFound, ObjectRef, StreamRecord
 from domain.ports import (
     CampaignDirectory,
@@ -175,16 +176,14 @@ def translate_ranks_to_scores(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: Callable[[int], None] | None = None,
 ) -> Result[RanksRun, RanksFailure]:
-    match leases.acquire(f"{upload.fanlist_id}/{upload.file}"):
-        case Failure(held):
-            return Failure(RanksFailure("busy", str(held)))
-        case Success(lease):
-            pass
-    try:
-        return _translate(upload, store, campaigns, stream, clock, encode, lease, chunk_rows,
-                          on_progress)  # fmt: skip
-    finally:
-        lease.release()
+    return leased(
+        leases,
+        f"{upload.fanlist_id}/{upload.file}",
+        lambda held: Failure(RanksFailure("busy", str(held))),
+        lambda lease: _translate(
+            upload, store, campaigns, stream, clock, encode, lease, chunk_rows, on_progress
+        ),
+    )
 
 
 def _translate(
