@@ -20,6 +20,7 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import orjson
 
@@ -67,7 +68,7 @@ def main(argv: list[str]) -> int:
             name = f"paced-{run}"
             kinesis.create_stream(StreamName=name, ShardCount=SHARDS)
             kinesis.get_waiter("stream_exists").wait(StreamName=name)
-            pacer = ShardPacer(lambda name=name: ShardMap.from_client(kinesis, name), headroom=0.95)
+            pacer = ShardPacer(partial(ShardMap.from_client, kinesis, name), headroom=0.95)
             stream = KinesisRecordStream(kinesis, name, backoff=Backoff(), pacer=pacer)
             # A fresh store each run: the file's done marker would make a second run a no-op.
             store = InMemoryObjectStore({source: scored, blacklist: blacklisted})

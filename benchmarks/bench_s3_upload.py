@@ -158,12 +158,12 @@ def main(argv: list[str]) -> int:
     for (producer, in_flight), runs in rows.items():
         walls = spread([r[0] for r in runs])
         base = spread([r[0] for r in rows[(producer, 0)]]).median
-        traced = [r[4] for r in runs if r[4] is not None]
+        peaks = [r[4] for r in runs if r[4] is not None]
         label = "baseline: in-thread" if in_flight == 0 else str(in_flight)
         print(
             f"| {producer} | {label} | {walls.show(2)} | {spread([r[1] for r in runs]).show(0)} "
             f"| {spread([r[2] for r in runs]).show(0)} | {max(r[3] for r in runs):.0f} "
-            f"| {f'{max(traced):.1f}' if traced else '-'} | {base / walls.median:.2f}x |",
+            f"| {f'{max(peaks):.1f}' if peaks else '-'} | {base / walls.median:.2f}x |",
             flush=True,
         )
     print(f"machine after: {machine()}")
