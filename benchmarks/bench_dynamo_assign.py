@@ -4,7 +4,7 @@ conditional UpdateItems in flight, against one at a time (the baseline) in the s
 the same codes assigned again (the idempotent re-run: every update's condition fails, and a
 GetItem tells "already ours" from "another campaign's").
 
-    python -m benchmarks.bench_dynamo_assign [--codes 1500] [--serial-codes 400]
+    python -m benchmarks.bench_dynamo_assign [--codes 1000] [--serial-codes 300]
         [--concurrency 8] [--runs 3]
 
 The emulator runs in a process of its own (local.emulator.EmulatorProcess): its CPU is measured
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_dynamo_assign", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--codes", type=int, default=1_500)
-    parser.add_argument("--serial-codes", type=int, default=400)
+    parser.add_argument("--codes", type=int, default=1_000)
+    parser.add_argument("--serial-codes", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
