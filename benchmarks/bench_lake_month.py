@@ -1,7 +1,7 @@
 """A month's merge over merged days, with the days' sidecars and without (docs/data-lake.md,
 "Sidecars"), in the same run.
 
-    python -m benchmarks.bench_lake_month [days files_per_day] [--runs 3]    # default: 10 50
+    python -m benchmarks.bench_lake_month [days files_per_day] [--runs 3]    # default: 10 20
 
 The lake: `days` days of `files_per_day` files x 1,000 registrations as save_campaign_data
 writes them (header keys), each day's last file replaying the previous day's first (a re-run
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
         prog="python -m benchmarks.bench_lake_month", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("days", type=int, nargs="?", default=10)
-    parser.add_argument("files_per_day", type=int, nargs="?", default=50)
+    parser.add_argument("files_per_day", type=int, nargs="?", default=20)
     parser.add_argument("--runs", type=int, default=3, help="runs of each month's merge")
     args = parser.parse_args(argv)
     days, files = args.days, args.files_per_day
