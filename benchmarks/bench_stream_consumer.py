@@ -20,9 +20,10 @@ MultiLangDaemon's JVM and its Python record processors writing the lake to S3 on
 4. All in: the real MultiLangDaemon (java, the jars `make kcl` installs) with its record
    processors (entrypoints.kcl_main save_campaign_data, one per shard) against the emulator in a
    process of its own (Kinesis through its h2c door, leases in DynamoDB, the lake in S3, dead
-   letters in SQS): --daemon-records records put once the children are up, until every shard
-   is checkpointed at its last record; CPU of the JVM and of its children per record, the
-   emulator's apart; start-up (JVM + children until initialized) apart. --daemon-runs daemons.
+   letters in SQS), started once: --daemon-runs rounds of --daemon-records records put once
+   the children are up, each until every shard is checkpointed at its last record; CPU of the
+   JVM and of its children per record, the emulator's apart; start-up (JVM + children until
+   initialized) apart.
 """
 
 from __future__ import annotations
@@ -406,15 +407,20 @@ def serve_emulator() -> None:
 
 
 @dataclass
-class DaemonRun:
+class DaemonRound:
     records: int
+    jvm: float
+    children: float
+    emulator: float
+    wall: float
+
+
+@dataclass
+class DaemonRuns:
     startup_jvm: float
     startup_children: float
-    work_jvm: float
-    work_children: float
-    work_emulator: float
-    work_wall: float
     children: int
+    rounds: list[DaemonRound]
 
 
 def _checkpoints(dynamodb: Any, table: str) -> dict[str, str]:
@@ -432,21 +438,23 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str, log: Path) -
     raise SystemExit(f"the daemon did not reach {what} within {timeout:.0f} s:\n{tail}")
 
 
-def daemon_run(
-    endpoints: dict[str, str], server: int, records: int, shards: int, run: int, scratch: Path
-) -> DaemonRun:
-    """One daemon from start to every record checkpointed. Phase 1 (start-up): until every
-    shard's child answered initialize, on an empty stream. Phase 2 (the work): the records are
-    put (this process's CPU, not counted), then until every shard's lease is checkpointed at
-    its last record. CPU is read from /proc per process: the JVM, and its children (the record
-    processors) apart; the emulator's (Kinesis, DynamoDB leases, S3 lake, SQS) apart again."""
+def daemon_rounds(
+    endpoints: dict[str, str], server: int, records: int, shards: int, rounds: int, scratch: Path
+) -> DaemonRuns:
+    """One daemon, started once (the JVM's start-up costs ~10 CPU-s: one per run would make the
+    benchmark minutes long), then `rounds` measured rounds. Start-up: until every shard's
+    child answered initialize, on an empty stream. A round: `records` records put, until every
+    shard's lease is checkpointed at its last record. CPU is read from /proc per process: the
+    JVM, and its children (the record processors) apart; the emulator's (Kinesis, DynamoDB
+    leases, the S3 lake, SQS; serving this process's PutRecords too) apart again. The puts'
+    client CPU is this process's and not counted."""
     from adapters.aws.clients import ClientFactory, ClientOptions
     from entrypoints.kcl.daemon import daemon_command, daemon_environment
     from entrypoints.kcl.leases import prime_lease_table
     from entrypoints.kcl.properties import daemon_config, write_properties
     from entrypoints.settings import Settings
 
-    stream, bucket, queue = f"bench-kcl-{run}", f"bench-kcl-lake-{run}", f"bench-kcl-dlq-{run}"
+    stream, bucket, queue = "bench-kcl", "bench-kcl-lake", "bench-kcl-dlq"
     aws = ClientFactory(ClientOptions(endpoint_url=endpoints["http"]))
     kinesis, dynamodb = aws.client("kinesis"), aws.client("dynamodb")
     kinesis.create_stream(StreamName=stream, ShardCount=shards)
@@ -468,14 +476,14 @@ def daemon_run(
         "save_campaign_data",
         settings,
         kinesis_endpoint=endpoints["h2c"],
-        application=f"bench-kcl-{run}",
-        worker_id=f"bench-kcl-worker-{run}",
+        application="bench-kcl",
+        worker_id="bench-kcl-worker",
         shutdown_grace_millis=5_000,
         stream=stream,
     )
-    command = daemon_command(write_properties(config, scratch / f"kcl-{run}"))
+    command = daemon_command(write_properties(config, scratch / "kcl"))
     prime_lease_table(dynamodb, kinesis, application=config.application, stream=stream)
-    log = scratch / f"daemon-{run}.log"
+    log = scratch / "daemon.log"
 
     def tree() -> tuple[float, float, int]:
         kids = descendants(daemon.pid)
@@ -485,6 +493,7 @@ def daemon_run(
             len(kids),
         )
 
+    measured: list[DaemonRound] = []
     with log.open("wb") as out:
         daemon = subprocess.Popen(
             command, env=daemon_environment(settings, env), stdout=out, stderr=subprocess.STDOUT
@@ -498,31 +507,42 @@ def daemon_run(
                 "every shard initialized",
                 log,
             )
-            start_jvm, start_children, _ = tree()
-            placed: dict[str, int] = {}
-            pool = list(itertools.islice(record_data(run), records))
-            for at in range(0, records, 500):
-                entries = [
-                    {"Data": d, "PartitionKey": f"fan-{at + i}"}
-                    for i, d in enumerate(pool[at : at + 500])
-                ]
-                answer = kinesis.put_records(StreamName=stream, Records=entries)
-                assert answer["FailedRecordCount"] == 0, answer
-                for result in answer["Records"]:
-                    shard, number = result["ShardId"], int(result["SequenceNumber"])
-                    placed[shard] = max(placed.get(shard, 0), number)
-            served, started = tree_cpu_seconds(server), time.perf_counter()
-            jvm0, children0, _ = tree()
-            last = {shard: str(number) for shard, number in placed.items()}
+            start_jvm, start_children, count = tree()
+            data = record_data(11)
+            for round_ in range(rounds):
+                served, started = tree_cpu_seconds(server), time.perf_counter()
+                jvm0, children0, _ = tree()
+                placed: dict[str, int] = {}
+                pool = list(itertools.islice(data, records))
+                for at in range(0, records, 500):
+                    entries = [
+                        {"Data": d, "PartitionKey": f"fan-{round_}-{at + i}"}
+                        for i, d in enumerate(pool[at : at + 500])
+                    ]
+                    answer = kinesis.put_records(StreamName=stream, Records=entries)
+                    assert answer["FailedRecordCount"] == 0, answer
+                    for result in answer["Records"]:
+                        shard, number = result["ShardId"], int(result["SequenceNumber"])
+                        placed[shard] = max(placed.get(shard, 0), number)
+                last = {shard: str(number) for shard, number in placed.items()}
 
-            def done() -> bool:
-                points = _checkpoints(dynamodb, config.application)
-                return all(points.get(shard) == number for shard, number in last.items())
+                def done(last: dict[str, str] = last) -> bool:
+                    points = _checkpoints(dynamodb, config.application)
+                    return all(points.get(shard) == number for shard, number in last.items())
 
-            _wait(done, 600, "every record checkpointed", log)
-            wall = time.perf_counter() - started
-            jvm1, children1, count = tree()
-            emulated = tree_cpu_seconds(server) - served
+                _wait(done, 600, "every record checkpointed", log)
+                jvm1, children1, now = tree()
+                if now != count:
+                    raise SystemExit(f"record processors changed ({count} -> {now}): see {log}")
+                measured.append(
+                    DaemonRound(
+                        records,
+                        jvm1 - jvm0,
+                        children1 - children0,
+                        tree_cpu_seconds(server) - served,
+                        time.perf_counter() - started,
+                    )
+                )
         finally:
             daemon.terminate()
             try:
@@ -530,21 +550,12 @@ def daemon_run(
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
-    return DaemonRun(
-        records,
-        start_jvm,
-        start_children,
-        jvm1 - jvm0,
-        children1 - children0,
-        emulated,
-        wall,
-        count,
-    )
+    return DaemonRuns(start_jvm, start_children, count, measured)
 
 
-def all_in(records: int, shards: int, runs: int) -> list[DaemonRun] | str:
-    """`runs` daemons, one after another, against one emulator in a process of its own; a
-    sentence instead when the daemon cannot run here."""
+def all_in(records: int, shards: int, rounds: int) -> DaemonRuns | str:
+    """The daemon's rounds against one emulator in a process of its own; a sentence instead
+    when the daemon cannot run here."""
     if shutil.which("java") is None:
         return "not measured: no java on this machine"
     try:
@@ -566,10 +577,7 @@ def all_in(records: int, shards: int, runs: int) -> list[DaemonRun] | str:
     try:
         endpoints = json.loads(emulator.stdout.readline())
         with tempfile.TemporaryDirectory(prefix="bench-kcl-") as scratch:
-            return [
-                daemon_run(endpoints, emulator.pid, records, shards, run, Path(scratch))
-                for run in range(runs)
-            ]
+            return daemon_rounds(endpoints, emulator.pid, records, shards, rounds, Path(scratch))
     finally:
         emulator.stdin.close()
         emulator.wait(timeout=30)
@@ -595,14 +603,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_stream_consumer", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--records", type=int, default=30_000)
+    parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--memory-records", type=int, default=200_000)
+    parser.add_argument("--memory-records", type=int, default=100_000)
     parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--daemon-records", type=int, default=20_000)
+    parser.add_argument("--daemon-records", type=int, default=10_000)
     parser.add_argument("--daemon-shards", type=int, default=2)
-    parser.add_argument("--daemon-runs", type=int, default=3)
+    parser.add_argument("--daemon-runs", type=int, default=3, help="measured rounds")
     parser.add_argument("--skip-daemon", action="store_true")
     parser.add_argument(
         "--before", metavar="GIT_REV", help="also run the AvroSchemas of this commit, same run"
@@ -645,24 +653,29 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"all in (KCL daemon + children + S3 on the emulator): {runs}")
         else:
             n = args.daemon_records
+            done = runs.rounds
             print(
-                f"all in: {n:,} records a run, {len(runs)} runs, median (low-high); "
-                f"{runs[0].children} record processors"
+                f"all in: one daemon, {runs.children} record processors; {len(done)} rounds of "
+                f"{n:,} records, median (low-high)"
             )
             rows = {
-                "JVM (MultiLangDaemon) CPU µs/record": [r.work_jvm / n * 1e6 for r in runs],
-                "record processors CPU µs/record": [r.work_children / n * 1e6 for r in runs],
+                "JVM (MultiLangDaemon) CPU µs/record": [r.jvm / n * 1e6 for r in done],
+                "record processors CPU µs/record": [r.children / n * 1e6 for r in done],
                 "all in (JVM + processors) CPU µs/record": [
-                    (r.work_jvm + r.work_children) / n * 1e6 for r in runs
+                    (r.jvm + r.children) / n * 1e6 for r in done
                 ],
-                "emulator CPU µs/record (apart)": [r.work_emulator / n * 1e6 for r in runs],
-                "records/wall-s": [n / r.work_wall for r in runs],
-                "start-up: JVM CPU s": [r.startup_jvm for r in runs],
-                "start-up: processors CPU s": [r.startup_children for r in runs],
+                "emulator CPU µs/record (apart; serves the puts too)": [
+                    r.emulator / n * 1e6 for r in done
+                ],
+                "records/wall-s (put to checkpointed)": [n / r.wall for r in done],
             }
             print("| all in | median (low-high) |\n|---|--:|")
             for label, values in rows.items():
                 print(f"| {label} | {spread(values).show(1)} |")
+            print(
+                f"start-up, once: JVM {runs.startup_jvm:.1f} CPU-s, record processors "
+                f"{runs.startup_children:.1f} CPU-s"
+            )
     print(f"machine after: {machine()}")
 
 
