@@ -7,8 +7,9 @@ handler (`{job}_handler` for every registered job, and `stream_worker_handler`),
 interpreters (the base Python, `-S`: no site-packages, only the unpacked zip on the path, no
 bytecode written, as Lambda's read-only /var/task) that import entrypoints.lambda_handlers and
 resolve the handler under `-X importtime`. Reports the median and spread of `runs` runs, in ms
-of import time (the sum of `-X importtime`'s top-level cumulative figures), and which
-third-party top-level packages the handler pulled in. Baseline in the same run: `pass`.
+of import time (the sum of `-X importtime`'s top-level cumulative figures), the interpreter's
+CPU ms (user + system of the whole child, start-up and exit included: benchmarks.measure), and
+which third-party top-level packages the handler pulled in. Baseline in the same run: `pass`.
 Goal (issue 21): each handler <= 400 ms here.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = {"domain", "adapters", "streams", "entrypoints"}
@@ -42,13 +43,14 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", sys.executable)
 
 
-def measure(python: str, task: Path, handler: str | None) -> tuple[float, set[str]]:
-    """One fresh interpreter: ms of import time, and the top-level packages it imported."""
+def measure(python: str, task: Path, handler: str | None) -> tuple[float, float, set[str]]:
+    """One fresh interpreter: ms of import time, its CPU ms, the top-level packages imported."""
     code = "pass"
     if handler:
         code = f"import entrypoints.lambda_handlers as h; h.{handler}"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(task), "PYTHONDONTWRITEBYTECODE": "1"}
     env["AWS_REGION"] = "us-east-1"
+    before = cpu_snapshot()
     done = subprocess.run(
         [python, "-S", "-X", "importtime", "-c", code],
         capture_output=True,
@@ -57,6 +59,7 @@ def measure(python: str, task: Path, handler: str | None) -> tuple[float, set[st
         cwd=task,
         check=True,
     )
+    cpu_ms = (cpu_snapshot().total - before.total) * 1000
     total_us = 0
     tops: set[str] = set()
     for line in done.stderr.splitlines():
@@ -69,7 +72,7 @@ def measure(python: str, task: Path, handler: str | None) -> tuple[float, set[st
         top = name.split(".", 1)[0]
         if (task / top).exists() or (task / f"{top}.py").exists():
             tops.add(top)
-    return total_us / 1000, tops
+    return total_us / 1000, cpu_ms, tops
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.zip.exists():
         subprocess.run([sys.executable, ".ci/package_lambda.py", "--quiet"], cwd=ROOT, check=True)
     python = base_python()
-    print(machine())
+    print(f"machine: {machine()}")
     print(f"{args.zip.name}: {args.zip.stat().st_size / 2**20:.1f} MiB; {python}")
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         task = Path(scratch)
@@ -91,14 +94,15 @@ def main(argv: list[str] | None = None) -> int:
             archive.extractall(task)
             compiled = sum(name.endswith(".pyc") for name in archive.namelist())
         print(f"unpacked, {compiled} .pyc files; median of {args.runs} fresh interpreters each")
-        print(f"{'handler':<44} {'ms':>7} {'spread':>13}  third-party packages imported")
+        print("| handler | import ms (low-high) | CPU ms (low-high) | third-party packages |")
+        print("|---|--:|--:|---|")
         for handler in [None, *(args.handler or handlers())]:
             runs = [measure(python, task, handler) for _ in range(args.runs)]
-            times = sorted(ms for ms, _ in runs)
-            tops = sorted(runs[0][1] - OURS)
-            name = handler or "(python -S -c pass)"
-            spread = f"{times[0]:.0f}-{times[-1]:.0f}"
-            print(f"{name:<44} {statistics.median(times):7.0f} {spread:>13}  {' '.join(tops)}")
+            tops = " ".join(sorted(runs[0][2] - OURS))
+            name = handler or "baseline: python -S -c pass"
+            imports, cpu = spread([r[0] for r in runs]), spread([r[1] for r in runs])
+            print(f"| {name} | {imports.show(0)} | {cpu.show(0)} | {tops} |", flush=True)
+    print(f"machine after: {machine()}")
     return 0
 
 

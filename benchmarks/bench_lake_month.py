@@ -1,7 +1,7 @@
 """A month's merge over merged days, with the days' sidecars and without (docs/data-lake.md,
 "Sidecars"), in the same run.
 
-    python -m benchmarks.bench_lake_month [days files_per_day]     # default: 10 50
+    python -m benchmarks.bench_lake_month [days files_per_day] [--runs 3]    # default: 10 20
 
 The lake: `days` days of `files_per_day` files x 1,000 registrations as save_campaign_data
 writes them (header keys), each day's last file replaying the previous day's first (a re-run
@@ -14,7 +14,11 @@ day's move would. Then the month's merge, whose sources are the days' merged fil
 
 Each merge runs in a fresh process (its peak RSS is its own), over files in a temporary directory
 (benchmarks/bench_lake_merge.DirectoryStore), as production wires it (entrypoints/lake.py).
-Records/s counts the merge's source records; CPU µs per record is user+system time.
+Records/s counts the merge's source records; CPU µs per record is the merge process's
+(benchmarks.measure.cpu_snapshot in the child, around the merge: imports excluded). Medians with
+the spread: the days' merges over the days, the month's over `--runs`. Baseline in the same run:
+the month's merge with its keys decoded (no sidecars). The store is a local directory standing
+in for S3 (production's reads and writes go over HTTP: not measured here).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import os
 import random
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -35,9 +38,9 @@ from typing import Any
 
 from benchmarks.bench_lake_merge import BUCKET, RECORDS_PER_FILE, TYPE, merge_prefix
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread
 
 MONTH = "2024/05"
-RUNS = 3
 
 
 def write_days(root: Path, days: int, files: int) -> int:
@@ -80,9 +83,9 @@ def _run(root: str, prefix: str, answer: Any) -> None:
 
     with open("/proc/self/statm") as statm:
         before_mib = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
-    started, cpu = time.perf_counter(), time.process_time()
+    started, snapshot = time.perf_counter(), cpu_snapshot()
     counts = merge_prefix(Path(root), prefix)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - started, cpu_snapshot().total - snapshot.total
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (merged,) = counts.types
     answer.send(
@@ -113,10 +116,12 @@ def main(argv: list[str]) -> int:
         prog="python -m benchmarks.bench_lake_month", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("days", type=int, nargs="?", default=10)
-    parser.add_argument("files_per_day", type=int, nargs="?", default=50)
+    parser.add_argument("files_per_day", type=int, nargs="?", default=20)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each month's merge")
     args = parser.parse_args(argv)
     days, files = args.days, args.files_per_day
     print(f"machine: {machine()}")
+    print("the lake is a local directory standing in for S3 (a fake: S3's I/O is not measured)")
     root = Path(tempfile.mkdtemp(prefix="bench-lake-month-"))
     rows = []
     try:
@@ -132,35 +137,43 @@ def main(argv: list[str]) -> int:
         month_merged = root / BUCKET / "avro" / TYPE / "merged" / f"{MONTH}.avro"
         month_sidecar = root / BUCKET / "avro" / "merged-keys" / TYPE / f"{MONTH}.keys"
         with_sidecars = []
-        for _ in range(RUNS):
+        for _ in range(args.runs):
             with_sidecars.append(measure(root, MONTH))
             month_merged.unlink()
             month_sidecar.unlink()
         rows.append(("month, keys from sidecars", with_sidecars, True))
         shutil.rmtree(root / BUCKET / "avro" / "merged-keys" / TYPE / MONTH)
-        rows.append(("month, keys decoded (no sidecars)", [measure(root, MONTH)], True))
+        decoded = []
+        for _ in range(args.runs):
+            decoded.append(measure(root, MONTH))
+            month_merged.unlink()
+            month_sidecar.unlink()
+        rows.append(("baseline: month, keys decoded (no sidecars)", decoded, True))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    print("median (low-high) over the runs")
     print(
-        "| merge | runs | records in | duplicates | from sidecars / decoded | median s | "
+        "| merge | runs | records in | duplicates | from sidecars / decoded | s | "
         "records/s | CPU µs/record | merge's own MiB (max) | vs decoded |"
     )
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
-    decoded_wall = statistics.median(r[0] for r in rows[-1][1])
+    decoded_wall = spread([r[0] for r in rows[-1][1]]).median
     for name, runs, month in rows:
         records = runs[0][2]
         if month:
             assert all(r[3] == expected for r in runs), (name, [r[3] for r in runs], expected)
-        wall = statistics.median(r[0] for r in runs)
-        cpu = statistics.median(r[1] for r in runs)
+        wall = spread([r[0] for r in runs])
+        rate = spread([r[2] / r[0] for r in runs])
+        cpu = spread([r[1] / r[2] * 1e6 for r in runs])
         own = max(r[6] for r in runs)
         sources = f"{runs[0][4]} / {runs[0][5]}" if month else "-"
-        ratio = f"{decoded_wall / wall:.1f}x" if month else "-"
+        ratio = f"{decoded_wall / wall.median:.1f}x" if month else "-"
         print(
-            f"| {name} | {len(runs)} | {records:,} | {runs[0][3]:,} | {sources} | {wall:.3f} | "
-            f"{records / wall:,.0f} | {cpu / records * 1e6:.2f} | {own:.0f} | {ratio} |",
+            f"| {name} | {len(runs)} | {records:,} | {runs[0][3]:,} | {sources} | {wall.show(3)} "
+            f"| {rate.show(0)} | {cpu.show(2)} | {own:.0f} | {ratio} |",
             flush=True,
         )
+    print(f"machine after: {machine()}")
     return 0
 
 

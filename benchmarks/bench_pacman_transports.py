@@ -3,10 +3,13 @@ answering after 20 ms, for each pairing of client (httpx from threads, the JsonH
 issuer used before; aiohttp on one event loop, HttpCodeIssuer now) and server (the tests'
 threaded LocalHttpServer; the asyncio AsyncHttpServer), at `--concurrency` calls in flight.
 
-    python -m benchmarks.bench_pacman_transports [--calls 5000] [--concurrency 64]
+    python -m benchmarks.bench_pacman_transports [--calls 3000] [--concurrency 64] [--runs 3]
 
-The server runs in a process of its own and reports its CPU seconds and requests served
-before and after each run, so each side's CPU per call is its own.
+The server runs in a process of its own and reports the requests served before and after each
+run; its CPU is read from /proc (benchmarks.measure.tree_cpu_seconds) and the client's is this
+process tree's with the server left out, so each side's CPU per call is its own. Each pairing
+runs `--runs` times, interleaved; medians with the spread. Baseline: httpx from threads (the
+client the issuer used before) against the threaded server (the tests' before).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 
 WARM = 100
 
@@ -89,50 +93,69 @@ def _body() -> dict[str, str]:
             "endDate": "2027-07-04T18:00:00.000Z"}  # fmt: skip
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=5_000)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_pacman_transports", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--calls", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--delay", type=float, default=0.02)
-    parser.add_argument("--serve", nargs=2)
-    args = parser.parse_args()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve[0], float(args.serve[1]))
         return 0
-    print(machine())
+    print(f"machine: {machine()}")
     print(f"Pacman answering in {args.delay * 1000:.0f} ms; {args.concurrency} calls in flight")
-    print("| client | server | calls | calls/s | client CPU µs/call | server CPU µs/request |")
-    print("|---|---|--:|--:|--:|--:|")
     clients = {"httpx, threads": run_httpx, "aiohttp, one event loop": run_aiohttp}
-    for server_kind in ("threaded", "asyncio"):
-        command = [sys.executable, "-m", "benchmarks.bench_pacman_transports", "--serve"]
-        server = subprocess.Popen(
-            [*command, server_kind, str(args.delay)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert server.stdin is not None and server.stdout is not None
-        url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
-
-        try:
-            for name, run in clients.items():
-                run(url, WARM, args.concurrency)
-                before = _figures(server)
-                wall, cpu = time.perf_counter(), time.process_time()
-                run(url, args.calls, args.concurrency)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                after = _figures(server)
-                served = max(1, int(after["served"] - before["served"]))
-                print(
-                    f"| {name} | {server_kind} | {args.calls:,} | {args.calls / wall:,.0f} "
-                    f"| {cpu / args.calls * 1e6:.0f} "
-                    f"| {(after['cpu'] - before['cpu']) / served * 1e6:.0f} |",
-                    flush=True,
-                )
-        finally:
+    servers: dict[str, subprocess.Popen[str]] = {}
+    urls: dict[str, str] = {}
+    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    command = [sys.executable, "-m", "benchmarks.bench_pacman_transports", "--serve"]
+    try:
+        for kind in ("threaded", "asyncio"):
+            server = subprocess.Popen(
+                [*command, kind, str(args.delay)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            servers[kind] = server
+            assert server.stdout is not None
+            urls[kind] = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+        pids = [s.pid for s in servers.values()]
+        for run in clients.values():
+            for kind in servers:
+                run(urls[kind], WARM, args.concurrency)
+        for _ in range(args.runs):
+            for kind, server in servers.items():
+                for name, run in clients.items():
+                    before, served = _figures(server), tree_cpu_seconds(server.pid)
+                    snapshot, wall = cpu_snapshot(exclude=pids), time.perf_counter()
+                    run(urls[kind], args.calls, args.concurrency)
+                    wall = time.perf_counter() - wall
+                    client = cpu_snapshot(exclude=pids).total - snapshot.total
+                    server_cpu = tree_cpu_seconds(server.pid) - served
+                    count = max(1, int(_figures(server)["served"] - before["served"]))
+                    results.setdefault((name, kind), []).append(
+                        (args.calls / wall, client / args.calls * 1e6, server_cpu / count * 1e6)
+                    )
+    finally:
+        for server in servers.values():
+            assert server.stdin is not None
             server.stdin.close()
             server.wait(timeout=30)
+    print(f"median of {args.runs} runs (low-high)")
+    print("| client | server | calls | calls/s | client CPU µs/call | server CPU µs/request |")
+    print("|---|---|--:|--:|--:|--:|")
+    for (name, kind), runs in results.items():
+        label = f"baseline: {name}" if (name, kind) == ("httpx, threads", "threaded") else name
+        print(
+            f"| {label} | {kind} | {args.calls:,} | {spread([r[0] for r in runs]).show(0)} "
+            f"| {spread([r[1] for r in runs]).show(0)} | {spread([r[2] for r in runs]).show(0)} |"
+        )
+    print(f"machine after: {machine()}")
     return 0
 
 

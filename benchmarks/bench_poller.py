@@ -2,10 +2,12 @@
 
 Records (the realistic mix of benchmarks/stream_records.py) are put on a 2-shard stream of an
 emulator running in its own process; then the poller (GetRecords, the worker, the Avro lake on
-S3, checkpoints in a file) drains the stream. Reports records/s of the drain, and the same run
-with a worker that does nothing, so the share of the emulator's GetRecords is visible.
+S3, checkpoints in a file) drains the stream. Reports records/s of the drain and CPU µs per
+record of this process tree and, apart, of the emulator; and the same run with a worker that
+does nothing (the baseline: GetRecords and checkpoints alone). Each drain runs `--runs` times on
+a fresh stream (filled before the clock), interleaved; medians with the spread.
 
-    python -m benchmarks.bench_poller [--records 50000]
+    python -m benchmarks.bench_poller [--records 20000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from typing import Any
 
 from adapters.aws.clients import ClientFactory, ClientOptions
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 from benchmarks.stream_records import record_data
 from domain.streaming import BatchCounts, IncomingRecord
 from entrypoints import registry
 from entrypoints.settings import Settings
-from local.emulator import EmulatorProcess
 from streams.poller import FileCheckpoints, ShardPoller
 
 
@@ -44,7 +46,7 @@ def _fill(kinesis: Any, stream: str, records: int) -> None:
         kinesis.put_records(StreamName=stream, Records=entries)
 
 
-def _drain(factory: ClientFactory, stream: str, worker: Any) -> tuple[float, int]:
+def _drain(factory: ClientFactory, stream: str, worker: Any) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         poller = ShardPoller(
             factory.client("kinesis"),
@@ -53,17 +55,22 @@ def _drain(factory: ClientFactory, stream: str, worker: Any) -> tuple[float, int
             FileCheckpoints(Path(scratch) / "checkpoints.json"),
             limit=1000,
         )
-        started = time.perf_counter()
-        polled = poller.run(until_caught_up=True)
-        return time.perf_counter() - started, polled.counts.received
+        return poller.run(until_caught_up=True).counts.received
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_poller")
-    parser.add_argument("--records", type=int, default=50_000)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_poller", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
-    with EmulatorProcess() as emulator:
+    from benchmarks.servers import emulator_process
+
+    labels = ("baseline: GetRecords only (worker does nothing)", "save_campaign_data -> S3 lake")
+    rows: dict[str, list[tuple[float, float, float]]] = {label: [] for label in labels}
+    with emulator_process() as (emulator, server):
         settings = Settings.from_env(
             {
                 "AWS_ENDPOINT_URL": emulator.endpoint_url,
@@ -77,17 +84,31 @@ def main(argv: list[str] | None = None) -> None:
         factory.client("s3").create_bucket(Bucket="bench-lake")
         factory.client("sqs").create_queue(QueueName="bench-dlq")
         kinesis = factory.client("kinesis")
-        for label, worker in (
-            ("GetRecords only (worker does nothing)", NothingWorker()),
-            ("save_campaign_data -> S3 Avro lake", None),
-        ):
-            stream = f"bench-{worker.name if worker else 'lake'}"
-            _fill(kinesis, stream, args.records)
-            real = worker or registry.stream_worker("save_campaign_data", settings)
-            seconds, received = _drain(factory, stream, real)
-            print(
-                f"{label:40} {received:>8,} records {seconds:7.1f} s {received / seconds:9,.0f}/s"
-            )
+        lake = registry.stream_worker("save_campaign_data", settings)
+        for run in range(args.runs):
+            for label, worker in zip(labels, (NothingWorker(), lake), strict=True):
+                stream = f"bench-{run}-{'nothing' if isinstance(worker, NothingWorker) else 'lake'}"
+                _fill(kinesis, stream, args.records)
+                before, served = cpu_snapshot(exclude=[server]), tree_cpu_seconds(server)
+                started = time.perf_counter()
+                received = _drain(factory, stream, worker)
+                wall = time.perf_counter() - started
+                client = cpu_snapshot(exclude=[server]).total - before.total
+                emulated = tree_cpu_seconds(server) - served
+                assert received == args.records, (received, args.records)
+                rows[label].append(
+                    (received / wall, client / received * 1e6, emulated / received * 1e6)
+                )
+                kinesis.delete_stream(StreamName=stream)
+    print(f"{args.records:,} records, 2 shards; median of {args.runs} runs (low-high)")
+    print("| drain | records/s | poller CPU µs/record | emulator CPU µs/record |")
+    print("|---|--:|--:|--:|")
+    for label, runs in rows.items():
+        print(
+            f"| {label} | {spread([r[0] for r in runs]).show(0)} "
+            f"| {spread([r[1] for r in runs]).show(0)} | {spread([r[2] for r in runs]).show(0)} |"
+        )
+    print(f"machine after: {machine()}")
 
 
 if __name__ == "__main__":

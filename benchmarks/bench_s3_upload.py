@@ -1,9 +1,9 @@
 """The S3 writer's multipart upload: parts in the writer's own thread against parts uploading in
 the background (1, 2 and 4 in flight), in the same run, on S3-like latency.
 
-    python -m benchmarks.bench_s3_upload [--mib 64] [--latency 0.15] [--work-ms 5]
+    python -m benchmarks.bench_s3_upload [--mib 32] [--latency 0.15] [--work-ms 5] [--runs 3]
 
-64 MiB are written in 64 KiB pieces (a merge writes blocks of about that size) through
+`--mib` MiB are written in 64 KiB pieces (a merge writes blocks of about that size) through
 `S3ObjectStore.open_writer` with its default 8 MiB parts, over HTTP to the emulator in a process
 of its own (local.emulator.EmulatorProcess), so this process's CPU is the writer's. S3's upload
 time is simulated the way the lake merge's read-ahead measurement simulates GET latency: a sleep,
@@ -13,11 +13,14 @@ benchmark; ~0.1-0.3 s is an 8 MiB part's time on Lambda). Two producers:
 - `merge`: `--work-ms` of CPU-bound Python per MiB before it is written (the GIL held, as the
   merge holds it: ~5 ms/MiB is its 2 M records/s of ~90 bytes), the work the uploads overlap.
 
-Each variant runs once in a fresh process (spawn): wall seconds, the process's CPU (user+system,
-every thread) per MiB, the peak RSS over what the process held before writing, and (idle only,
+Each variant runs `--runs` times (interleaved), each in a fresh process (spawn): wall seconds,
+the writer process's CPU (user+system, every thread: benchmarks.measure.cpu_snapshot in the
+child, around the write only) per MiB, the emulator's CPU per MiB apart, the peak RSS over
+what the process held before writing, and (idle only,
 a second untimed write under tracemalloc) the peak Python allocation: the writer's bound is
 (uploads in flight + 1) x 8 MiB. The object is checked after each run (size, part count) and
-deleted.
+deleted. Medians with the spread; baseline: the parts in the writer's own thread (in-thread).
+The latency is simulated (a sleep): the uploads' overlap is measured, not S3's network.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import tracemalloc
 from typing import Any
 
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 
 PIECE = 64 * 1024
 MIB = 1024 * 1024
@@ -68,13 +72,15 @@ def _run(endpoint: str, key: str, options: dict[str, Any], answer: Any) -> None:
     work = options["work_ms"] / 1000 * PIECE / MIB
     pieces = options["mib"] * MIB // PIECE
     before = _rss_mib()
-    started, cpu = time.perf_counter(), time.process_time()
+    started, snapshot = time.perf_counter(), cpu_snapshot()
+    served = tree_cpu_seconds(options["server"])
     with store.open_writer(ObjectRef(BUCKET, key)) as out:
         for _ in range(pieces):
             if work:
                 _busy(work)
             out.write(piece)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - started, cpu_snapshot().total - snapshot.total
+    emulated = tree_cpu_seconds(options["server"]) - served  # the timed write's alone
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     traced = None
     if not work:
@@ -86,10 +92,12 @@ def _run(endpoint: str, key: str, options: dict[str, Any], answer: Any) -> None:
                 out.write(piece)
         traced = tracemalloc.get_traced_memory()[1] / MIB
         tracemalloc.stop()
-    answer.send((wall, cpu, peak - before, traced))
+    answer.send((wall, cpu, emulated, peak - before, traced))
 
 
-def measure(endpoint: str, options: dict[str, Any]) -> tuple[float, float, float, float | None]:
+def measure(
+    endpoint: str, options: dict[str, Any]
+) -> tuple[float, float, float, float, float | None]:
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     key = f"upload-{options['in_flight']}-{options['work_ms']}.bin"
@@ -101,49 +109,63 @@ def measure(endpoint: str, options: dict[str, Any]) -> tuple[float, float, float
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_s3_upload")
-    parser.add_argument("--mib", type=int, default=64)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_s3_upload", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--mib", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--work-ms", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
 
     from adapters.aws.clients import ClientFactory, ClientOptions
-    from local.emulator import EmulatorProcess
+    from benchmarks.servers import emulator_process
 
     print(f"machine: {machine()}")
-    print(f"{args.mib} MiB in 64 KiB writes, 8 MiB parts, {args.latency * 1000:.0f} ms per part")
     print(
-        "| producer | uploads in flight | wall s | MiB/s | CPU µs/MiB | RSS over start MiB "
-        "| traced peak MiB | vs in-thread |"
+        f"{args.mib} MiB in 64 KiB writes, 8 MiB parts, {args.latency * 1000:.0f} ms per part "
+        f"(simulated: a sleep before each UploadPart); median of {args.runs} runs (low-high)"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    with EmulatorProcess() as emulator:
+    variants = [(p, w, n) for p, w in (("idle", 0.0), ("merge", args.work_ms)) for n in VARIANTS]
+    rows: dict[tuple[str, int], list[tuple[float, float, float, float, float | None]]] = {}
+    with emulator_process() as (emulator, server):
         s3 = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url)).client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        for producer, work_ms in (("idle", 0.0), ("merge", args.work_ms)):
-            baseline = 0.0
-            for in_flight in VARIANTS:
+        for _ in range(args.runs):
+            for producer, work_ms, in_flight in variants:
                 options = {
                     "mib": args.mib,
                     "latency": args.latency,
                     "work_ms": work_ms,
                     "in_flight": in_flight,
+                    "server": server,
                 }
-                wall, cpu, own, traced = measure(emulator.endpoint_url, options)
+                wall, cpu, emulated, own, traced = measure(emulator.endpoint_url, options)
                 key = f"upload-{in_flight}-{work_ms}.bin"
                 head = s3.head_object(Bucket=BUCKET, Key=key)
                 parts = -(-args.mib * MIB // (8 * MIB))
                 assert head["ContentLength"] == args.mib * MIB, head
                 assert head["ETag"].strip('"').endswith(f"-{parts}"), head["ETag"]
                 s3.delete_object(Bucket=BUCKET, Key=key)
-                baseline = baseline or wall
-                label = "in-thread" if in_flight == 0 else str(in_flight)
-                print(
-                    f"| {producer} | {label} | {wall:.2f} | {args.mib / wall:.0f} | "
-                    f"{cpu / args.mib * 1e6:,.0f} | {own:.0f} | "
-                    f"{'-' if traced is None else f'{traced:.1f}'} | {baseline / wall:.2f}x |",
-                    flush=True,
+                rows.setdefault((producer, in_flight), []).append(
+                    (wall, cpu / args.mib * 1e6, emulated / args.mib * 1e6, own, traced)
                 )
+    print(
+        "| producer | uploads in flight | wall s | writer CPU µs/MiB | emulator CPU µs/MiB "
+        "| RSS over start MiB (max) | traced peak MiB | wall vs in-thread |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (producer, in_flight), runs in rows.items():
+        walls = spread([r[0] for r in runs])
+        base = spread([r[0] for r in rows[(producer, 0)]]).median
+        peaks = [r[4] for r in runs if r[4] is not None]
+        label = "baseline: in-thread" if in_flight == 0 else str(in_flight)
+        print(
+            f"| {producer} | {label} | {walls.show(2)} | {spread([r[1] for r in runs]).show(0)} "
+            f"| {spread([r[2] for r in runs]).show(0)} | {max(r[3] for r in runs):.0f} "
+            f"| {f'{max(peaks):.1f}' if peaks else '-'} | {base / walls.median:.2f}x |",
+            flush=True,
+        )
     print(f"machine after: {machine()}")
     return 0
 
