@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from domain.scoring.phones import check_phone
-
 COLUMNS = (
     "code",
     "doNotText",
@@ -110,6 +108,10 @@ def phone_decision(raw: str, allow_international: bool) -> tuple[str | None, str
         return None, "failed:invalid_number"
     if raw[0].isdigit() and raw[0] != "1" and len(re.sub(r"\D", "", raw)) > 10:
         raw = "+" + raw  # the original prefixed `+`: 447700900123 is +44...
+    # Imported here: phonenumbers costs ~400 ms at import, and every handler imports this
+    # module through domain.ports; only the send reads phones.
+    from domain.scoring.phones import check_phone
+
     check = check_phone(raw, "US")
     if check.e164 is None or not check.valid:
         return None, "failed:invalid_number"

@@ -12,8 +12,9 @@ import pytest
 
 from entrypoints import registry
 
-# Another worker's heavy stack: numpy is the merge's alone, aiohttp Pacman's, fastavro the lake's.
-HEAVY = ("numpy", "aiohttp", "fastavro")
+# Another worker's heavy stack: numpy is the merge's alone, aiohttp Pacman's, fastavro the lake's,
+# phonenumbers (~400 ms uncompiled) the scrubbing's and the send's.
+HEAVY = ("numpy", "aiohttp", "fastavro", "phonenumbers")
 # The lake's own modules (domain.lake is not one: the ports name its values).
 LAKE = (
     "adapters.avro",
