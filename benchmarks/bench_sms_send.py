@@ -63,6 +63,9 @@ class NullLedger:
 
         return replace(entry, state=EntryState.STARTED, version=2)
 
+    def start_many(self, entries: Sequence[Any]) -> Mapping[str, Any]:
+        return {e.key: self.start(e) for e in entries}
+
     def finish(self, settlements: Sequence[tuple[Any, Any]]) -> Mapping[str, Any]:
         with self._lock:
             self.finished += len(settlements)
