@@ -451,10 +451,18 @@ class Container:
         if s.sms_gateway == "end_user_messaging":
             if not s.sms_origination:
                 raise SettingsError("SMS_GATEWAY=end_user_messaging needs SMS_ORIGINATION")
+            if not s.sms_configuration_set:
+                # Without one no delivery event is published: a text left `unknown` stays so.
+                raise SettingsError(
+                    "SMS_GATEWAY=end_user_messaging needs SMS_CONFIGURATION_SET (its event "
+                    "destination feeds reconcile_sms_deliveries)"
+                )
             client = self.aws.client(
                 "pinpoint-sms-voice-v2", max_pool_connections=s.sms_max_in_flight, **NO_RETRIES
             )
-            return EndUserMessagingGateway(client, s.sms_origination)
+            return EndUserMessagingGateway(
+                client, s.sms_origination, configuration_set=s.sms_configuration_set
+            )
         if s.sms_gateway == "sns":
             return SnsSmsGateway(
                 self.aws.client("sns", max_pool_connections=s.sms_max_in_flight, **NO_RETRIES)

@@ -13,8 +13,8 @@ PutItem per entry costs ~1 ms of botocore CPU, a transaction of 100 a fraction o
 failed names each (CancellationReasons with their items): those are decided again, the rest
 resent. BatchWriteItem would be cheaper but takes no condition: a concurrent claim would be
 overwritten, which is the double send this ledger exists to prevent. DynamoDB bills a
-transactional write twice; `start` is one conditional PutItem (one entry at a time, right
-before its call).
+transactional write twice; `start` is one conditional PutItem, `start_many` a group's starts
+in transactions (a sender starts 100 right before their calls).
 
 Throttling and 5xx are botocore's to retry; what outlasts them raises DependencyUnavailable.
 Resends of cancelled transactions use the domain's jittered backoff (partial-batch resends, the

@@ -260,3 +260,31 @@ def test_tm_sms_service_contract_and_its_answers(
     assert body.headers["authorization"] == "Bearer t0k3n"
     assert body.json()["message"]["messageId"] == MESSAGE.key
     assert body.json()["correlationId"] == MESSAGE.key
+
+
+def test_the_wired_end_user_messaging_gateway_names_the_configuration_set_on_every_text(
+    http_server: LocalHttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMS_CONFIGURATION_SET reaches SendTextMessage: without a configuration set End User
+    Messaging publishes no delivery event, and a text left `unknown` is never reconciled."""
+    from entrypoints.bootstrap import Container
+    from entrypoints.settings import Settings, SettingsError
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "test")
+    http_server.route("POST", "/", eum_handler({}))
+    settings = Settings(
+        endpoint_url=http_server.url,
+        sms_gateway="end_user_messaging",
+        sms_origination="pool-1",
+        sms_configuration_set="cw-sms",
+    )
+
+    assert Container(settings).sms_gateway.send(MESSAGE) == Accepted("m-1")
+
+    sent = http_server.requests_to("POST", "/")[0].json()
+    assert sent["ConfigurationSetName"] == "cw-sms"
+    assert sent["OriginationIdentity"] == "pool-1"
+    unset = Settings(endpoint_url=http_server.url, sms_origination="pool-1")
+    with pytest.raises(SettingsError, match="SMS_CONFIGURATION_SET"):
+        _ = Container(unset).sms_gateway
