@@ -138,9 +138,8 @@ def run(
 ) -> Measured:
     from adapters.clock import SystemClock
     from adapters.rate_limiter import SystemMonotonicClock
-    from adapters.sms.gateways import AsyncTmSmsGateway
+    from adapters.sms.gateways import AsyncTmSmsGateway, LeanTmSmsGateway
     from adapters.sms.pacer import ThrottlePacer
-    from adapters.sms.runner import AsyncTaskRunner, ThreadTaskRunner
     from domain.sms import SendCounts, SmsMessage
     from domain.workers.sms_wave_send import SendInput, SendOptions, SendPorts, sms_wave_send
     from tests.support.memory_leases import MemoryLeases
@@ -156,7 +155,8 @@ def run(
     wave = f"bench-{runner_kind}-{rate or 0:.0f}-{time.time_ns()}"  # its own ledger entries
     put_wave(store, wave, rows)  # type: ignore[arg-type]  # iterated once
     del rows
-    tm = AsyncTmSmsGateway(url)  # send: http.client (threads); send_async: aiohttp
+    # send: http.client (threads); send_async: aiohttp, or httptools for the `httptools` runners
+    tm = (LeanTmSmsGateway if "httptools" in runner_kind else AsyncTmSmsGateway)(url)
     stamps: list[float] = []
 
     class Stamped:
@@ -190,7 +190,7 @@ def run(
         ledger=ledger or NullLedger(),
         gateway=Stamped(),
         emails=NoEmails(),
-        runner=AsyncTaskRunner(step_threads) if runner_kind == "asyncio" else ThreadTaskRunner(),
+        runner=runner_of(runner_kind, step_threads),
         pacer=ThrottlePacer(rate, in_flight, clock),
         leases=MemoryLeases(SystemClock()),
         monotonic=clock,
@@ -230,6 +230,16 @@ def row(kind: str, fans: int, in_flight: int, rate: float | None, runs: Sequence
     return line + runs[-1].memory + " |"
 
 
+def runner_of(kind: str, step_threads: int) -> Any:
+    """threads (http.client per thread); else AsyncTaskRunner with aiohttp (`asyncio`) or
+    httptools (`httptools`: LeanTmSmsGateway) for the HTTP."""
+    from adapters.sms.runner import AsyncTaskRunner, ThreadTaskRunner
+
+    if kind == "threads":
+        return ThreadTaskRunner()
+    return AsyncTaskRunner(step_threads)
+
+
 def dynamo_ledger(stack: contextlib.ExitStack) -> tuple[Any, int]:
     """The ledger on the emulator in a process of its own, and that process's id."""
     from adapters.aws.clients import ClientFactory, ClientOptions
@@ -251,7 +261,8 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=200)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--delay", type=float, default=0.05)
-    parser.add_argument("--runners", default="threads,asyncio")  # compared in the same run
+    # compared in the same run: threads, asyncio (aiohttp), httptools
+    parser.add_argument("--runners", default="threads,asyncio,httptools")
     parser.add_argument("--step-threads", type=int, default=0)  # AsyncTaskRunner's ledger steps
     # `dynamo`: DynamoOnceLedger on the emulator (a process of its own): two writes a text
     parser.add_argument("--ledger", choices=("null", "dynamo"), default="null")

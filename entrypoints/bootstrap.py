@@ -443,8 +443,8 @@ class Container:
         from adapters.sms.gateways import (
             NO_RETRIES,
             EndUserMessagingGateway,
+            LeanTmSmsGateway,
             SnsSmsGateway,
-            TmSmsGateway,
         )
 
         s = self.settings
@@ -470,7 +470,8 @@ class Container:
         if s.sms_gateway == "tm":
             if not s.sms_service_url:
                 raise SettingsError("SMS_GATEWAY=tm needs SMS_SERVICE_URL")
-            return TmSmsGateway(s.sms_service_url, token=reveal(s.service_token) or "")
+            # send_async on one event loop (AsyncTaskRunner), http.client per thread otherwise
+            return LeanTmSmsGateway(s.sms_service_url, token=reveal(s.service_token) or "")
         raise SettingsError(
             f"SMS_GATEWAY must be end_user_messaging, sns or tm, got {s.sms_gateway!r}"
         )

@@ -18,6 +18,7 @@ from adapters.aws.sqs import SqsEmailQueue
 from adapters.sms.gateways import (
     AsyncTmSmsGateway,
     EndUserMessagingGateway,
+    LeanTmSmsGateway,
     SnsSmsGateway,
     TmSmsGateway,
 )
@@ -205,8 +206,8 @@ def sync_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Cal
 
 
 def async_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Callable[[], None]]:
-    """AsyncTmSmsGateway.send_async, each call on one kept loop (as AsyncTaskRunner's)."""
-    assert isinstance(gateway, AsyncTmSmsGateway)
+    """send_async, each call on one kept loop (as AsyncTaskRunner's)."""
+    assert isinstance(gateway, AsyncTmSmsGateway | LeanTmSmsGateway)
     loop = asyncio.new_event_loop()
 
     def close() -> None:
@@ -218,8 +219,12 @@ def async_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Ca
 
 @pytest.mark.parametrize(
     ("make", "sender"),
-    [(TmSmsGateway, sync_sender), (AsyncTmSmsGateway, async_sender)],
-    ids=["http.client", "aiohttp"],
+    [
+        (TmSmsGateway, sync_sender),
+        (AsyncTmSmsGateway, async_sender),
+        (LeanTmSmsGateway, async_sender),
+    ],
+    ids=["http.client", "aiohttp", "httptools"],
 )
 def test_tm_sms_service_contract_and_its_answers(
     http_server: LocalHttpServer,
