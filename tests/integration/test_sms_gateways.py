@@ -293,3 +293,16 @@ def test_the_wired_end_user_messaging_gateway_names_the_configuration_set_on_eve
     unset = Settings(endpoint_url=http_server.url, sms_origination="pool-1")
     with pytest.raises(SettingsError, match="SMS_CONFIGURATION_SET"):
         _ = Container(unset).sms_gateway
+
+
+def test_the_lean_tm_gateway_keeps_one_connection_for_texts_sent_one_after_another(
+    http_server: LocalHttpServer,
+) -> None:
+    """Keep-alive is read when the answer completes (httptools resets its flags after): read
+    later, every text opened a connection of its own (~2x the CPU a text)."""
+    http_server.route("POST", "/sms", lambda _: Response.json({"messageId": "tm-1"}))
+    send, close = async_sender(LeanTmSmsGateway(http_server.url))
+    answers = [send(MESSAGE) for _ in range(5)]
+    close()
+    assert answers == [Accepted("tm-1")] * 5
+    assert http_server.connections == 1
