@@ -7,11 +7,13 @@ is refused naming the holder. The config is `smsWaves/triggered/{wave}_csv.json`
 `chunk_rows` rows at a time.
 
 Never twice (domain/once.py): per chunk, a ledger entry per (wave, fan, `sms`) is claimed in
-one call; each fan's task STARTS its entry right before the provider call and FINISHES it with
-the provider's message id (DONE), the refusal (FAILED; `opted_out` is its own reason and
-outcome) or, when the call ended without an answer, UNKNOWN. A crash or a timeout between the
-call and the record leaves the entry STARTED, which the next run turns UNKNOWN and never
-resends: it is reported (`detail.sms.unknown`). A throttling answer slows every sender down
+one call; each group of `start_batch` texts is STARTED in one call right before their provider
+calls, and each text's outcome is queued and FINISHED with others (`close_batch` a call, or
+after `close_after_seconds`): the provider's message id (DONE), the refusal (FAILED;
+`opted_out` is its own reason and outcome) or, when the call ended without an answer, UNKNOWN.
+A crash between a start and its record (before the call, or before the group's close) leaves
+the entry STARTED, which the next run turns UNKNOWN and never resends: it is reported
+(`detail.sms.unknown`). A throttling answer slows every sender down
 (SendPacer.throttled) and the same entry is tried again; a provider that keeps throttling past
 `throttle_budget_seconds` stops the run (retryable, the entry released so a re-run sends it).
 Emails go in the main thread 10 at a time (EmailQueue), under entries `email#{wave}#{fan}`
