@@ -26,11 +26,12 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 
 
 def serve(delay: float) -> None:
@@ -62,6 +63,9 @@ class NullLedger:
         from domain.once import EntryState
 
         return replace(entry, state=EntryState.STARTED, version=2)
+
+    def start_many(self, entries: Sequence[Any]) -> Mapping[str, Any]:
+        return {e.key: self.start(e) for e in entries}
 
     def finish(self, settlements: Sequence[tuple[Any, Any]]) -> Mapping[str, Any]:
         with self._lock:
@@ -105,6 +109,23 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
+@dataclass
+class Measured:
+    wall: float
+    cpu: float  # this process tree's, the SMS server and the emulator apart (measure.py)
+    sent: int
+    measured_rate: float | None
+    memory: str
+
+    @property
+    def sends_per_second(self) -> float:
+        return self.sent / self.wall
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.sent * 1e6
+
+
 def run(
     url: str,
     fans: int,
@@ -113,12 +134,12 @@ def run(
     runner_kind: str,
     ledger: Any = None,
     step_threads: int = 0,
-) -> None:
+    servers: Sequence[int] = (),
+) -> Measured:
     from adapters.clock import SystemClock
     from adapters.rate_limiter import SystemMonotonicClock
-    from adapters.sms.gateways import AsyncTmSmsGateway
+    from adapters.sms.gateways import AsyncTmSmsGateway, LeanTmSmsGateway
     from adapters.sms.pacer import ThrottlePacer
-    from adapters.sms.runner import AsyncTaskRunner, ThreadTaskRunner
     from domain.sms import SendCounts, SmsMessage
     from domain.workers.sms_wave_send import SendInput, SendOptions, SendPorts, sms_wave_send
     from tests.support.memory_leases import MemoryLeases
@@ -134,7 +155,8 @@ def run(
     wave = f"bench-{runner_kind}-{rate or 0:.0f}-{time.time_ns()}"  # its own ledger entries
     put_wave(store, wave, rows)  # type: ignore[arg-type]  # iterated once
     del rows
-    tm = AsyncTmSmsGateway(url)  # send: http.client (threads); send_async: aiohttp
+    # send: http.client (threads); send_async: aiohttp, or httptools for the `httptools` runners
+    tm = (LeanTmSmsGateway if "httptools" in runner_kind else AsyncTmSmsGateway)(url)
     stamps: list[float] = []
 
     class Stamped:
@@ -168,7 +190,7 @@ def run(
         ledger=ledger or NullLedger(),
         gateway=Stamped(),
         emails=NoEmails(),
-        runner=AsyncTaskRunner(step_threads) if runner_kind == "asyncio" else ThreadTaskRunner(),
+        runner=runner_of(runner_kind, step_threads),
         pacer=ThrottlePacer(rate, in_flight, clock),
         leases=MemoryLeases(SystemClock()),
         monotonic=clock,
@@ -178,31 +200,48 @@ def run(
     gc.collect()
     before = rss_mib()
     reset_peak_rss()
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, wall = cpu_snapshot(servers), time.perf_counter()
     result = sms_wave_send(SendInput(wave), ports=ports, options=options)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    cpu_used, wall = cpu_snapshot(servers).total - cpu.total, time.perf_counter() - wall
     sent = result.unwrap().counts.sms["sent"]
     assert sent == fans, result
-    steps = step_threads and runner_kind == "asyncio"
-    kind = runner_kind + (f" ({step_threads} step threads)" if steps else "")
-    kind += ", DynamoDB ledger" if ledger is not None else ""
-    line = f"| {kind} | {fans:,} | {in_flight} | {rate or 'none'} | {wall:.1f} s | "
-    line += f"{sent / wall:,.0f} | "
-    line += f"{cpu / sent * 1e6:,.0f} | "
+    measured = None
     if rate:
         first = stamps[0]
         whole = int(stamps[-1] - first)
-        in_window = sum(1 for t in stamps if t - first < whole)
-        measured = in_window / whole
-        line += f"{measured:,.1f}/s ({(measured / rate - 1) * 100:+.2f} %) | "
-    else:
-        line += "- | "
+        measured = sum(1 for t in stamps if t - first < whole) / whole
     # The peak during the send (VmHWM, reset before it) over the RSS when it started: the wave
     # file is in both (the in-memory store holds the whole CSV), the difference is the sender's.
-    print(line + "; ".join(memory) + f" | {before:.0f} -> {peak_rss_mib():.0f} |", flush=True)
+    rss = "; ".join(memory) + f" | {before:.0f} -> {peak_rss_mib():.0f}"
+    return Measured(wall, cpu_used, sent, measured, rss)
 
 
-def dynamo_ledger(stack: contextlib.ExitStack) -> Any:
+def row(kind: str, fans: int, in_flight: int, rate: float | None, runs: Sequence[Measured]) -> str:
+    """Medians of the runs with their range; the RSS column is the last run's."""
+    line = f"| {kind} | {fans:,} | {in_flight} | {rate or 'none'} | "
+    line += f"{spread([r.wall for r in runs]).show(1)} s | "
+    line += f"{spread([r.sends_per_second for r in runs]).show(0)} | "
+    line += f"{spread([r.cpu_us for r in runs]).show(0)} | "
+    if rate:
+        measured = spread([r.measured_rate or 0.0 for r in runs])
+        line += f"{measured.show(1)}/s ({(measured.median / rate - 1) * 100:+.2f} %) | "
+    else:
+        line += "- | "
+    return line + runs[-1].memory + " |"
+
+
+def runner_of(kind: str, step_threads: int) -> Any:
+    """threads (http.client per thread); else AsyncTaskRunner with aiohttp (`asyncio`) or
+    httptools (`httptools`: LeanTmSmsGateway) for the HTTP."""
+    from adapters.sms.runner import AsyncTaskRunner, ThreadTaskRunner
+
+    if kind == "threads":
+        return ThreadTaskRunner()
+    return AsyncTaskRunner(step_threads)
+
+
+def dynamo_ledger(stack: contextlib.ExitStack) -> tuple[Any, int]:
+    """The ledger on the emulator in a process of its own, and that process's id."""
     from adapters.aws.clients import ClientFactory, ClientOptions
     from adapters.aws.dynamo_ledger import DynamoOnceLedger, create_ledger_table
     from local.emulator import EmulatorProcess
@@ -210,21 +249,24 @@ def dynamo_ledger(stack: contextlib.ExitStack) -> Any:
     emulator = stack.enter_context(EmulatorProcess())
     db = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url)).client("dynamodb")
     create_ledger_table(db, "ledger")
-    return DynamoOnceLedger(db, "ledger")
+    assert emulator._process is not None
+    return DynamoOnceLedger(db, "ledger"), emulator._process.pid
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", type=float)
     parser.add_argument("--fans", type=int, default=20_000)
     parser.add_argument("--rated", type=int, default=5_000)
     parser.add_argument("--in-flight", type=int, default=200)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--delay", type=float, default=0.05)
-    parser.add_argument("--runners", default="threads,asyncio")  # compared in the same run
+    # compared in the same run: threads, asyncio (aiohttp), httptools
+    parser.add_argument("--runners", default="threads,asyncio,httptools")
     parser.add_argument("--step-threads", type=int, default=0)  # AsyncTaskRunner's ledger steps
     # `dynamo`: DynamoOnceLedger on the emulator (a process of its own): two writes a text
     parser.add_argument("--ledger", choices=("null", "dynamo"), default="null")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each; medians and range")
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve)
@@ -240,18 +282,42 @@ def main() -> None:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
         print(
-            "| runner | texts | in flight | rate (parts/s) | wall | sends/s | sender CPU µs/send | "
+            "| runner | texts | in flight | rate (parts/s) | wall | sends/s | sender CPU µs/send "
+            "(tree) | "
             "measured rate | RSS MiB as the wave goes (rows: MiB) | RSS MiB at start -> peak |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|")
         with contextlib.ExitStack() as stack:
-            ledger = None
+            ledger, servers = None, [server.pid]
             if args.ledger == "dynamo":
-                ledger = dynamo_ledger(stack)
+                ledger, emulator = dynamo_ledger(stack)
+                servers.append(emulator)
             for runner in args.runners.split(","):
-                run(url, args.fans, args.in_flight, None, runner, ledger, args.step_threads)
+                steps = args.step_threads and runner == "asyncio"
+                kind = runner + (f" ({args.step_threads} step threads)" if steps else "")
+                kind += ", DynamoDB ledger" if ledger is not None else ""
+                free = [
+                    run(
+                        url,
+                        args.fans,
+                        args.in_flight,
+                        None,
+                        runner,
+                        ledger,
+                        args.step_threads,
+                        servers,
+                    )
+                    for _ in range(args.runs)
+                ]
+                print(row(kind, args.fans, args.in_flight, None, free), flush=True)
                 if args.rated:
-                    run(url, args.rated, args.in_flight, args.rate, runner, ledger)
+                    rated = [
+                        run(url, args.rated, args.in_flight, args.rate, runner, ledger, 0, servers)
+                        for _ in range(args.runs)
+                    ]
+                    print(row(kind, args.rated, args.in_flight, args.rate, rated), flush=True)
+            server_cpu = tree_cpu_seconds(server.pid)
+            print(f"SMS server process CPU over all runs: {server_cpu:.1f} s", flush=True)
     finally:
         assert server.stdin is not None
         server.stdin.close()

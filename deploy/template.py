@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from domain.workers.reconcile_sms_deliveries import DELIVERED, UNDELIVERED
 from entrypoints.registry import (
     WORKERS,
     DirectInput,
@@ -268,6 +269,7 @@ PROFILES: Mapping[str, Profile] = {
             "ledger_table",
             "sms_gateway",
             "sms_origination",
+            "sms_configuration_set",
             "sms_service_url",
             "sms_wave_email_queue",
             "service_token",
@@ -350,7 +352,13 @@ def _service_arns(service: str, settings: tuple[str, ...]) -> list[JsonDict]:
         ]
     if service == "sms-voice":  # the account's origination identities (SMS_ORIGINATION)
         base = "arn:${AWS::Partition}:sms-voice:${AWS::Region}:${AWS::AccountId}"
-        return [sub(f"{base}:phone-number/*"), sub(f"{base}:pool/*"), sub(f"{base}:sender-id/*")]
+        return [
+            sub(f"{base}:phone-number/*"),
+            sub(f"{base}:pool/*"),
+            sub(f"{base}:sender-id/*"),
+            # A send naming a configuration set is authorised on it too.
+            sub(f"{base}:configuration-set/${{{SMS_CONFIGURATION_SET}}}"),
+        ]
     if service == "states":  # the wave send's state machine, given as a parameter
         return [sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*")]
     if service == "glue":
@@ -428,6 +436,8 @@ def environment(worker: Worker[object]) -> JsonDict:
         name = env_name(setting)
         if setting == "sms_wave_state_machine":
             variables[name] = ref(SEND_STATE_MACHINE)  # Ref of a state machine: its ARN
+        elif setting == "sms_configuration_set":
+            variables[name] = ref(SMS_CONFIGURATION_SET)  # Ref of a configuration set: its name
         elif setting in RESOURCES:
             resource = RESOURCES[setting]
             variables[name] = sub(resource.name)
@@ -816,6 +826,86 @@ PARAMETERS: JsonDict = {
 
 
 SEND_STATE_MACHINE = "SmsWaveSendStateMachine"
+SMS_CONFIGURATION_SET = "SmsConfigurationSet"
+SMS_EVENTS_TOPIC = "SmsDeliveryEventsTopic"
+# The final events the reconciler settles a text from; the others would only be acknowledged.
+SMS_EVENT_TYPES = tuple(sorted(DELIVERED | UNDELIVERED))
+
+
+def sms_delivery_events() -> JsonDict:
+    """The configuration set every text names (SMS_CONFIGURATION_SET) and the way its delivery
+    events reach reconcile_sms_deliveries: an event destination publishing the final text
+    events to an SNS topic, the topic delivering them raw to SMS_EVENTS_QUEUE (the
+    reconciler's trigger, with its dead-letter queue). Without it no event is ever published
+    and a text left `unknown` stays so (docs/sending.md, "Reconciling")."""
+    queue = _QUEUES["sms_events_queue"].logical_id
+    return {
+        SMS_EVENTS_TOPIC: {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": sub(PREFIX + "-sms-delivery-events")},
+        },
+        f"{SMS_EVENTS_TOPIC}Policy": {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [ref(SMS_EVENTS_TOPIC)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sms-voice.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": ref(SMS_EVENTS_TOPIC),
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+        f"{SMS_EVENTS_TOPIC}Subscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": ref(SMS_EVENTS_TOPIC),
+                "Protocol": "sqs",
+                "Endpoint": att(queue, "Arn"),
+                "RawMessageDelivery": True,  # the event itself (the reconciler reads both)
+            },
+        },
+        f"{queue}Policy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [ref(queue)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": att(queue, "Arn"),
+                            "Condition": {"ArnEquals": {"aws:SourceArn": ref(SMS_EVENTS_TOPIC)}},
+                        }
+                    ],
+                },
+            },
+        },
+        SMS_CONFIGURATION_SET: {
+            "Type": "AWS::SMSVOICE::ConfigurationSet",
+            "Properties": {
+                "ConfigurationSetName": sub(PREFIX + "-sms"),
+                "EventDestinations": [
+                    {
+                        "EventDestinationName": "reconcile-sms-deliveries",
+                        "Enabled": True,
+                        "MatchingEventTypes": list(SMS_EVENT_TYPES),
+                        "SnsDestination": {"TopicArn": ref(SMS_EVENTS_TOPIC)},
+                    }
+                ],
+            },
+        },
+    }
 
 
 def send_state_machine() -> JsonDict:
@@ -925,6 +1015,7 @@ def template() -> JsonDict:
         resources.update(function(worker))
     if "sms_wave_send" in WORKERS:
         resources.update(send_state_machine())
+        resources.update(sms_delivery_events())
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",

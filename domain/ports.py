@@ -586,6 +586,13 @@ class OnceLedger(Protocol):
         """Records that the attempt starts, on the owner's live claim `entry` (as claimed)."""
         ...
 
+    def start_many(self, entries: Sequence[Entry]) -> Mapping[str, Entry]:
+        """`start` for a group about to be called, in as few writes as the store allows: each
+        key's entry afterwards, STARTED where the start won; else not started, and no error: a
+        claim lapsed by the ledger's clock comes back as given, one taken over as it now is
+        (absent: no entry)."""
+        ...
+
     def finish(self, settlements: Sequence[tuple[Entry, Outcome]]) -> Mapping[str, Entry]:
         """Each owner's outcome on its started entry (also on one turned UNKNOWN meanwhile:
         the owner's answer settles it)."""

@@ -443,18 +443,26 @@ class Container:
         from adapters.sms.gateways import (
             NO_RETRIES,
             EndUserMessagingGateway,
+            LeanTmSmsGateway,
             SnsSmsGateway,
-            TmSmsGateway,
         )
 
         s = self.settings
         if s.sms_gateway == "end_user_messaging":
             if not s.sms_origination:
                 raise SettingsError("SMS_GATEWAY=end_user_messaging needs SMS_ORIGINATION")
+            if not s.sms_configuration_set:
+                # Without one no delivery event is published: a text left `unknown` stays so.
+                raise SettingsError(
+                    "SMS_GATEWAY=end_user_messaging needs SMS_CONFIGURATION_SET (its event "
+                    "destination feeds reconcile_sms_deliveries)"
+                )
             client = self.aws.client(
                 "pinpoint-sms-voice-v2", max_pool_connections=s.sms_max_in_flight, **NO_RETRIES
             )
-            return EndUserMessagingGateway(client, s.sms_origination)
+            return EndUserMessagingGateway(
+                client, s.sms_origination, configuration_set=s.sms_configuration_set
+            )
         if s.sms_gateway == "sns":
             return SnsSmsGateway(
                 self.aws.client("sns", max_pool_connections=s.sms_max_in_flight, **NO_RETRIES)
@@ -462,7 +470,8 @@ class Container:
         if s.sms_gateway == "tm":
             if not s.sms_service_url:
                 raise SettingsError("SMS_GATEWAY=tm needs SMS_SERVICE_URL")
-            return TmSmsGateway(s.sms_service_url, token=reveal(s.service_token) or "")
+            # send_async on one event loop (AsyncTaskRunner), http.client per thread otherwise
+            return LeanTmSmsGateway(s.sms_service_url, token=reveal(s.service_token) or "")
         raise SettingsError(
             f"SMS_GATEWAY must be end_user_messaging, sns or tm, got {s.sms_gateway!r}"
         )

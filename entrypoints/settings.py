@@ -212,6 +212,9 @@ class Settings:
     ledger_table: str = "campaign-workers-once"
     sms_gateway: str = "end_user_messaging"
     sms_origination: str = ""
+    # The End User Messaging configuration set every text names: its event destination carries
+    # the delivery events reconcile_sms_deliveries settles `unknown` texts from.
+    sms_configuration_set: str = ""
     sms_service_url: str | None = None
     sms_wave_email_queue: str = "sms-wave-email-queue"
     sms_max_in_flight: int = 200
@@ -311,6 +314,7 @@ class Settings:
             ledger_table=_get(env, "LEDGER_TABLE", d.ledger_table),
             sms_gateway=_get(env, "SMS_GATEWAY", d.sms_gateway).lower(),
             sms_origination=_get(env, "SMS_ORIGINATION"),
+            sms_configuration_set=_get(env, "SMS_CONFIGURATION_SET"),
             sms_service_url=_get(env, "SMS_SERVICE_URL") or None,
             sms_wave_email_queue=_get(env, "SMS_WAVE_EMAIL_QUEUE", d.sms_wave_email_queue),
             sms_max_in_flight=_int(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),

@@ -13,8 +13,8 @@ PutItem per entry costs ~1 ms of botocore CPU, a transaction of 100 a fraction o
 failed names each (CancellationReasons with their items): those are decided again, the rest
 resent. BatchWriteItem would be cheaper but takes no condition: a concurrent claim would be
 overwritten, which is the double send this ledger exists to prevent. DynamoDB bills a
-transactional write twice; `start` is one conditional PutItem (one entry at a time, right
-before its call).
+transactional write twice; `start` is one conditional PutItem, `start_many` a group's starts
+in transactions (a sender starts 100 right before their calls).
 
 Throttling and 5xx are botocore's to retry; what outlasts them raises DependencyUnavailable.
 Resends of cancelled transactions use the domain's jittered backoff (partial-batch resends, the
@@ -162,6 +162,23 @@ class DynamoOnceLedger:
             raise LedgerConflict(entry.key, "start", current)
         return new
 
+    def start_many(self, entries: Sequence[Entry]) -> Mapping[str, Entry]:
+        """Starts in transactions of 100 (a sender's group about to be called): ~0.15 ms of
+        client CPU an entry where one PutItem each cost ~2.4 ms. An entry whose condition
+        failed (its claim lapsed and was taken) comes back as it is, not started."""
+        now = self._clock()
+
+        def rule(entry: Entry) -> _Rule:
+            def decide(current: Entry | None) -> Entry | None:
+                try:
+                    return on_start(current, entry.key, entry.owner, now)
+                except LedgerConflict:
+                    return None  # not ours to start: answered as it is
+
+            return decide
+
+        return self._settle({e.key: (e, rule(e)) for e in entries})
+
     def release(self, entry: Entry) -> None:
         on_release(entry, entry.key, entry.owner)
         written, current = self._write(entry.key, entry.version, None)
@@ -226,8 +243,8 @@ class DynamoOnceLedger:
         for key, (current, rule) in group.items():
             new = rule(current)
             if new is None or new == current:
-                assert current is not None
-                answers[key] = current
+                if current is not None:  # None: no entry, nothing to answer
+                    answers[key] = current
             else:
                 pending[key] = (current.version if current else 0, new)
         attempt = 0
@@ -299,8 +316,8 @@ class DynamoOnceLedger:
         """Another writer changed the entry: the rule again, from the entry as it is now."""
         new = group[key][1](current)
         if new is None or new == current:
-            assert current is not None
-            answers[key] = current
+            if current is not None:  # None: the entry is gone (released), nothing to answer
+                answers[key] = current
             del pending[key]
         else:
             pending[key] = (current.version if current else 0, new)

@@ -7,11 +7,13 @@ is refused naming the holder. The config is `smsWaves/triggered/{wave}_csv.json`
 `chunk_rows` rows at a time.
 
 Never twice (domain/once.py): per chunk, a ledger entry per (wave, fan, `sms`) is claimed in
-one call; each fan's task STARTS its entry right before the provider call and FINISHES it with
-the provider's message id (DONE), the refusal (FAILED; `opted_out` is its own reason and
-outcome) or, when the call ended without an answer, UNKNOWN. A crash or a timeout between the
-call and the record leaves the entry STARTED, which the next run turns UNKNOWN and never
-resends: it is reported (`detail.sms.unknown`). A throttling answer slows every sender down
+one call; each group of `start_batch` texts is STARTED in one call right before their provider
+calls, and each text's outcome is queued and FINISHED with others (`close_batch` a call, or
+after `close_after_seconds`): the provider's message id (DONE), the refusal (FAILED;
+`opted_out` is its own reason and outcome) or, when the call ended without an answer, UNKNOWN.
+A crash between a start and its record (before the call, or before the group's close) leaves
+the entry STARTED, which the next run turns UNKNOWN and never resends: it is reported
+(`detail.sms.unknown`). A throttling answer slows every sender down
 (SendPacer.throttled) and the same entry is tried again; a provider that keeps throttling past
 `throttle_budget_seconds` stops the run (retryable, the entry released so a re-run sends it).
 Emails go in the main thread 10 at a time (EmailQueue), under entries `email#{wave}#{fan}`
@@ -28,6 +30,7 @@ registrant lands in exactly one of sent, failed, skipped, opted_out, unknown.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,7 +41,7 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from domain.models import Notification, ObjectNotFound, ObjectRef
-from domain.once import Done, Entry, EntryState, LedgerConflict, Unsure
+from domain.once import Done, Entry, EntryState, Unsure
 from domain.once import Failed as LedgerFailed
 from domain.once import Outcome as LedgerOutcome
 from domain.ports import (
@@ -115,6 +118,12 @@ class SendOptions:
     # queued, and the run stops as retryable. Without it, Lambda's timeout killed a big wave
     # mid-chunk and up to SMS_MAX_IN_FLIGHT texts were left `unknown`, never resent.
     stop_before_seconds: float = 60.0
+    # Ledger writes in groups: texts started in one call before their calls (one transaction of
+    # up to 100 on DynamoDB), outcomes closed in one call per `close_batch` or once the oldest
+    # waited `close_after_seconds` (a slow rate must not hold outcomes unwritten for minutes).
+    start_batch: int = 100
+    close_batch: int = 100
+    close_after_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -370,6 +379,9 @@ class _Sender:
         self.counts = SendCounts()
         self._emails: list[_FanResult] = []
         self._out_of_time = False
+        self._closes: list[tuple[Entry, LedgerOutcome]] = []
+        self._closes_since = 0.0
+        self._closes_lock = threading.Lock()
 
     # main thread: rows -> claims -> tasks; results -> counts and emails
 
@@ -377,8 +389,16 @@ class _Sender:
         results = self.ports.runner.run(
             self._tasks(rows), self.options.in_flight, self.ports.gateway, self.ports.pacer
         )
-        for result in results:
-            self._texted(result)
+        try:
+            for result in results:
+                self._texted(result)
+                self._flush_closes(force=False)
+        except Exception:
+            # The texts that were sent (those in flight finished before the runner raised)
+            # are recorded before the stop; a failing ledger here raises its own _Stop.
+            self._flush_closes(force=True)
+            raise
+        self._flush_closes(force=True)
         self._flush_emails()
         self._progress()
         if self._out_of_time:
@@ -413,15 +433,38 @@ class _Sender:
             entries = self._ledger(
                 partial(self.ports.ledger.claim, keys, self.options.owner, self.options.claim_ttl)
             )
-            for registrant in registrants:
-                if registrant.phone is None:
-                    why = registrant.sms_reason.partition(":")
-                    outcome = Outcome.FAILED if why[0] == "failed" else Outcome.SKIPPED
-                    yield _settled(_FanResult(registrant, outcome, why[2]))
-                else:
-                    entry = entries[ledger_key("sms", self.wave, registrant.fan)]
-                    yield self._text(registrant, entry)
+            for start in range(0, len(registrants), self.options.start_batch):
+                group = registrants[start : start + self.options.start_batch]
+                started = self._start(group, entries)
+                for registrant in group:
+                    if registrant.phone is None:
+                        why = registrant.sms_reason.partition(":")
+                        outcome = Outcome.FAILED if why[0] == "failed" else Outcome.SKIPPED
+                        yield _settled(_FanResult(registrant, outcome, why[2]))
+                    else:
+                        key = ledger_key("sms", self.wave, registrant.fan)
+                        yield self._text(registrant, entries[key], started.get(key))
             self._progress()
+
+    def _start(self, group: list[Registrant], entries: Mapping[str, Entry]) -> Mapping[str, Entry]:
+        """The group's claims STARTED in one ledger call, right before their calls (one
+        conditional write per text cost ~2.4 ms of client CPU on DynamoDB, 20x the call). A
+        crash before a started text's call leaves it UNKNOWN, never sent: at most
+        `start_batch` more texts unknown than one start per call left."""
+        owner = self.options.owner
+        claimed = [
+            entry
+            for r in group
+            if r.phone is not None
+            and (entry := entries[ledger_key("sms", self.wave, r.fan)]).state is EntryState.CLAIMED
+            and entry.owner == owner
+        ]
+        if not claimed:
+            return {}
+        answers: Mapping[str, Entry] = self._ledger(partial(self.ports.ledger.start_many, claimed))
+        return {
+            k: e for k, e in answers.items() if e.state is EntryState.STARTED and e.owner == owner
+        }
 
     def _registrants(self, chunk: list[WaveRow]) -> list[Registrant]:
         out: list[Registrant] = []
@@ -534,18 +577,15 @@ class _Sender:
     # a fan's text: an exchange the runner drives (a thread's, or the event loop's), sending
     # each message it yields through the pacer and the gateway and sending the answer back in
 
-    def _text(self, registrant: Registrant, entry: Entry) -> SendExchange[_FanResult]:
+    def _text(
+        self, registrant: Registrant, entry: Entry, started: Entry | None
+    ) -> SendExchange[_FanResult]:
         owner = self.options.owner
         if not (entry.state is EntryState.CLAIMED and entry.owner == owner):
             return _FanResult(registrant, *_settled_outcome(entry, owner))
-        ledger = self.ports.ledger
-        try:
-            started = self._ledger(partial(ledger.start, entry))
-        except LedgerConflict as conflict:
-            # A claim that lapsed before its turn (never started: a re-run sends it), or the
-            # same fan in two chunks (the first row's start won).
-            if conflict.entry is not None and conflict.entry.version > entry.version:
-                return _FanResult(registrant, Outcome.SKIPPED, "duplicate_fan")
+        if started is None:
+            # Claimed but its start lost: the claim lapsed before its turn and was taken
+            # (never started: a re-run sends it).
             return _FanResult(registrant, Outcome.SKIPPED, "claim_lapsed")
         parts = text_parts(registrant.text).parts
         message = SmsMessage(entry.key, registrant.phone or "", registrant.text, parts)
@@ -562,8 +602,33 @@ class _Sender:
         else:
             settlement = Unsure(answer.reason)
             result = _FanResult(registrant, Outcome.UNKNOWN, answer.reason)
-        self._ledger(partial(ledger.finish, [(started, settlement)]))
+        self._close(started, settlement)
         return result
+
+    # the texts' outcomes, written to the ledger in groups (main thread)
+
+    def _close(self, started: Entry, settlement: LedgerOutcome) -> None:
+        """Queues the text's outcome for the next flush (any thread: the runner's). Until it is
+        flushed the entry stays STARTED: a crash before then leaves it UNKNOWN on a re-run,
+        never resent (as a crash between the call and a single finish did)."""
+        with self._closes_lock:
+            if not self._closes:
+                self._closes_since = self.ports.monotonic.monotonic()
+            self._closes.append((started, settlement))
+
+    def _flush_closes(self, *, force: bool) -> None:
+        with self._closes_lock:
+            due = len(self._closes) >= self.options.close_batch or (
+                self._closes
+                and self.ports.monotonic.monotonic() - self._closes_since
+                >= self.options.close_after_seconds
+            )
+            if not (force or due):
+                return
+            closes, self._closes = self._closes, []
+        for start in range(0, len(closes), self.options.close_batch):
+            batch = closes[start : start + self.options.close_batch]
+            self._ledger(partial(self.ports.ledger.finish, batch))
 
     def _call(
         self, message: SmsMessage, started: Entry
@@ -607,5 +672,8 @@ def _settled_outcome(entry: Entry, owner: str) -> tuple[Outcome, str]:
         return Outcome.FAILED, entry.detail or "earlier_run"
     if entry.state is EntryState.UNKNOWN:
         return Outcome.UNKNOWN, entry.detail
+    if entry.owner == owner:
+        # This run's own: the same fan in an earlier chunk (its row started it first).
+        return Outcome.SKIPPED, "duplicate_fan"
     # CLAIMED or STARTED by another owner whose claim is live: never texted by this run.
     return Outcome.SKIPPED, "held_by_another_run"

@@ -18,6 +18,7 @@ from adapters.aws.sqs import SqsEmailQueue
 from adapters.sms.gateways import (
     AsyncTmSmsGateway,
     EndUserMessagingGateway,
+    LeanTmSmsGateway,
     SnsSmsGateway,
     TmSmsGateway,
 )
@@ -205,8 +206,8 @@ def sync_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Cal
 
 
 def async_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Callable[[], None]]:
-    """AsyncTmSmsGateway.send_async, each call on one kept loop (as AsyncTaskRunner's)."""
-    assert isinstance(gateway, AsyncTmSmsGateway)
+    """send_async, each call on one kept loop (as AsyncTaskRunner's)."""
+    assert isinstance(gateway, AsyncTmSmsGateway | LeanTmSmsGateway)
     loop = asyncio.new_event_loop()
 
     def close() -> None:
@@ -218,8 +219,12 @@ def async_sender(gateway: TmSmsGateway) -> tuple[Callable[[SmsMessage], Any], Ca
 
 @pytest.mark.parametrize(
     ("make", "sender"),
-    [(TmSmsGateway, sync_sender), (AsyncTmSmsGateway, async_sender)],
-    ids=["http.client", "aiohttp"],
+    [
+        (TmSmsGateway, sync_sender),
+        (AsyncTmSmsGateway, async_sender),
+        (LeanTmSmsGateway, async_sender),
+    ],
+    ids=["http.client", "aiohttp", "httptools"],
 )
 def test_tm_sms_service_contract_and_its_answers(
     http_server: LocalHttpServer,
@@ -260,3 +265,44 @@ def test_tm_sms_service_contract_and_its_answers(
     assert body.headers["authorization"] == "Bearer t0k3n"
     assert body.json()["message"]["messageId"] == MESSAGE.key
     assert body.json()["correlationId"] == MESSAGE.key
+
+
+def test_the_wired_end_user_messaging_gateway_names_the_configuration_set_on_every_text(
+    http_server: LocalHttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMS_CONFIGURATION_SET reaches SendTextMessage: without a configuration set End User
+    Messaging publishes no delivery event, and a text left `unknown` is never reconciled."""
+    from entrypoints.bootstrap import Container
+    from entrypoints.settings import Settings, SettingsError
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "test")
+    http_server.route("POST", "/", eum_handler({}))
+    settings = Settings(
+        endpoint_url=http_server.url,
+        sms_gateway="end_user_messaging",
+        sms_origination="pool-1",
+        sms_configuration_set="cw-sms",
+    )
+
+    assert Container(settings).sms_gateway.send(MESSAGE) == Accepted("m-1")
+
+    sent = http_server.requests_to("POST", "/")[0].json()
+    assert sent["ConfigurationSetName"] == "cw-sms"
+    assert sent["OriginationIdentity"] == "pool-1"
+    unset = Settings(endpoint_url=http_server.url, sms_origination="pool-1")
+    with pytest.raises(SettingsError, match="SMS_CONFIGURATION_SET"):
+        _ = Container(unset).sms_gateway
+
+
+def test_the_lean_tm_gateway_keeps_one_connection_for_texts_sent_one_after_another(
+    http_server: LocalHttpServer,
+) -> None:
+    """Keep-alive is read when the answer completes (httptools resets its flags after): read
+    later, every text opened a connection of its own (~2x the CPU a text)."""
+    http_server.route("POST", "/sms", lambda _: Response.json({"messageId": "tm-1"}))
+    send, close = async_sender(LeanTmSmsGateway(http_server.url))
+    answers = [send(MESSAGE) for _ in range(5)]
+    close()
+    assert answers == [Accepted("tm-1")] * 5
+    assert http_server.connections == 1

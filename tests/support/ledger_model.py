@@ -162,6 +162,40 @@ class LedgerModel(RuleBasedStateMachine):
         self.model[key] = Expected(EntryState.STARTED, entry.owner, current.expires_at)
         self.held[worker][key] = started
 
+    @rule(worker=st.sampled_from(WORKERS), keys=st.lists(st.sampled_from(KEYS), min_size=1))
+    def start_many(self, worker: str, keys: list[str]) -> None:
+        """A sender's group started in one call: each key started where the worker's claim is
+        live, the others answered as they are (taken over, lapsed), none an error."""
+        claimed = {
+            k: e
+            for k in dict.fromkeys(keys)
+            if (e := self.held[worker].get(k)) is not None and e.state is EntryState.CLAIMED
+        }
+        if not claimed:
+            return
+        answers = self.ledger.start_many(list(claimed.values()))
+        for key, entry in claimed.items():
+            current = self.model.get(key)
+            may = (
+                current is not None
+                and current.state is EntryState.CLAIMED
+                and current.owner == entry.owner
+                and current.expires_at > self.now
+            )
+            answer = answers.get(self.key(key))
+            if not may:
+                assert answer is None or not (
+                    answer.state is EntryState.STARTED
+                    and answer.owner == entry.owner
+                    and answer.version > entry.version
+                ), (key, answer, current)
+                del self.held[worker][key]
+                continue
+            assert current is not None and answer is not None, (key, current)
+            assert (answer.state, answer.owner) == (EntryState.STARTED, entry.owner), answer
+            self.model[key] = Expected(EntryState.STARTED, entry.owner, current.expires_at)
+            self.held[worker][key] = answer
+
     @rule(
         worker=st.sampled_from(WORKERS),
         key=st.sampled_from(KEYS),

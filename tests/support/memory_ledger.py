@@ -88,6 +88,16 @@ class MemoryOnceLedger:
             raise LedgerConflict(entry.key, "start", self._current(entry.key))
         return new
 
+    def start_many(self, entries: Sequence[Entry]) -> Mapping[str, Entry]:
+        answers: dict[str, Entry] = {}
+        for entry in entries:
+            try:
+                answers[entry.key] = self.start(entry)
+            except LedgerConflict as conflict:
+                if conflict.entry is not None:
+                    answers[entry.key] = conflict.entry
+        return answers
+
     def finish(self, settlements: Sequence[tuple[Entry, Outcome]]) -> Mapping[str, Entry]:
         settled: dict[str, Entry] = {}
         for entry, outcome in settlements:

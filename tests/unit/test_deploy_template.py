@@ -275,3 +275,38 @@ def test_texts_and_emails_of_unknown_fate_page_someone() -> None:
         assert (alarm["Namespace"], alarm["MetricName"]) == ("campaign-workers", metric)
         assert alarm["Dimensions"] == [{"Name": "worker", "Value": "sms_wave_send"}]
     assert all(name.isalnum() for name in resources), "CloudFormation ids are alphanumeric"
+
+
+def test_texts_name_a_configuration_set_whose_delivery_events_reach_the_reconciler() -> None:
+    """The send's SMS_CONFIGURATION_SET is the stack's configuration set; its event destination
+    publishes every final text event to a topic that delivers raw to the queue
+    reconcile_sms_deliveries consumes, which lets that topic (and only it) send."""
+    from domain.workers.reconcile_sms_deliveries import DELIVERED, UNDELIVERED
+
+    resources = generator.template()["Resources"]
+    send = resources["SmsWaveSendFunction"]["Properties"]
+    assert send["Environment"]["Variables"]["SMS_CONFIGURATION_SET"] == {
+        "Ref": "SmsConfigurationSet"
+    }
+    config_set = resources["SmsConfigurationSet"]
+    assert config_set["Type"] == "AWS::SMSVOICE::ConfigurationSet"
+    (destination,) = config_set["Properties"]["EventDestinations"]
+    assert destination["Enabled"] is True
+    assert set(destination["MatchingEventTypes"]) >= DELIVERED | UNDELIVERED
+    topic = destination["SnsDestination"]["TopicArn"]["Ref"]
+    subscriptions = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::SNS::Subscription" and r["Properties"]["TopicArn"] == {"Ref": topic}
+    ]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [
+        ("sqs", {"Fn::GetAtt": ["SmsEventsQueue", "Arn"]})
+    ]
+    reconciler = resources["ReconcileSmsDeliveriesFunction"]["Properties"]
+    (source,) = reconciler["Events"].values()
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["SmsEventsQueue", "Arn"]}
+    (allowed,) = resources["SmsEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert allowed["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert allowed["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic}}}
+    (publish,) = resources[f"{topic}Policy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert publish["Principal"] == {"Service": "sms-voice.amazonaws.com"}

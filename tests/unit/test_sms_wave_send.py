@@ -10,7 +10,8 @@ from typing import Any
 from returns.result import Failure, Success
 
 from domain.models import ObjectRef
-from domain.sms import NoAnswer, OptedOut, Refused, SmsMessage, Throttled
+from domain.once import EntryState
+from domain.sms import Accepted, NoAnswer, OptedOut, Refused, SmsMessage, Throttled
 from domain.waves import wave_csv_key
 from domain.workers.sms_wave_send import (
     SendFailure,
@@ -273,3 +274,22 @@ def test_the_wave_summary_keeps_its_email_counts_through_the_log_masking() -> No
     logged = mask_value(dict(summary.fields))
     assert logged["texts"].startswith("sent 3")
     assert logged["emails"].startswith("sent 3")
+
+
+def test_a_run_stopped_by_throttling_records_every_text_answered_before_it() -> None:
+    """Outcomes are closed in groups: a stop flushes the group, so the texts already sent are
+    DONE for the re-run, neither held nor unknown."""
+    world = SendWorld()
+    put_wave(world.store, "w", [fan(n) for n in range(6)])
+    world.gateway.script = lambda m, a: (  # type: ignore[union-attr]
+        Throttled("429") if m.key.endswith("fan5") else Accepted(f"id-{m.key}")
+    )
+    result = sms_wave_send(
+        SendInput("w"), ports=world.ports(), options=world.options(throttle_budget_seconds=30)
+    )
+    assert isinstance(result, Failure) and result.failure().kind == "throttled"
+    entries = world.ledger.read([f"sms#w#fan{n}" for n in range(5)])  # type: ignore[union-attr]
+    assert {e.state for e in entries.values()} == {EntryState.DONE}
+    world.gateway.script = None  # type: ignore[union-attr]
+    rerun = send(world, "w", owner="run-2").to_json()["count"]["detail"]["sms"]
+    assert (rerun["sent"], rerun["unknown"], rerun["skipped"]) == (6, 0, 0)
