@@ -1,9 +1,12 @@
 """The Kinesis producer in one process against an endpoint answering PutRecords in 30 ms (real
 Kinesis answers in 20-50 ms): records/s and CPU µs/record with 1 (serial), 4 and 8 calls in
-flight, in the same run. Target (issue 6): >= 4x the serial rate at <= 15 % more CPU a record.
+flight, for botocore's request (the baseline) and the lean one (adapters/aws/kinesis_lean.py),
+in the same run. Targets: issue 6, >= 4x the serial rate at <= 15 % more CPU a record; issue
+21, less CPU a record on the put path.
 
 The endpoint is a small HTTP server speaking enough of Kinesis' JSON PutRecords (every entry
-succeeds) in a process of its own, so the producer's CPU time (time.process_time) is its own.
+succeeds) in a process of its own; the producer's CPU is its process tree's
+(benchmarks/measure.py), the server's apart. Medians of the runs, with the range.
 
     python -m benchmarks.bench_producer [records] [runs]
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -23,7 +27,9 @@ import boto3
 from botocore.config import Config
 
 from adapters.aws.kinesis import KinesisRecordStream
+from adapters.aws.kinesis_lean import LeanPutRecords
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 from domain.backoff import Backoff
 from domain.models import StreamRecord
 
@@ -67,8 +73,14 @@ def records(count: int) -> list[StreamRecord]:
     ]
 
 
-def run(endpoint: str, in_flight: int, data: list[StreamRecord]) -> tuple[float, float]:
-    client = boto3.client(
+REQUESTS = ("botocore", "lean")
+
+
+def run(
+    endpoint: str, request: str, in_flight: int, data: list[StreamRecord], server_pid: int
+) -> tuple[float, float, float]:
+    """(wall s, producer CPU s, server CPU s) of one put_records of `data`."""
+    client: Any = boto3.client(
         "kinesis",
         endpoint_url=endpoint,
         region_name="us-east-1",
@@ -76,13 +88,16 @@ def run(endpoint: str, in_flight: int, data: list[StreamRecord]) -> tuple[float,
         aws_secret_access_key="bench",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=16),
     )
+    if request == "lean":
+        client = LeanPutRecords(client)
     stream = KinesisRecordStream(client, "bench", backoff=Backoff(), max_in_flight=in_flight)
     stream.put_records(data[:500])  # warm the connection pool and botocore's caches
-    wall, cpu = time.perf_counter(), time.process_time()
+    server = tree_cpu_seconds(server_pid)
+    before, wall = cpu_snapshot(exclude=[server_pid]), time.perf_counter()
     outcome = stream.put_records(data)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall, after = time.perf_counter() - wall, cpu_snapshot(exclude=[server_pid])
     assert outcome.sent == len(data), outcome
-    return wall, cpu
+    return wall, after.total - before.total, tree_cpu_seconds(server_pid) - server
 
 
 def main(argv: list[str]) -> int:
@@ -100,25 +115,31 @@ def main(argv: list[str]) -> int:
     data = records(count)
     print(f"machine: {machine()}")
     print(f"{count:,} records of ~450 B, endpoint answering in {LATENCY_SECONDS * 1000:.0f} ms")
-    results: dict[int, list[tuple[float, float]]] = {1: [], 4: [], 8: []}
+    variants = [(request, n) for request in REQUESTS for n in (1, 4, 8)]
+    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {v: [] for v in variants}
     try:
         for _ in range(runs):  # alternate, so machine load hits every variant alike
-            for in_flight in results:
-                results[in_flight].append(run(endpoint, in_flight, data))
+            for request, in_flight in variants:
+                results[request, in_flight].append(
+                    run(endpoint, request, in_flight, data, server.pid or 0)
+                )
     finally:
+        print(f"load after: {os.getloadavg()[0]:.2f}")
         server.terminate()
-    serial_rate = serial_cpu = 0.0
-    print("| calls in flight | records/s | CPU µs/record | rate vs serial | CPU vs serial |")
-    print("|---:|---:|---:|---:|---:|")
-    for in_flight, samples in results.items():
-        wall = statistics.median(w for w, _ in samples)
-        cpu = statistics.median(c for _, c in samples)
-        rate, cpu_us = count / wall, cpu / count * 1e6
-        if in_flight == 1:
-            serial_rate, serial_cpu = rate, cpu_us
+    print(
+        "| request | calls in flight | records/s | CPU µs/record (median, range) "
+        "| server CPU µs/record | CPU vs botocore serial |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    base = 0.0
+    for (request, in_flight), samples in results.items():
+        rate = count / statistics.median(w for w, _, _ in samples)
+        cpu = spread([c / count * 1e6 for _, c, _ in samples])
+        server_us = statistics.median(s / count * 1e6 for _, _, s in samples)
+        base = base or cpu.median
         print(
-            f"| {in_flight} | {rate:,.0f} | {cpu_us:.1f} | {rate / serial_rate:.2f}x "
-            f"| {100 * (cpu_us / serial_cpu - 1):+.0f} % |"
+            f"| {request} | {in_flight} | {rate:,.0f} | {cpu.show()} | {server_us:.1f} "
+            f"| {100 * (cpu.median / base - 1):+.0f} % |"
         )
     return 0
 
