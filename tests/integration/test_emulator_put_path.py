@@ -145,8 +145,7 @@ def test_the_one_loop_store_keeps_what_motos_put_records_keeps(
         expected = backend.put_records(None, "moto", entries)["Records"]
         answered = put_path.put_entries(backend, fast_stream, entries)
         assert answered == [
-            {"SequenceNumber": str(r["SequenceNumber"]), "ShardId": r["ShardId"]}
-            for r in expected
+            {"SequenceNumber": str(r["SequenceNumber"]), "ShardId": r["ShardId"]} for r in expected
         ]
     assert _stored(fast_stream) == _stored(moto_stream)
     for shard in fast_stream.shards.values():
