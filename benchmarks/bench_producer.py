@@ -8,22 +8,32 @@ The endpoint is a small HTTP server speaking enough of Kinesis' JSON PutRecords 
 succeeds) in a process of its own; the producer's CPU is its process tree's
 (benchmarks/measure.py), the server's apart. Medians of the runs, with the range.
 
+Then what KPL-style aggregation (the aws-kinesis-agg record format, which every consumer here
+de-aggregates: streams/kinesis_records.py) would do to the producer's CPU: the request bodies
+for the same records built as plain entries (the lean request's body) and as aggregates of
+~1 MiB (a hand-written protobuf encoder, and aws-kinesis-agg's own RecordAggregator), in
+process, CPU µs/record, medians of the runs with the range.
+
     python -m benchmarks.bench_producer [records] [runs]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
 import statistics
 import sys
 import time
+from base64 import b64encode
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
+import orjson
 from botocore.config import Config
 
 from adapters.aws.kinesis import KinesisRecordStream
@@ -74,6 +84,103 @@ def records(count: int) -> list[StreamRecord]:
 
 
 REQUESTS = ("botocore", "lean")
+
+
+KPL_MAGIC = b"\xf3\x89\x9a\xc2"
+AGGREGATE_BYTES = 1_000_000  # the KPL's default: an aggregate stays under the 1 MiB record limit
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def kpl_aggregates(data: list[StreamRecord]) -> list[tuple[str, bytes]]:
+    """(partition key, aggregate) of ~AGGREGATE_BYTES each: AggregatedRecord with the keys'
+    table (field 1) and the records (field 3: key index 1, data 3), magic, MD5 (the format
+    streams/kinesis_records.py reads). The aggregate's key is its first record's."""
+    out: list[tuple[str, bytes]] = []
+    keys: list[bytes] = []
+    body: list[bytes] = []
+    size = 0
+    for record in data:
+        key = record.partition_key.encode()
+        entry = b"\x08" + _varint(len(keys)) + b"\x1a" + _varint(len(record.data)) + record.data
+        keys.append(b"\x0a" + _varint(len(key)) + key)
+        body.append(b"\x1a" + _varint(len(entry)) + entry)
+        size += len(keys[-1]) + len(body[-1])
+        if size >= AGGREGATE_BYTES:
+            message = b"".join(keys) + b"".join(body)
+            out.append((data[0].partition_key, KPL_MAGIC + message + hashlib.md5(message).digest()))
+            keys, body, size = [], [], 0
+    if keys:
+        message = b"".join(keys) + b"".join(body)
+        out.append((data[0].partition_key, KPL_MAGIC + message + hashlib.md5(message).digest()))
+    return out
+
+
+def library_aggregates(data: list[StreamRecord]) -> list[tuple[str, bytes]]:
+    from aws_kinesis_agg.aggregator import RecordAggregator
+
+    aggregator = RecordAggregator(max_size=AGGREGATE_BYTES)
+    out: list[tuple[str, bytes]] = []
+    for record in data:
+        done = aggregator.add_user_record(record.partition_key, record.data)
+        if done is not None:
+            key, _, blob = done.get_contents()
+            out.append((key, blob))
+    last = aggregator.clear_and_get()
+    if last is not None:
+        key, _, blob = last.get_contents()
+        out.append((key, blob))
+    return out
+
+
+def _bodies(entries: list[tuple[str, bytes]]) -> int:
+    """The lean request's bodies for these entries (500 entries / 5 MiB a call, roughly)."""
+    size = 0
+    step = 500 if len(entries) > 1_000 else 5
+    for start in range(0, len(entries), step):
+        chunk = entries[start : start + step]
+        size += len(
+            orjson.dumps(
+                {
+                    "Records": [
+                        {"Data": b64encode(d).decode("ascii"), "PartitionKey": k} for k, d in chunk
+                    ],
+                    "StreamName": "bench",
+                }
+            )
+        )
+    return size
+
+
+def aggregation_cost(data: list[StreamRecord], runs: int) -> None:
+    from streams.kinesis_records import deaggregate
+
+    sample = kpl_aggregates(data[:3])
+    assert deaggregate(sample[0][1]) == [(r.partition_key, r.data) for r in data[:3]]
+    ways: dict[str, Callable[[], int]] = {
+        "plain entries (the lean request's body)": lambda: _bodies(
+            [(r.partition_key, r.data) for r in data]
+        ),
+        "KPL aggregates, hand-written encoder + body": lambda: _bodies(kpl_aggregates(data)),
+        "KPL aggregates, aws-kinesis-agg + body": lambda: _bodies(library_aggregates(data)),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(runs):
+        for name, build in ways.items():
+            cpu = time.process_time()
+            build()
+            samples[name].append((time.process_time() - cpu) / len(data) * 1e6)
+    print("| request body | CPU µs/record (median, range) |")
+    print("|---|---:|")
+    for name, values in samples.items():
+        print(f"| {name} | {spread(values).show(2)} |")
 
 
 def run(
@@ -141,6 +248,8 @@ def main(argv: list[str]) -> int:
             f"| {request} | {in_flight} | {rate:,.0f} | {cpu.show()} | {server_us:.1f} "
             f"| {100 * (cpu.median / base - 1):+.0f} % |"
         )
+    print()
+    aggregation_cost(data, max(runs, 3))
     return 0
 
 
