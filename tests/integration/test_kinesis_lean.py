@@ -12,7 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from adapters import deadline as deadlines
 from adapters.aws.kinesis import KinesisPutFailed, KinesisRecordStream
@@ -73,6 +76,30 @@ def lean_stream(server: LocalHttpServer, retries: int = 5) -> KinesisRecordStrea
     )
 
 
+def signed_again(server: LocalHttpServer, received: Request) -> str:
+    """The Authorization header SigV4 gives the request as received (its signed headers, its
+    X-Amz-Date, its body), as AWS checks it: equal to the one sent only if the signature is
+    valid for what went over the wire."""
+    sent = received.headers["authorization"]
+    signed = sent.split("SignedHeaders=")[1].split(",")[0].split(";")
+    request = AWSRequest(
+        method="POST",
+        url=server.url + received.path,
+        data=received.body,
+        headers={name: received.headers[name] for name in signed if name != "host"},
+    )
+    request.context["timestamp"] = received.headers["x-amz-date"]
+    credentials = Credentials("AKIDLEAN", "secret")
+    auth = SigV4Auth(credentials, "kinesis", "eu-west-1")
+    canonical = auth.canonical_request(request)
+    signature = auth.signature(auth.string_to_sign(request, canonical), request)
+    scope = auth.scope(request)
+    return (
+        f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={';'.join(signed)}, "
+        f"Signature={signature}"
+    )
+
+
 def records(count: int) -> list[StreamRecord]:
     return [StreamRecord(f"fan-{i}", b'{"n":%d,"bytes":"\x00\xff"}' % i) for i in range(count)]
 
@@ -88,8 +115,10 @@ def test_the_lean_body_is_the_one_botocore_sends_and_is_signed_for_kinesis(
 
     botocore_request, lean_request = server.requests_to("POST", "/")
     assert lean_request.json() == botocore_request.json()
+    assert lean_request.path == botocore_request.path
     for header in ("content-type", "x-amz-target"):
         assert lean_request.headers[header] == botocore_request.headers[header]
+    assert lean_request.headers["authorization"] == signed_again(server, lean_request)
     authorization = lean_request.headers["authorization"]
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDLEAN/")
     assert "/eu-west-1/kinesis/aws4_request" in authorization
