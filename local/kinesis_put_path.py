@@ -115,17 +115,6 @@ def _arrival() -> tuple[datetime.datetime, float]:
     return now, (delta.days * 86400) + (delta.seconds + (delta.microseconds / 1e6))
 
 
-def _record(record_class: Any, key: Any, data: Any, sequence: int, explicit: Any) -> Any:
-    """moto's Record(key, data, sequence, explicit) without its constructor's clock (the
-    caller stamps the call's arrival); BaseModel.__new__ still tracks it, as moto does."""
-    record = record_class.__new__(record_class)
-    record.partition_key = key
-    record.data = data
-    record.sequence_number = sequence
-    record.explicit_hash_key = explicit
-    return record
-
-
 def _router(stream: Any) -> Callable[[Any, Any], Any]:
     """stream.get_shard_for_key for one call's entries. With local.kinesis_resharding's routing
     in place (open shards, inclusive ranges, the md5 of the key), a partition key is hashed
@@ -178,6 +167,8 @@ def put_entries(backend: Any, stream: Any, entries: list[dict[str, Any]]) -> lis
     # One arrival time a call, as Kinesis stamps ApproximateArrivalTimestamp when the call
     # arrives (moto read the clock twice a record: a fifth of the store's CPU).
     arrived = _arrival()
+    created_at_datetime, created_at = arrived
+    new = Record.__new__  # BaseModel's: tracks the instance, as moto's constructor does
     shard_ids: dict[int, str] = {}
     results: list[dict[str, str]] = []
     for entry in entries:
@@ -185,8 +176,14 @@ def put_entries(backend: Any, stream: Any, entries: list[dict[str, Any]]) -> lis
         shard = route(key, explicit)
         records = shard.records
         sequence = (next(reversed(records)) if records else 0) + 1
-        record = _record(Record, key, entry.get("Data"), sequence, explicit)
-        record.created_at_datetime, record.created_at = arrived
+        # moto's Record(key, data, sequence, explicit), the call's arrival time its clock.
+        record = new(Record)
+        record.partition_key = key
+        record.data = entry.get("Data")
+        record.sequence_number = sequence
+        record.explicit_hash_key = explicit
+        record.created_at_datetime = created_at_datetime
+        record.created_at = created_at
         records[sequence] = record
         shard_id = shard_ids.get(id(shard))
         if shard_id is None:
