@@ -1,11 +1,20 @@
-"""End to end: a scored file through process_scored_files into the embedded emulator.
+"""End to end: a scored file through process_scored_files into the embedded emulator, all in.
 
 The emulator runs in its own process (EmulatorProcess) and so does the worker (a child of this
-script), so the worker's peak memory is its own: VmHWM of the worker process, and the largest VmHWM
-of its pool processes. Sizes double (default 500k, 1M, 2M rows) to show memory stays flat while
-time grows linearly. A one-process run at the first size is the baseline in the same run.
+script). Measured per run: rows/s; the CPU µs/row of the worker's whole process tree (the
+worker, its forkserver and pool processes, the producer's threads: benchmarks/measure.py, read
+in the worker before it exits, pool processes reaped by the forkserver included); the
+emulator's CPU µs/row apart; the worker's peak memory (VmHWM) and its pool processes' largest.
 
-    python -m benchmarks.bench_end_to_end [--rows 500000,1000000,2000000] [--baseline-rows N]
+Variants, alternating run by run so machine load hits both alike:
+- before: KINESIS_PUT_REQUEST=botocore into an emulator storing through moto's put_records
+  (`--moto-put-store`): the put path as it was (issue 21's baseline);
+- after: the lean request into the emulator as it is.
+Every run uploads a file under a key of its own into a stream of its own (a reused key is found
+processed and measures nothing). Medians of --runs with the range, per size; sizes can double
+(--rows 500000,1000000,2000000) to show memory flat while time grows linearly.
+
+    python -m benchmarks.bench_end_to_end [--rows 150000] [--runs 3] [--processes 2]
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import orjson
 from adapters.aws.clients import ClientFactory, ClientOptions
 from adapters.aws.s3 import S3ObjectStore
 from benchmarks.machine import machine
+from benchmarks.measure import spread, tree_cpu_seconds
 from domain.models import ObjectRef
 from local.emulator import EmulatorProcess
 from local.sample_data import blacklist_lines, scored_file_bytes
@@ -69,11 +79,20 @@ class DescendantPeak:
 
     def __init__(self) -> None:
         self.peak_kib = 0
+        self.cpu_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         me = str(os.getpid())
+        started = time.thread_time()
+        try:
+            self._walk(me)
+        finally:
+            # The sampler is the benchmark's, not the worker's: its CPU is taken out.
+            self.cpu_seconds = time.thread_time() - started
+
+    def _walk(self, me: str) -> None:
         while not self._stop.wait(0.5):
             pids = [p for p in os.listdir("/proc") if p.isdigit()]
             parents = {pid: _parent(pid) for pid in pids}
@@ -100,14 +119,17 @@ def child(uri: str, processes: int) -> int:
 
     settings = Settings.from_env()
     bootstrap.configure_logging(settings)
+    me = os.getpid()
     with DescendantPeak() as pool:
-        cpu = time.process_time()
+        cpu = tree_cpu_seconds(me, reaped=True)
         started = time.perf_counter()
         outcome = registry.run_of("process_scored_files", settings)(
             ObjectRef.parse(uri), processes=processes
         )
         seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu
+        # Before exit: the forkserver is still live, holding its reaped pool processes' CPU.
+        cpu = tree_cpu_seconds(me, reaped=True) - cpu
+    cpu -= pool.cpu_seconds
     counts = outcome.unwrap()
     if counts.already_processed:  # a measurement of nothing done (issue 21): never reported
         raise SystemExit(f"{uri} was processed already: each run needs a key of its own")
@@ -118,7 +140,7 @@ def child(uri: str, processes: int) -> int:
                 "rows": counts.rows_in,
                 "out": counts.rows_out,
                 "seconds": seconds,
-                # The worker process's own CPU (pool processes and the emulator not included).
+                # The worker's process tree (pool, forkserver, threads); not the emulator.
                 "worker_cpu_us_per_row": cpu * 1e6 / max(counts.rows_in, 1),
                 "worker_peak_mib": _vm_hwm_mib(),
                 "pool_process_peak_mib": pool_kib / 1024,
@@ -150,8 +172,16 @@ def _prepare(factory: ClientFactory, rows: int, stream: str, run: int) -> Object
     return ref
 
 
-def _run(endpoint: str, ref: ObjectRef, stream: str, processes: int) -> dict[str, Any]:
-    env = {**os.environ, **ENV, "AWS_ENDPOINT_URL": endpoint, "SCORED_OUTPUT_STREAM": stream}
+def _run(
+    endpoint: str, ref: ObjectRef, stream: str, processes: int, request: str
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        **ENV,
+        "AWS_ENDPOINT_URL": endpoint,
+        "SCORED_OUTPUT_STREAM": stream,
+        "KINESIS_PUT_REQUEST": request,
+    }
     command = [
         sys.executable,
         "-m",
@@ -167,37 +197,73 @@ def _run(endpoint: str, ref: ObjectRef, stream: str, processes: int) -> dict[str
     return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
 
 
+# name -> (KINESIS_PUT_REQUEST, emulator storing through moto's put_records)
+VARIANTS = {"before": ("botocore", True), "after": ("lean", False)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_end_to_end")
-    parser.add_argument("--rows", default="500000,1000000,2000000")
-    parser.add_argument("--baseline-rows", type=int, default=None)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_end_to_end",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("--rows", default="150000", help="sizes, comma-separated")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--variants", default="before,after")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         sys.exit(child(args.child, args.processes))
     sizes = [int(n) for n in args.rows.split(",")]
-    baseline_rows = args.baseline_rows or sizes[0]
-    print(f"machine: {machine()}")
-    results: list[dict[str, Any]] = []
-    with EmulatorProcess() as emulator:
-        factory = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
-        plan = [(baseline_rows, 1)] + [(rows, args.processes) for rows in sizes]
-        for index, (rows, processes) in enumerate(plan):
-            stream = f"bench-out-{index}"
-            ref = _prepare(factory, rows, stream, index)
-            figures = _run(emulator.endpoint_url, ref, stream, processes)
-            figures["processes"] = processes
-            results.append(figures)
-            print(
-                f"{figures['rows']:>10,} rows  {processes} proc  {figures['seconds']:8.1f} s  "
-                f"{figures['rows'] / figures['seconds']:9,.0f} rows/s  "
-                f"worker CPU {figures['worker_cpu_us_per_row']:5.1f} µs/row  "
-                f"worker peak {figures['worker_peak_mib']:7.1f} MiB  "
-                f"pool peak {figures['pool_process_peak_mib']:7.1f} MiB  out {figures['out']:,}",
-                flush=True,
-            )
-    return {"machine": machine(), "runs": results}
+    variants = [v for v in args.variants.split(",") if v]
+    print(f"machine: {machine()}; {args.processes} pool processes")
+    results: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    emulators = {
+        name: EmulatorProcess(moto_put_store=VARIANTS[name][1]).start() for name in variants
+    }
+    try:
+        index = 0
+        for rows in sizes:
+            for _ in range(args.runs):
+                for name in variants:
+                    emulator = emulators[name]
+                    factory = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
+                    stream = f"bench-out-{index}"
+                    ref = _prepare(factory, rows, stream, index)
+                    index += 1
+                    server = tree_cpu_seconds(emulator.pid)
+                    figures = _run(
+                        emulator.endpoint_url, ref, stream, args.processes, VARIANTS[name][0]
+                    )
+                    figures["emulator_cpu_us_per_row"] = (
+                        (tree_cpu_seconds(emulator.pid) - server) * 1e6 / figures["rows"]
+                    )
+                    results.setdefault((rows, name), []).append(figures)
+                    print(
+                        f"  {name:<6} {figures['rows']:>9,} rows {figures['seconds']:6.1f} s "
+                        f"worker tree {figures['worker_cpu_us_per_row']:5.1f} µs/row "
+                        f"emulator {figures['emulator_cpu_us_per_row']:5.1f} µs/row",
+                        flush=True,
+                    )
+    finally:
+        for emulator in emulators.values():
+            emulator.stop()
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+    print(
+        "| variant | rows | rows/s | worker tree CPU µs/row | emulator CPU µs/row "
+        "| worker peak MiB | pool process peak MiB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for (rows, name), runs in results.items():
+        rate = spread([r["rows"] / r["seconds"] for r in runs])
+        worker = spread([r["worker_cpu_us_per_row"] for r in runs])
+        emulator_cpu = spread([r["emulator_cpu_us_per_row"] for r in runs])
+        print(
+            f"| {name} | {rows:,} | {rate.show(0)} | {worker.show()} | {emulator_cpu.show()} "
+            f"| {max(r['worker_peak_mib'] for r in runs):.0f} "
+            f"| {max(r['pool_process_peak_mib'] for r in runs):.0f} |"
+        )
+    return {"machine": machine(), "runs": {f"{k[0]}:{k[1]}": v for k, v in results.items()}}
 
 
 if __name__ == "__main__":

@@ -40,23 +40,32 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of one live process (its threads included, reaped children not)."""
+def process_cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU of one live process (its threads included); with `reaped`, also the
+    children it has waited for (a forkserver's pool processes, gone by the time one looks)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    # Fields after the command name: state is [0], utime [11], stime [12].
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    # Fields after the command name: state is [0], utime [11], stime [12], cutime [13],
+    # cstime [14].
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICKS
 
 
-def tree_cpu_seconds(pid: int, exclude: Iterable[int] = ()) -> float:
-    """CPU of `pid` and every live descendant, except the trees rooted at `exclude`."""
+def tree_cpu_seconds(pid: int, exclude: Iterable[int] = (), *, reaped: bool = False) -> float:
+    """CPU of `pid` and every live descendant, except the trees rooted at `exclude`; with
+    `reaped`, the descendants they have waited for too (each counted once: a reaped process
+    is no longer live)."""
     skipped = set(exclude)
     for root in list(skipped):
         skipped.update(descendants(root))
-    return sum(process_cpu_seconds(p) for p in [pid, *descendants(pid)] if p not in skipped)
+    return sum(
+        process_cpu_seconds(p, reaped=reaped) for p in [pid, *descendants(pid)] if p not in skipped
+    )
 
 
 @dataclass(frozen=True)

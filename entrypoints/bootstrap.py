@@ -127,12 +127,24 @@ class Container:
                 lambda: ShardMap.from_client(client, stream_name), headroom=s.kinesis_pacing
             )
         return KinesisRecordStream(
-            client,
+            self._put_request(client),
             stream_name,
             backoff=Backoff(),
             max_in_flight=s.kinesis_max_in_flight,
             pacer=pacer,
         )
+
+    def _put_request(self, client: Any) -> Any:
+        """The put_records the producer calls: the lean request (adapters/aws/kinesis_lean.py)
+        unless KINESIS_PUT_REQUEST=botocore."""
+        choice = self.settings.kinesis_put_request
+        if choice == "botocore":
+            return client
+        if choice != "lean":
+            raise SettingsError(f"KINESIS_PUT_REQUEST must be lean or botocore, got {choice!r}")
+        from adapters.aws.kinesis_lean import LeanPutRecords
+
+        return LeanPutRecords(client)
 
     def built(self, name: str, build: Callable[[], T]) -> T:
         """The worker `name`, built by `build` the first time it is asked for in this process."""

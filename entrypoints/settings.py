@@ -231,6 +231,9 @@ class Settings:
     # (0 = off: throttled entries are resent with backoff instead). Off by default: it counts
     # only this process's own traffic.
     kinesis_pacing: float = 0.0
+    # How the producer builds PutRecords: "lean" (orjson body, one SigV4 signature; a third of
+    # botocore's CPU a record) or "botocore" (the client's own call, model-validated).
+    kinesis_put_request: str = "lean"
     # translate_ranks_to_scores' output (the original's fanlistRanksStream).
     fanlist_ranks_stream: str = "fanlist-ranks-stream"
     # save_stats' objects `{prefix}{campaignId}.json` in the scoring bucket (docs/stats.md).
@@ -311,6 +314,7 @@ class Settings:
             merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
             kinesis_max_in_flight=_int(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
             kinesis_pacing=_float(env, "KINESIS_PACING", d.kinesis_pacing),
+            kinesis_put_request=_get(env, "KINESIS_PUT_REQUEST", d.kinesis_put_request).lower(),
             ledger_table=_get(env, "LEDGER_TABLE", d.ledger_table),
             sms_gateway=_get(env, "SMS_GATEWAY", d.sms_gateway).lower(),
             sms_origination=_get(env, "SMS_ORIGINATION"),

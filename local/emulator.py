@@ -41,6 +41,7 @@ from local.dynamodb_atomic import DYNAMODB_FIX
 from local.dynamodb_transactions import TRANSACTIONS_FIX
 from local.kinesis_put_path import PUT_PATH_FIX, enable_shard_limits
 from local.kinesis_resharding import RESHARDING_FIX
+from local.moto_dispatch import DISPATCH_FIX
 from local.moto_patch import MotoPatch
 from local.s3_conditional import S3_CONDITIONAL_FIX
 
@@ -162,6 +163,7 @@ class EmbeddedEmulator:
         if DYNAMODB_FIX.status().applied:
             TRANSACTIONS_FIX.apply()
         S3_CONDITIONAL_FIX.apply()
+        DISPATCH_FIX.apply()  # every request: moto listed its package directory for each
         if self.kinesis_fix:
             KINESIS_FIX.apply()
             RESHARDING_FIX.apply()
@@ -217,8 +219,15 @@ class EmulatorProcess:
     """The emulator in a child process (`python -m local.emulator`), for benchmarks
     that measure the client process alone."""
 
-    def __init__(self, *, kinesis_fix: bool = True, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        kinesis_fix: bool = True,
+        moto_put_store: bool = False,
+        startup_timeout: float = 30.0,
+    ) -> None:
         self.kinesis_fix = kinesis_fix
+        self.moto_put_store = moto_put_store
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[str] | None = None
         self.endpoint_url = ""
@@ -227,6 +236,8 @@ class EmulatorProcess:
         command = [sys.executable, "-m", __name__, "--port", "0"]
         if not self.kinesis_fix:
             command.append("--stock-kinesis")
+        if self.moto_put_store:
+            command.append("--moto-put-store")
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         self._process = process
         assert process.stdout is not None
@@ -241,6 +252,13 @@ class EmulatorProcess:
             )
         self.endpoint_url = line[0].strip()
         return self
+
+    @property
+    def pid(self) -> int:
+        """The emulator process's id (benchmarks measure its CPU apart)."""
+        if self._process is None:
+            raise RuntimeError("the emulator process is not started")
+        return self._process.pid
 
     def stop(self) -> None:
         if self._process is not None:
@@ -274,7 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stock-kinesis", action="store_true", help="leave moto's quadratic Kinesis shard as is"
     )
+    parser.add_argument(
+        "--moto-put-store",
+        action="store_true",
+        help="store PutRecords entries through moto's backend (the slower path; benchmarks)",
+    )
     args = parser.parse_args(argv)
+    if args.moto_put_store:
+        from local import kinesis_put_path
+
+        kinesis_put_path.store_in_one_loop = False
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopped.set())

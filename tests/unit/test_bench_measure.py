@@ -41,6 +41,24 @@ def test_a_reaped_childs_cpu_counts() -> None:
     assert cpu_snapshot().total - before.total >= 0.3
 
 
+def test_a_grandchild_reaped_by_a_live_child_counts_with_reaped() -> None:
+    # A forkserver's pool processes are reaped by the forkserver, not by the benchmark.
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {_BURN!r}], check=True)\n"
+        "print('reaped', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "reaped\n"
+        assert tree_cpu_seconds(child.pid, reaped=True) >= 0.3
+        assert tree_cpu_seconds(child.pid) < 0.3
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_spread_is_the_median_and_range() -> None:
     shown = spread([3.0, 1.0, 2.0])
     assert (shown.median, shown.low, shown.high, shown.runs) == (2.0, 1.0, 3.0, 3)

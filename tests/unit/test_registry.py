@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from entrypoints import bootstrap, registry
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, SettingsError
 
 # Endpoints on this machine, fixed credentials and queue URLs (not names, which are looked up):
 # building the workers talks to nothing.
@@ -77,6 +77,26 @@ def test_one_producer_per_stream_and_one_client_per_service() -> None:
     assert c.stream("a") is not c.stream("b")
     assert c.aws.client("s3") is c.aws.client("s3")
     assert c.aws.client("kinesis", max_attempts=1) is not c.aws.client("kinesis")
+
+
+@pytest.mark.parametrize(
+    ("setting", "request_kind"), [("", "LeanPutRecords"), ("botocore", "_DeadlineClient")]
+)
+def test_the_producer_builds_its_request_as_kinesis_put_request_says(
+    setting: str, request_kind: str
+) -> None:
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1"}
+    settings = Settings.from_env({**env, "KINESIS_PUT_REQUEST": setting} if setting else env)
+    producer = bootstrap.container(settings).stream("scored")
+    assert type(producer.client).__name__ == request_kind  # type: ignore[attr-defined]
+
+
+def test_an_unknown_kinesis_put_request_is_refused_naming_the_setting() -> None:
+    settings = Settings.from_env(
+        {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "KINESIS_PUT_REQUEST": "x"}
+    )
+    with pytest.raises(SettingsError, match="KINESIS_PUT_REQUEST must be lean or botocore"):
+        bootstrap.container(settings).stream("scored")
 
 
 def test_the_readme_deployment_table_is_the_registrys() -> None:
