@@ -272,10 +272,10 @@ def main() -> None:
         serve(args.serve)
         return
     print(machine(), flush=True)
-    ledger = "DynamoDB on the emulator" if args.ledger == "dynamo" else "a counting one, no record"
+    kept = "DynamoDB on the emulator" if args.ledger == "dynamo" else "a counting one, no record"
     print(
         "fakes: the wave file in an in-memory store (fake S3), in-memory leases, the email queue "
-        f"a no-op; the ledger: {ledger}",
+        f"a no-op; the ledger: {kept}",
         flush=True,
     )
     server = subprocess.Popen(
