@@ -40,8 +40,9 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from domain.lease import leased
 from domain.models import Notification, ObjectNotFound, ObjectRef
-from domain.once import Done, Entry, EntryState, Unsure
+from domain.once import SETTLED, Done, Entry, EntryState, Unsure
 from domain.once import Failed as LedgerFailed
 from domain.once import Outcome as LedgerOutcome
 from domain.ports import (
@@ -81,6 +82,7 @@ from domain.waves import CsvProblem, WaveRow, read_wave_csv, wave_csv_key
 
 SEND_LEASE_PREFIX = "smsWaves/leases/send/"
 MAX_REJECTS_LISTED = 100
+DUPLICATE_ROW = "the same globalUserId as an earlier row"
 OPTED_OUT = "opted_out"
 JSON = "application/json"
 
@@ -231,11 +233,15 @@ def plan_sms_wave(
     non_gsm: dict[str, None] = {}
     try:
         _, rows = read_wave_csv(store.iter_chunks(ObjectRef(options.bucket, wave_csv_key(wave))))
+        # Every fan id, to count a repeated fan as the send does (a bad row): ~100 bytes a
+        # fan, for a dry run only (the send itself keeps no such set: the ledger tells it).
+        seen: set[str] = set()
         for row in rows:
             reg = read_registrant(row.number, row.values, wave_options)
-            if isinstance(reg, str):
+            if isinstance(reg, str) or reg.fan in seen:
                 bad += 1
                 continue
+            seen.add(reg.fan)
             email += reg.email is not None
             if reg.phone is None:
                 reasons[reg.sms_reason] = reasons.get(reg.sms_reason, 0) + 1
@@ -280,15 +286,12 @@ def sms_wave_send(
     request: SendInput, *, ports: SendPorts, options: SendOptions
 ) -> Result[SentWave, SendFailure]:
     wave = request.wave_name
-    match ports.leases.acquire(wave):
-        case Failure(held):
-            return Failure(SendFailure("busy", str(held)))
-        case Success(lease):
-            pass
-    try:
-        return _send_leased(wave, lease, ports, options)
-    finally:
-        lease.release()
+    return leased(
+        ports.leases,
+        wave,
+        lambda held: Failure(SendFailure("busy", str(held))),
+        lambda lease: _send_leased(wave, lease, ports, options),
+    )
 
 
 def _send_leased(
@@ -378,6 +381,10 @@ class _Sender:
         self.lease = lease
         self.counts = SendCounts()
         self._emails: list[_FanResult] = []
+        # Fans whose row is between its claim and its last channel (bounded by a chunk, the
+        # texts in flight and an email batch): the same fan's later row is a duplicate. Once a
+        # row is done, its settled entries (owned by this run) tell a later row so instead.
+        self._open: dict[str, int] = {}
         self._out_of_time = False
         self._closes: list[tuple[Entry, LedgerOutcome]] = []
         self._closes_since = 0.0
@@ -433,6 +440,12 @@ class _Sender:
             entries = self._ledger(
                 partial(self.ports.ledger.claim, keys, self.options.owner, self.options.claim_ttl)
             )
+            registrants = [
+                r
+                for r in registrants
+                if r.phone is None
+                or not self._done_earlier(r, entries[ledger_key("sms", self.wave, r.fan)])
+            ]
             for start in range(0, len(registrants), self.options.start_batch):
                 group = registrants[start : start + self.options.start_batch]
                 started = self._start(group, entries)
@@ -468,17 +481,25 @@ class _Sender:
 
     def _registrants(self, chunk: list[WaveRow]) -> list[Registrant]:
         out: list[Registrant] = []
-        seen: set[str] = set()
         for row in chunk:
             reg = read_registrant(row.number, row.values, self.wave_options)
-            if isinstance(reg, Registrant) and reg.fan in seen:
-                reg = "the same globalUserId as an earlier row"
+            if isinstance(reg, Registrant) and reg.fan in self._open:
+                reg = DUPLICATE_ROW
             if isinstance(reg, str):
                 self._reject(row.number, reg)
                 continue
-            seen.add(reg.fan)
+            self._open[reg.fan] = reg.row
             out.append(reg)
         return out
+
+    def _done_earlier(self, registrant: Registrant, entry: Entry) -> bool:
+        """True (the row rejected) when this run already settled the fan's entry: an earlier
+        row of the same fan, done before this one was read."""
+        if entry.owner != self.options.owner or entry.state not in SETTLED:
+            return False
+        self._open.pop(registrant.fan, None)
+        self._reject(registrant.row, DUPLICATE_ROW)
+        return True
 
     def _reject(self, row: int, reason: str) -> None:
         self.counts.total += 1
@@ -488,30 +509,29 @@ class _Sender:
             self.counts.rejected.append({"row": row, "reason": reason})
 
     def _texted(self, result: _FanResult) -> None:
-        self.counts.sms[result.sms] += 1
-        if result.reason:
-            self.counts.reason("sms", result.reason)
         registrant = result.registrant
         if registrant.email is None:
-            self._email_outcome(Outcome.SKIPPED, "no_email")
-            self._fan_done(result, Outcome.SKIPPED)
+            self._fan_done(result, Outcome.SKIPPED, "no_email")
         elif self.wave_options.channels is Channels.EMAIL_ON_SMS_FAILURE and result.sms in (
             Outcome.SENT,
             Outcome.UNKNOWN,
         ):
-            self._email_outcome(Outcome.SKIPPED, f"sms_{result.sms}")
-            self._fan_done(result, Outcome.SKIPPED)
+            self._fan_done(result, Outcome.SKIPPED, f"sms_{result.sms}")
         else:
             self._emails.append(result)
             if len(self._emails) >= self.ports.emails.max_batch:
                 self._flush_emails()
 
-    def _email_outcome(self, outcome: Outcome, reason: str = "") -> None:
-        self.counts.email[outcome] += 1
-        if reason:
-            self.counts.reason("email", reason)
-
-    def _fan_done(self, result: _FanResult, email: Outcome) -> None:
+    def _fan_done(self, result: _FanResult, email: Outcome, email_reason: str = "") -> None:
+        """Both channels answered: the fan's outcomes counted (only now, so that a row found a
+        duplicate at its email counts as that alone)."""
+        self._open.pop(result.registrant.fan, None)
+        self.counts.sms[result.sms] += 1
+        if result.reason:
+            self.counts.reason("sms", result.reason)
+        self.counts.email[email] += 1
+        if email_reason:
+            self.counts.reason("email", email_reason)
         self.counts.total += 1
         if Outcome.SENT in (result.sms, email):
             self.counts.ok += 1
@@ -546,10 +566,10 @@ class _Sender:
             entry = entries[keys[result.registrant.fan]]
             if entry.state is EntryState.CLAIMED and entry.owner == self.options.owner:
                 sending.append((result, self._ledger(partial(ledger.start, entry))))
-            else:
-                outcome, reason = _settled_outcome(entry, self.options.owner)
-                self._email_outcome(outcome, reason)
-                self._fan_done(result, outcome)
+            elif result.registrant.phone is not None or not self._done_earlier(
+                result.registrant, entry
+            ):  # a row that was texted counts as itself, its email as the earlier row's
+                self._fan_done(result, *_settled_outcome(entry, self.options.owner))
         if not sending:
             return
         requests = [email_request(self.wave, r.registrant) for r, _ in sending]
@@ -570,8 +590,7 @@ class _Sender:
             else:
                 settlement, outcome = LedgerFailed("queue_refused"), Outcome.FAILED
             settlements.append((entry, settlement))
-            self._email_outcome(outcome, "" if outcome is Outcome.SENT else "queue")
-            self._fan_done(result, outcome)
+            self._fan_done(result, outcome, "" if outcome is Outcome.SENT else "queue")
         self._ledger(partial(ledger.finish, settlements))
 
     # a fan's text: an exchange the runner drives (a thread's, or the event loop's), sending

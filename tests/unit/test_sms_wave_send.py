@@ -153,7 +153,7 @@ def test_opted_out_refused_and_unanswered_texts_are_their_own_outcomes() -> None
     # a re-run sends nothing again and reports the same
     world.store.put_bytes(ObjectRef(BUCKET, config_key("triggered", "w")), b"{}")
     calls = len(world.gateway.calls)  # type: ignore[union-attr]
-    again = send(world, "w").to_json()["count"]["detail"]["sms"]
+    again = send(world, "w", owner="run-2").to_json()["count"]["detail"]["sms"]
     assert again == sms
     assert len(world.gateway.calls) == calls  # type: ignore[union-attr]
 
@@ -293,3 +293,23 @@ def test_a_run_stopped_by_throttling_records_every_text_answered_before_it() -> 
     world.gateway.script = None  # type: ignore[union-attr]
     rerun = send(world, "w", owner="run-2").to_json()["count"]["detail"]["sms"]
     assert (rerun["sent"], rerun["unknown"], rerun["skipped"]) == (6, 0, 0)
+
+
+def test_the_same_fan_in_two_chunks_is_one_rejected_row_counted_once_and_texted_once() -> None:
+    world = SendWorld()
+    rows = [fan(n) for n in range(7)]
+    rows.append(fan(2, mobileNumber="+12125559999"))  # row 8: fan2 again, in a later chunk
+    rows.append(fan(8, mobileNumber=""))
+    rows.append(fan(8, mobileNumber=""))  # row 10: an email-only fan again
+    put_wave(world.store, "c1_w1", rows)
+    count = send(world, chunk_rows=3).to_json()["count"]
+    assert count["rejected"] == [
+        {"row": 8, "reason": "the same globalUserId as an earlier row"},
+        {"row": 10, "reason": "the same globalUserId as an earlier row"},
+    ]
+    assert (count["total"], count["ok"], count["failed"]) == (10, 8, 2)
+    assert count["detail"]["sms"]["sent"] == 7
+    assert count["detail"]["email"]["sent"] == 8
+    assert len(world.gateway.calls) == 7  # type: ignore[union-attr]
+    dry = plan_sms_wave(SendInput("c1_w1"), store=world.store, options=world.options())
+    assert dry.unwrap()["fans"] == {"sms": 7, "email": 8, "badRows": 2}
