@@ -8,6 +8,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed
 KCL_STAMP := $(VENV)/.kcl-installed
+KERNEL_STAMP := $(VENV)/.kernel-built
+KERNEL_SOURCES := kernel/Cargo.toml kernel/Cargo.lock kernel/pyproject.toml $(wildcard kernel/src/*.rs)
 
 # uv installs exactly uv.lock: never a Python of its own (the machine's python3 runs the venv),
 # and quietly (a failure still prints what failed).
@@ -15,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC := $(UV) sync --quiet --frozen --python $(PYTHON)
 
-.PHONY: install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
+.PHONY: kernel install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
 
 # uv itself, pinned with its wheels' hashes (.ci/uv.txt).
 $(UV): .ci/uv.txt
@@ -31,7 +33,24 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV_SYNC) --extra dev --inexact
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) kernel
+
+# The compiled scoring kernel (kernel/, docs/kernel.md), built where cargo exists: a wheel
+# (maturin, the crates Cargo.lock pins) installed into the venv beside the locked packages
+# (`uv sync --inexact` keeps it). Without cargo the transform runs in pure Python.
+kernel: $(STAMP)
+	@if command -v cargo >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(KERNEL_STAMP); \
+	else \
+		echo "no Rust toolchain: the scoring transform runs in pure Python"; \
+	fi
+
+$(KERNEL_STAMP): $(KERNEL_SOURCES)
+	rm -rf dist/kernel
+	$(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
+		--interpreter $(BIN)/python
+	$(UV) pip install --quiet --reinstall --no-deps --python $(BIN)/python dist/kernel/*.whl
+	touch $(KERNEL_STAMP)
 
 # The one deliberate refresh: re-resolve pyproject.toml's pins into uv.lock (transitive
 # dependencies and hashes included). Review the diff of uv.lock, then run make test.

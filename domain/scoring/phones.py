@@ -88,6 +88,22 @@ def _valid_pattern(metadata: PhoneMetadata) -> re.Pattern[str] | None:
     return re.compile(f"(?=(?:{general.national_number_pattern})\\Z)(?:{body})\\Z")
 
 
+def first_nanp_region_patterns() -> tuple[str, str] | None:
+    """(general, number types) patterns of the first NANP region when it has no leading-digits
+    rule (US): a 10-digit number both match fully is that region's and valid. For the compiled
+    kernel (adapters/row_kernel.py), which must decide exactly as `_valid_pattern` does."""
+    first = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[NANP_COUNTRY_CODE][0]
+    metadata = PhoneMetadata.metadata_for_region(first)
+    if metadata is None or metadata.leading_digits or not _fits_length(metadata.general_desc):
+        return None  # pragma: no cover - phonenumbers lists US first, with no leading digits
+    types = [getattr(metadata, name) for name in _TYPE_FIELDS]
+    alternatives = [d.national_number_pattern for d in types if _fits_length(d)]
+    general = metadata.general_desc
+    if not alternatives or general is None:  # pragma: no cover - US has number types
+        return None
+    return general.national_number_pattern, "|".join(f"(?:{a})" for a in alternatives)
+
+
 @dataclass(frozen=True, slots=True)
 class _NanpRegion:
     region: str
