@@ -99,8 +99,8 @@ def first_nanp_region_patterns() -> tuple[str, str] | None:
     types = [getattr(metadata, name) for name in _TYPE_FIELDS]
     alternatives = [d.national_number_pattern for d in types if _fits_length(d)]
     general = metadata.general_desc
-    if not alternatives or general is None:  # pragma: no cover - US has number types
-        return None
+    if not alternatives or general is None or general.national_number_pattern is None:
+        return None  # pragma: no cover - US has number types
     return general.national_number_pattern, "|".join(f"(?:{a})" for a in alternatives)
 
 
