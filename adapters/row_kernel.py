@@ -25,7 +25,7 @@ from adapters.json_codec import exact_dumps
 from domain.scoring.bands import NO_BAND
 from domain.scoring.chunk_types import OPTIONAL_RECORD_FIELDS, Chunk, ChunkResult, TransformContext
 from domain.scoring.emails import _SPECIAL_USE_DOTTED, _SPECIAL_USE_TLDS
-from domain.scoring.phones import _home_parses_like_us, first_nanp_region_patterns
+from domain.scoring.phones import _home_parses_like_us, nanp_region_patterns
 from domain.scoring.reasons import Tag
 from domain.scoring.records import RECORD_TYPE, dedupe_prefix
 from domain.scoring.transform import transform_chunk
@@ -72,7 +72,9 @@ def build_kernel(module: Any, ctx: TransformContext) -> Any | None:
     if ctx.encode not in _ORJSON_ENCODERS:
         return None
     known = ctx.layout.known
-    us_phone = first_nanp_region_patterns() if _home_parses_like_us(ctx.home_region) else None
+    # A number without '+' is read as NANP only where the home region parses like the US; a
+    # NANP number is domestic there (calling code 1), so only its validity is the kernel's.
+    nanp = nanp_region_patterns() if _home_parses_like_us(ctx.home_region) else None
     return module.Kernel(
         width=ctx.layout.width,
         i_gid=known["globalUserId"],
@@ -89,7 +91,7 @@ def build_kernel(module: Any, ctx: TransformContext) -> Any | None:
         no_band=NO_BAND,
         band_key=ctx.bands.salt,
         dedupe_prefix=dedupe_prefix(ctx.campaign_id),
-        us_phone=us_phone,
+        nanp=nanp,
         special_tlds=set(_SPECIAL_USE_TLDS),
         special_dotted=list(_SPECIAL_USE_DOTTED),
         blocked=set(ctx.domains.blocked),

@@ -185,9 +185,8 @@ struct Kernel {
     band_names: Vec<String>,
     band_state: State,
     dedupe_state: State,
-    us_phone: Option<(Regex, Regex)>,
-    shape: Regex,
-    email: Regex,
+    // Per NANP region, in phonenumbers' order: leading digits, (general, number types).
+    nanp: Option<Vec<(Option<Regex>, Option<(Regex, Regex)>)>>,
     plain_number: Regex,
     score_text: Regex,
     special_tlds: HashSet<String>,
@@ -210,7 +209,7 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
         width, i_gid, i_email, i_phone, i_score, i_confirmed, optional, extras, record_type,
-        campaign_id, source_uri, tiers, no_band, band_key, dedupe_prefix, us_phone,
+        campaign_id, source_uri, tiers, no_band, band_key, dedupe_prefix, nanp,
         special_tlds, special_dotted, blocked, allowed, blacklist, tag_names, max_record_bytes
     ))]
     fn new(
@@ -229,7 +228,7 @@ impl Kernel {
         no_band: String,
         band_key: &[u8],
         dedupe_prefix: &[u8],
-        us_phone: Option<(String, String)>,
+        nanp: Option<Vec<(Option<String>, Option<(String, String)>)>>,
         special_tlds: HashSet<String>,
         special_dotted: Vec<String>,
         blocked: HashSet<String>,
@@ -285,12 +284,26 @@ impl Kernel {
                 s
             })
             .collect();
-        let us_phone = match us_phone {
-            Some((general, types)) => Some((
-                compile(&format!("^(?:{general})$"))?,
-                compile(&format!("^(?:{types})$"))?,
-            )),
+        let nanp = match nanp {
             None => None,
+            Some(regions) => {
+                let mut compiled = Vec::with_capacity(regions.len());
+                for (leading, valid) in regions {
+                    let leading = match leading {
+                        Some(p) => Some(compile(&format!("^(?:{p})"))?),
+                        None => None,
+                    };
+                    let valid = match valid {
+                        Some((general, types)) => Some((
+                            compile(&format!("^(?:{general})$"))?,
+                            compile(&format!("^(?:{types})$"))?,
+                        )),
+                        None => None,
+                    };
+                    compiled.push((leading, valid));
+                }
+                Some(compiled)
+            }
         };
         let tag_texts =
             (0..16).map(|m| selected(&tag_names, m).join("|")).collect::<Vec<String>>();
@@ -307,8 +320,6 @@ impl Kernel {
                 s
             })
             .collect();
-        let atext = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
-        let label = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*";
         Ok(Kernel {
             width,
             i_gid,
@@ -330,13 +341,7 @@ impl Kernel {
                 state.update(dedupe_prefix);
                 state
             },
-            us_phone,
-            shape: compile(
-                r"^(\+1[ .-]?|1[ .-]?)?(?:\(([2-9][0-9][0-9])\)[ .-]?|([2-9][0-9][0-9])[ .-]?)([0-9]{3})[ .-]?([0-9]{4})$",
-            )?,
-            email: compile(&format!(
-                r"^{atext}+(?:\.{atext}+)*@((?:{label}\.)+[A-Za-z]{{2,63}})$"
-            ))?,
+            nanp,
             plain_number: compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")?,
             score_text: compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")?,
             special_tlds,
@@ -408,6 +413,99 @@ impl Kernel {
     }
 }
 
+fn is_sep(b: u8) -> bool {
+    matches!(b, b' ' | b'.' | b'-')
+}
+
+/// The NANP shapes of domain/scoring/phones.py's _NANP_SHAPE (ASCII digits only: Python's \d
+/// also takes other digits, which are handed back), as the 10-digit number. Deterministic:
+/// the prefix starts with '+' or '1', the area code with '(' or 2-9, so no backtracking.
+fn nanp_shape(s: &[u8]) -> Option<[u8; 10]> {
+    let mut i = 0;
+    let at = |i: usize| s.get(i).copied();
+    match at(0) {
+        Some(b'+') => {
+            if at(1) != Some(b'1') {
+                return None;
+            }
+            i = 2;
+            if at(i).is_some_and(is_sep) {
+                i += 1;
+            }
+        }
+        Some(b'1') => {
+            i = 1;
+            if at(i).is_some_and(is_sep) {
+                i += 1;
+            }
+        }
+        _ => {}
+    }
+    let mut out = [0u8; 10];
+    let parens = at(i) == Some(b'(');
+    if parens {
+        i += 1;
+    }
+    for k in 0..3 {
+        let d = at(i + k)?;
+        if !(d.is_ascii_digit() && (k > 0 || d >= b'2')) {
+            return None;
+        }
+        out[k] = d;
+    }
+    i += 3;
+    if parens {
+        if at(i) != Some(b')') {
+            return None;
+        }
+        i += 1;
+    }
+    if at(i).is_some_and(is_sep) {
+        i += 1;
+    }
+    for k in 3..6 {
+        out[k] = at(i).filter(u8::is_ascii_digit)?;
+        i += 1;
+    }
+    if at(i).is_some_and(is_sep) {
+        i += 1;
+    }
+    for k in 6..10 {
+        out[k] = at(i).filter(u8::is_ascii_digit)?;
+        i += 1;
+    }
+    (i == s.len()).then_some(out)
+}
+
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b)
+}
+
+/// The '@' position when `s` matches domain/scoring/emails.py's _FAST_EMAIL: a dot-atom local
+/// part, labels of letters and digits joined by single dashes, an alphabetic TLD of 2-63.
+fn plain_email(s: &[u8]) -> Option<usize> {
+    let at = s.iter().position(|b| *b == b'@')?;
+    let local = &s[..at];
+    if local.split(|b| *b == b'.').any(|atom| atom.is_empty() || !atom.iter().all(|b| is_atext(*b)))
+    {
+        return None;
+    }
+    let labels: Vec<&[u8]> = s[at + 1..].split(|b| *b == b'.').collect();
+    let (tld, rest) = labels.split_last()?;
+    if rest.is_empty() || !(2..=63).contains(&tld.len()) || !tld.iter().all(u8::is_ascii_alphabetic)
+    {
+        return None;
+    }
+    let label_ok = |l: &[u8]| {
+        !l.is_empty()
+            && l.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && l[0] != b'-'
+            && l[l.len() - 1] != b'-'
+            && !l.windows(2).any(|w| w == b"--")
+    };
+    rest.iter().all(|l| label_ok(l)).then_some(at)
+}
+
 fn selected(tag_names: &[String], mask: usize) -> Vec<&str> {
     [INTL, INVALID_PHONE, UNCONFIRMED, INVALID_EMAIL]
         .iter()
@@ -449,8 +547,13 @@ impl Kernel {
             bits |= INVALID_PHONE;
             String::new()
         } else {
-            match self.us_phone(phone) {
-                Some(e164) => e164,
+            match self.nanp_phone(phone) {
+                Some(e164) => {
+                    if e164.is_empty() {
+                        bits |= INVALID_PHONE;
+                    }
+                    e164
+                }
                 None => return false,
             }
         };
@@ -516,29 +619,41 @@ impl Kernel {
         (self.tiers.len(), score)
     }
 
-    /// "+1" and the number, when `phone` is a NANP shape whose number the first NANP region's
-    /// patterns call valid; None: ask phonenumbers (through the Python transform).
-    fn us_phone(&self, phone: &str) -> Option<String> {
-        let (general, types) = self.us_phone.as_ref()?;
-        let caps = self.shape.captures(phone)?;
-        let area = caps.get(2).or_else(|| caps.get(3))?.as_str();
-        let mut e164 = String::with_capacity(12);
-        e164.push_str("+1");
-        e164.push_str(area);
-        e164.push_str(caps.get(4)?.as_str());
-        e164.push_str(caps.get(5)?.as_str());
-        let nsn = &e164[2..];
-        (general.is_match(nsn) && types.is_match(nsn)).then_some(e164)
+    /// For a NANP shape (a domestic number where the home region parses like the US): "+1" and
+    /// the number when valid, "" when not, as phones.nanp_region_and_validity decides; None:
+    /// ask phonenumbers (through the Python transform).
+    fn nanp_phone(&self, phone: &str) -> Option<String> {
+        let regions = self.nanp.as_ref()?;
+        let digits = nanp_shape(phone.as_bytes())?;
+        let nsn = std::str::from_utf8(&digits).ok()?;
+        let valid_in = |v: &Option<(Regex, Regex)>| {
+            v.as_ref().is_some_and(|(general, types)| general.is_match(nsn) && types.is_match(nsn))
+        };
+        let mut valid = false;
+        for (leading, patterns) in regions {
+            match leading {
+                Some(leading) if leading.is_match(nsn) => {
+                    valid = valid_in(patterns);
+                    break;
+                }
+                Some(_) => {}
+                None if valid_in(patterns) => {
+                    valid = true;
+                    break;
+                }
+                None => {}
+            }
+        }
+        Some(if valid { format!("+1{nsn}") } else { String::new() })
     }
 
     /// True when the fast path accepts `email` and no block or blacklist applies to it.
     fn email_ok(&self, email: &str) -> bool {
-        let Some(caps) = self.email.captures(email) else { return false };
-        let domain_match = caps.get(1).expect("group 1");
-        if email.len() > ADDRESS_MAX || domain_match.start() - 1 > LOCAL_MAX {
+        let Some(at) = plain_email(email.as_bytes()) else { return false };
+        if email.len() > ADDRESS_MAX || at > LOCAL_MAX {
             return false;
         }
-        let domain = domain_match.as_str().to_ascii_lowercase();
+        let domain = email[at + 1..].to_ascii_lowercase();
         let tld = domain.rsplit('.').next().unwrap_or("");
         if self.special_tlds.contains(tld) {
             return false;
