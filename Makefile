@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC := $(UV) sync --quiet --frozen --python $(PYTHON)
 
-.PHONY: kernel install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
+.PHONY: kernel kernel-lambda install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
 
 # uv itself, pinned with its wheels' hashes (.ci/uv.txt).
 $(UV): .ci/uv.txt
@@ -44,6 +44,14 @@ kernel: $(STAMP)
 	else \
 		echo "no Rust toolchain: the scoring transform runs in pure Python"; \
 	fi
+
+# The kernel for the Lambda zip (make package takes it from dist/kernel): a manylinux2014 wheel,
+# cross-linked by zig against glibc 2.17. Needs zig (`pip install ziglang` into the venv, not
+# locked: a build tool, never shipped) and the Rust target x86_64-unknown-linux-gnu.
+kernel-lambda: $(STAMP)
+	$(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
+		--zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
+		--interpreter $(BIN)/python
 
 $(KERNEL_STAMP): $(KERNEL_SOURCES)
 	rm -rf dist/kernel
