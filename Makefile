@@ -40,7 +40,7 @@ install: $(STAMP) kernel
 # (`uv sync --inexact` keeps it). Without cargo the transform runs in pure Python.
 kernel: $(STAMP)
 	@if command -v cargo >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory $(KERNEL_STAMP); \
+		$(MAKE) --no-print-directory --silent $(KERNEL_STAMP); \
 	else \
 		echo "no Rust toolchain: the scoring transform runs in pure Python"; \
 	fi
