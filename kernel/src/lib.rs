@@ -490,12 +490,13 @@ fn plain_email(s: &[u8]) -> Option<usize> {
     {
         return None;
     }
-    let labels: Vec<&[u8]> = s[at + 1..].split(|b| *b == b'.').collect();
-    let (tld, rest) = labels.split_last()?;
-    if rest.is_empty() || !(2..=63).contains(&tld.len()) || !tld.iter().all(u8::is_ascii_alphabetic)
-    {
+    let domain = &s[at + 1..];
+    let dot = domain.iter().rposition(|b| *b == b'.')?;
+    let tld = &domain[dot + 1..];
+    if !(2..=63).contains(&tld.len()) || !tld.iter().all(u8::is_ascii_alphabetic) {
         return None;
     }
+    let mut rest = domain[..dot].split(|b| *b == b'.');
     let label_ok = |l: &[u8]| {
         !l.is_empty()
             && l.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
@@ -503,7 +504,7 @@ fn plain_email(s: &[u8]) -> Option<usize> {
             && l[l.len() - 1] != b'-'
             && !l.windows(2).any(|w| w == b"--")
     };
-    rest.iter().all(|l| label_ok(l)).then_some(at)
+    rest.all(label_ok).then_some(at)
 }
 
 fn selected(tag_names: &[String], mask: usize) -> Vec<&str> {
@@ -524,7 +525,15 @@ impl Kernel {
             return false;
         }
         cells.clear();
-        cells.extend(line.split('\t').map(py_strip));
+        // Split on the tab byte (an ASCII byte is never inside a UTF-8 sequence).
+        let mut start = 0;
+        for (i, b) in line.bytes().enumerate() {
+            if b == b'\t' {
+                cells.push(py_strip(&line[start..i]));
+                start = i + 1;
+            }
+        }
+        cells.push(py_strip(&line[start..]));
         if cells.len() != self.width {
             return false;
         }
