@@ -7,6 +7,10 @@
 //! row back, as runs of consecutive lines, for the Python transform to do. A differential
 //! property test (tests/property/test_row_kernel.py) holds the two to the same bytes.
 
+// Index loops mirror the shape regex's fixed digit positions; the NANP table's type is spelled
+// out where Python hands it over.
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
@@ -58,7 +62,10 @@ fn py_strip(s: &str) -> &str {
 fn shortest(x: f64) -> (String, i32) {
     let text = format!("{:e}", x);
     let (mantissa, exponent) = text.split_once('e').expect("LowerExp writes an exponent");
-    (mantissa.replace('.', ""), exponent.parse().expect("an integer exponent"))
+    (
+        mantissa.replace('.', ""),
+        exponent.parse().expect("an integer exponent"),
+    )
 }
 
 /// `x` written in fixed or scientific notation from its shortest digits: fixed when
@@ -262,8 +269,10 @@ impl Kernel {
                 absent.push_str("null");
             }
         }
-        let extras: Vec<(String, usize)> =
-            extras.iter().map(|(name, position)| (key(name), *position)).collect();
+        let extras: Vec<(String, usize)> = extras
+            .iter()
+            .map(|(name, position)| (key(name), *position))
+            .collect();
         let mut head = String::from("{\"type\":");
         json_str(record_type, &mut head);
         head.push_str(",\"campaignId\":");
@@ -272,8 +281,10 @@ impl Kernel {
         let mut meta = String::from(",\"__meta\":{\"source\":");
         json_str(source_uri, &mut meta);
         meta.push_str(",\"row\":");
-        let tiers: Vec<Tier> =
-            tiers.into_iter().map(|(name, low, high)| Tier { name, low, high }).collect();
+        let tiers: Vec<Tier> = tiers
+            .into_iter()
+            .map(|(name, low, high)| Tier { name, low, high })
+            .collect();
         let mut band_names: Vec<String> = tiers.iter().map(|t| t.name.clone()).collect();
         band_names.push(no_band);
         let tier_names_json = band_names
@@ -305,8 +316,9 @@ impl Kernel {
                 Some(compiled)
             }
         };
-        let tag_texts =
-            (0..16).map(|m| selected(&tag_names, m).join("|")).collect::<Vec<String>>();
+        let tag_texts = (0..16)
+            .map(|m| selected(&tag_names, m).join("|"))
+            .collect::<Vec<String>>();
         let tag_lists = (0..16)
             .map(|m| {
                 let mut s = String::from("[");
@@ -374,7 +386,10 @@ impl Kernel {
         u64,
         Vec<u64>,
     ) {
-        let mut out = Out { bands: vec![0; self.band_names.len()], ..Out::default() };
+        let mut out = Out {
+            bands: vec![0; self.band_names.len()],
+            ..Out::default()
+        };
         let mut run_start: Option<(usize, usize)> = None; // (line, byte) of the open handback
         let mut offset = 0usize;
         let mut position = 0usize;
@@ -398,7 +413,8 @@ impl Kernel {
             position += raw.len() + 1;
         }
         if let Some((line, byte)) = run_start {
-            out.cuts.push((out.csv.len(), line, offset, byte, position - 1));
+            out.cuts
+                .push((out.csv.len(), line, offset, byte, position - 1));
         }
         (
             PyBytes::new(py, &out.csv),
@@ -486,7 +502,9 @@ fn is_atext(b: u8) -> bool {
 fn plain_email(s: &[u8]) -> Option<usize> {
     let at = s.iter().position(|b| *b == b'@')?;
     let local = &s[..at];
-    if local.split(|b| *b == b'.').any(|atom| atom.is_empty() || !atom.iter().all(|b| is_atext(*b)))
+    if local
+        .split(|b| *b == b'.')
+        .any(|atom| atom.is_empty() || !atom.iter().all(|b| is_atext(*b)))
     {
         return None;
     }
@@ -573,7 +591,9 @@ impl Kernel {
                 if !cell.is_ascii() {
                     return false;
                 }
-                CONFIRMED_VALUES.iter().any(|v| cell.eq_ignore_ascii_case(v))
+                CONFIRMED_VALUES
+                    .iter()
+                    .any(|v| cell.eq_ignore_ascii_case(v))
             }
         };
         if !phone.is_empty() && !confirmed {
@@ -585,7 +605,15 @@ impl Kernel {
         } else if !self.email_ok(email) {
             return false;
         }
-        let row_facts = Row { tier, band_score, score, e164, confirmed, bits, cells };
+        let row_facts = Row {
+            tier,
+            band_score,
+            score,
+            e164,
+            confirmed,
+            bits,
+            cells,
+        };
         let mut record = String::with_capacity(512);
         self.record(&row_facts, row, &mut record);
         if record.len() > self.max_record_bytes {
@@ -599,7 +627,10 @@ impl Kernel {
         out.keys.push(gid.to_owned());
         out.payloads.push(record.into_bytes());
         out.rows.push(row);
-        for (i, bit) in [INTL, INVALID_PHONE, UNCONFIRMED, INVALID_EMAIL].iter().enumerate() {
+        for (i, bit) in [INTL, INVALID_PHONE, UNCONFIRMED, INVALID_EMAIL]
+            .iter()
+            .enumerate()
+        {
             if bits & bit != 0 {
                 out.tags[i] += 1;
             }
@@ -636,7 +667,8 @@ impl Kernel {
         let digits = nanp_shape(phone.as_bytes())?;
         let nsn = std::str::from_utf8(&digits).ok()?;
         let valid_in = |v: &Option<(Regex, Regex)>| {
-            v.as_ref().is_some_and(|(general, types)| general.is_match(nsn) && types.is_match(nsn))
+            v.as_ref()
+                .is_some_and(|(general, types)| general.is_match(nsn) && types.is_match(nsn))
         };
         let mut valid = false;
         for (leading, patterns) in regions {
@@ -653,12 +685,18 @@ impl Kernel {
                 None => {}
             }
         }
-        Some(if valid { format!("+1{nsn}") } else { String::new() })
+        Some(if valid {
+            format!("+1{nsn}")
+        } else {
+            String::new()
+        })
     }
 
     /// True when the fast path accepts `email` and no block or blacklist applies to it.
     fn email_ok(&self, email: &str) -> bool {
-        let Some(at) = plain_email(email.as_bytes()) else { return false };
+        let Some(at) = plain_email(email.as_bytes()) else {
+            return false;
+        };
         if email.len() > ADDRESS_MAX || at > LOCAL_MAX {
             return false;
         }
@@ -670,7 +708,10 @@ impl Kernel {
         if domain.len() > LABEL_MAX && domain.split('.').any(|l| l.len() > LABEL_MAX) {
             return false;
         }
-        if self.special_dotted.iter().any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+        if self
+            .special_dotted
+            .iter()
+            .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
         {
             return false;
         }
@@ -692,8 +733,19 @@ impl Kernel {
         out.push_str(",\"email\":");
         json_str(cells[self.i_email], out);
         out.push_str(",\"phone\":");
-        json_str(if r.e164.is_empty() { cells[self.i_phone] } else { &r.e164 }, out);
-        out.push_str(if r.confirmed { ",\"phoneConfirmed\":true" } else { ",\"phoneConfirmed\":false" });
+        json_str(
+            if r.e164.is_empty() {
+                cells[self.i_phone]
+            } else {
+                &r.e164
+            },
+            out,
+        );
+        out.push_str(if r.confirmed {
+            ",\"phoneConfirmed\":true"
+        } else {
+            ",\"phoneConfirmed\":false"
+        });
         out.push_str(",\"score\":");
         json_float(r.score, out);
         out.push_str(",\"band\":");
@@ -727,7 +779,11 @@ impl Kernel {
     /// The accepted row's CSV line; false when a cell needs a decision left to Python.
     fn csv_line(&self, r: &Row, row: i64, csv: &mut Vec<u8>) -> bool {
         let mut line = String::with_capacity(256);
-        let _ = write!(line, "{row},true,,{},{},", self.tag_texts[r.bits], self.band_names[r.tier]);
+        let _ = write!(
+            line,
+            "{row},true,,{},{},",
+            self.tag_texts[r.bits], self.band_names[r.tier]
+        );
         py_repr(r.band_score, &mut line);
         line.push(',');
         line.push_str(&r.e164);
