@@ -49,15 +49,18 @@ kernel: $(STAMP)
 # cross-linked by zig against glibc 2.17. Needs zig (`pip install ziglang` into the venv, not
 # locked: a build tool, never shipped) and the Rust target x86_64-unknown-linux-gnu.
 kernel-lambda: $(STAMP)
-	$(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
+	@$(BIN)/python -m ziglang version >/dev/null 2>&1 || { echo "make kernel-lambda needs zig:" \
+		"$(UV) pip install --python $(BIN)/python ziglang==0.17.0" >&2; exit 1; }
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
 		--zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
 		--interpreter $(BIN)/python
 
 $(KERNEL_STAMP): $(KERNEL_SOURCES)
-	rm -rf dist/kernel
-	$(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
-		--interpreter $(BIN)/python
-	$(UV) pip install --quiet --reinstall --no-deps --python $(BIN)/python dist/kernel/*.whl
+	rm -rf dist/kernel-host
+	@$(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel-host \
+		--interpreter $(BIN)/python >$(VENV)/kernel-build.log 2>&1 \
+		|| { cat $(VENV)/kernel-build.log >&2; exit 1; }
+	@$(UV) pip install --quiet --reinstall --no-deps --python $(BIN)/python dist/kernel-host/*.whl
 	touch $(KERNEL_STAMP)
 
 # The one deliberate refresh: re-resolve pyproject.toml's pins into uv.lock (transitive

@@ -43,8 +43,9 @@ NOT_COMPILED = r"/tests?/|/phonenumbers/(geodata|carrierdata|tzdata)/"
 # Console scripts of the dependencies: nothing in Lambda runs them.
 SKIPPED_TOP = {"bin"}
 # The compiled scoring kernel (docs/kernel.md), when a wheel the Lambda runtime can load was
-# built (Amazon Linux 2: glibc 2.26, so manylinux2014; `make install` builds for this machine's
-# glibc, which Lambda cannot load): `make kernel-lambda` (maturin + zig) writes one here.
+# built (Amazon Linux 2: glibc 2.26, so manylinux2014; `make install` builds into
+# dist/kernel-host/ for this machine's glibc, which Lambda cannot load): `make kernel-lambda`
+# (maturin + zig) writes one here.
 KERNEL_WHEELS = ROOT / "dist" / "kernel"
 LAMBDA_WHEEL_TAGS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64")
 
