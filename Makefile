@@ -85,7 +85,7 @@ $(KCL_STAMP): $(STAMP) .ci/install_kclpy.py
 	$(BIN)/python .ci/install_kclpy.py
 	touch $(KCL_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) kernel
 	$(BIN)/campaign-workers demo $(DEMO_ARGS)
 
 lint: $(STAMP)
@@ -98,13 +98,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-unit: $(STAMP)
+unit: $(STAMP) kernel
 	$(BIN)/pytest -q tests/unit tests/property
 
-integration: $(STAMP) $(KCL_STAMP)
+integration: $(STAMP) kernel $(KCL_STAMP)
 	$(BIN)/pytest -q tests/integration
 
-test: prereqs lint $(KCL_STAMP)
+test: prereqs lint kernel $(KCL_STAMP)
 	$(BIN)/pytest -q
 
 # The Lambda deployment zip (Python 3.11, x86_64): production packages + the locked runtime
@@ -117,7 +117,7 @@ package: $(STAMP)
 template: $(STAMP)
 	$(BIN)/python -m deploy.template deploy/template.yaml
 
-bench: $(STAMP)
+bench: $(STAMP) kernel
 	$(BIN)/python -m benchmarks.run
 
 clean:
