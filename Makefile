@@ -8,6 +8,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed
 KCL_STAMP := $(VENV)/.kcl-installed
+KERNEL_STAMP := $(VENV)/.kernel-built
+KERNEL_SOURCES := kernel/Cargo.toml kernel/Cargo.lock kernel/pyproject.toml $(wildcard kernel/src/*.rs)
 
 # uv installs exactly uv.lock: never a Python of its own (the machine's python3 runs the venv),
 # and quietly (a failure still prints what failed).
@@ -15,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 UV_SYNC := $(UV) sync --quiet --frozen --python $(PYTHON)
 
-.PHONY: install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
+.PHONY: kernel kernel-lambda install lock lock-check prereqs kcl demo test unit integration lint format bench clean package template
 
 # uv itself, pinned with its wheels' hashes (.ci/uv.txt).
 $(UV): .ci/uv.txt
@@ -31,7 +33,35 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV_SYNC) --extra dev --inexact
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) kernel
+
+# The compiled scoring kernel (kernel/, docs/kernel.md), built where cargo exists: a wheel
+# (maturin, the crates Cargo.lock pins) installed into the venv beside the locked packages
+# (`uv sync --inexact` keeps it). Without cargo the transform runs in pure Python.
+kernel: $(STAMP)
+	@if command -v cargo >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory --silent $(KERNEL_STAMP); \
+	else \
+		echo "no Rust toolchain: the scoring transform runs in pure Python"; \
+	fi
+
+# The kernel for the Lambda zip (make package takes it from dist/kernel): a manylinux2014 wheel,
+# cross-linked by zig against glibc 2.17. Needs zig (`pip install ziglang` into the venv, not
+# locked: a build tool, never shipped) and the Rust target x86_64-unknown-linux-gnu.
+kernel-lambda: $(STAMP)
+	@$(BIN)/python -m ziglang version >/dev/null 2>&1 || { echo "make kernel-lambda needs zig:" \
+		"$(UV) pip install --python $(BIN)/python ziglang==0.17.0" >&2; exit 1; }
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
+		--zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
+		--interpreter $(BIN)/python
+
+$(KERNEL_STAMP): $(KERNEL_SOURCES)
+	rm -rf dist/kernel-host
+	@$(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel-host \
+		--interpreter $(BIN)/python >$(VENV)/kernel-build.log 2>&1 \
+		|| { cat $(VENV)/kernel-build.log >&2; exit 1; }
+	@$(UV) pip install --quiet --reinstall --no-deps --python $(BIN)/python dist/kernel-host/*.whl
+	touch $(KERNEL_STAMP)
 
 # The one deliberate refresh: re-resolve pyproject.toml's pins into uv.lock (transitive
 # dependencies and hashes included). Review the diff of uv.lock, then run make test.
@@ -55,7 +85,7 @@ $(KCL_STAMP): $(STAMP) .ci/install_kclpy.py
 	$(BIN)/python .ci/install_kclpy.py
 	touch $(KCL_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) kernel
 	$(BIN)/campaign-workers demo $(DEMO_ARGS)
 
 lint: $(STAMP)
@@ -68,13 +98,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-unit: $(STAMP)
+unit: $(STAMP) kernel
 	$(BIN)/pytest -q tests/unit tests/property
 
-integration: $(STAMP) $(KCL_STAMP)
+integration: $(STAMP) kernel $(KCL_STAMP)
 	$(BIN)/pytest -q tests/integration
 
-test: prereqs lint $(KCL_STAMP)
+test: prereqs lint kernel $(KCL_STAMP)
 	$(BIN)/pytest -q
 
 # The Lambda deployment zip (Python 3.11, x86_64): production packages + the locked runtime
@@ -87,7 +117,7 @@ package: $(STAMP)
 template: $(STAMP)
 	$(BIN)/python -m deploy.template deploy/template.yaml
 
-bench: $(STAMP)
+bench: $(STAMP) kernel
 	$(BIN)/python -m benchmarks.run
 
 clean:

@@ -42,6 +42,12 @@ TASK_ROOT = "/var/task"
 NOT_COMPILED = r"/tests?/|/phonenumbers/(geodata|carrierdata|tzdata)/"
 # Console scripts of the dependencies: nothing in Lambda runs them.
 SKIPPED_TOP = {"bin"}
+# The compiled scoring kernel (docs/kernel.md), when a wheel the Lambda runtime can load was
+# built (Amazon Linux 2: glibc 2.26, so manylinux2014; `make install` builds into
+# dist/kernel-host/ for this machine's glibc, which Lambda cannot load): `make kernel-lambda`
+# (maturin + zig) writes one here.
+KERNEL_WHEELS = ROOT / "dist" / "kernel"
+LAMBDA_WHEEL_TAGS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64")
 
 
 def locked_runtime_requirements(directory: Path) -> Path:
@@ -106,6 +112,26 @@ def compile_bytecode(staging: Path) -> bool:
     return True
 
 
+def add_kernel(staging: Path, wheels: Path = KERNEL_WHEELS) -> str:
+    """The kernel's module into the package when a Lambda-loadable wheel was built; what was
+    done, in one line (without it the workers run the Python transform: SCORING_KERNEL=auto)."""
+    fitting = [
+        wheel
+        for wheel in sorted(wheels.glob("scoring_kernel-*.whl"))
+        if any(tag in wheel.name for tag in LAMBDA_WHEEL_TAGS)
+    ]
+    if not fitting:
+        return (
+            "no manylinux2014 scoring kernel wheel in dist/kernel: the zip runs the Python "
+            "transform (make kernel-lambda builds one, docs/kernel.md)"
+        )
+    with zipfile.ZipFile(fitting[-1]) as wheel:
+        for name in wheel.namelist():
+            if not name.split("/")[0].endswith(".dist-info"):
+                wheel.extract(name, staging)
+    return f"scoring kernel included: {fitting[-1].name}"
+
+
 def _files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).parts
@@ -120,6 +146,7 @@ def build(output: Path) -> Path:
         for package in PRODUCTION_PACKAGES:
             ignore = shutil.ignore_patterns(*SKIPPED, "*.pyc")
             shutil.copytree(ROOT / package, staging / package, ignore=ignore)
+        print(add_kernel(staging))
         compile_bytecode(staging)
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_suffix(".tmp")

@@ -9,6 +9,9 @@ One realistic generated file (local/sample_data.py, the demo's), in memory, in o
             for every row, one core, in this process
   ours-1    the production transform (`transform_chunk`, domain/scoring/transform.py): a
             column at a time, one core, in this process
+  kernel-1  the compiled kernel (adapters/row_kernel.py, docs/kernel.md) with the Python
+            transform for the rows it hands back, one core, in this process (absent where the
+            kernel is not built)
   ours-N    the same through adapters/parallel.py's ProcessPoolChunkMapper on N processes
             (pool start-up included), results consumed in order as the worker does
   worker-N  the whole worker (process_scored_files) with in-memory fakes and the N-process
@@ -16,7 +19,8 @@ One realistic generated file (local/sample_data.py, the demo's), in memory, in o
 
 The baseline and ours-1 run on the first --baseline-rows rows (the baseline is slow;
 rows/s does not depend on the length); ours-N and worker-N on all rows. Each figure is the
-median of --repeats runs. Wall-clock time; other load on the machine slows every variant alike.
+median of --repeats runs; the CPU column's range is the spread of those runs. Wall-clock
+time; other load on the machine slows every variant alike.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import orjson
 
 from adapters.clock import FixedClock
 from adapters.parallel import ProcessPoolChunkMapper
-from benchmarks.machine import cpu_model
+from adapters.row_kernel import build_kernel, kernel_transform_chunk, load_kernel
+from benchmarks.machine import cpu_model, machine
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.chunks import DEFAULT_CHUNK_ROWS, SequentialMapper, chunk_lines
@@ -144,6 +149,7 @@ class _Variant:
             # What `cores` idle cores would do at this CPU cost per row (the load-free figure).
             "idle_capacity": self.cores * 1e6 / cpu,
             "runs": self.rates,
+            "cpu_range": (min(self.cpu_per_row), max(self.cpu_per_row)),
         }
 
 
@@ -181,6 +187,11 @@ def run(
         _Variant("baseline", len(sample), lambda: sequential(transform_rows, ctx)),
         _Variant("ours-1", len(sample), lambda: sequential(transform_chunk, ctx)),
     ]
+    kernel = load_kernel()
+    if kernel is not None:
+        one_core.append(
+            _Variant("kernel-1", len(sample), lambda: sequential(kernel_transform_chunk, ctx))
+        )
     pooled = [
         _Variant(
             f"ours-{processes}",
@@ -209,8 +220,20 @@ def run(
         "rows_per_chunk": rows_per_chunk,
         "load_before": load_before,
         "load_average": os.getloadavg(),
+        "machine": machine(),
+        "kernel_handed_back": None if kernel is None else _handed_back(kernel, ctx, sample),
         "results": results,
     }
+
+
+def _handed_back(kernel: Any, ctx: TransformContext, lines: list[bytes]) -> float:
+    """The share of rows the kernel hands back to the Python transform."""
+    made: Any = build_kernel(kernel, ctx)
+    back = 0
+    for chunk in _chunks(lines):
+        cuts = made.run(chunk.data, chunk.first_row, [o for o, _ in chunk.overlong])[1]
+        back += sum(end - start for _, start, end, _, _ in cuts)
+    return back / len(lines)
 
 
 def _worker(generated: Any, mapper: ProcessPoolChunkMapper, rows_per_chunk: int) -> int:
@@ -246,7 +269,9 @@ def print_table(report: dict[str, Any]) -> None:
     )
     for r in report["results"]:
         runs = ", ".join(f"{x:,.0f}" for x in r["runs"])
+        low, high = r["cpu_range"]
         cpu = "-" if r["cpu_us_per_row"] is None else f"{r['cpu_us_per_row']:.1f}"
+        runs += "" if r["cpu_us_per_row"] is None else f"; CPU {low:.2f}-{high:.2f} us/row"
         capacity = "-" if r["idle_capacity"] is None else f"{r['idle_capacity']:,.0f}"
         print(
             f"{r['variant']:10} {r['rows']:>10,} {r['rows_per_s']:>9,.0f} "
@@ -258,6 +283,13 @@ def print_table(report: dict[str, Any]) -> None:
         "parent: this process alone. "
         "idle cap.: rows/s that CPU cost allows on idle cores (1 core; N for ours-N)."
     )
+    back = report["kernel_handed_back"]
+    print(
+        "kernel: not built (no Rust toolchain)"
+        if back is None
+        else f"kernel-1: {back:.2%} of the rows handed back to the Python transform"
+    )
+    print(report["machine"])
 
 
 def main() -> None:

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from adapters.wave_selections import StoredWaveSelections
     from domain.lake import LakeLayout
     from domain.lake_athena import AthenaDuplicates
+    from domain.scoring.chunk_types import Chunk, ChunkResult, TransformContext
 
 T = TypeVar("T")
 
@@ -387,6 +388,13 @@ class Container:
             "the merge of {name}",
             "nothing was merged or queued",
         )
+
+    @cached_property
+    def chunk_transform(self) -> Callable[[TransformContext, Chunk], ChunkResult]:
+        """SCORING_KERNEL: the scored-file transform, compiled kernel or Python (docs/kernel.md)."""
+        from adapters.row_kernel import transform_for
+
+        return transform_for(self.settings.scoring_kernel)
 
     @cached_property
     def lake_duplicates(self) -> AthenaDuplicates | None:

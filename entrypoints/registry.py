@@ -337,6 +337,7 @@ def _process_scored_files(c: Container) -> Run:
             encode=orjson.dumps,
             blacklist=ObjectRef(source.bucket, s.blacklist_key),
             mapper=ProcessPoolChunkMapper(processes) if processes > 1 else None,
+            transform=c.chunk_transform,
             on_progress=on_progress,
             # Where the run is, for the answer a second run of the file gets (lease.py).
             run_id=run_holder(),

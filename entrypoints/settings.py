@@ -163,6 +163,9 @@ class Settings:
     # 0 = automatic: one process inside Lambda (no /dev/shm there, so no process pools),
     # every core elsewhere.
     transform_processes: int = 0
+    # The scored-file transform: auto (the compiled kernel where built), rust, python
+    # (adapters/row_kernel.py, docs/kernel.md).
+    scoring_kernel: str = "auto"
     # A scored-file line longer than this is not a fan but garbage (a binary upload, a file
     # without line ends): refusing it keeps memory bounded.
     max_line_bytes: int = 64 * 1024 * 1024
@@ -296,6 +299,7 @@ class Settings:
             issue_concurrency=_int(env, "ISSUE_CONCURRENCY", d.issue_concurrency),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
+            scoring_kernel=_get(env, "SCORING_KERNEL", d.scoring_kernel).lower(),
             max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),
             wave_fan_source=_get(env, "WAVE_FAN_SOURCE").lower(),
             athena_database=_get(env, "ATHENA_DATABASE", d.athena_database),

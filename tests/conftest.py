@@ -155,3 +155,19 @@ def _settings_read_afresh() -> Iterator[None]:
     runtime.reset_settings()
     yield
     runtime.reset_settings()
+
+
+@pytest.fixture(scope="session", params=["python", "rust"])
+def chunk_transform(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """The scored-file transform, once per implementation: the Python one (the reference's
+    column-at-a-time twin) and the compiled kernel's (docs/kernel.md). Under CI=true a missing
+    kernel fails the kernel's runs; elsewhere they are skipped, saying why."""
+    from domain.scoring.transform import transform_chunk
+
+    if request.param == "python":
+        return transform_chunk
+    from adapters.row_kernel import kernel_transform_chunk
+    from tests.support.kernel import require_kernel
+
+    require_kernel()
+    return kernel_transform_chunk

@@ -31,6 +31,9 @@ class Chunk:
     # (offset in the chunk, length in bytes) of lines longer than the reader's bound: their
     # place in `data` is an empty line; the transform rejects them as line_too_long.
     overlong: tuple[tuple[int, int], ...] = ()
+    # Each line's number, when the lines are not consecutive (the rows the compiled kernel
+    # hands back, adapters/row_kernel.py); empty: first_row, first_row + 1, ...
+    row_numbers: tuple[int, ...] = ()
 
     @property
     def line_count(self) -> int:

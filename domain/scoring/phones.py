@@ -88,6 +88,32 @@ def _valid_pattern(metadata: PhoneMetadata) -> re.Pattern[str] | None:
     return re.compile(f"(?=(?:{general.national_number_pattern})\\Z)(?:{body})\\Z")
 
 
+def nanp_region_patterns() -> list[tuple[str | None, tuple[str, str] | None]]:
+    """For each NANP region in phonenumbers' order: its leading-digits pattern (matched at the
+    start) and its (general, number types) patterns (a 10-digit number both match fully is
+    valid there), as `nanp_region_and_validity` uses them. For the compiled kernel
+    (adapters/row_kernel.py), which must decide exactly as it does."""
+    patterns: list[tuple[str | None, tuple[str, str] | None]] = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[NANP_COUNTRY_CODE]:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:  # pragma: no cover - phonenumbers ships all NANP regions
+            continue
+        patterns.append((metadata.leading_digits or None, _valid_parts(metadata)))
+    return patterns
+
+
+def _valid_parts(metadata: PhoneMetadata) -> tuple[str, str] | None:
+    """`_valid_pattern`'s parts: the general pattern and the number types' alternatives."""
+    general = metadata.general_desc
+    if general is None or not _fits_length(general) or general.national_number_pattern is None:
+        return None
+    types = [getattr(metadata, name) for name in _TYPE_FIELDS]
+    alternatives = [d.national_number_pattern for d in types if _fits_length(d)]
+    if not alternatives:
+        return None
+    return general.national_number_pattern, "|".join(f"(?:{a})" for a in alternatives)
+
+
 @dataclass(frozen=True, slots=True)
 class _NanpRegion:
     region: str

@@ -33,12 +33,16 @@ def dedupe_id(campaign_id: str, global_user_id: str, score: float) -> str:
     return blake2b(material.encode(), digest_size=16).hexdigest()
 
 
+def dedupe_prefix(campaign_id: str) -> bytes:
+    """What every dedupe id of `campaign_id` hashes first (then globalUserId, separator, score)."""
+    return _SEPARATOR.join((RECORD_TYPE, campaign_id, "")).encode()
+
+
 class DedupeIds:
     """`dedupe_id` for one campaign, with the constant prefix hashed once (same ids, faster)."""
 
     def __init__(self, campaign_id: str) -> None:
-        prefix = _SEPARATOR.join((RECORD_TYPE, campaign_id, "")).encode()
-        self.prefix_state = blake2b(prefix, digest_size=16)
+        self.prefix_state = blake2b(dedupe_prefix(campaign_id), digest_size=16)
 
     def __call__(self, global_user_id: str, score: float) -> str:
         hasher = self.prefix_state.copy()

@@ -152,8 +152,8 @@ def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     layout = ctx.layout
     width = layout.width
     known = layout.known
-    first_row = chunk.first_row
     lines = _split_lines(chunk)
+    numbers = chunk.row_numbers or range(chunk.first_row, chunk.first_row + len(lines))
     out_lines: list[str] = [""] * len(lines)
     rejected: Counter[str] = Counter()
 
@@ -164,7 +164,7 @@ def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         sorted(set(range(len(lines))).difference(offsets)) if len(offsets) < len(lines) else []
     )
     for offset in unusable:
-        verdict = _unusable_line(first_row + offset, lines[offset], width)
+        verdict = _unusable_line(numbers[offset], lines[offset], width)
         if verdict is not None:  # pragma: no branch - the width was checked above
             rejected[verdict[0]] += 1
             out_lines[offset] = verdict[1]
@@ -181,7 +181,7 @@ def transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
         for index in [index for index, ok in enumerate(keep) if not ok]:
             cells = [column[index] for column in columns]
             verdict = _unusable_cells(
-                first_row + offsets[index],
+                numbers[offsets[index]],
                 cells,
                 gids[index],
                 score_texts[index],
@@ -231,7 +231,8 @@ def _transform_usable(
     out_lines: list[str],
     rejected: Counter[str],
 ) -> ChunkResult:
-    rows = [chunk.first_row + offset for offset in offsets]
+    numbers = chunk.row_numbers or range(chunk.first_row, chunk.first_row + len(out_lines))
+    rows = [numbers[offset] for offset in offsets]
     usable = _Usable(offsets, rows, raw_columns, columns, scores)
     # 2. Decisions, column by column.
     _decide_phones(ctx, usable)

@@ -94,9 +94,12 @@ from domain.scoring.progress import (
 )
 from domain.scoring.reasons import Reason
 from domain.scoring.scrubbed import render_header
-from domain.scoring.transform import ChunkResult, TransformContext, transform_chunk
+from domain.scoring.transform import Chunk, ChunkResult, TransformContext, transform_chunk
 
 log = logging.getLogger("campaign_workers.process_scored_files")
+
+# The per-chunk transform (module-level, so a process pool can pickle it).
+ChunkTransform = Callable[[TransformContext, Chunk], ChunkResult]
 
 SCORED_KEY = re.compile(r"scored/(?P<campaign_id>[^/.]+)\.(?P<timestamp>[^/]+)\.txt")
 
@@ -227,6 +230,7 @@ def process_scored_files(
     rows_per_chunk: int = DEFAULT_CHUNK_ROWS,
     run_id: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    transform: ChunkTransform = transform_chunk,
 ) -> Result[ScoredFileCounts, ScoredFileFailure]:
     """Process one scored file, or go on with it where an earlier run stopped; see the module
     docstring for the rules, bound and counts. `run_id` names this run in the file's lease
@@ -252,7 +256,9 @@ def process_scored_files(
             return Failure(ScoredFileFailure("in_progress", str(held), source))
     try:
         run = _Run(source, key, store, stream, ledger, lease, started)
-        return _run_leased(run, prepared, notifier, clock, mapper, on_progress, rows_per_chunk)
+        return _run_leased(
+            run, prepared, notifier, clock, mapper, on_progress, rows_per_chunk, transform
+        )
     finally:
         lease.release()
 
@@ -265,8 +271,10 @@ def _run_leased(
     mapper: ChunkMapper | None,
     on_progress: Callable[[int], None] | None,
     rows_per_chunk: int,
+    transform: ChunkTransform,
 ) -> Result[ScoredFileCounts, ScoredFileFailure]:
-    """The run itself, once it holds the file's lease."""
+    """The run itself, once it holds the file's lease. `transform` is `transform_chunk` or one
+    giving exactly its results (adapters/row_kernel.py: the compiled kernel)."""
     source, ledger = run.source, run.ledger
     earlier = ledger.load()
     if isinstance(earlier, Finished):
@@ -277,7 +285,7 @@ def _run_leased(
     lines = islice(prepared.lines, run.next_line - 2, None)  # iterator starts at line 2
     first_rows = None if run.open_chunk is None else run.open_chunk.end_line - run.next_line
     chunks = chunk_lines(lines, run.next_line, rows_per_chunk, first_rows)
-    for result in (mapper or SequentialMapper()).map(transform_chunk, prepared.ctx, chunks):
+    for result in (mapper or SequentialMapper()).map(transform, prepared.ctx, chunks):
         stopped = run.stream_chunk(result)
         if stopped is not None:
             counts = replace(stopped.counts or run.counts(run.totals), finished_at=clock.now())

@@ -16,7 +16,7 @@ from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
 from domain.scoring.bands import BandScale
 from domain.scoring.columns import parse_header
 from domain.scoring.reference import transform_rows
-from domain.scoring.transform import Chunk, TransformContext, transform_chunk
+from domain.scoring.transform import Chunk, TransformContext
 from domain.workers.process_scored_files import process_scored_files
 from tests.support.memory_objects import InMemoryObjectStore
 from tests.support.memory_scored_files import (
@@ -54,7 +54,7 @@ FILES = st.lists(st.one_of(GOOD_ROW, GARBAGE_ROW).map(lambda b: b.replace(b"\n",
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(FILES, st.integers(min_value=1, max_value=9), st.booleans())
 def test_in_equals_out_plus_rejected_and_each_row_appears_once(
-    rows: list[bytes], rows_per_chunk: int, crlf: bool
+    chunk_transform, rows: list[bytes], rows_per_chunk: int, crlf: bool
 ) -> None:
     end = b"\r\n" if crlf else b"\n"
     data = end.join([HEADER, *rows]) + end
@@ -70,6 +70,7 @@ def test_in_equals_out_plus_rejected_and_each_row_appears_once(
         encode=orjson.dumps,
         blacklist=BLACKLIST,
         rows_per_chunk=rows_per_chunk,
+        transform=chunk_transform,
     ).unwrap()
 
     lines_in_file = len(store.objects[SOURCE].split(end)) - 2  # minus header, minus final ""
@@ -90,9 +91,9 @@ def test_in_equals_out_plus_rejected_and_each_row_appears_once(
 
 
 @given(FILES)
-def test_the_transform_alone_accounts_for_every_line(rows: list[bytes]) -> None:
+def test_the_transform_alone_accounts_for_every_line(chunk_transform, rows: list[bytes]) -> None:
     chunk = Chunk(2, b"\n".join(rows))
-    result = transform_chunk(_context(), chunk)
+    result = chunk_transform(_context(), chunk)
     assert result.rows == chunk.line_count
     assert result.rows == result.accepted + sum(result.rejected.values())
     assert len(result.csv.split(b"\r\n")) >= result.rows
@@ -112,8 +113,10 @@ def _context() -> TransformContext:
 
 @settings(max_examples=100)
 @given(FILES)
-def test_the_production_transform_gives_the_references_result(rows: list[bytes]) -> None:
+def test_the_production_transform_gives_the_references_result(
+    chunk_transform, rows: list[bytes]
+) -> None:
     chunk = Chunk(2, b"\n".join(rows))
-    fast = transform_chunk(_context(), chunk)
+    fast = chunk_transform(_context(), chunk)
     slow = transform_rows(_context(), chunk)
     assert fast == slow

@@ -37,7 +37,15 @@ HEADER = "globalUserId\temail\tphone\tscore\tphoneConfirmed"
 CAMPAIGN = Campaign("cmp1", name="Tour", band_salt=b"salt-1", slack_channel="#fans")
 
 
+@pytest.fixture(autouse=True)
+def _each_transform(chunk_transform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs on the Python transform and on the compiled kernel."""
+    monkeypatch.setattr(Run, "transform", staticmethod(chunk_transform))
+
+
 class Run:
+    transform: Any = None
+
     def __init__(
         self,
         body: str | bytes,
@@ -65,6 +73,7 @@ class Run:
             clock=FixedClock(datetime(2024, 5, 1, 12, tzinfo=UTC)),
             encode=orjson.dumps,
             blacklist=BLACKLIST,
+            transform=type(self).transform,
             **kwargs,
         )
 

@@ -37,7 +37,7 @@ def test_the_band_score_for_a_fixed_salt_and_fan() -> None:
     assert tuple(scale.band_for(0.1, "gu3")) == ("none", 0.1)
 
 
-def test_the_scrubbed_csv_bytes_and_the_record_of_a_small_file() -> None:
+def test_the_scrubbed_csv_bytes_and_the_record_of_a_small_file(chunk_transform) -> None:
     body = (
         b"globalUserId\temail\tphone\tscore\n"
         b"gu1\tfan@gmail.com\t(212) 555-0123\t0.97\n"
@@ -55,6 +55,7 @@ def test_the_scrubbed_csv_bytes_and_the_record_of_a_small_file() -> None:
         clock=FixedClock(datetime(2026, 12, 1, tzinfo=UTC)),
         encode=orjson.dumps,
         blacklist=BLACKLIST,
+        transform=chunk_transform,
     ).unwrap()
     assert store.objects[ObjectRef("b", "scrubbed/c1.20261201.csv")] == KNOWN_CSV
     (record,) = [orjson.loads(r.data) for r in stream.records]
