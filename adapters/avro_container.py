@@ -292,8 +292,34 @@ def iter_blocks(reader: ChunkReader, sync: bytes) -> Iterator[RawBlock]:
 
 
 def iter_block_counts(reader: ChunkReader, header: Header) -> Iterator[int]:
-    """Each block's record count, its data skipped, not copied (the merge's count check)."""
-    return (count for count, _, _ in walk_blocks(reader, header.sync))
+    """Each block's record count, its data skipped, not copied (the merge's count check): the
+    checks of walk_blocks (sizes, sync markers, the end) without a view per block piece, which
+    were ~40 % of this walk and ~5 % of a merge's CPU (benchmarks/README.md, "Lake merge")."""
+    sync = header.sync
+    chunks, buf, pos, base = reader.take_over()
+    while True:
+        if len(buf) - pos < BLOCK_HEAD_MAX:
+            buf, pos, base = _join_next(chunks, buf, pos, base, BLOCK_HEAD_MAX)
+            if pos == len(buf):
+                return
+        count, pos = _varint(buf, pos, base)
+        size, pos = _varint(buf, pos, base)
+        if count < 0 or size < 0:
+            raise NotAnAvroFile(f"a block with a negative count or size at byte {base + pos}")
+        pos += size
+        while pos > len(buf):  # the block's data runs on into later chunks: skip them
+            chunk = next(chunks, None)
+            if chunk is None:
+                raise NotAnAvroFile(f"ends at byte {base + len(buf)}, inside a block")
+            pos -= len(buf)
+            base += len(buf)
+            buf = chunk
+        if len(buf) - pos < SYNC_SIZE:
+            buf, pos, base = _join_next(chunks, buf, pos, base, SYNC_SIZE)
+        if buf[pos : pos + SYNC_SIZE] != sync:
+            raise NotAnAvroFile(f"a block not followed by the sync marker at byte {base + pos}")
+        pos += SYNC_SIZE
+        yield count
 
 
 BLOCK_HEAD_MAX = 20  # a block's count and size: two varints of at most 10 bytes

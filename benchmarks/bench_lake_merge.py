@@ -37,6 +37,7 @@ from typing import Any
 import fastavro
 
 from benchmarks.machine import machine
+from benchmarks.measure import spread
 
 RECORDS_PER_FILE = 1_000
 DAY = "2024/05"
@@ -97,12 +98,14 @@ class DirectoryStore:
 
         # os.walk, not Path.rglob: the stand-in for S3's listing should not cost more than the
         # merge it feeds (rglob and Path objects were ~15 % of a merge's CPU).
+        # Keys cut from the paths, not os.path.relpath (its abspath calls were ~7 % of a merge).
         base = os.path.join(self.root, bucket)
+        cut = len(base) + 1
         found = []
         for folder, _, names in os.walk(os.path.join(base, os.path.dirname(prefix))):
             for name in names:
                 path = os.path.join(folder, name)
-                key = os.path.relpath(path, base).replace(os.sep, "/")
+                key = path[cut:].replace(os.sep, "/")
                 if key.startswith(prefix):
                     found.append((key, os.stat(path).st_size))
         for key, size in sorted(found):
@@ -269,15 +272,17 @@ def main(argv: list[str]) -> int:
         prog="python -m benchmarks.bench_lake_merge", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("files", type=int, nargs="*", help="lake sizes in files (500 1000)")
-    sizes = parser.parse_args(argv).files or [500, 1000]
+    parser.add_argument("--lakes", default="none,rerun,spread", help="which lakes, comma-separated")
+    args = parser.parse_args(argv)
+    sizes = args.files or [500, 1000]
     print(f"machine: {machine()}")
     print(
         "| files | lake | method | records in | duplicates | median s | records/s | "
-        "CPU µs/record | peak RSS MiB | merge's own MiB | vs records |"
+        "CPU µs/record | peak RSS MiB | merge's own MiB | vs records | load |"
     )
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for files in sizes:
-        for kind in ("none", "rerun", "spread"):
+        for kind in args.lakes.split(","):
             root = Path(tempfile.mkdtemp(prefix="bench-lake-"))
             try:
                 expected = write_lake(root, files, kind)
@@ -285,7 +290,7 @@ def main(argv: list[str]) -> int:
                 # of them had the first method measured ~25 % slower than a rerun of it.
                 os.sync()
                 total = files * RECORDS_PER_FILE
-                figures: dict[str, tuple[float, float, float, float]] = {}
+                figures: dict[str, tuple[Any, ...]] = {}
                 for method in METHODS:
                     runs = [measure(method, root) for _ in range(RUNS)]
                     for _, _, records, duplicates, _, _ in runs:
@@ -297,17 +302,18 @@ def main(argv: list[str]) -> int:
                             expected,
                         )
                     wall = statistics.median(r[0] for r in runs)
-                    cpu = statistics.median(r[1] for r in runs)
+                    rates = spread([total / r[0] for r in runs])
+                    cpu = spread([r[1] / total * 1e6 for r in runs])
                     peak = max(r[4] for r in runs)
                     own = max(r[4] - r[5] for r in runs)
-                    figures[method] = (wall, cpu, peak, own)
+                    figures[method] = (wall, rates, cpu, peak, own, os.getloadavg()[0])
                 for method in METHODS:
-                    wall, cpu, peak, own = figures[method]
+                    wall, rates, cpu, peak, own, load = figures[method]
                     ratio = figures["records"][0] / wall
                     print(
                         f"| {files} | {kind} | {method} | {total:,} | {expected:,} | {wall:.3f} | "
-                        f"{total / wall:,.0f} | {cpu / total * 1e6:.2f} | {peak:.0f} | {own:.0f} | "
-                        f"{ratio:.1f}x |",
+                        f"{rates.show(0)} | {cpu.show(2)} | {peak:.0f} | {own:.0f} | "
+                        f"{ratio:.1f}x | {load:.1f} |",
                         flush=True,
                     )
             finally:

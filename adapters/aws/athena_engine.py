@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from returns.result import Failure, Result, Success
@@ -110,32 +111,49 @@ class AthenaQueryEngine:
         self, execution_id: str, *, header: Sequence[str] | None = None
     ) -> Iterator[tuple[str | None, ...]]:
         """The data rows; with `header`, the result's header must be exactly that (a query
-        that answers other columns raises UnexpectedResult instead of being misread)."""
-        token: str | None = None
-        first = True
-        while True:
-            kwargs: dict[str, Any] = {"QueryExecutionId": execution_id, "MaxResults": PAGE_ROWS}
-            if token:
-                kwargs["NextToken"] = token
+        that answers other columns raises UnexpectedResult instead of being misread).
+
+        The next page is fetched on a thread while the caller works through this one: pages
+        are chained by NextToken, so one page ahead is all there is to overlap, and fetched
+        one after another a 2 M-fan wave waited ~2,000 round trips on top of its own work
+        (benchmarks/README.md, "Wave prep"). Memory: two pages. A failed fetch is raised when
+        its page's turn comes, after every row before it; a caller that stops early leaves no
+        fetch running behind it."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="athena-pages") as pool:
             try:
-                page = self._athena.get_query_results(**kwargs)
-            except AWS_ERRORS as error:
-                raise unavailable("athena", error) from error
-            rows = page["ResultSet"]["Rows"]
-            for index, row in enumerate(rows):
-                values = tuple(cell.get("VarCharValue") for cell in row["Data"])
-                if first and index == 0:
-                    if header is not None and [v or "" for v in values] != list(header):
-                        raise UnexpectedResult(
-                            f"query {execution_id} answered columns {values}, "
-                            f"expected {tuple(header)}"
-                        )
-                    continue
-                yield values
-            first = False
-            token = page.get("NextToken")
-            if not token:
-                return
+                upcoming = pool.submit(self._page, execution_id, None)
+                first = True
+                while True:
+                    page = upcoming.result()
+                    token = page.get("NextToken")
+                    if token:
+                        upcoming = pool.submit(self._page, execution_id, token)
+                    rows = page["ResultSet"]["Rows"]
+                    for index, row in enumerate(rows):
+                        values = tuple(cell.get("VarCharValue") for cell in row["Data"])
+                        if first and index == 0:
+                            if header is not None and [v or "" for v in values] != list(header):
+                                raise UnexpectedResult(
+                                    f"query {execution_id} answered columns {values}, "
+                                    f"expected {tuple(header)}"
+                                )
+                            continue
+                        yield values
+                    first = False
+                    if not token:
+                        return
+            finally:
+                upcoming.cancel()  # not started yet: never sent; started: waited for below
+
+    def _page(self, execution_id: str, token: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"QueryExecutionId": execution_id, "MaxResults": PAGE_ROWS}
+        if token:
+            kwargs["NextToken"] = token
+        try:
+            page: dict[str, Any] = self._athena.get_query_results(**kwargs)
+        except AWS_ERRORS as error:
+            raise unavailable("athena", error) from error
+        return page
 
     def discard(self, execution_id: str) -> None:
         try:

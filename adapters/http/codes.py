@@ -35,6 +35,7 @@ answer with messages, not codes.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import weakref
@@ -228,6 +229,7 @@ class HttpCodeIssuer:
         self.concurrency = concurrency
         self.batch_deadline_seconds = batch_deadline_seconds
         self._runner = asyncio.Runner()
+        self._templates: dict[tuple[str, str, datetime, datetime], bytes] = {}
         self._lock = threading.Lock()
         # Closed by close(), or when collected, or at interpreter exit: a CLI run or a test
         # that never calls close() would otherwise end with aiohttp's "Unclosed client session"
@@ -304,20 +306,13 @@ class HttpCodeIssuer:
     async def _issue(
         self, request: CodeRequest, correlation_id: str | None, deadline: Deadline
     ) -> Result[str, LookupFailure]:
-        what = _what(request)
-        body = {
-            "productId": request.product_id,
-            "source": request.source,
-            "beginDate": iso_millis(request.begin),
-            "endDate": iso_millis(request.end),
-            "globalUserId": request.global_user_id,
-        }
         try:
-            answer = await self._client.post(
-                "/passwords", body, correlation_id=correlation_id, deadline=deadline
+            answer = await self._client.post_encoded(
+                "/passwords", self._body(request), correlation_id=correlation_id, deadline=deadline
             )
         except DependencyUnavailable as error:
-            return Failure(LookupFailure(what, FailureKind.UNAVAILABLE, str(error)))
+            return Failure(LookupFailure(_what(request), FailureKind.UNAVAILABLE, str(error)))
+        what = _what(request)
         match _data(what, answer):
             case Failure() as failed:
                 return failed
@@ -327,6 +322,29 @@ class HttpCodeIssuer:
         if not passwords or len(passwords) != 1:
             return _shape(what, response, "expected {passwords: [one non-empty string]}")
         return Success(passwords[0])
+
+    def _body(self, request: CodeRequest) -> bytes:
+        """The JSON body `{productId, source, beginDate, endDate, globalUserId}`, byte for byte
+        what json.dumps writes, from a template per wave (its fans share all but the id):
+        dumping a dict and formatting two dates per fan was ~40 µs of the ~350 a code cost."""
+        key = (request.product_id, request.source, request.begin, request.end)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) >= 16:  # one or two waves per run: bounded all the same
+                self._templates.clear()
+            template = self._templates[key] = _template(request)
+        return b"%s%s}" % (template, json.dumps(request.global_user_id).encode())
+
+
+def _template(request: CodeRequest) -> bytes:
+    """`{"productId":...,"endDate":"...","globalUserId":` (the id and `}` follow)."""
+    fields = {
+        "productId": request.product_id,
+        "source": request.source,
+        "beginDate": iso_millis(request.begin),
+        "endDate": iso_millis(request.end),
+    }
+    return json.dumps(fields, separators=(",", ":")).encode()[:-1] + b',"globalUserId":'
 
 
 def _log_batch(calls: int, retried: int, results: Sequence[Result[str, LookupFailure]]) -> None:

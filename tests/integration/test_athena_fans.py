@@ -4,15 +4,18 @@ for paging and clean-up, on a hand-written Athena that pages at 1,000 rows."""
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from collections.abc import Callable
 from types import GeneratorType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from adapters.aws.athena_engine import PAGE_ROWS, AthenaQueryEngine
 from adapters.aws.athena_fans import COLUMNS, AthenaEligibleFans, eligibility_query
+from domain.streaming import DependencyUnavailable
 from domain.wave_prep.fans import BrokenSource, EligibilityQuery
 
 pytestmark = pytest.mark.integration
@@ -151,3 +154,58 @@ def test_a_result_with_other_columns_is_a_broken_source_and_is_cleaned_up() -> N
     with pytest.raises(BrokenSource, match="answered columns"):
         list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
     assert athena.stopped == [] and "out/athena/q1.csv" in s3.deleted
+
+
+class WatchedAthena(PagingAthena):
+    """PagingAthena that says when each page is asked for, and can fail one page."""
+
+    def __init__(self, rows: list[dict[str, Any]], fail_at: str | None = None) -> None:
+        super().__init__(rows, ["SUCCEEDED"])
+        self.asked: dict[str, threading.Event] = {}
+        self.fail_at = fail_at
+
+    def asked_for(self, token: str) -> threading.Event:
+        return self.asked.setdefault(token, threading.Event())
+
+    def get_query_results(
+        self, QueryExecutionId: str, MaxResults: int, NextToken: str = "0"
+    ) -> dict[str, Any]:
+        self.asked_for(NextToken).set()
+        if NextToken == self.fail_at:
+            error = {"Error": {"Code": "InternalServerException", "Message": "boom"}}
+            raise ClientError(error, "GetQueryResults")  # type: ignore[arg-type]
+        return super().get_query_results(QueryExecutionId, MaxResults, NextToken)
+
+
+def test_the_next_page_is_fetched_while_the_reader_works_through_this_one() -> None:
+    rows = [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(2500)]
+    athena = WatchedAthena(rows)
+    stream = _source(athena, RecordingS3(), [0.0]).eligible_fans("c1", EligibilityQuery())
+    next(stream)  # the reader holds the first fan of the first page
+    # Not a sleep as proof: a bounded wait for an event that, without read-ahead, never comes.
+    assert athena.asked_for(str(PAGE_ROWS)).wait(timeout=30)
+    assert not athena.asked_for(str(2 * PAGE_ROWS)).is_set()  # one page ahead, no more
+    assert isinstance(stream, GeneratorType)
+    stream.close()
+
+
+def test_pages_fetched_ahead_arrive_in_order_none_lost_or_repeated() -> None:
+    rows = [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(3500)]
+    athena, s3 = WatchedAthena(rows), RecordingS3()
+    fans = [f.unwrap() for f in _source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery())]
+    assert [f.global_user_id for f in fans] == [f"g{i}" for i in range(3500)]
+    assert athena.page_sizes == [PAGE_ROWS] * 3 + [501]
+    assert "out/athena/q1.csv" in s3.deleted
+
+
+def test_a_page_that_fails_mid_way_is_reported_after_every_row_before_it() -> None:
+    rows = [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(3500)]
+    athena, s3 = WatchedAthena(rows, fail_at=str(2 * PAGE_ROWS)), RecordingS3()
+    read: list[str] = []
+    with pytest.raises(DependencyUnavailable, match="athena"):
+        for fan in _source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()):
+            read.append(fan.unwrap().global_user_id)
+    # The header and 1,999 fans of the first two pages; nothing of the failed page or after it.
+    assert read == [f"g{i}" for i in range(2 * PAGE_ROWS - 1)]
+    assert athena.page_sizes == [PAGE_ROWS, PAGE_ROWS]
+    assert "out/athena/q1.csv" in s3.deleted

@@ -3,6 +3,7 @@ code-service and Pacman contracts, including 5xx, 429, timeouts and wrong-shaped
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -177,6 +178,43 @@ def test_pacman_issues_one_code_per_fan_with_the_window_in_iso_millis(
     sent = server.requests_to("POST", "/passwords")[0]
     assert sent.headers["authorization"] == "Bearer t0ken"
     assert sent.headers["x-correlation-id"] == "corr-1"
+
+
+@settings(max_examples=25)
+@given(
+    gids=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4, unique=True),
+    product=st.text(min_size=1, max_size=8),
+    millis=st.integers(0, 999),
+)
+def test_each_pacman_body_is_the_json_of_its_request_byte_for_byte_whatever_the_ids(
+    gids: list[str], product: str, millis: int
+) -> None:
+    # The bodies are built from a per-wave template (benchmarks/README.md, "Wave codes"): quotes,
+    # backslashes, control characters and non-ASCII ids must come out as json.dumps writes them.
+    begin = NOW.replace(microsecond=millis * 1000)
+    requests = [CodeRequest(product, "vf", begin, NOW.replace(year=2027), g) for g in gids]
+    with running_server() as server:
+        FakePacman(server, token="t0ken")
+        issuer = pacman_issuer(server.url)
+        try:
+            assert all(isinstance(r, Success) for r in issuer.issue_many(requests))
+        finally:
+            issuer.close()
+        sent = server.requests_to("POST", "/passwords")
+    expected = [
+        {
+            "productId": product,
+            "source": "vf",
+            "beginDate": iso_millis(begin),
+            "endDate": "2027-12-01T10:00:00.000Z",
+            "globalUserId": g,
+        }
+        for g in gids
+    ]
+    assert sorted(r.body for r in sent) == sorted(
+        json.dumps(b, separators=(",", ":")).encode() for b in expected
+    )
+    assert all(r.headers["content-type"] == "application/json" for r in sent)
 
 
 def test_the_calls_of_a_batch_share_keep_alive_connections_up_to_the_concurrency(
