@@ -14,7 +14,6 @@ answers in a few ms; botocore's CPU per call does not change).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from benchmarks.machine import machine
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 
 BATCH = 100
 TTL = timedelta(minutes=5)
@@ -85,13 +85,22 @@ def main() -> int:
     print(machine())
     results: dict[str, list[tuple[float, float]]] = {}
 
+    servers: list[int] = []
+    emulator_cpu: dict[str, list[float]] = {}
+
     def measure(name: str, entries: int, work: Callable[[], object]) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
+        # The client's process tree, the emulator (a process of its own) measured apart.
+        server = tree_cpu_seconds(servers[0])
+        wall, cpu = time.perf_counter(), cpu_snapshot(exclude=servers)
         work()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        results.setdefault(name, []).append((entries / wall, cpu / entries * 1e6))
+        wall = time.perf_counter() - wall
+        client = cpu_snapshot(exclude=servers).total - cpu.total
+        results.setdefault(name, []).append((entries / wall, client / entries * 1e6))
+        server = tree_cpu_seconds(servers[0]) - server
+        emulator_cpu.setdefault(name, []).append(server / entries * 1e6)
 
     with EmulatorProcess() as emulator:
+        servers.append(emulator.pid)
         options = ClientOptions(endpoint_url=emulator.endpoint_url)
         db = ClientFactory(options).client("dynamodb")
         create_ledger_table(db, "ledger")
@@ -99,12 +108,16 @@ def main() -> int:
         for run in range(args.runs):
             one_run(ledger, db, run, args.entries, args.single, measure)
 
-    print(f"| variant | entries/s (median of {args.runs}) | client CPU µs/entry |")
-    print("|---|--:|--:|")
+    print(
+        f"| variant | entries/s (median, range of {args.runs}) | client CPU µs/entry "
+        "| emulator CPU µs/entry |"
+    )
+    print("|---|--:|--:|--:|")
     for name, figures in results.items():
-        rate = statistics.median(r for r, _ in figures)
-        cpu = statistics.median(c for _, c in figures)
-        print(f"| {name} | {rate:,.0f} | {cpu:,.0f} |")
+        rate = spread([r for r, _ in figures])
+        cpu = spread([c for _, c in figures])
+        server = spread(emulator_cpu[name])
+        print(f"| {name} | {rate.show(0)} | {cpu.show(0)} | {server.show(0)} |")
     return 0
 
 

@@ -410,6 +410,13 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
     data_dir = Path(args.data_dir)
     print(machine(), flush=True)
+    print(
+        "fakes: campaigns, markets, the code inventory, the reservation ledger, the wave status "
+        "and the leases are in memory, the output store too (production: DynamoDB, S3); the "
+        "read paths measured are production's: the lake's Avro files (from disk) and Athena "
+        "over boto3 (a local server)",
+        flush=True,
+    )
     print(f"Athena pages of {PAGE:,} rows answered after {args.page_delay * 1000:.0f} ms")
     print(
         "| variant | fans | wall s | CPU µs/fan (client) | server CPU µs/fan | peak MiB "
