@@ -9,7 +9,8 @@ emulator's CPU µs/row apart; the worker's peak memory (VmHWM) and its pool proc
 Variants, alternating run by run so machine load hits both alike:
 - before: KINESIS_PUT_REQUEST=botocore into an emulator storing through moto's put_records
   (`--moto-put-store`): the put path as it was (issue 21's baseline);
-- after: the lean request into the emulator as it is.
+- lean: the lean request into the emulator as it is, the Python transform;
+- after: the same with the compiled kernel where built (SCORING_KERNEL=auto: docs/kernel.md).
 Every run uploads a file under a key of its own into a stream of its own (a reused key is found
 processed and measures nothing). Medians of --runs with the range, per size; sizes can double
 (--rows 500000,1000000,2000000) to show memory flat while time grows linearly.
@@ -173,7 +174,7 @@ def _prepare(factory: ClientFactory, rows: int, stream: str, run: int) -> Object
 
 
 def _run(
-    endpoint: str, ref: ObjectRef, stream: str, processes: int, request: str
+    endpoint: str, ref: ObjectRef, stream: str, processes: int, request: str, kernel: str
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -181,6 +182,7 @@ def _run(
         "AWS_ENDPOINT_URL": endpoint,
         "SCORED_OUTPUT_STREAM": stream,
         "KINESIS_PUT_REQUEST": request,
+        "SCORING_KERNEL": kernel,
     }
     command = [
         sys.executable,
@@ -197,8 +199,12 @@ def _run(
     return dict(json.loads(answer.stdout.strip().splitlines()[-1]))
 
 
-# name -> (KINESIS_PUT_REQUEST, emulator storing through moto's put_records)
-VARIANTS = {"before": ("botocore", True), "after": ("lean", False)}
+# name -> (KINESIS_PUT_REQUEST, emulator storing through moto's put_records, SCORING_KERNEL)
+VARIANTS = {
+    "before": ("botocore", True, "python"),
+    "lean": ("lean", False, "python"),
+    "after": ("lean", False, "auto"),
+}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -209,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", default="150000", help="sizes, comma-separated")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--variants", default="before,after")
+    parser.add_argument("--variants", default="before,lean,after")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -232,8 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     ref = _prepare(factory, rows, stream, index)
                     index += 1
                     server = tree_cpu_seconds(emulator.pid)
+                    request, _, kernel = VARIANTS[name]
                     figures = _run(
-                        emulator.endpoint_url, ref, stream, args.processes, VARIANTS[name][0]
+                        emulator.endpoint_url, ref, stream, args.processes, request, kernel
                     )
                     figures["emulator_cpu_us_per_row"] = (
                         (tree_cpu_seconds(emulator.pid) - server) * 1e6 / figures["rows"]
