@@ -155,7 +155,7 @@ class Settings:
     pacman_url: str | None = None
     codes_table: str = "campaign-codes"
     # Pacman calls in flight while a wave's codes are issued, on one asyncio event loop (~20 ms
-    # each; 100 reach ~2,000-2,300 codes/s, benchmarks/README.md "Wave codes").
+    # each; 100 allow ~5,000 codes/s, benchmarks/README.md "Wave codes").
     pacman_concurrency: int = 100
     # "lean" (httptools on asyncio) or "aiohttp", the fallback (docs/access-codes.md).
     pacman_transport: str = "lean"
