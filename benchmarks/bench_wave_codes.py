@@ -1,19 +1,22 @@
-"""generate_sms_wave_codes against a local Pacman answering in 20 ms: codes/s, CPU and peak
-memory, concurrent issuing (HttpCodeIssuer, `--concurrency` calls in flight) against
-one-at-a-time issuing in the same run; and memory as the wave doubles.
+"""generate_sms_wave_codes against a local Pacman answering in 20 ms: codes/s, client CPU per
+code and peak memory, for each Pacman transport in the same run: `lean` (LeanJsonHttpClient,
+httptools under an asyncio Protocol, the default) against `aiohttp` (AsyncJsonHttpClient, the
+fallback and the baseline), `--concurrency` calls in flight.
 
-    python -m benchmarks.bench_wave_codes [--fans 50000,100000] [--serial-fans 500]
-        [--concurrency 100] [--sweep 32,64] [--delay 0.02] [--runs 3]
+    python -m benchmarks.bench_wave_codes [--fans 20000] [--transports aiohttp,lean]
+        [--concurrency 100] [--sweep ""] [--delay 0.02] [--runs 3]
 
-Pacman (tests/support/fake_code_services.FakePacman, the tests' fake, served by the asyncio
-server of tests/support/async_http_server.py: ~100 µs of CPU per request against ~240 for the
-threaded test server) runs in a process of its own, so its work does not share this process's
-GIL; its CPU per request is reported beside the client's. Each measured run is a fresh
-child process, so its peak RSS (ru_maxrss) is its own. The wave is generated as the worker reads
-it and the new CSV is counted, not kept (a streaming store, below): what is measured is the
-worker's memory, not the test data's. The issued-code ledger is an in-process one that keeps
-nothing (in production it is DynamoDB: TransactWriteItems of up to 100 conditional puts per
-chunk, measured apart in benchmarks/README.md): the figure is the issuing path's.
+What is a fake here (printed too): Pacman is tests/support/fake_code_services.FakePacman, served
+by the asyncio server of tests/support/async_http_server.py in a process of its own (its CPU is
+read from /proc and reported apart, per request); the run's lease is an in-memory one
+(tests/support/memory_leases); the issued-code ledger keeps nothing (in production it is
+DynamoDB, measured apart in benchmarks/README.md); the wave CSV is generated as the worker reads
+it and the new CSV is counted, not kept. What is measured is the issuing path's.
+
+CPU: benchmarks.measure.cpu_snapshot around each run's child process (a fresh interpreter, so
+its peak RSS is its own), the fake Pacman left out: "tree" is all of it (start-up and imports
+included), "in run" the child's own CPU during generate_sms_wave_codes. Runs of the variants
+are interleaved; medians of `--runs` with the range; the load average beside each row.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from benchmarks.machine import machine
-from benchmarks.measure import spread
+from benchmarks.measure import cpu_snapshot, spread, tree_cpu_seconds
 
 CHUNK = 1 << 16
 
@@ -116,17 +119,29 @@ def serve(delay: float) -> None:
             print(json.dumps({"cpu": time.process_time(), "served": server.served}), flush=True)
 
 
-def child(url: str, fans: int, concurrency: int) -> None:
+FAKES = (
+    "fakes: Pacman is FakePacman (tests.support, its own process, CPU apart); the lease is "
+    "in memory (tests.support.memory_leases); the ledger keeps nothing; the wave CSV is "
+    "generated on read and its output counted (production: S3, DynamoDB)"
+)
+
+
+def child(url: str, fans: int, concurrency: int, transport: str) -> None:
     from adapters.clock import SystemClock
-    from adapters.http.async_client import AsyncJsonHttpClient
+    from adapters.http.async_json import AsyncJsonClient, LeanJsonHttpClient
     from adapters.http.codes import HttpCodeIssuer
     from domain.workers.generate_sms_wave_codes import GenerateInput, generate_sms_wave_codes
     from tests.support.memory_leases import MemoryLeases
 
+    client_class: type[AsyncJsonClient] = LeanJsonHttpClient
+    if transport == "aiohttp":
+        from adapters.http.async_client import AsyncJsonHttpClient
+
+        client_class = AsyncJsonHttpClient
     config = {"generateOfferCode": True, "notifyDate": "2026-07-04T18:00:00Z",
               "productId": "p", "source": "vf"}  # fmt: skip
     request = GenerateInput.parse({"waveFilePrefix": "bench_w", "config": config}).unwrap()
-    client = AsyncJsonHttpClient("pacman", url, max_connections=concurrency, read_timeout=30.0)
+    client = client_class("pacman", url, max_connections=concurrency, read_timeout=30.0)
     issuer = HttpCodeIssuer(client, concurrency=concurrency)
     store = StreamingWaveStore(fans)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -149,10 +164,13 @@ def child(url: str, fans: int, concurrency: int) -> None:
     }))  # fmt: skip
 
 
-def measure(url: str, fans: int, concurrency: int) -> dict[str, Any]:
+def measure(url: str, fans: int, concurrency: int, transport: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.bench_wave_codes", "--child", url]
     out = subprocess.run(
-        [*command, str(fans), str(concurrency)], check=True, capture_output=True, text=True
+        [*command, str(fans), str(concurrency), transport],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return figures
@@ -162,24 +180,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--fans", default="50000,100000")
+    parser.add_argument("--fans", default="20000", help="wave sizes, comma-separated")
     parser.add_argument("--runs", type=int, default=3, help="runs per variant (median, range)")
-    parser.add_argument("--serial-fans", type=int, default=500)
+    parser.add_argument("--transports", default="aiohttp,lean", help="the first is the baseline")
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument(
-        "--sweep", default="32,64", help="other concurrencies, at the first wave size"
-    )
-    parser.add_argument("--delay", type=float, default=0.02)
-    parser.add_argument("--serve", action="store_true")
-    parser.add_argument("--child", nargs=3)
+    parser.add_argument("--sweep", default="", help="other concurrencies, at the first wave size")
+    parser.add_argument("--delay", type=float, default=0.02, help="Pacman's answer time, s")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.delay)
         return 0
     if args.child:
-        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        url, fans, concurrency, transport = args.child
+        child(url, int(fans), int(concurrency), transport)
         return 0
     print(machine())
+    print(FAKES)
     serve_command = [sys.executable, "-m", "benchmarks.bench_wave_codes", "--serve"]
     pacman = subprocess.Popen(
         [*serve_command, "--delay", str(args.delay)],
@@ -190,44 +208,55 @@ def main() -> int:
     assert pacman.stdout is not None and pacman.stdin is not None
     url = f"http://127.0.0.1:{pacman.stdout.readline().strip()}"
 
-    def server_figures() -> dict[str, Any]:
+    def served() -> int:
         assert pacman.stdin is not None and pacman.stdout is not None
         pacman.stdin.write("?\n")
         pacman.stdin.flush()
-        figures: dict[str, Any] = json.loads(pacman.stdout.readline())
-        return figures
+        count: int = json.loads(pacman.stdout.readline())["served"]
+        return count
 
     try:
-        runs = [("one at a time", args.serial_fans, 1)]
+        transports = args.transports.split(",")
         sizes = [int(n) for n in args.fans.split(",")]
         sweep = [int(c) for c in args.sweep.split(",") if c]
-        runs += [(f"{c} in flight", sizes[0], c) for c in sweep]
-        runs += [(f"{args.concurrency} in flight", n, args.concurrency) for n in sizes]
+        variants = [(t, n, args.concurrency) for n in sizes for t in transports]
+        variants += [(t, sizes[0], c) for c in sweep for t in transports]
+        figures: dict[tuple[str, int, int], list[dict[str, float]]] = {v: [] for v in variants}
+        for _ in range(args.runs):  # interleaved: a load change hits every variant alike
+            for variant in variants:
+                transport, fans, concurrency = variant
+                server_before, count_before = tree_cpu_seconds(pacman.pid), served()
+                before = cpu_snapshot(exclude=[pacman.pid])
+                f = measure(url, fans, concurrency, transport)
+                after = cpu_snapshot(exclude=[pacman.pid])
+                requests = served() - count_before
+                server_cpu = tree_cpu_seconds(pacman.pid) - server_before
+                figures[variant].append({
+                    "rate": fans / f["seconds"],
+                    "tree_us": (after.total - before.total) / fans * 1e6,
+                    "run_us": f["cpu"] / fans * 1e6,
+                    "server_us": server_cpu / max(1, requests) * 1e6,
+                    "rss": f["rss_mb"], "load": os.getloadavg()[0],
+                })  # fmt: skip
         print(f"Pacman answering in {args.delay * 1000:.0f} ms; chunks of 1,000 rows")
         print(
-            "| variant | fans | codes/s | x one at a time | client CPU µs/code "
-            "| server CPU µs/request | peak RSS MB (before run) | load |"
+            "| transport | fans | in flight | codes/s | x baseline | client CPU µs/code, tree "
+            "| in run | fake Pacman CPU µs/request | peak RSS MB | load (1 min) |"
         )
-        print("|---|--:|--:|--:|--:|--:|--:|--:|")
-        baseline = None
-        for name, fans, concurrency in runs:
-            rates, client_us, server_us, rss, loads = [], [], [], [], []
-            for _ in range(args.runs):
-                before = server_figures()
-                f = measure(url, fans, concurrency)
-                after = server_figures()
-                served = after["served"] - before["served"]
-                rates.append(fans / f["seconds"])
-                client_us.append(f["cpu"] / fans * 1e6)
-                server_us.append((after["cpu"] - before["cpu"]) / max(1, served) * 1e6)
-                rss.append(f"{f['rss_mb']:.0f} ({f['rss_before_mb']:.0f})")
-                loads.append(os.getloadavg()[0])
-            rate = spread(rates)
-            baseline = baseline or rate.median
+        print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        baseline: dict[tuple[int, int], float] = {}
+        for variant in variants:
+            transport, fans, concurrency = variant
+            runs = figures[variant]
+            rate = spread([r["rate"] for r in runs])
+            base = baseline.setdefault((fans, concurrency), rate.median)
+            loads = [r["load"] for r in runs]
             print(
-                f"| {name} | {fans:,} | {rate.show(0)} | {rate.median / baseline:.1f} "
-                f"| {spread(client_us).show(0)} | {spread(server_us).show(0)} "
-                f"| {max(rss)} | {min(loads):.1f}-{max(loads):.1f} |",
+                f"| {transport} | {fans:,} | {concurrency} | {rate.show(0)} "
+                f"| {rate.median / base:.2f} | {spread([r['tree_us'] for r in runs]).show(0)} "
+                f"| {spread([r['run_us'] for r in runs]).show(0)} "
+                f"| {spread([r['server_us'] for r in runs]).show(0)} "
+                f"| {max(r['rss'] for r in runs):.0f} | {min(loads):.1f}-{max(loads):.1f} |",
                 flush=True,
             )
     finally:

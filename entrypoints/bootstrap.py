@@ -259,12 +259,21 @@ class Container:
     def code_issuer(self) -> CodeIssuer:
         s = self.settings
         if s.pacman_url:
-            from adapters.http.async_client import AsyncJsonHttpClient  # aiohttp: Pacman only
+            from adapters.http.async_json import AsyncJsonClient, LeanJsonHttpClient
             from adapters.http.codes import HttpCodeIssuer
 
+            client: type[AsyncJsonClient] = LeanJsonHttpClient
+            if s.pacman_transport == "aiohttp":
+                from adapters.http.async_client import AsyncJsonHttpClient  # the fallback
+
+                client = AsyncJsonHttpClient
+            elif s.pacman_transport != "lean":
+                raise SettingsError(
+                    f"PACMAN_TRANSPORT must be lean or aiohttp, got {s.pacman_transport!r}"
+                )
             # Kept for the process (a warm Lambda too): its event loop and keep-alive
             # connections serve every wave after the first.
-            pacman = AsyncJsonHttpClient(
+            pacman = client(
                 "pacman",
                 s.pacman_url,
                 token=reveal(s.service_token),

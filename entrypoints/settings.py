@@ -155,8 +155,10 @@ class Settings:
     pacman_url: str | None = None
     codes_table: str = "campaign-codes"
     # Pacman calls in flight while a wave's codes are issued, on one asyncio event loop (~20 ms
-    # each; 100 reach ~2,000-2,300 codes/s, benchmarks/README.md "Wave codes").
+    # each; 100 allow ~5,000 codes/s, benchmarks/README.md "Wave codes").
     pacman_concurrency: int = 100
+    # "lean" (httptools on asyncio) or "aiohttp", the fallback (docs/access-codes.md).
+    pacman_transport: str = "lean"
     # Threads issuing codes from and recording them in the DynamoDB codes table.
     issue_concurrency: int = 32
     log_level: str = "INFO"
@@ -296,6 +298,7 @@ class Settings:
             pacman_url=_get(env, "PACMAN_URL") or None,
             codes_table=_get(env, "CODES_TABLE", d.codes_table),
             pacman_concurrency=_int(env, "PACMAN_CONCURRENCY", d.pacman_concurrency),
+            pacman_transport=_get(env, "PACMAN_TRANSPORT", d.pacman_transport).lower(),
             issue_concurrency=_int(env, "ISSUE_CONCURRENCY", d.issue_concurrency),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),

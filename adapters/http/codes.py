@@ -19,9 +19,9 @@ documented, its HTTP shape is not, so this is our reading [inferred]):
          200 -> {"passwords": ["CODE"]}   (the `{data, meta}` envelope is accepted too)
 
 Retries are the clients' (one layer: 5xx, 408, 429 with Retry-After, timeouts, dropped
-connections): JsonHttpClient for the code service, AsyncJsonHttpClient for Pacman (the same
-house rule on asyncio, for thousands of calls a second). A POST to Pacman that timed out (or was
-cancelled at the batch deadline) may have issued a code we never saw; retrying it issues
+connections): JsonHttpClient for the code service, adapters/http/async_json.py for Pacman (the
+same house rule on asyncio, for thousands of calls a second). A POST to Pacman that timed out
+(or was cancelled at the batch deadline) may have issued a code we never saw; retrying it issues
 another, and only the one we receive is ever recorded and sent to the fan (the other stays
 unused at Pacman). When the client's budget is spent the call comes back as a
 LookupFailure of kind 'unavailable' (the port's contract), never as an exception, so a worker
@@ -55,14 +55,13 @@ from domain.deadline import Deadline
 from domain.models import FailureKind, LookupFailure
 from domain.streaming import DependencyUnavailable
 
-if TYPE_CHECKING:  # aiohttp only where Pacman is used: the code inventory's Lambdas skip it
-    from adapters.http.async_client import AsyncJsonHttpClient
+if TYPE_CHECKING:  # the asyncio clients only where Pacman is used
+    from adapters.http.async_json import AsyncJsonClient
 
 log = logging.getLogger(__name__)
 
-# Pacman answers in ~20 ms: 100 calls in flight allow ~5,000 codes/s in theory; on one event loop
-# they cost ~0.17 ms of CPU each, so ~2,000-2,300 codes/s were measured (benchmarks/README.md,
-# "Wave codes"). 64 in flight gave 950-1,800 in the worker: below the 2,000 target.
+# Pacman answers in ~20 ms: 100 calls in flight allow ~5,000 codes/s in theory; the client's CPU
+# per call on one event loop is the bound (benchmarks/README.md, "Wave codes").
 DEFAULT_ISSUE_CONCURRENCY = 100
 # Seconds a batch of issuing may take (the worker's chunk of 1,000 fans takes ~0.5 s).
 DEFAULT_ISSUE_BATCH_DEADLINE_SECONDS = 120.0
@@ -202,7 +201,7 @@ class HttpCodeIssuer:
     """CodeIssuer over Pacman: one POST per fan, at most `concurrency` in flight, on an asyncio
     event loop this adapter owns (an `asyncio.Runner`, kept across batches so the keep-alive
     connections survive): `issue_many` is a plain blocking call, so the domain stays
-    synchronous. Why asyncio and not threads: the CPU per call (adapters/http/async_client.py).
+    synchronous. Why asyncio and not threads: the CPU per call (adapters/http/async_json.py).
 
     A batch has a deadline (`batch_deadline_seconds`): calls still unanswered then (a Pacman
     that hangs, retried timeout after timeout) are cancelled and come back as 'unavailable'
@@ -216,7 +215,7 @@ class HttpCodeIssuer:
 
     def __init__(
         self,
-        client: AsyncJsonHttpClient,
+        client: AsyncJsonClient,
         *,
         concurrency: int = DEFAULT_ISSUE_CONCURRENCY,
         batch_deadline_seconds: float = DEFAULT_ISSUE_BATCH_DEADLINE_SECONDS,
@@ -232,8 +231,8 @@ class HttpCodeIssuer:
         self._templates: dict[tuple[str, str, datetime, datetime], bytes] = {}
         self._lock = threading.Lock()
         # Closed by close(), or when collected, or at interpreter exit: a CLI run or a test
-        # that never calls close() would otherwise end with aiohttp's "Unclosed client session"
-        # on stderr (its connections are only closed on the loop that opened them).
+        # that never calls close() would otherwise leave open sockets (aiohttp's "Unclosed
+        # client session" on stderr): connections are only closed on the loop that opened them.
         self._finalizer = weakref.finalize(self, _shut_down, self._runner, client)
 
     def close(self) -> None:
@@ -369,7 +368,7 @@ def _log_batch(calls: int, retried: int, results: Sequence[Result[str, LookupFai
     )
 
 
-def _shut_down(runner: asyncio.Runner, client: AsyncJsonHttpClient) -> None:
+def _shut_down(runner: asyncio.Runner, client: AsyncJsonClient) -> None:
     runner.run(client.aclose())
     runner.close()
 

@@ -38,7 +38,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from adapters.sms.async_http import AsyncPoster, NotSent
+from adapters.http.lean_async import LeanHttp, NotSent
 from domain.sms import Accepted, NoAnswer, OptedOut, Refused, SmsAnswer, SmsMessage, Throttled
 
 OPTED_OUT_REASON = "DESTINATION_PHONE_NUMBER_OPTED_OUT"
@@ -322,7 +322,7 @@ def _retry_after(value: str) -> float | None:
 
 
 class LeanTmSmsGateway(TmSmsGateway):
-    """TmSmsGateway with `send_async` on adapters/sms/async_http.py (httptools under an asyncio
+    """TmSmsGateway with `send_async` on adapters/http/lean_async.py (httptools under an asyncio
     Protocol) instead of aiohttp's ClientSession: the same body and the same answers, a fraction
     of the CPU a text (benchmarks/README.md, "SMS send"). No retries; a connection that could
     not be opened is Throttled (nothing left), anything after the request was written NoAnswer.
@@ -331,7 +331,7 @@ class LeanTmSmsGateway(TmSmsGateway):
     def __init__(self, base_url: str, *, idle_seconds: float = 4.0, **kwargs: Any) -> None:
         super().__init__(base_url, **kwargs)
         timeout = self.connections.timeout
-        self.poster = AsyncPoster(
+        self.poster = LeanHttp(
             base_url,
             self.headers,
             timeout=timeout,
@@ -341,12 +341,13 @@ class LeanTmSmsGateway(TmSmsGateway):
 
     async def send_async(self, message: SmsMessage) -> SmsAnswer:
         try:
-            status, retry_after, data = await self.poster.post("/sms", self._body(message))
+            answer = await self.poster.request("POST", "/sms", self._body(message))
         except NotSent as error:
             return Throttled(f"not sent: {error}")
         except OSError as error:  # TimeoutError too: it may have gone
             return NoAnswer(f"no answer: {type(error).__name__}")
-        return _tm_answer(message, status, retry_after.decode("latin-1"), data)
+        retry_after = answer.headers.get(b"retry-after", b"").decode("latin-1")
+        return _tm_answer(message, answer.status, retry_after, answer.body)
 
     async def aclose(self) -> None:
         await self.poster.aclose()

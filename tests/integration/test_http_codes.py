@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from returns.result import Failure, Success
 
 from adapters.http.async_client import AsyncJsonHttpClient
+from adapters.http.async_json import AsyncJsonClient, LeanJsonHttpClient
 from adapters.http.client import JsonHttpClient
 from adapters.http.codes import HttpCodeInventory, HttpCodeIssuer, iso_millis
 from adapters.logging import correlation
@@ -134,7 +135,21 @@ def test_a_4xx_is_invalid_without_retry(server: LocalHttpServer) -> None:
     assert len(server.requests) == 1
 
 
+# Every Pacman test runs on both transports: the lean one (the default) and aiohttp (the
+# fallback, PACMAN_TRANSPORT=aiohttp).
+TRANSPORTS: dict[str, type[AsyncJsonClient]] = {
+    "lean": LeanJsonHttpClient,
+    "aiohttp": AsyncJsonHttpClient,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(TRANSPORTS))
+def transport(request: pytest.FixtureRequest) -> type[AsyncJsonClient]:
+    return TRANSPORTS[request.param]
+
+
 def pacman_issuer(
+    transport: type[AsyncJsonClient],
     url: str,
     *,
     retries: int = 2,
@@ -142,7 +157,7 @@ def pacman_issuer(
     read_timeout: float = 0.3,
     deadline: float = 60.0,
 ) -> HttpCodeIssuer:
-    client = AsyncJsonHttpClient(
+    client = transport(
         "pacman",
         url,
         token="t0ken",
@@ -154,8 +169,8 @@ def pacman_issuer(
 
 
 @pytest.fixture
-def issuer(server: LocalHttpServer) -> Iterator[HttpCodeIssuer]:
-    issuer = pacman_issuer(server.url)
+def issuer(server: LocalHttpServer, transport: type[AsyncJsonClient]) -> Iterator[HttpCodeIssuer]:
+    issuer = pacman_issuer(transport, server.url)
     yield issuer
     issuer.close()
 
@@ -187,7 +202,7 @@ def test_pacman_issues_one_code_per_fan_with_the_window_in_iso_millis(
     millis=st.integers(0, 999),
 )
 def test_each_pacman_body_is_the_json_of_its_request_byte_for_byte_whatever_the_ids(
-    gids: list[str], product: str, millis: int
+    transport: type[AsyncJsonClient], gids: list[str], product: str, millis: int
 ) -> None:
     # The bodies are built from a per-wave template (benchmarks/README.md, "Wave codes"): quotes,
     # backslashes, control characters and non-ASCII ids must come out as json.dumps writes them.
@@ -195,7 +210,7 @@ def test_each_pacman_body_is_the_json_of_its_request_byte_for_byte_whatever_the_
     requests = [CodeRequest(product, "vf", begin, NOW.replace(year=2027), g) for g in gids]
     with running_server() as server:
         FakePacman(server, token="t0ken")
-        issuer = pacman_issuer(server.url)
+        issuer = pacman_issuer(transport, server.url)
         try:
             assert all(isinstance(r, Success) for r in issuer.issue_many(requests))
         finally:
@@ -218,10 +233,11 @@ def test_each_pacman_body_is_the_json_of_its_request_byte_for_byte_whatever_the_
 
 
 def test_the_calls_of_a_batch_share_keep_alive_connections_up_to_the_concurrency(
+    transport: type[AsyncJsonClient],
     server: LocalHttpServer,
 ) -> None:
     pacman = FakePacman(server, token="t0ken", delay=0.01)
-    issuer = pacman_issuer(server.url, concurrency=3)
+    issuer = pacman_issuer(transport, server.url, concurrency=3)
     try:
         for batch in range(3):
             results = issuer.issue_many([request(f"b{batch}g{i}") for i in range(30)])
@@ -233,11 +249,12 @@ def test_the_calls_of_a_batch_share_keep_alive_connections_up_to_the_concurrency
 
 
 def test_pacman_5xx_429_and_timeouts_mid_file_are_retried_once_each_and_every_fan_gets_a_code(
+    transport: type[AsyncJsonClient],
     server: LocalHttpServer,
 ) -> None:
     pacman = FakePacman(server, token="t0ken")
     # 5 tries: a retried call may draw the next fault too, and there are 4 of them.
-    issuer = pacman_issuer(server.url, retries=4)
+    issuer = pacman_issuer(transport, server.url, retries=4)
     assert all(isinstance(r, Success) for r in issuer.issue_many([request("warm")]))
     server.inject(Fault.status(503), times=1)
     server.inject(Fault.throttle("0"), times=1)
@@ -285,9 +302,11 @@ def test_pacman_refusals_and_wrong_shapes_are_invalid_without_retry_and_never_ec
     assert len(server.requests) == 3
 
 
-def test_a_pacman_that_accepts_and_never_answers_costs_one_connection_per_attempt() -> None:
+def test_a_pacman_that_accepts_and_never_answers_costs_one_connection_per_attempt(
+    transport: type[AsyncJsonClient],
+) -> None:
     with silent_listener() as listener:
-        issuer = pacman_issuer(listener.url, retries=2, concurrency=1, read_timeout=0.2)
+        issuer = pacman_issuer(transport, listener.url, retries=2, concurrency=1, read_timeout=0.2)
         try:
             (hung,) = issuer.issue_many([request("g1")])
         finally:
@@ -298,6 +317,7 @@ def test_a_pacman_that_accepts_and_never_answers_costs_one_connection_per_attemp
 
 
 def test_calls_unanswered_at_the_batch_deadline_are_unavailable_and_the_answered_kept(
+    transport: type[AsyncJsonClient],
     server: LocalHttpServer,
 ) -> None:
     """The batch deadline bounds a chunk whatever the read timeouts: the hung calls come back
@@ -305,7 +325,7 @@ def test_calls_unanswered_at_the_batch_deadline_are_unavailable_and_the_answered
     (the worker records them first)."""
     FakePacman(server, token="t0ken")
     server.inject(Fault.slow(30.0), times=2)  # ends when the server stops
-    issuer = pacman_issuer(server.url, concurrency=4, read_timeout=60.0, deadline=0.5)
+    issuer = pacman_issuer(transport, server.url, concurrency=4, read_timeout=60.0, deadline=0.5)
     try:
         results = issuer.issue_many([request(f"g{i}") for i in range(10)])
     finally:
@@ -318,12 +338,14 @@ def test_calls_unanswered_at_the_batch_deadline_are_unavailable_and_the_answered
     assert {r.failure().what for r in late} == {f"code for fan {g!r}" for g in hung}
 
 
-def test_the_callers_deadline_shortens_the_batch_deadline(server: LocalHttpServer) -> None:
+def test_the_callers_deadline_shortens_the_batch_deadline(
+    transport: type[AsyncJsonClient], server: LocalHttpServer
+) -> None:
     """The worker passes its share of the lease: a chunk ends by then even when the adapter's
     own batch deadline is longer."""
     FakePacman(server, token="t0ken")
     server.inject(Fault.slow(30.0), times=1)
-    issuer = pacman_issuer(server.url, concurrency=2, read_timeout=60.0, deadline=60.0)
+    issuer = pacman_issuer(transport, server.url, concurrency=2, read_timeout=60.0, deadline=60.0)
     try:
         results = issuer.issue_many([request(f"g{i}") for i in range(4)], deadline_seconds=0.5)
     finally:
@@ -332,10 +354,12 @@ def test_the_callers_deadline_shortens_the_batch_deadline(server: LocalHttpServe
     assert "batch deadline of 0.5 s" in late.failure().detail
 
 
-def test_the_asyncio_server_of_the_benchmark_serves_the_same_pacman() -> None:
+def test_the_asyncio_server_of_the_benchmark_serves_the_same_pacman(
+    transport: type[AsyncJsonClient],
+) -> None:
     pacman = FakePacman(token="t0ken")
     with AsyncHttpServer({("POST", "/passwords"): pacman.answer}, delay=0.001) as fast:
-        issuer = pacman_issuer(fast.url, concurrency=8)
+        issuer = pacman_issuer(transport, fast.url, concurrency=8)
         try:
             results = issuer.issue_many([request(f"g{i}") for i in range(50)])
             refused = issuer.issue(CodeRequest("prod-1", "vf", NOW, NOW, "g3"))
@@ -345,8 +369,10 @@ def test_the_asyncio_server_of_the_benchmark_serves_the_same_pacman() -> None:
     assert isinstance(refused, Failure) and refused.failure().kind == "invalid"
 
 
-def test_a_closed_issuer_refuses_to_issue(server: LocalHttpServer) -> None:
-    issuer = pacman_issuer(server.url)
+def test_a_closed_issuer_refuses_to_issue(
+    transport: type[AsyncJsonClient], server: LocalHttpServer
+) -> None:
+    issuer = pacman_issuer(transport, server.url)
     issuer.close()
     issuer.close()  # closing twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
@@ -369,7 +395,7 @@ FAULTS = {
     concurrency=st.integers(min_value=1, max_value=8),
 )
 def test_every_fan_of_a_batch_comes_back_once_in_order_whatever_pacman_does(
-    faults: list[str], fans: int, concurrency: int
+    transport: type[AsyncJsonClient], faults: list[str], fans: int, concurrency: int
 ) -> None:
     """In = out + failed, per fan, in order: a fan's result is the one code Pacman issued it,
     or a failure naming it (invalid only for an answer that refused or garbled it; unavailable
@@ -379,7 +405,7 @@ def test_every_fan_of_a_batch_comes_back_once_in_order_whatever_pacman_does(
         pacman = FakePacman(server, token="t0ken")
         for name in faults:
             server.inject(FAULTS[name], times=1)
-        issuer = pacman_issuer(server.url, retries=2, concurrency=concurrency)
+        issuer = pacman_issuer(transport, server.url, retries=2, concurrency=concurrency)
         try:
             results = issuer.issue_many([request(f"g{i}") for i in range(fans)])
         finally:
@@ -413,14 +439,18 @@ def _logged(record: logging.LogRecord) -> str:
 
 @pytest.mark.parametrize(("faults", "failed"), [(5, 0), (10_000, 13)])
 def test_pacman_blips_and_outages_log_one_warning_per_batch_with_counts_and_no_fan(
-    server: LocalHttpServer, caplog: pytest.LogCaptureFixture, faults: int, failed: int
+    transport: type[AsyncJsonClient],
+    server: LocalHttpServer,
+    caplog: pytest.LogCaptureFixture,
+    faults: int,
+    failed: int,
 ) -> None:
     """Issue 17 item 11: 13 fans with Pacman down logged 33 WARNING lines (one per fan per
     retry). Now the per-call retries are DEBUG and the batch says once how many calls were
     retried and how many failed, without any fan's id or the error bodies (which may echo one)."""
     FakePacman(server, token="t0ken")
     server.inject(Fault.status(503, PRIVATE_BODY), times=faults, path="/passwords")
-    issuer = pacman_issuer(server.url, retries=4, concurrency=4)
+    issuer = pacman_issuer(transport, server.url, retries=4, concurrency=4)
     try:
         with caplog.at_level(logging.DEBUG):
             results = issuer.issue_many([request(f"fan{i}") for i in range(13)])

@@ -16,6 +16,7 @@ import pytest
 from returns.result import Failure
 
 from adapters.http.async_client import AsyncJsonHttpClient
+from adapters.http.async_json import AsyncJsonClient, LeanJsonHttpClient
 from adapters.http.client import JsonHttpClient
 from adapters.http.slack import SlackWebhookNotifier
 from adapters.logging import configure_logging
@@ -92,11 +93,14 @@ def test_a_wrong_shape_body_is_masked_in_the_error(server: LocalHttpServer) -> N
     assert shows_none(str(outcome.failure()))
 
 
-def test_the_async_client_masks_refusals_and_outages(server: LocalHttpServer) -> None:
+@pytest.mark.parametrize("transport", [LeanJsonHttpClient, AsyncJsonHttpClient])
+def test_the_async_client_masks_refusals_and_outages(
+    server: LocalHttpServer, transport: type[AsyncJsonClient]
+) -> None:
     server.route("POST", "/passwords", lambda _r: Response.text(BODY, 422))
 
     async def calls() -> tuple[str, str]:
-        client = AsyncJsonHttpClient("pacman", server.url, retry=no_wait(1))
+        client = transport("pacman", server.url, retry=no_wait(1))
         try:
             refused = await client.post("/passwords", {"n": 1})
             assert isinstance(refused, Failure)

@@ -374,6 +374,10 @@ class SilentListener:
     def connections(self) -> int:
         return len(self._held)
 
+    def accepted(self) -> list[socket.socket]:
+        """The server's ends of the connections accepted so far, oldest first."""
+        return list(self._held)
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:

@@ -10,9 +10,8 @@
   string literal saying "fake" reaches a print call.
 
 A call counts only when the name is bound by an import of that module and then called: an
-unused import, a same-named local function or a mention in a comment does not. Scripts that do
-not follow the rules yet are listed in NOT_YET with their owner; the list is checked too, so an
-entry must be removed once its script complies (and no script can hide in it unnoticed).
+unused import, a same-named local function or a mention in a comment does not. Every script
+follows them: there is no list of exceptions.
 """
 
 from __future__ import annotations
@@ -25,12 +24,6 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("bench_*.py"))
-
-# Owned by other sessions (issue 21), adopting the rules on their branches: the lead removes an
-# entry as its script lands. The test below fails for an entry whose script already complies.
-NOT_YET: dict[str, str] = {
-    "bench_wave_codes": "the waves session",
-}
 
 _FAKE_CLASS_WORDS = ("Fake", "InMemory", "Memory", "Bytes", "Discard")
 
@@ -139,19 +132,11 @@ def _source(script: str) -> str:
     return (BENCHMARKS / f"{script}.py").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in NOT_YET])
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_a_benchmark_prints_its_machine_tree_cpu_and_spread_and_names_its_fakes(
     script: str,
 ) -> None:
     assert broken_rules(_source(script)) == []
-
-
-@pytest.mark.parametrize("script", sorted(NOT_YET))
-def test_a_script_waiting_to_adopt_the_rules_still_exists_and_still_breaks_one(
-    script: str,
-) -> None:
-    assert script in SCRIPTS, f"{script} is gone: remove it from NOT_YET"
-    assert broken_rules(_source(script)), f"{script} complies now: remove it from NOT_YET"
 
 
 COMPLIANT = """

@@ -107,3 +107,30 @@ def test_the_readme_deployment_table_is_the_registrys() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     assert readme[start:end] == deployment_table(), "run python -m entrypoints.deployment README.md"
+
+
+@pytest.mark.parametrize(
+    ("setting", "client_kind"), [("", "LeanJsonHttpClient"), ("aiohttp", "AsyncJsonHttpClient")]
+)
+def test_pacman_calls_go_over_the_transport_pacman_transport_says(
+    setting: str, client_kind: str
+) -> None:
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "PACMAN_URL": "http://127.0.0.1:9"}
+    settings = Settings.from_env({**env, "PACMAN_TRANSPORT": setting} if setting else env)
+    issuer = bootstrap.container(settings).code_issuer
+    try:
+        assert type(issuer._client).__name__ == client_kind  # type: ignore[attr-defined]
+    finally:
+        issuer.close()  # type: ignore[attr-defined]
+
+
+def test_an_unknown_pacman_transport_is_refused_naming_the_setting() -> None:
+    settings = Settings.from_env(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "PACMAN_URL": "http://x",
+            "PACMAN_TRANSPORT": "x",
+        }
+    )
+    with pytest.raises(SettingsError, match="PACMAN_TRANSPORT must be lean or aiohttp"):
+        _ = bootstrap.container(settings).code_issuer
