@@ -450,7 +450,9 @@ def test_pacman_blips_and_outages_log_one_warning_per_batch_with_counts_and_no_f
     retried and how many failed, without any fan's id or the error bodies (which may echo one)."""
     FakePacman(server, token="t0ken")
     server.inject(Fault.status(503, PRIVATE_BODY), times=faults, path="/passwords")
-    issuer = pacman_issuer(transport, server.url, retries=4, concurrency=4)
+    # The faults are 503s answered at once: a read timeout has nothing to catch here, and the
+    # default 0.3 s, hit on a loaded CI machine, turned a retried call into a failed one.
+    issuer = pacman_issuer(transport, server.url, retries=4, concurrency=4, read_timeout=30.0)
     try:
         with caplog.at_level(logging.DEBUG):
             results = issuer.issue_many([request(f"fan{i}") for i in range(13)])
