@@ -62,6 +62,7 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from domain.codes import TM_PLACEHOLDER_CODE, CodeRequest, IssuedCode
+from domain.lease import leased
 from domain.models import ObjectNotFound, ObjectRef
 from domain.ports import CodeIssuer, IssuedCodeLedger, Lease, Leases, ObjectStore
 from domain.streaming import DependencyUnavailable
@@ -203,17 +204,14 @@ def generate_sms_wave_codes(
     prefix, config = request.wave_file_prefix, request.config
     if not config.generate_offer_code:
         return Success(GeneratedWave(prefix, False))
-    match leases.acquire(prefix):
-        case Failure(held):
-            return Failure(GenerateFailure("busy", str(held)))
-        case Success(lease):
-            pass
-    try:
-        return _generate_leased(
+    return leased(
+        leases,
+        prefix,
+        lambda held: Failure(GenerateFailure("busy", str(held))),
+        lambda lease: _generate_leased(
             request, store, issuer, ledger, lease, bucket, chunk_rows, on_progress
-        )
-    finally:
-        lease.release()
+        ),
+    )
 
 
 def _generate_leased(
