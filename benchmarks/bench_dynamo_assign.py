@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from adapters.aws.clients import ClientFactory, ClientOptions
     from adapters.aws.dynamo_codes import DynamoCodeInventory, create_codes_table
-    from benchmarks.servers import emulator_process
+    from local.emulator import EmulatorProcess
 
     print(f"machine: {machine()}")
     c = args.concurrency
@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows: dict[str, list[tuple[float, float, float, int]]] = {}
     sizes: dict[str, int] = {}
-    with emulator_process() as (emulator, server):
+    # Every snapshot inside the block: once reaped, the emulator's CPU would join
+    # RUSAGE_CHILDREN and count as the benchmark's.
+    with EmulatorProcess() as emulator:
+        server = emulator.pid
         aws = ClientFactory(
             ClientOptions(endpoint_url=emulator.endpoint_url, max_pool_connections=32)
         )

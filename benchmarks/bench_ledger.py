@@ -39,12 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     from adapters.aws.clients import ClientFactory, ClientOptions
     from adapters.aws.dynamo_codes import create_codes_table
     from adapters.aws.dynamo_ledger import DynamoOnceLedger
-    from benchmarks.servers import emulator_process
     from domain.codes import IssuedCode
     from domain.issued_codes import OnceIssuedCodes
+    from local.emulator import EmulatorProcess
 
     print(f"machine: {machine()}")
-    with emulator_process() as (emulator, server):
+    # Every snapshot inside the block: once reaped, the emulator's CPU would join
+    # RUSAGE_CHILDREN and count as the benchmark's.
+    with EmulatorProcess() as emulator:
+        server = emulator.pid
         options = ClientOptions(endpoint_url=emulator.endpoint_url, max_pool_connections=32)
         db = ClientFactory(options).client("dynamodb")
         create_codes_table(db, "codes")

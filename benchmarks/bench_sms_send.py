@@ -249,8 +249,7 @@ def dynamo_ledger(stack: contextlib.ExitStack) -> tuple[Any, int]:
     emulator = stack.enter_context(EmulatorProcess())
     db = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url)).client("dynamodb")
     create_ledger_table(db, "ledger")
-    assert emulator._process is not None
-    return DynamoOnceLedger(db, "ledger"), emulator._process.pid
+    return DynamoOnceLedger(db, "ledger"), emulator.pid
 
 
 def main() -> None:

@@ -566,9 +566,9 @@ class _Sender:
             entry = entries[keys[result.registrant.fan]]
             if entry.state is EntryState.CLAIMED and entry.owner == self.options.owner:
                 sending.append((result, self._ledger(partial(ledger.start, entry))))
-            elif result.registrant.phone is not None or not self._done_earlier(
-                result.registrant, entry
-            ):  # a row that was texted counts as itself, its email as the earlier row's
+            elif result.registrant.phone is None and self._done_earlier(result.registrant, entry):
+                continue  # an email-only repeat of a fan this run finished: rejected as a row
+            else:  # a texted row counts as itself, its email as the earlier row's
                 self._fan_done(result, *_settled_outcome(entry, self.options.owner))
         if not sending:
             return
