@@ -53,6 +53,7 @@ from adapters.avro_container import (
     NotAnAvroFile,
     RawBlock,
     block_bytes,
+    block_counts,
     compress,
     decompress,
     first_arrival_of,
@@ -370,7 +371,13 @@ class AvroLakeCompactor:
             # (count, size) as stored, their data as views of the chunks read, the merged file's
             # sync marker after each. No varint is encoded, no block copied on its own.
             stored: list[bytes | memoryview] = []
-            for count, head, pieces in walk_blocks(reader, raw[-SYNC_SIZE:]):
+            if whole:
+                # Only counted: no view of its blocks is written (~1 µs a block less).
+                for count in block_counts(reader, raw[-SYNC_SIZE:]):
+                    position += count
+                    tally.copied += 1
+                tally.records += position
+            for count, head, pieces in () if whole else walk_blocks(reader, raw[-SYNC_SIZE:]):
                 start = bisect_left(drops, position)
                 stop = bisect_left(drops, position + count, start)
                 if start == stop and as_stored:
