@@ -3,6 +3,8 @@ save_campaign_data writes them, against record-by-record streaming (fastavro's r
 fastavro's writer, dedupe by a set of dedupeIds), in the same run.
 
     python -m benchmarks.bench_lake_merge [files ...]      # default: 500 1000
+    python -m benchmarks.bench_lake_merge 500 2000 --lakes none --methods blocks \
+        --baseline /tmp/main-export                        # before/after, runs alternated
 
 Three lakes per size:
 - `none`: no duplicate;
@@ -256,12 +258,23 @@ def _run(method: str, root: str, answer: Any) -> None:
     answer.send((wall, cpu, records, duplicates, peak_mib, before_mib))
 
 
-def measure(method: str, root: Path) -> tuple[float, float, int, int, float, float]:
-    """One merge in a fresh process (so its peak RSS is its own); then the merged file goes."""
+def measure(
+    method: str, root: Path, code: str | None = None
+) -> tuple[float, float, int, int, float, float]:
+    """One merge in a fresh process (so its peak RSS is its own); then the merged file goes.
+    `code`: a directory holding another checkout (the baseline), imported by the child first."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=_run, args=(method, str(root), theirs))
-    process.start()
+    # A spawned child starts with the parent's sys.path: the baseline's directory first makes
+    # it import that checkout's adapters/ and domain/ (and its copy of this harness).
+    if code is not None:
+        sys.path.insert(0, code)
+    try:
+        process.start()
+    finally:
+        if code is not None:
+            sys.path.remove(code)
     result = ours.recv()
     process.join()
     merged = root / BUCKET / "avro" / TYPE / "merged"
@@ -275,7 +288,25 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("files", type=int, nargs="*", help="lake sizes in files (500 1000)")
     parser.add_argument("--lakes", default="none,rerun,spread", help="which lakes, comma-separated")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help="which methods, comma-separated"
+    )
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs of each (median, range)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run `blocks` with the code of another checkout (e.g. a `git archive` of "
+        "main), its runs alternated with this tree's",
+    )
     args = parser.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}: choose from {', '.join(METHODS)}")
+    # (label, method, code directory or None for this tree)
+    variants = [(m, m, None) for m in methods]
+    if args.baseline:
+        variants.insert(0, ("blocks (baseline)", "blocks", args.baseline))
     sizes = args.files or [500, 1000]
     print(f"machine: {machine()}")
     print(
@@ -293,8 +324,14 @@ def main(argv: list[str]) -> int:
                 os.sync()
                 total = files * RECORDS_PER_FILE
                 figures: dict[str, tuple[Any, ...]] = {}
-                for method in METHODS:
-                    runs = [measure(method, root) for _ in range(RUNS)]
+                # Runs alternated between the variants: a change in the machine's load weighs
+                # on all of them alike.
+                measured: dict[str, list[Any]] = {label: [] for label, _, _ in variants}
+                for _ in range(args.runs):
+                    for label, method, code in variants:
+                        measured[label].append(measure(method, root, code))
+                for label, method, _ in variants:
+                    runs = measured[label]
                     for _, _, records, duplicates, _, _ in runs:
                         assert duplicates == expected and records == total - expected, (
                             method,
@@ -308,14 +345,14 @@ def main(argv: list[str]) -> int:
                     cpu = spread([r[1] / total * 1e6 for r in runs])
                     peak = max(r[4] for r in runs)
                     own = max(r[4] - r[5] for r in runs)
-                    figures[method] = (wall, rates, cpu, peak, own, os.getloadavg()[0])
-                for method in METHODS:
-                    wall, rates, cpu, peak, own, load = figures[method]
-                    ratio = figures["records"][0] / wall
+                    figures[label] = (wall, rates, cpu, peak, own, os.getloadavg()[0])
+                for label, _, _ in variants:
+                    wall, rates, cpu, peak, own, load = figures[label]
+                    ratio = f"{figures['records'][0] / wall:.1f}x" if "records" in figures else "-"
                     print(
-                        f"| {files} | {kind} | {method} | {total:,} | {expected:,} | {wall:.3f} | "
+                        f"| {files} | {kind} | {label} | {total:,} | {expected:,} | {wall:.3f} | "
                         f"{rates.show(0)} | {cpu.show(2)} | {peak:.0f} | {own:.0f} | "
-                        f"{ratio:.1f}x | {load:.1f} |",
+                        f"{ratio} | {load:.1f} |",
                         flush=True,
                     )
             finally:
