@@ -1,7 +1,7 @@
 """LakeCompactor and MergeManifests: merge a prefix's Avro files block by block, over any
 ObjectStore (S3, or the in-memory one in tests and benchmarks).
 
-A merge reads each source twice:
+A merge reads each source twice, or once when it is held (below, "One read"):
 1. `inspect`: the header only, for a file whose header lists its records' dedupe keys (see
    adapters/avro_container.py): its schema is judged, its keys go to the DuplicateIndex, which
    then says which positions of which files repeat an earlier record (domain.lake.DropPlan).
@@ -20,10 +20,23 @@ A merge reads each source twice:
      records are decoded with fastavro into the current schema and encoded again;
    - another codec: decompressed and compressed, not decoded.
 
-Memory: one chunk of the object being read (1 MiB from S3), one block (~64 KiB before
-compression as save_campaign_data writes them), the merged object's upload parts (S3: at most
-3 x 8 MiB, 2 uploading in the background and 1 filling, adapters/aws/s3.py), and the DropPlan
-(4 B per dropped record with the production index). Nothing grows with the bytes merged.
+One read: the small sources (<= 4 MiB each: save_campaign_data's files, not merged days) are
+read whole by the inspection, one GET, and held for the writing, up to `hold_bytes` in all
+(64 MiB: a 500-file month of ~88 KB files is ~44 MB); the rest are read twice as above. On S3 a
+GET costs the client ~2.5-3 ms of CPU here (botocore against the emulator, benchmarks/README.md
+"Lake merge"), ~10x a source's whole merge work, so one GET a source instead of two is the
+largest cut of a production merge's CPU. A held source is written from the bytes inspected, so
+its header is not compared again: a source rewritten after its inspection (a late replay) is
+merged as it was inspected, the merged file's manifest names the ETag it was listed with, and
+the move (domain/workers/move_merged_avro_files.py) leaves the rewritten object for the next
+merge. A source not held is still refused when its header changed. One merge at a time per
+compactor (what is held belongs to the merge between its inspect and write_merged).
+
+Memory: the sources held (at most `hold_bytes`), one chunk of the object being read (1 MiB
+from S3), one block (~64 KiB before compression as save_campaign_data writes them), the merged
+object's upload parts (S3: at most 3 x 8 MiB, 2 uploading in the background and 1 filling,
+adapters/aws/s3.py), and the DropPlan (4 B per dropped record with the production index).
+Nothing else grows with the bytes merged.
 """
 
 from __future__ import annotations
@@ -93,6 +106,9 @@ from domain.ports import DuplicateIndex, KeyLog, ObjectStore
 from domain.records import DEDUPE_FIELD
 
 AVRO_CONTENT_TYPE = "avro/binary"
+# Sources held from the inspection to the writing (module docstring, "One read"): a 500-file
+# month of save_campaign_data's files is ~44 MB; the merge's Lambda has 3,008 MB.
+HOLD_BYTES = 64 * 1024 * 1024
 
 
 class _Refused(Exception):
@@ -115,6 +131,7 @@ class AvroLakeCompactor:
         compression_level: int | None = None,
         read_ahead: int = 8,
         abort_uploads: Callable[[ObjectRef], int] | None = None,
+        hold_bytes: int = HOLD_BYTES,
     ) -> None:
         self._store = store
         # S3: the store's abort_open_uploads; None where a store has no multipart uploads.
@@ -127,6 +144,11 @@ class AvroLakeCompactor:
         # ahead, 2.7 s with 8. On local files there is no wait to hide and the threads' GIL
         # handoffs doubled a 500-file merge's time, so the benchmark reads local files with 0.
         self.read_ahead = read_ahead
+        # Small sources read whole by the inspection and held for the writing, up to this many
+        # bytes in all (module docstring, "One read"); 0: every source read twice.
+        self.hold_bytes = hold_bytes
+        self._hold: frozenset[str] = frozenset()
+        self._held: dict[str, list[bytes]] = {}
         self._current: dict[str, CurrentSchema] = {}
         # Writer schema text -> verdict, per type: 500 files share one or two schemas, and
         # parsing one costs more than copying a file's blocks.
@@ -181,6 +203,8 @@ class AvroLakeCompactor:
         Nothing is written."""
         current = self._schema(record_type)
         found: list[SourceFile] = []
+        self._held.clear()
+        self._hold = _to_hold(sources, self.hold_bytes)
         heads = read_ahead(self._fetch_head, sources, ahead=self.read_ahead)
         with closing(heads):
             for info, head in heads:
@@ -188,10 +212,14 @@ class AvroLakeCompactor:
                     heartbeat()
                 refusal = self._inspect_one(record_type, current, info, head, keys, log, found)
                 if refusal is not None:
+                    self._held.clear()
                     return Failure(refusal)
         return Success(tuple(found))
 
     def _fetch_head(self, info: ObjectInfo) -> list[bytes]:
+        """A source to hold, whole (one GET); any other, its head (a ranged GET)."""
+        if info.ref.key in self._hold:
+            return list(self._store.iter_chunks(info.ref))
         return list(self._store.iter_chunks(info.ref, 0, head_size(info.size)))
 
     def _fingerprint(self, info: ObjectInfo, head: list[bytes], size: int) -> bytes:
@@ -207,12 +235,16 @@ class AvroLakeCompactor:
                 crc = zlib.crc32(chunk, crc)
         return crc.to_bytes(4, "big")
 
-    def _fetch_whole(self, source: SourceFile) -> list[bytes] | None:
-        """A source small enough to hold (save_campaign_data's files are ~0.1-1 MB); a larger
-        one (a merged day, in a month's merge) streams when its turn comes."""
+    def _fetch_whole(self, source: SourceFile) -> tuple[list[bytes] | None, bool]:
+        """The source's bytes held since the inspection (True: not fetched again); else, a
+        source small enough to hold (save_campaign_data's files are ~0.1-1 MB) fetched now; a
+        larger one (a merged day, in a month's merge) streams when its turn comes (None)."""
+        held = self._held.pop(source.info.ref.key, None)
+        if held is not None:
+            return held, True
         if source.info.size > READ_AHEAD_MAX_BYTES:
-            return None
-        return list(self._store.iter_chunks(source.info.ref))
+            return None, False
+        return list(self._store.iter_chunks(source.info.ref)), False
 
     def _inspect_one(
         self,
@@ -225,10 +257,16 @@ class AvroLakeCompactor:
         found: list[SourceFile],
     ) -> MergeRefusal | None:
         head_chunks = head()
-        reader = ChunkReader(then_rest(head_chunks, self._store, info.ref, head_size(info.size)))
+        whole = info.ref.key in self._hold
+        reader = ChunkReader(
+            head_chunks
+            if whole
+            else then_rest(head_chunks, self._store, info.ref, head_size(info.size))
+        )
         try:
             header = read_header(reader)
-            fingerprint = self._fingerprint(info, head_chunks, header.size)
+            # A held source is written from the bytes inspected: nothing to compare them with.
+            fingerprint = b"" if whole else self._fingerprint(info, head_chunks, header.size)
             verdict = self._verdict(record_type, header, info.ref.key)
             if isinstance(verdict, MergeRefusal):
                 return verdict
@@ -257,6 +295,8 @@ class AvroLakeCompactor:
             return _unreadable(info, "disappeared while the merge read it")
         finally:
             reader.close()
+        if whole:
+            self._held[info.ref.key] = head_chunks
         found.append(
             SourceFile(
                 info,
@@ -324,6 +364,8 @@ class AvroLakeCompactor:
             # No merged file names the sidecar, so it would never be trusted; tidy it away.
             self._store.delete(sidecar)
             return Failure(refused.refusal)
+        finally:
+            self._held.clear()
         return Success(
             MergedFile(
                 target,
@@ -340,7 +382,7 @@ class AvroLakeCompactor:
         self,
         record_type: str,
         source: SourceFile,
-        body: Callable[[], list[bytes] | None],
+        body: Callable[[], tuple[list[bytes] | None, bool]],
         drops: Sequence[int],
         log: KeyLog,
         sync: bytes,
@@ -355,10 +397,12 @@ class AvroLakeCompactor:
         current = self._schema(record_type)
         reader: ChunkReader | None = None
         try:
-            held = body()
+            held, inspected = body()
             reader = ChunkReader(lazy_chunks(self._store, info.ref) if held is None else held)
             raw = reader.read(source.header_size)
-            self._same_header(source, raw)
+            if not inspected:
+                # Held bytes are the inspected bytes: there is nothing to compare.
+                self._same_header(source, raw)
             writer_schema = _parsed_writer(_header_of(raw)) if source.resolved else current.parsed
             as_stored = source.codec == self.codec and not source.resolved
             # A held file with nothing to drop whose sync marker is the merged file's: its bytes
@@ -533,6 +577,17 @@ class _Tally:
     bytes: int = 0
     copied: int = 0
     rewritten: int = 0
+
+
+def _to_hold(sources: Sequence[ObjectInfo], budget: int) -> frozenset[str]:
+    """The sources (keys) read whole once and held from the inspection to the writing: the
+    small ones, in listing order, until `budget` bytes."""
+    hold = []
+    for info in sources:
+        if info.size <= READ_AHEAD_MAX_BYTES and info.size <= budget:
+            hold.append(info.ref.key)
+            budget -= info.size
+    return frozenset(hold)
 
 
 def _scan(

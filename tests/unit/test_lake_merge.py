@@ -39,8 +39,14 @@ def source(number: int) -> ObjectRef:
     return ObjectRef(BUCKET, f"avro/codeBan/{DAY}/shardId-000000000000-{number}.avro")
 
 
-def merge(store: InMemoryObjectStore, queue: MemoryMoveQueue | None = None, **kwargs: Any) -> Any:
-    compactor = AvroLakeCompactor(store)
+def merge(
+    store: InMemoryObjectStore,
+    queue: MemoryMoveQueue | None = None,
+    *,
+    compactor: AvroLakeCompactor | None = None,
+    **kwargs: Any,
+) -> Any:
+    compactor = compactor or AvroLakeCompactor(store)
     return merge_avro_files(
         MergeRequest(DAY, ("codeBan",)),
         store=store,
@@ -286,11 +292,11 @@ def test_a_header_longer_than_the_first_ranged_read_is_read_on() -> None:
     assert [r["dedupeId"] for r in read_records(store.objects[MERGED])][-2:] == ["3999", "x"]
 
 
-def test_a_source_rewritten_between_inspection_and_writing_is_refused_not_merged() -> None:
+def test_a_source_not_held_rewritten_between_inspection_and_writing_is_refused_not_merged() -> None:
     store = InMemoryObjectStore()
     store.put_bytes(source(1), lake_file("codeBan", [ban_record("a"), ban_record("b")]))
     store.put_bytes(source(2), lake_file("codeBan", [ban_record("b", copy=1), ban_record("c")]))
-    compactor = AvroLakeCompactor(store)
+    compactor = AvroLakeCompactor(store, hold_bytes=0)  # read twice: its header compared
     rewrite = lake_file("codeBan", [ban_record("c", copy=2), ban_record("b", copy=2)])
 
     class RewritingIndex(FirstWinsIndex):
@@ -312,3 +318,77 @@ def test_a_source_rewritten_between_inspection_and_writing_is_refused_not_merged
     (refused,) = counts.refusals
     assert refused.refusal is not None and "changed while the merge ran" in refused.refusal.message
     assert MERGED not in store.objects
+
+
+class CountingStore(InMemoryObjectStore):
+    """Counts the reads (GETs, ranged or not) of each object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets: dict[ObjectRef, int] = {}
+
+    def iter_chunks(self, ref: ObjectRef, start: int = 0, end: int | None = None) -> Any:
+        self.gets[ref] = self.gets.get(ref, 0) + 1
+        return super().iter_chunks(ref, start, end)
+
+
+def test_each_small_source_is_read_once_held_from_its_inspection_to_the_writing() -> None:
+    store = CountingStore()
+    for number in range(1, 4):
+        records = [ban_record(f"{number}-{i}") for i in range(3)] + [ban_record("dup")]
+        store.put_bytes(source(number), lake_file("codeBan", records))
+
+    counts = merge(store)
+
+    assert counts.refusals == () and (counts.records, counts.duplicates) == (10, 2)
+    assert [store.gets[source(n)] for n in range(1, 4)] == [1, 1, 1]
+
+
+def test_sources_held_or_read_twice_merge_into_the_same_bytes() -> None:
+    files = {
+        source(n): lake_file(
+            "codeBan", [ban_record(f"{n % 3}-{i}", copy=n) for i in range(5)], blocks=[2, 3]
+        )
+        for n in range(1, 5)
+    }
+    stores = [InMemoryObjectStore(files), InMemoryObjectStore(files)]
+    budgets = (AvroLakeCompactor.__init__.__kwdefaults__ or {})["hold_bytes"], 0
+
+    results = [
+        merge(store, compactor=AvroLakeCompactor(store, hold_bytes=budget))
+        for store, budget in zip(stores, budgets, strict=True)
+    ]
+
+    assert [(r.records, r.duplicates, r.refusals) for r in results] == [(15, 5, ())] * 2
+    assert stores[0].objects[MERGED] == stores[1].objects[MERGED]
+    sidecar = LAYOUT.sidecar_ref("codeBan", DAY)
+    assert stores[0].objects[sidecar] == stores[1].objects[sidecar]
+
+
+def test_a_held_source_rewritten_after_its_inspection_is_merged_as_inspected() -> None:
+    store = InMemoryObjectStore()
+    store.put_bytes(source(1), lake_file("codeBan", [ban_record("a"), ban_record("b")]))
+    inspected = lake_file("codeBan", [ban_record("b", copy=1), ban_record("c")])
+    store.put_bytes(source(2), inspected)
+    listed = {info.ref: info.etag for info in store.list_objects(BUCKET, "avro/")}
+    rewrite = lake_file("codeBan", [ban_record("c", copy=2), ban_record("b", copy=2)])
+
+    class RewritingIndex(FirstWinsIndex):
+        def drops(self, order: Any, watch: Any = None) -> Any:
+            plan = super().drops(order, watch)
+            store.put_bytes(source(2), rewrite)  # a late replay lands while the merge runs
+            return plan
+
+    counts = merge(store, new_index=RewritingIndex)
+
+    assert counts.refusals == () and (counts.records, counts.duplicates) == (3, 1)
+    merged = store.objects[MERGED]
+    assert [(r["dedupeId"], r["payload"]) for r in read_records(merged)] == [
+        (r["dedupeId"], r["payload"]) for r in [ban_record("a"), ban_record("b"), ban_record("c")]
+    ]
+    # The manifest names the ETag the source was listed (and read) with: the move, which
+    # archives a source only while it has that ETag, leaves the rewrite for the next merge.
+    manifest = AvroLakeCompactor(store).read_manifest(MERGED)
+    assert manifest is not None
+    named = {entry.key: entry.etag for entry in manifest.sources}
+    assert named[source(2).key] == listed[source(2)] != store.head(source(2)).etag  # type: ignore[union-attr]
