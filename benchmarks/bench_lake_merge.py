@@ -47,6 +47,10 @@ TYPE = "registration"
 BUCKET = "lake"
 RUNS = 3
 METHODS = ("blocks", "spill", "records")
+# The production merge over S3 (S3ObjectStore, 8 sources fetched ahead) against the emulator in
+# a process of its own: `s3` as production wires it (small sources read once and held),
+# `s3-read-twice` with nothing held (each source's head, then the whole of it: two GETs).
+S3_METHODS = ("s3", "s3-read-twice")
 
 
 class DirectoryStore:
@@ -208,6 +212,76 @@ def merge_prefix(root: Path, prefix: str, in_memory_keys: int | None = None) -> 
     return counts
 
 
+def s3_store(endpoint: str) -> Any:
+    """The S3 store on the emulator, made before the clock (a client's creation, ~0.2 s of
+    botocore's models, is paid once per Lambda container, not per merge)."""
+    from adapters.aws.clients import ClientFactory, ClientOptions
+    from adapters.aws.s3 import S3ObjectStore
+
+    store = S3ObjectStore(ClientFactory(ClientOptions(endpoint_url=endpoint)).client("s3"))
+    store.head(_lake_ref(DAY))  # the first request's one-off costs (endpoint, signer)
+    return store
+
+
+def _lake_ref(key: str) -> Any:
+    from domain.models import ObjectRef
+
+    return ObjectRef(BUCKET, key)
+
+
+def merge_s3(store: Any, hold: bool) -> tuple[int, int]:
+    """merge_prefix's merge over S3 (the emulator), production's wiring."""
+    from adapters.lake_compactor import HOLD_BYTES, AvroLakeCompactor
+    from adapters.lake_keys import SpillingKeyIndex
+    from adapters.lake_sidecar import SpooledKeyLog
+    from domain.lake import LakeLayout
+    from domain.workers.merge_avro_files import MergeRequest, merge_avro_files
+
+    class Queue:
+        def send(self, request: Any) -> None:
+            pass
+
+    compactor = AvroLakeCompactor(
+        store,
+        compression_level=1,
+        abort_uploads=store.abort_open_uploads,
+        hold_bytes=HOLD_BYTES if hold else 0,
+    )
+    layout = LakeLayout(BUCKET)
+    counts = merge_avro_files(
+        MergeRequest(DAY, (TYPE,)),
+        store=store,
+        compactor=compactor,
+        manifests=compactor,
+        queue=Queue(),
+        layout=layout,
+        new_index=SpillingKeyIndex,
+        new_key_log=SpooledKeyLog,
+    )
+    assert not counts.refusals, counts.refusals
+    return counts.records, counts.duplicates
+
+
+def delete_merged_s3(endpoint: str) -> None:
+    from adapters.aws.clients import ClientFactory, ClientOptions
+    from domain.lake import LakeLayout
+
+    s3 = ClientFactory(ClientOptions(endpoint_url=endpoint)).client("s3")
+    layout = LakeLayout(BUCKET)
+    for ref in (layout.merged_ref(TYPE, DAY), layout.sidecar_ref(TYPE, DAY)):
+        s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+
+
+def upload_lake(root: Path, endpoint: str) -> None:
+    from adapters.aws.clients import ClientFactory, ClientOptions
+
+    s3 = ClientFactory(ClientOptions(endpoint_url=endpoint)).client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    base = root / BUCKET
+    for path in sorted(base.rglob("*.avro")):
+        s3.put_object(Bucket=BUCKET, Key=path.relative_to(base).as_posix(), Body=path.read_bytes())
+
+
 def merge_records(root: Path) -> tuple[int, int]:
     """The straightforward merge: every record decoded, checked against a set, encoded again."""
     sources = sorted((root / BUCKET / "avro" / TYPE / DAY).rglob("*.avro"))
@@ -248,18 +322,23 @@ def _run(method: str, root: str, answer: Any) -> None:
         before_mib = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
     # The merging process's tree (threads and any child it starts): clock ticks of 10 ms,
     # against merges of 0.1-1 s.
+    store = s3_store(root) if method in S3_METHODS else None
     started, tree = time.perf_counter(), cpu_snapshot()
     if method == "records":
         records, duplicates = merge_records(Path(root))
+    elif method in S3_METHODS:
+        records, duplicates = merge_s3(store, hold=method == "s3")
     else:
         records, duplicates = merge_blocks(Path(root), SPILL_KEYS if method == "spill" else None)
     wall, cpu = time.perf_counter() - started, cpu_snapshot().total - tree.total
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if method in S3_METHODS:
+        delete_merged_s3(root)  # after the clock: the next run merges the month again
     answer.send((wall, cpu, records, duplicates, peak_mib, before_mib))
 
 
 def measure(
-    method: str, root: Path, code: str | None = None
+    method: str, root: Path | str, code: str | None = None
 ) -> tuple[float, float, int, int, float, float]:
     """One merge in a fresh process (so its peak RSS is its own); then the merged file goes.
     `code`: a directory holding another checkout (the baseline), imported by the child first."""
@@ -277,8 +356,8 @@ def measure(
             sys.path.remove(code)
     result = ours.recv()
     process.join()
-    merged = root / BUCKET / "avro" / TYPE / "merged"
-    shutil.rmtree(merged, ignore_errors=True)
+    if isinstance(root, Path):  # (an S3 run's child deletes its outputs itself)
+        shutil.rmtree(root / BUCKET / "avro" / TYPE / "merged", ignore_errors=True)
     return result  # type: ignore[no-any-return]
 
 
@@ -300,9 +379,10 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
-    unknown = set(methods) - set(METHODS)
+    unknown = set(methods) - set(METHODS) - set(S3_METHODS)
     if unknown:
-        parser.error(f"unknown methods {sorted(unknown)}: choose from {', '.join(METHODS)}")
+        choices = ", ".join(METHODS + S3_METHODS)
+        parser.error(f"unknown methods {sorted(unknown)}: choose from {choices}")
     # (label, method, code directory or None for this tree)
     variants = [(m, m, None) for m in methods]
     if args.baseline:
@@ -323,13 +403,27 @@ def main(argv: list[str]) -> int:
                 # of them had the first method measured ~25 % slower than a rerun of it.
                 os.sync()
                 total = files * RECORDS_PER_FILE
+                emulator = None
+                if any(m in S3_METHODS for m in methods):
+                    from local.emulator import EmulatorProcess
+
+                    # Its own process: the merging child's CPU is the client's alone.
+                    emulator = EmulatorProcess().start()
+                    upload_lake(root, emulator.endpoint_url)
                 figures: dict[str, tuple[Any, ...]] = {}
                 # Runs alternated between the variants: a change in the machine's load weighs
                 # on all of them alike.
                 measured: dict[str, list[Any]] = {label: [] for label, _, _ in variants}
-                for _ in range(args.runs):
-                    for label, method, code in variants:
-                        measured[label].append(measure(method, root, code))
+                try:
+                    for _ in range(args.runs):
+                        for label, method, code in variants:
+                            where: Path | str = root
+                            if emulator is not None and method in S3_METHODS:
+                                where = emulator.endpoint_url
+                            measured[label].append(measure(method, where, code))
+                finally:
+                    if emulator is not None:
+                        emulator.stop()
                 for label, method, _ in variants:
                     runs = measured[label]
                     for _, _, records, duplicates, _, _ in runs:
