@@ -22,14 +22,14 @@ A merge reads each source twice, or once when it is held (below, "One read"):
 
 One read: the small sources (<= 4 MiB each: save_campaign_data's files, not merged days) are
 read whole by the inspection, one GET, and held for the writing, up to `hold_bytes` in all
-(64 MiB: a 500-file month of ~88 KB files is ~44 MB); the rest are read twice as above. On S3 a
-GET costs the client ~2.5-3 ms of CPU here (botocore against the emulator, benchmarks/README.md
-"Lake merge"), ~10x a source's whole merge work, so one GET a source instead of two is the
-largest cut of a production merge's CPU. A held source is written from the bytes inspected, so
-its header is not compared again: a source rewritten after its inspection (a late replay) is
-merged as it was inspected, the merged file's manifest names the ETag it was listed with, and
-the move (domain/workers/move_merged_avro_files.py) leaves the rewritten object for the next
-merge. A source not held is still refused when its header changed. One merge at a time per
+(64 MiB: a 500-file month of ~88 KB files is ~44 MB); the rest are read twice as above. On S3
+a GET costs the client ~2.5 ms of CPU here (botocore against the emulator, benchmarks/README.md
+"Lake merge"), ~8x a source's whole merge work on local files: one GET a source instead of two
+is the largest cut of a production merge's CPU. A held source is written from the bytes
+inspected, so its header is not compared again: a source rewritten after its inspection (a late
+replay) is merged as it was inspected, the merged file's manifest names the ETag it was listed
+with, and the move (domain/workers/move_merged_avro_files.py) leaves the rewritten object for
+the next merge. A source not held is still refused when its header changed. One merge at a time per
 compactor (what is held belongs to the merge between its inspect and write_merged).
 
 Memory: the sources held (at most `hold_bytes`), one chunk of the object being read (1 MiB
