@@ -9,6 +9,10 @@
 - Processes start with "forkserver" by default: forking a process that runs threads (boto3's
   pools, the in-process emulator) can deadlock the child; "fork" is accepted for speed where
   that cannot happen.
+- The forkserver imports, once, the transform's module, the context's and the program's main
+  module (`python -m` names it); its pool processes are forked with them loaded. Without that
+  every pool process imported them itself (multiprocessing re-runs the main module in each
+  child: for the CLI or a benchmark, botocore and more), about 1 s of CPU a process a file.
 - If the consumer stops early (an exception, a break), pending chunks are cancelled and the pool
   is shut down when the generator closes.
 - Each worker process keeps the memory it frees (glibc's malloc told not to trim its heap nor to
@@ -24,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -56,6 +61,21 @@ def keep_freed_memory() -> bool:
     return all([mallopt(param, value) == 1 for param, value in settings])  # set all, then judge
 
 
+def preload_modules(fn: Callable[..., Any], ctx: Any) -> list[str]:
+    """What the forkserver imports before forking pool processes (module docstring): the main
+    module by name (a script run by path multiprocessing preloads itself), the transform's and
+    the context's modules. A package's `__main__` is left out, as multiprocessing leaves it:
+    it may run the program when imported."""
+    names: list[str] = ["adapters.forkserver_preload", "__main__"]
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name and not spec.name.endswith(".__main__"):
+        names.append(spec.name)
+    for module in (getattr(fn, "__module__", None), type(ctx).__module__):
+        if module and module not in ("__main__", "builtins") and module not in names:
+            names.append(module)
+    return names
+
+
 def _install(fn: Callable[[Any, Any], Any], ctx: Any) -> None:
     global _installed
     keep_freed_memory()
@@ -84,6 +104,10 @@ class ProcessPoolChunkMapper:
 
     def map(self, fn: Callable[[C, T], R], ctx: C, chunks: Iterable[T]) -> Iterator[R]:
         context = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            # Takes effect when this process's forkserver starts (its first pool): later files
+            # reuse that server, with what it loaded then.
+            context.set_forkserver_preload(preload_modules(fn, ctx))
         pool = ProcessPoolExecutor(
             max_workers=self.processes,
             mp_context=context,

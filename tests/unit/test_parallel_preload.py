@@ -1,0 +1,60 @@
+"""The pool mapper's forkserver loads the transform's and the program's modules once, and its
+pool processes are forked with them (adapters/parallel.py): each pool process used to import
+them itself, ~1-2 s of CPU a process a file (benchmarks/README.md)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import subprocess
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from adapters.parallel import preload_modules
+from tests.support.pool_probe import where
+
+
+@pytest.fixture(scope="module")
+def probe() -> subprocess.CompletedProcess[str]:
+    # A process of its own: a forkserver is one per process, started with the first pool, and
+    # this suite's other pools would have started it with other modules.
+    return subprocess.run(
+        [sys.executable, "-m", "tests.support.pool_probe_main"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+
+def test_pool_processes_run_the_transform_imported_once_before_they_were_forked(
+    probe: subprocess.CompletedProcess[str],
+) -> None:
+    answer: dict[str, Any] = json.loads(probe.stdout)
+    results = answer["results"]
+    assert [r["chunk"] for r in results] == list(range(8))
+    imported_in = {r["imported_in"] for r in results}
+    ran_in = {r["ran_in"] for r in results}
+    assert len(imported_in) == 1, "every pool process was forked from one loaded server"
+    assert imported_in.isdisjoint(ran_in), "a pool process imported the transform itself"
+    assert imported_in != {answer["main"]}
+
+
+def test_pool_processes_write_no_warning_for_the_main_module_loaded_ahead(
+    probe: subprocess.CompletedProcess[str],
+) -> None:
+    assert "Warning" not in probe.stderr, probe.stderr
+
+
+def test_a_packages_main_module_is_not_loaded_ahead_as_it_may_run_the_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.machinery.ModuleSpec("tool.__main__", None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert "tool.__main__" not in preload_modules(where, None)
+    main.__spec__ = importlib.machinery.ModuleSpec("tool.cli", None)
+    assert "tool.cli" in preload_modules(where, None)
