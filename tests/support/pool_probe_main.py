@@ -1,5 +1,6 @@
-"""`python -m tests.support.pool_probe_main`: maps tests/support/pool_probe.py's `where` over
-eight chunks on a pool of two processes and prints the answers as JSON, with its own pid."""
+"""`python -m tests.support.pool_probe_main [--main-fn]`: maps tests/support/pool_probe.py's
+`where` (or, with --main-fn, `where_here`, defined in this main module) over eight chunks on a
+pool of two processes and prints the answers as JSON, with its own pid."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from adapters.parallel import ProcessPoolChunkMapper
 from tests.support.pool_probe import where
 
 
+def where_here(ctx: object, chunk: int) -> dict[str, int]:
+    """`where`, from the main module: pool processes must run this module to find it."""
+    return where(ctx, chunk)
+
+
 def main() -> int:
-    results = list(ProcessPoolChunkMapper(processes=2).map(where, None, range(8)))
+    fn = where_here if "--main-fn" in sys.argv else where
+    results = list(ProcessPoolChunkMapper(processes=2).map(fn, None, range(8)))
     json.dump({"main": os.getpid(), "results": results}, sys.stdout)
     return 0
 
