@@ -141,6 +141,8 @@ class ProcessPoolChunkMapper:
             main = None if with_main else _main_module()
             if main is not None:
                 os.environ[MAIN_SKIPPED_ENV] = main
+            else:  # not one inherited from a parent process that skipped its own main
+                os.environ.pop(MAIN_SKIPPED_ENV, None)
             context.set_forkserver_preload(preload_modules(fn, ctx, with_main=with_main))
         pool = ProcessPoolExecutor(
             max_workers=self.processes,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import os
 import subprocess
 import sys
 import types
@@ -14,15 +15,16 @@ from typing import Any
 
 import pytest
 
-from adapters.parallel import preload_modules
+from adapters.parallel import MAIN_SKIPPED_ENV, preload_modules
 from tests.support.pool_probe import where
 
 
-def _probe(*args: str) -> subprocess.CompletedProcess[str]:
+def _probe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # A process of its own: a forkserver is one per process, started with the first pool, and
     # this suite's other pools would have started it with other modules.
     return subprocess.run(
         [sys.executable, "-m", "tests.support.pool_probe_main", *args],
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         check=True,
@@ -65,6 +67,13 @@ def test_a_transform_from_the_main_module_still_runs_on_the_pool() -> None:
     _, results = _results(probe)
     assert {r["ran_main"] for r in results} == {1}
     assert "Warning" not in probe.stderr, probe.stderr
+
+
+def test_a_transform_from_the_main_module_runs_under_a_parent_that_skipped_its_main() -> None:
+    # The parent's setting is in the environment the probe inherits; it is not the probe's.
+    inherited = {MAIN_SKIPPED_ENV: "name:tests.support.pool_probe_main"}
+    _, results = _results(_probe("--main-fn", env=inherited))
+    assert {r["ran_main"] for r in results} == {1}
 
 
 def test_pool_processes_write_no_warning(probe: subprocess.CompletedProcess[str]) -> None:
