@@ -171,7 +171,15 @@ class ObjectStore(ObjectReader, BlobWriter, BlobListing, BlobMover, Protocol):
     adapters and composition."""
 
 
-class ConditionalObjectStore(ObjectStore, VersionedBlobs, Protocol):
+class BulkDelete(Protocol):
+    def delete_many(self, refs: Sequence[ObjectRef]) -> None:
+        """Deletes each (a missing one is no error), in as few calls as the store allows: one
+        call a checkpoint cost a scored file ~1 µs a row (benchmarks/README.md). A failure may
+        leave any of them undeleted."""
+        ...
+
+
+class ConditionalObjectStore(ObjectStore, VersionedBlobs, BulkDelete, Protocol):
     """An object store with conditional writes too (S3's and the in-memory one): for a worker
     whose runs must not overlap (process_scored_files' lease and checkpoints)."""
 

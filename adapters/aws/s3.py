@@ -17,7 +17,7 @@ part by part (UploadPartCopy, the source's own part sizes) for a multipart one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -38,6 +38,7 @@ MIB = 1024 * 1024
 DEFAULT_CHUNK_SIZE = 1 * MIB
 DEFAULT_MAX_LINE_BYTES = 64 * MIB
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+DELETE_BATCH = 1_000  # DeleteObjects takes at most 1,000 keys a call
 
 
 def _line_or_overlong(line: bytes, limit: int) -> bytes | OverlongLine:
@@ -315,3 +316,23 @@ class S3ObjectStore:
     def delete(self, ref: ObjectRef) -> None:
         """Idempotent: deleting a missing object is not an error (S3 semantics)."""
         self.client.delete_object(Bucket=ref.bucket, Key=ref.key)
+
+    def delete_many(self, refs: Sequence[ObjectRef]) -> None:
+        """DeleteObjects, up to 1,000 keys a call and bucket; a key S3 could not delete raises
+        naming it (the call itself answers 200)."""
+        by_bucket: dict[str, list[str]] = {}
+        for ref in refs:
+            by_bucket.setdefault(ref.bucket, []).append(ref.key)
+        for bucket, keys in by_bucket.items():
+            for start in range(0, len(keys), DELETE_BATCH):
+                batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
+                answer = self.client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+                errors = answer.get("Errors") or []
+                if errors:
+                    first = errors[0]
+                    raise RuntimeError(
+                        f"could not delete {len(errors)} object(s) in s3://{bucket}, first "
+                        f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message')}"
+                    )

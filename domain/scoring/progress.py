@@ -232,7 +232,7 @@ class ProgressLedger:
 
     def clear(self, *, with_done: bool) -> None:
         """Deletes the checkpoints (after the scrubbed CSV that holds their rows was written)."""
-        for info in list(self.store.list_objects(self.bucket, self.prefix + "part-")):
-            self.store.delete(info.ref)
+        parts = [info.ref for info in self.store.list_objects(self.bucket, self.prefix + "part-")]
+        self.store.delete_many(parts)
         if with_done:
             self.store.delete(self.done_ref)

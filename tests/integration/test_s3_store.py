@@ -272,3 +272,16 @@ def test_a_completed_upload_aborts_its_keys_uploads_abandoned_before_it_and_no_o
     assert store(s3_client).read_bytes(ref) == data
     left = uploads_in_progress(s3_client, bucket)
     assert [(u["Key"], u["UploadId"]) for u in left] == [(ref.key + ".other", other)]
+
+
+def test_delete_many_deletes_each_in_batches_of_a_thousand_and_a_missing_key_is_no_error(
+    s3_client: Any, bucket: str, make_bucket: Callable[[], str]
+) -> None:
+    objects = store(s3_client)
+    other = make_bucket()
+    refs = [ObjectRef(bucket, f"progress/x/part-{n:06d}") for n in range(1, 1_004)]
+    for ref in [*refs, ObjectRef(bucket, "keep"), ObjectRef(other, "gone")]:
+        s3_client.put_object(Bucket=ref.bucket, Key=ref.key, Body=b"x")
+    objects.delete_many([*refs, ObjectRef(bucket, "never-there"), ObjectRef(other, "gone")])
+    assert [info.ref.key for info in objects.list_objects(bucket, "")] == ["keep"]
+    assert list(objects.list_objects(other, "")) == []

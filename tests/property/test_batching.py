@@ -18,7 +18,7 @@ from adapters.aws.kinesis_limits import (
     rejection_reason,
     split_batches,
 )
-from domain.models import StreamRecord
+from domain.models import RejectedRecord, StreamRecord
 
 
 @st.composite
@@ -149,3 +149,52 @@ def test_long_run_of_rejects_is_flushed_in_bounded_batches() -> None:
     records = [StreamRecord("k", b"x" * 50)] * 10
     batches = list(split_batches(records, lim))
     assert [len(b.rejected) for b in batches] == [3, 3, 3, 1]
+
+
+def _plain_split(records: list[StreamRecord], lim: BatchLimits) -> list[Batch]:
+    """split_batches as it was, one rejection_reason and record_size a record: the reference
+    for the inline sizing of the common record."""
+    batches: list[Batch] = []
+    pending: list[StreamRecord] = []
+    positions: list[int] = []
+    rejected: list[RejectedRecord] = []
+    size = 0
+    for position, record in enumerate(records):
+        reason = rejection_reason(record, lim)
+        if reason is not None:
+            rejected.append(RejectedRecord(record.partition_key, reason))
+            if len(rejected) >= lim.max_records:
+                batches.append(Batch(tuple(pending), size, tuple(rejected), tuple(positions)))
+                pending, positions, size, rejected = [], [], 0, []
+            continue
+        if pending and size + record_size(record) > lim.max_bytes:
+            batches.append(Batch(tuple(pending), size, tuple(rejected), tuple(positions)))
+            pending, positions, size, rejected = [], [], 0, []
+        pending.append(record)
+        positions.append(position)
+        size += record_size(record)
+        if len(pending) >= lim.max_records:
+            batches.append(Batch(tuple(pending), size, tuple(rejected), tuple(positions)))
+            pending, positions, size, rejected = [], [], 0, []
+    if pending or rejected:
+        batches.append(Batch(tuple(pending), size, tuple(rejected), tuple(positions)))
+    return batches
+
+
+ascii_or_any_records = st.lists(
+    st.builds(
+        StreamRecord,
+        partition_key=st.one_of(
+            st.text(alphabet="abcXYZ019-_", max_size=8), st.text(min_size=0, max_size=8)
+        ),
+        data=st.binary(max_size=220),
+    ),
+    max_size=120,
+)
+
+
+@given(ascii_or_any_records, limits())
+def test_batches_records_sizes_rejects_and_positions_equal_the_plain_loops(
+    records: list[StreamRecord], lim: BatchLimits
+) -> None:
+    assert list(split_batches(records, lim)) == _plain_split(records, lim)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -151,6 +151,10 @@ class GatedStore:
     def delete(self, ref: ObjectRef) -> None:
         self.gates.gate(self.run)
         self.inner.delete(ref)
+
+    def delete_many(self, refs: Sequence[ObjectRef]) -> None:
+        for ref in refs:
+            self.delete(ref)
 
     def read_versioned(self, ref: ObjectRef) -> tuple[bytes, str] | None:
         self.gates.gate(self.run)

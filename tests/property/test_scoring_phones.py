@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.scoring.phones import PhoneReader, check_phone, fast_nanp, slow_check
+from domain.scoring.phones import (
+    PhoneReader,
+    check_phone,
+    fast_nanp,
+    phonenumbers_check,
+    slow_check,
+)
 
 HOME_REGIONS = st.sampled_from(["US", "CA", "JM", "PR", "GB", "DE", "MX"])
 SEPARATOR = st.sampled_from(["", " ", "-", ".", "  ", "/", "--"])
@@ -48,6 +54,24 @@ def test_fast_path_agrees_with_phonenumbers_on_nanp_shapes(raw: str, home: str) 
     fast = fast_nanp(raw, home)
     if fast is not None:
         assert fast == slow_check(raw, home)
+
+
+INTERNATIONAL = st.builds(
+    "{}{}{}".format,
+    st.sampled_from(["+44", "+7", "+39", "+61", "+262", "+590", "+47", "+1", "00", "0", ""]),
+    SEPARATOR,
+    st.from_regex(r"[0-9]{4,11}", fullmatch=True),
+)
+
+
+@settings(max_examples=1500)
+@given(st.one_of(INTERNATIONAL, phone_like(), nanp_like()), HOME_REGIONS)
+@example("+44 7700 900123", "US")  # GB, sharing +44 with GG, IM and JE
+@example("+44 1481 256789", "US")  # GG
+@example("+7 701 123 4567", "US")  # KZ, sharing +7 with RU
+@example("+590 690 00 12 34", "US")  # GP, sharing +590 with BL and MF
+def test_the_one_lookup_check_equals_phonenumbers_plain_calls(raw: str, home: str) -> None:
+    assert phonenumbers_check(raw, home) == slow_check(raw, home)
 
 
 @settings(max_examples=1000)
