@@ -26,7 +26,7 @@ from domain.scoring.bands import NO_BAND
 from domain.scoring.chunk_types import OPTIONAL_RECORD_FIELDS, Chunk, ChunkResult, TransformContext
 from domain.scoring.emails import _SPECIAL_USE_DOTTED, _SPECIAL_USE_TLDS
 from domain.scoring.phones import _home_parses_like_us, nanp_region_patterns
-from domain.scoring.reasons import Tag
+from domain.scoring.reasons import Reason, Tag
 from domain.scoring.records import RECORD_TYPE, dedupe_prefix
 from domain.scoring.transform import transform_chunk
 
@@ -36,6 +36,8 @@ ChunkTransform = Callable[[TransformContext, Chunk], ChunkResult]
 Cut = tuple[int, int, int, int, int]
 CHOICES = ("auto", "rust", "python")
 _TAGS = (Tag.INTL_PHONE, Tag.INVALID_PHONE, Tag.UNCONFIRMED_PHONE, Tag.INVALID_EMAIL)
+# The kernel's rejection counts, in its order (its reason texts are the Python transform's).
+_REJECTIONS = (Reason.BLOCKED_DOMAIN, Reason.BLACKLISTED_EMAIL)
 # The encoders whose bytes the kernel writes (orjson.dumps; exact_dumps is orjson for records).
 _ORJSON_ENCODERS = (orjson.dumps, exact_dumps)
 
@@ -108,12 +110,13 @@ def kernel_transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     if kernel is None:
         return transform_chunk(ctx, chunk)
     overlong = dict(chunk.overlong)
-    csv, cuts, keys, payloads, rows, tag_counts, tagged, band_counts = kernel.run(
+    csv, cuts, keys, payloads, rows, tag_counts, tagged, band_counts, refusals = kernel.run(
         chunk.data, chunk.first_row, list(overlong)
     )
     tags = {str(tag): n for tag, n in zip(_TAGS, tag_counts, strict=True) if n}
     names = [tier.name for tier in ctx.bands.tiers] + [NO_BAND]
     bands = {name: n for name, n in zip(names, band_counts, strict=True) if n}
+    rejected = {str(r): n for r, n in zip(_REJECTIONS, refusals, strict=True) if n}
     if not cuts:
         return ChunkResult(
             rows=chunk.line_count,
@@ -121,13 +124,13 @@ def kernel_transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
             partition_keys=keys,
             payloads=payloads,
             record_rows=rows,
-            rejected={},
+            rejected=rejected,
             tags=tags,
             tagged=tagged,
             bands=bands,
         )
     return _merge(ctx, chunk, overlong, kernel_part=(csv, cuts, keys, payloads, rows),
-                  counts=(tags, tagged, bands))  # fmt: skip
+                  counts=(tags, tagged, bands, rejected))  # fmt: skip
 
 
 def _merge(
@@ -135,7 +138,7 @@ def _merge(
     chunk: Chunk,
     overlong: dict[int, int],
     kernel_part: tuple[bytes, list[Cut], list[str], list[bytes], list[int]],
-    counts: tuple[dict[str, int], int, dict[str, int]],
+    counts: tuple[dict[str, int], int, dict[str, int], dict[str, int]],
 ) -> ChunkResult:
     """The kernel's rows and the Python transform's result for the rows handed back, in row
     order. The handed-back lines go to the Python transform in one call (one call per run cost
@@ -182,16 +185,17 @@ def _merge(
         out_rows += part_rows[at_part:part_upto]
         at_part = part_upto
     out_csv.append(csv[at_csv:])
-    tags, bands = Counter(counts[0]), Counter(counts[2])
+    tags, bands, rejected = Counter(counts[0]), Counter(counts[2]), Counter(counts[3])
     tags.update(part.tags)
     bands.update(part.bands)
+    rejected.update(part.rejected)
     return ChunkResult(
         rows=chunk.line_count,
         csv=b"".join(out_csv),
         partition_keys=out_keys + keys[at_record:],
         payloads=out_payloads + payloads[at_record:],
         record_rows=out_rows + rows[at_record:],
-        rejected=part.rejected,
+        rejected=dict(rejected),
         tags=dict(tags),
         tagged=counts[1] + part.tagged,
         bands=dict(bands),

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use blake2b_simd::{Params, State};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList, PyString};
 use regex::Regex;
 
 const INTL: usize = 1;
@@ -58,120 +58,262 @@ fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
-/// The shortest round-trip digits of a finite `x >= 0` and the decimal exponent of the first.
-fn shortest(x: f64) -> (String, i32) {
-    let text = format!("{:e}", x);
-    let (mantissa, exponent) = text.split_once('e').expect("LowerExp writes an exponent");
-    (
-        mantissa.replace('.', ""),
-        exponent.parse().expect("an integer exponent"),
-    )
+/// A stack buffer for `{:e}`: formatting a float allocates nothing (a String per float was a
+/// measurable share of the row).
+struct StackText {
+    bytes: [u8; 40],
+    len: usize,
 }
 
-/// `x` written in fixed or scientific notation from its shortest digits: fixed when
-/// `low <= exponent < 16`; `pad` is the exponent's minimum digits.
-fn float_text(x: f64, low: i32, pad: usize, out: &mut String) {
-    if x.is_sign_negative() {
-        out.push('-');
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.bytes.len() {
+            return Err(std::fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
-    let x = x.abs();
-    if x == 0.0 {
-        out.push_str("0.0");
-        return;
+}
+
+/// A finite float's sign and shortest round-trip digits with the decimal exponent of the
+/// first, computed once and written in Python's and orjson's notations.
+struct Float {
+    negative: bool,
+    zero: bool,
+    digits: [u8; 24],
+    len: usize,
+    exp: i32,
+}
+
+impl Float {
+    fn of(x: f64) -> Float {
+        let mut f = Float {
+            negative: x.is_sign_negative(),
+            zero: x == 0.0,
+            digits: [0; 24],
+            len: 0,
+            exp: 0,
+        };
+        if f.zero {
+            return f;
+        }
+        let mut text = StackText {
+            bytes: [0; 40],
+            len: 0,
+        };
+        write!(text, "{:e}", x.abs()).expect("a float's {:e} fits 40 bytes");
+        let text = &text.bytes[..text.len];
+        let e = text
+            .iter()
+            .position(|b| *b == b'e')
+            .expect("LowerExp writes an exponent");
+        for b in &text[..e] {
+            if *b != b'.' {
+                f.digits[f.len] = *b;
+                f.len += 1;
+            }
+        }
+        let (negative_exp, magnitude) = match text[e + 1] {
+            b'-' => (true, &text[e + 2..]),
+            _ => (false, &text[e + 1..]),
+        };
+        let magnitude = magnitude
+            .iter()
+            .fold(0i32, |n, b| n * 10 + i32::from(b - b'0'));
+        f.exp = if negative_exp { -magnitude } else { magnitude };
+        f
     }
-    let (digits, exp) = shortest(x);
-    if (low..16).contains(&exp) {
-        if exp >= 0 {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                out.push_str(&digits);
-                out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-                out.push_str(".0");
+
+    /// Fixed notation when `low <= exponent < 16`, else scientific; `pad` is the exponent's
+    /// minimum digits.
+    fn write(&self, low: i32, pad: usize, out: &mut Vec<u8>) {
+        if self.negative {
+            out.push(b'-');
+        }
+        if self.zero {
+            out.extend_from_slice(b"0.0");
+            return;
+        }
+        let digits = &self.digits[..self.len];
+        let exp = self.exp;
+        if (low..16).contains(&exp) {
+            if exp >= 0 {
+                let int_len = exp as usize + 1;
+                if digits.len() <= int_len {
+                    out.extend_from_slice(digits);
+                    out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
+                    out.extend_from_slice(b".0");
+                } else {
+                    out.extend_from_slice(&digits[..int_len]);
+                    out.push(b'.');
+                    out.extend_from_slice(&digits[int_len..]);
+                }
             } else {
-                out.push_str(&digits[..int_len]);
-                out.push('.');
-                out.push_str(&digits[int_len..]);
+                out.extend_from_slice(b"0.");
+                out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
+                out.extend_from_slice(digits);
             }
         } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(&digits);
+            out.push(digits[0]);
+            if digits.len() > 1 {
+                out.push(b'.');
+                out.extend_from_slice(&digits[1..]);
+            }
+            out.push(b'e');
+            out.push(if exp < 0 { b'-' } else { b'+' });
+            let magnitude = exp.unsigned_abs();
+            if pad == 2 && magnitude < 10 {
+                out.push(b'0');
+            }
+            push_int(u64::from(magnitude), out);
         }
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let _ = write!(out, "{:0width$}", exp.unsigned_abs(), width = pad);
+    }
+
+    /// Python's repr(float).
+    fn py_repr(&self, out: &mut Vec<u8>) {
+        self.write(-4, 2, out);
+    }
+
+    /// orjson's bytes for a float.
+    fn json(&self, out: &mut Vec<u8>) {
+        self.write(-5, 1, out);
     }
 }
 
-/// Python's repr(float).
-fn py_repr(x: f64, out: &mut String) {
-    float_text(x, -4, 2, out);
+fn push_int(mut n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
-/// orjson's bytes for a float.
-fn json_float(x: f64, out: &mut String) {
-    float_text(x, -5, 1, out);
+fn push_i64(n: i64, out: &mut Vec<u8>) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_int(n.unsigned_abs(), out);
 }
 
 /// A JSON string as orjson writes it: only '"', '\\' and control characters escaped.
-fn json_str(s: &str, out: &mut String) {
-    out.push('"');
+fn json_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\x08' => "\\b",
-            b'\t' => "\\t",
-            b'\n' => "\\n",
-            b'\x0c' => "\\f",
-            b'\r' => "\\r",
-            0..=0x1f => "",
+    for (i, b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\x08' => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\x0c' => b"\\f",
+            b'\r' => b"\\r",
+            0..=0x1f => b"",
             _ => continue,
         };
-        out.push_str(&s[start..i]);
+        out.extend_from_slice(&bytes[start..i]);
         if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
         } else {
-            out.push_str(escape);
+            out.extend_from_slice(escape);
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
-    out.push('"');
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// `[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?`, whole (spreadsheet.py's
+/// _PLAIN_NUMBER on ASCII; parse_score's text without the sign).
+fn is_plain_number(s: &[u8], signed: bool) -> bool {
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let from = *i;
+        while s.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - from
+    };
+    if signed && matches!(s.first(), Some(b'+' | b'-')) {
+        i = 1;
+    }
+    let whole = digits(&mut i);
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        let fraction = digits(&mut i);
+        if whole == 0 && fraction == 0 {
+            return false;
+        }
+    } else if whole == 0 {
+        return false;
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == s.len()
 }
 
 /// One handed-back run of lines: where its CSV goes in the kernel's CSV, its lines
 /// [start, end) and its bytes [from, to) in the chunk's data.
 type Cut = (usize, usize, usize, usize, usize);
 
+/// One run's output; records are written back to back into `records` (one allocation per
+/// chunk, not per row) and cut into bytes objects at the end.
 #[derive(Default)]
-struct Out {
+struct Out<'a> {
     csv: Vec<u8>,
     cuts: Vec<Cut>,
-    keys: Vec<String>,
-    payloads: Vec<Vec<u8>>,
+    keys: Vec<&'a str>,
+    records: Vec<u8>,
+    record_ends: Vec<usize>,
     rows: Vec<i64>,
     tags: [u64; 4],
     tagged: u64,
     bands: Vec<u64>,
+    // Rows rejected for a blocked domain, for a blacklisted address.
+    rejected: [u64; 2],
+    lower: String, // scratch: the lowercased email
 }
 
 /// A row the kernel decided: everything its CSV line and record need besides the cells.
 struct Row<'a> {
     tier: usize,
-    band_score: f64,
-    score: f64,
-    e164: String,
+    band_score: Float,
+    score: Float,
+    e164: Option<[u8; 12]>,
     confirmed: bool,
     bits: usize,
     cells: &'a [&'a str],
+}
+
+/// What the rules say of an email the kernel reads.
+enum EmailVerdict {
+    Valid,
+    Invalid,
+}
+
+/// Why the kernel rejects a row (the Python transform's reason codes and texts).
+enum Rejection {
+    Blocked(usize, usize), // the lowercased domain's span in `Out::lower`
+    Blacklisted,
 }
 
 #[pyclass(frozen)]
@@ -182,27 +324,27 @@ struct Kernel {
     i_phone: usize,
     i_score: usize,
     i_confirmed: Option<usize>,
-    present: Vec<(String, usize)>, // `,"name":` of the optional columns present, and position
-    extras: Vec<(String, usize)>,  // the same of the pass-through columns
-    absent: String,                // `,"name":null` of the absent optional columns
-    head: String,                  // `{"type":...,"campaignId":...,"globalUserId":`
-    meta: String,                  // `,"__meta":{"source":...,"row":`
+    present: Vec<(Vec<u8>, usize)>, // `,"name":` of the optional columns present, and position
+    extras: Vec<(Vec<u8>, usize)>,  // the same of the pass-through columns
+    absent: Vec<u8>,                // `,"name":null` of the absent optional columns
+    head: Vec<u8>,                  // `{"type":...,"campaignId":...,"globalUserId":`
+    meta: Vec<u8>,                  // `,"__meta":{"source":...,"row":`
     tiers: Vec<Tier>,
-    tier_names_json: Vec<String>,
+    tier_names_json: Vec<Vec<u8>>,
     band_names: Vec<String>,
+    // Per band: its name needs CSV quoting (a rejected row's line goes through the csv module).
+    band_needs_quoting: Vec<bool>,
     band_state: State,
     dedupe_state: State,
     // Per NANP region, in phonenumbers' order: leading digits, (general, number types).
     nanp: Option<Vec<(Option<Regex>, Option<(Regex, Regex)>)>>,
-    plain_number: Regex,
-    score_text: Regex,
     special_tlds: HashSet<String>,
     special_dotted: Vec<String>,
     blocked: HashSet<String>,
     allowed: HashSet<String>,
     blacklist: HashSet<String>,
     tag_texts: Vec<String>,
-    tag_lists: Vec<String>,
+    tag_lists: Vec<Vec<u8>>,
     max_record_bytes: usize,
 }
 
@@ -251,13 +393,13 @@ impl Kernel {
             return Err(PyValueError::new_err("band_key: 1 to 64 bytes expected"));
         }
         let key = |name: &str| {
-            let mut s = String::from(",");
+            let mut s = vec![b','];
             json_str(name, &mut s);
-            s.push(':');
+            s.push(b':');
             s
         };
         let mut present = Vec::new();
-        let mut absent = String::new();
+        let mut absent = Vec::new();
         for (name, position) in &optional {
             if let Some(p) = position {
                 present.push((key(name), *p));
@@ -265,22 +407,22 @@ impl Kernel {
         }
         for (name, position) in &optional {
             if position.is_none() {
-                absent.push_str(&key(name));
-                absent.push_str("null");
+                absent.extend_from_slice(&key(name));
+                absent.extend_from_slice(b"null");
             }
         }
-        let extras: Vec<(String, usize)> = extras
+        let extras: Vec<(Vec<u8>, usize)> = extras
             .iter()
             .map(|(name, position)| (key(name), *position))
             .collect();
-        let mut head = String::from("{\"type\":");
+        let mut head = b"{\"type\":".to_vec();
         json_str(record_type, &mut head);
-        head.push_str(",\"campaignId\":");
+        head.extend_from_slice(b",\"campaignId\":");
         json_str(campaign_id, &mut head);
-        head.push_str(",\"globalUserId\":");
-        let mut meta = String::from(",\"__meta\":{\"source\":");
+        head.extend_from_slice(b",\"globalUserId\":");
+        let mut meta = b",\"__meta\":{\"source\":".to_vec();
         json_str(source_uri, &mut meta);
-        meta.push_str(",\"row\":");
+        meta.extend_from_slice(b",\"row\":");
         let tiers: Vec<Tier> = tiers
             .into_iter()
             .map(|(name, low, high)| Tier { name, low, high })
@@ -290,10 +432,14 @@ impl Kernel {
         let tier_names_json = band_names
             .iter()
             .map(|n| {
-                let mut s = String::new();
+                let mut s = Vec::new();
                 json_str(n, &mut s);
                 s
             })
+            .collect();
+        let band_needs_quoting = band_names
+            .iter()
+            .map(|n| n.bytes().any(|b| matches!(b, b'"' | b',' | b'\r' | b'\n')))
             .collect();
         let nanp = match nanp {
             None => None,
@@ -321,14 +467,14 @@ impl Kernel {
             .collect::<Vec<String>>();
         let tag_lists = (0..16)
             .map(|m| {
-                let mut s = String::from("[");
+                let mut s = vec![b'['];
                 for (i, tag) in selected(&tag_names, m).iter().enumerate() {
                     if i > 0 {
-                        s.push(',');
+                        s.push(b',');
                     }
                     json_str(tag, &mut s);
                 }
-                s.push(']');
+                s.push(b']');
                 s
             })
             .collect();
@@ -347,6 +493,7 @@ impl Kernel {
             tiers,
             tier_names_json,
             band_names,
+            band_needs_quoting,
             band_state: Params::new().hash_length(8).key(band_key).to_state(),
             dedupe_state: {
                 let mut state = Params::new().hash_length(16).to_state();
@@ -354,8 +501,6 @@ impl Kernel {
                 state
             },
             nanp,
-            plain_number: compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")?,
-            score_text: compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")?,
             special_tlds,
             special_dotted,
             blocked,
@@ -368,7 +513,8 @@ impl Kernel {
     }
 
     /// The chunk's lines (`data`, joined with '\n'; the lines at `overlong` offsets are handed
-    /// back): (csv, cuts, keys, payloads, record rows, tag counts, tagged, band counts).
+    /// back): (csv, cuts, keys, payloads, record rows, tag counts, tagged, band counts,
+    /// [rows rejected for a blocked domain, for a blacklisted address]).
     #[allow(clippy::type_complexity)]
     fn run<'py>(
         &self,
@@ -376,18 +522,21 @@ impl Kernel {
         data: &[u8],
         first_row: i64,
         overlong: Vec<usize>,
-    ) -> (
+    ) -> PyResult<(
         Bound<'py, PyBytes>,
         Vec<Cut>,
-        Vec<String>,
-        Vec<Bound<'py, PyBytes>>,
+        Bound<'py, PyList>,
+        Bound<'py, PyList>,
         Vec<i64>,
         [u64; 4],
         u64,
         Vec<u64>,
-    ) {
+        [u64; 2],
+    )> {
         let mut out = Out {
             bands: vec![0; self.band_names.len()],
+            csv: Vec::with_capacity(data.len() + data.len() / 2),
+            records: Vec::with_capacity(data.len() * 4),
             ..Out::default()
         };
         let mut run_start: Option<(usize, usize)> = None; // (line, byte) of the open handback
@@ -416,16 +565,27 @@ impl Kernel {
             out.cuts
                 .push((out.csv.len(), line, offset, byte, position - 1));
         }
-        (
+        let keys = PyList::new(py, out.keys.iter().map(|k| PyString::new(py, k)))?;
+        let mut start = 0;
+        let payloads = PyList::new(
+            py,
+            out.record_ends.iter().map(|end| {
+                let payload = PyBytes::new(py, &out.records[start..*end]);
+                start = *end;
+                payload
+            }),
+        )?;
+        Ok((
             PyBytes::new(py, &out.csv),
             out.cuts,
-            out.keys,
-            out.payloads.iter().map(|p| PyBytes::new(py, p)).collect(),
+            keys,
+            payloads,
             out.rows,
             out.tags,
             out.tagged,
             out.bands,
-        )
+            out.rejected,
+        ))
     }
 }
 
@@ -535,8 +695,15 @@ fn selected(tag_names: &[String], mask: usize) -> Vec<&str> {
 }
 
 impl Kernel {
-    /// Decides one line (its CSV line and record into `out`), or false: hand it back.
-    fn row<'a>(&self, line: &'a str, row: i64, cells: &mut Vec<&'a str>, out: &mut Out) -> bool {
+    /// Decides one line (its CSV line, and its record when accepted, into `out`), or false:
+    /// hand it back.
+    fn row<'a>(
+        &self,
+        line: &'a str,
+        row: i64,
+        cells: &mut Vec<&'a str>,
+        out: &mut Out<'a>,
+    ) -> bool {
         let line = line.strip_suffix('\r').unwrap_or(line);
         // A quote, comma or CR in a cell needs the csv module's quoting.
         if line.bytes().any(|b| b == b'"' || b == b',' || b == b'\r') {
@@ -560,23 +727,22 @@ impl Kernel {
             return false;
         }
         let score_text = cells[self.i_score];
-        if !self.score_text.is_match(score_text) {
+        if !is_plain_number(score_text.as_bytes(), false) {
             return false;
         }
         let score = match score_text.parse::<f64>() {
             Ok(s) if (0.0..=1.0).contains(&s) => s + 0.0,
             _ => return false,
         };
-        let (tier, band_score) = self.band(score, gid);
         let mut bits = 0;
         let phone = cells[self.i_phone];
         let e164 = if phone.is_empty() {
             bits |= INVALID_PHONE;
-            String::new()
+            None
         } else {
             match self.nanp_phone(phone) {
                 Some(e164) => {
-                    if e164.is_empty() {
+                    if e164.is_none() {
                         bits |= INVALID_PHONE;
                     }
                     e164
@@ -600,32 +766,69 @@ impl Kernel {
             bits |= UNCONFIRMED;
         }
         let email = cells[self.i_email];
-        if email.is_empty() {
+        let rejection = if email.is_empty() {
             bits |= INVALID_EMAIL;
-        } else if !self.email_ok(email) {
-            return false;
-        }
-        let row_facts = Row {
+            None
+        } else {
+            match self.email(email, &mut out.lower) {
+                Some((verdict, rejection)) => {
+                    if let EmailVerdict::Invalid = verdict {
+                        bits |= INVALID_EMAIL;
+                    }
+                    rejection
+                }
+                None => return false,
+            }
+        };
+        let (tier, band_score) = self.band(score, gid);
+        let r = Row {
             tier,
-            band_score,
-            score,
+            band_score: Float::of(band_score),
+            score: Float::of(score),
             e164,
             confirmed,
             bits,
             cells,
         };
-        let mut record = String::with_capacity(512);
-        self.record(&row_facts, row, &mut record);
-        if record.len() > self.max_record_bytes {
-            return false;
-        }
         let csv_start = out.csv.len();
-        if !self.csv_line(&row_facts, row, &mut out.csv) {
-            out.csv.truncate(csv_start);
+        if let Some(rejection) = rejection {
+            if self.band_needs_quoting[tier] {
+                return false; // the rejected line goes through the csv module
+            }
+            let index = match rejection {
+                Rejection::Blocked(from, to) => {
+                    let reason = format!(
+                        "blocked_domain: email domain {} is blocked",
+                        &out.lower[from..to]
+                    );
+                    self.csv_line(&r, row, Some(&reason), &mut out.csv);
+                    0
+                }
+                Rejection::Blacklisted => {
+                    let reason = "blacklisted_email: email is on the blacklist";
+                    self.csv_line(&r, row, Some(reason), &mut out.csv);
+                    1
+                }
+            };
+            if out.csv.len() == csv_start {
+                return false;
+            }
+            out.rejected[index] += 1;
+            return true;
+        }
+        let record_start = out.records.len();
+        self.record(&r, row, &mut out.records);
+        if out.records.len() - record_start > self.max_record_bytes {
+            out.records.truncate(record_start);
             return false;
         }
-        out.keys.push(gid.to_owned());
-        out.payloads.push(record.into_bytes());
+        self.csv_line(&r, row, None, &mut out.csv);
+        if out.csv.len() == csv_start {
+            out.records.truncate(record_start);
+            return false;
+        }
+        out.record_ends.push(out.records.len());
+        out.keys.push(gid);
         out.rows.push(row);
         for (i, bit) in [INTL, INVALID_PHONE, UNCONFIRMED, INVALID_EMAIL]
             .iter()
@@ -659,10 +862,10 @@ impl Kernel {
         (self.tiers.len(), score)
     }
 
-    /// For a NANP shape (a domestic number where the home region parses like the US): "+1" and
-    /// the number when valid, "" when not, as phones.nanp_region_and_validity decides; None:
-    /// ask phonenumbers (through the Python transform).
-    fn nanp_phone(&self, phone: &str) -> Option<String> {
+    /// For a NANP shape (a domestic number where the home region parses like the US):
+    /// Some("+1" and the number) when valid, Some(None) when not, as
+    /// phones.nanp_region_and_validity decides; None: ask phonenumbers (through Python).
+    fn nanp_phone(&self, phone: &str) -> Option<Option<[u8; 12]>> {
         let regions = self.nanp.as_ref()?;
         let digits = nanp_shape(phone.as_bytes())?;
         let nsn = std::str::from_utf8(&digits).ok()?;
@@ -685,149 +888,197 @@ impl Kernel {
                 None => {}
             }
         }
-        Some(if valid {
-            format!("+1{nsn}")
-        } else {
-            String::new()
-        })
+        Some(valid.then(|| {
+            let mut e164 = [0u8; 12];
+            e164[..2].copy_from_slice(b"+1");
+            e164[2..].copy_from_slice(&digits);
+            e164
+        }))
     }
 
-    /// True when the fast path accepts `email` and no block or blacklist applies to it.
-    fn email_ok(&self, email: &str) -> bool {
-        let Some(at) = plain_email(email.as_bytes()) else {
-            return false;
+    /// A non-empty email's verdict and the rejection its domain or the blacklist makes, or
+    /// None: email-validator decides (through the Python transform). `lower` gets the address
+    /// lowercased (what the blacklist and the blocked domains compare, for ASCII).
+    fn email(&self, email: &str, lower: &mut String) -> Option<(EmailVerdict, Option<Rejection>)> {
+        if !email.is_ascii() {
+            return None;
+        }
+        lower.clear();
+        lower.push_str(email);
+        lower.make_ascii_lowercase();
+        let verdict = match plain_email(email.as_bytes()) {
+            Some(at) => {
+                if email.len() > ADDRESS_MAX || at > LOCAL_MAX {
+                    return None;
+                }
+                let domain = &lower[at + 1..];
+                let tld = domain.rsplit('.').next().unwrap_or("");
+                if self.special_tlds.contains(tld)
+                    || (domain.len() > LABEL_MAX && domain.split('.').any(|l| l.len() > LABEL_MAX))
+                    || self.special_dotted.iter().any(|d| {
+                        domain == d
+                            || (domain.len() > d.len()
+                                && domain.ends_with(d.as_str())
+                                && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
+                    })
+                {
+                    return None;
+                }
+                EmailVerdict::Valid
+            }
+            None if surely_invalid_email(email.as_bytes()) => EmailVerdict::Invalid,
+            None => return None,
         };
-        if email.len() > ADDRESS_MAX || at > LOCAL_MAX {
-            return false;
-        }
-        let domain = email[at + 1..].to_ascii_lowercase();
-        let tld = domain.rsplit('.').next().unwrap_or("");
-        if self.special_tlds.contains(tld) {
-            return false;
-        }
-        if domain.len() > LABEL_MAX && domain.split('.').any(|l| l.len() > LABEL_MAX) {
-            return false;
-        }
-        if self
-            .special_dotted
-            .iter()
-            .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
-        {
-            return false;
-        }
-        // Blocked domains and the blacklist reject the row: the Python transform writes those.
-        let suffixes: Vec<&str> = std::iter::once(domain.as_str())
-            .chain(domain.match_indices('.').map(|(i, _)| &domain[i + 1..]))
-            .collect();
-        let allowed = suffixes.iter().any(|s| self.allowed.contains(*s));
-        if !allowed && suffixes.iter().any(|s| self.blocked.contains(*s)) {
-            return false;
-        }
-        !self.blacklist.contains(&email.to_ascii_lowercase())
-    }
-
-    fn record(&self, r: &Row, row: i64, out: &mut String) {
-        let cells = r.cells;
-        out.push_str(&self.head);
-        json_str(cells[self.i_gid], out);
-        out.push_str(",\"email\":");
-        json_str(cells[self.i_email], out);
-        out.push_str(",\"phone\":");
-        json_str(
-            if r.e164.is_empty() {
-                cells[self.i_phone]
-            } else {
-                &r.e164
-            },
-            out,
-        );
-        out.push_str(if r.confirmed {
-            ",\"phoneConfirmed\":true"
+        let rejection = if self.blacklist.contains(lower.as_str()) {
+            Some(Rejection::Blacklisted)
         } else {
-            ",\"phoneConfirmed\":false"
-        });
-        out.push_str(",\"score\":");
-        json_float(r.score, out);
-        out.push_str(",\"band\":");
-        out.push_str(&self.tier_names_json[r.tier]);
-        out.push_str(",\"band_score\":");
-        json_float(r.band_score, out);
-        out.push_str(",\"tags\":");
-        out.push_str(&self.tag_lists[r.bits]);
-        out.push_str(",\"verdict\":true,\"dedupeId\":\"");
-        let mut state = self.dedupe_state.clone();
-        let mut material = String::with_capacity(cells[self.i_gid].len() + 24);
-        material.push_str(cells[self.i_gid]);
-        material.push('\x1f');
-        py_repr(r.score, &mut material);
-        state.update(material.as_bytes());
-        out.push_str(&state.finalize().to_hex());
-        out.push('"');
-        for (key, position) in &self.present {
-            out.push_str(key);
-            json_str(cells[*position], out);
-        }
-        out.push_str(&self.absent);
-        for (key, position) in &self.extras {
-            out.push_str(key);
-            json_str(cells[*position], out);
-        }
-        out.push_str(&self.meta);
-        let _ = write!(out, "{row}}}}}");
+            // domain_of: after the last '@'; none, or empty: no domain to block.
+            let from = lower.rfind('@').map_or(lower.len(), |at| at + 1);
+            let domain = &lower[from..];
+            let blocked = !domain.is_empty() && {
+                let mut suffixes = std::iter::once(domain)
+                    .chain(domain.match_indices('.').map(|(i, _)| &domain[i + 1..]));
+                let allowed = suffixes.clone().any(|s| self.allowed.contains(s));
+                !allowed && suffixes.any(|s| self.blocked.contains(s))
+            };
+            blocked.then_some(Rejection::Blocked(from, lower.len()))
+        };
+        Some((verdict, rejection))
     }
 
-    /// The accepted row's CSV line; false when a cell needs a decision left to Python.
-    fn csv_line(&self, r: &Row, row: i64, csv: &mut Vec<u8>) -> bool {
-        let mut line = String::with_capacity(256);
-        let _ = write!(
-            line,
-            "{row},true,,{},{},",
-            self.tag_texts[r.bits], self.band_names[r.tier]
-        );
-        py_repr(r.band_score, &mut line);
-        line.push(',');
-        line.push_str(&r.e164);
+    fn record(&self, r: &Row, row: i64, out: &mut Vec<u8>) {
+        let cells = r.cells;
+        out.extend_from_slice(&self.head);
+        json_str(cells[self.i_gid], out);
+        out.extend_from_slice(b",\"email\":");
+        json_str(cells[self.i_email], out);
+        out.extend_from_slice(b",\"phone\":");
+        match &r.e164 {
+            Some(e164) => {
+                out.push(b'"');
+                out.extend_from_slice(e164);
+                out.push(b'"');
+            }
+            None => json_str(cells[self.i_phone], out),
+        }
+        out.extend_from_slice(if r.confirmed {
+            b",\"phoneConfirmed\":true"
+        } else {
+            b",\"phoneConfirmed\":false"
+        });
+        out.extend_from_slice(b",\"score\":");
+        r.score.json(out);
+        out.extend_from_slice(b",\"band\":");
+        out.extend_from_slice(&self.tier_names_json[r.tier]);
+        out.extend_from_slice(b",\"band_score\":");
+        r.band_score.json(out);
+        out.extend_from_slice(b",\"tags\":");
+        out.extend_from_slice(&self.tag_lists[r.bits]);
+        out.extend_from_slice(b",\"verdict\":true,\"dedupeId\":\"");
+        // BLAKE2b of gid, 0x1f, repr(score): fed in pieces, the same digest as one buffer.
+        let mut state = self.dedupe_state.clone();
+        state.update(cells[self.i_gid].as_bytes());
+        state.update(b"\x1f");
+        let repr_at = out.len(); // repr(score) written in place, hashed, then replaced
+        r.score.py_repr(out);
+        state.update(&out[repr_at..]);
+        out.truncate(repr_at);
+        out.extend_from_slice(state.finalize().to_hex().as_bytes());
+        out.push(b'"');
+        for (key, position) in &self.present {
+            out.extend_from_slice(key);
+            json_str(cells[*position], out);
+        }
+        out.extend_from_slice(&self.absent);
+        for (key, position) in &self.extras {
+            out.extend_from_slice(key);
+            json_str(cells[*position], out);
+        }
+        out.extend_from_slice(&self.meta);
+        push_i64(row, out);
+        out.extend_from_slice(b"}}");
+    }
+
+    /// The row's CSV line (accepted when `reason` is None) appended to `csv`; nothing appended
+    /// when a cell needs a decision left to Python.
+    fn csv_line(&self, r: &Row, row: i64, reason: Option<&str>, csv: &mut Vec<u8>) {
+        let start = csv.len();
+        push_i64(row, csv);
+        match reason {
+            None => csv.extend_from_slice(b",true,,"),
+            Some(reason) => {
+                csv.extend_from_slice(b",false,");
+                csv.extend_from_slice(reason.as_bytes());
+                csv.push(b',');
+            }
+        }
+        csv.extend_from_slice(self.tag_texts[r.bits].as_bytes());
+        csv.push(b',');
+        csv.extend_from_slice(self.band_names[r.tier].as_bytes());
+        csv.push(b',');
+        r.band_score.py_repr(csv);
+        csv.push(b',');
+        if let Some(e164) = &r.e164 {
+            csv.extend_from_slice(e164);
+        }
         for cell in r.cells {
-            line.push(',');
+            csv.push(b',');
             match cell.as_bytes().first() {
-                Some(b'=' | b'@') => line.push('\''),
+                Some(b'=' | b'@') => csv.push(b'\''),
                 Some(b'+' | b'-') => {
                     if !cell.is_ascii() {
-                        return false; // Python's \d takes any Unicode digit
+                        csv.truncate(start); // Python's \d takes any Unicode digit
+                        return;
                     }
-                    if !self.plain_number.is_match(cell) {
-                        line.push('\'');
+                    if !is_plain_number(cell.as_bytes(), true) {
+                        csv.push(b'\'');
                     }
                 }
                 _ => {}
             }
-            line.push_str(cell);
+            csv.extend_from_slice(cell.as_bytes());
         }
-        line.push_str(",\r\n");
-        csv.extend_from_slice(line.as_bytes());
-        true
+        csv.extend_from_slice(b",\r\n");
+    }
+}
+
+/// True when email-validator surely refuses `email` (ASCII, not empty, trimmed): no quote,
+/// angle bracket or backslash (quoted local parts and display names are the library's), at
+/// most one '@', and: no '@' at all, nothing before or after it, or a space before it.
+fn surely_invalid_email(email: &[u8]) -> bool {
+    if email
+        .iter()
+        .any(|b| matches!(b, b'"' | b'<' | b'>' | b'\\'))
+    {
+        return false;
+    }
+    let mut ats = email.iter().enumerate().filter(|(_, b)| **b == b'@');
+    match (ats.next(), ats.next()) {
+        (None, _) => true,
+        (Some((at, _)), None) => at == 0 || at == email.len() - 1 || email[..at].contains(&b' '),
+        _ => false,
     }
 }
 
 #[pyfunction]
 fn py_float_repr(x: f64) -> String {
-    let mut s = String::new();
-    py_repr(x, &mut s);
-    s
+    let mut s = Vec::new();
+    Float::of(x).py_repr(&mut s);
+    String::from_utf8(s).expect("ASCII")
 }
 
 #[pyfunction]
 fn orjson_float(x: f64) -> String {
-    let mut s = String::new();
-    json_float(x, &mut s);
-    s
+    let mut s = Vec::new();
+    Float::of(x).json(&mut s);
+    String::from_utf8(s).expect("ASCII")
 }
 
 #[pyfunction]
 fn json_string(s: &str) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     json_str(s, &mut out);
-    out
+    String::from_utf8(out).expect("JSON of a str is UTF-8")
 }
 
 #[pyfunction]

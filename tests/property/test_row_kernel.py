@@ -99,11 +99,23 @@ OTHER = st.one_of(HOSTILE, TEXT)
 # cell in every row would hand every row back and prove nothing about the kernel's own path).
 COMMON = {
     "globaluserid": st.text(alphabet="abcdefXYZ0123456789-_\u00e9", min_size=1, max_size=8),
-    "email": st.sampled_from(
-        [
-            "fan@gmail.com", "Fan.Name+tag@Example.co.uk", "x@mailinator.com", "", "a@b.test",
-            "y@sub.mailinator.com", "BANNED@X.ORG", "ok@yahoo.com", "q@x.io", "bad email",
-        ]
+    "email": st.one_of(
+        st.sampled_from(
+            [
+                "fan@gmail.com", "Fan.Name+tag@Example.co.uk", "x@mailinator.com", "", "a@b.test",
+                "y@sub.mailinator.com", "BANNED@X.ORG", "ok@yahoo.com", "q@x.io", "bad email",
+                "x@mail.gmail.com", "Listed.At.X.org", "LISTED@", "x@mailinator.com.",
+            ]
+        ),
+        # Invalid the ways real files are (the kernel decides these): no '@', nothing before
+        # or after it, a space before it; and near misses it must leave to email-validator.
+        st.tuples(
+            st.sampled_from(["fan1", "fan 1", "", "a.b", " x", "a b.c", "f<n", '"f"', "a@b"]),
+            st.sampled_from(["@", ".at.", " @ ", "@@", ""]),
+            st.sampled_from(
+                ["gmail.com", "", "nobody", "x.com", "Mailinator.com", "x.test", "[1.2.3.4]"]
+            ),
+        ).map("".join),
     ),
     "phone": st.one_of(
         st.sampled_from(["(212) 555-0123", "2125550123", "+1 212 555 0123", "", "(604) 555-0123"]),
@@ -191,7 +203,7 @@ def _context(header: str, campaign: Campaign, tiers: Any, **rest: Any) -> Transf
         campaign,
         layout=parse_header(header.encode()).unwrap(),
         bands=BandScale.build(campaign.campaign_id, tiers, campaign.band_salt).unwrap(),
-        blacklist=frozenset({"banned@x.org", "fan@gmail.com", ""}),
+        blacklist=frozenset({"banned@x.org", "fan@gmail.com", "", "listed.at.x.org", "listed@"}),
         **rest,
     )
 
@@ -229,7 +241,7 @@ def test_rows_the_kernel_cannot_decide_are_handed_back_in_runs(kernel: Any) -> N
         "g1\tfan@gmail.com\t2125550123\t0.5",
         "g2\tfan@gmail.com\t+44 20 7946 0958\t0.5",  # non-US phone: phonenumbers decides
         'g3\t"q"@x.com\t\t0.5',  # a quote: the csv module writes the line
-        "g4\tx@mailinator.com\t\t0.5",  # blocked: a rejected row
+        "g4\tfan@b\u00fccher.de\t\t0.5",  # IDN: email-validator decides
         "g5\tok@x.com\t\t0.5",
     ]
     ctx = _plain_context(header)
@@ -238,6 +250,31 @@ def test_rows_the_kernel_cannot_decide_are_handed_back_in_runs(kernel: Any) -> N
     _, cuts, keys, *_ = made.run(chunk.data, chunk.first_row, [])
     assert [(start, end) for _, start, end, _, _ in cuts] == [(1, 4)]
     assert keys == ["g1", "g5"]
+    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+
+
+def test_the_kernel_rejects_blocked_and_blacklisted_rows_and_tags_invalid_emails(
+    kernel: Any,
+) -> None:
+    """Blocked domains, the blacklist and the common invalid addresses (no '@', nothing
+    before or after it, a space in the local part) are the kernel's: nothing handed back."""
+    header = HEADERS[0]
+    rows = [
+        "g1\tx@mailinator.com\t2125550123\t0.5",  # blocked
+        "g2\tBANNED@x.org\t\t0.5",  # blacklisted
+        "g3\tfan3.at.gmail.com\t\t0.5",  # no '@': invalid_email
+        "g4\tfan4@\t\t0.5",
+        "g5\t@nobody\t\t0.5",
+        "g6\tfan 6@mailinator.com\t\t0.5",  # invalid and blocked: rejected
+        "g7\tok@x.com\t\t0.5",
+    ]
+    ctx = _plain_context(header)
+    chunk = Chunk(10, "\n".join(rows).encode())
+    made: Any = build_kernel(kernel, ctx)
+    _, cuts, keys, *_, rejected = made.run(chunk.data, chunk.first_row, [])
+    assert cuts == []
+    assert keys == ["g3", "g4", "g5", "g7"]
+    assert list(rejected) == [2, 1]
     assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
 
 
