@@ -20,12 +20,19 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from adapters.json_codec import exact_dumps
 from domain.scoring.bands import NO_BAND
 from domain.scoring.chunk_types import OPTIONAL_RECORD_FIELDS, Chunk, ChunkResult, TransformContext
 from domain.scoring.emails import _SPECIAL_USE_DOTTED, _SPECIAL_USE_TLDS
-from domain.scoring.phones import _home_parses_like_us, nanp_region_patterns
+from domain.scoring.phones import (
+    _TYPE_FIELDS,
+    NANP_COUNTRY_CODE,
+    _home_parses_like_us,
+    nanp_region_patterns,
+)
 from domain.scoring.reasons import Reason, Tag
 from domain.scoring.records import RECORD_TYPE, dedupe_prefix
 from domain.scoring.transform import transform_chunk
@@ -94,6 +101,7 @@ def build_kernel(module: Any, ctx: TransformContext) -> Any | None:
         band_key=ctx.bands.salt,
         dedupe_prefix=dedupe_prefix(ctx.campaign_id),
         nanp=nanp,
+        nanp_lengths=None if nanp is None else _nanp_lengths(),
         special_tlds=set(_SPECIAL_USE_TLDS),
         special_dotted=list(_SPECIAL_USE_DOTTED),
         blocked=set(ctx.domains.blocked),
@@ -102,6 +110,25 @@ def build_kernel(module: Any, ctx: TransformContext) -> Any | None:
         tag_names=[str(tag) for tag in _TAGS],
         max_record_bytes=ctx.max_record_bytes,
     )
+
+
+def _nanp_lengths() -> list[int] | None:
+    """Every national number length any NANP region's number descriptions take (the kernel
+    calls a number of none of these lengths invalid), or None when a description leaves its
+    lengths open (then the kernel leaves such numbers to phonenumbers)."""
+    lengths: set[int] = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[NANP_COUNTRY_CODE]:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:  # pragma: no cover - phonenumbers ships all NANP regions
+            continue
+        for name in ("general_desc", *_TYPE_FIELDS):
+            desc = getattr(metadata, name)
+            if desc is None or not desc.national_number_pattern:
+                continue
+            if not desc.possible_length:
+                return None
+            lengths.update(desc.possible_length)
+    return sorted(lengths)
 
 
 def kernel_transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:

@@ -338,6 +338,9 @@ struct Kernel {
     dedupe_state: State,
     // Per NANP region, in phonenumbers' order: leading digits, (general, number types).
     nanp: Option<Vec<(Option<Regex>, Option<(Regex, Regex)>)>>,
+    // Every national number length a NANP number type takes (None: the kernel leaves phones
+    // outside the NANP shapes to phonenumbers).
+    nanp_lengths: Option<Vec<usize>>,
     special_tlds: HashSet<String>,
     special_dotted: Vec<String>,
     blocked: HashSet<String>,
@@ -358,7 +361,7 @@ impl Kernel {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
         width, i_gid, i_email, i_phone, i_score, i_confirmed, optional, extras, record_type,
-        campaign_id, source_uri, tiers, no_band, band_key, dedupe_prefix, nanp,
+        campaign_id, source_uri, tiers, no_band, band_key, dedupe_prefix, nanp, nanp_lengths,
         special_tlds, special_dotted, blocked, allowed, blacklist, tag_names, max_record_bytes
     ))]
     fn new(
@@ -378,6 +381,7 @@ impl Kernel {
         band_key: &[u8],
         dedupe_prefix: &[u8],
         nanp: Option<Vec<(Option<String>, Option<(String, String)>)>>,
+        nanp_lengths: Option<Vec<usize>>,
         special_tlds: HashSet<String>,
         special_dotted: Vec<String>,
         blocked: HashSet<String>,
@@ -501,6 +505,7 @@ impl Kernel {
                 state
             },
             nanp,
+            nanp_lengths,
             special_tlds,
             special_dotted,
             blocked,
@@ -747,6 +752,10 @@ impl Kernel {
                     }
                     e164
                 }
+                None if self.surely_invalid_phone(phone) => {
+                    bits |= INVALID_PHONE;
+                    None
+                }
                 None => return false,
             }
         };
@@ -894,6 +903,42 @@ impl Kernel {
             e164[2..].copy_from_slice(&digits);
             e164
         }))
+    }
+
+    /// True when phonenumbers surely finds `phone` (trimmed, not a NANP shape) no valid
+    /// number: ASCII without a digit (not a number at all, in any region); or, where the home
+    /// region parses like the US, only digits and ` .-()`, not starting with '0' (an
+    /// international prefix) and neither its digit count nor that less a leading '1' (the
+    /// national prefix) a length any NANP number type takes (`555-1234` is one: a Canadian
+    /// UAN is 7 digits).
+    fn surely_invalid_phone(&self, phone: &str) -> bool {
+        let bytes = phone.as_bytes();
+        if !phone.is_ascii() {
+            return false;
+        }
+        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return true;
+        }
+        let Some(lengths) = &self.nanp_lengths else {
+            return false;
+        };
+        if !bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'.' | b'-' | b'(' | b')'))
+        {
+            return false;
+        }
+        let first = bytes.iter().find(|b| b.is_ascii_digit()).copied();
+        if first == Some(b'0') {
+            return false;
+        }
+        let stripped = if first == Some(b'1') {
+            digits - 1
+        } else {
+            digits
+        };
+        !lengths.contains(&digits) && !lengths.contains(&stripped)
     }
 
     /// A non-empty email's verdict and the rejection its domain or the blacklist makes, or

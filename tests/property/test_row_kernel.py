@@ -120,6 +120,16 @@ COMMON = {
     "phone": st.one_of(
         st.sampled_from(["(212) 555-0123", "2125550123", "+1 212 555 0123", "", "(604) 555-0123"]),
         st.from_regex(r"\A(\+1 ?|1-)?\(?[2-9]\d\d\)?[ .-]?\d{3}[ .-]?\d{4}\Z"),
+        # Invalid the ways real files are (the kernel decides those it can prove invalid), and
+        # near misses it must leave to phonenumbers (a 7-digit Canadian UAN, IDD, vanity).
+        st.sampled_from(
+            [
+                "n/a", "none", "-", "12345", "555-1234", "310-1234", "1 310 1234", "911",
+                "0114420794609", "(212) 555-012", "555-CALL-NOW", "+1 000 000 0000", "1",
+                "21255501234", "12125550123456", "+", "x",
+            ]
+        ),
+        st.from_regex(r"\A[0-9 .()-]{1,16}\Z"),
     ),
     "score": st.one_of(
         st.floats(min_value=0, max_value=1).map(repr), st.sampled_from(["0.5", "1", "0", ".5"])
@@ -253,11 +263,12 @@ def test_rows_the_kernel_cannot_decide_are_handed_back_in_runs(kernel: Any) -> N
     assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
 
 
-def test_the_kernel_rejects_blocked_and_blacklisted_rows_and_tags_invalid_emails(
+def test_the_kernel_rejects_blocked_and_blacklisted_rows_and_tags_invalid_emails_and_phones(
     kernel: Any,
 ) -> None:
-    """Blocked domains, the blacklist and the common invalid addresses (no '@', nothing
-    before or after it, a space in the local part) are the kernel's: nothing handed back."""
+    """Blocked domains, the blacklist, the common invalid addresses (no '@', nothing before
+    or after it, a space in the local part) and phones surely invalid (no digit, no NANP
+    length) are the kernel's: nothing handed back."""
     header = HEADERS[0]
     rows = [
         "g1\tx@mailinator.com\t2125550123\t0.5",  # blocked
@@ -267,14 +278,17 @@ def test_the_kernel_rejects_blocked_and_blacklisted_rows_and_tags_invalid_emails
         "g5\t@nobody\t\t0.5",
         "g6\tfan 6@mailinator.com\t\t0.5",  # invalid and blocked: rejected
         "g7\tok@x.com\t\t0.5",
+        "g8\tok@x.com\tn/a\t0.5",  # no digit: invalid_phone
+        "g9\tok@x.com\t12345\t0.5",  # no NANP length: invalid_phone
     ]
     ctx = _plain_context(header)
     chunk = Chunk(10, "\n".join(rows).encode())
     made: Any = build_kernel(kernel, ctx)
     _, cuts, keys, *_, rejected = made.run(chunk.data, chunk.first_row, [])
     assert cuts == []
-    assert keys == ["g3", "g4", "g5", "g7"]
+    assert keys == ["g3", "g4", "g5", "g7", "g8", "g9"]
     assert list(rejected) == [2, 1]
+    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
     assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
 
 
