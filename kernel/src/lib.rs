@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use blake2b_simd::{Params, State};
 use pyo3::exceptions::PyValueError;
@@ -288,8 +289,10 @@ struct Out<'a> {
     tags: [u64; 4],
     tagged: u64,
     bands: Vec<u64>,
-    // Rows rejected for a blocked domain, for a blacklisted address.
-    rejected: [u64; 2],
+    // Rows rejected for a blocked domain, a blacklisted address, an international phone.
+    rejected: [u64; 3],
+    // Calling codes seen in '+' numbers whose tables the kernel has not been given yet.
+    wanted: Vec<u16>,
     lower: String, // scratch: the lowercased email
 }
 
@@ -298,10 +301,79 @@ struct Row<'a> {
     tier: usize,
     band_score: Float,
     score: Float,
-    e164: Option<[u8; 12]>,
+    e164: Option<E164>,
+    region: &'a str, // of a valid international number (the reason names it)
     confirmed: bool,
     bits: usize,
     cells: &'a [&'a str],
+}
+
+/// A valid number in E.164 ("+", calling code, national number: at most 21 bytes).
+#[derive(Clone, Copy)]
+struct E164 {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl E164 {
+    fn new(calling_code: &[u8], nsn: &[u8]) -> E164 {
+        let mut e = E164 {
+            bytes: [0; 24],
+            len: 1 + calling_code.len() + nsn.len(),
+        };
+        e.bytes[0] = b'+';
+        e.bytes[1..1 + calling_code.len()].copy_from_slice(calling_code);
+        e.bytes[1 + calling_code.len()..e.len].copy_from_slice(nsn);
+        e
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// A number description: phonenumbers' national number pattern (whole) and possible lengths
+/// (none: any length).
+struct Desc {
+    pattern: Regex,
+    lengths: Vec<usize>,
+}
+
+impl Desc {
+    /// phonenumbers' _is_number_matching_desc.
+    fn matches(&self, nsn: &str) -> bool {
+        (self.lengths.is_empty() || self.lengths.contains(&nsn.len())) && self.pattern.is_match(nsn)
+    }
+}
+
+/// One region of a calling code, as phonenumbers' validity reads it.
+struct Region {
+    code: String,
+    leading: Option<Regex>,
+    general: Option<Desc>,
+    types: Vec<Desc>,
+}
+
+impl Region {
+    /// phonenumbers' `_number_type_helper(nsn) != UNKNOWN`.
+    fn valid(&self, nsn: &str) -> bool {
+        self.general.as_ref().is_some_and(|g| g.matches(nsn))
+            && self.types.iter().any(|t| t.matches(nsn))
+    }
+}
+
+/// A calling code's regions in phonenumbers' order, and its main region's national prefix
+/// for parsing (a number it matches at the start is handed back: phonenumbers may strip it).
+struct Country {
+    prefix: Option<Regex>,
+    regions: Vec<Region>,
+}
+
+/// What the kernel says of a phone written with '+'.
+enum Plus<'k> {
+    Valid(u16, &'k str, E164), // calling code, region, E.164
+    Invalid,
+    Unknown(Option<u16>), // hand back; Some: the calling code whose table the kernel lacks
 }
 
 /// What the rules say of an email the kernel reads.
@@ -314,6 +386,7 @@ enum EmailVerdict {
 enum Rejection {
     Blocked(usize, usize), // the lowercased domain's span in `Out::lower`
     Blacklisted,
+    Intl,
 }
 
 #[pyclass(frozen)]
@@ -341,6 +414,11 @@ struct Kernel {
     // Every national number length a NANP number type takes (None: the kernel leaves phones
     // outside the NANP shapes to phonenumbers).
     nanp_lengths: Option<Vec<usize>>,
+    // Per calling code (index): known to phonenumbers; its table once Python has given it.
+    calling_codes: Vec<bool>,
+    countries: Vec<OnceLock<Option<Country>>>,
+    home_calling_code: u16,
+    allow_intl: bool,
     special_tlds: HashSet<String>,
     special_dotted: Vec<String>,
     blocked: HashSet<String>,
@@ -362,6 +440,7 @@ impl Kernel {
     #[pyo3(signature = (
         width, i_gid, i_email, i_phone, i_score, i_confirmed, optional, extras, record_type,
         campaign_id, source_uri, tiers, no_band, band_key, dedupe_prefix, nanp, nanp_lengths,
+        calling_codes, home_calling_code, allow_intl,
         special_tlds, special_dotted, blocked, allowed, blacklist, tag_names, max_record_bytes
     ))]
     fn new(
@@ -382,6 +461,9 @@ impl Kernel {
         dedupe_prefix: &[u8],
         nanp: Option<Vec<(Option<String>, Option<(String, String)>)>>,
         nanp_lengths: Option<Vec<usize>>,
+        calling_codes: Vec<u16>,
+        home_calling_code: u16,
+        allow_intl: bool,
         special_tlds: HashSet<String>,
         special_dotted: Vec<String>,
         blocked: HashSet<String>,
@@ -506,6 +588,18 @@ impl Kernel {
             },
             nanp,
             nanp_lengths,
+            calling_codes: {
+                let mut known = vec![false; 1000];
+                for code in calling_codes {
+                    if let Some(slot) = known.get_mut(usize::from(code)) {
+                        *slot = true;
+                    }
+                }
+                known
+            },
+            countries: (0..1000).map(|_| OnceLock::new()).collect(),
+            home_calling_code,
+            allow_intl,
             special_tlds,
             special_dotted,
             blocked,
@@ -536,7 +630,8 @@ impl Kernel {
         [u64; 4],
         u64,
         Vec<u64>,
-        [u64; 2],
+        [u64; 3],
+        Vec<u16>,
     )> {
         let mut out = Out {
             bands: vec![0; self.band_names.len()],
@@ -590,7 +685,63 @@ impl Kernel {
             out.tagged,
             out.bands,
             out.rejected,
+            out.wanted,
         ))
+    }
+
+    /// Gives the kernel a calling code's table (None: it hands such numbers back for good):
+    /// the main region's national prefix for parsing, then per region in phonenumbers'
+    /// order its code, leading digits, general description and number types, each a
+    /// (national number pattern, possible lengths).
+    #[allow(clippy::type_complexity)]
+    fn add_country(
+        &self,
+        calling_code: u16,
+        table: Option<(
+            Option<String>,
+            Vec<(
+                String,
+                Option<String>,
+                Option<(String, Vec<usize>)>,
+                Vec<(String, Vec<usize>)>,
+            )>,
+        )>,
+    ) {
+        let Some(slot) = self.countries.get(usize::from(calling_code)) else {
+            return;
+        };
+        let country = table.and_then(|(prefix, regions)| {
+            let desc = |(pattern, lengths): (String, Vec<usize>)| -> Option<Desc> {
+                Some(Desc {
+                    pattern: Regex::new(&format!("^(?:{pattern})$")).ok()?,
+                    lengths,
+                })
+            };
+            let prefix = match prefix {
+                Some(p) => Some(Regex::new(&format!("^(?:{p})")).ok()?),
+                None => None,
+            };
+            let mut compiled = Vec::with_capacity(regions.len());
+            for (code, leading, general, types) in regions {
+                compiled.push(Region {
+                    code,
+                    leading: match leading {
+                        Some(p) => Some(Regex::new(&format!("^(?:{p})")).ok()?),
+                        None => None,
+                    },
+                    general: match general {
+                        Some(g) => Some(desc(g)?),
+                        None => None,
+                    },
+                    types: types.into_iter().map(desc).collect::<Option<Vec<Desc>>>()?,
+                });
+            }
+            Some(Country {
+                prefix,
+                regions: compiled,
+            })
+        });
+        let _ = slot.set(country);
     }
 }
 
@@ -740,6 +891,7 @@ impl Kernel {
             _ => return false,
         };
         let mut bits = 0;
+        let mut region = "";
         let phone = cells[self.i_phone];
         let e164 = if phone.is_empty() {
             bits |= INVALID_PHONE;
@@ -752,6 +904,27 @@ impl Kernel {
                     }
                     e164
                 }
+                None if phone.starts_with('+') => match self.plus_phone(phone) {
+                    Plus::Valid(code, found, e164) => {
+                        if code != self.home_calling_code {
+                            bits |= INTL;
+                            region = found;
+                        }
+                        Some(e164)
+                    }
+                    Plus::Invalid => {
+                        bits |= INVALID_PHONE;
+                        None
+                    }
+                    Plus::Unknown(wanted) => {
+                        if let Some(code) = wanted {
+                            if !out.wanted.contains(&code) {
+                                out.wanted.push(code);
+                            }
+                        }
+                        return false;
+                    }
+                },
                 None if self.surely_invalid_phone(phone) => {
                     bits |= INVALID_PHONE;
                     None
@@ -789,12 +962,15 @@ impl Kernel {
                 None => return false,
             }
         };
+        let rejection =
+            rejection.or_else(|| (bits & INTL != 0 && !self.allow_intl).then_some(Rejection::Intl));
         let (tier, band_score) = self.band(score, gid);
         let r = Row {
             tier,
             band_score: Float::of(band_score),
             score: Float::of(score),
             e164,
+            region,
             confirmed,
             bits,
             cells,
@@ -817,6 +993,11 @@ impl Kernel {
                     let reason = "blacklisted_email: email is on the blacklist";
                     self.csv_line(&r, row, Some(reason), &mut out.csv);
                     1
+                }
+                Rejection::Intl => {
+                    let reason = format!("intl_phone: phone is international ({})", r.region);
+                    self.csv_line(&r, row, Some(&reason), &mut out.csv);
+                    2
                 }
             };
             if out.csv.len() == csv_start {
@@ -874,7 +1055,7 @@ impl Kernel {
     /// For a NANP shape (a domestic number where the home region parses like the US):
     /// Some("+1" and the number) when valid, Some(None) when not, as
     /// phones.nanp_region_and_validity decides; None: ask phonenumbers (through Python).
-    fn nanp_phone(&self, phone: &str) -> Option<Option<[u8; 12]>> {
+    fn nanp_phone(&self, phone: &str) -> Option<Option<E164>> {
         let regions = self.nanp.as_ref()?;
         let digits = nanp_shape(phone.as_bytes())?;
         let nsn = std::str::from_utf8(&digits).ok()?;
@@ -897,12 +1078,84 @@ impl Kernel {
                 None => {}
             }
         }
-        Some(valid.then(|| {
-            let mut e164 = [0u8; 12];
-            e164[..2].copy_from_slice(b"+1");
-            e164[2..].copy_from_slice(&digits);
-            e164
-        }))
+        Some(valid.then(|| E164::new(b"1", &digits)))
+    }
+
+    /// A phone written '+', digits, single spaces or dashes between digits, as phonenumbers
+    /// parses and validates it: the calling code is the first 1-3 digits phonenumbers knows
+    /// (none, or a leading '0': not a number), the rest the national number (under 2 or over
+    /// 17 digits: not a number); one its main region's national prefix could be stripped from
+    /// is handed back; validity per region as `region_code_for_number` + `is_valid_number`.
+    fn plus_phone(&self, phone: &str) -> Plus<'_> {
+        let bytes = phone.as_bytes();
+        let mut digits = [0u8; 24];
+        let mut n = 0;
+        let mut last_digit = true; // the '+' counts as a digit: no separator right after it
+        for (i, b) in bytes.iter().enumerate().skip(1) {
+            match b {
+                b'0'..=b'9' => {
+                    if n == digits.len() {
+                        return Plus::Unknown(None);
+                    }
+                    digits[n] = *b;
+                    n += 1;
+                    last_digit = true;
+                }
+                b' ' | b'-' if last_digit && i > 1 => last_digit = false,
+                _ => return Plus::Unknown(None),
+            }
+        }
+        if !last_digit || n < 3 {
+            return if last_digit {
+                Plus::Invalid
+            } else {
+                Plus::Unknown(None)
+            };
+        }
+        let digits = &digits[..n];
+        if digits[0] == b'0' {
+            return Plus::Invalid;
+        }
+        let Some(cc_len) = (1..=3).find(|&i| {
+            let code = digits[..i]
+                .iter()
+                .fold(0usize, |c, d| c * 10 + usize::from(d - b'0'));
+            self.calling_codes[code]
+        }) else {
+            return Plus::Invalid;
+        };
+        let code = digits[..cc_len]
+            .iter()
+            .fold(0u16, |c, d| c * 10 + u16::from(d - b'0'));
+        let nsn = std::str::from_utf8(&digits[cc_len..]).expect("ASCII digits");
+        if nsn.len() < 2 || nsn.len() > 17 {
+            return Plus::Invalid;
+        }
+        let Some(country) = self.countries[usize::from(code)].get() else {
+            return Plus::Unknown(Some(code));
+        };
+        let Some(country) = country else {
+            return Plus::Unknown(None);
+        };
+        if country.prefix.as_ref().is_some_and(|p| p.is_match(nsn)) {
+            return Plus::Unknown(None);
+        }
+        let region = if country.regions.len() == 1 {
+            country.regions.first()
+        } else {
+            country.regions.iter().find(|r| match &r.leading {
+                Some(leading) => leading.is_match(nsn),
+                None => r.valid(nsn),
+            })
+        };
+        match region {
+            Some(region) if region.valid(nsn) => Plus::Valid(
+                code,
+                &region.code,
+                E164::new(&digits[..cc_len], nsn.as_bytes()),
+            ),
+            _ => Plus::Invalid,
+        }
     }
 
     /// True when phonenumbers surely finds `phone` (trimmed, not a NANP shape) no valid
@@ -1001,7 +1254,7 @@ impl Kernel {
         match &r.e164 {
             Some(e164) => {
                 out.push(b'"');
-                out.extend_from_slice(e164);
+                out.extend_from_slice(e164.as_bytes());
                 out.push(b'"');
             }
             None => json_str(cells[self.i_phone], out),
@@ -1064,7 +1317,7 @@ impl Kernel {
         r.band_score.py_repr(csv);
         csv.push(b',');
         if let Some(e164) = &r.e164 {
-            csv.extend_from_slice(e164);
+            csv.extend_from_slice(e164.as_bytes());
         }
         for cell in r.cells {
             csv.push(b',');
