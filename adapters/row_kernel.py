@@ -1,11 +1,13 @@
 """The scored-file transform with the compiled kernel (kernel/, docs/kernel.md) where it is built.
 
 `kernel_transform_chunk(ctx, chunk)` gives exactly `transform_chunk`'s ChunkResult (the Python
-transform, domain/scoring/transform.py, stays the reference): the kernel decides the common
-rows (accepted, US or no phone, plain or no email, nothing to quote) and hands every other row
-back, as runs of consecutive lines, to the Python transform; the two outputs are merged in row
-order. A context the kernel cannot serve exactly (an encoder other than orjson's) goes to the
-Python transform whole. tests/property/test_row_kernel.py holds the two to the same bytes.
+transform, domain/scoring/transform.py, stays the reference): the kernel decides the rows it
+can decide exactly (accepted or rejected for a blocked domain, the blacklist or an
+international phone; NANP, '+', no or surely invalid phones; plain, no or surely invalid
+emails; nothing to quote: docs/kernel.md lists the rules) and hands every other row back, as
+runs of consecutive lines, to the Python transform; the two outputs are merged in row order.
+A context the kernel cannot serve exactly (an encoder other than orjson's) goes to the Python
+transform whole. tests/property/test_row_kernel.py holds the two to the same bytes.
 
 `transform_for(choice)` is the SCORING_KERNEL setting: "auto" (the kernel when importable),
 "rust" (the kernel, or a clear error when it is not built), "python".

@@ -1,11 +1,13 @@
 //! The scored-file transform's common case, compiled (docs/kernel.md).
 //!
 //! `Kernel::run` reads a chunk's lines and decides the rows it can decide exactly as the Python
-//! transform (domain/scoring/transform.py) would: accepted rows whose phone is empty or a valid
-//! number of the first NANP region, whose email is empty or plain ASCII, whose cells need no CSV
-//! quoting. It writes their CSV lines and stream records (orjson's bytes) and hands every other
-//! row back, as runs of consecutive lines, for the Python transform to do. A differential
-//! property test (tests/property/test_row_kernel.py) holds the two to the same bytes.
+//! transform (domain/scoring/transform.py) would: rows whose phone is empty, a NANP shape, a
+//! '+' number it can validate from phonenumbers' tables, or surely invalid; whose email is
+//! empty, plain ASCII or surely invalid; whose cells need no CSV quoting; accepted, or rejected
+//! for a blocked domain, the blacklist or an international phone. It writes their CSV lines and
+//! stream records (orjson's bytes) and hands every other row back, as runs of consecutive lines,
+//! for the Python transform to do. A differential property test
+//! (tests/property/test_row_kernel.py) holds the two to the same bytes.
 
 // Index loops mirror the shape regex's fixed digit positions; the NANP table's type is spelled
 // out where Python hands it over.

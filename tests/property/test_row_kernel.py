@@ -330,6 +330,40 @@ def test_the_kernel_validates_plus_numbers_once_it_has_their_calling_codes_table
     assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
 
 
+# Phones at the edges of the kernel's rules: each one the kernel decides must get the Python
+# transform's answer, each one it cannot prove must go to Python.
+EDGE_PHONES = (
+    "n/a", "12345", "911", "555-1234", "310-1234", "1 310 1234", "1-310-1234", "0114420794609",
+    "555-CALL-NOW", "(212) 555-012", "21255501234", "12125550123", "1 212 555 01234",
+    "+1 000 000 0000", "+1 100 000 0000", "+1 310 1234", "+1242 357 1234", "+447123456789",
+    "+44 7123 456789", "+44 07911 123456", "+44-20-7946-0958", "+4420", "+800 1234 5678",
+    "+39 06 1234 5678", "+7 912 345 67 89", "+352 123", "+0 123", "+999 12345", "+12", "+",
+    "+1 -2", "+44  7123 456789", "+33 1 42 68 53 00", "+61 4 1234 5678", "+86 138 0013 8000",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("region", ["US", "CA", "GB", "PR"])
+@pytest.mark.parametrize("allow_intl", [False, True])
+def test_the_kernel_gives_pythons_answer_on_phones_at_the_edges_of_its_rules(
+    kernel: Any, region: str, allow_intl: bool
+) -> None:
+    header = HEADERS[0]
+    rows = [f"g{i}\tok@x.com\t{phone}\t0.5" for i, phone in enumerate(EDGE_PHONES)]
+    ctx = TransformContext.for_campaign(
+        Campaign("c9", home_region=region, allow_intl_phones=allow_intl, band_salt=b"k"),
+        source_uri="s3://b/scored/c9.1.txt",
+        layout=parse_header(header.encode()).unwrap(),
+        bands=BandScale.build("c9", DEFAULT_BAND_TIERS, b"k").unwrap(),
+        blacklist=frozenset(),
+        encode=orjson.dumps,
+        max_record_bytes=1_048_576,
+    )
+    chunk = Chunk(2, "\n".join(rows).encode())
+    expected = transform_chunk(ctx, chunk)
+    assert kernel_transform_chunk(ctx, chunk) == expected
+    assert kernel_transform_chunk(ctx, chunk) == expected  # with the calling codes' tables
+
+
 def _plain_context(header: str) -> TransformContext:
     return TransformContext.for_campaign(
         Campaign("c9", band_salt=b"k"),
