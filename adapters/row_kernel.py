@@ -1,11 +1,13 @@
 """The scored-file transform with the compiled kernel (kernel/, docs/kernel.md) where it is built.
 
 `kernel_transform_chunk(ctx, chunk)` gives exactly `transform_chunk`'s ChunkResult (the Python
-transform, domain/scoring/transform.py, stays the reference): the kernel decides the common
-rows (accepted, US or no phone, plain or no email, nothing to quote) and hands every other row
-back, as runs of consecutive lines, to the Python transform; the two outputs are merged in row
-order. A context the kernel cannot serve exactly (an encoder other than orjson's) goes to the
-Python transform whole. tests/property/test_row_kernel.py holds the two to the same bytes.
+transform, domain/scoring/transform.py, stays the reference): the kernel decides the rows it
+can decide exactly (accepted or rejected for a blocked domain, the blacklist or an
+international phone; NANP, '+', no or surely invalid phones; plain, no or surely invalid
+emails; nothing to quote: docs/kernel.md lists the rules) and hands every other row back, as
+runs of consecutive lines, to the Python transform; the two outputs are merged in row order.
+A context the kernel cannot serve exactly (an encoder other than orjson's) goes to the Python
+transform whole. tests/property/test_row_kernel.py holds the two to the same bytes.
 
 `transform_for(choice)` is the SCORING_KERNEL setting: "auto" (the kernel when importable),
 "rust" (the kernel, or a clear error when it is not built), "python".
@@ -17,16 +19,24 @@ import importlib
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import orjson
+import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from adapters.json_codec import exact_dumps
 from domain.scoring.bands import NO_BAND
 from domain.scoring.chunk_types import OPTIONAL_RECORD_FIELDS, Chunk, ChunkResult, TransformContext
 from domain.scoring.emails import _SPECIAL_USE_DOTTED, _SPECIAL_USE_TLDS
-from domain.scoring.phones import _home_parses_like_us, nanp_region_patterns
-from domain.scoring.reasons import Tag
+from domain.scoring.phones import (
+    _TYPE_FIELDS,
+    NANP_COUNTRY_CODE,
+    _home_parses_like_us,
+    nanp_region_patterns,
+)
+from domain.scoring.reasons import Reason, Tag
 from domain.scoring.records import RECORD_TYPE, dedupe_prefix
 from domain.scoring.transform import transform_chunk
 
@@ -36,6 +46,9 @@ ChunkTransform = Callable[[TransformContext, Chunk], ChunkResult]
 Cut = tuple[int, int, int, int, int]
 CHOICES = ("auto", "rust", "python")
 _TAGS = (Tag.INTL_PHONE, Tag.INVALID_PHONE, Tag.UNCONFIRMED_PHONE, Tag.INVALID_EMAIL)
+# The kernel's rejection counts, in its order (its reason texts are the Python transform's).
+_REJECTIONS = (Reason.BLOCKED_DOMAIN, Reason.BLACKLISTED_EMAIL, Reason.INTL_PHONE)
+_NON_GEO = "001"  # phonenumbers' region of non-geographic calling codes: left to it
 # The encoders whose bytes the kernel writes (orjson.dumps; exact_dumps is orjson for records).
 _ORJSON_ENCODERS = (orjson.dumps, exact_dumps)
 
@@ -92,6 +105,10 @@ def build_kernel(module: Any, ctx: TransformContext) -> Any | None:
         band_key=ctx.bands.salt,
         dedupe_prefix=dedupe_prefix(ctx.campaign_id),
         nanp=nanp,
+        nanp_lengths=None if nanp is None else _nanp_lengths(),
+        calling_codes=list(phonenumbers.COUNTRY_CODE_TO_REGION_CODE),
+        home_calling_code=ctx.home_country_code,
+        allow_intl=ctx.allow_intl_phones,
         special_tlds=set(_SPECIAL_USE_TLDS),
         special_dotted=list(_SPECIAL_USE_DOTTED),
         blocked=set(ctx.domains.blocked),
@@ -102,18 +119,94 @@ def build_kernel(module: Any, ctx: TransformContext) -> Any | None:
     )
 
 
+def _nanp_lengths() -> list[int] | None:
+    """Every national number length any NANP region's number descriptions take (the kernel
+    calls a number of none of these lengths invalid), or None when a description leaves its
+    lengths open (then the kernel leaves such numbers to phonenumbers)."""
+    lengths: set[int] = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[NANP_COUNTRY_CODE]:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:  # pragma: no cover - phonenumbers ships all NANP regions
+            continue
+        for name in ("general_desc", *_TYPE_FIELDS):
+            desc = getattr(metadata, name)
+            if desc is None or not desc.national_number_pattern:
+                continue
+            if not desc.possible_length:
+                return None
+            lengths.update(desc.possible_length)
+    return sorted(lengths)
+
+
+_Desc = tuple[str, list[int]]
+_CountryTable = tuple[str | None, list[tuple[str, str | None, _Desc | None, list[_Desc]]]]
+
+
+@cache
+def _country_table(calling_code: int) -> _CountryTable | None:
+    """What the kernel needs to validate '+' numbers of `calling_code` exactly as phonenumbers
+    does (kernel/src/lib.rs, `plus_phone`): the main region's national prefix for parsing and
+    per region its code, leading digits, general description and number types; None for the
+    non-geographic codes. Given per code on first sight: loading every region's metadata up
+    front costs ~0.7 s a process."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(calling_code, ())
+    if not regions or _NON_GEO in regions:
+        return None
+    main = PhoneMetadata.metadata_for_region(regions[0])
+    if main is None:  # pragma: no cover - phonenumbers ships every region it lists
+        return None
+    table = []
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:  # pragma: no cover
+            return None
+        # With one pattern for both, phonenumbers does not try mobile after fixed_line fails.
+        names = [
+            n
+            for n in _TYPE_FIELDS
+            if n != "mobile" or not metadata.same_mobile_and_fixed_line_pattern
+        ]
+        types = [_desc(getattr(metadata, name)) for name in names]
+        table.append(
+            (
+                region,
+                metadata.leading_digits or None,
+                _desc(metadata.general_desc),
+                [desc for desc in types if desc is not None],
+            )
+        )
+    return main.national_prefix_for_parsing or None, table
+
+
+def _desc(desc: Any) -> _Desc | None:
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return desc.national_number_pattern, list(desc.possible_length or ())
+
+
+def run_kernel(kernel: Any, chunk: Chunk) -> tuple[Any, ...]:
+    """`kernel.run` on `chunk`: (csv, cuts, keys, payloads, record rows, tag counts, tagged,
+    band counts, rejection counts). The calling codes it lacked tables for are given to it
+    after (their rows went to Python this time; the next chunk's will not)."""
+    *result, wanted = kernel.run(chunk.data, chunk.first_row, [o for o, _ in chunk.overlong])
+    for calling_code in wanted:
+        kernel.add_country(calling_code, _country_table(calling_code))
+    return tuple(result)
+
+
 def kernel_transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
     """`transform_chunk(ctx, chunk)`, the common rows done by the compiled kernel."""
     kernel = _kernel_for(ctx)
     if kernel is None:
         return transform_chunk(ctx, chunk)
     overlong = dict(chunk.overlong)
-    csv, cuts, keys, payloads, rows, tag_counts, tagged, band_counts = kernel.run(
-        chunk.data, chunk.first_row, list(overlong)
+    csv, cuts, keys, payloads, rows, tag_counts, tagged, band_counts, refusals = run_kernel(
+        kernel, chunk
     )
     tags = {str(tag): n for tag, n in zip(_TAGS, tag_counts, strict=True) if n}
     names = [tier.name for tier in ctx.bands.tiers] + [NO_BAND]
     bands = {name: n for name, n in zip(names, band_counts, strict=True) if n}
+    rejected = {str(r): n for r, n in zip(_REJECTIONS, refusals, strict=True) if n}
     if not cuts:
         return ChunkResult(
             rows=chunk.line_count,
@@ -121,13 +214,13 @@ def kernel_transform_chunk(ctx: TransformContext, chunk: Chunk) -> ChunkResult:
             partition_keys=keys,
             payloads=payloads,
             record_rows=rows,
-            rejected={},
+            rejected=rejected,
             tags=tags,
             tagged=tagged,
             bands=bands,
         )
     return _merge(ctx, chunk, overlong, kernel_part=(csv, cuts, keys, payloads, rows),
-                  counts=(tags, tagged, bands))  # fmt: skip
+                  counts=(tags, tagged, bands, rejected))  # fmt: skip
 
 
 def _merge(
@@ -135,7 +228,7 @@ def _merge(
     chunk: Chunk,
     overlong: dict[int, int],
     kernel_part: tuple[bytes, list[Cut], list[str], list[bytes], list[int]],
-    counts: tuple[dict[str, int], int, dict[str, int]],
+    counts: tuple[dict[str, int], int, dict[str, int], dict[str, int]],
 ) -> ChunkResult:
     """The kernel's rows and the Python transform's result for the rows handed back, in row
     order. The handed-back lines go to the Python transform in one call (one call per run cost
@@ -182,16 +275,17 @@ def _merge(
         out_rows += part_rows[at_part:part_upto]
         at_part = part_upto
     out_csv.append(csv[at_csv:])
-    tags, bands = Counter(counts[0]), Counter(counts[2])
+    tags, bands, rejected = Counter(counts[0]), Counter(counts[2]), Counter(counts[3])
     tags.update(part.tags)
     bands.update(part.bands)
+    rejected.update(part.rejected)
     return ChunkResult(
         rows=chunk.line_count,
         csv=b"".join(out_csv),
         partition_keys=out_keys + keys[at_record:],
         payloads=out_payloads + payloads[at_record:],
         record_rows=out_rows + rows[at_record:],
-        rejected=part.rejected,
+        rejected=dict(rejected),
         tags=dict(tags),
         tagged=counts[1] + part.tagged,
         bands=dict(bands),

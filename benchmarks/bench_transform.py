@@ -38,7 +38,7 @@ import orjson
 
 from adapters.clock import FixedClock
 from adapters.parallel import ProcessPoolChunkMapper
-from adapters.row_kernel import build_kernel, kernel_transform_chunk, load_kernel
+from adapters.row_kernel import build_kernel, kernel_transform_chunk, load_kernel, run_kernel
 from benchmarks.machine import cpu_model, machine
 from benchmarks.measure import cpu_snapshot, spread
 from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
@@ -234,7 +234,7 @@ def _handed_back(kernel: Any, ctx: TransformContext, lines: list[bytes]) -> floa
     made: Any = build_kernel(kernel, ctx)
     back = 0
     for chunk in _chunks(lines):
-        cuts = made.run(chunk.data, chunk.first_row, [o for o, _ in chunk.overlong])[1]
+        cuts = run_kernel(made, chunk)[1]
         back += sum(end - start for _, start, end, _, _ in cuts)
     return back / len(lines)
 

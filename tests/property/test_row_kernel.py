@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.json_codec import exact_dumps
-from adapters.row_kernel import build_kernel, kernel_transform_chunk
+from adapters.row_kernel import _country_table, build_kernel, kernel_transform_chunk
 from domain.models import DEFAULT_BAND_TIERS, BandTier, Campaign
 from domain.scoring.bands import BandScale
 from domain.scoring.columns import parse_header
@@ -99,15 +99,44 @@ OTHER = st.one_of(HOSTILE, TEXT)
 # cell in every row would hand every row back and prove nothing about the kernel's own path).
 COMMON = {
     "globaluserid": st.text(alphabet="abcdefXYZ0123456789-_\u00e9", min_size=1, max_size=8),
-    "email": st.sampled_from(
-        [
-            "fan@gmail.com", "Fan.Name+tag@Example.co.uk", "x@mailinator.com", "", "a@b.test",
-            "y@sub.mailinator.com", "BANNED@X.ORG", "ok@yahoo.com", "q@x.io", "bad email",
-        ]
+    "email": st.one_of(
+        st.sampled_from(
+            [
+                "fan@gmail.com", "Fan.Name+tag@Example.co.uk", "x@mailinator.com", "", "a@b.test",
+                "y@sub.mailinator.com", "BANNED@X.ORG", "ok@yahoo.com", "q@x.io", "bad email",
+                "x@mail.gmail.com", "Listed.At.X.org", "LISTED@", "x@mailinator.com.",
+            ]
+        ),
+        # Invalid the ways real files are (the kernel decides these): no '@', nothing before
+        # or after it, a space before it; and near misses it must leave to email-validator.
+        st.tuples(
+            st.sampled_from(["fan1", "fan 1", "", "a.b", " x", "a b.c", "f<n", '"f"', "a@b"]),
+            st.sampled_from(["@", ".at.", " @ ", "@@", ""]),
+            st.sampled_from(
+                ["gmail.com", "", "nobody", "x.com", "Mailinator.com", "x.test", "[1.2.3.4]"]
+            ),
+        ).map("".join),
     ),
     "phone": st.one_of(
         st.sampled_from(["(212) 555-0123", "2125550123", "+1 212 555 0123", "", "(604) 555-0123"]),
         st.from_regex(r"\A(\+1 ?|1-)?\(?[2-9]\d\d\)?[ .-]?\d{3}[ .-]?\d{4}\Z"),
+        # Invalid the ways real files are (the kernel decides those it can prove invalid), and
+        # near misses it must leave to phonenumbers (a 7-digit Canadian UAN, IDD, vanity).
+        st.sampled_from(
+            [
+                "n/a", "none", "-", "12345", "555-1234", "310-1234", "1 310 1234", "911",
+                "0114420794609", "(212) 555-012", "555-CALL-NOW", "+1 000 000 0000", "1",
+                "21255501234", "12125550123456", "+", "x",
+                # '+' numbers: validated from phonenumbers' tables per calling code, except
+                # where a national prefix might be stripped or the code is non-geographic.
+                "+447123456789", "+44 7123 456789", "+44-20-7946-0958", "+4420", "+44 07911 123456",
+                "+33 1 42 68 53 00", "+1 310 1234", "+1 604 555 0123", "+800 1234 5678", "+0 123",
+                "+999 12345", "+7 912 345 67 89", "+39 06 1234 5678", "+352 123", "+12", "+1 -2",
+                "+44  7123 456789", "+44 7123 456789 ", "+1242 357 1234",
+            ]
+        ),
+        st.from_regex(r"\A[0-9 .()-]{1,16}\Z"),
+        st.from_regex(r"\A\+[0-9]{1,3}[ -]?[0-9]{1,12}\Z"),
     ),
     "score": st.one_of(
         st.floats(min_value=0, max_value=1).map(repr), st.sampled_from(["0.5", "1", "0", ".5"])
@@ -191,7 +220,7 @@ def _context(header: str, campaign: Campaign, tiers: Any, **rest: Any) -> Transf
         campaign,
         layout=parse_header(header.encode()).unwrap(),
         bands=BandScale.build(campaign.campaign_id, tiers, campaign.band_salt).unwrap(),
-        blacklist=frozenset({"banned@x.org", "fan@gmail.com", ""}),
+        blacklist=frozenset({"banned@x.org", "fan@gmail.com", "", "listed.at.x.org", "listed@"}),
         **rest,
     )
 
@@ -201,7 +230,10 @@ def _context(header: str, campaign: Campaign, tiers: Any, **rest: Any) -> Transf
 def test_the_kernel_gives_the_python_transforms_result_on_any_rows(kernel: Any, data: Any) -> None:
     header, chunk = data.draw(chunks())
     ctx = _context(header, **data.draw(contexts()))
-    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+    expected = transform_chunk(ctx, chunk)
+    assert kernel_transform_chunk(ctx, chunk) == expected
+    # Again: the calling codes' tables the first run asked for are the kernel's now.
+    assert kernel_transform_chunk(ctx, chunk) == expected
 
 
 def test_the_kernel_decides_the_common_rows_itself(kernel: Any) -> None:
@@ -229,7 +261,7 @@ def test_rows_the_kernel_cannot_decide_are_handed_back_in_runs(kernel: Any) -> N
         "g1\tfan@gmail.com\t2125550123\t0.5",
         "g2\tfan@gmail.com\t+44 20 7946 0958\t0.5",  # non-US phone: phonenumbers decides
         'g3\t"q"@x.com\t\t0.5',  # a quote: the csv module writes the line
-        "g4\tx@mailinator.com\t\t0.5",  # blocked: a rejected row
+        "g4\tfan@b\u00fccher.de\t\t0.5",  # IDN: email-validator decides
         "g5\tok@x.com\t\t0.5",
     ]
     ctx = _plain_context(header)
@@ -239,6 +271,97 @@ def test_rows_the_kernel_cannot_decide_are_handed_back_in_runs(kernel: Any) -> N
     assert [(start, end) for _, start, end, _, _ in cuts] == [(1, 4)]
     assert keys == ["g1", "g5"]
     assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+
+
+def test_the_kernel_rejects_blocked_and_blacklisted_rows_and_tags_invalid_emails_and_phones(
+    kernel: Any,
+) -> None:
+    """Blocked domains, the blacklist, the common invalid addresses (no '@', nothing before
+    or after it, a space in the local part) and phones surely invalid (no digit, no NANP
+    length) are the kernel's: nothing handed back."""
+    header = HEADERS[0]
+    rows = [
+        "g1\tx@mailinator.com\t2125550123\t0.5",  # blocked
+        "g2\tBANNED@x.org\t\t0.5",  # blacklisted
+        "g3\tfan3.at.gmail.com\t\t0.5",  # no '@': invalid_email
+        "g4\tfan4@\t\t0.5",
+        "g5\t@nobody\t\t0.5",
+        "g6\tfan 6@mailinator.com\t\t0.5",  # invalid and blocked: rejected
+        "g7\tok@x.com\t\t0.5",
+        "g8\tok@x.com\tn/a\t0.5",  # no digit: invalid_phone
+        "g9\tok@x.com\t12345\t0.5",  # no NANP length: invalid_phone
+    ]
+    ctx = _plain_context(header)
+    chunk = Chunk(10, "\n".join(rows).encode())
+    made: Any = build_kernel(kernel, ctx)
+    _, cuts, keys, *_, rejected, _ = made.run(chunk.data, chunk.first_row, [])
+    assert cuts == []
+    assert keys == ["g3", "g4", "g5", "g7", "g8", "g9"]
+    assert list(rejected) == [2, 1, 0]
+    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+
+
+def test_the_kernel_validates_plus_numbers_once_it_has_their_calling_codes_table(
+    kernel: Any,
+) -> None:
+    """A '+' number of a calling code the kernel has no table for goes to Python once; its
+    table is then given to the kernel, which decides the next chunk's such rows itself:
+    international (rejected here: the campaign does not allow them) or invalid."""
+    header = HEADERS[0]
+    rows = [
+        "g1\tok@x.com\t+447123456789\t0.5",  # valid, GB: rejected as international
+        "g2\tok@x.com\t+44 20 7946 095\t0.5",  # invalid
+        "g3\tok@x.com\t+1 000 000 0000\t0.5",  # invalid
+    ]
+    ctx = _plain_context(header)
+    chunk = Chunk(10, "\n".join(rows).encode())
+    made: Any = build_kernel(kernel, ctx)
+    first = made.run(chunk.data, chunk.first_row, [])
+    assert [(start, end) for _, start, end, _, _ in first[1]] == [(0, 3)]
+    assert sorted(first[-1]) == [1, 44]
+    for code in first[-1]:
+        made.add_country(code, _country_table(code))
+    second = made.run(chunk.data, chunk.first_row, [])
+    assert second[1] == []
+    assert list(second[2]) == ["g2", "g3"]
+    assert list(second[-2]) == [0, 0, 1]
+    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+    assert kernel_transform_chunk(ctx, chunk) == transform_chunk(ctx, chunk)
+
+
+# Phones at the edges of the kernel's rules: each one the kernel decides must get the Python
+# transform's answer, each one it cannot prove must go to Python.
+EDGE_PHONES = (
+    "n/a", "12345", "911", "555-1234", "310-1234", "1 310 1234", "1-310-1234", "0114420794609",
+    "555-CALL-NOW", "(212) 555-012", "21255501234", "12125550123", "1 212 555 01234",
+    "+1 000 000 0000", "+1 100 000 0000", "+1 310 1234", "+1242 357 1234", "+447123456789",
+    "+44 7123 456789", "+44 07911 123456", "+44-20-7946-0958", "+4420", "+800 1234 5678",
+    "+39 06 1234 5678", "+7 912 345 67 89", "+352 123", "+0 123", "+999 12345", "+12", "+",
+    "+1 -2", "+44  7123 456789", "+33 1 42 68 53 00", "+61 4 1234 5678", "+86 138 0013 8000",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("region", ["US", "CA", "GB", "PR"])
+@pytest.mark.parametrize("allow_intl", [False, True])
+def test_the_kernel_gives_pythons_answer_on_phones_at_the_edges_of_its_rules(
+    kernel: Any, region: str, allow_intl: bool
+) -> None:
+    header = HEADERS[0]
+    rows = [f"g{i}\tok@x.com\t{phone}\t0.5" for i, phone in enumerate(EDGE_PHONES)]
+    ctx = TransformContext.for_campaign(
+        Campaign("c9", home_region=region, allow_intl_phones=allow_intl, band_salt=b"k"),
+        source_uri="s3://b/scored/c9.1.txt",
+        layout=parse_header(header.encode()).unwrap(),
+        bands=BandScale.build("c9", DEFAULT_BAND_TIERS, b"k").unwrap(),
+        blacklist=frozenset(),
+        encode=orjson.dumps,
+        max_record_bytes=1_048_576,
+    )
+    chunk = Chunk(2, "\n".join(rows).encode())
+    expected = transform_chunk(ctx, chunk)
+    assert kernel_transform_chunk(ctx, chunk) == expected
+    assert kernel_transform_chunk(ctx, chunk) == expected  # with the calling codes' tables
 
 
 def _plain_context(header: str) -> TransformContext:
