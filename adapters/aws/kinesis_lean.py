@@ -10,7 +10,8 @@ same code for both. What it leaves out, and why that is safe:
   (empty or long keys, oversized records and batches) before a request is built;
 - botocore serialises each entry by walking the model and parses each result the same way
   (another ~45 %): the body here is one orjson.dumps of plain dicts (base64 of the record's
-  bytes) and the answer one orjson.loads.
+  bytes, by pybase64: 1.4 -> 0.6 µs a record for the body against the standard library's
+  b64encode + decode) and the answer one orjson.loads.
 What it keeps: the client's endpoint, region, credentials (refreshed as botocore refreshes
 them) and its pooled HTTP session with the client's timeouts; SigV4 by botocore's SigV4Auth,
 once per request. Every attribute is looked up on the client per call, so a deadline-fitted
@@ -19,11 +20,11 @@ client (adapters/aws/clients.py) still hands out the session whose timeouts fit 
 
 from __future__ import annotations
 
-from base64 import b64encode
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+import pybase64
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, NoCredentialsError
@@ -75,7 +76,7 @@ class LeanPutRecords:
             {
                 "Records": [
                     {
-                        "Data": b64encode(entry["Data"]).decode("ascii"),
+                        "Data": pybase64.b64encode_as_string(entry["Data"]),
                         "PartitionKey": entry["PartitionKey"],
                     }
                     for entry in Records
