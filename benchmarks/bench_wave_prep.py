@@ -14,6 +14,10 @@ with the range:
   `--page-delay` seconds; the next page fetched ahead (adapters/aws/athena_engine.py);
 - `athena-serial N`: the same, pages fetched one after another (the engine before read-ahead):
   the same-run baseline of the read-ahead;
+- `athena-s3 N`: the same engine reading the query's result file instead of pages (what it
+  does in production unless S3 refuses the read): the CSV, written as Athena writes it before
+  the clock, is served by the same local server as S3's GetObject (path-style, one stream) and
+  read through a real boto3 S3 client (SigV4, urllib3), parsed by adapters/aws/athena_csv.py;
 - `generated N`: the old figure: fans made by a Python generator as they are read (its cost
   inside the measurement; 46 % of it at 2 M);
 - `baseline N`: the straightforward selection (hold every eligible fan, sort all claims, walk
@@ -22,6 +26,9 @@ with the range:
 
     python -m benchmarks.bench_wave_prep [--fans 2000000] [--variants lake,athena,...]
         [--runs 3] [--page-delay 0.02] [--data-dir /tmp/bench_wave_prep]
+
+`athena` and `athena-serial` measure GetQueryResults (the engine's fallback where the results
+bucket refuses reads; `results_from_s3=False`).
 """
 
 from __future__ import annotations
@@ -147,21 +154,62 @@ def athena_pages(data_dir: Path, n: int) -> Path:
     return target
 
 
+def athena_csv(data_dir: Path, n: int) -> Path:
+    """The query's result file of `n` fans as Athena writes it: a header, every value quoted
+    (quotes doubled), NULL an empty unquoted field (no email or phone)."""
+    from adapters.aws.athena_fans import COLUMNS
+
+    target = data_dir / f"athena-{n}.csv"
+    if target.exists():
+        return target
+
+    def line(values: list[str | None]) -> str:
+        return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".csv-partial")
+    with open(partial, "w", encoding="utf-8", newline="") as out:
+        out.write(line(list(COLUMNS)) + "\n")
+        for f in fans(n):
+            out.write(line([f.global_user_id, f.user_id, f.first_name, f.last_name,
+                            f.email or None, f.phone or None, f.locale, f.market_ids[0],
+                            repr(f.score), "true" if f.verdict else "false",
+                            "true" if f.has_codes else "false"]) + "\n")  # fmt: skip
+    partial.rename(target)
+    return target
+
+
 # --- the local Athena ------------------------------------------------------------------------
 
 
 def serve_athena(pages_path: Path, delay: float) -> None:
     """Athena's JSON protocol for the calls the engine makes; GetQueryResults answers page
-    `NextToken` from the file. Prints its port, then answers each stdin line with its CPU."""
+    `NextToken` from the file; S3's GetObject of `s3://out/athena/q1.csv` (path-style) answers
+    the result file beside it (`.csv` for `.jsonl`), held in memory. Prints its port, then
+    answers each stdin line with its CPU."""
     from tests.support.async_http_server import AsyncHttpServer
     from tests.support.http_server import Request, Response
 
     offsets, position = [], 0
-    with open(pages_path, "rb") as f:
-        for line in f:
-            offsets.append((position, len(line) - 1))
-            position += len(line)
-    fd = os.open(pages_path, os.O_RDONLY)
+    if pages_path.exists():  # no pages for athena-s3
+        with open(pages_path, "rb") as f:
+            for line in f:
+                offsets.append((position, len(line) - 1))
+                position += len(line)
+            fd = os.open(pages_path, os.O_RDONLY)
+    csv_path = pages_path.with_suffix(".csv")
+    result_file = csv_path.read_bytes() if csv_path.exists() else b""
+    deleted = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>'
+    )
+
+    def get_object(_request: Request) -> Response:
+        return Response(200, result_file, (("Content-Type", "text/csv"),))
+
+    def delete_objects(_request: Request) -> Response:
+        return Response(200, deleted, (("Content-Type", "application/xml"),))
+
     amz = (("Content-Type", "application/x-amz-json-1.1"),)
 
     def answer(request: Request) -> Response:
@@ -179,7 +227,12 @@ def serve_athena(pages_path: Path, delay: float) -> None:
             return Response(200, os.pread(fd, length, offset), amz)
         return Response(200, b"{}", amz)
 
-    with AsyncHttpServer({("POST", "/"): answer}, delay=delay) as server:
+    routes = {
+        ("POST", "/"): answer,
+        ("GET", "/out/athena/q1.csv"): get_object,
+        ("POST", "/out"): delete_objects,
+    }
+    with AsyncHttpServer(routes, delay=delay) as server:
         print(server.port, flush=True)
         for _line in sys.stdin:
             print(json.dumps({"cpu": time.process_time()}), flush=True)
@@ -192,8 +245,9 @@ class _NoS3:
         return None
 
 
-def _athena_fans(url: str, ahead: bool) -> Any:
+def _athena_fans(url: str, variant: str) -> Any:
     import boto3
+    from botocore.config import Config
 
     from adapters.aws.athena_engine import PAGE_ROWS, AthenaQueryEngine
     from adapters.aws.athena_fans import AthenaEligibleFans
@@ -224,13 +278,21 @@ def _athena_fans(url: str, ahead: bool) -> Any:
                 if not token:
                     return
 
-    athena = boto3.client(
-        "athena", endpoint_url=url, region_name="us-east-1",
-        aws_access_key_id="bench", aws_secret_access_key="bench",
-    )  # fmt: skip
-    engine = (AthenaQueryEngine if ahead else SerialPages)(
-        athena, _NoS3(), database="lake", output_location="s3://out/athena"
-    )
+    def client(service: str, **options: Any) -> Any:
+        return boto3.client(
+            service, endpoint_url=url, region_name="us-east-1",
+            aws_access_key_id="bench", aws_secret_access_key="bench", **options,
+        )  # fmt: skip
+
+    athena = client("athena")
+    if variant == "athena-s3":
+        s3 = client("s3", config=Config(s3={"addressing_style": "path"}))
+        engine = AthenaQueryEngine(athena, s3, database="lake", output_location="s3://out/athena")
+    else:
+        engine = (AthenaQueryEngine if variant == "athena" else SerialPages)(
+            athena, _NoS3(), database="lake", output_location="s3://out/athena",
+            results_from_s3=False,
+        )  # fmt: skip
     return AthenaEligibleFans(engine)
 
 
@@ -294,7 +356,7 @@ def run_worker(variant: str, n: int, source: str) -> dict[str, Any]:
     if variant == "lake":
         store, eligible = _lake_fans(Path(source))
     elif variant.startswith("athena"):
-        store, eligible = InMemoryObjectStore(), _athena_fans(source, variant == "athena")
+        store, eligible = InMemoryObjectStore(), _athena_fans(source, variant)
     else:
         store, eligible = InMemoryObjectStore(), MemoryEligibleFans(fans(n))
     caps = capacities()
@@ -381,7 +443,7 @@ def _child(variant: str, n: int, source: str) -> dict[str, Any]:
     return result
 
 
-VARIANTS = ("lake", "athena", "athena-serial", "generated", "baseline")
+VARIANTS = ("lake", "athena-s3", "athena", "athena-serial", "generated", "baseline")
 
 
 def main(argv: list[str]) -> int:
@@ -389,7 +451,9 @@ def main(argv: list[str]) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--fans", default="2000000", help="wave sizes, comma-separated")
-    parser.add_argument("--variants", default="lake,athena,athena-serial,generated,baseline")
+    parser.add_argument(
+        "--variants", default="lake,athena-s3,athena,athena-serial,generated,baseline"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per variant and size")
     parser.add_argument("--page-delay", type=float, default=0.02, help="seconds per page")
     parser.add_argument("--data-dir", default="/tmp/bench_wave_prep")
@@ -430,7 +494,10 @@ def main(argv: list[str]) -> int:
             if variant == "lake":
                 source = str(lake_dir(data_dir, n))
             elif variant.startswith("athena"):
-                pages = athena_pages(data_dir, n)
+                if variant == "athena-s3":
+                    pages = athena_csv(data_dir, n).with_suffix(".jsonl")  # the server's key
+                else:
+                    pages = athena_pages(data_dir, n)
                 server = subprocess.Popen(
                     [sys.executable, "-m", "benchmarks.bench_wave_prep", "--serve-athena",
                      str(pages), str(args.page_delay)],

@@ -563,7 +563,7 @@ class QueryEngine(Protocol):
         ...
 
     def rows(self, execution_id: str) -> Iterator[tuple[str | None, ...]]:
-        """A finished query's data rows (no header), read page by page."""
+        """A finished query's data rows (no header), streamed (never all in memory)."""
         ...
 
     def discard(self, execution_id: str) -> None:

@@ -50,18 +50,21 @@ def fan_from_scoring(record: dict[str, Any], coded: set[str]) -> Result[Eligible
         score = get("score")
     if not isinstance(score, int | float) or isinstance(score, bool):
         return Failure(f"scoring record {gid}: neither band_score nor score is a number")
-    market, member, first, last, email, phone, locale = (
-        v.strip() if isinstance(v, str) else ""
-        for v in (
-            get("marketId"),
-            get("memberId"),
-            get("firstName"),
-            get("lastName"),
-            get("email"),
-            get("phone"),
-            get("locale"),
-        )
-    )
+    # Unrolled, no generator over the seven fields: ~1 µs a record less (benchmarks/README.md).
+    market = get("marketId")
+    market = market.strip() if isinstance(market, str) else ""
+    member = get("memberId")
+    member = member.strip() if isinstance(member, str) else ""
+    first = get("firstName")
+    first = first.strip() if isinstance(first, str) else ""
+    last = get("lastName")
+    last = last.strip() if isinstance(last, str) else ""
+    email = get("email")
+    email = email.strip() if isinstance(email, str) else ""
+    phone = get("phone")
+    phone = phone.strip() if isinstance(phone, str) else ""
+    locale = get("locale")
+    locale = locale.strip() if isinstance(locale, str) else ""
     return Success(
         EligibleFan(
             gid,

@@ -1,17 +1,21 @@
-"""AthenaEligibleFans on the emulator (seeded results: moto runs no SQL and never pages) and,
-for paging and clean-up, on a hand-written Athena that pages at 1,000 rows."""
+"""AthenaEligibleFans on the emulator (seeded results: moto runs no SQL and never pages; the
+result file put into the emulator's S3 as Athena writes it) and, for paging, the fallback and
+clean-up, on a hand-written Athena that pages at 1,000 rows."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import GeneratorType
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters.aws.athena_engine import PAGE_ROWS, AthenaQueryEngine
 from adapters.aws.athena_fans import COLUMNS, AthenaEligibleFans, eligibility_query
@@ -89,8 +93,16 @@ class PagingAthena:
 
 
 class RecordingS3:
+    """S3 where the results bucket refuses reads (AccessDenied): the rows come as pages."""
+
     def __init__(self) -> None:
         self.deleted: list[str] = []
+        self.asked: list[str] = []
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.asked.append(f"{Bucket}/{Key}")
+        error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+        raise ClientError(error, "GetObject")  # type: ignore[arg-type]
 
     def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> None:
         self.deleted.extend(f"{Bucket}/{o['Key']}" for o in Delete["Objects"])
@@ -209,3 +221,126 @@ def test_a_page_that_fails_mid_way_is_reported_after_every_row_before_it() -> No
     assert read == [f"g{i}" for i in range(2 * PAGE_ROWS - 1)]
     assert athena.page_sizes == [PAGE_ROWS, PAGE_ROWS]
     assert "out/athena/q1.csv" in s3.deleted
+
+
+# --- the result file read from S3 (the emulator's, over HTTP) ----------------------------------
+
+
+def _athena_csv(rows: Sequence[Sequence[str | None]]) -> bytes:
+    """As Athena writes a SELECT's result file: every value quoted, quotes doubled, NULL an
+    empty unquoted field (tests/property/test_athena_result_csv.py)."""
+    return "".join(
+        ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) + "\n"
+        for row in rows
+    ).encode()
+
+
+def _cells(values: list[str | None]) -> dict[str, Any]:
+    return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
+
+
+def test_the_rows_are_read_from_the_result_file_not_through_get_query_results(
+    emulator: Any, aws: Any, make_bucket: Callable[[], str]
+) -> None:
+    bucket = make_bucket()
+    athena, s3 = aws.client("athena"), aws.client("s3")
+    body = _athena_csv([list(COLUMNS)] + [list(_fan_row(i)) for i in range(2500)])
+    pages: list[str] = []
+    athena.meta.events.register(
+        "before-call.athena.GetQueryResults", lambda **kw: pages.append("asked")
+    )
+
+    def athena_writes_its_result(parsed: dict[str, Any], **_kw: Any) -> None:
+        key = f"athena/{parsed['QueryExecutionId']}.csv"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    athena.meta.events.register(
+        "after-call.athena.StartQueryExecution",
+        lambda http_response, parsed, **kw: athena_writes_its_result(parsed),
+    )
+    engine = AthenaQueryEngine(
+        athena, s3, database="lake", output_location=f"s3://{bucket}/athena/",
+        sleep=lambda s: None,
+    )  # fmt: skip
+    fans = [r.unwrap() for r in AthenaEligibleFans(engine).eligible_fans("c1", EligibilityQuery())]
+    assert [f.global_user_id for f in fans] == [f"g{i}" for i in range(2500)]
+    assert pages == []  # no GetQueryResults call at all
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # result file removed
+
+
+HOSTILE = st.one_of(
+    st.none(),
+    st.just(""),
+    st.sampled_from(['"', ",", "\n", "\r\n", '","', " padded ", "é", "名前", "🎉", "true"]),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
+)
+ROWS = st.lists(
+    st.tuples(
+        st.text(min_size=1).filter(str.strip) | HOSTILE,  # globalUserId
+        *[HOSTILE] * 7,  # memberId .. marketId
+        st.floats(allow_nan=False).map(repr) | HOSTILE,  # score
+        st.sampled_from(["true", "false", "FALSE", ""]) | HOSTILE,  # verdict
+        st.sampled_from(["true", "false"]) | HOSTILE,  # coded
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=ROWS)
+def test_the_result_file_gives_the_same_rows_and_fans_as_the_pages(
+    aws: Any, make_bucket: Callable[[], str], rows: list[tuple[str | None, ...]]
+) -> None:
+    bucket = make_bucket()
+    s3 = aws.client("s3")
+    table: list[list[str | None]] = [list(COLUMNS), *(list(r) for r in rows)]
+    s3.put_object(Bucket=bucket, Key="athena/q1.csv", Body=_athena_csv(table))
+
+    def engine(from_s3: bool) -> AthenaQueryEngine:
+        paging = PagingAthena([_cells(r) for r in table], ["SUCCEEDED"])
+        return AthenaQueryEngine(
+            paging, s3, database="lake", output_location=f"s3://{bucket}/athena/",
+            results_from_s3=from_s3,
+        )  # fmt: skip
+
+    from_file, from_pages = engine(True), engine(False)
+    assert list(from_file.rows("q1")) == list(from_pages.rows("q1")) == [tuple(r) for r in rows]
+    s3.put_object(Bucket=bucket, Key="athena/q1.csv", Body=_athena_csv(table))  # read again
+
+    def fans(source: AthenaQueryEngine) -> list[Any]:
+        return list(AthenaEligibleFans(source).eligible_fans("c1", EligibilityQuery()))
+
+    assert fans(engine(True)) == fans(engine(False))
+
+
+def test_a_refused_result_file_falls_back_to_pages_and_says_so_without_contacts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [_row(list(COLUMNS))] + [_row(_fan_row(i)) for i in range(1500)]
+    athena, s3 = PagingAthena(rows, ["SUCCEEDED"]), RecordingS3()
+    with caplog.at_level(logging.WARNING, logger="adapters.aws.athena_engine"):
+        fans = list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
+    assert len(fans) == 1500 and s3.asked == ["out/athena/q1.csv"]
+    assert athena.page_sizes == [PAGE_ROWS, 501]
+    logged = [r for r in caplog.records if "GetQueryResults" in r.getMessage()]
+    assert len(logged) == 1 and "AccessDenied" in logged[0].getMessage()
+    assert "example.com" not in caplog.text and "+1212" not in caplog.text
+
+
+def test_a_malformed_result_file_is_a_broken_source_naming_no_contact(
+    aws: Any, make_bucket: Callable[[], str]
+) -> None:
+    bucket = make_bucket()
+    s3 = aws.client("s3")
+    good = _athena_csv([list(COLUMNS), list(_fan_row(0))])
+    s3.put_object(Bucket=bucket, Key="athena/q1.csv", Body=good + b'"g1","jane@example.com"x\n')
+    engine = AthenaQueryEngine(
+        PagingAthena([], ["SUCCEEDED"]), s3, database="lake",
+        output_location=f"s3://{bucket}/athena/",
+    )  # fmt: skip
+    read: list[str] = []
+    with pytest.raises(BrokenSource, match="line 3") as raised:
+        for fan in AthenaEligibleFans(engine).eligible_fans("c1", EligibilityQuery()):
+            read.append(fan.unwrap().global_user_id)
+    assert read == ["g0"] and "jane" not in str(raised.value)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # removed all the same
