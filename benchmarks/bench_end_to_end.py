@@ -36,6 +36,7 @@ from adapters.aws.s3 import S3ObjectStore
 from benchmarks.machine import machine
 from benchmarks.measure import spread, tree_cpu_seconds
 from domain.models import ObjectRef
+from entrypoints.settings import Settings
 from local.emulator import EmulatorProcess
 from local.sample_data import blacklist_lines, scored_file_bytes
 
@@ -174,7 +175,13 @@ def _prepare(factory: ClientFactory, rows: int, stream: str, run: int) -> Object
 
 
 def _run(
-    endpoint: str, ref: ObjectRef, stream: str, processes: int, request: str, kernel: str
+    endpoint: str,
+    ref: ObjectRef,
+    stream: str,
+    processes: int,
+    request: str,
+    kernel: str,
+    chunk_rows: int,
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -183,6 +190,7 @@ def _run(
         "SCORED_OUTPUT_STREAM": stream,
         "KINESIS_PUT_REQUEST": request,
         "SCORING_KERNEL": kernel,
+        "SCORED_FILE_CHUNK_ROWS": str(chunk_rows),
     }
     command = [
         sys.executable,
@@ -216,12 +224,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--variants", default="before,lean,after")
+    parser.add_argument(
+        "--chunk-rows",
+        default=str(Settings().scored_file_chunk_rows),
+        help="SCORED_FILE_CHUNK_ROWS values, comma-separated: each variant runs with each",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         sys.exit(child(args.child, args.processes))
     sizes = [int(n) for n in args.rows.split(",")]
     variants = [v for v in args.variants.split(",") if v]
+    chunk_sizes = [int(n) for n in args.chunk_rows.split(",")]
     print(f"machine: {machine()}; {args.processes} pool processes")
     results: dict[tuple[int, str], list[dict[str, Any]]] = {}
     emulators = {
@@ -231,7 +245,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         index = 0
         for rows in sizes:
             for _ in range(args.runs):
-                for name in variants:
+                for name, chunk_rows in [(v, c) for v in variants for c in chunk_sizes]:
+                    label = name if len(chunk_sizes) == 1 else f"{name}/{chunk_rows}"
                     emulator = emulators[name]
                     factory = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
                     stream = f"bench-out-{index}"
@@ -240,14 +255,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     server = tree_cpu_seconds(emulator.pid)
                     request, _, kernel = VARIANTS[name]
                     figures = _run(
-                        emulator.endpoint_url, ref, stream, args.processes, request, kernel
+                        emulator.endpoint_url,
+                        ref,
+                        stream,
+                        args.processes,
+                        request,
+                        kernel,
+                        chunk_rows,
                     )
                     figures["emulator_cpu_us_per_row"] = (
                         (tree_cpu_seconds(emulator.pid) - server) * 1e6 / figures["rows"]
                     )
-                    results.setdefault((rows, name), []).append(figures)
+                    results.setdefault((rows, label), []).append(figures)
                     print(
-                        f"  {name:<6} {figures['rows']:>9,} rows {figures['seconds']:6.1f} s "
+                        f"  {label:<11} {figures['rows']:>9,} rows {figures['seconds']:6.1f} s "
                         f"worker tree {figures['worker_cpu_us_per_row']:5.1f} µs/row "
                         f"emulator {figures['emulator_cpu_us_per_row']:5.1f} µs/row",
                         flush=True,

@@ -92,6 +92,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         ) from None
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 (0 rows a chunk would read nothing and call the file done)."""
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"environment variable {name} must be at least 1, got {value}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = _get(env, name)
     if not raw:
@@ -143,6 +151,10 @@ class Settings:
     # The term of a scored file's lease (domain/scoring/lease.py): how long a crashed run keeps
     # a re-run of the same file waiting; each put must finish within half of it.
     scored_file_lease_seconds: float = 120.0
+    # Lines of a scored file a chunk: each chunk is one checkpoint (an S3 write, read back for
+    # the scrubbed CSV: ~2.8 ms of CPU a call, whatever its size) and its records one group of
+    # puts; memory holds 4 chunks a pool process (benchmarks/README.md, "End to end").
+    scored_file_chunk_rows: int = 2_000
     # The term of a wave's codes lease, of a lake day's merge lease and of a campaign's wave-prep
     # selection lease (domain/lease.py): one run at a time; a killed run's lease is taken over
     # after this. Renewed between chunks / record types / fans, so one chunk, one type's merge
@@ -293,6 +305,7 @@ class Settings:
             scored_file_lease_seconds=_seconds(
                 env, "SCORED_FILE_LEASE_SECONDS", d.scored_file_lease_seconds
             ),
+            scored_file_chunk_rows=_count(env, "SCORED_FILE_CHUNK_ROWS", d.scored_file_chunk_rows),
             run_lease_seconds=_seconds(env, "RUN_LEASE_SECONDS", d.run_lease_seconds),
             code_service_url=_get(env, "CODE_SERVICE_URL") or None,
             pacman_url=_get(env, "PACMAN_URL") or None,

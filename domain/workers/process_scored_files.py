@@ -234,7 +234,11 @@ def process_scored_files(
 ) -> Result[ScoredFileCounts, ScoredFileFailure]:
     """Process one scored file, or go on with it where an earlier run stopped; see the module
     docstring for the rules, bound and counts. `run_id` names this run in the file's lease
-    (unique per run: by default a random one); `lease_seconds` is the lease's term."""
+    (unique per run: by default a random one); `lease_seconds` is the lease's term.
+    `rows_per_chunk` may differ from an earlier run's: a re-run cuts its chunks from where that
+    one stopped."""
+    if rows_per_chunk < 1:  # islice(lines, 0) reads nothing: the file would be "done", empty
+        raise ValueError(f"rows_per_chunk must be at least 1, got {rows_per_chunk}")
     started = clock.now()
     key = ScoredFileKey.parse(source)
     if key is None:

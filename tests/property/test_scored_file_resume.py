@@ -159,6 +159,7 @@ def run_file(
     notifier: Any,
     clock: FixedClock | None = None,
     run_id: str | None = None,
+    rows_per_chunk: int = 4,
 ) -> Any:
     return process_scored_files(
         SOURCE,
@@ -169,7 +170,7 @@ def run_file(
         clock=clock or FixedClock(START),
         encode=orjson.dumps,
         blacklist=BLACKLIST,
-        rows_per_chunk=4,
+        rows_per_chunk=rows_per_chunk,
         lease_seconds=LEASE_SECONDS,
         run_id=run_id,
     )
@@ -214,10 +215,16 @@ def uninterrupted(rows: list[str]) -> tuple[ScoredFileCounts, list[bytes], bytes
     st.lists(st.integers(1, 40), max_size=6),
     st.lists(st.integers(1, 15), max_size=4),
     st.sampled_from([0, 0, 3, 5]),
+    st.lists(st.integers(1, 9), max_size=6),
 )
 def test_crashes_anywhere_then_reruns_put_each_row_once_and_end_as_one_run(
-    rows: list[str], store_crashes: list[int], stream_crashes: list[int], strand_every: int
+    rows: list[str],
+    store_crashes: list[int],
+    stream_crashes: list[int],
+    strand_every: int,
+    chunk_sizes: list[int],
 ) -> None:
+    """`chunk_sizes`: SCORED_FILE_CHUNK_ROWS changed between a crash and the re-run (a deploy)."""
     want_counts, want_records, want_csv, want_notifier = uninterrupted(rows)
     store_fuses, stream_fuses = list(store_crashes), list(stream_crashes)
     store = CrashingStore(objects(rows), Fuse(None), max_line_bytes=100)
@@ -231,7 +238,8 @@ def test_crashes_anywhere_then_reruns_put_each_row_once_and_end_as_one_run(
         stream.fuse = Fuse(stream_fuses.pop(0) if stream_fuses else None)
         stream.strand_every = strand_every if attempt < 3 else 0  # the stream recovers
         try:
-            outcome = run_file(store, stream, notifier, clock)
+            size = chunk_sizes[attempt % len(chunk_sizes)] if chunk_sizes else 4
+            outcome = run_file(store, stream, notifier, clock, rows_per_chunk=size)
         except Crash:
             after_the_crashed_runs_lease(clock)
             continue

@@ -511,3 +511,11 @@ def test_blacklist_and_blocked_domains_compare_the_normalised_address(
     run = Run(tsv(("gu1", email, "2125550123", "0.5", "true")), blacklist=blacklist)
     counts = run().unwrap()
     assert dict(counts.rejected_by_reason) == {reason: 1}, email
+
+
+def test_a_chunk_of_no_rows_is_refused_before_anything_is_read_or_written() -> None:
+    # islice(lines, 0) reads nothing: such a run would mark the file done with no row streamed.
+    run = Run(tsv(GOOD))
+    with pytest.raises(ValueError, match="rows_per_chunk must be at least 1"):
+        run(rows_per_chunk=0)
+    assert run.stream.records == [] and SCRUBBED not in run.store.objects

@@ -44,6 +44,14 @@ def test_a_malformed_number_names_the_variable():
         Settings.from_env({"TRANSFORM_PROCESSES": "many"})
 
 
+@pytest.mark.parametrize("raw", ["0", "-5"])
+def test_a_scored_file_chunk_of_no_rows_is_refused_naming_the_variable(raw: str) -> None:
+    # 0 rows a chunk would read nothing and call the file done.
+    with pytest.raises(ValueError, match="SCORED_FILE_CHUNK_ROWS must be at least 1"):
+        Settings.from_env({"SCORED_FILE_CHUNK_ROWS": raw})
+    assert Settings.from_env({"SCORED_FILE_CHUNK_ROWS": "5000"}).scored_file_chunk_rows == 5000
+
+
 def test_secrets_never_show_in_the_repr() -> None:
     secrets = {
         "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/webhook-secret",
