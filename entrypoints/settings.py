@@ -93,7 +93,10 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    """A whole number of at least 1 (0 rows a chunk would read nothing and call the file done)."""
+    """A whole number of at least 1. Every count, size and limit here: 0 rows a chunk would
+    read nothing and call the file done, 0 calls in flight would wait forever, a 0-byte line
+    bound would reject every row, 0 stale minutes would let a second trigger take over a live
+    wave."""
     value = _int(env, name, default)
     if value < 1:
         raise SettingsError(f"environment variable {name} must be at least 1, got {value}")
@@ -310,29 +313,29 @@ class Settings:
             code_service_url=_get(env, "CODE_SERVICE_URL") or None,
             pacman_url=_get(env, "PACMAN_URL") or None,
             codes_table=_get(env, "CODES_TABLE", d.codes_table),
-            pacman_concurrency=_int(env, "PACMAN_CONCURRENCY", d.pacman_concurrency),
+            pacman_concurrency=_count(env, "PACMAN_CONCURRENCY", d.pacman_concurrency),
             pacman_transport=_get(env, "PACMAN_TRANSPORT", d.pacman_transport).lower(),
-            issue_concurrency=_int(env, "ISSUE_CONCURRENCY", d.issue_concurrency),
+            issue_concurrency=_count(env, "ISSUE_CONCURRENCY", d.issue_concurrency),
             log_level=_get(env, "LOG_LEVEL", d.log_level),
             transform_processes=_int(env, "TRANSFORM_PROCESSES", 0),
             scoring_kernel=_get(env, "SCORING_KERNEL", d.scoring_kernel).lower(),
-            max_line_bytes=_int(env, "MAX_LINE_BYTES", d.max_line_bytes),
+            max_line_bytes=_count(env, "MAX_LINE_BYTES", d.max_line_bytes),
             wave_fan_source=_get(env, "WAVE_FAN_SOURCE").lower(),
             athena_database=_get(env, "ATHENA_DATABASE", d.athena_database),
             athena_workgroup=_get(env, "ATHENA_WORKGROUP", d.athena_workgroup),
             athena_output=_get(env, "ATHENA_OUTPUT"),
-            wave_reserve_batch=_int(env, "WAVE_RESERVE_BATCH", d.wave_reserve_batch),
-            wave_stale_minutes=_int(env, "WAVE_STALE_MINUTES", d.wave_stale_minutes),
+            wave_reserve_batch=_count(env, "WAVE_RESERVE_BATCH", d.wave_reserve_batch),
+            wave_stale_minutes=_count(env, "WAVE_STALE_MINUTES", d.wave_stale_minutes),
             wave_prep_lease_wait_seconds=_seconds(
                 env, "WAVE_PREP_LEASE_WAIT_SECONDS", d.wave_prep_lease_wait_seconds
             ),
             move_queue=_get(env, "MOVE_QUEUE", d.move_queue),
             lake_archive_prefix=_get(env, "LAKE_ARCHIVE_PREFIX", d.lake_archive_prefix),
-            merge_max_bytes=_int(env, "MERGE_MAX_BYTES", d.merge_max_bytes),
-            merge_max_records=_int(env, "MERGE_MAX_RECORDS", d.merge_max_records),
-            merge_keys_in_memory=_int(env, "MERGE_KEYS_IN_MEMORY", d.merge_keys_in_memory),
+            merge_max_bytes=_count(env, "MERGE_MAX_BYTES", d.merge_max_bytes),
+            merge_max_records=_count(env, "MERGE_MAX_RECORDS", d.merge_max_records),
+            merge_keys_in_memory=_count(env, "MERGE_KEYS_IN_MEMORY", d.merge_keys_in_memory),
             merge_engine=_get(env, "MERGE_ENGINE", d.merge_engine).lower(),
-            kinesis_max_in_flight=_int(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
+            kinesis_max_in_flight=_count(env, "KINESIS_MAX_IN_FLIGHT", d.kinesis_max_in_flight),
             kinesis_pacing=_float(env, "KINESIS_PACING", d.kinesis_pacing),
             kinesis_put_request=_get(env, "KINESIS_PUT_REQUEST", d.kinesis_put_request).lower(),
             ledger_table=_get(env, "LEDGER_TABLE", d.ledger_table),
@@ -341,7 +344,7 @@ class Settings:
             sms_configuration_set=_get(env, "SMS_CONFIGURATION_SET"),
             sms_service_url=_get(env, "SMS_SERVICE_URL") or None,
             sms_wave_email_queue=_get(env, "SMS_WAVE_EMAIL_QUEUE", d.sms_wave_email_queue),
-            sms_max_in_flight=_int(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),
+            sms_max_in_flight=_count(env, "SMS_MAX_IN_FLIGHT", d.sms_max_in_flight),
             sms_parts_per_second=_float(env, "SMS_PARTS_PER_SECOND", d.sms_parts_per_second),
             sms_wave_state_machine=_get(env, "SMS_WAVE_STATE_MACHINE"),
             sms_wave_send_function=_get(env, "SMS_WAVE_SEND_FUNCTION"),

@@ -44,11 +44,28 @@ def test_a_malformed_number_names_the_variable():
         Settings.from_env({"TRANSFORM_PROCESSES": "many"})
 
 
+COUNTS = [
+    "SCORED_FILE_CHUNK_ROWS",
+    "PACMAN_CONCURRENCY",
+    "ISSUE_CONCURRENCY",
+    "MAX_LINE_BYTES",
+    "WAVE_RESERVE_BATCH",
+    "WAVE_STALE_MINUTES",
+    "MERGE_MAX_BYTES",
+    "MERGE_MAX_RECORDS",
+    "MERGE_KEYS_IN_MEMORY",
+    "KINESIS_MAX_IN_FLIGHT",
+    "SMS_MAX_IN_FLIGHT",
+]
+
+
 @pytest.mark.parametrize("raw", ["0", "-5"])
-def test_a_scored_file_chunk_of_no_rows_is_refused_naming_the_variable(raw: str) -> None:
-    # 0 rows a chunk would read nothing and call the file done.
-    with pytest.raises(ValueError, match="SCORED_FILE_CHUNK_ROWS must be at least 1"):
-        Settings.from_env({"SCORED_FILE_CHUNK_ROWS": raw})
+@pytest.mark.parametrize("name", COUNTS)
+def test_a_count_below_one_is_refused_naming_the_variable(name: str, raw: str) -> None:
+    # 0 rows a chunk would read nothing and call the file done; 0 calls in flight would wait
+    # forever; a 0-byte line bound would reject every row.
+    with pytest.raises(ValueError, match=f"{name} must be at least 1, got {raw}"):
+        Settings.from_env({name: raw})
     assert Settings.from_env({"SCORED_FILE_CHUNK_ROWS": "5000"}).scored_file_chunk_rows == 5000
 
 
