@@ -85,6 +85,11 @@ class BandScale:
         key = salt if len(salt) <= _MAX_KEY else blake2b(salt, digest_size=_MAX_KEY).digest()
         return Success(BandScale(ordered, key))
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every band name a row can get: the tiers' and NO_BAND."""
+        return (*(tier.name for tier in self.tiers), NO_BAND)
+
     def tier_index(self, score: float) -> int:
         """0 for the top tier, 1 for the next, ...; len(tiers) when below every tier."""
         for index, tier in enumerate(self.tiers):

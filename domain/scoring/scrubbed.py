@@ -116,7 +116,8 @@ class ScrubbedRows:
         (`cells == parts` is cheap: strip returns the same object) and no cell starts like a
         formula, the input cells are simply the line with tabs turned into commas.
         """
-        if "," in line or '"' in line or "\r" in line:
+        # The band name is the campaign's: a comma or quote in it must be quoted too.
+        if "," in line or '"' in line or "\r" in line or _NEEDS_QUOTING.search(band):
             self.add(row, True, "", tags, band, band_score, phone_e164, cells)
             return
         starts = _FORMULA_STARTS
@@ -139,6 +140,14 @@ class ScrubbedRows:
     def render(self) -> bytes:
         self._flush_fast_lines()
         return self._buffer.getvalue().encode("utf-8")
+
+
+def csv_cell(text: str) -> str:
+    """`text` as the csv module writes one cell (minimal quoting): for the band name, written
+    into lines that are joined without the csv module."""
+    if _NEEDS_QUOTING.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
 
 
 def render_line(fields: Sequence[str]) -> str:

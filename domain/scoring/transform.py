@@ -50,6 +50,7 @@ from domain.scoring.records import RECORD_TYPE, DedupeIds, dedupe_ids
 from domain.scoring.scrubbed import (
     LINE_END,
     TAG_SEPARATOR,
+    csv_cell,
     neutralise_column,
     rejected_line,
     render_line,
@@ -399,9 +400,16 @@ def _write_csv_lines(
     neutral = [neutralise_column(column) for column in columns]
     inputs = list(map(",".join, zip(*neutral, strict=True)))
     tag_texts = list(map(_TAG_TEXTS.__getitem__, usable.tag_bits))
+    # A campaign's band name may hold a comma or quote: quoted once here, not checked per row.
+    cells = {name: csv_cell(name) for name in ctx.bands.names}
+    band_cells = (
+        band_names
+        if all(cell is name for name, cell in cells.items())
+        else list(map(cells.__getitem__, band_names))
+    )
     lines_of_usable = map(
         _ACCEPTED_LINE.__mod__,
-        zip(rows, tag_texts, band_names, band_scores, e164s, inputs, strict=True),
+        zip(rows, tag_texts, band_cells, band_scores, e164s, inputs, strict=True),
     )
     if len(offsets) == len(out_lines):
         out_lines[:] = lines_of_usable

@@ -406,7 +406,8 @@ struct Kernel {
     meta: Vec<u8>,                  // `,"__meta":{"source":...,"row":`
     tiers: Vec<Tier>,
     tier_names_json: Vec<Vec<u8>>,
-    band_names: Vec<String>,
+    // Per band: its name as a CSV cell (quoted when it holds a comma, quote or line break).
+    band_cells: Vec<String>,
     // Per band: its name needs CSV quoting (a rejected row's line goes through the csv module).
     band_needs_quoting: Vec<bool>,
     band_state: State,
@@ -525,9 +526,20 @@ impl Kernel {
                 s
             })
             .collect();
-        let band_needs_quoting = band_names
+        let band_needs_quoting: Vec<bool> = band_names
             .iter()
             .map(|n| n.bytes().any(|b| matches!(b, b'"' | b',' | b'\r' | b'\n')))
+            .collect();
+        let band_cells = band_names
+            .iter()
+            .zip(&band_needs_quoting)
+            .map(|(n, &quote)| {
+                if quote {
+                    format!("\"{}\"", n.replace('"', "\"\""))
+                } else {
+                    n.clone()
+                }
+            })
             .collect();
         let nanp = match nanp {
             None => None,
@@ -580,7 +592,7 @@ impl Kernel {
             meta,
             tiers,
             tier_names_json,
-            band_names,
+            band_cells,
             band_needs_quoting,
             band_state: Params::new().hash_length(8).key(band_key).to_state(),
             dedupe_state: {
@@ -636,7 +648,7 @@ impl Kernel {
         Vec<u16>,
     )> {
         let mut out = Out {
-            bands: vec![0; self.band_names.len()],
+            bands: vec![0; self.band_cells.len()],
             csv: Vec::with_capacity(data.len() + data.len() / 2),
             records: Vec::with_capacity(data.len() * 4),
             ..Out::default()
@@ -1314,7 +1326,7 @@ impl Kernel {
         }
         csv.extend_from_slice(self.tag_texts[r.bits].as_bytes());
         csv.push(b',');
-        csv.extend_from_slice(self.band_names[r.tier].as_bytes());
+        csv.extend_from_slice(self.band_cells[r.tier].as_bytes());
         csv.push(b',');
         r.band_score.py_repr(csv);
         csv.push(b',');

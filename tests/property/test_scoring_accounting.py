@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.clock import FixedClock
-from domain.models import DEFAULT_BAND_TIERS, Campaign, ObjectRef
-from domain.scoring.bands import BandScale
+from domain.models import DEFAULT_BAND_TIERS, BandTier, Campaign, ObjectRef
+from domain.scoring.bands import NO_BAND, BandScale
 from domain.scoring.columns import parse_header
 from domain.scoring.reference import transform_rows
 from domain.scoring.transform import Chunk, TransformContext
@@ -120,3 +120,45 @@ def test_the_production_transform_gives_the_references_result(
     fast = chunk_transform(_context(), chunk)
     slow = transform_rows(_context(), chunk)
     assert fast == slow
+
+
+# Band names are the campaign's, typed by an operator: a comma, quote or line break in one must
+# be quoted like any other cell, or every column after it shifts for the spreadsheet reading it.
+TIER_NAMES = st.one_of(
+    st.sampled_from(["lo,w", 'h"i', "a\r\nb", "x\ny", ",", '"', "plain", " sp ace "]),
+    st.text(min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(TIER_NAMES, min_size=2, max_size=2, unique=True),
+    st.lists(GOOD_ROW.map(lambda b: b.replace(b"\n", b"")), min_size=1, max_size=20),
+)
+def test_any_band_name_lands_in_its_own_column_of_the_scrubbed_file(
+    chunk_transform, names: list[str], rows: list[bytes]
+) -> None:
+    tiers = (BandTier(names[0], 0.0, 0.5), BandTier(names[1], 0.5, 1.0))
+    store = InMemoryObjectStore({SOURCE: b"\n".join([HEADER, *rows]) + b"\n", BLACKLIST: b""})
+    stream = InMemoryRecordStream(max_record_bytes=600)
+    process_scored_files(
+        SOURCE,
+        store=store,
+        stream=stream,
+        campaigns=InMemoryCampaignDirectory([Campaign("c9", band_tiers=tiers, band_salt=b"k")]),
+        notifier=RecordingNotifier(),
+        clock=FixedClock(datetime(2024, 1, 1, tzinfo=UTC)),
+        encode=orjson.dumps,
+        blacklist=BLACKLIST,
+        transform=chunk_transform,
+    ).unwrap()
+
+    reader = csv.reader(io.StringIO(store.objects[SCRUBBED].decode(), newline=""))
+    header, *lines = list(reader)
+    assert len(lines) == len(rows)
+    assert all(len(line) == len(header) for line in lines)
+    bands = {row: band for row, band in ((int(x[0]), x[header.index("band")]) for x in lines)}
+    assert set(bands.values()) <= {*names, NO_BAND, ""}  # "": a row rejected before scoring
+    for record in stream.records:
+        fields = json.loads(record.data)
+        assert bands[fields["__meta"]["row"]] == fields["band"]

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from domain.scoring.scrubbed import ScrubbedRows, neutralise
+from domain.scoring.scrubbed import ScrubbedRows, csv_cell, neutralise
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,16 @@ def test_the_fast_path_writes_what_the_csv_module_reads_back() -> None:
         ["3", "true", "", "", "low", "0.5", "", "x,1", "'=2", "q", ""],
         ["4", "false", "bad_score: 'a, b'", "", "", "", "", "", "", "", 'raw "line"'],
     ]
+
+
+def test_a_band_name_with_a_comma_or_quote_is_quoted_like_any_cell() -> None:
+    rows = ScrubbedRows(1)
+    rows.add_clean(2, [], "lo,w", "0.5", "", ["x"], ["x"], "x")
+    rows.add_clean(3, [], 'h"i', "0.7", "", ["y"], ["y"], "y")
+    parsed = list(csv.reader(io.StringIO(rows.render().decode())))
+    assert parsed == [
+        ["2", "true", "", "", "lo,w", "0.5", "", "x", ""],
+        ["3", "true", "", "", 'h"i', "0.7", "", "y", ""],
+    ]
+    assert csv_cell('h"i') == '"h""i"'
+    assert csv_cell("plain") == "plain"
