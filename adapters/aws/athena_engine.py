@@ -127,8 +127,9 @@ class AthenaQueryEngine:
     def rows(
         self, execution_id: str, *, header: Sequence[str] | None = None
     ) -> Iterator[tuple[str | None, ...]]:
-        """The data rows; with `header`, the result's header must be exactly that (a query
-        that answers other columns raises UnexpectedResult instead of being misread).
+        """The data rows; with `header`, the result's header must be that, in any letter case
+        (Athena lowercases the names it stores), or UnexpectedResult: a query that answers
+        other columns is not misread.
 
         Read from the query's result file in S3 (`OutputLocation`, streamed, parsed by
         adapters/aws/athena_csv.py): GetQueryResults costs ~48 µs of botocore parsing a row,
@@ -137,9 +138,10 @@ class AthenaQueryEngine:
         emulator writes none) the rows come through GetQueryResults, said in one log line."""
         lines = self._result_file(execution_id) if self.results_from_s3 else None
         records = self._pages(execution_id) if lines is None else self._csv(execution_id, lines)
+        expected = None if header is None else [name.casefold() for name in header]
         try:
             for values in records:
-                if header is not None and [v or "" for v in values] != list(header):
+                if expected is not None and [(v or "").casefold() for v in values] != expected:
                     raise UnexpectedResult(
                         f"query {execution_id} answered columns {values}, expected {tuple(header)}"
                     )

@@ -168,6 +168,14 @@ def test_a_result_with_other_columns_is_a_broken_source_and_is_cleaned_up() -> N
     assert athena.stopped == [] and "out/athena/q1.csv" in s3.deleted
 
 
+def test_a_header_in_other_letter_case_is_the_same_columns() -> None:
+    # Athena lowercases names it stores; a view or engine version may answer `globaluserid`.
+    rows = [_row([c.lower() for c in COLUMNS])] + [_row(_fan_row(i)) for i in range(3)]
+    athena, s3 = PagingAthena(rows, ["SUCCEEDED"]), RecordingS3()
+    fans = list(_source(athena, s3, [0.0]).eligible_fans("c1", EligibilityQuery()))
+    assert [fan.unwrap().global_user_id for fan in fans] == ["g0", "g1", "g2"]
+
+
 class WatchedAthena(PagingAthena):
     """PagingAthena that says when each page is asked for, and can fail one page."""
 
