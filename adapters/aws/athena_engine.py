@@ -143,7 +143,7 @@ class AthenaQueryEngine:
             for values in records:
                 if expected is not None and [(v or "").casefold() for v in values] != expected:
                     raise UnexpectedResult(
-                        f"query {execution_id} answered columns {values}, expected {tuple(header)}"
+                        f"query {execution_id} answered columns {values}, expected {tuple(header or ())}"
                     )
                 break  # the header row
             yield from records
