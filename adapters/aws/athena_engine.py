@@ -138,12 +138,13 @@ class AthenaQueryEngine:
         emulator writes none) the rows come through GetQueryResults, said in one log line."""
         lines = self._result_file(execution_id) if self.results_from_s3 else None
         records = self._pages(execution_id) if lines is None else self._csv(execution_id, lines)
-        expected = None if header is None else [name.casefold() for name in header]
+        wanted = tuple(header or ())
+        expected = None if header is None else [name.casefold() for name in wanted]
         try:
             for values in records:
                 if expected is not None and [(v or "").casefold() for v in values] != expected:
                     raise UnexpectedResult(
-                        f"query {execution_id} answered columns {values}, expected {tuple(header or ())}"
+                        f"query {execution_id} answered columns {values}, expected {wanted}"
                     )
                 break  # the header row
             yield from records
