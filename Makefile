@@ -46,11 +46,11 @@ kernel: $(STAMP)
 	fi
 
 # The kernel for the Lambda zip (make package takes it from dist/kernel): a manylinux2014 wheel,
-# cross-linked by zig against glibc 2.17. Needs zig (`pip install ziglang` into the venv, not
-# locked: a build tool, never shipped) and the Rust target x86_64-unknown-linux-gnu.
+# cross-linked by zig against glibc 2.17. zig comes from the lock's `lambda-build` extra (a build
+# tool, never shipped; ~50 MB, so `make install` leaves it out); needs cargo and the Rust target
+# x86_64-unknown-linux-gnu.
 kernel-lambda: $(STAMP)
-	@$(BIN)/python -m ziglang version >/dev/null 2>&1 || { echo "make kernel-lambda needs zig:" \
-		"$(UV) pip install --python $(BIN)/python ziglang==0.17.0" >&2; exit 1; }
+	$(UV_SYNC) --extra dev --extra lambda-build --inexact
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/maturin build --quiet --release --locked -m kernel/Cargo.toml -o dist/kernel \
 		--zig --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
 		--interpreter $(BIN)/python
