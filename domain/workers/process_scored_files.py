@@ -4,19 +4,20 @@ scrubbed CSV next to it, and a Slack summary. See docs/scored-files.md for the f
 Flow: check the key (`scored/{campaignId}.{timestamp}.txt`), fetch the campaign, build its band
 scale (salt + tiers), read the blacklist, read and check the header, then stream the rows in
 chunks through `transform_chunk` (via the ChunkMapper: in order, a bounded number in flight);
-for each chunk, put its records on the stream, then checkpoint it with its CSV rows
-(domain/scoring/progress.py); at the end, the scrubbed CSV is written from the checkpoints and
-the Slack summary sent. Every failure before the first row (bad key, unknown campaign, no salt,
-bad tiers, no blacklist, no object, empty file, bad header) is a `ScoredFileFailure` and nothing
-is streamed or written. Only the header can fail the file: an over-long line, like any other bad
-row, is one rejected row (`line_too_long`) and the file goes on.
+for each chunk, put its records on the stream; every `checkpoint_rows` lines, checkpoint the
+chunks put since the last with their CSV rows (domain/scoring/progress.py); at the end, the
+scrubbed CSV is written from the checkpoints and the Slack summary sent. Every failure before
+the first row (bad key, unknown campaign, no salt, bad tiers, no blacklist, no object, empty
+file, bad header) is a `ScoredFileFailure` and nothing is streamed or written. Only the header
+can fail the file: an over-long line, like any other bad row, is one rejected row
+(`line_too_long`) and the file goes on.
 
 Resuming: a run killed or failed at any point and run again (a Lambda retry, a CLI re-run)
-continues after the last chunk whose records the stream acknowledged, and puts only the rows
-the stream had not acknowledged of a chunk it left records stranded in. Each accepted row is put
-once over all runs, except the records of a put in flight when a process died (the stream may or
-may not have them: consumers de-duplicate by `dedupeId`). The final CSV, counts and summary
-equal an uninterrupted run's; a completed file run again does nothing and says so
+continues after its last checkpoint, and puts only the rows the stream had not acknowledged of
+a chunk it left records stranded in. Each accepted row is put once over all runs, except the
+records a process that died had put since its last checkpoint (fewer than `checkpoint_rows`
+lines' and the put in flight: consumers de-duplicate by `dedupeId`). The final CSV, counts and
+summary equal an uninterrupted run's; a completed file run again does nothing and says so
 (`ScoredFileCounts.already_processed`).
 
 One run at a time: before it reads the progress or puts anything, a run takes the file's lease
