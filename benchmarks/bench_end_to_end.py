@@ -16,6 +16,7 @@ processed and measures nothing). Medians of --runs with the range, per size; siz
 (--rows 500000,1000000,2000000) to show memory flat while time grows linearly.
 
     python -m benchmarks.bench_end_to_end [--rows 150000] [--runs 3] [--processes 2]
+        [--chunk-rows 2000] [--checkpoint-rows 1,10000]
 """
 
 from __future__ import annotations
