@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from returns.result import Failure, Success
 
 from adapters.clock import FixedClock
 from adapters.parallel import ProcessPoolChunkMapper
-from domain.models import Campaign, ObjectRef, StreamRecord
+from domain.models import Campaign, ObjectRef, PutOutcome, StreamRecord
 from domain.workers.process_scored_files import (
     ScoredFileCounts,
     ScoredFileFailure,
@@ -480,6 +480,26 @@ def test_a_checkpoint_holds_the_chunks_acknowledged_until_checkpoint_rows_lines(
     assert [state["next_line"] for state in states] == [22, 27]
     csv_rows = [data.partition(b"\n")[2].count(b"\r\n") for _, data in store.parts]
     assert csv_rows == [20, 5]
+
+
+@dataclass
+class FailingThirdPut(InMemoryRecordStream):
+    """A stream whose third call raises (a connection lost for good, a bug)."""
+
+    def put_records(self, records: Iterable[StreamRecord]) -> PutOutcome:
+        if self.calls == 2:
+            raise ConnectionError("the stream went away")
+        return super().put_records(records)
+
+
+def test_a_put_that_raises_still_checkpoints_the_chunks_acknowledged_before_it() -> None:
+    rows = [(f"gu{i}", f"f{i}@gmail.com", "2125550123", "0.5", "true") for i in range(25)]
+    run = Run(tsv(*rows), stream=FailingThirdPut())
+    run.store = store = CheckpointLog(run.store.objects)
+    with pytest.raises(ConnectionError):
+        run(rows_per_chunk=10, checkpoint_rows=10_000)
+    # The re-run starts after the 20 rows the stream took, not from the first row.
+    assert [json.loads(data.partition(b"\n")[0])["next_line"] for _, data in store.parts] == [22]
 
 
 def test_checkpoint_rows_below_one_is_refused() -> None:
