@@ -16,6 +16,7 @@ processed and measures nothing). Medians of --runs with the range, per size; siz
 (--rows 500000,1000000,2000000) to show memory flat while time grows linearly.
 
     python -m benchmarks.bench_end_to_end [--rows 150000] [--runs 3] [--processes 2]
+        [--chunk-rows 2000] [--checkpoint-rows 1,10000]
 """
 
 from __future__ import annotations
@@ -182,6 +183,7 @@ def _run(
     request: str,
     kernel: str,
     chunk_rows: int,
+    checkpoint_rows: int,
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -191,6 +193,7 @@ def _run(
         "KINESIS_PUT_REQUEST": request,
         "SCORING_KERNEL": kernel,
         "SCORED_FILE_CHUNK_ROWS": str(chunk_rows),
+        "SCORED_FILE_CHECKPOINT_ROWS": str(checkpoint_rows),
     }
     command = [
         sys.executable,
@@ -229,6 +232,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=str(Settings().scored_file_chunk_rows),
         help="SCORED_FILE_CHUNK_ROWS values, comma-separated: each variant runs with each",
     )
+    parser.add_argument(
+        "--checkpoint-rows",
+        default=str(Settings().scored_file_checkpoint_rows),
+        help="SCORED_FILE_CHECKPOINT_ROWS values, comma-separated (1: a checkpoint a chunk, "
+        "as before); each variant runs with each",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -236,7 +245,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = [int(n) for n in args.rows.split(",")]
     variants = [v for v in args.variants.split(",") if v]
     chunk_sizes = [int(n) for n in args.chunk_rows.split(",")]
+    checkpoint_sizes = [int(n) for n in args.checkpoint_rows.split(",")]
+    combos = [(v, c, k) for v in variants for c in chunk_sizes for k in checkpoint_sizes]
     print(f"machine: {machine()}; {args.processes} pool processes")
+    print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
     results: dict[tuple[int, str], list[dict[str, Any]]] = {}
     emulators = {
         name: EmulatorProcess(moto_put_store=VARIANTS[name][1]).start() for name in variants
@@ -245,8 +257,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         index = 0
         for rows in sizes:
             for _ in range(args.runs):
-                for name, chunk_rows in [(v, c) for v in variants for c in chunk_sizes]:
-                    label = name if len(chunk_sizes) == 1 else f"{name}/{chunk_rows}"
+                for name, chunk_rows, checkpoint_rows in combos:
+                    label = name + (f"/{chunk_rows}" if len(chunk_sizes) > 1 else "")
+                    label += f"/ckpt{checkpoint_rows}" if len(checkpoint_sizes) > 1 else ""
                     emulator = emulators[name]
                     factory = ClientFactory(ClientOptions(endpoint_url=emulator.endpoint_url))
                     stream = f"bench-out-{index}"
@@ -262,13 +275,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         request,
                         kernel,
                         chunk_rows,
+                        checkpoint_rows,
                     )
                     figures["emulator_cpu_us_per_row"] = (
                         (tree_cpu_seconds(emulator.pid) - server) * 1e6 / figures["rows"]
                     )
                     results.setdefault((rows, label), []).append(figures)
                     print(
-                        f"  {label:<11} {figures['rows']:>9,} rows {figures['seconds']:6.1f} s "
+                        f"  {label:<16} {figures['rows']:>9,} rows {figures['seconds']:6.1f} s "
                         f"worker tree {figures['worker_cpu_us_per_row']:5.1f} µs/row "
                         f"emulator {figures['emulator_cpu_us_per_row']:5.1f} µs/row",
                         flush=True,

@@ -343,6 +343,7 @@ def _process_scored_files(c: Container) -> Run:
             run_id=run_holder(),
             lease_seconds=s.scored_file_lease_seconds,
             rows_per_chunk=s.scored_file_chunk_rows,
+            checkpoint_rows=s.scored_file_checkpoint_rows,
         )
 
     return run

@@ -154,10 +154,12 @@ class Settings:
     # The term of a scored file's lease (domain/scoring/lease.py): how long a crashed run keeps
     # a re-run of the same file waiting; each put must finish within half of it.
     scored_file_lease_seconds: float = 120.0
-    # Lines of a scored file a chunk: each chunk is one checkpoint (an S3 write, read back for
-    # the scrubbed CSV: ~2.8 ms of CPU a call, whatever its size) and its records one group of
-    # puts; memory holds 4 chunks a pool process (benchmarks/README.md, "End to end").
+    # Lines of a scored file a chunk: the transform's unit and one group of puts; memory holds
+    # 4 chunks a pool process (benchmarks/README.md, "End to end").
     scored_file_chunk_rows: int = 2_000
+    # Lines of a scored file a checkpoint (at least; whole chunks): fewer S3 writes and reads
+    # than one a chunk, and a crash re-puts up to this many lines' records (consumers dedupe).
+    scored_file_checkpoint_rows: int = 10_000
     # The term of a wave's codes lease, of a lake day's merge lease and of a campaign's wave-prep
     # selection lease (domain/lease.py): one run at a time; a killed run's lease is taken over
     # after this. Renewed between chunks / record types / fans, so one chunk, one type's merge
@@ -309,6 +311,9 @@ class Settings:
                 env, "SCORED_FILE_LEASE_SECONDS", d.scored_file_lease_seconds
             ),
             scored_file_chunk_rows=_count(env, "SCORED_FILE_CHUNK_ROWS", d.scored_file_chunk_rows),
+            scored_file_checkpoint_rows=_count(
+                env, "SCORED_FILE_CHECKPOINT_ROWS", d.scored_file_checkpoint_rows
+            ),
             run_lease_seconds=_seconds(env, "RUN_LEASE_SECONDS", d.run_lease_seconds),
             code_service_url=_get(env, "CODE_SERVICE_URL") or None,
             pacman_url=_get(env, "PACMAN_URL") or None,

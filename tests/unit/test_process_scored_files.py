@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from returns.result import Failure, Success
 
 from adapters.clock import FixedClock
 from adapters.parallel import ProcessPoolChunkMapper
-from domain.models import Campaign, ObjectRef, StreamRecord
+from domain.models import Campaign, ObjectRef, PutOutcome, StreamRecord
 from domain.workers.process_scored_files import (
     ScoredFileCounts,
     ScoredFileFailure,
@@ -448,10 +448,63 @@ def test_rows_stream_through_in_chunks_with_progress() -> None:
     rows = [(f"gu{i}", f"f{i}@gmail.com", "2125550123", "0.5", "true") for i in range(25)]
     seen: list[int] = []
     run = Run(tsv(*rows))
-    counts = run(rows_per_chunk=10, on_progress=seen.append).unwrap()
+    counts = run(rows_per_chunk=10, checkpoint_rows=10, on_progress=seen.append).unwrap()
     assert seen == [10, 20, 25]
     assert counts.rows_out == 25
-    assert run.store.writes[SCRUBBED] == 4  # header + one write per chunk
+    assert run.store.writes[SCRUBBED] == 4  # header + one write per checkpoint
+
+
+class CheckpointLog(InMemoryObjectStore):
+    """Keeps every checkpoint written (the run deletes them at the end)."""
+
+    def __init__(self, objects: dict[ObjectRef, bytes]) -> None:
+        super().__init__(objects)
+        self.parts: list[tuple[str, bytes]] = []
+
+    def put_versioned(
+        self, ref: ObjectRef, data: bytes, expected_version: str | None
+    ) -> str | None:
+        if "/part-" in ref.key:
+            self.parts.append((ref.key.rsplit("/", 1)[1], data))
+        return super().put_versioned(ref, data, expected_version)
+
+
+def test_a_checkpoint_holds_the_chunks_acknowledged_until_checkpoint_rows_lines() -> None:
+    rows = [(f"gu{i}", f"f{i}@gmail.com", "2125550123", "0.5", "true") for i in range(25)]
+    run = Run(tsv(*rows))
+    run.store = store = CheckpointLog(run.store.objects)
+    run(rows_per_chunk=10, checkpoint_rows=15).unwrap()
+    # 10 + 10 lines reach 15: one checkpoint; the last 5 at the end. The CSV rows all there.
+    assert [name for name, _ in store.parts] == ["part-000001", "part-000002"]
+    states = [json.loads(data.partition(b"\n")[0]) for _, data in store.parts]
+    assert [state["next_line"] for state in states] == [22, 27]
+    csv_rows = [data.partition(b"\n")[2].count(b"\r\n") for _, data in store.parts]
+    assert csv_rows == [20, 5]
+
+
+@dataclass
+class FailingThirdPut(InMemoryRecordStream):
+    """A stream whose third call raises (a connection lost for good, a bug)."""
+
+    def put_records(self, records: Iterable[StreamRecord]) -> PutOutcome:
+        if self.calls == 2:
+            raise ConnectionError("the stream went away")
+        return super().put_records(records)
+
+
+def test_a_put_that_raises_still_checkpoints_the_chunks_acknowledged_before_it() -> None:
+    rows = [(f"gu{i}", f"f{i}@gmail.com", "2125550123", "0.5", "true") for i in range(25)]
+    run = Run(tsv(*rows), stream=FailingThirdPut())
+    run.store = store = CheckpointLog(run.store.objects)
+    with pytest.raises(ConnectionError):
+        run(rows_per_chunk=10, checkpoint_rows=10_000)
+    # The re-run starts after the 20 rows the stream took, not from the first row.
+    assert [json.loads(data.partition(b"\n")[0])["next_line"] for _, data in store.parts] == [22]
+
+
+def test_checkpoint_rows_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="checkpoint_rows must be at least 1, got 0"):
+        Run(tsv(("gu1", "f@gmail.com", "2125550123", "0.5", "true")))(checkpoint_rows=0)
 
 
 def test_the_process_pool_mapper_gives_the_same_output_as_the_sequential_one() -> None:

@@ -46,6 +46,7 @@ def test_a_malformed_number_names_the_variable():
 
 COUNTS = [
     "SCORED_FILE_CHUNK_ROWS",
+    "SCORED_FILE_CHECKPOINT_ROWS",
     "PACMAN_CONCURRENCY",
     "ISSUE_CONCURRENCY",
     "MAX_LINE_BYTES",
