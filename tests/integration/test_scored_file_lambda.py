@@ -263,6 +263,9 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     # The killed run's lease outlives it by up to its term: a short one, so the retry that
     # comes after it is soon (each put here takes well under half of it).
     monkeypatch.setenv("SCORED_FILE_LEASE_SECONDS", "8")
+    # Checkpoints every 6,000 lines (3 chunks): killed after the second, mid-file, with chunks
+    # put since it that the retry may put again.
+    monkeypatch.setenv("SCORED_FILE_CHECKPOINT_ROWS", "6000")
     body = sample_file(30_000, seed=5)
     ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.kill.txt", body)
     event = orjson.dumps(s3_put_event(ref)).decode()
@@ -271,7 +274,7 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     )
     progress = f"progress/{CAMPAIGN}.kill/part-"
     parts = 0
-    while child.poll() is None and parts < 3:
+    while child.poll() is None and parts < 2:
         listing = s3_client.list_objects_v2(Bucket=pipeline["bucket"], Prefix=progress)
         parts = listing.get("KeyCount", 0)
         time.sleep(0.02)
@@ -289,8 +292,10 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     got = Counter(orjson.dumps(r) for r in streamed(read_stream, pipeline["stream"]))
     want = Counter(orjson.dumps(r) for r in want_records)
     assert set(got) == set(want)
-    # Only the chunk in flight at the kill may be there twice (2,000 rows per chunk).
-    assert sum(got.values()) - sum(want.values()) <= 2_000
+    # Only what was put since the last checkpoint may be there twice: fewer than 6,000 lines
+    # held, and the chunk in flight (2,000 rows a chunk).
+    assert sum(got.values()) - sum(want.values()) < 6_000 + 2_000
+    assert result["resumedAtLine"] < 30_000, "killed after the whole file was checkpointed"
     key = f"scrubbed/{CAMPAIGN}.kill.csv"
     assert s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read() == want_scrubbed
     [again] = process_scored_files_handler(s3_put_event(ref), None)["files"]
