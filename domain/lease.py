@@ -17,6 +17,16 @@ lease before it reads any progress or writes anything:
 - **A crash** (kill -9, a Lambda timeout) leaves the lease to expire: at most one term later a
   re-run takes it over and resumes from the last checkpoint. A stale lease never blocks for
   longer than the term; an unreadable lease object counts as expired.
+- **A holder provably dead** is taken over at once, not after the term (an operator's CLI run
+  killed with kill -9 and run again on the same machine was refused for up to 120 s by a
+  process that no longer existed). The lease records its holder's process identity (`process`:
+  host, kernel boot id, pid namespace, pid, start time); a re-run whose ProcessLiveness port
+  proves that process gone (same host, boot and namespace, and no process with that pid and
+  start time) takes the lease with the same conditional write as an expired one, so of two
+  re-runs racing one wins. Anything unsure (another host, boot or container, an unreadable
+  /proc, a lease without or with a malformed `process`) keeps the wait for the term: a Lambda
+  sandbox is never taken over early. The dead run's ledger claims (domain/once.py) keep their
+  own claim term: a re-run still skips them until it ends (docs/once.md).
 - **Releasing it**: at the end of a run (done, stranded, stopped, or an exception) the holder
   marks it released, so a retry can start at once.
 
@@ -31,6 +41,7 @@ stalled run stops at its next renewal or at its next checkpoint, which is create
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,14 +49,46 @@ from typing import TypeVar
 
 from returns.result import Failure, Result, Success
 
-from domain.models import LeaseHeld, ObjectRef
-from domain.ports import Clock, Lease, Leases, VersionedBlobs
+from domain.models import LeaseHeld, ObjectRef, ProcessIdentity
+from domain.ports import Clock, Lease, Leases, ProcessLiveness, VersionedBlobs
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "BlobLease", "LeaseHeld", "leased"]
 
 R = TypeVar("R")
 
 DEFAULT_LEASE_SECONDS = 120.0
+
+_log = logging.getLogger(__name__)
+
+
+def _identity_json(identity: ProcessIdentity) -> dict[str, str | int]:
+    return {
+        "host": identity.host,
+        "bootId": identity.boot_id,
+        "pidNamespace": identity.pid_namespace,
+        "pid": identity.pid,
+        "startTime": identity.start_time,
+    }
+
+
+def _positive(value: object) -> int | None:
+    # bool is an int too: a `true` pid is malformed, not pid 1.
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if ok and isinstance(value, int) else None
+
+
+def _identity_from_json(state: object) -> ProcessIdentity | None:
+    """The holder's identity, or None when absent or malformed (then nobody can prove the holder
+    dead, and the lease keeps its term)."""
+    if not isinstance(state, dict):
+        return None
+    host, boot_id = state.get("host"), state.get("bootId")
+    namespace, pid, start = (_positive(state.get(k)) for k in ("pidNamespace", "pid", "startTime"))
+    if not (isinstance(host, str) and host and isinstance(boot_id, str) and boot_id):
+        return None
+    if namespace is None or pid is None or start is None:
+        return None
+    return ProcessIdentity(host, boot_id, namespace, pid, start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +98,7 @@ class _Terms:
     released: bool = False
     renewals: int = 0
     since: datetime | None = None  # when this holder took it (renewals keep it)
+    process: ProcessIdentity | None = None  # the holder's process, to prove it dead
 
     def to_bytes(self) -> bytes:
         # `renewals` keeps every write distinct: a version is the ETag, the MD5 of these bytes.
@@ -64,6 +108,7 @@ class _Terms:
             "released": self.released,
             "renewals": self.renewals,
             **({"since": self.since.isoformat()} if self.since else {}),
+            **({"process": _identity_json(self.process)} if self.process else {}),
         }
         return json.dumps(state, sort_keys=True).encode("utf-8")
 
@@ -78,6 +123,7 @@ class _Terms:
                 released=bool(state["released"]),
                 renewals=int(state["renewals"]),
                 since=datetime.fromisoformat(state["since"]) if "since" in state else None,
+                process=_identity_from_json(state.get("process")),
             )
         except (ValueError, TypeError, KeyError):
             return None
@@ -89,7 +135,8 @@ class _Terms:
 class BlobLease:
     """One run's lease on one piece of work (module docstring). Not thread-safe: one per run.
     `subject` and `consequence` word the refusal a second run gets ("this file", "nothing was
-    streamed")."""
+    streamed"). `liveness` records this process in the lease and takes over a provably dead
+    holder's at once; without it, a holder is taken over only after its term."""
 
     def __init__(
         self,
@@ -101,11 +148,13 @@ class BlobLease:
         *,
         subject: str = "this file",
         consequence: str = "nothing was streamed",
+        liveness: ProcessLiveness | None = None,
     ) -> None:
         if seconds <= 0:
             raise ValueError(f"a lease lasts more than 0 s, got {seconds}")
         self.blobs, self.ref, self.holder, self.clock = blobs, ref, holder, clock
         self.subject, self.consequence = subject, consequence
+        self.liveness = liveness
         self.term = timedelta(seconds=seconds)
         self._version: str | None = None
         self._terms: _Terms | None = None
@@ -116,18 +165,34 @@ class BlobLease:
         now = self.clock.now()  # after the read: the term starts as close to the write as can be
         expected: str | None = None
         renewals = 0
+        dead: ProcessIdentity | None = None
         if found is not None:
             data, expected = found
             current = _Terms.from_bytes(data)
             if current is not None and current.holds_at(now):
-                return Failure(self._held(current))
+                dead = self._provably_dead(current)
+                if dead is None:
+                    return Failure(self._held(current))
             renewals = current.renewals + 1 if current is not None else 0
-        terms = _Terms(self.holder, now + self.term, renewals=renewals, since=now)
+        process = self.liveness.identity() if self.liveness is not None else None
+        terms = _Terms(self.holder, now + self.term, renewals=renewals, since=now, process=process)
+        # Taking a dead holder's lease is the same If-Match write: of two re-runs, one wins.
         version = self.blobs.put_versioned(self.ref, terms.to_bytes(), expected)
         if version is None:
             return Failure(self._winner(now))
+        if dead is not None and current is not None:
+            _log.warning(
+                "took over the lease of a dead holder early",
+                extra={"lease": self.ref.key, "deadHolder": current.holder, "pid": dead.pid},
+            )
         self._version, self._terms = version, terms
         return Success(None)
+
+    def _provably_dead(self, terms: _Terms) -> ProcessIdentity | None:
+        """The holder's identity when this process can prove it dead, else None."""
+        if self.liveness is None or terms.process is None:
+            return None
+        return terms.process if self.liveness.provably_dead(terms.process) else None
 
     def _winner(self, now: datetime) -> LeaseHeld:
         """Who took the lease in the moment between our read and our write."""
@@ -152,7 +217,9 @@ class BlobLease:
             return True
         terms = self._terms
         return self._write(
-            _Terms(self.holder, now + self.term, False, terms.renewals + 1, terms.since)
+            _Terms(
+                self.holder, now + self.term, False, terms.renewals + 1, terms.since, terms.process
+            )
         )
 
     def seconds_left(self) -> float:
@@ -166,7 +233,8 @@ class BlobLease:
         if self._terms is None or self._version is None:
             return
         terms = self._terms
-        self._write(_Terms(self.holder, self.clock.now(), True, terms.renewals + 1, terms.since))
+        now = self.clock.now()
+        self._write(_Terms(self.holder, now, True, terms.renewals + 1, terms.since, terms.process))
         self._terms = self._version = None
 
     def _write(self, terms: _Terms) -> bool:

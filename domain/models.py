@@ -157,6 +157,19 @@ class Notification:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """Which process holds a lease, precisely enough to prove it dead: the host, the kernel's
+    boot id and the pid namespace say where the pid means something; the start time (clock ticks
+    since boot) tells the holder from a later process given the same pid."""
+
+    host: str
+    boot_id: str
+    pid_namespace: int
+    pid: int
+    start_time: int
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseHeld:
     """Another run holds what this run wanted (a scored file, a wave, a lake day): who, until
     when its lease ends unless renewed, and since when it has held it. A 'busy' refusal: the

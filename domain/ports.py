@@ -30,6 +30,7 @@ from domain.models import (
     ObjectInfo,
     ObjectRef,
     OverlongLine,
+    ProcessIdentity,
     PutOutcome,
     StreamRecord,
 )
@@ -144,6 +145,21 @@ class Lease(Protocol):
     def seconds_left(self) -> float:
         """Seconds before another run may take this lease over (0 when lost or lapsed): a
         worker bounds its next step by it, so no step outlives the lease (domain/lease.py)."""
+        ...
+
+
+class ProcessLiveness(Protocol):
+    """Whether a lease's holder is provably dead, so a re-run on the same machine need not wait
+    out the term of a run killed with kill -9 (domain/lease.py). Production:
+    adapters/process_liveness.ProcLiveness (Linux /proc); tests: a hand-written fake."""
+
+    def identity(self) -> ProcessIdentity | None:
+        """This process's identity, recorded in the leases it takes (None: not knowable here)."""
+        ...
+
+    def provably_dead(self, holder: ProcessIdentity) -> bool:
+        """True only when `holder` ran on this host, this boot, this pid namespace, and no
+        process with its pid and start time exists; anything unsure is False."""
         ...
 
 

@@ -30,6 +30,7 @@ from domain.ports import (
     LakeRecords,
     Notifier,
     OpenCampaigns,
+    ProcessLiveness,
     RecordStream,
     SendStarter,
     SmsGateway,
@@ -324,7 +325,16 @@ class Container:
             seconds=self.settings.run_lease_seconds,
             subject=subject,
             consequence=consequence,
+            liveness=self.process_liveness,
         )
+
+    @cached_property
+    def process_liveness(self) -> ProcessLiveness:
+        """Proves a lease's holder dead (killed on this machine), so a re-run need not wait
+        out its term (domain/lease.py)."""
+        from adapters.process_liveness import ProcLiveness
+
+        return ProcLiveness()
 
     @cached_property
     def wave_leases(self) -> ObjectLeases:

@@ -342,6 +342,7 @@ def _process_scored_files(c: Container) -> Run:
             # Where the run is, for the answer a second run of the file gets (lease.py).
             run_id=run_holder(),
             lease_seconds=s.scored_file_lease_seconds,
+            liveness=c.process_liveness,
             rows_per_chunk=s.scored_file_chunk_rows,
             checkpoint_rows=s.scored_file_checkpoint_rows,
         )

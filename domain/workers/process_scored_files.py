@@ -24,7 +24,8 @@ One run at a time: before it reads the progress or puts anything, a run takes th
 (domain/scoring/lease.py, a conditional write beside the progress). A second run of the same
 file while the first lives stops at once, having streamed nothing (`in_progress`, naming the
 holder and its expiry); a crashed run's lease expires after `lease_seconds` (default 120 s),
-and then a re-run takes it over and resumes. A run whose lease was taken over (it stalled past
+and then a re-run takes it over and resumes (at once when `liveness` proves the holder dead:
+killed on this machine). A run whose lease was taken over (it stalled past
 it) stops at its next put or checkpoint (`taken_over`).
 
 Memory bound: O(blacklist + in-flight chunks x rows_per_chunk), independent of the file's length:
@@ -78,6 +79,7 @@ from domain.ports import (
     LineReader,
     Notifier,
     ObjectReader,
+    ProcessLiveness,
     RecordEncoder,
     RecordStream,
 )
@@ -234,10 +236,12 @@ def process_scored_files(
     run_id: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     transform: ChunkTransform = transform_chunk,
+    liveness: ProcessLiveness | None = None,
 ) -> Result[ScoredFileCounts, ScoredFileFailure]:
     """Process one scored file, or go on with it where an earlier run stopped; see the module
     docstring for the rules, bound and counts. `run_id` names this run in the file's lease
-    (unique per run: by default a random one); `lease_seconds` is the lease's term.
+    (unique per run: by default a random one); `lease_seconds` is the lease's term; `liveness`
+    lets it take over at once the lease of a holder provably dead (domain/lease.py).
     `rows_per_chunk` may differ from an earlier run's: a re-run cuts its chunks from where that
     one stopped. `checkpoint_rows`: a checkpoint once the chunks acknowledged since the last one
     hold at least that many lines (and at the end, and at a stranded chunk); the records of up
@@ -260,7 +264,7 @@ def process_scored_files(
         return Failure(prepared)
     ledger = ProgressLedger(store, source.bucket, key.name, prepared.version)
     holder = run_id or uuid.uuid4().hex
-    lease = FileLease(store, ledger.lease_ref, holder, clock, lease_seconds)
+    lease = FileLease(store, ledger.lease_ref, holder, clock, lease_seconds, liveness=liveness)
     match lease.acquire():
         case Failure(held):
             log.warning("scored file in progress elsewhere: %s", held, extra={"source": source.uri})
