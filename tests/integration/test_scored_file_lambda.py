@@ -17,7 +17,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -281,6 +281,10 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     child.kill()
     assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
 
+    # The sandbox killed was another Lambda sandbox (another boot): its death cannot be proven
+    # from here, so its lease keeps its term (a holder killed on this machine would be taken
+    # over at once: test_a_cli_run_killed_with_sigkill_is_taken_over_at_once_by_a_rerun).
+    held_in_another_sandbox(s3_client, pipeline["bucket"], f"progress/{CAMPAIGN}.kill/lease.json")
     # A retry at once finds the dead run's lease still running: refused, nothing streamed.
     with pytest.raises(RetryableFailure, match=r"another run \(.*\) holds this file until"):
         process_scored_files_handler(s3_put_event(ref), None)
@@ -300,6 +304,67 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     assert s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read() == want_scrubbed
     [again] = process_scored_files_handler(s3_put_event(ref), None)["files"]
     assert again["alreadyProcessed"] is True and again["count"] == result["count"]
+
+
+def held_in_another_sandbox(s3_client: Any, bucket: str, key: str) -> None:
+    """Rewrites a lease as a holder in another Lambda sandbox (another boot id) wrote it."""
+    lease = orjson.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert lease["process"]["pid"] > 0 and not lease["released"]
+    lease["process"]["bootId"] = "another-sandbox-boot-id"
+    s3_client.put_object(Bucket=bucket, Key=key, Body=orjson.dumps(lease))
+
+
+def test_a_cli_run_killed_with_sigkill_is_taken_over_at_once_by_a_rerun(
+    pipeline, s3_client, read_stream, monkeypatch, capfd
+):
+    """An operator's CLI run killed with kill -9 on this machine: its lease has 600 s left, but
+    its holder is provably dead (this host, boot and pid namespace; no such process), so a
+    re-run takes the file over at once and ends as one uninterrupted run would."""
+    monkeypatch.setenv("SCORED_FILE_LEASE_SECONDS", "600")
+    monkeypatch.setenv("SCORED_FILE_CHECKPOINT_ROWS", "6000")
+    body = sample_file(30_000, seed=6)
+    ref = upload(s3_client, pipeline["bucket"], f"scored/{CAMPAIGN}.cli.txt", body)
+    child = subprocess.Popen(  # the operator's CLI run
+        [sys.executable, "-c", KILLED_CLI, "process-scored-files", ref.uri, "--quiet"],
+        env=dict(os.environ),
+    )
+    progress = f"progress/{CAMPAIGN}.cli/part-"
+    parts = 0
+    while child.poll() is None and parts < 2:
+        listing = s3_client.list_objects_v2(Bucket=pipeline["bucket"], Prefix=progress)
+        parts = listing.get("KeyCount", 0)
+        time.sleep(0.02)
+    child.kill()
+    assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    key = f"progress/{CAMPAIGN}.cli/lease.json"
+    lease = orjson.loads(s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read())
+    assert lease["process"]["pid"] == child.pid and not lease["released"]
+    assert datetime.fromisoformat(lease["expiresAt"]) > datetime.now(UTC) + timedelta(minutes=5)
+
+    capfd.readouterr()  # the killed run's lines
+
+    [result] = process_scored_files_handler(s3_put_event(ref), None)["files"]  # at once
+
+    lines = [orjson.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    [took] = [line for line in lines if line["message"].startswith("took over the lease")]
+    assert took["message"] == "took over the lease of a dead holder early"
+    assert took["pid"] == child.pid and f"/{child.pid}/" in took["deadHolder"]
+    counts, want_records, want_scrubbed = expected_run(ref, body, pipeline["blacklist"])
+    assert result["status"] == "ok" and 2 < result["resumedAtLine"] < 30_000
+    assert result["count"] == lambda_counts(counts)
+    got = Counter(orjson.dumps(r) for r in streamed(read_stream, pipeline["stream"]))
+    assert set(got) == set(Counter(orjson.dumps(r) for r in want_records))
+    assert sum(got.values()) - len(want_records) < 6_000 + 2_000  # a checkpoint interval
+    scrubbed = f"scrubbed/{CAMPAIGN}.cli.csv"
+    got_scrubbed = s3_client.get_object(Bucket=pipeline["bucket"], Key=scrubbed)["Body"].read()
+    assert got_scrubbed == want_scrubbed
+
+
+KILLED_CLI = """
+import sys
+from entrypoints.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def retry_until_the_lease_expires(ref: ObjectRef) -> dict[str, Any]:
