@@ -26,7 +26,7 @@ lease before it reads any progress or writes anything:
   re-runs racing one wins. Anything unsure (another host, boot or container, an unreadable
   /proc, a lease without or with a malformed `process`) keeps the wait for the term: a Lambda
   sandbox is never taken over early. The dead run's ledger claims (domain/once.py) keep their
-  own claim term: a re-run still skips them until it ends (docs/once.md).
+  own claim term: a re-run still skips them until it ends (docs/sending.md).
 - **Releasing it**: at the end of a run (done, stranded, stopped, or an exception) the holder
   marks it released, so a retry can start at once.
 

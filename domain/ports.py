@@ -166,7 +166,8 @@ class ProcessLiveness(Protocol):
 class Leases(Protocol):
     """One run at a time per name (a wave prefix, a lake day): the second run is refused with
     who holds it (run id, host, pid) and since when; a crashed holder's lease is taken over
-    after its term. Production: adapters/leases.ObjectLeases (S3 conditional puts); tests:
+    after its term, or at once when a ProcessLiveness proves the holder dead. Production:
+    adapters/leases.ObjectLeases (S3 conditional puts); tests:
     tests/support/memory_leases.MemoryLeases."""
 
     def acquire(self, name: str) -> Result[Lease, LeaseHeld]: ...
