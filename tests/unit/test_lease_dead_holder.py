@@ -231,3 +231,13 @@ def test_only_the_recorded_process_proven_dead_lets_a_rerun_in_early(
     assert is_successful(others) == (other == holder)
     # The identity survives the lease's JSON exactly: the check sees what the holder wrote.
     assert is_successful(lease(store, clock, "rerun", FakeLiveness(other, {holder})).acquire())
+
+
+def test_a_process_that_cannot_tell_who_it_is_records_no_process() -> None:
+    """Not Linux, or /proc unreadable: the lease is as before, and its holder keeps its term."""
+    store, clock = InMemoryObjectStore(), FixedClock(T0)
+    assert is_successful(lease(store, clock, "first", FakeLiveness(None)).acquire())
+    assert "process" not in stored(store)
+    liveness = EveryoneDead(RERUN)
+    assert is_failure_held(lease(store, clock, "rerun", liveness))
+    assert liveness.asked == []
