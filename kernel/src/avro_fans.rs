@@ -65,7 +65,11 @@ fn ty_of(obj: &Bound<'_, PyAny>) -> PyResult<Ty> {
         11 => Ty::Map(Box::new(ty_of(&arg)?)),
         12 => Ty::Union(list(&arg)?),
         13 => Ty::Record(list(&arg)?),
-        _ => return Err(PyValueError::new_err(format!("unknown Avro type tag {tag}"))),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown Avro type tag {tag}"
+            )))
+        }
     })
 }
 
@@ -92,7 +96,10 @@ impl<'a> Cursor<'a> {
         let mut shift = 0;
         loop {
             let Some(&byte) = self.data.get(self.pos) else {
-                return Err(format!("the data ends at byte {}, inside a number", self.pos));
+                return Err(format!(
+                    "the data ends at byte {}, inside a number",
+                    self.pos
+                ));
             };
             self.pos += 1;
             result |= u64::from(byte & 0x7f) << shift;
@@ -101,13 +108,19 @@ impl<'a> Cursor<'a> {
             }
             shift += 7;
             if shift > 63 {
-                return Err(format!("a number longer than 10 bytes at byte {}", self.pos));
+                return Err(format!(
+                    "a number longer than 10 bytes at byte {}",
+                    self.pos
+                ));
             }
         }
     }
 
     fn take(&mut self, size: usize) -> Decoded<&'a [u8]> {
-        let end = self.pos.checked_add(size).filter(|&end| end <= self.data.len());
+        let end = self
+            .pos
+            .checked_add(size)
+            .filter(|&end| end <= self.data.len());
         let Some(end) = end else {
             return Err(format!(
                 "a value of {size} bytes at byte {} runs past the block's end ({})",
@@ -227,7 +240,9 @@ impl<'a> Cursor<'a> {
             Ty::Int | Ty::Long => Value::Num(self.long()? as f64),
             Ty::Float => {
                 let raw = self.take(4)?;
-                Value::Num(f64::from(f32::from_le_bytes(raw.try_into().expect("4 bytes"))))
+                Value::Num(f64::from(f32::from_le_bytes(
+                    raw.try_into().expect("4 bytes"),
+                )))
             }
             Ty::Double => Value::Num(f64::from_le_bytes(self.take(8)?.try_into().expect("8"))),
             Ty::Str => Value::Str(self.text()?),
@@ -282,7 +297,10 @@ impl Recent {
     const SIZE: usize = 64;
 
     fn new() -> Self {
-        Recent { slots: Vec::with_capacity(Self::SIZE), next: 0 }
+        Recent {
+            slots: Vec::with_capacity(Self::SIZE),
+            next: 0,
+        }
     }
 
     fn get<'py>(&mut self, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
@@ -349,7 +367,8 @@ impl ScoringPlan {
                     Some(slot) => cursor.value(ty).map(|v| values[*slot] = v),
                     None => cursor.skip(ty),
                 };
-                decoded.map_err(|what| PyValueError::new_err(format!("record {record}: {what}")))?;
+                decoded
+                    .map_err(|what| PyValueError::new_err(format!("record {record}: {what}")))?;
             }
             if !matches!(values[CAMPAIGN], Value::Str(c) if c == campaign_id) {
                 continue;
@@ -364,7 +383,8 @@ impl ScoringPlan {
                 band => band,
             };
             let Value::Num(score) = score else {
-                let reason = format!("scoring record {gid}: neither band_score nor score is a number");
+                let reason =
+                    format!("scoring record {gid}: neither band_score nor score is a number");
                 out.append(failure.call1((reason,))?)?;
                 continue;
             };
