@@ -217,3 +217,62 @@ def test_damaged_avro_is_an_error_naming_the_object_and_where(
         fans = kernel_fans(kernel, "avro/scoring/k.avro", iter([data]), CAMPAIGN, set())
         assert fans is not None
         list(fans)
+
+
+def test_named_types_used_again_by_name_are_skipped_by_their_definition(kernel: Any) -> None:
+    schema = {
+        "type": "record",
+        "name": "Scoring",
+        "namespace": "lake",
+        "fields": [
+            {"name": "colour", "type": {"type": "enum", "name": "Colour", "symbols": ["R", "G"]}},
+            {"name": "again", "type": ["null", "Colour"]},
+            {"name": "full", "type": {"type": "array", "items": "lake.Colour"}},
+            {
+                "name": "inner",
+                "type": {
+                    "type": "record",
+                    "name": "Inner",
+                    "namespace": "other",
+                    "fields": [
+                        {"name": "h", "type": {"type": "fixed", "name": "H", "size": 3}},
+                        {"name": "h2", "type": "H"},  # other.H: the record's namespace
+                    ],
+                },
+            },
+            {"name": "inner2", "type": ["null", "other.Inner"]},
+            {"name": "campaignId", "type": "string"},
+            {"name": "globalUserId", "type": "string"},
+            {"name": "score", "type": "double"},
+        ],
+    }
+    records = [
+        {"colour": "G", "again": "R" if i % 2 else None, "full": ["R", "G"][: i % 3],
+         "inner": {"h": b"abc", "h2": b"def"}, "inner2": None if i % 2 else {"h": b"xyz",
+         "h2": b"uvw"}, "campaignId": CAMPAIGN, "globalUserId": f"g{i}", "score": i / 7}
+        for i in range(40)
+    ]  # fmt: skip
+    data = write(schema, records, "deflate", 200)
+    fans = kernel_fans(kernel, "avro/scoring/k.avro", iter([data]), CAMPAIGN, {"g3"})
+    assert fans is not None
+    assert [repr(f) for f in fans] == reference(data, {"g3"})
+
+
+def test_bytes_after_a_blocks_records_are_damage_not_ignored(kernel: Any) -> None:
+    # fastavro reads a block's count of records and ignores what follows: a count written
+    # too low would lose records silently.
+    from adapters.avro_container import ChunkReader, block_bytes, header_bytes, read_header
+    from adapters.avro_container import iter_blocks as blocks
+
+    schema = {"type": "record", "name": "S", "fields": [{"name": "campaignId", "type": "string"}]}
+    data = write(schema, [{"campaignId": CAMPAIGN}] * 3, "null", 16000)
+    reader = ChunkReader([data])
+    header = read_header(reader)
+    (block,) = blocks(reader, header.sync)
+    damaged = header_bytes(header.meta, header.sync) + block_bytes(
+        block.count - 1, bytes(block.data), header.sync
+    )
+    fans = kernel_fans(kernel, "avro/scoring/k.avro", iter([damaged]), CAMPAIGN, set())
+    assert fans is not None
+    with pytest.raises(LakeObjectDamaged, match=r"k\.avro: block 0: .*bytes after the block's 2"):
+        list(fans)
