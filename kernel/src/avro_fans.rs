@@ -73,6 +73,21 @@ fn ty_of(obj: &Bound<'_, PyAny>) -> PyResult<Ty> {
     })
 }
 
+/// The fewest bytes a value of `ty` takes.
+fn least_bytes(ty: &Ty) -> usize {
+    match ty {
+        Ty::Null => 0,
+        Ty::Float => 4,
+        Ty::Double => 8,
+        Ty::Fixed(size) => *size,
+        Ty::Record(fields) => fields
+            .iter()
+            .map(least_bytes)
+            .fold(0, usize::saturating_add),
+        _ => 1, // a boolean, a number, a length, a count or a branch: at least one byte
+    }
+}
+
 /// A needed field's value, as fastavro would give it to `fan_from_scoring`.
 #[derive(Clone, Copy)]
 enum Value<'a> {
@@ -161,18 +176,31 @@ impl<'a> Cursor<'a> {
     }
 
     /// An array's or map's items, block by block (a negative count carries the block's size).
-    fn items(&mut self, each: &mut dyn FnMut(&mut Self) -> Decoded<()>) -> Decoded<()> {
+    /// `item_bytes`: the fewest bytes an item takes. Items of none (nulls) are not walked, and
+    /// a count the rest of the block cannot hold is damage: a damaged count never spins.
+    fn items(
+        &mut self,
+        item_bytes: usize,
+        each: &mut dyn FnMut(&mut Self) -> Decoded<()>,
+    ) -> Decoded<()> {
         loop {
             let at = self.pos;
-            let mut count = self.long()?;
+            let count = self.long()?;
             if count == 0 {
                 return Ok(());
             }
             if count < 0 {
-                count = count
-                    .checked_neg()
-                    .ok_or_else(|| format!("an item count out of range at byte {at}"))?;
                 self.long()?;
+            }
+            let count = count.unsigned_abs();
+            if item_bytes == 0 {
+                continue;
+            }
+            let room = (self.data.len() - self.pos) / item_bytes;
+            if count > room as u64 {
+                return Err(format!(
+                    "{count} items at byte {at}, more than the rest of the block holds"
+                ));
             }
             for _ in 0..count {
                 each(self)?;
@@ -211,8 +239,8 @@ impl<'a> Cursor<'a> {
                     return Err(format!("enum symbol {index} of {symbols} at byte {at}"));
                 }
             }
-            Ty::Array(item) => self.items(&mut |c| c.skip(item))?,
-            Ty::Map(values) => self.items(&mut |c| {
+            Ty::Array(item) => self.items(least_bytes(item), &mut |c| c.skip(item))?,
+            Ty::Map(values) => self.items(1 + least_bytes(values), &mut |c| {
                 c.text()?;
                 c.skip(values)
             })?,

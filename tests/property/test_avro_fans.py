@@ -276,3 +276,34 @@ def test_bytes_after_a_blocks_records_are_damage_not_ignored(kernel: Any) -> Non
     assert fans is not None
     with pytest.raises(LakeObjectDamaged, match=r"k\.avro: block 0: .*bytes after the block's 2"):
         list(fans)
+
+
+def test_a_huge_item_count_is_skipped_or_refused_without_spinning(kernel: Any) -> None:
+    from adapters.avro_container import block_bytes, encode_long, header_bytes
+
+    schema = {
+        "type": "record",
+        "name": "S",
+        "fields": [
+            {"name": "nulls", "type": {"type": "array", "items": "null"}},
+            {"name": "longs", "type": {"type": "array", "items": "long"}},
+            {"name": "campaignId", "type": "string"},
+            {"name": "globalUserId", "type": "string"},
+            {"name": "score", "type": "double"},
+        ],
+    }
+    meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": b"null"}
+    sync = bytes(range(16))
+    tail = encode_long(2) + CAMPAIGN.encode() + encode_long(2) + b"g1" + bytes(8)
+
+    def lake(record: bytes) -> list[Any]:
+        data = header_bytes(meta, sync) + block_bytes(1, record, sync)
+        fans = kernel_fans(kernel, "avro/scoring/k.avro", iter([data]), CAMPAIGN, set())
+        assert fans is not None
+        return list(fans)
+
+    # 2**60 nulls take no bytes: valid, and skipped without walking them
+    (fan,) = lake(encode_long(2**60) + encode_long(0) + encode_long(0) + tail)
+    assert fan.unwrap().global_user_id == "g1"
+    with pytest.raises(LakeObjectDamaged, match="more than the rest of the block holds"):
+        lake(encode_long(0) + encode_long(2**60) + tail)
