@@ -62,6 +62,7 @@ _PRIMITIVES = {
 }
 _NAMED = ("record", "enum", "fixed")
 Plan = list[tuple[int, Any]]
+_CODECS = ("null", "deflate")  # adapters/avro_container.decompress
 
 
 def load_decoder() -> Any | None:
@@ -181,7 +182,7 @@ def kernel_fans(
     coded: set[str],
 ) -> Iterator[Result[EligibleFan, str]] | None:
     """One object's fans of `campaign_id` as `fan_from_scoring` gives them, or None when the
-    kernel does not read its schema (the caller reads it with fastavro). Damage:
+    kernel does not read its schema or codec (the caller reads it with fastavro). Damage:
     LakeObjectDamaged naming `key`, the block and the record."""
     reader = ChunkReader(chunks)
     try:
@@ -190,7 +191,8 @@ def kernel_fans(
     except (NotAnAvroFile, ValueError) as error:
         reader.close()
         raise LakeObjectDamaged(f"lake object {key}: its header: {error}") from error
-    plan = scoring_plan(schema)
+    # A codec other than the lake's (deflate) or null: fastavro's, with its own codecs.
+    plan = scoring_plan(schema) if header.codec in _CODECS else None
     if plan is None:
         reader.close()
         return None

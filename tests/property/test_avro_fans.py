@@ -307,3 +307,12 @@ def test_a_huge_item_count_is_skipped_or_refused_without_spinning(kernel: Any) -
     assert fan.unwrap().global_user_id == "g1"
     with pytest.raises(LakeObjectDamaged, match="more than the rest of the block holds"):
         lake(encode_long(0) + encode_long(2**60) + tail)
+
+
+def test_a_codec_other_than_null_or_deflate_is_left_to_fastavro(kernel: Any) -> None:
+    with open("adapters/schemas/scoring.avsc", encoding="utf-8") as f:
+        schema = json.load(f)
+    records = [{"type": "scoring", "dedupeId": "d", "campaignId": CAMPAIGN, "globalUserId": "g",
+                "score": 0.5}]  # fmt: skip
+    data = write(schema, records, "deflate", 16000).replace(b"deflate", b"zstandard"[:7])
+    assert kernel_fans(kernel, "avro/scoring/k.avro", iter([data]), CAMPAIGN, set()) is None
