@@ -7,7 +7,10 @@ with the range:
 - `lake N`: process_sms_wave_files over LakeEligibleFans, reading Avro `scoring` files (100,000
   records each, deflate, as the lake writes them) pre-generated into `--data-dir`; the object
   store reads them from disk in 1 MiB chunks (what S3ObjectStore.iter_chunks hands over; S3's
-  GET latency is not in the figure), everything the worker writes goes to memory;
+  GET latency is not in the figure), everything the worker writes goes to memory; decoded by
+  the compiled kernel (adapters/avro_fans.py; decoder "rust": the run fails where it is not built);
+- `lake-fastavro N`: the same files decoded by fastavro + `fan_from_scoring` (the reference,
+  and the path without the kernel): the same-run baseline of `lake`;
 - `athena N`: over AthenaEligibleFans and AthenaQueryEngine with a real boto3 Athena client
   (SigV4, botocore's JSON parsing) against a local server (a process of its own, its CPU
   reported apart) answering GetQueryResults with pre-generated pages of 1,000 rows after
@@ -296,7 +299,7 @@ def _athena_fans(url: str, variant: str) -> Any:
     return AthenaEligibleFans(engine)
 
 
-def _lake_fans(directory: Path) -> tuple[Any, Any]:
+def _lake_fans(directory: Path, decoder: str = "auto") -> tuple[Any, Any]:
     """LakeEligibleFans over a store that reads the pre-generated files from disk in 1 MiB
     chunks and keeps what the worker writes in memory."""
     from adapters.aws.lake_fans import LakeEligibleFans
@@ -324,7 +327,7 @@ def _lake_fans(directory: Path) -> tuple[Any, Any]:
                     yield chunk
 
     store = DiskLake()
-    return store, LakeEligibleFans(store, "b")
+    return store, LakeEligibleFans(store, "b", decoder=decoder)
 
 
 def run_worker(variant: str, n: int, source: str) -> dict[str, Any]:
@@ -353,8 +356,9 @@ def run_worker(variant: str, n: int, source: str) -> dict[str, Any]:
     from tests.support.wave_world import StepClock, market_csv
 
     eligible: Any
-    if variant == "lake":
-        store, eligible = _lake_fans(Path(source))
+    if variant.startswith("lake"):
+        decoder = "python" if variant == "lake-fastavro" else "rust"
+        store, eligible = _lake_fans(Path(source), decoder)
     elif variant.startswith("athena"):
         store, eligible = InMemoryObjectStore(), _athena_fans(source, variant)
     else:
@@ -443,7 +447,15 @@ def _child(variant: str, n: int, source: str) -> dict[str, Any]:
     return result
 
 
-VARIANTS = ("lake", "athena-s3", "athena", "athena-serial", "generated", "baseline")
+VARIANTS = (
+    "lake",
+    "lake-fastavro",
+    "athena-s3",
+    "athena",
+    "athena-serial",
+    "generated",
+    "baseline",
+)
 
 
 def main(argv: list[str]) -> int:
@@ -452,7 +464,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--fans", default="2000000", help="wave sizes, comma-separated")
     parser.add_argument(
-        "--variants", default="lake,athena-s3,athena,athena-serial,generated,baseline"
+        "--variants",
+        default="lake,lake-fastavro,athena-s3,athena,athena-serial,generated,baseline",
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per variant and size")
     parser.add_argument("--page-delay", type=float, default=0.02, help="seconds per page")
@@ -491,7 +504,7 @@ def main(argv: list[str]) -> int:
         for variant in variants:
             server = None
             source = "-"
-            if variant == "lake":
+            if variant.startswith("lake"):
                 source = str(lake_dir(data_dir, n))
             elif variant.startswith("athena"):
                 if variant == "athena-s3":

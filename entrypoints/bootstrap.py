@@ -447,7 +447,8 @@ class Container:
             return AthenaEligibleFans(self.athena)
         from adapters.aws.lake_fans import LakeEligibleFans
 
-        return LakeEligibleFans(self.store, s.campaign_data_bucket)
+        # SCORING_KERNEL also picks the lake's Avro decoder (the same compiled kernel).
+        return LakeEligibleFans(self.store, s.campaign_data_bucket, decoder=s.scoring_kernel)
 
     @cached_property
     def wave_status(self) -> S3WaveStatusStore:

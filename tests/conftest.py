@@ -158,6 +158,17 @@ def _settings_read_afresh() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", params=["python", "rust"])
+def lake_decoder(request: pytest.FixtureRequest) -> str:
+    """The lake's Avro decoder for LakeEligibleFans, once per implementation: fastavro (the
+    reference) and the compiled kernel's (adapters/avro_fans.py); a missing kernel as above."""
+    if request.param == "rust":
+        from tests.support.kernel import require_kernel
+
+        require_kernel()
+    return str(request.param)
+
+
+@pytest.fixture(scope="session", params=["python", "rust"])
 def chunk_transform(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """The scored-file transform, once per implementation: the Python one (the reference's
     column-at-a-time twin) and the compiled kernel's (docs/kernel.md). Under CI=true a missing

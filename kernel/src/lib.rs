@@ -23,6 +23,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use regex::Regex;
 
+mod avro_fans;
+
 const INTL: usize = 1;
 const INVALID_PHONE: usize = 2;
 const UNCONFIRMED: usize = 4;
@@ -1401,6 +1403,7 @@ fn strip(s: &str) -> &str {
 #[pymodule]
 fn scoring_kernel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Kernel>()?;
+    m.add_class::<avro_fans::ScoringPlan>()?;
     m.add_function(wrap_pyfunction!(py_float_repr, m)?)?;
     m.add_function(wrap_pyfunction!(orjson_float, m)?)?;
     m.add_function(wrap_pyfunction!(json_string, m)?)?;

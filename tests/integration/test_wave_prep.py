@@ -251,7 +251,7 @@ def _scoring(i: int, campaign: str, **more: Any) -> dict[str, Any]:
 
 
 def test_the_lake_streams_a_campaigns_scoring_records_with_who_is_coded(
-    s3_client: Any, make_bucket: Callable[[], str]
+    s3_client: Any, make_bucket: Callable[[], str], lake_decoder: str
 ) -> None:
     from adapters.avro import AvroSchemas
     from adapters.aws.lake_fans import LakeEligibleFans
@@ -277,7 +277,7 @@ def test_the_lake_streams_a_campaigns_scoring_records_with_who_is_coded(
         ObjectRef(bucket, "avro/codeAssignment/2026/12/01/b.avro"),
         schemas.encode("codeAssignment", coded),
     )
-    lake = LakeEligibleFans(store, bucket)
+    lake = LakeEligibleFans(store, bucket, decoder=lake_decoder)
     fans = [r.unwrap() for r in lake.eligible_fans("c1", EligibilityQuery())]
     assert len(fans) == 300 and {f.global_user_id for f in fans} == {f"g{i}" for i in range(300)}
     by_id = {f.global_user_id: f for f in fans}
@@ -367,3 +367,56 @@ def test_scenario_4_with_the_code_service_timing_out_over_http(
         assert {codes_service.status("c1", c) for c in used} == {"reserved"}
         final = status.read("c1", "2026-12-01")
         assert final is not None and (final[0].phase, final[0].attempts) == (Phase.FINISHED, 2)
+
+
+def test_a_damaged_lake_object_is_an_error_naming_it(
+    s3_client: Any, make_bucket: Callable[[], str], lake_decoder: str
+) -> None:
+    from adapters.avro import AvroSchemas
+    from adapters.avro_fans import LakeObjectDamaged
+    from adapters.aws.lake_fans import LakeEligibleFans
+
+    bucket = make_bucket()
+    store = S3ObjectStore(s3_client, chunk_size=512)
+    data = AvroSchemas().encode("scoring", [_scoring(i, "c1") for i in range(300)])
+    key = "avro/scoring/2026/12/01/cut.avro"
+    store.put_bytes(ObjectRef(bucket, key), data[: len(data) - 40])  # cut inside its last block
+    lake = LakeEligibleFans(store, bucket, decoder=lake_decoder)
+    with pytest.raises(LakeObjectDamaged, match=f"lake object {key}"):
+        list(lake.eligible_fans("c1", EligibilityQuery(reassign=True)))
+
+
+def test_a_lake_schema_the_kernel_does_not_take_is_read_by_fastavro_with_the_same_fans(
+    s3_client: Any, make_bucket: Callable[[], str], lake_decoder: str
+) -> None:
+    import io
+
+    import fastavro
+
+    from adapters.aws.lake_fans import LakeEligibleFans
+
+    bucket = make_bucket()
+    store = S3ObjectStore(s3_client, chunk_size=512)
+    # An evolved schema with the market as an enum: fastavro gives its symbol as text.
+    schema = {
+        "type": "record",
+        "name": "Scoring",
+        "fields": [
+            {"name": "campaignId", "type": "string"},
+            {"name": "globalUserId", "type": "string"},
+            {"name": "marketId", "type": {"type": "enum", "name": "M", "symbols": ["m1", "m2"]}},
+            {"name": "score", "type": "double"},
+        ],
+    }
+    out = io.BytesIO()
+    records = [
+        {"campaignId": "c1", "globalUserId": f" g{i} ", "marketId": "m2", "score": 0.25}
+        for i in range(50)
+    ]
+    fastavro.writer(out, fastavro.parse_schema(schema), records, codec="deflate")
+    store.put_bytes(ObjectRef(bucket, "avro/scoring/2026/12/01/e.avro"), out.getvalue())
+    lake = LakeEligibleFans(store, bucket, decoder=lake_decoder)
+    fans = [r.unwrap() for r in lake.eligible_fans("c1", EligibilityQuery(reassign=True))]
+    assert [(f.global_user_id, f.market_ids, f.score) for f in fans] == [
+        (f"g{i}", ("m2",), 0.25) for i in range(50)
+    ]
