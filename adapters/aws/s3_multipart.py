@@ -5,14 +5,16 @@ returns. S3 allows 10,000 parts: at 8 MiB that is ~78 GiB per object; pass a lar
 
 from __future__ import annotations
 
+import base64
 import logging
+import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 
 from adapters.aws.errors import AWS_ERRORS, unavailable
-from domain.models import ObjectRef
+from domain.models import ObjectMismatch, ObjectRef
 from domain.streaming import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,14 @@ class MultipartWriter:
     client's connection pool (10 by default) must hold these uploads and whatever else uses the
     client meanwhile: the merge's 8 read-ahead GETs and 2 uploads fill it exactly.
 
+    Verified: each part carries the CRC-32 of its bytes (S3 refuses a part whose bytes arrive
+    otherwise, and the complete call whose parts are not those), and once the object is
+    complete a HEAD must report the size written and the checksum of those parts (S3's composite
+    CRC-32: the CRC-32 of the parts' CRC-32s; a single PutObject's, the object's own), else
+    ObjectMismatch, the object left for the caller to remove. botocore computes the same CRC-32
+    of every part when not given one (its default since 1.36), so the check costs one HEAD; it
+    replaced the merge's GET of the whole merged file to count its records (docs/data-lake.md).
+
     A part that fails (after botocore's own retries, the one retry layer) stops the writer at its
     next write or at close with a DependencyUnavailable naming the object and the part; the
     upload is then aborted. An abort (that, or an exception in the caller's with-block) waits only
@@ -64,7 +74,8 @@ class MultipartWriter:
         self.part_size = part_size
         self.uploads_in_flight = uploads_in_flight
         self.upload_id: str | None = None
-        # Uploaded parts' {"PartNumber", "ETag"}, as they finish (in order once finished).
+        # Uploaded parts' {"PartNumber", "ETag", "ChecksumCRC32"}, as they finish (in order once
+        # finished).
         self.parts: list[dict[str, Any]] = []
         self.written = 0
         self._buffer = bytearray()
@@ -135,6 +146,7 @@ class MultipartWriter:
                 "CreateMultipartUpload",
                 self.client.create_multipart_upload,
                 ContentType=self.content_type,
+                ChecksumAlgorithm="CRC32",
             )
             self.upload_id = str(started["UploadId"])
         self._next_part += 1
@@ -150,6 +162,7 @@ class MultipartWriter:
         self._in_flight[number] = self._pool.submit(self._upload, number, part)
 
     def _upload(self, number: int, part: bytes | bytearray) -> dict[str, Any]:
+        checksum = _crc32(part)
         try:
             answer = self._call(
                 f"multipart upload {self.upload_id}, part {number} of {len(part)} bytes",
@@ -157,12 +170,13 @@ class MultipartWriter:
                 UploadId=self.upload_id,
                 PartNumber=number,
                 Body=part,
+                ChecksumCRC32=checksum,
             )
         except DependencyUnavailable as failure:
             if self._failed is None:
                 self._failed = failure  # the writer's thread raises it at its next write
             raise
-        return {"PartNumber": number, "ETag": answer["ETag"]}
+        return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum}
 
     def _collect(self, *, block: bool) -> None:
         """The finished uploads' ETags (waiting for one first when `block`); raises a failure."""
@@ -185,13 +199,18 @@ class MultipartWriter:
         CompleteMultipartUpload."""
         self._closed = True
         if self.upload_id is None:
+            body = bytes(self._buffer)
+            checksum = _crc32(body)
             self._call(
                 "PutObject",
                 self.client.put_object,
-                Body=bytes(self._buffer),
+                Body=body,
                 ContentType=self.content_type,
+                ChecksumAlgorithm="CRC32",
+                ChecksumCRC32=checksum,
             )
             self._buffer.clear()
+            self._verify(checksum, 1)
             return
         try:
             if self._failed is not None:
@@ -214,6 +233,21 @@ class MultipartWriter:
             self.abort_quietly()
             raise
         self._reap(abandoned)
+        composite = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in self.parts)
+        self._verify(_crc32(composite), len(self.parts))
+
+    def _verify(self, checksum: str, parts: int) -> None:
+        """The complete object is the bytes written: its size and CRC-32 as S3 reports them
+        (composite for a multipart object: S3 may add `-<parts>`)."""
+        head = self._call("HeadObject", self.client.head_object, ChecksumMode="ENABLED")
+        size = int(head.get("ContentLength", -1))
+        stored, _, count = str(head.get("ChecksumCRC32") or "").partition("-")
+        if size != self.written or stored != checksum or count not in ("", str(parts)):
+            raise ObjectMismatch(
+                f"{self.ref.uri} holds {size:,} bytes of CRC-32 {stored or 'none'}"
+                f"{'-' + count if count else ''} after its upload of {self.written:,} bytes in "
+                f"{parts} part(s) of CRC-32 {checksum}"
+            )
 
     def _begun_before_this(self) -> list[str]:
         """This key's other uploads, begun no later than this one and still open (listed while
@@ -279,3 +313,8 @@ class MultipartWriter:
                 self.client.abort_multipart_upload(
                     Bucket=self.ref.bucket, Key=self.ref.key, UploadId=upload_id
                 )
+
+
+def _crc32(data: bytes | bytearray) -> str:
+    """S3's ChecksumCRC32: the big-endian CRC-32 in base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
