@@ -377,6 +377,7 @@ class WrittenBlockCounts:
 
     def __init__(self) -> None:
         self.records = 0
+        self.blocks = 0
         self.offset = 0  # bytes fed
         self._sync: bytes | None = None
         self._carry = b""
@@ -424,13 +425,18 @@ class WrittenBlockCounts:
             if count < 0 or size < 0:
                 raise NotAnAvroFile(f"a block with a negative count or size at byte {base + pos}")
             self.records += count
+            self.blocks += 1
             self._skip, self._in_block = size, True
+
+    def at_block_end(self) -> bool:
+        """Whether the bytes fed so far end with a whole header or block."""
+        return self._sync is not None and not (self._carry or self._skip or self._in_block)
 
     def finish(self) -> int:
         """The records counted, once the file's last byte has been fed."""
         if self._sync is None:
             raise NotAnAvroFile(f"no whole container header in its {self.offset} bytes")
-        if self._carry or self._skip or self._in_block:
+        if not self.at_block_end():
             raise NotAnAvroFile(f"ends at byte {self.offset}, inside a block")
         return self.records
 

@@ -75,7 +75,6 @@ from adapters.avro_container import (
     RawBlock,
     WrittenBlockCounts,
     block_bytes,
-    block_counts,
     compress,
     decompress,
     first_arrival_of,
@@ -376,6 +375,7 @@ class AvroLakeCompactor:
                         sync,
                         write,
                         tally,
+                        counted,
                     )
                 # Before the upload completes: a merged file that does not walk, or walks to
                 # other counts than were written, never appears.
@@ -417,6 +417,7 @@ class AvroLakeCompactor:
         sync: bytes,
         write: Callable[[bytes | memoryview], int],
         tally: _Tally,
+        counted: WrittenBlockCounts,
     ) -> None:
         """One source's blocks into the merged file: a block none of whose positions is in
         `drops` is copied as stored (when codec and schema are the merged file's), any other is
@@ -445,11 +446,17 @@ class AvroLakeCompactor:
             # sync marker after each. No varint is encoded, no block copied on its own.
             stored: list[bytes | memoryview] = []
             if whole:
-                # Only counted: no view of its blocks is written (~1 µs a block less).
-                for count in block_counts(reader, raw[-SYNC_SIZE:]):
-                    position += count
-                    tally.copied += 1
+                # Written as the views held, its blocks walked once, by the count check's walk
+                # of the merged bytes (`counted`), which checks each one's size, sync marker and
+                # count as a walk of the source would: the bytes are the same.
+                records, blocks = counted.records, counted.blocks
+                for view in chunks_after(held, source.header_size):  # type: ignore[arg-type]
+                    tally.bytes += write(view)
+                if not counted.at_block_end():
+                    raise NotAnAvroFile(f"ends at byte {info.size}, inside a block")
+                position = counted.records - records
                 tally.records += position
+                tally.copied += counted.blocks - blocks
             for count, head, pieces in () if whole else walk_blocks(reader, raw[-SYNC_SIZE:]):
                 start = bisect_left(drops, position)
                 stop = bisect_left(drops, position + count, start)
@@ -491,9 +498,6 @@ class AvroLakeCompactor:
                     tally.records += len(kept)
             if stored:
                 tally.bytes += write(b"".join(stored))
-            if whole and held is not None:
-                for view in chunks_after(held, source.header_size):
-                    tally.bytes += write(view)
             if position != source.records:
                 raise _Refused(
                     _unreadable(

@@ -393,8 +393,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--baseline",
         metavar="DIR",
-        help="also run `blocks` with the code of another checkout (e.g. a `git archive` of "
-        "main), its runs alternated with this tree's",
+        help="also run each method but `records` with the code of another checkout (e.g. a "
+        "`git archive` of main), its runs alternated with this tree's",
     )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -405,7 +405,9 @@ def main(argv: list[str]) -> int:
     # (label, method, code directory or None for this tree)
     variants = [(m, m, None) for m in methods]
     if args.baseline:
-        variants.insert(0, ("blocks (baseline)", "blocks", args.baseline))
+        # Each block-level method with the other checkout's code too (its own copy of this
+        # harness runs it), its runs alternated with this tree's.
+        variants[:0] = [(f"{m} (baseline)", m, args.baseline) for m in methods if m != "records"]
     sizes = args.files or [500, 1000]
     print(f"machine: {machine()}")
     print(
