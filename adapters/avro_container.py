@@ -379,6 +379,9 @@ class WrittenBlockCounts:
         self.records = 0
         self.blocks = 0
         self.offset = 0  # bytes fed
+        # Where byte 0 of the errors' "at byte" is: the merged file's start, or a source's
+        # while its bytes are fed (its header's size before the offset its body starts at).
+        self.origin = 0
         self._sync: bytes | None = None
         self._carry = b""
         self._skip = 0  # the current block's data still to come
@@ -388,7 +391,7 @@ class WrittenBlockCounts:
         buf: bytes | bytearray | memoryview = data
         if self._carry:
             buf = self._carry + bytes(data)
-        base = self.offset - len(self._carry)  # buf[0]'s offset in the file
+        base = self.offset - len(self._carry) - self.origin  # buf[0]'s offset in the file
         self.offset += len(data)
         self._carry = b""
         pos, end = 0, len(buf)
@@ -437,7 +440,7 @@ class WrittenBlockCounts:
         if self._sync is None:
             raise NotAnAvroFile(f"no whole container header in its {self.offset} bytes")
         if not self.at_block_end():
-            raise NotAnAvroFile(f"ends at byte {self.offset}, inside a block")
+            raise NotAnAvroFile(f"ends at byte {self.offset - self.origin}, inside a block")
         return self.records
 
 

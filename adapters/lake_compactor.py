@@ -450,10 +450,13 @@ class AvroLakeCompactor:
                 # of the merged bytes (`counted`), which checks each one's size, sync marker and
                 # count as a walk of the source would: the bytes are the same.
                 records, blocks = counted.records, counted.blocks
+                # Its errors name bytes of the source, not of the merged file.
+                counted.origin = counted.offset - source.header_size
                 for view in chunks_after(held, source.header_size):  # type: ignore[arg-type]
                     tally.bytes += write(view)
                 if not counted.at_block_end():
                     raise NotAnAvroFile(f"ends at byte {info.size}, inside a block")
+                counted.origin = 0
                 position = counted.records - records
                 tally.records += position
                 tally.copied += counted.blocks - blocks

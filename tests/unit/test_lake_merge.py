@@ -14,7 +14,7 @@ import fastavro
 import pytest
 from returns.result import Success
 
-from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META
+from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META, ChunkReader, read_header
 from adapters.lake_compactor import AvroLakeCompactor
 from domain.lake import (
     FirstWins,
@@ -346,13 +346,18 @@ def test_each_small_source_is_read_once_held_from_its_inspection_to_the_writing(
     assert [store.gets[source(n)] for n in range(1, 4)] == [1, 1, 1]
 
 
-def test_sources_held_or_read_twice_merge_into_the_same_bytes() -> None:
+@pytest.mark.parametrize("shared_sync", [False, True])
+def test_sources_held_or_read_twice_merge_into_the_same_bytes(shared_sync: bool) -> None:
+    """With a shared sync marker (lake files of one schema) a held source with nothing to drop
+    is copied whole, its blocks walked only by the merged bytes' count check."""
     files = {
         source(n): lake_file(
             "codeBan", [ban_record(f"{n % 3}-{i}", copy=n) for i in range(5)], blocks=[2, 3]
         )
         for n in range(1, 5)
     }
+    if shared_sync:
+        files = {ref: with_sync(data) for ref, data in files.items()}
     stores = [InMemoryObjectStore(files), InMemoryObjectStore(files)]
     budgets = (AvroLakeCompactor.__init__.__kwdefaults__ or {})["hold_bytes"], 0
 
@@ -473,3 +478,29 @@ def test_a_merged_file_stored_otherwise_than_written_is_removed_and_refused() ->
     assert MERGED in mismatching.published and MERGED not in mismatching.objects
     assert LAYOUT.sidecar_ref("codeBan", DAY) not in mismatching.objects
     assert queue.requests == []
+
+
+def with_sync(data: bytes, sync: bytes = bytes(range(16))) -> bytes:
+    """The file with `sync` as its sync marker: lake files of a schema share one (adapters/
+    avro.sync_marker), so the merge copies them whole; fastavro's writer draws one at random."""
+    return data.replace(read_header(ChunkReader([data])).sync, sync)
+
+
+def test_a_held_source_whose_block_is_damaged_is_refused_naming_the_file_and_its_byte() -> None:
+    """A source copied whole is walked by the merged bytes' walk: its errors still name the
+    source's bytes, not the merged file's."""
+    store, queue = InMemoryObjectStore(), MemoryMoveQueue()
+    store.put_bytes(source(1), with_sync(lake_file("codeBan", [ban_record("a")])))
+    two_blocks = lake_file("codeBan", [ban_record("b"), ban_record("c")], blocks=[1, 1])
+    damaged = bytearray(with_sync(two_blocks))
+    damaged[-1] ^= 0xFF  # the last block's sync marker
+    store.put_bytes(source(2), bytes(damaged))
+
+    (refused,) = merge(store, queue).refusals
+
+    assert refused.refusal is not None and refused.refusal.file == source(2).key
+    assert (
+        f"a block not followed by the sync marker at byte {len(damaged) - 16}"
+        in refused.refusal.message
+    )
+    assert MERGED not in store.objects and queue.requests == []
