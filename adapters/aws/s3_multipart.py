@@ -42,13 +42,15 @@ class MultipartWriter:
     client's connection pool (10 by default) must hold these uploads and whatever else uses the
     client meanwhile: the merge's 8 read-ahead GETs and 2 uploads fill it exactly.
 
-    Verified: each part carries the CRC-32 of its bytes (S3 refuses a part whose bytes arrive
-    otherwise, and the complete call whose parts are not those), and once the object is
-    complete a HEAD must report the size written and the checksum of those parts (S3's composite
-    CRC-32: the CRC-32 of the parts' CRC-32s; a single PutObject's, the object's own), else
-    ObjectMismatch, the object left for the caller to remove. botocore computes the same CRC-32
-    of every part when not given one (its default since 1.36), so the check costs one HEAD; it
-    replaced the merge's GET of the whole merged file to count its records (docs/data-lake.md).
+    Verified: each part carries the CRC-32 of its bytes, computed by botocore from the buffer
+    sent (S3 refuses a part whose bytes arrive otherwise, and the complete call whose parts are
+    not those), and once the object is complete a HEAD must report the size written and the
+    checksum of those parts (S3's composite CRC-32: the CRC-32 of the parts' CRC-32s; a single
+    PutObject's, the object's own), else ObjectMismatch, the object left for the caller to
+    remove. botocore computed that CRC-32 of every part already (its default since 1.36), so
+    the check costs one HEAD; it replaced the merge's GET of the whole merged file to count its
+    records (docs/data-lake.md). The checksum is named (ChecksumAlgorithm), not given: given
+    one, botocore no longer sends the body unsigned over HTTPS but SHA-256es every byte.
 
     A part that fails (after botocore's own retries, the one retry layer) stops the writer at its
     next write or at close with a DependencyUnavailable naming the object and the part; the
@@ -162,7 +164,6 @@ class MultipartWriter:
         self._in_flight[number] = self._pool.submit(self._upload, number, part)
 
     def _upload(self, number: int, part: bytes | bytearray) -> dict[str, Any]:
-        checksum = _crc32(part)
         try:
             answer = self._call(
                 f"multipart upload {self.upload_id}, part {number} of {len(part)} bytes",
@@ -170,12 +171,16 @@ class MultipartWriter:
                 UploadId=self.upload_id,
                 PartNumber=number,
                 Body=part,
-                ChecksumCRC32=checksum,
+                # botocore computes it and S3 checks it (named, not given: a ChecksumCRC32 of
+                # our own would have botocore SHA-256 every byte to sign the body over HTTPS).
+                ChecksumAlgorithm="CRC32",
             )
         except DependencyUnavailable as failure:
             if self._failed is None:
                 self._failed = failure  # the writer's thread raises it at its next write
             raise
+        # S3 answers the part's CRC-32 as it received it; an emulator that does not, ours.
+        checksum = str(answer.get("ChecksumCRC32") or _crc32(part))
         return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum}
 
     def _collect(self, *, block: bool) -> None:
@@ -200,17 +205,15 @@ class MultipartWriter:
         self._closed = True
         if self.upload_id is None:
             body = bytes(self._buffer)
-            checksum = _crc32(body)
-            self._call(
+            answer = self._call(
                 "PutObject",
                 self.client.put_object,
                 Body=body,
                 ContentType=self.content_type,
                 ChecksumAlgorithm="CRC32",
-                ChecksumCRC32=checksum,
             )
             self._buffer.clear()
-            self._verify(checksum, 1)
+            self._verify(str(answer.get("ChecksumCRC32") or _crc32(body)), 1)
             return
         try:
             if self._failed is not None:
