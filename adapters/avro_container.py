@@ -367,6 +367,94 @@ def walk_blocks(reader: ChunkReader, sync: bytes) -> Iterator[tuple[int, bytes, 
         yield count, head, pieces
 
 
+class WrittenBlockCounts:
+    """The records of a container file counted from its bytes as they are written (the merge's
+    count check, in place of reading the stored file back): the header as read_header reads it,
+    then each block's count, size and sync marker as block_counts checks them, over writes cut
+    anywhere. `feed` every write in order, then `finish`. Block data is skipped, not copied; a
+    header, block head or sync marker cut by a write's end is carried to the next (a few bytes:
+    the merge's writes end at blocks' ends)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.blocks = 0
+        self.offset = 0  # bytes fed
+        # Where byte 0 of the errors' "at byte" is: the merged file's start, or a source's
+        # while its bytes are fed (its header's size before the offset its body starts at).
+        self.origin = 0
+        self._sync: bytes | None = None
+        self._carry = b""
+        self._skip = 0  # the current block's data still to come
+        self._in_block = False  # a block head read: its data, then the sync marker, to come
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        buf: bytes | bytearray | memoryview = data
+        if self._carry:
+            buf = self._carry + bytes(data)
+        base = self.offset - len(self._carry) - self.origin  # buf[0]'s offset in the file
+        self.offset += len(data)
+        self._carry = b""
+        pos, end = 0, len(buf)
+        if self._sync is None:
+            header = header_in(bytes(buf))
+            if header is None:  # not all of it yet (a damaged one: finish() says so)
+                self._carry = bytes(buf)
+                return
+            self._sync, pos = header.sync, header.size
+        while True:
+            if self._skip:
+                step = min(self._skip, end - pos)
+                pos += step
+                self._skip -= step
+                if self._skip:
+                    return
+            if self._in_block:
+                if end - pos < SYNC_SIZE:
+                    self._carry = bytes(buf[pos:])
+                    return
+                if buf[pos : pos + SYNC_SIZE] != self._sync:
+                    raise NotAnAvroFile(
+                        f"a block not followed by the sync marker at byte {base + pos}"
+                    )
+                pos += SYNC_SIZE
+                self._in_block = False
+            if pos == end:
+                return
+            if end - pos < BLOCK_HEAD_MAX and not _two_varints_in(buf, pos, end):
+                self._carry = bytes(buf[pos:])
+                return
+            count, pos = _varint(buf, pos, base)  # type: ignore[arg-type]
+            size, pos = _varint(buf, pos, base)  # type: ignore[arg-type]
+            if count < 0 or size < 0:
+                raise NotAnAvroFile(f"a block with a negative count or size at byte {base + pos}")
+            self.records += count
+            self.blocks += 1
+            self._skip, self._in_block = size, True
+
+    def at_block_end(self) -> bool:
+        """Whether the bytes fed so far end with a whole header or block."""
+        return self._sync is not None and not (self._carry or self._skip or self._in_block)
+
+    def finish(self) -> int:
+        """The records counted, once the file's last byte has been fed."""
+        if self._sync is None:
+            raise NotAnAvroFile(f"no whole container header in its {self.offset} bytes")
+        if not self.at_block_end():
+            raise NotAnAvroFile(f"ends at byte {self.offset - self.origin}, inside a block")
+        return self.records
+
+
+def _two_varints_in(buf: bytes | bytearray | memoryview, pos: int, end: int) -> bool:
+    """Whether two varints end before `end` (a block head not cut by a write's end)."""
+    ends = 0
+    for i in range(pos, end):
+        if buf[i] < 0x80:
+            ends += 1
+            if ends == 2:
+                return True
+    return False
+
+
 def _join_next(
     chunks: Iterator[bytes], buf: bytes, pos: int, base: int, wanted: int
 ) -> tuple[bytes, int, int]:

@@ -32,6 +32,14 @@ with, and the move (domain/workers/move_merged_avro_files.py) leaves the rewritt
 the next merge. A source not held is still refused when its header changed. One merge at a time per
 compactor (what is held belongs to the merge between its inspect and write_merged).
 
+The count check: the merged file's blocks are walked as they are written (WrittenBlockCounts,
+its own parse of the bytes, not the writer's tally) and must count what was written, else the
+upload is aborted before the file appears; the store then checks that what it stored is those
+bytes (S3: the size and the CRC-32 of every part, after the upload completes; ObjectMismatch
+removes the file and its sidecar). It replaced reading the whole merged file back to walk its
+block counts: one GET of ~44 MB for a 500-file month, the walk alone seeing no changed byte
+inside a block, which the checksums see.
+
 Memory: the sources held (at most `hold_bytes`), one chunk of the object being read (1 MiB
 from S3), one block (~64 KiB before compression as save_campaign_data writes them), the merged
 object's upload parts (S3: at most 3 x 8 MiB, 2 uploading in the background and 1 filling,
@@ -65,8 +73,8 @@ from adapters.avro_container import (
     Header,
     NotAnAvroFile,
     RawBlock,
+    WrittenBlockCounts,
     block_bytes,
-    block_counts,
     compress,
     decompress,
     first_arrival_of,
@@ -101,7 +109,7 @@ from domain.lake import (
     dedupe_key,
     split_keys,
 )
-from domain.models import ObjectInfo, ObjectNotFound, ObjectRef
+from domain.models import ObjectInfo, ObjectMismatch, ObjectNotFound, ObjectRef
 from domain.ports import DuplicateIndex, KeyLog, ObjectStore
 from domain.records import DEDUPE_FIELD
 
@@ -343,10 +351,18 @@ class AvroLakeCompactor:
             MERGED_META: merged_meta(manifest),
         }
         tally = _Tally()
+        # The count check (module docstring): the merged bytes' blocks walked as they are
+        # written, a parse of its own, not the tally.
+        counted = WrittenBlockCounts()
         try:
             bodies = read_ahead(self._fetch_whole, files, ahead=self.read_ahead)
             with self._store.open_writer(target, AVRO_CONTENT_TYPE) as out, closing(bodies):
-                tally.bytes += out.write(header_bytes(meta, sync))
+
+                def write(data: bytes | memoryview) -> int:
+                    counted.feed(data)
+                    return int(out.write(data))
+
+                tally.bytes += write(header_bytes(meta, sync))
                 for source, body in bodies:
                     if heartbeat is not None:
                         heartbeat()
@@ -357,13 +373,25 @@ class AvroLakeCompactor:
                         drops.of(source.info.ref.key),
                         log,
                         sync,
-                        out.write,
+                        write,
                         tally,
+                        counted,
                     )
+                # Before the upload completes: a merged file that does not walk, or walks to
+                # other counts than were written, never appears.
+                written = _walked(target, counted)
+                if written != tally.records:
+                    raise _Refused(_miscounted(target, written, tally.records))
         except _Refused as refused:
             # No merged file names the sidecar, so it would never be trusted; tidy it away.
             self._store.delete(sidecar)
             return Failure(refused.refusal)
+        except ObjectMismatch as stored:
+            # The store holds other bytes than were written (S3: its checksum or size, checked
+            # after the upload completed): nothing points at them yet.
+            self._store.delete(target)
+            self._store.delete(sidecar)
+            return Failure(MergeRefusal("count_mismatch", str(stored)))
         finally:
             self._held.clear()
         return Success(
@@ -375,6 +403,7 @@ class AvroLakeCompactor:
                 tally.copied,
                 tally.rewritten,
                 seal,
+                written_records=written,
             )
         )
 
@@ -388,6 +417,7 @@ class AvroLakeCompactor:
         sync: bytes,
         write: Callable[[bytes | memoryview], int],
         tally: _Tally,
+        counted: WrittenBlockCounts,
     ) -> None:
         """One source's blocks into the merged file: a block none of whose positions is in
         `drops` is copied as stored (when codec and schema are the merged file's), any other is
@@ -416,11 +446,20 @@ class AvroLakeCompactor:
             # sync marker after each. No varint is encoded, no block copied on its own.
             stored: list[bytes | memoryview] = []
             if whole:
-                # Only counted: no view of its blocks is written (~1 µs a block less).
-                for count in block_counts(reader, raw[-SYNC_SIZE:]):
-                    position += count
-                    tally.copied += 1
+                # Written as the views held, its blocks walked once, by the count check's walk
+                # of the merged bytes (`counted`), which checks each one's size, sync marker and
+                # count as a walk of the source would: the bytes are the same.
+                records, blocks = counted.records, counted.blocks
+                # Its errors name bytes of the source, not of the merged file.
+                counted.origin = counted.offset - source.header_size
+                for view in chunks_after(held, source.header_size):  # type: ignore[arg-type]
+                    tally.bytes += write(view)
+                if not counted.at_block_end():
+                    raise NotAnAvroFile(f"ends at byte {info.size}, inside a block")
+                counted.origin = 0
+                position = counted.records - records
                 tally.records += position
+                tally.copied += counted.blocks - blocks
             for count, head, pieces in () if whole else walk_blocks(reader, raw[-SYNC_SIZE:]):
                 start = bisect_left(drops, position)
                 stop = bisect_left(drops, position + count, start)
@@ -462,9 +501,6 @@ class AvroLakeCompactor:
                     tally.records += len(kept)
             if stored:
                 tally.bytes += write(b"".join(stored))
-            if whole and held is not None:
-                for view in chunks_after(held, source.header_size):
-                    tally.bytes += write(view)
             if position != source.records:
                 raise _Refused(
                     _unreadable(
@@ -619,6 +655,22 @@ def _header_of(raw: bytes) -> Header:
 
 def _parsed_writer(header: Header) -> Any:
     return fastavro.parse_schema(json.loads(header.schema_text))
+
+
+def _walked(target: ObjectRef, counted: WrittenBlockCounts) -> int:
+    try:
+        return counted.finish()
+    except NotAnAvroFile as bad:
+        raise _Refused(
+            MergeRefusal("count_mismatch", f"{target.uri}: its bytes as written {bad}")
+        ) from bad
+
+
+def _miscounted(target: ObjectRef, walked: int, tallied: int) -> MergeRefusal:
+    return MergeRefusal(
+        "count_mismatch",
+        f"{target.uri}: its blocks as written hold {walked:,} records, the merge wrote {tallied:,}",
+    )
 
 
 def _unreadable(info: ObjectInfo, why: str) -> MergeRefusal:

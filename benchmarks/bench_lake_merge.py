@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -354,11 +355,29 @@ def measure(
     finally:
         if code is not None:
             sys.path.remove(code)
-    result = ours.recv()
-    process.join()
+    try:
+        result = _answer(ours, process)
+    finally:
+        process.join()
     if isinstance(root, Path):  # (an S3 run's child deletes its outputs itself)
         shutil.rmtree(root / BUCKET / "avro" / TYPE / "merged", ignore_errors=True)
     return result  # type: ignore[no-any-return]
+
+
+class ChildDied(RuntimeError):
+    """A measuring child ended without sending its figures (killed, out of memory, an error)."""
+
+
+def _answer(ours: Connection, process: Any) -> Any:
+    """The child's figures, or ChildDied once it has ended without them: a bare recv() waited
+    forever for a child that had died (an OOM kill, an error before its send)."""
+    wait([ours, process.sentinel])
+    if ours.poll():  # sent, whether or not it has exited since
+        return ours.recv()
+    process.join()
+    raise ChildDied(
+        f"the measuring process died (exit code {process.exitcode}) before sending its figures"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -374,8 +393,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--baseline",
         metavar="DIR",
-        help="also run `blocks` with the code of another checkout (e.g. a `git archive` of "
-        "main), its runs alternated with this tree's",
+        help="also run each method but `records` with the code of another checkout (e.g. a "
+        "`git archive` of main), its runs alternated with this tree's",
     )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
@@ -386,7 +405,9 @@ def main(argv: list[str]) -> int:
     # (label, method, code directory or None for this tree)
     variants = [(m, m, None) for m in methods]
     if args.baseline:
-        variants.insert(0, ("blocks (baseline)", "blocks", args.baseline))
+        # Each block-level method with the other checkout's code too (its own copy of this
+        # harness runs it), its runs alternated with this tree's.
+        variants[:0] = [(f"{m} (baseline)", m, args.baseline) for m in methods if m != "records"]
     sizes = args.files or [500, 1000]
     print(f"machine: {machine()}")
     print(
@@ -421,6 +442,9 @@ def main(argv: list[str]) -> int:
                             if emulator is not None and method in S3_METHODS:
                                 where = emulator.endpoint_url
                             measured[label].append(measure(method, where, code))
+                except ChildDied as died:
+                    print(f"{label}, {files} files, {kind}: {died}", file=sys.stderr)
+                    return 1
                 finally:
                     if emulator is not None:
                         emulator.stop()

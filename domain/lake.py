@@ -341,6 +341,9 @@ class MergedFile:
     blocks_copied: int
     blocks_rewritten: int
     sidecar: SidecarSeal | None = None
+    # The records counted by walking the merged file's blocks as they were written, whose
+    # upload the store verified (S3: checksums and size); None: the merge counts the stored file.
+    written_records: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

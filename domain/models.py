@@ -44,6 +44,11 @@ class ObjectNotFound(LookupError):
         self.ref = ref
 
 
+class ObjectMismatch(Exception):
+    """A completed write whose stored object is not the bytes written (its checksum or size,
+    as the store reports them after the write): the writer's caller removes it."""
+
+
 @dataclass(frozen=True, slots=True)
 class OverlongLine:
     """What a line reader yields in place of a line longer than its bound: the line's length in

@@ -96,7 +96,10 @@ class BlobWriter(Protocol):
     def open_writer(
         self, ref: ObjectRef, content_type: str = ...
     ) -> AbstractContextManager[ObjectWriter]:
-        """A streaming writer; the object appears only when the block exits without error."""
+        """A streaming writer; the object appears only when the block exits without error. A
+        store that can check what it stored (S3: size and CRC-32 after the upload) raises
+        ObjectMismatch at the block's exit when the object is not the bytes written: the merge
+        counts its merged file from the bytes it wrote and relies on this, not a read-back."""
         ...
 
 

@@ -7,7 +7,8 @@ ABORTS its multipart upload, so no partial object ever appears and no orphaned p
 costing storage. S3 allows 10,000 parts: at 8 MiB that is ~78 GiB
 per object; pass a larger `part_size` for more.
 
-Writes go through MultipartWriter (adapters/aws/s3_multipart.py); conditional writes
+Writes go through MultipartWriter (adapters/aws/s3_multipart.py), each part with its CRC-32 and
+the object checked after its upload (a HEAD: size and checksum; ObjectMismatch); conditional writes
 (`put_versioned`) through adapters/aws/s3_conditional.py.
 
 `copy` keeps the source's ETag: CopyObject for a single-part source (S3 limits it to 5 GiB), and

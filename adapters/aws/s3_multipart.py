@@ -5,14 +5,16 @@ returns. S3 allows 10,000 parts: at 8 MiB that is ~78 GiB per object; pass a lar
 
 from __future__ import annotations
 
+import base64
 import logging
+import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 
 from adapters.aws.errors import AWS_ERRORS, unavailable
-from domain.models import ObjectRef
+from domain.models import ObjectMismatch, ObjectRef
 from domain.streaming import DependencyUnavailable
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,16 @@ class MultipartWriter:
     client's connection pool (10 by default) must hold these uploads and whatever else uses the
     client meanwhile: the merge's 8 read-ahead GETs and 2 uploads fill it exactly.
 
+    Verified: each part carries the CRC-32 of its bytes, computed by botocore from the buffer
+    sent (S3 refuses a part whose bytes arrive otherwise, and the complete call whose parts are
+    not those), and once the object is complete a HEAD must report the size written and the
+    checksum of those parts (S3's composite CRC-32: the CRC-32 of the parts' CRC-32s; a single
+    PutObject's, the object's own), else ObjectMismatch, the object left for the caller to
+    remove. botocore computed that CRC-32 of every part already (its default since 1.36), so
+    the check costs one HEAD; it replaced the merge's GET of the whole merged file to count its
+    records (docs/data-lake.md). The checksum is named (ChecksumAlgorithm), not given: given
+    one, botocore no longer sends the body unsigned over HTTPS but SHA-256es every byte.
+
     A part that fails (after botocore's own retries, the one retry layer) stops the writer at its
     next write or at close with a DependencyUnavailable naming the object and the part; the
     upload is then aborted. An abort (that, or an exception in the caller's with-block) waits only
@@ -64,7 +76,8 @@ class MultipartWriter:
         self.part_size = part_size
         self.uploads_in_flight = uploads_in_flight
         self.upload_id: str | None = None
-        # Uploaded parts' {"PartNumber", "ETag"}, as they finish (in order once finished).
+        # Uploaded parts' {"PartNumber", "ETag", "ChecksumCRC32"}, as they finish (in order once
+        # finished).
         self.parts: list[dict[str, Any]] = []
         self.written = 0
         self._buffer = bytearray()
@@ -135,6 +148,7 @@ class MultipartWriter:
                 "CreateMultipartUpload",
                 self.client.create_multipart_upload,
                 ContentType=self.content_type,
+                ChecksumAlgorithm="CRC32",
             )
             self.upload_id = str(started["UploadId"])
         self._next_part += 1
@@ -157,12 +171,17 @@ class MultipartWriter:
                 UploadId=self.upload_id,
                 PartNumber=number,
                 Body=part,
+                # botocore computes it and S3 checks it (named, not given: a ChecksumCRC32 of
+                # our own would have botocore SHA-256 every byte to sign the body over HTTPS).
+                ChecksumAlgorithm="CRC32",
             )
         except DependencyUnavailable as failure:
             if self._failed is None:
                 self._failed = failure  # the writer's thread raises it at its next write
             raise
-        return {"PartNumber": number, "ETag": answer["ETag"]}
+        # S3 answers the part's CRC-32 as it received it; an emulator that does not, ours.
+        checksum = str(answer.get("ChecksumCRC32") or _crc32(part))
+        return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum}
 
     def _collect(self, *, block: bool) -> None:
         """The finished uploads' ETags (waiting for one first when `block`); raises a failure."""
@@ -185,13 +204,16 @@ class MultipartWriter:
         CompleteMultipartUpload."""
         self._closed = True
         if self.upload_id is None:
-            self._call(
+            body = bytes(self._buffer)
+            answer = self._call(
                 "PutObject",
                 self.client.put_object,
-                Body=bytes(self._buffer),
+                Body=body,
                 ContentType=self.content_type,
+                ChecksumAlgorithm="CRC32",
             )
             self._buffer.clear()
+            self._verify(str(answer.get("ChecksumCRC32") or _crc32(body)), 1)
             return
         try:
             if self._failed is not None:
@@ -214,6 +236,21 @@ class MultipartWriter:
             self.abort_quietly()
             raise
         self._reap(abandoned)
+        composite = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in self.parts)
+        self._verify(_crc32(composite), len(self.parts))
+
+    def _verify(self, checksum: str, parts: int) -> None:
+        """The complete object is the bytes written: its size and CRC-32 as S3 reports them
+        (composite for a multipart object: S3 may add `-<parts>`)."""
+        head = self._call("HeadObject", self.client.head_object, ChecksumMode="ENABLED")
+        size = int(head.get("ContentLength", -1))
+        stored, _, count = str(head.get("ChecksumCRC32") or "").partition("-")
+        if size != self.written or stored != checksum or count not in ("", str(parts)):
+            raise ObjectMismatch(
+                f"{self.ref.uri} holds {size:,} bytes of CRC-32 {stored or 'none'}"
+                f"{'-' + count if count else ''} after its upload of {self.written:,} bytes in "
+                f"{parts} part(s) of CRC-32 {checksum}"
+            )
 
     def _begun_before_this(self) -> list[str]:
         """This key's other uploads, begun no later than this one and still open (listed while
@@ -279,3 +316,8 @@ class MultipartWriter:
                 self.client.abort_multipart_upload(
                     Bucket=self.ref.bucket, Key=self.ref.key, UploadId=upload_id
                 )
+
+
+def _crc32(data: bytes | bytearray) -> str:
+    """S3's ChecksumCRC32: the big-endian CRC-32 in base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")

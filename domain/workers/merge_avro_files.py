@@ -17,9 +17,11 @@ For each of the ten record types, with `prefix` = `YYYY/MM/DD` or `YYYY/MM` (dom
    its sidecar when it matches its seal, else from its records), then the merged file's
    sidecar (the kept keys, `avro/merged-keys/{type}/{prefix}.keys`) is written completely,
    then the merged file, completely (multipart), without the duplicates, block by block,
-   sealing the sidecar in its header; its record count is read back from its block counts and
-   checked against the sources' minus the duplicates dropped and the sidecar's count; a
-   mismatch deletes both (nothing has pointed at them yet) and refuses;
+   sealing the sidecar in its header; its record count, from its blocks walked as they were
+   written (the store checks that it stored those bytes: S3 by size and CRC-32; a compactor that
+   gives no such count has the stored file's blocks read back), is checked against the sources'
+   minus the duplicates dropped and the sidecar's count; a mismatch deletes both (nothing has
+   pointed at them yet) and refuses;
 5. the prefix goes to the move queue.
 
 One merge of a prefix at a time: with `leases`, a run first takes the prefix's lease (production:
@@ -258,7 +260,11 @@ def _merge_type(
     finally:
         log.close()
     expected = source_records - merged.duplicates
-    written = compactor.count_records(target)
+    written = (
+        compactor.count_records(target)
+        if merged.written_records is None
+        else merged.written_records
+    )
     sealed = merged.sidecar.count if merged.sidecar is not None else expected
     if (
         written != expected

@@ -11,6 +11,7 @@ from adapters.avro_container import (
     SCHEMA_META,
     ChunkReader,
     NotAnAvroFile,
+    WrittenBlockCounts,
     block_bytes,
     header_bytes,
     iter_block_counts,
@@ -54,3 +55,25 @@ def test_the_count_walk_counts_and_refuses_as_the_block_walk_does(made: tuple[by
         return (count for count, _, _ in walk_blocks(reader, SYNC))
 
     assert outcome(iter_block_counts, data, chunk) == outcome(walked, data, chunk)
+
+
+@given(container(), st.lists(st.integers(0, 200), max_size=20))
+def test_the_written_bytes_count_as_the_stored_file_reads_for_any_cut_of_the_writes(
+    made: tuple[bytes, int], cuts: list[int]
+) -> None:
+    """The merge counts its merged file's records from the bytes as it writes them (in place of
+    reading the stored file back): the same records, and a refusal wherever the read-back
+    refuses (a cut sync marker is "ends inside a block" here, a missing one there), however the
+    writes cut the bytes."""
+    data, chunk = made
+    counts, refused = outcome(iter_block_counts, data, chunk)
+    check = WrittenBlockCounts()
+    position = 0
+    try:
+        for cut in [*cuts, len(data)]:
+            check.feed(data[position : position + cut])
+            position += cut
+        check.feed(memoryview(data)[position:])
+        assert (check.finish(), None) == (sum(counts), refused)
+    except NotAnAvroFile as bad:
+        assert refused is not None, bad

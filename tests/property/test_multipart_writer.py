@@ -5,9 +5,11 @@ upload and no thread behind."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import threading
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,20 +19,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.aws.s3_multipart import UPLOAD_THREAD_PREFIX, MultipartWriter
-from domain.models import ObjectRef
+from domain.models import ObjectMismatch, ObjectRef
 from domain.streaming import DependencyUnavailable
 
 REF = ObjectRef("lake", "avro/registration/merged/2024/05/03.avro")
 
 
+def _crc(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
 class _MultipartS3:
     """Just enough of boto3's S3 client for a writer, keeping S3's rules: every part but the
     last at least the minimum size, the complete call's parts in ascending order with the
-    ETags S3 gave. `failing` part numbers answer 500 every time (botocore's retries spent)."""
+    ETags and CRC-32s S3 gave, a part or object whose bytes are not its CRC-32 refused
+    (BadDigest); HEAD reports a multipart object's composite CRC-32 (`crc-of-crcs-N`). `failing`
+    part numbers answer 500 every time (botocore's retries spent); `stored` changes an object's
+    bytes as it is stored (a store that loses or alters what it was sent)."""
 
-    def __init__(self, min_part: int, failing: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        min_part: int,
+        failing: frozenset[int] = frozenset(),
+        stored: Any = None,
+    ) -> None:
         self.min_part = min_part
         self.failing = failing
+        self.stored = stored or (lambda body: body)
+        self.checksums: dict[str, str] = {}
         self.objects: dict[str, bytes] = {}
         self.uploads: dict[str, dict[int, bytes]] = {}
         self.begun: dict[str, tuple[str, datetime]] = {}  # upload -> (key, Initiated)
@@ -39,11 +55,26 @@ class _MultipartS3:
         self._ids = itertools.count()
         self._lock = threading.Lock()
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> Any:
-        self.objects[Key] = bytes(Body)
-        return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}
+    def put_object(
+        self,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        ContentType: str,
+        ChecksumAlgorithm: str | None = None,
+        ChecksumCRC32: str | None = None,
+    ) -> Any:
+        assert ChecksumCRC32 in (None, _crc(Body)), "BadDigest"
+        self.objects[Key] = self.stored(bytes(Body))
+        self.checksums[Key] = _crc(self.objects[Key])
+        return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"', "ChecksumCRC32": _crc(Body)}
 
-    def create_multipart_upload(self, Bucket: str, Key: str, ContentType: str) -> Any:
+    def head_object(self, Bucket: str, Key: str, ChecksumMode: str = "") -> Any:
+        return {"ContentLength": len(self.objects[Key]), "ChecksumCRC32": self.checksums[Key]}
+
+    def create_multipart_upload(
+        self, Bucket: str, Key: str, ContentType: str, ChecksumAlgorithm: str = "CRC32"
+    ) -> Any:
         upload_id = f"upload-{next(self._ids)}"
         self.uploads[upload_id] = {}
         self.begun[upload_id] = (Key, datetime.now(UTC))
@@ -59,7 +90,14 @@ class _MultipartS3:
         }
 
     def upload_part(
-        self, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes
+        self,
+        Bucket: str,
+        Key: str,
+        UploadId: str,
+        PartNumber: int,
+        Body: bytes,
+        ChecksumAlgorithm: str | None = None,
+        ChecksumCRC32: str | None = None,
     ) -> Any:
         with self._lock:
             self.on_the_wire += 1
@@ -73,9 +111,10 @@ class _MultipartS3:
                     },
                     "UploadPart",
                 )
+            assert ChecksumCRC32 in (None, _crc(Body)), "BadDigest"
             with self._lock:
                 self.uploads[UploadId][PartNumber] = bytes(Body)
-            return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}
+            return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"', "ChecksumCRC32": _crc(Body)}
         finally:
             with self._lock:
                 self.on_the_wire -= 1
@@ -90,8 +129,12 @@ class _MultipartS3:
         for part in listed:
             body = stored[part["PartNumber"]]
             assert part["ETag"] == f'"{hashlib.md5(body).hexdigest()}"', "InvalidPart"
+            assert part.get("ChecksumCRC32") in (None, _crc(body)), "InvalidPart"
         assert all(len(stored[n]) >= self.min_part for n in numbers[:-1]), "EntityTooSmall"
-        self.objects[Key] = b"".join(stored[n] for n in numbers)
+        parts = [self.stored(stored[n]) for n in numbers]
+        self.objects[Key] = b"".join(parts)
+        crcs = b"".join(base64.b64decode(_crc(part)) for part in parts)
+        self.checksums[Key] = f"{_crc(crcs)}-{len(parts)}"
         return {}
 
     def abort_multipart_upload(self, Bucket: str, Key: str, UploadId: str) -> Any:
@@ -209,3 +252,29 @@ def test_a_completed_upload_leaves_none_of_its_keys_earlier_uploads_and_all_of_t
 
     assert s3.objects[REF.key] == b"0123456789"
     assert set(s3.uploads) == kept
+
+
+@given(writes.filter(lambda pieces: sum(map(len, pieces)) > 0), part_sizes, in_flight, st.data())
+def test_an_object_stored_otherwise_than_written_is_named_after_its_upload(
+    pieces: list[bytes], part_size: int, uploads_in_flight: int, data: st.DataObject
+) -> None:
+    """The merge no longer reads its merged file back: the writer's check that the stored object
+    is the bytes written (size and CRC-32 as S3 reports them) stands in for it."""
+    alter = data.draw(st.sampled_from(["lose the last byte", "flip a bit"]))
+
+    def stored(body: bytes) -> bytes:
+        if not body:
+            return body
+        if alter == "lose the last byte":
+            return body[:-1]
+        return bytes([body[0] ^ 1]) + body[1:]
+
+    s3 = _MultipartS3(part_size, stored=stored)
+    with (
+        pytest.raises(ObjectMismatch, match=f"{REF.uri} holds .* after its upload of"),
+        MultipartWriter(s3, REF, "avro/binary", part_size, uploads_in_flight) as out,
+    ):
+        for piece in pieces:
+            out.write(piece)
+    assert s3.uploads == {}
+    assert upload_threads() == []

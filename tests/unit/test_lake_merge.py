@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +14,7 @@ import fastavro
 import pytest
 from returns.result import Success
 
-from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META
+from adapters.avro_container import FIRST_ARRIVAL_META, KEYS_META, ChunkReader, read_header
 from adapters.lake_compactor import AvroLakeCompactor
 from domain.lake import (
     FirstWins,
@@ -23,7 +25,7 @@ from domain.lake import (
     parse_prefix,
     previous_period_prefix,
 )
-from domain.models import ObjectRef
+from domain.models import ObjectMismatch, ObjectRef
 from domain.workers.merge_avro_files import MergeLimits, MergeRequest, merge_avro_files
 from tests.support.lake_files import SCHEMAS, ban_record, lake_file, read_records
 from tests.support.memory_compaction import MemoryMoveQueue
@@ -344,13 +346,18 @@ def test_each_small_source_is_read_once_held_from_its_inspection_to_the_writing(
     assert [store.gets[source(n)] for n in range(1, 4)] == [1, 1, 1]
 
 
-def test_sources_held_or_read_twice_merge_into_the_same_bytes() -> None:
+@pytest.mark.parametrize("shared_sync", [False, True])
+def test_sources_held_or_read_twice_merge_into_the_same_bytes(shared_sync: bool) -> None:
+    """With a shared sync marker (lake files of one schema) a held source with nothing to drop
+    is copied whole, its blocks walked only by the merged bytes' count check."""
     files = {
         source(n): lake_file(
             "codeBan", [ban_record(f"{n % 3}-{i}", copy=n) for i in range(5)], blocks=[2, 3]
         )
         for n in range(1, 5)
     }
+    if shared_sync:
+        files = {ref: with_sync(data) for ref, data in files.items()}
     stores = [InMemoryObjectStore(files), InMemoryObjectStore(files)]
     budgets = (AvroLakeCompactor.__init__.__kwdefaults__ or {})["hold_bytes"], 0
 
@@ -392,3 +399,108 @@ def test_a_held_source_rewritten_after_its_inspection_is_merged_as_inspected() -
     assert manifest is not None
     named = {entry.key: entry.etag for entry in manifest.sources}
     assert named[source(2).key] == listed[source(2)] != store.head(source(2)).etag  # type: ignore[union-attr]
+
+
+class PublishLog(CountingStore):
+    """Records every object published (a completed upload), even one deleted again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[ObjectRef] = []
+
+    def _store(self, ref: ObjectRef, data: bytes) -> None:
+        self.published.append(ref)
+        super()._store(ref, data)
+
+
+def test_the_merged_file_is_counted_as_written_not_read_back() -> None:
+    store = PublishLog()
+    for number in range(1, 4):
+        records = [ban_record(f"{number}-{i}") for i in range(3)] + [ban_record("dup")]
+        store.put_bytes(source(number), lake_file("codeBan", records, blocks=[2, 2]))
+
+    counts = merge(store)
+
+    assert counts.refusals == () and (counts.records, counts.duplicates) == (10, 2)
+    # One GET, the manifest looked for before the merge (none yet): none after, to count it.
+    assert store.gets[MERGED] == 1, "the count check read the merged file back"
+    assert sorted(r["dedupeId"] for r in read_records(store.objects[MERGED])) == sorted(
+        [f"{n}-{i}" for n in range(1, 4) for i in range(3)] + ["dup"]
+    )
+
+
+def test_a_merged_file_whose_written_blocks_miscount_never_appears() -> None:
+    """The walk of the bytes as written stands in for the read-back: a writer that wrote other
+    blocks than it counted (here one block written twice) is refused before the upload
+    completes, where the read-back refused it only after the merged file had appeared."""
+    store, queue = PublishLog(), MemoryMoveQueue()
+    for number in range(1, 3):
+        store.put_bytes(source(number), lake_file("codeBan", [ban_record(f"{number}")]))
+
+    class Stutters(AvroLakeCompactor):
+        def _copy_file(self, *args: Any) -> None:
+            write = args[6]
+
+            def twice(data: Any) -> int:
+                write(data)
+                return int(write(data))
+
+            super()._copy_file(*args[:6], twice, *args[7:])  # type: ignore[call-arg]
+
+    (refused,) = merge(store, queue, compactor=Stutters(store)).refusals
+
+    assert refused.refusal is not None and refused.refusal.kind == "count_mismatch"
+    assert MERGED not in store.published and queue.requests == []
+    assert LAYOUT.sidecar_ref("codeBan", DAY) not in store.objects
+
+
+def test_a_merged_file_stored_otherwise_than_written_is_removed_and_refused() -> None:
+    """S3's writer checks the stored object's size and CRC-32 after the upload (ObjectMismatch):
+    the merge then removes it and its sidecar, and queues no move."""
+    store, queue = PublishLog(), MemoryMoveQueue()
+    for number in range(1, 3):
+        store.put_bytes(source(number), lake_file("codeBan", [ban_record(f"{number}")]))
+
+    class Mismatching(PublishLog):
+        @contextmanager
+        def open_writer(self, ref: ObjectRef, content_type: str = "") -> Iterator[Any]:
+            with super().open_writer(ref, content_type) as writer:
+                yield writer
+            if ref == MERGED:
+                raise ObjectMismatch(f"{ref.uri} holds other bytes than were written")
+
+    mismatching = Mismatching()
+    mismatching.objects = dict(store.objects)
+    (refused,) = merge(mismatching, queue).refusals
+
+    assert refused.refusal is not None and refused.refusal.kind == "count_mismatch"
+    assert "holds other bytes" in refused.refusal.message
+    assert MERGED in mismatching.published and MERGED not in mismatching.objects
+    assert LAYOUT.sidecar_ref("codeBan", DAY) not in mismatching.objects
+    assert queue.requests == []
+
+
+def with_sync(data: bytes, sync: bytes = bytes(range(16))) -> bytes:
+    """The file with `sync` as its sync marker: lake files of a schema share one (adapters/
+    avro.sync_marker), so the merge copies them whole; fastavro's writer draws one at random."""
+    return data.replace(read_header(ChunkReader([data])).sync, sync)
+
+
+def test_a_held_source_whose_block_is_damaged_is_refused_naming_the_file_and_its_byte() -> None:
+    """A source copied whole is walked by the merged bytes' walk: its errors still name the
+    source's bytes, not the merged file's."""
+    store, queue = InMemoryObjectStore(), MemoryMoveQueue()
+    store.put_bytes(source(1), with_sync(lake_file("codeBan", [ban_record("a")])))
+    two_blocks = lake_file("codeBan", [ban_record("b"), ban_record("c")], blocks=[1, 1])
+    damaged = bytearray(with_sync(two_blocks))
+    damaged[-1] ^= 0xFF  # the last block's sync marker
+    store.put_bytes(source(2), bytes(damaged))
+
+    (refused,) = merge(store, queue).refusals
+
+    assert refused.refusal is not None and refused.refusal.file == source(2).key
+    assert (
+        f"a block not followed by the sync marker at byte {len(damaged) - 16}"
+        in refused.refusal.message
+    )
+    assert MERGED not in store.objects and queue.requests == []
