@@ -48,7 +48,8 @@ class MemoryLeases:
         return MemoryLeases(self.clock, holder, term, self.table, self._lock, self.dead)
 
     def kill(self, holder: str) -> None:
-        """`holder`'s process is gone, provably (kill -9 on this machine)."""
+        """`holder`'s process is gone, provably (kill -9 on this machine): its leases stay as
+        they are (a killed process releases nothing) and are taken over at once."""
         with self._lock:
             self.dead.add(holder)
 
@@ -94,5 +95,7 @@ class _MemoryLease:
 
     def release(self) -> None:
         with self.leases._lock:
+            if self.held.holder in self.leases.dead:
+                return  # killed: its `finally` never ran
             if self.leases.table.get(self.name) is self.held:
                 del self.leases.table[self.name]
