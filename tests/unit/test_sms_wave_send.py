@@ -323,7 +323,7 @@ def test_a_rerun_that_took_over_a_dead_holders_lease_takes_only_its_claims_over_
     assert world.ledger is not None and world.leases is not None and world.gateway is not None
     put_wave(world.store, "c1_w1", [fan(n, email="") for n in range(5)])
     ttl = world.options().claim_ttl
-    assert world.leases.sharing("run-1").acquire("c1_w1")  # then kill -9: never released
+    world.leases.sharing("run-1").acquire("c1_w1").unwrap()  # then kill -9: never released
     world.leases.kill("run-1")
     world.ledger.claim(["sms#c1_w1#fan1"], "run-1", ttl)
     world.ledger.start(world.ledger.claim(["sms#c1_w1#fan2"], "run-1", ttl)["sms#c1_w1#fan2"])
