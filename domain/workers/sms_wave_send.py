@@ -17,7 +17,8 @@ the entry STARTED, which the next run turns UNKNOWN and never resends: it is rep
 machine: Lease.taken_from_dead) takes that run's claims over at once (its claimed texts sent,
 its started ones UNKNOWN) instead of skipping them until their ttl (`held_by_another_run`).
 A throttling answer slows every sender down (SendPacer.throttled) and the same entry is tried
-again; a provider that keeps throttling past `throttle_budget_seconds` stops the run (retryable, the entry released so a re-run sends it).
+again; a provider that keeps throttling past `throttle_budget_seconds` stops the run
+(retryable, the entry released so a re-run sends it).
 Emails go in the main thread 10 at a time (EmailQueue), under entries `email#{wave}#{fan}`
 claimed, started, then finished with the queue's message id; each carries a deterministic
 dedupe id.
