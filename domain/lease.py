@@ -25,8 +25,10 @@ lease before it reads any progress or writes anything:
   start time) takes the lease with the same conditional write as an expired one, so of two
   re-runs racing one wins. Anything unsure (another host, boot or container, an unreadable
   /proc, a lease without or with a malformed `process`) keeps the wait for the term: a Lambda
-  sandbox is never taken over early. The dead run's ledger claims (domain/once.py) keep their
-  own claim term: a re-run still skips them until it ends (docs/sending.md).
+  sandbox is never taken over early. The lease then names the dead holder
+  (`taken_from_dead`): where that name owns the dead run's ledger claims (the SMS send), the
+  re-run names it dead to the ledger, whose entries it held count as expired at once (a claim
+  taken over, a started text turned UNKNOWN, never resent: domain/once.py, docs/sending.md).
 - **Releasing it**: at the end of a run (done, stranded, stopped, or an exception) the holder
   marks it released, so a retry can start at once.
 
@@ -158,6 +160,12 @@ class BlobLease:
         self.term = timedelta(seconds=seconds)
         self._version: str | None = None
         self._terms: _Terms | None = None
+        self._taken_from_dead: str | None = None
+
+    @property
+    def taken_from_dead(self) -> str | None:
+        """The holder proven dead whose lease this run took over early, else None."""
+        return self._taken_from_dead
 
     def acquire(self) -> Result[None, LeaseHeld]:
         """Takes the lease, unless another run holds it."""
@@ -185,6 +193,7 @@ class BlobLease:
                 "took over the lease of a dead holder early",
                 extra={"lease": self.ref.key, "deadHolder": current.holder, "pid": dead.pid},
             )
+            self._taken_from_dead = current.holder
         self._version, self._terms = version, terms
         return Success(None)
 

@@ -8,6 +8,11 @@ An entry is keyed by the effect's natural id (say `sms#{campaign}#{wave}#{fan}`)
 
 - CLAIMED: `owner` holds the entry until `expires_at`; nothing has been attempted. An expired
   claim (its owner died before starting) is taken over by the next claimer.
+- A claimer may name `dead_owners`: owners it has proof are dead (the holder of the lease it
+  took over early because that process was proven gone: domain/lease.py). Their entries count
+  as expired for this claim, under the same rules (CLAIMED taken over, STARTED turned UNKNOWN),
+  so a re-run after a kill -9 does not skip the dead run's claims until their expiry. Only
+  exact owner names: never a live owner (a claimer naming itself is refused).
 - STARTED: the owner recorded "attempt started" *before* calling the outside world. From here
   the effect may have happened. An expired STARTED entry is never taken over: the next claimer
   turns it UNKNOWN (the owner died between the call and the record) and does not act.
@@ -85,6 +90,8 @@ Resolution = Done | Failed
 
 # Why an entry became UNKNOWN when its owner vanished after starting.
 EXPIRED_AFTER_START = "claim expired after its attempt started"
+# ... when its owner was proven dead (a run killed on this machine) before its claim expired.
+OWNER_DEAD_AFTER_START = "its run died after its attempt started"
 
 
 class LedgerConflict(Exception):
@@ -102,14 +109,26 @@ def check_ttl(ttl: timedelta) -> None:
         raise ValueError(f"a claim's ttl must be positive, got {ttl}")
 
 
+def check_dead_owners(owner: str, dead_owners: frozenset[str]) -> None:
+    if owner in dead_owners:
+        raise ValueError(f"a claimer cannot name itself dead: {owner!r}")
+
+
 def on_claim(
-    current: Entry | None, key: str, owner: str, now: datetime, ttl: timedelta
+    current: Entry | None,
+    key: str,
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    dead_owners: frozenset[str] = frozenset(),
 ) -> Entry | None:
     """The entry to write for `owner`'s claim, or None when the claim changes nothing (the
-    entry is held by someone whose claim is live, held by `owner` already, or settled)."""
+    entry is held by someone whose claim is live, held by `owner` already, or settled). An
+    entry held by one of `dead_owners` (proven dead) counts as expired."""
     if current is None:
         return Entry(key, EntryState.CLAIMED, owner, now + ttl, 1)
-    if current.state in SETTLED or current.expires_at > now:
+    expired = current.expires_at <= now or current.owner in dead_owners
+    if current.state in SETTLED or not expired:
         return None
     if current.state is EntryState.STARTED:
         # Its owner may have made the call: acting again could make a second effect.
@@ -117,7 +136,7 @@ def on_claim(
             current,
             state=EntryState.UNKNOWN,
             version=current.version + 1,
-            detail=EXPIRED_AFTER_START,
+            detail=EXPIRED_AFTER_START if current.expires_at <= now else OWNER_DEAD_AFTER_START,
         )
     return Entry(key, EntryState.CLAIMED, owner, now + ttl, current.version + 1)
 

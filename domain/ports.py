@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from returns.result import Result
 
@@ -148,6 +148,14 @@ class Lease(Protocol):
     def seconds_left(self) -> float:
         """Seconds before another run may take this lease over (0 when lost or lapsed): a
         worker bounds its next step by it, so no step outlives the lease (domain/lease.py)."""
+        ...
+
+    @property
+    def taken_from_dead(self) -> str | None:
+        """The holder this run took the lease over from because that holder's process was
+        proven dead (its exact name), else None (the lease was free, released or expired). A
+        worker passes it to OnceLedger.claim's `dead_owners` where the holder's name owns the
+        dead run's ledger claims."""
         ...
 
 
@@ -600,8 +608,9 @@ class OnceLedger(Protocol):
     compare and set: adapters/aws/dynamo_ledger.py, and tests/support/memory_ledger.py.
 
     A worker claims, starts (recorded *before* calling the outside world), calls, finishes.
-    A claim whose owner died is taken over after its expiry; one whose attempt had started
-    becomes UNKNOWN instead, never a second effect. Raises DependencyUnavailable when the
+    A claim whose owner died is taken over after its expiry (at once when the claimer names
+    the owner proven dead: ClaimsFromDead); one whose attempt had started becomes UNKNOWN
+    instead, never a second effect. Raises DependencyUnavailable when the
     store cannot answer; LedgerConflict for a transition the entry does not allow."""
 
     def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
@@ -642,6 +651,21 @@ class OnceLedger(Protocol):
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Entry]:
         """The entries that exist for these keys (consistent reads)."""
+        ...
+
+
+@runtime_checkable
+class ClaimsFromDead(Protocol):
+    """A OnceLedger that also claims over owners proven dead (both ledgers: DynamoDB and the
+    memory one). A worker checks for it: a ledger without it (a benchmark's counting one) keeps
+    the dead run's claims until their expiry, the old and safe behaviour."""
+
+    def claim_from_dead(
+        self, keys: Sequence[str], owner: str, ttl: timedelta, dead_owners: frozenset[str]
+    ) -> Mapping[str, Entry]:
+        """`claim`, with the entries held by `dead_owners` (proven dead: Lease.taken_from_dead)
+        counting as expired (domain/once.py): a CLAIMED one taken over, a STARTED one turned
+        UNKNOWN. ValueError when `owner` is among them."""
         ...
 
 

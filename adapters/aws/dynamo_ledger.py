@@ -38,6 +38,7 @@ from domain.once import (
     LedgerConflict,
     Outcome,
     Resolution,
+    check_dead_owners,
     check_ttl,
     on_claim,
     on_finish,
@@ -196,12 +197,21 @@ class DynamoOnceLedger:
     # -- many entries: transactions of 100 -------------------------------------------------------
 
     def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
+        return self.claim_from_dead(keys, owner, ttl, frozenset())
+
+    def claim_from_dead(
+        self, keys: Sequence[str], owner: str, ttl: timedelta, dead_owners: frozenset[str]
+    ) -> Mapping[str, Entry]:
         """Optimistic: each key is first written as a new claim, with no read; a key that
-        exists comes back with its item in the cancellation, and is decided again from it."""
+        exists comes back with its item in the cancellation, and is decided again from it.
+        Taking over an expired entry, or one held by `dead_owners`, is the same Put on the
+        condition `#v = :v` (the version that item had): the decision about its owner and
+        expiry is made on exactly that version, so of two claimers only one write succeeds."""
         check_ttl(ttl)
+        check_dead_owners(owner, dead_owners)
 
         def rule(key: str) -> _Rule:
-            return lambda current: on_claim(current, key, owner, self._clock(), ttl)
+            return lambda current: on_claim(current, key, owner, self._clock(), ttl, dead_owners)
 
         return self._settle({key: (None, rule(key)) for key in dict.fromkeys(keys)})
 

@@ -13,9 +13,12 @@ after `close_after_seconds`): the provider's message id (DONE), the refusal (FAI
 `opted_out` is its own reason and outcome) or, when the call ended without an answer, UNKNOWN.
 A crash between a start and its record (before the call, or before the group's close) leaves
 the entry STARTED, which the next run turns UNKNOWN and never resends: it is reported
-(`detail.sms.unknown`). A throttling answer slows every sender down
-(SendPacer.throttled) and the same entry is tried again; a provider that keeps throttling past
-`throttle_budget_seconds` stops the run (retryable, the entry released so a re-run sends it).
+(`detail.sms.unknown`). A re-run that took the lease over from a run proven dead (killed on this
+machine: Lease.taken_from_dead) takes that run's claims over at once (its claimed texts sent,
+its started ones UNKNOWN) instead of skipping them until their ttl (`held_by_another_run`).
+A throttling answer slows every sender down (SendPacer.throttled) and the same entry is tried
+again; a provider that keeps throttling past `throttle_budget_seconds` stops the run
+(retryable, the entry released so a re-run sends it).
 Emails go in the main thread 10 at a time (EmailQueue), under entries `email#{wave}#{fan}`
 claimed, started, then finished with the queue's message id; each carries a deterministic
 dedupe id.
@@ -46,6 +49,7 @@ from domain.once import SETTLED, Done, Entry, EntryState, Unsure
 from domain.once import Failed as LedgerFailed
 from domain.once import Outcome as LedgerOutcome
 from domain.ports import (
+    ClaimsFromDead,
     EmailQueue,
     Lease,
     Leases,
@@ -390,6 +394,17 @@ class _Sender:
         self._closes_since = 0.0
         self._closes_lock = threading.Lock()
 
+    def _claim(self, keys: Sequence[str]) -> Mapping[str, Entry]:
+        """This run's claims. When the lease was taken over from a run proven dead (kill -9 on
+        this machine), that run's name owns its claims: they count as expired at once (claimed
+        ones taken over, started ones UNKNOWN, never resent) instead of being skipped as
+        `held_by_another_run` until the claim ttl ends."""
+        ledger, owner, ttl = self.ports.ledger, self.options.owner, self.options.claim_ttl
+        dead = self.lease.taken_from_dead
+        if dead is not None and dead != owner and isinstance(ledger, ClaimsFromDead):
+            return ledger.claim_from_dead(keys, owner, ttl, frozenset({dead}))
+        return ledger.claim(keys, owner, ttl)
+
     # main thread: rows -> claims -> tasks; results -> counts and emails
 
     def run(self, rows: Iterator[WaveRow]) -> None:
@@ -437,9 +452,7 @@ class _Sender:
                 )
             registrants = self._registrants(chunk)
             keys = [ledger_key("sms", self.wave, r.fan) for r in registrants if r.phone]
-            entries = self._ledger(
-                partial(self.ports.ledger.claim, keys, self.options.owner, self.options.claim_ttl)
-            )
+            entries = self._ledger(partial(self._claim, keys))
             registrants = [
                 r
                 for r in registrants
@@ -558,9 +571,7 @@ class _Sender:
         pending, self._emails = self._emails, []
         keys = {r.registrant.fan: ledger_key("email", self.wave, r.registrant.fan) for r in pending}
         ledger = self.ports.ledger
-        entries: Mapping[str, Entry] = self._ledger(
-            partial(ledger.claim, list(keys.values()), self.options.owner, self.options.claim_ttl)
-        )
+        entries: Mapping[str, Entry] = self._ledger(partial(self._claim, list(keys.values())))
         sending: list[tuple[_FanResult, Entry]] = []
         for result in pending:
             entry = entries[keys[result.registrant.fan]]

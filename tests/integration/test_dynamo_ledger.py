@@ -13,7 +13,13 @@ from hypothesis import Phase, settings
 
 from adapters.aws.clients import ClientFactory
 from adapters.aws.dynamo_ledger import DynamoOnceLedger, create_ledger_table
-from domain.once import EXPIRED_AFTER_START, Done, EntryState, LedgerConflict
+from domain.once import (
+    EXPIRED_AFTER_START,
+    OWNER_DEAD_AFTER_START,
+    Done,
+    EntryState,
+    LedgerConflict,
+)
 from tests.conftest import unique_name
 from tests.support.ledger_model import LedgerModel
 
@@ -100,3 +106,46 @@ def test_an_expired_started_claim_becomes_unknown_and_its_owner_can_still_settle
     settled = ledger.finish([(started, Done("provider-id-1"))])[key]
     assert (settled.state, settled.detail) == (EntryState.DONE, "provider-id-1")
     assert ledger.read([key]) == {key: settled}
+
+
+def test_a_dead_owners_entries_count_as_expired_at_once_on_both_ledgers(
+    dynamodb: Any, table: str
+) -> None:
+    """Within every claim's ttl, a claimer naming `run-dead` proven dead: its CLAIMED entry is
+    taken over, its STARTED one turned UNKNOWN (not taken), another live run's entries and a
+    settled one stand; the DynamoDB ledger and the memory one answer the same."""
+    from tests.support.memory_ledger import MemoryOnceLedger
+
+    answers = []
+    for ledger in (
+        DynamoOnceLedger(dynamodb, table, clock=lambda: NOW),
+        MemoryOnceLedger(lambda: NOW),
+    ):
+        keys = {name: unique_name(name) for name in ("claimed", "started", "live", "busy", "done")}
+        ledger.claim([keys["claimed"]], "run-dead", TTL)
+        ledger.start(ledger.claim([keys["started"]], "run-dead", TTL)[keys["started"]])
+        ledger.claim([keys["live"]], "run-live", TTL)
+        ledger.start(ledger.claim([keys["busy"]], "run-live", TTL)[keys["busy"]])
+        done = ledger.start(ledger.claim([keys["done"]], "run-dead", TTL)[keys["done"]])
+        ledger.finish([(done, Done("provider-id-9"))])
+
+        got = ledger.claim_from_dead(list(keys.values()), "run-new", TTL, frozenset({"run-dead"}))
+
+        answers.append(
+            {name: (got[k].state, got[k].owner, got[k].detail) for name, k in keys.items()}
+        )
+        assert ledger.read(list(keys.values())) == got  # what was answered is what is stored
+        with pytest.raises(ValueError, match="cannot name itself dead"):
+            ledger.claim_from_dead([keys["live"]], "run-live", TTL, frozenset({"run-live"}))
+    dynamo, memory = answers
+    assert (
+        dynamo
+        == memory
+        == {
+            "claimed": (EntryState.CLAIMED, "run-new", ""),
+            "started": (EntryState.UNKNOWN, "run-dead", OWNER_DEAD_AFTER_START),
+            "live": (EntryState.CLAIMED, "run-live", ""),
+            "busy": (EntryState.STARTED, "run-live", ""),
+            "done": (EntryState.DONE, "run-dead", "provider-id-9"),
+        }
+    )

@@ -17,7 +17,7 @@ from returns.result import Failure, Success
 
 from adapters.sms.runner import AsyncTaskRunner, SerialTaskRunner, ThreadTaskRunner
 from domain.models import ObjectRef
-from domain.once import EntryState
+from domain.once import HELD, EntryState
 from domain.ports import TaskRunner
 from domain.sms import Accepted, NoAnswer, OptedOut, Refused, SmsMessage, Throttled
 from domain.workers.sms_wave_send import SendInput, config_key, sms_wave_send
@@ -192,32 +192,42 @@ class Crash(BaseException):
     st.sampled_from(["before_call", "after_call", "ledger_finish", "ledger_start", "email"]),
     st.integers(0, 24),
     st.lists(answers, min_size=25, max_size=25),
+    st.booleans(),
 )
 def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
-    runner: TaskRunner, fans: int, where: str, at: int, script: list[str]
+    runner: TaskRunner, fans: int, where: str, at: int, script: list[str], proven_dead: bool
 ) -> None:
+    """The re-run comes after the killed run's lease and claims lapse, or (`proven_dead`: a
+    kill -9 on this machine) at once: then the dead run's claims count as expired for it, and
+    it leaves none of them held (skipped as held_by_another_run) for a later run."""
     at = at % fans
     world = world_with(
         [fan(n) for n in range(fans)], {f"sms#w#fan{n}": script[n] for n in range(fans)}
     )
     assert world.gateway is not None and world.ledger is not None
     victim = f"sms#w#fan{at}"
-    gateway, ledger = world.gateway, world.ledger
+    gateway, ledger, leases = world.gateway, world.ledger, world.leases
+    assert leases is not None
     original_send, original_start, original_finish = gateway.send, ledger.start_many, ledger.finish
+
+    def die() -> Crash:
+        if proven_dead:  # kill -9 on this machine: the lease stays, its holder provably gone
+            leases.kill("run-1")
+        return Crash()
 
     def send(message: SmsMessage) -> Any:
         if where == "before_call" and message.key == victim:
-            raise Crash
+            raise die()
         answer = original_send(message)
         if where == "after_call" and message.key == victim:
-            raise Crash
+            raise die()
         return answer
 
     def start(entries: Any) -> Any:
         # The group's starts written, then killed before any of its calls: every one unknown
         started = original_start(entries)
         if where == "ledger_start" and any(e.key == victim for e in entries):
-            raise Crash
+            raise die()
         return started
 
     def finish(settlements: Any) -> Any:
@@ -225,7 +235,7 @@ def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
             e.key == (victim if where == "ledger_finish" else f"email#w#fan{at}")
             for e, _ in settlements
         ):
-            raise Crash
+            raise die()
         return original_finish(settlements)
 
     gateway.send = send  # type: ignore[method-assign]
@@ -234,8 +244,9 @@ def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
     with contextlib.suppress(Crash):
         sms_wave_send(SendInput("w"), ports=world.ports(runner=runner), options=world.options())
     gateway.send, ledger.start_many, ledger.finish = original_send, original_start, original_finish  # type: ignore[method-assign]
-    # the killed run's lease and claims lapse; a new process runs the wave again
-    world.clock.advance(3600)
+    # Not proven dead: the killed run's lease and claims lapse; a new process runs it again.
+    if not proven_dead:
+        world.clock.advance(3600)
     ref = ObjectRef(BUCKET, config_key("triggered", "w"))
     if ref not in world.store.objects:
         world.store.put_bytes(ref, b"{}")
@@ -258,3 +269,4 @@ def test_a_crash_anywhere_and_a_rerun_text_every_fan_at_most_once(
     assert counts.sms["unknown"] == sum(
         1 for e in entries.values() if e.state is EntryState.UNKNOWN
     )
+    assert not [e for e in entries.values() if e.state in HELD]  # none left to a later run

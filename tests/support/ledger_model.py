@@ -1,7 +1,9 @@
 """A model-based (hypothesis stateful) test of a OnceLedger: workers claiming (also two at once,
 in threads), starting, calling the outside world (which answers, times out, refuses, or the
 worker dies before or after the call), finishing, releasing; time passing past claims' expiry;
-a reconciler resolving UNKNOWN entries from what really happened.
+a worker's next process claiming over its dead predecessor (`claim_from_dead`: the lease proved
+that process dead), alone or with the other worker at the same moment; a reconciler resolving
+UNKNOWN entries from what really happened.
 
 A plain model of each key's entry (state, owner, expiry, detail) is kept beside the ledger and
 compared after every step. The invariants:
@@ -29,6 +31,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from domain.once import (
     EXPIRED_AFTER_START,
+    OWNER_DEAD_AFTER_START,
     Done,
     Entry,
     EntryState,
@@ -75,17 +78,24 @@ class LedgerModel(RuleBasedStateMachine):
     def key(self, key: str) -> str:
         return self.prefix + key
 
-    def _expect_claim(self, key: str, owner: str) -> Expected:
+    def dead_owner(self, worker: str) -> str | None:
+        """The owner of the worker's previous process (crashed: provably dead), if any."""
+        generation = self.generation[worker]
+        return f"{self.prefix}{worker}#{generation - 1}" if generation else None
+
+    def _expired(self, current: Expected, dead: frozenset[str]) -> bool:
+        return current.expires_at <= self.now or current.owner in dead
+
+    def _expect_claim(self, key: str, owner: str, dead: frozenset[str] = frozenset()) -> Expected:
         """The model of a claim: what the entry is afterwards."""
         current = self.model.get(key)
         if current is None or (
-            current.state is EntryState.CLAIMED and current.expires_at <= self.now
+            current.state is EntryState.CLAIMED and self._expired(current, dead)
         ):
             return Expected(EntryState.CLAIMED, owner, self.now + TTL)
-        if current.state is EntryState.STARTED and current.expires_at <= self.now:
-            return Expected(
-                EntryState.UNKNOWN, current.owner, current.expires_at, EXPIRED_AFTER_START
-            )
+        if current.state is EntryState.STARTED and self._expired(current, dead):
+            why = EXPIRED_AFTER_START if current.expires_at <= self.now else OWNER_DEAD_AFTER_START
+            return Expected(EntryState.UNKNOWN, current.owner, current.expires_at, why)
         return current
 
     def _took(self, worker: str, key: str, entry: Entry) -> None:
@@ -106,6 +116,61 @@ class LedgerModel(RuleBasedStateMachine):
             ), (key, entry, expected)
             self.model[key] = expected
             self._took(worker, key, entry)
+
+    @precondition(lambda self: any(self.generation.values()))
+    @rule(worker=st.sampled_from(WORKERS), keys=st.lists(st.sampled_from(KEYS), min_size=1))
+    def claim_over_a_dead_predecessor(self, worker: str, keys: list[str]) -> None:
+        """The worker's new process took its dead predecessor's lease at once: that owner's
+        entries count as expired for it, nobody else's (an older process's stay live)."""
+        dead = self.dead_owner(worker)
+        if dead is None:
+            return
+        owner = self.owner(worker)
+        answers = self.ledger.claim_from_dead(
+            [self.key(k) for k in keys], owner, TTL, frozenset({dead})
+        )
+        for key in dict.fromkeys(keys):
+            expected = self._expect_claim(key, owner, frozenset({dead}))
+            entry = answers[self.key(key)]
+            got = (entry.state, entry.owner, entry.detail)
+            assert got == (expected.state, expected.owner, expected.detail), (key, entry)
+            self.model[key] = expected
+            self._took(worker, key, entry)
+
+    @precondition(lambda self: any(self.generation.values()))
+    @rule(key=st.sampled_from(KEYS), worker=st.sampled_from(WORKERS))
+    def both_claim_over_a_dead_run_at_once(self, key: str, worker: str) -> None:
+        """Both workers name `worker`'s dead process at the same moment: of two claimers of
+        its entry exactly one wins (a compare-and-set on the version read)."""
+        dead = self.dead_owner(worker)
+        if dead is None:
+            return
+        owners = [self.owner(w) for w in WORKERS]
+        before = self.model.get(key)
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(
+                    lambda o: self.ledger.claim_from_dead(
+                        [self.key(key)], o, TTL, frozenset({dead})
+                    )[self.key(key)],
+                    owners,
+                )
+            )
+        winners = [w for w, e in zip(WORKERS, answers, strict=True) if e.held_by(self.owner(w))]
+        gone = frozenset({dead})
+        if before is None or (before.state is EntryState.CLAIMED and self._expired(before, gone)):
+            assert len(winners) == 1, answers
+            winner = winners[0]
+            self.model[key] = Expected(EntryState.CLAIMED, self.owner(winner), self.now + TTL)
+            self.held[winner][key] = next(e for e in answers if e.owner == self.owner(winner))
+        else:
+            self.model[key] = self._expect_claim(key, owners[0], gone)
+            assert not any(
+                e.held_by(self.owner(w)) and w not in self._holders(key)
+                for w, e in zip(WORKERS, answers, strict=True)
+            )
+            for w, entry in zip(WORKERS, answers, strict=True):
+                self._took(w, key, entry)
 
     @rule(key=st.sampled_from(KEYS))
     def both_claim_at_once(self, key: str) -> None:

@@ -1,6 +1,7 @@
 """Leases (domain/ports.py) on a dict, thread-safe: the rules of adapters/leases.ObjectLeases
-(one holder per name, a term, taken over once expired, kept by renewing past half-term) for unit
-tests of the workers that take leases, and a benchmark of the wave code worker."""
+(one holder per name, a term, taken over once expired, kept by renewing past half-term, taken
+over at once from a holder proven dead) for unit tests of the workers that take leases, and a
+benchmark of the wave code worker."""
 
 from __future__ import annotations
 
@@ -33,29 +34,49 @@ class MemoryLeases:
         seconds: float = DEFAULT_LEASE_SECONDS,
         table: dict[str, _Held] | None = None,
         lock: threading.Lock | None = None,
+        dead: set[str] | None = None,
     ) -> None:
         self.clock, self.holder, self.term = clock, holder, timedelta(seconds=seconds)
         self.table: dict[str, _Held] = {} if table is None else table
         self._lock = lock or threading.Lock()
+        # Holders proven dead (ProcLiveness in production): their leases are taken at once.
+        self.dead: set[str] = set() if dead is None else dead
 
     def sharing(self, holder: str) -> MemoryLeases:
         """Another run's view of the same leases."""
-        return MemoryLeases(self.clock, holder, self.term.total_seconds(), self.table, self._lock)
+        term = self.term.total_seconds()
+        return MemoryLeases(self.clock, holder, term, self.table, self._lock, self.dead)
+
+    def kill(self, holder: str) -> None:
+        """`holder`'s process is gone, provably (kill -9 on this machine): its leases stay as
+        they are (a killed process releases nothing) and are taken over at once."""
+        with self._lock:
+            self.dead.add(holder)
 
     def acquire(self, name: str) -> Result[Lease, LeaseHeld]:
         with self._lock:
             now = self.clock.now()
             held = self.table.get(name)
+            from_dead: str | None = None
             if held is not None and now < held.expires_at:
-                return Failure(LeaseHeld(held.holder, held.expires_at, held.since, name))
+                if held.holder not in self.dead:
+                    return Failure(LeaseHeld(held.holder, held.expires_at, held.since, name))
+                from_dead = held.holder
             mine = _Held(self.holder, now, now + self.term)
             self.table[name] = mine
-            return Success(_MemoryLease(self, name, mine))
+            return Success(_MemoryLease(self, name, mine, from_dead))
 
 
 class _MemoryLease:
-    def __init__(self, leases: MemoryLeases, name: str, held: _Held) -> None:
+    def __init__(
+        self, leases: MemoryLeases, name: str, held: _Held, from_dead: str | None = None
+    ) -> None:
         self.leases, self.name, self.held = leases, name, held
+        self._from_dead = from_dead
+
+    @property
+    def taken_from_dead(self) -> str | None:
+        return self._from_dead
 
     def keep(self) -> bool:
         with self.leases._lock:
@@ -74,5 +95,7 @@ class _MemoryLease:
 
     def release(self) -> None:
         with self.leases._lock:
+            if self.held.holder in self.leases.dead:
+                return  # killed: its `finally` never ran
             if self.leases.table.get(self.name) is self.held:
                 del self.leases.table[self.name]

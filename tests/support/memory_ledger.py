@@ -16,6 +16,7 @@ from domain.once import (
     LedgerConflict,
     Outcome,
     Resolution,
+    check_dead_owners,
     check_ttl,
     on_claim,
     on_finish,
@@ -52,12 +53,18 @@ class MemoryOnceLedger:
             return self._entries.get(key)
 
     def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
+        return self.claim_from_dead(keys, owner, ttl, frozenset())
+
+    def claim_from_dead(
+        self, keys: Sequence[str], owner: str, ttl: timedelta, dead_owners: frozenset[str]
+    ) -> Mapping[str, Entry]:
         check_ttl(ttl)
+        check_dead_owners(owner, dead_owners)
         answers: dict[str, Entry] = {}
         for key in dict.fromkeys(keys):
             while True:
                 current = self._current(key)
-                new = on_claim(current, key, owner, self._clock(), ttl)
+                new = on_claim(current, key, owner, self._clock(), ttl, dead_owners)
                 if new is None:
                     assert current is not None
                     answers[key] = current

@@ -241,3 +241,38 @@ def test_a_process_that_cannot_tell_who_it_is_records_no_process() -> None:
     liveness = EveryoneDead(RERUN)
     assert is_failure_held(lease(store, clock, "rerun", liveness))
     assert liveness.asked == []
+
+
+def test_a_lease_taken_from_a_dead_holder_names_it_and_no_other_lease_does() -> None:
+    """The name of the holder proven dead (the owner of its ledger claims) is what a re-run
+    hands to its ledger; a lease taken free, after release or after the term names nobody."""
+    store, clock = InMemoryObjectStore(), FixedClock(T0)
+    first = lease(store, clock, "ops-box/4242/run1", FakeLiveness(KILLED, {RERUN}))
+    assert is_successful(first.acquire())
+    assert first.taken_from_dead is None  # free
+    first.release()
+    again = lease(store, clock, "ops-box/4242/run1b", FakeLiveness(KILLED, {RERUN}))
+    assert is_successful(again.acquire())
+    assert again.taken_from_dead is None  # released
+    clock.at = T0 + timedelta(seconds=600)
+    late = lease(store, clock, "ops-box/4242/run1c", FakeLiveness(KILLED))
+    assert is_successful(late.acquire())
+    assert late.taken_from_dead is None  # after its term: no proof asked for, none claimed
+    clock.at += timedelta(seconds=1)
+    rerun = lease(store, clock, "ops-box/4300/run2", FakeLiveness(RERUN, {KILLED}))
+    assert is_successful(rerun.acquire())
+    assert rerun.taken_from_dead == "ops-box/4242/run1c"
+    assert rerun.keep() and rerun.taken_from_dead == "ops-box/4242/run1c"
+
+
+def test_object_leases_name_the_dead_holder_they_took_over_from() -> None:
+    store, clock = InMemoryObjectStore(), FixedClock(T0)
+
+    def leases(holder: str, liveness: FakeLiveness) -> ObjectLeases:
+        return ObjectLeases(
+            store, "b", "leases/", holder=holder, clock=clock, seconds=600, liveness=liveness
+        )
+
+    assert is_successful(leases("killed", FakeLiveness(KILLED)).acquire("w1"))
+    taken = leases("rerun", FakeLiveness(RERUN, {KILLED})).acquire("w1").unwrap()
+    assert taken.taken_from_dead == "killed"

@@ -313,3 +313,43 @@ def test_the_same_fan_in_two_chunks_is_one_rejected_row_counted_once_and_texted_
     assert len(world.gateway.calls) == 7  # type: ignore[union-attr]
     dry = plan_sms_wave(SendInput("c1_w1"), store=world.store, options=world.options())
     assert dry.unwrap()["fans"] == {"sms": 7, "email": 8, "badRows": 2}
+
+
+def test_a_rerun_that_took_over_a_dead_holders_lease_takes_only_its_claims_over_at_once() -> None:
+    """run-1 was killed holding the wave's lease, fan1 claimed and fan2 started; run-0, alive
+    elsewhere, holds fan3's claim. The re-run at once (run-1 proven dead) texts fan1, leaves
+    fan2 unknown and unsent, and still skips fan3: only the dead holder's claims are taken."""
+    world = SendWorld()
+    assert world.ledger is not None and world.leases is not None and world.gateway is not None
+    put_wave(world.store, "c1_w1", [fan(n, email="") for n in range(5)])
+    ttl = world.options().claim_ttl
+    world.leases.sharing("run-1").acquire("c1_w1").unwrap()  # then kill -9: never released
+    world.leases.kill("run-1")
+    world.ledger.claim(["sms#c1_w1#fan1"], "run-1", ttl)
+    world.ledger.start(world.ledger.claim(["sms#c1_w1#fan2"], "run-1", ttl)["sms#c1_w1#fan2"])
+    world.ledger.claim(["sms#c1_w1#fan3"], "run-0", ttl)
+
+    result = sms_wave_send(
+        SendInput("c1_w1"), ports=world.ports(holder="run-2"), options=world.options("run-2")
+    )
+
+    counts = result.unwrap().to_json()["count"]
+    assert counts["detail"]["sms"] == {
+        "sent": 3,
+        "failed": 0,
+        "skipped": 1,
+        "opted_out": 0,
+        "unknown": 1,
+    }
+    assert counts["reasons"] == {
+        "sms:held_by_another_run": 1,
+        "sms:its run died after its attempt started": 1,
+        "email:no_email": 5,
+    }
+    assert sorted(world.gateway.delivered) == ["+12125550000", "+12125550001", "+12125550004"]
+    entries = world.ledger.read([f"sms#c1_w1#fan{n}" for n in (1, 2, 3)])
+    assert [(e.state, e.owner) for e in entries.values()] == [
+        (EntryState.DONE, "run-2"),
+        (EntryState.UNKNOWN, "run-1"),
+        (EntryState.CLAIMED, "run-0"),
+    ]

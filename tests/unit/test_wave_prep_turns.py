@@ -152,6 +152,10 @@ class _Unreleasable:
     def seconds_left(self) -> float:
         return self.lease.seconds_left()
 
+    @property
+    def taken_from_dead(self) -> str | None:
+        return self.lease.taken_from_dead
+
     def release(self) -> None:
         raise DependencyUnavailable("s3", "release: connection reset")
 
