@@ -53,7 +53,13 @@ class NullLedger:
         self.finished = 0
         self._lock = threading.Lock()
 
-    def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Any]:
+    def claim(
+        self,
+        keys: Sequence[str],
+        owner: str,
+        ttl: timedelta,
+        dead_owners: frozenset[str] = frozenset(),
+    ) -> Mapping[str, Any]:
         from domain.once import Entry, EntryState
 
         until = datetime.now(UTC) + ttl

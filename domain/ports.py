@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 from returns.result import Result
 
@@ -609,14 +609,22 @@ class OnceLedger(Protocol):
 
     A worker claims, starts (recorded *before* calling the outside world), calls, finishes.
     A claim whose owner died is taken over after its expiry (at once when the claimer names
-    the owner proven dead: ClaimsFromDead); one whose attempt had started becomes UNKNOWN
+    the owner proven dead: `dead_owners`); one whose attempt had started becomes UNKNOWN
     instead, never a second effect. Raises DependencyUnavailable when the
     store cannot answer; LedgerConflict for a transition the entry does not allow."""
 
-    def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
+    def claim(
+        self,
+        keys: Sequence[str],
+        owner: str,
+        ttl: timedelta,
+        dead_owners: frozenset[str] = frozenset(),
+    ) -> Mapping[str, Entry]:
         """Each key's entry after `owner` tried to claim it: `owner`'s claim (CLAIMED, held by
         `owner`) where it won, else what holds it (another's live claim, or a settled entry,
-        including one this claim turned UNKNOWN)."""
+        including one this claim turned UNKNOWN). Entries held by `dead_owners` (proven dead:
+        Lease.taken_from_dead) count as expired (domain/once.py): a CLAIMED one taken over, a
+        STARTED one turned UNKNOWN. ValueError when `owner` is among them."""
         ...
 
     def start(self, entry: Entry) -> Entry:
@@ -651,21 +659,6 @@ class OnceLedger(Protocol):
 
     def read(self, keys: Sequence[str]) -> Mapping[str, Entry]:
         """The entries that exist for these keys (consistent reads)."""
-        ...
-
-
-@runtime_checkable
-class ClaimsFromDead(Protocol):
-    """A OnceLedger that also claims over owners proven dead (both ledgers: DynamoDB and the
-    memory one). A worker checks for it: a ledger without it (a benchmark's counting one) keeps
-    the dead run's claims until their expiry, the old and safe behaviour."""
-
-    def claim_from_dead(
-        self, keys: Sequence[str], owner: str, ttl: timedelta, dead_owners: frozenset[str]
-    ) -> Mapping[str, Entry]:
-        """`claim`, with the entries held by `dead_owners` (proven dead: Lease.taken_from_dead)
-        counting as expired (domain/once.py): a CLAIMED one taken over, a STARTED one turned
-        UNKNOWN. ValueError when `owner` is among them."""
         ...
 
 

@@ -196,11 +196,12 @@ class DynamoOnceLedger:
 
     # -- many entries: transactions of 100 -------------------------------------------------------
 
-    def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
-        return self.claim_from_dead(keys, owner, ttl, frozenset())
-
-    def claim_from_dead(
-        self, keys: Sequence[str], owner: str, ttl: timedelta, dead_owners: frozenset[str]
+    def claim(
+        self,
+        keys: Sequence[str],
+        owner: str,
+        ttl: timedelta,
+        dead_owners: frozenset[str] = frozenset(),
     ) -> Mapping[str, Entry]:
         """Optimistic: each key is first written as a new claim, with no read; a key that
         exists comes back with its item in the cancellation, and is decided again from it.

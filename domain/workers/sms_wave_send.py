@@ -49,7 +49,6 @@ from domain.once import SETTLED, Done, Entry, EntryState, Unsure
 from domain.once import Failed as LedgerFailed
 from domain.once import Outcome as LedgerOutcome
 from domain.ports import (
-    ClaimsFromDead,
     EmailQueue,
     Lease,
     Leases,
@@ -401,8 +400,8 @@ class _Sender:
         `held_by_another_run` until the claim ttl ends."""
         ledger, owner, ttl = self.ports.ledger, self.options.owner, self.options.claim_ttl
         dead = self.lease.taken_from_dead
-        if dead is not None and dead != owner and isinstance(ledger, ClaimsFromDead):
-            return ledger.claim_from_dead(keys, owner, ttl, frozenset({dead}))
+        if dead is not None and dead != owner:
+            return ledger.claim(keys, owner, ttl, frozenset({dead}))
         return ledger.claim(keys, owner, ttl)
 
     # main thread: rows -> claims -> tasks; results -> counts and emails

@@ -129,14 +129,14 @@ def test_a_dead_owners_entries_count_as_expired_at_once_on_both_ledgers(
         done = ledger.start(ledger.claim([keys["done"]], "run-dead", TTL)[keys["done"]])
         ledger.finish([(done, Done("provider-id-9"))])
 
-        got = ledger.claim_from_dead(list(keys.values()), "run-new", TTL, frozenset({"run-dead"}))
+        got = ledger.claim(list(keys.values()), "run-new", TTL, frozenset({"run-dead"}))
 
         answers.append(
             {name: (got[k].state, got[k].owner, got[k].detail) for name, k in keys.items()}
         )
         assert ledger.read(list(keys.values())) == got  # what was answered is what is stored
         with pytest.raises(ValueError, match="cannot name itself dead"):
-            ledger.claim_from_dead([keys["live"]], "run-live", TTL, frozenset({"run-live"}))
+            ledger.claim([keys["live"]], "run-live", TTL, frozenset({"run-live"}))
     dynamo, memory = answers
     assert (
         dynamo

@@ -45,7 +45,7 @@ def send_once(world: World, owner: str, times_out: bool, dead: str | None = None
     if dead is None:
         entry = world.ledger.claim([KEY], owner, TTL)[KEY]
     else:
-        entry = world.ledger.claim_from_dead([KEY], owner, TTL, frozenset({dead}))[KEY]
+        entry = world.ledger.claim([KEY], owner, TTL, frozenset({dead}))[KEY]
     yield
     if not entry.held_by(owner):
         return

@@ -1,7 +1,7 @@
 """A model-based (hypothesis stateful) test of a OnceLedger: workers claiming (also two at once,
 in threads), starting, calling the outside world (which answers, times out, refuses, or the
 worker dies before or after the call), finishing, releasing; time passing past claims' expiry;
-a worker's next process claiming over its dead predecessor (`claim_from_dead`: the lease proved
+a worker's next process claiming over its dead predecessor (`claim` naming it dead: the lease proved
 that process dead), alone or with the other worker at the same moment; a reconciler resolving
 UNKNOWN entries from what really happened.
 
@@ -126,9 +126,7 @@ class LedgerModel(RuleBasedStateMachine):
         if dead is None:
             return
         owner = self.owner(worker)
-        answers = self.ledger.claim_from_dead(
-            [self.key(k) for k in keys], owner, TTL, frozenset({dead})
-        )
+        answers = self.ledger.claim([self.key(k) for k in keys], owner, TTL, frozenset({dead}))
         for key in dict.fromkeys(keys):
             expected = self._expect_claim(key, owner, frozenset({dead}))
             entry = answers[self.key(key)]
@@ -150,9 +148,9 @@ class LedgerModel(RuleBasedStateMachine):
         with ThreadPoolExecutor(2) as pool:
             answers = list(
                 pool.map(
-                    lambda o: self.ledger.claim_from_dead(
-                        [self.key(key)], o, TTL, frozenset({dead})
-                    )[self.key(key)],
+                    lambda o: self.ledger.claim([self.key(key)], o, TTL, frozenset({dead}))[
+                        self.key(key)
+                    ],
                     owners,
                 )
             )

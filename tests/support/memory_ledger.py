@@ -52,11 +52,12 @@ class MemoryOnceLedger:
         with self._lock:
             return self._entries.get(key)
 
-    def claim(self, keys: Sequence[str], owner: str, ttl: timedelta) -> Mapping[str, Entry]:
-        return self.claim_from_dead(keys, owner, ttl, frozenset())
-
-    def claim_from_dead(
-        self, keys: Sequence[str], owner: str, ttl: timedelta, dead_owners: frozenset[str]
+    def claim(
+        self,
+        keys: Sequence[str],
+        owner: str,
+        ttl: timedelta,
+        dead_owners: frozenset[str] = frozenset(),
     ) -> Mapping[str, Entry]:
         check_ttl(ttl)
         check_dead_owners(owner, dead_owners)
