@@ -504,3 +504,43 @@ def test_a_held_source_whose_block_is_damaged_is_refused_naming_the_file_and_its
         in refused.refusal.message
     )
     assert MERGED not in store.objects and queue.requests == []
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_the_held_sources_memory_is_unmapped_when_the_merge_ends(
+    refused: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing keeps a view of the arena the held sources were read into (a view kept would keep
+    up to hold_bytes mapped after the merge, in a warm Lambda)."""
+    import weakref
+
+    import adapters.lake_compactor as compactor_module
+
+    maps: list[weakref.ref[Any]] = []
+    real_init = compactor_module._Arena.__init__
+
+    def recorded(arena: Any, size: int) -> None:
+        real_init(arena, size)
+        maps.append(weakref.ref(arena._map))
+
+    monkeypatch.setattr(compactor_module._Arena, "__init__", recorded)
+    store = InMemoryObjectStore()
+    for number in range(1, 4):
+        store.put_bytes(source(number), lake_file("codeBan", [ban_record(f"{number}")]))
+    if refused:
+        store.put_bytes(source(4), b"not avro")
+
+    counts = merge(store)
+
+    assert bool(counts.refusals) == refused
+    assert len(maps) == 1 and maps[0]() is None
+
+
+def test_a_source_longer_than_listed_is_held_whole_beyond_its_slot() -> None:
+    from adapters.lake_compactor import _Arena
+
+    arena = _Arena(8)
+    held = arena.fill(2, 4, [b"ab", b"cd", b"ef"])
+
+    assert b"".join(bytes(chunk) for chunk in held) == b"abcdef"
+    assert bytes(arena.fill(0, 2, [b"xy"])[0]) == b"xy"
