@@ -474,7 +474,7 @@ def _join_next(
     return b"".join(parts), 0, base
 
 
-def _varint(buf: bytes | memoryview, pos: int, base: int) -> tuple[int, int]:
+def _varint(buf: bytes, pos: int, base: int) -> tuple[int, int]:
     """The zig-zag varint at `pos` and the position after it."""
     # Values of up to 3 bytes without the loop: a lake block's count (~200: 2 bytes) and size
     # (~13 KB: 3 bytes), read for every block of every source and of the merged file (its count
