@@ -251,7 +251,7 @@ def header_by_values(reader: ChunkReader) -> Header:
     return Header(meta, sync, reader.offset)
 
 
-def header_in(buf: bytes | memoryview) -> Header | None:
+def header_in(buf: bytes) -> Header | None:
     """The header at the start of `buf` if `buf` holds all of it and it reads as read_header
     reads it; else None (read_header then reads it from the reader, or names what is wrong)."""
     if buf[:4] != MAGIC:
@@ -270,20 +270,18 @@ def header_in(buf: bytes | memoryview) -> Header | None:
                 size, pos = _varint(buf, pos, 0)
                 if size < 0 or pos + size > end:
                     return None
-                # str() and bytes(), not .decode() and the slice: `buf` may be a view of the
-                # merge's arena (adapters/lake_compactor.py), whose slices are views.
-                key = str(buf[pos : pos + size], "utf-8")
+                key = buf[pos : pos + size].decode("utf-8")
                 pos += size
                 size, pos = _varint(buf, pos, 0)
                 if size < 0 or pos + size > end:
                     return None
-                meta[key] = bytes(buf[pos : pos + size])
+                meta[key] = buf[pos : pos + size]
                 pos += size
     except (NotAnAvroFile, UnicodeDecodeError):
         return None
     if SCHEMA_META not in meta or pos + SYNC_SIZE > end:
         return None
-    return Header(meta, bytes(buf[pos : pos + SYNC_SIZE]), pos + SYNC_SIZE)
+    return Header(meta, buf[pos : pos + SYNC_SIZE], pos + SYNC_SIZE)
 
 
 def iter_blocks(reader: ChunkReader, sync: bytes) -> Iterator[RawBlock]:

@@ -52,10 +52,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import mmap
 import zlib
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,9 +155,8 @@ class AvroLakeCompactor:
         # Small sources read whole by the inspection and held for the writing, up to this many
         # bytes in all (module docstring, "One read"); 0: every source read twice.
         self.hold_bytes = hold_bytes
-        self._hold: dict[str, int] = {}  # key -> its slot's offset in the arena
+        self._hold: frozenset[str] = frozenset()
         self._held: dict[str, list[bytes]] = {}
-        self._arena: _Arena | None = None
         self._current: dict[str, CurrentSchema] = {}
         # Writer schema text -> verdict, per type: 500 files share one or two schemas, and
         # parsing one costs more than copying a file's blocks.
@@ -213,9 +211,8 @@ class AvroLakeCompactor:
         Nothing is written."""
         current = self._schema(record_type)
         found: list[SourceFile] = []
-        self._release()
-        self._hold, held_bytes = _to_hold(sources, self.hold_bytes)
-        self._arena = _Arena(held_bytes) if held_bytes else None
+        self._held.clear()
+        self._hold = _to_hold(sources, self.hold_bytes)
         heads = read_ahead(self._fetch_head, sources, ahead=self.read_ahead)
         with closing(heads):
             for info, head in heads:
@@ -223,18 +220,14 @@ class AvroLakeCompactor:
                     heartbeat()
                 refusal = self._inspect_one(record_type, current, info, head, keys, log, found)
                 if refusal is not None:
-                    self._release()
+                    self._held.clear()
                     return Failure(refusal)
         return Success(tuple(found))
 
     def _fetch_head(self, info: ObjectInfo) -> list[bytes]:
         """A source to hold, whole (one GET); any other, its head (a ranged GET)."""
-        slot = self._hold.get(info.ref.key)
-        if slot is not None:
-            chunks = self._store.iter_chunks(info.ref)
-            if self._arena is None:
-                return list(chunks)
-            return self._arena.fill(slot, info.size, chunks)
+        if info.ref.key in self._hold:
+            return list(self._store.iter_chunks(info.ref))
         return list(self._store.iter_chunks(info.ref, 0, head_size(info.size)))
 
     def _fingerprint(self, info: ObjectInfo, head: list[bytes], size: int) -> bytes:
@@ -400,7 +393,7 @@ class AvroLakeCompactor:
             self._store.delete(sidecar)
             return Failure(MergeRefusal("count_mismatch", str(stored)))
         finally:
-            self._release()
+            self._held.clear()
         return Success(
             MergedFile(
                 target,
@@ -522,12 +515,6 @@ class AvroLakeCompactor:
             if reader is not None:
                 reader.close()
 
-    def _release(self) -> None:
-        """Drops the held sources and the arena: unmapped as the last view of it goes (a
-        merge's frames are gone by then), so nothing can read it after."""
-        self._held.clear()
-        self._arena = None
-
     def _sync_for(self, target: ObjectRef, files: Sequence[SourceFile]) -> bytes:
         """The merged file's sync marker: the one its sources copied as stored share (lake files
         of a schema all carry the schema's, adapters/avro.sync_marker), so each of them with
@@ -628,50 +615,15 @@ class _Tally:
     rewritten: int = 0
 
 
-def _to_hold(sources: Sequence[ObjectInfo], budget: int) -> tuple[dict[str, int], int]:
-    """The sources read whole once and held from the inspection to the writing: the small ones,
-    in listing order, until `budget` bytes; each key with its slot's offset in the arena, and
-    the bytes of all the slots."""
-    hold: dict[str, int] = {}
-    used = 0
+def _to_hold(sources: Sequence[ObjectInfo], budget: int) -> frozenset[str]:
+    """The sources (keys) read whole once and held from the inspection to the writing: the
+    small ones, in listing order, until `budget` bytes."""
+    hold = []
     for info in sources:
-        if info.size <= READ_AHEAD_MAX_BYTES and info.size <= budget - used:
-            hold[info.ref.key] = used
-            used += info.size
-    return hold, used
-
-
-class _Arena:
-    """The held sources' bytes in one private anonymous mapping advised MADV_HUGEPAGE: 2 MiB
-    pages where the kernel gives them (transparent huge pages "madvise", as here and on
-    Lambda), ~22 page faults for a 500-file month's 44 MB instead of ~11,000 (a fault cost
-    ~3.4 us on this VM, benchmarks/README.md "Lake merge"). MAP_PRIVATE: Python's default for
-    an anonymous mmap is MAP_SHARED, shared memory, which anonymous huge pages do not cover
-    (the earlier try that measured no gain). Each source has its slot from the listed sizes,
-    so the read-ahead threads fill theirs without a lock. Sized by the held sources, so within
-    `hold_bytes`; only the pages touched become resident."""
-
-    def __init__(self, size: int) -> None:
-        self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        if hasattr(mmap, "MADV_HUGEPAGE"):  # Linux only
-            self._map.madvise(mmap.MADV_HUGEPAGE)
-        self._view = memoryview(self._map)
-
-    def fill(self, offset: int, size: int, chunks: Iterable[bytes]) -> list[bytes]:
-        """The chunks copied into the slot at `offset`, as one view of it; the chunks as they
-        are when the object holds more bytes than listed (rewritten since: it does not fit)."""
-        got: list[bytes] = []
-        end = offset
-        for chunk in chunks:
-            if got or end + len(chunk) > offset + size:
-                got.append(chunk)
-                continue
-            self._view[end : end + len(chunk)] = chunk
-            end += len(chunk)
-        if got:
-            return [bytes(self._view[offset:end]), *got]
-        # A view is not bytes, but everything that reads held chunks takes any buffer.
-        return [self._view[offset:end]]  # type: ignore[list-item]
+        if info.size <= READ_AHEAD_MAX_BYTES and info.size <= budget:
+            hold.append(info.ref.key)
+            budget -= info.size
+    return frozenset(hold)
 
 
 def _scan(

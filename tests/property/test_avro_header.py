@@ -67,12 +67,3 @@ def test_a_header_across_chunks_reads_the_same_and_leaves_the_reader_after_it(
     reader = ChunkReader([data[i : i + chunk] for i in range(0, len(data), chunk)])
     assert read_header(reader) == Header(meta, bytes(16), len(data) - 4)
     assert reader.read(4) == b"rest"
-
-
-@given(header_data())
-def test_a_header_in_a_view_reads_as_in_bytes_with_bytes_values(data: bytes) -> None:
-    """Held sources are views of the merge's arena (adapters/lake_compactor._Arena)."""
-    fast = header_in(memoryview(data))
-    assert fast == header_in(data)
-    if fast is not None:
-        assert all(type(value) is bytes for value in (*fast.meta.values(), fast.sync))
