@@ -197,6 +197,8 @@ class Profile:
     # S3 triggers: (prefix, suffix) per notification; the registry's prefix comes first.
     s3: tuple[tuple[str, str], ...] = ()
     ephemeral_mb: int = 512
+    # Variables of its own beyond the settings (name, value), e.g. the C library's tunables.
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 _CONSUMER = ("checkpoint_table", "dead_letter_queue", "campaign_data_bucket")
@@ -261,6 +263,14 @@ PROFILES: Mapping[str, Profile] = {
         ("campaign_data_bucket", "move_queue", "athena_database", "athena_workgroup"),
         memory=3008,
         ephemeral_mb=10240,  # the dedupe keys spill to disk past MERGE_KEYS_IN_MEMORY
+        # glibc keeps what a merge freed instead of giving it back and faulting it in again at
+        # the next merge of the invocation (each type) or warm invocation: a warm merge -30 to
+        # -40 % of its CPU; the cost, the merge's peak (~150 MiB of 3,008) stays resident
+        # (benchmarks/README.md, "Lake merge").
+        variables=(
+            ("MALLOC_MMAP_THRESHOLD_", str(1 << 30)),
+            ("MALLOC_TRIM_THRESHOLD_", str(1 << 30)),
+        ),
     ),
     "move_merged_avro_files": Profile(("campaign_data_bucket", "move_queue"), timeout=300),
     "sms_wave_send": Profile(
@@ -449,6 +459,7 @@ def environment(worker: Worker[object]) -> JsonDict:
             )
         else:
             variables[name] = str(getattr(Settings(), setting))
+    variables.update(profile(worker).variables)
     return {"Variables": variables}
 
 

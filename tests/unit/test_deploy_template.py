@@ -310,3 +310,16 @@ def test_texts_name_a_configuration_set_whose_delivery_events_reach_the_reconcil
     assert allowed["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic}}}
     (publish,) = resources[f"{topic}Policy"]["Properties"]["PolicyDocument"]["Statement"]
     assert publish["Principal"] == {"Service": "sms-voice.amazonaws.com"}
+
+
+def test_only_the_merge_function_keeps_what_glibc_freed_between_merges(tpl) -> None:
+    """A warm merge otherwise faults its ~150 MiB in again (benchmarks/README.md, "Lake merge")."""
+    tunables = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"}
+    for worker in WORKERS.values():
+        variables = function_of(tpl, worker)["Environment"]["Variables"]
+        if worker.name == "merge_avro_files":
+            assert {name: variables[name] for name in tunables} == dict.fromkeys(
+                tunables, str(1 << 30)
+            )
+        else:
+            assert not tunables & set(variables)
