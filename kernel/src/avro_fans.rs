@@ -8,6 +8,7 @@
 //! tests/property/test_avro_fans.py. Damaged data is a ValueError saying which record of the
 //! block and at which byte, never a crash.
 
+use crate::is_py_space;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySet, PyString, PyTuple};
@@ -286,24 +287,6 @@ impl<'a> Cursor<'a> {
             }
         })
     }
-}
-
-/// Python's str.isspace (what str.strip removes), as lib.rs's twin.
-fn is_py_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t'..='\r'
-            | '\u{1c}'..='\u{20}'
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-    )
 }
 
 /// `x.strip() if isinstance(x, str) else ""`

@@ -42,7 +42,8 @@ struct Tier {
 }
 
 /// Python's str.isspace (what str.strip removes): a test compares the two over every code point.
-fn is_py_space(c: char) -> bool {
+/// The lake decoder (avro_fans.rs) strips with it too.
+pub(crate) fn is_py_space(c: char) -> bool {
     matches!(
         c,
         '\t'..='\r'

@@ -272,14 +272,7 @@ def test_a_run_killed_mid_file_and_retried_resumes_and_ends_as_one_run(
     child = subprocess.Popen(  # the Lambda sandbox, killed part-way (a timeout, an OOM)
         [sys.executable, "-c", KILLED_HANDLER, event], env=dict(os.environ)
     )
-    progress = f"progress/{CAMPAIGN}.kill/part-"
-    parts = 0
-    while child.poll() is None and parts < 2:
-        listing = s3_client.list_objects_v2(Bucket=pipeline["bucket"], Prefix=progress)
-        parts = listing.get("KeyCount", 0)
-        time.sleep(0.02)
-    child.kill()
-    assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_after_two_checkpoints(child, s3_client, pipeline["bucket"], f"{CAMPAIGN}.kill")
 
     # The sandbox killed was another Lambda sandbox (another boot): its death cannot be proven
     # from here, so its lease keeps its term (a holder killed on this machine would be taken
@@ -328,14 +321,7 @@ def test_a_cli_run_killed_with_sigkill_is_taken_over_at_once_by_a_rerun(
         [sys.executable, "-c", KILLED_CLI, "process-scored-files", ref.uri, "--quiet"],
         env=dict(os.environ),
     )
-    progress = f"progress/{CAMPAIGN}.cli/part-"
-    parts = 0
-    while child.poll() is None and parts < 2:
-        listing = s3_client.list_objects_v2(Bucket=pipeline["bucket"], Prefix=progress)
-        parts = listing.get("KeyCount", 0)
-        time.sleep(0.02)
-    child.kill()
-    assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_after_two_checkpoints(child, s3_client, pipeline["bucket"], f"{CAMPAIGN}.cli")
     key = f"progress/{CAMPAIGN}.cli/lease.json"
     lease = orjson.loads(s3_client.get_object(Bucket=pipeline["bucket"], Key=key)["Body"].read())
     assert lease["process"]["pid"] == child.pid and not lease["released"]
@@ -365,6 +351,18 @@ import sys
 from entrypoints.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def kill_after_two_checkpoints(child: Any, s3_client: Any, bucket: str, name: str) -> None:
+    """SIGKILL once the run has written its second checkpoint (mid-file: the tests' files hold
+    more than two checkpoints' lines)."""
+    parts = 0
+    while child.poll() is None and parts < 2:
+        listing = s3_client.list_objects_v2(Bucket=bucket, Prefix=f"progress/{name}/part-")
+        parts = listing.get("KeyCount", 0)
+        time.sleep(0.02)  # polling S3 for the checkpoints, not a proof of anything
+    child.kill()
+    assert child.wait() == -signal.SIGKILL, "the run ended before it could be killed"
 
 
 def retry_until_the_lease_expires(ref: ObjectRef) -> dict[str, Any]:

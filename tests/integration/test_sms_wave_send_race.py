@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from adapters.aws.dynamo_ledger import create_ledger_table
-from domain.workers.sms_wave_send import SEND_LEASE_PREFIX, config_key
+from domain.workers.sms_wave_send import SEND_LEASE_PREFIX
 from entrypoints import runtime
 from entrypoints.lambda_handlers import WorkerFailed, sms_wave_send_handler
 from tests.conftest import unique_name
 from tests.support.http_server import LocalHttpServer, Request, Response, http_server
-from tests.support.sms_fakes import fan, wave_csv
+from tests.support.sms_fakes import fan
+from tests.support.sms_wave_env import triggered_wave
 
 __all__ = ["http_server"]
 
@@ -40,32 +40,19 @@ def settings_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[str]:
     bucket = make_bucket()
-    s3_client.put_object(
-        Bucket=bucket,
-        Key=f"smsWaves/csv/{WAVE}.csv",
-        Body=wave_csv([fan(n) for n in range(FANS)]),
-    )
-    s3_client.put_object(
-        Bucket=bucket,
-        Key=config_key("triggered", WAVE),
-        Body=json.dumps({"notifyDate": "2024-01-01T00:00:00Z", "campaignId": "c7"}),
-    )
-    table = unique_name("once")
-    create_ledger_table(aws.client("dynamodb"), table)
     queue = aws.client("sqs").create_queue(QueueName=unique_name("emails"))["QueueUrl"]
-    for name, value in {
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "SCORING_BUCKET": bucket,
-        "LEDGER_TABLE": table,
-        "SMS_GATEWAY": "tm",
-        "SMS_SERVICE_URL": http_server.url,
-        "SMS_WAVE_EMAIL_QUEUE": queue,
-        "SMS_PARTS_PER_SECOND": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
+    triggered_wave(
+        wave=WAVE,
+        campaign="c7",
+        rows=[fan(n) for n in range(FANS)],
+        bucket=bucket,
+        endpoint_url=emulator.endpoint_url,
+        sms_url=http_server.url,
+        email_queue=queue,
+        aws=aws,
+        s3_client=s3_client,
+        monkeypatch=monkeypatch,
+    )
     runtime.reset_settings()
     yield bucket
     runtime.reset_settings()
