@@ -60,6 +60,8 @@ _PRIMITIVES = {
     "bytes": 6,
     "string": 7,
 }
+# The complex types' codes (kernel/src/avro_fans.rs, `ty_of`), after the primitives' 0-7.
+_FIXED, _ENUM, _ARRAY, _MAP, _UNION, _RECORD = 8, 9, 10, 11, 12, 13
 _NAMED = ("record", "enum", "fixed")
 Plan = list[tuple[int, Any]]
 _CODECS = ("null", "deflate")  # adapters/avro_container.decompress
@@ -132,7 +134,7 @@ def _lookup(name: str, names: dict[str, Any], namespace: str) -> Any:
 
 def _compile(schema: Any, names: dict[str, Any], namespace: str) -> Any:
     if isinstance(schema, list):
-        return (12, [_compile(branch, names, namespace) for branch in schema])
+        return (_UNION, [_compile(branch, names, namespace) for branch in schema])
     if isinstance(schema, str):
         if schema in _PRIMITIVES:
             return (_PRIMITIVES[schema], None)
@@ -141,19 +143,19 @@ def _compile(schema: Any, names: dict[str, Any], namespace: str) -> Any:
         raise _Unsupported("not a schema")
     kind = schema["type"]
     if kind == "array":
-        return (10, _compile(schema["items"], names, namespace))
+        return (_ARRAY, _compile(schema["items"], names, namespace))
     if kind == "map":
-        return (11, _compile(schema["values"], names, namespace))
+        return (_MAP, _compile(schema["values"], names, namespace))
     if kind not in _NAMED:
         return _compile(kind, names, namespace)  # {"type": "string"}, {"type": [...]}
     full = _define(schema, namespace, names)
     if kind == "fixed":
-        compiled: Any = (8, int(schema["size"]))
+        compiled: Any = (_FIXED, int(schema["size"]))
     elif kind == "enum":
-        compiled = (9, len(schema["symbols"]))
+        compiled = (_ENUM, len(schema["symbols"]))
     else:
         inner = full.rpartition(".")[0]
-        compiled = (13, [_compile(f["type"], names, inner) for f in schema["fields"]])
+        compiled = (_RECORD, [_compile(f["type"], names, inner) for f in schema["fields"]])
     names[full] = compiled
     return compiled
 
@@ -161,9 +163,9 @@ def _compile(schema: Any, names: dict[str, Any], namespace: str) -> Any:
 def _plain(schema: Any, compiled: Any) -> bool:
     """A needed field's type the kernel gives as fastavro does: no logical type on it (fastavro
     makes a datetime, UUID... of the value) and no enum (fastavro gives its symbol as text)."""
-    if compiled[0] == 9:
+    if compiled[0] == _ENUM:
         return False
-    if compiled[0] == 12:
+    if compiled[0] == _UNION:
         branches = schema if isinstance(schema, list) else schema["type"]
         return all(_plain(s, c) for s, c in zip(branches, compiled[1], strict=True))
     if isinstance(schema, Mapping):
