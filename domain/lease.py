@@ -26,7 +26,8 @@ lease before it reads any progress or writes anything:
   re-runs racing one wins. Anything unsure (another host, boot or container, an unreadable
   /proc, a lease without or with a malformed `process`) keeps the wait for the term: a Lambda
   sandbox is never taken over early. The lease then names the dead holder
-  (`taken_from_dead`): where that name owns the dead run's ledger claims (the SMS send), the
+  (`taken_from_dead`; also when its lease had expired or been released, if the holder is
+  provably dead): where that name owns the dead run's ledger claims (the SMS send), the
   re-run names it dead to the ledger, whose entries it held count as expired at once (a claim
   taken over, a started text turned UNKNOWN, never resent: domain/once.py, docs/sending.md).
 - **Releasing it**: at the end of a run (done, stranded, stopped, or an exception) the holder
@@ -177,10 +178,11 @@ class BlobLease:
         if found is not None:
             data, expected = found
             current = _Terms.from_bytes(data)
-            if current is not None and current.holds_at(now):
-                dead = self._provably_dead(current)
-                if dead is None:
-                    return Failure(self._held(current))
+            # Asked of an expired or released lease too: a run that died after its term (or
+            # released the lease on its way down) still owns ledger claims a re-run may take.
+            dead = None if current is None else self._provably_dead(current)
+            if current is not None and current.holds_at(now) and dead is None:
+                return Failure(self._held(current))
             renewals = current.renewals + 1 if current is not None else 0
         process = self.liveness.identity() if self.liveness is not None else None
         terms = _Terms(self.holder, now + self.term, renewals=renewals, since=now, process=process)
@@ -189,10 +191,11 @@ class BlobLease:
         if version is None:
             return Failure(self._winner(now))
         if dead is not None and current is not None:
-            _log.warning(
-                "took over the lease of a dead holder early",
-                extra={"lease": self.ref.key, "deadHolder": current.holder, "pid": dead.pid},
-            )
+            if current.holds_at(now):
+                _log.warning(
+                    "took over the lease of a dead holder early",
+                    extra={"lease": self.ref.key, "deadHolder": current.holder, "pid": dead.pid},
+                )
             self._taken_from_dead = current.holder
         self._version, self._terms = version, terms
         return Success(None)

@@ -245,7 +245,8 @@ def test_a_process_that_cannot_tell_who_it_is_records_no_process() -> None:
 
 def test_a_lease_taken_from_a_dead_holder_names_it_and_no_other_lease_does() -> None:
     """The name of the holder proven dead (the owner of its ledger claims) is what a re-run
-    hands to its ledger; a lease taken free, after release or after the term names nobody."""
+    hands to its ledger; a lease taken free, or from a holder not proven dead (released or
+    after the term), names nobody."""
     store, clock = InMemoryObjectStore(), FixedClock(T0)
     first = lease(store, clock, "ops-box/4242/run1", FakeLiveness(KILLED, {RERUN}))
     assert is_successful(first.acquire())
@@ -257,7 +258,7 @@ def test_a_lease_taken_from_a_dead_holder_names_it_and_no_other_lease_does() -> 
     clock.at = T0 + timedelta(seconds=600)
     late = lease(store, clock, "ops-box/4242/run1c", FakeLiveness(KILLED))
     assert is_successful(late.acquire())
-    assert late.taken_from_dead is None  # after its term: no proof asked for, none claimed
+    assert late.taken_from_dead is None  # after its term, its holder not proven dead
     clock.at += timedelta(seconds=1)
     rerun = lease(store, clock, "ops-box/4300/run2", FakeLiveness(RERUN, {KILLED}))
     assert is_successful(rerun.acquire())
@@ -276,3 +277,22 @@ def test_object_leases_name_the_dead_holder_they_took_over_from() -> None:
     assert is_successful(leases("killed", FakeLiveness(KILLED)).acquire("w1"))
     taken = leases("rerun", FakeLiveness(RERUN, {KILLED})).acquire("w1").unwrap()
     assert taken.taken_from_dead == "killed"
+
+
+@pytest.mark.parametrize("how", ["after its term", "released"])
+def test_a_dead_holders_lease_taken_after_its_term_or_release_still_names_it(how: str) -> None:
+    """Its ledger claims outlive the lease (10 min against 2): a re-run 5 minutes after the
+    kill, or after a run that released its lease and then died, may take them over at once."""
+    store, clock = InMemoryObjectStore(), FixedClock(T0)
+    crashed = killed_holder(store, clock)
+    if how == "released":
+        crashed.release()
+    else:
+        clock.at = T0 + timedelta(seconds=601)
+    rerun = lease(store, clock, "ops-box/4300/run2", FakeLiveness(RERUN, {KILLED}))
+    assert is_successful(rerun.acquire())
+    assert rerun.taken_from_dead == "ops-box/4242/run1"
+    alive = lease(store, clock, "ops-box/4400/run3", FakeLiveness(RERUN))
+    rerun.release()
+    assert is_successful(alive.acquire())
+    assert alive.taken_from_dead is None  # run2's process (this one) is not proven dead
