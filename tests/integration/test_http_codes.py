@@ -405,7 +405,12 @@ def test_every_fan_of_a_batch_comes_back_once_in_order_whatever_pacman_does(
         pacman = FakePacman(server, token="t0ken")
         for name in faults:
             server.inject(FAULTS[name], times=1)
-        issuer = pacman_issuer(transport, server.url, retries=2, concurrency=concurrency)
+        # No fault here hangs, so no call needs the read timeout; the default 0.3 s fired on a
+        # loaded CI machine after Pacman had issued, and the retry issued a second code (32
+        # codes for 29 fans, no fault injected): a timeout's ambiguity, not what this tests.
+        issuer = pacman_issuer(
+            transport, server.url, retries=2, concurrency=concurrency, read_timeout=30.0
+        )
         try:
             results = issuer.issue_many([request(f"g{i}") for i in range(fans)])
         finally:
